@@ -1,0 +1,173 @@
+"""The one Settings class: environment variables ``AIFINOPS_*`` and an optional ``aifinops.yaml``.
+
+Nested sections use ``__`` in environment names, e.g. ``AIFINOPS_AZURE__TENANT_ID``. A YAML file is read
+from ``AIFINOPS_CONFIG`` when set, else ``./aifinops.yaml`` when present. Environment wins over the file.
+"""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from aifinops.domain import DIMENSIONS
+from aifinops.errors import ConfigError
+
+__all__ = [
+    "AzureSettings",
+    "GatewaySettings",
+    "MetricsSettings",
+    "Settings",
+    "load_settings",
+]
+
+
+class MetricsSettings(BaseModel):
+    """Which allocation dimensions become Prometheus labels, and how many values each may have."""
+
+    labels: list[str] = Field(default_factory=lambda: ["app", "use_case", "model"])
+    label_cap: int = Field(default=20, ge=1, le=1000)
+
+    @field_validator("labels")
+    @classmethod
+    def _known_dimensions(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in DIMENSIONS]
+        if unknown:
+            raise ValueError(f"unknown dimension(s) {unknown}; choose from {list(DIMENSIONS)}")
+        return value
+
+
+class AzureSettings(BaseModel):
+    """Azure identity and what to collect."""
+
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    credential: str = Field(default="default", pattern="^(default|client_secret|workload_identity)$")
+    authority_host: str | None = None
+    management_endpoint: str = "https://management.azure.com"
+    retail_prices_endpoint: str = "https://prices.azure.com/api/retail/prices"
+    retail_prices_products: list[str] = Field(
+        default_factory=lambda: ["Azure OpenAI", "Azure OpenAI GPT5", "Azure OpenAI Reasoning", "Azure OpenAI Embedding"]
+    )
+    retail_prices_currency: str = "USD"
+    cost_scopes: list[str] = Field(default_factory=list)
+    cost_group_tags: list[str] = Field(default_factory=list)
+    monitor_resources: list[str] = Field(default_factory=list)
+    export_paths: list[str] = Field(default_factory=list)
+    export_blob_url: str | None = None
+    subscriptions: list[str] = Field(default_factory=list)
+    collect_interval_seconds: dict[str, int] = Field(default_factory=dict)
+
+
+class GatewaySettings(BaseModel):
+    """The OpenAI-compatible gateway."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8100, ge=1, le=65535)
+    spool_path: str = "./aifinops-spool.jsonl"
+    config_file: str | None = None
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if self._path is None:
+            return {}
+        try:
+            data = yaml.safe_load(self._path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config file {self._path}: {exc}; fix or remove it") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {self._path} must hold a mapping at the top, got {type(data).__name__}")
+        return data
+
+
+def _config_path() -> Path | None:
+    explicit = os.environ.get("AIFINOPS_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"AIFINOPS_CONFIG points to {explicit!r}, which is not a file; fix the path or unset it")
+        return path
+    default = Path("aifinops.yaml")
+    return default if default.is_file() else None
+
+
+class Settings(BaseSettings):
+    """All configuration of aifinops. Build it with :func:`load_settings` to get clear errors."""
+
+    model_config = SettingsConfigDict(env_prefix="AIFINOPS_", env_nested_delimiter="__", extra="forbid")
+
+    database_url: str = "sqlite:///./aifinops.db"
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    currency: str = Field(default="USD", pattern="^[A-Z]{3}$")
+    timezone: str = "UTC"
+    price_files: list[str] = Field(default_factory=list)
+    max_batch_events: int = Field(default=10_000, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    azure: AzureSettings = Field(default_factory=AzureSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    webhook_secret: SecretStr | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            shown = value.split("@")[-1] if "@" in value else value
+            raise ValueError(f"must start with sqlite:// or postgresql://, got {shown[:60]!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. 'UTC', 'Europe/Paris')") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _redis_scheme(self) -> Settings:
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"redis_url must start with redis:// or rediss://, got {self.redis_url[:40]!r}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls, _config_path()))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning validation errors into one ConfigError naming key, value and fix."""
+    try:
+        return Settings(**overrides)
+    except PydanticValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = "AIFINOPS_" + "__".join(str(p).upper() for p in err["loc"])
+            value = err.get("input")
+            problems.append(f"{key}={value!r}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc

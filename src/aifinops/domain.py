@@ -1,0 +1,338 @@
+"""Domain values of aifinops: frozen dataclasses, enums and Money. No I/O, no frameworks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Mapping
+
+__all__ = [
+    "DIMENSIONS",
+    "NANOS",
+    "Basis",
+    "CostRecord",
+    "InventoryResource",
+    "MetricSample",
+    "DeploymentType",
+    "EventKind",
+    "EventStatus",
+    "MeterKind",
+    "Money",
+    "Outcome",
+    "Price",
+    "PricedUsage",
+    "TaskOutcome",
+    "UsageEvent",
+    "from_nanos",
+    "to_nanos",
+]
+
+#: The allocation vocabulary used by events, rules, budgets, limits, API filters and metric labels.
+DIMENSIONS: tuple[str, ...] = (
+    "app",
+    "use_case",
+    "agent",
+    "tenant",
+    "user_group",
+    "cost_center",
+    "team",
+    "environment",
+    "deployment",
+    "model",
+)
+
+#: Money is stored as an integer count of 10⁻⁹ currency units (see DESIGN.md §5).
+NANOS = Decimal("1e-9")
+_NANOS_PER_UNIT = 10**9
+
+
+def to_nanos(amount: Decimal) -> int:
+    """Convert an amount to integer nano-units, rounding half to even at the 9th decimal.
+
+    This is the one rounding rule of the store: every money value is exact to 10⁻⁹.
+
+    >>> to_nanos(Decimal("0.0000015"))
+    1500
+    >>> to_nanos(Decimal("0.0000000005"))
+    0
+    """
+    return int((amount * _NANOS_PER_UNIT).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def from_nanos(nanos: int) -> Decimal:
+    """Convert integer nano-units back to a Decimal amount.
+
+    >>> from_nanos(1500)
+    Decimal('0.0000015')
+    """
+    return (Decimal(nanos) / _NANOS_PER_UNIT).normalize() if nanos else Decimal(0)
+
+
+class Basis(StrEnum):
+    """Which source of truth an amount comes from (DESIGN.md §2)."""
+
+    LIST = "list"
+    ESTIMATED = "estimated"
+    USAGE = "usage"
+    ACTUAL = "actual"
+    AMORTIZED = "amortized"
+    NOWCAST = "nowcast"
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An exact amount with its ISO currency and its basis. Different currencies never add."""
+
+    amount: Decimal
+    currency: str
+    basis: Basis
+
+    def __add__(self, other: Money) -> Money:
+        if not isinstance(other, Money):
+            return NotImplemented
+        if other.currency != self.currency or other.basis != self.basis:
+            raise ValueError(
+                f"cannot add {other.currency}/{other.basis} to {self.currency}/{self.basis}: "
+                "convert explicitly first"
+            )
+        return Money(self.amount + other.amount, self.currency, self.basis)
+
+    @property
+    def nanos(self) -> int:
+        return to_nanos(self.amount)
+
+    @classmethod
+    def from_nanos(cls, nanos: int, currency: str, basis: Basis) -> Money:
+        return cls(from_nanos(nanos), currency, basis)
+
+    def quantized(self, places: int = 2) -> Decimal:
+        """The amount rounded half-even to ``places`` decimals, for display only."""
+        return self.amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} ({self.basis})"
+
+
+class EventKind(StrEnum):
+    CHAT = "chat"
+    RESPONSES = "responses"
+    COMPLETION = "completion"
+    EMBEDDING = "embedding"
+    IMAGE = "image"
+    AUDIO = "audio"
+    TOOL = "tool"
+    RETRIEVAL = "retrieval"
+    SAFETY = "safety"
+    EVALUATION = "evaluation"
+    AGENT = "agent"
+    OTHER = "other"
+
+
+class EventStatus(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    RATE_LIMITED = "rate_limited"
+    CONTENT_FILTERED = "content_filtered"
+    TIMEOUT = "timeout"
+
+
+class DeploymentType(StrEnum):
+    """Azure OpenAI deployment SKUs, snake_cased (GlobalStandard → global_standard)."""
+
+    GLOBAL_STANDARD = "global_standard"
+    DATA_ZONE_STANDARD = "data_zone_standard"
+    STANDARD = "standard"  # regional
+    GLOBAL_BATCH = "global_batch"
+    DATA_ZONE_BATCH = "data_zone_batch"
+    GLOBAL_PROVISIONED = "global_provisioned"
+    DATA_ZONE_PROVISIONED = "data_zone_provisioned"
+    PROVISIONED = "provisioned"  # regional
+
+    @property
+    def is_provisioned(self) -> bool:
+        return self.value.endswith("provisioned")
+
+
+class MeterKind(StrEnum):
+    """What a price meters. Priority processing has meters of its own."""
+
+    INPUT = "input"
+    CACHED_INPUT = "cached_input"
+    OUTPUT = "output"
+    PRIORITY_INPUT = "priority_input"
+    PRIORITY_CACHED_INPUT = "priority_cached_input"
+    PRIORITY_OUTPUT = "priority_output"
+    UNIT = "unit"  # non-token work: quantity × price per unit (search queries, images, seconds, PTU hours)
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+    ESCALATED = "escalated"
+
+
+def _frozen_map(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(value or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    """One billable step (DESIGN.md §5). Cached tokens are part of input; reasoning part of output."""
+
+    event_id: str
+    ts: dt.datetime
+    task_id: str | None = None
+    step: int | None = None
+    attempt: int = 1
+    # allocation
+    app: str | None = None
+    use_case: str | None = None
+    agent: str | None = None
+    tenant: str | None = None
+    user_group: str | None = None
+    cost_center: str | None = None
+    team: str | None = None
+    environment: str | None = None
+    deployment: str | None = None
+    model: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=lambda: _frozen_map(None))
+    # model
+    provider: str = "azure_openai"
+    model_version: str | None = None
+    deployment_type: DeploymentType | None = None
+    region: str | None = None
+    resource_id: str | None = None
+    priority: bool = False
+    # usage
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    requests: int = 1
+    quantity: Decimal | None = None
+    unit: str | None = None
+    # execution
+    kind: EventKind = EventKind.CHAT
+    status: EventStatus = EventStatus.OK
+    latency_ms: int | None = None
+    tool_name: str | None = None
+
+    def dimension(self, name: str) -> str | None:
+        value: str | None = getattr(self, name)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """One effective-dated price of one meter: ``price`` per ``unit_size`` units."""
+
+    model: str
+    meter_kind: MeterKind
+    price: Decimal
+    currency: str
+    effective_start: dt.datetime
+    unit_size: int = 1_000_000
+    deployment_type: DeploymentType | None = None
+    region: str | None = None  # None = any region
+    model_version: str | None = None  # None = any version
+    effective_end: dt.datetime | None = None
+    unit: str = "tokens"
+    meter_id: str | None = None
+    meter_name: str | None = None
+    source: str = "file"
+    price_id: int | None = None
+
+    def covers(self, ts: dt.datetime) -> bool:
+        return self.effective_start <= ts and (self.effective_end is None or ts < self.effective_end)
+
+    def cost_of(self, units: int | Decimal) -> Decimal:
+        """Cost of ``units`` at this price. ``>>> Price(...).cost_of(1500)`` → units / unit_size × price."""
+        return Decimal(units) * self.price / self.unit_size
+
+
+@dataclass(frozen=True, slots=True)
+class PricedUsage:
+    """The estimate for one event: its cost (None when unpriced) and the prices used, by meter."""
+
+    cost: Decimal | None
+    currency: str | None
+    price_ids: Mapping[MeterKind, int | None]
+    unpriced_reason: str | None = None
+
+    @property
+    def priced(self) -> bool:
+        return self.cost is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutcome:
+    task_id: str
+    outcome: Outcome
+    ended_at: dt.datetime
+    use_case: str | None = None
+    value_amount: Decimal | None = None
+    value_currency: str | None = None
+    value_quantity: Decimal | None = None
+    value_unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CostRecord:
+    """One row of financial truth (DESIGN.md §5). ``resource_id`` is lower-cased."""
+
+    billing_day: dt.date
+    basis: Basis  # ACTUAL or AMORTIZED
+    cost: Decimal
+    currency: str
+    scope: str = ""
+    source: str = ""
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    resource_id: str | None = None
+    location: str | None = None
+    service_name: str | None = None
+    meter_category: str | None = None
+    meter_subcategory: str | None = None
+    meter_name: str | None = None
+    meter_id: str | None = None
+    charge_type: str | None = None
+    pricing_model: str | None = None
+    quantity: Decimal | None = None
+    unit: str | None = None
+    tags: Mapping[str, str] = field(default_factory=lambda: _frozen_map(None))
+    resource_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSample:
+    """One Azure Monitor metric value for one resource, time grain and dimension split (basis usage)."""
+
+    resource_id: str  # lower-cased
+    metric: str
+    ts: dt.datetime
+    value: Decimal
+    aggregation: str  # total, average, maximum, minimum, count
+    unit: str
+    interval: str = "PT1H"
+    deployment: str | None = None  # ModelDeploymentName
+    model: str | None = None  # ModelName
+    dimensions: Mapping[str, str] = field(default_factory=lambda: _frozen_map(None))
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryResource:
+    """One Azure resource from Resource Graph with its tags and the owner fields read from them."""
+
+    resource_id: str  # lower-cased
+    name: str
+    type: str  # lower-cased, e.g. microsoft.cognitiveservices/accounts
+    subscription_id: str
+    resource_group: str
+    location: str | None = None
+    kind: str | None = None
+    sku: str | None = None
+    tags: Mapping[str, str] = field(default_factory=lambda: _frozen_map(None))

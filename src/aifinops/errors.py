@@ -1,0 +1,78 @@
+"""The one exception tree of aifinops.
+
+    AifinopsError
+    ├── ConfigError          invalid setting: names the key, the value and the fix
+    ├── ValidationError      bad input from a user or a file: names the field and the reason
+    ├── StoreError           the database failed or its schema is out of date
+    │   └── SchemaOutdatedError
+    ├── PricingError         the price book cannot be built or used
+    ├── SourceError          an outside system (Azure API, export file) failed
+    │   ├── SourceAuthError  401/403: names the scope and the role that is missing
+    │   └── SourceFormatError a payload or file we cannot read: names the file/field
+    ├── AccessError          an API key is missing, unknown, revoked or lacks a scope
+    └── LimitExceeded        a gateway limit refused a call (raised only where a caller wants an exception)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessError",
+    "AifinopsError",
+    "ConfigError",
+    "LimitExceeded",
+    "PricingError",
+    "SchemaOutdatedError",
+    "SourceAuthError",
+    "SourceError",
+    "SourceFormatError",
+    "StoreError",
+    "ValidationError",
+]
+
+
+class AifinopsError(Exception):
+    """Base of every error aifinops raises on purpose."""
+
+
+class ConfigError(AifinopsError):
+    """A configuration value is invalid."""
+
+
+class ValidationError(AifinopsError):
+    """Input is invalid; ``field`` names where."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class StoreError(AifinopsError):
+    """The store failed."""
+
+
+class SchemaOutdatedError(StoreError):
+    """The database schema is behind the code; run `aifinops db upgrade`."""
+
+
+class PricingError(AifinopsError):
+    """The price book cannot be built or used."""
+
+
+class SourceError(AifinopsError):
+    """An outside source failed."""
+
+
+class SourceAuthError(SourceError):
+    """The source refused our identity."""
+
+
+class SourceFormatError(SourceError):
+    """A payload or file could not be read."""
+
+
+class AccessError(AifinopsError):
+    """An API key is missing, unknown, revoked, or lacks the scope."""
+
+
+class LimitExceeded(AifinopsError):
+    """A limit refused the call."""
