@@ -1,0 +1,129 @@
+"""Retries, back-off and paging for every outside HTTP source, in one place.
+
+Azure asks clients to wait with ``Retry-After`` (seconds or an HTTP date) and, for Cost Management, with
+``x-ms-ratelimit-microsoft.costmanagement-*-retry-after`` headers (see reference/cost-management.md). 5xx and
+transport errors are retried with exponential back-off; everything else is returned to the caller.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+import datetime as dt
+
+import httpx
+
+from aifinops.errors import SourceError
+
+__all__ = ["RetryPolicy", "retry_after_seconds", "send_with_retry"]
+
+_RETRY_AFTER_HEADERS = (
+    "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after",
+    "x-ms-ratelimit-microsoft.costmanagement-entity-retry-after",
+    "x-ms-ratelimit-microsoft.costmanagement-tenant-retry-after",
+    "x-ms-ratelimit-microsoft.costmanagement-clienttype-retry-after",
+    "retry-after-ms",
+    "retry-after",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long to retry. ``sleep`` is injectable so tests never wait."""
+
+    max_attempts: int = 5
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    max_wait: float = 120.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The wait a response asks for, in seconds, from the most specific header present.
+
+    >>> retry_after_seconds(httpx.Response(429, headers={"retry-after": "7"}))
+    7.0
+    """
+    for name in _RETRY_AFTER_HEADERS:
+        raw = response.headers.get(name)
+        if raw is None:
+            continue
+        raw = raw.strip()
+        try:
+            value = float(raw)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(raw) if raw else None
+            if when is None:
+                continue
+            value = (when - dt.datetime.now(dt.UTC)).total_seconds()
+        else:
+            if name == "retry-after-ms":
+                value /= 1000
+        return max(value, 0.0)
+    return None
+
+
+def send_with_retry(
+    client: httpx.Client, request: httpx.Request, policy: RetryPolicy | None = None
+) -> httpx.Response:
+    """Send ``request``, retrying 429 (honouring the wait asked for), 5xx and transport errors.
+
+    Returns the last response (which may still be 429/5xx after the last attempt); raises SourceError when
+    the transport fails on every attempt.
+    """
+    policy = policy or RetryPolicy()
+    last_exc: Exception | None = None
+    for attempt in range(1, policy.max_attempts + 1):
+        try:
+            response = client.send(request)
+        except httpx.TransportError as exc:
+            last_exc = exc
+            if attempt == policy.max_attempts:
+                break
+            policy.sleep(_backoff(policy, attempt))
+            continue
+        if response.status_code != 429 and response.status_code < 500:
+            return response
+        if attempt == policy.max_attempts:
+            return response
+        wait = retry_after_seconds(response)
+        response.close()
+        policy.sleep(min(wait if wait is not None else _backoff(policy, attempt), policy.max_wait))
+    raise SourceError(
+        f"{request.method} {request.url.copy_with(query=None)} failed after {policy.max_attempts} attempts: "
+        f"{last_exc}; check the network path and the endpoint setting"
+    ) from last_exc
+
+
+def _backoff(policy: RetryPolicy, attempt: int) -> float:
+    return min(policy.backoff_base * 2 ** (attempt - 1), policy.backoff_cap)
+
+
+def iter_pages(
+    client: httpx.Client,
+    first: httpx.Request,
+    next_link: Callable[[httpx.Response], str | None],
+    policy: RetryPolicy | None = None,
+) -> Iterator[httpx.Response]:
+    """Yield each page, following ``next_link(response)`` until it returns None.
+
+    Non-2xx pages are yielded too, so the caller decides how to report them.
+    """
+    request: httpx.Request | None = first
+    seen: set[str] = set()
+    while request is not None:
+        response = send_with_retry(client, request, policy)
+        yield response
+        if not response.is_success:
+            return
+        link = next_link(response)
+        if not link or link in seen:  # a repeated link would loop forever
+            return
+        seen.add(link)
+        request = client.build_request(first.method, link, headers=first.headers,
+                                       content=first.content if first.method != "GET" else None)
+
+
+__all__ += ["iter_pages"]

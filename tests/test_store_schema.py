@@ -1,0 +1,23 @@
+"""The schema migrates on both databases and the server refuses an out-of-date one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aifinops.errors import SchemaOutdatedError
+from aifinops.store import Store
+
+
+def test_migrated_store_matches_code(store: Store) -> None:
+    store.check_schema()
+    assert store.current_heads() == store.expected_heads()
+
+
+def test_empty_database_is_refused_with_the_fix(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(SchemaOutdatedError, match="aifinops db upgrade"):
+        store.check_schema()
+    store.upgrade()
+    store.check_schema()
