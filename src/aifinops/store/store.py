@@ -34,7 +34,14 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    # Writers take the write lock up front (BEGIN IMMEDIATE), so a read-then-write transaction such as
+    # "which of these event ids are new?" cannot be overtaken by another writer between its two steps.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("aifinops_write") else "BEGIN")
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see _sqlite_begin)
     # WAL lets readers (API, /metrics) run while ingest writes; NORMAL sync is durable in WAL mode
     # except for the last transactions on power loss, the usual trade-off for an embedded default.
     cur = dbapi_conn.cursor()
@@ -72,6 +79,7 @@ class Store:
                 self.url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
             )
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
             return engine
         try:
             return create_engine(self.url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -90,8 +98,13 @@ class Store:
     def session(self) -> Iterator[Connection]:
         """A connection in one transaction: committed on success, rolled back on error."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            with self.engine.connect() as conn:
+                conn.info["aifinops_write"] = True
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    conn.info.pop("aifinops_write", None)
         except SQLAlchemyError as exc:
             raise StoreError(f"database error on {self.safe_url}: {exc.__class__.__name__}: {exc}") from exc
 

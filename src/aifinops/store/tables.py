@@ -41,6 +41,7 @@ __all__ = [
     "task_outcomes",
     "task_rollup",
     "usage_events",
+    "usage_daily",
     "usage_rollup",
 ]
 
@@ -153,10 +154,25 @@ usage_rollup = Table(
     UniqueConstraint(*ROLLUP_KEY, name="uq_usage_rollup_key"),
 )
 
+#: The same sums per UTC day, for day/month queries over long ranges.
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("day", BigInteger, nullable=False),  # days since the epoch (UTC)
+    *_dims(nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("currency", String(3), nullable=False, server_default=""),
+    *[Column(name, BigInteger, nullable=False, server_default="0") for name in ROLLUP_SUMS],
+    UniqueConstraint("day", *ROLLUP_KEY[1:], name="uq_usage_daily_key"),
+)
+
 task_rollup = Table(
     "task_rollup",
     metadata,
     Column("task_id", String(128), primary_key=True),
+    Column("currency", String(3), primary_key=True, server_default=""),  # '' = unpriced events
     *_dims(nullable=True),
     Column("first_ts", UtcDateTime(), nullable=False),
     Column("last_ts", UtcDateTime(), nullable=False),
@@ -169,7 +185,6 @@ task_rollup = Table(
     Column("output_tokens", BigInteger, nullable=False),
     Column("reasoning_tokens", BigInteger, nullable=False),
     Column("cost_nanos", BigInteger, nullable=False),
-    Column("currency", String(3)),
     Column("unpriced_events", BigInteger, nullable=False),
 )
 
@@ -251,6 +266,6 @@ freshness = Table(
     Column("detail", String(256)),
 )
 
-Index("ix_usage_events_hour", usage_events.c.hour)
 Index("ix_usage_rollup_hour", usage_rollup.c.hour)
+Index("ix_usage_daily_day", usage_daily.c.day)
 Index("ix_task_rollup_use_case", task_rollup.c.use_case)

@@ -14,7 +14,7 @@ depends_on = None
 # Later migrations define their tables explicitly; this first one creates the foundation tables from
 # their definitions as they stand at this revision.
 _TABLES = (
-    t.usage_events, t.usage_rollup, t.task_rollup, t.task_outcomes, t.prices, t.reprice_runs,
+    t.usage_events, t.usage_rollup, t.usage_daily, t.task_rollup, t.task_outcomes, t.prices, t.reprice_runs,
     t.api_keys, t.freshness,
 )
 

@@ -1,0 +1,93 @@
+"""create_app(settings, ...) → the aifinops FastAPI application. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
+
+from aifinops import __version__
+from aifinops.api import routes_ingest, routes_snapshot, routes_tasks, routes_usage
+from aifinops.api.metrics import StoreCollector
+from aifinops.api.problems import install_problem_handlers
+from aifinops.config import Settings
+from aifinops.errors import ConfigError
+from aifinops.ingest import Ingestor
+from aifinops.store import Store
+from aifinops.store.keys import KeyStore
+
+__all__ = ["check_bind", "create_app"]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, keys: KeyStore) -> str:
+    """Refuse to listen beyond loopback without API keys; return a line describing the access mode."""
+    if keys.any_active():
+        return "API keys are required (Authorization: Bearer <key>)"
+    if not _is_loopback(host):
+        raise ConfigError(
+            f"refusing to listen on {host} without API keys: anyone on the network could read and write cost "
+            "data; create a key with `aifinops keys create --scope admin` or bind to 127.0.0.1"
+        )
+    return f"no API keys configured: listening on loopback ({host}) only, without authentication"
+
+
+class _AuthCache:
+    """Whether any key exists, re-checked at most every few seconds (a key created later takes effect)."""
+
+    def __init__(self, keys: KeyStore, ttl: float = 5.0) -> None:
+        self.keys, self.ttl, self._at, self._value = keys, ttl, 0.0, False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self._at > self.ttl:
+            self._value, self._at = self.keys.any_active(), now
+        return self._value
+
+
+def create_app(settings: Settings, *, store: Store | None = None, ingestor: Ingestor | None = None,
+               check_schema: bool = True, **state: Any) -> FastAPI:
+    """Build the API. ``state`` adds optional providers (e.g. ``financial_costs``) to ``app.state``."""
+    store = store or Store.from_settings(settings)
+    if check_schema:
+        store.check_schema()
+    app = FastAPI(title="aifinops", version=__version__,
+                  description="What did one successfully completed business task cost, and why?")
+    app.state.settings = settings
+    app.state.store = store
+    app.state.ingestor = ingestor or Ingestor(store)
+    app.state.keys = KeyStore(store)
+    app.state.auth_required = _AuthCache(app.state.keys)
+    for name, value in state.items():
+        setattr(app.state, name, value)
+    install_problem_handlers(app)
+    for module in (routes_ingest, routes_usage, routes_tasks, routes_snapshot):
+        app.include_router(module.router)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(store, settings.metrics, timezone=settings.timezone))
+    app.state.registry = registry
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body = await run_in_threadpool(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz(request: Request) -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,119 @@
+"""Prometheus /metrics: a collector over the store, run at scrape time on the app's own registry.
+
+Labels are a configured subset of the allocation dimensions; each label keeps its ``label_cap`` busiest values
+(by events) and folds the rest into ``other``, so cardinality stays bounded whatever apps send.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from aifinops.config import MetricsSettings
+from aifinops.domain import from_nanos
+from aifinops.engine.task_kpis import task_kpis
+from aifinops.store import Store
+from aifinops.store.task_queries import task_group_stats
+from aifinops.store.usage_queries import usage_totals
+from aifinops.store.freshness_queries import read_freshness
+
+__all__ = ["StoreCollector", "cap_labels"]
+
+OTHER = "other"
+_TOKEN_TYPES = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens")
+
+
+def cap_labels(rows: Sequence[dict[str, Any]], labels: Sequence[str], cap: int) -> list[dict[str, Any]]:
+    """Replace values outside each label's ``cap`` busiest (by events) with ``other``; None becomes ''."""
+    keep: dict[str, set[str]] = {}
+    for label in labels:
+        weight: dict[str, int] = {}
+        for r in rows:
+            v = r[label] or ""
+            weight[v] = weight.get(v, 0) + int(r.get("events") or 0)
+        ranked = sorted(weight, key=lambda v: (-weight[v], v))
+        keep[label] = set(ranked[:cap])
+    out = []
+    for r in rows:
+        copy = dict(r)
+        for label in labels:
+            v = r[label] or ""
+            copy[label] = v if v in keep[label] else OTHER
+        out.append(copy)
+    return out
+
+
+def _fold(rows: Sequence[dict[str, Any]], keys: Sequence[str], sums: Sequence[str]) -> dict[tuple[str, ...], dict[str, int]]:
+    acc: dict[tuple[str, ...], dict[str, int]] = {}
+    for r in rows:
+        k = tuple(str(r[key] or "") for key in keys)
+        slot = acc.setdefault(k, dict.fromkeys(sums, 0))
+        for s in sums:
+            slot[s] += int(r[s] or 0)
+    return acc
+
+
+class StoreCollector(Collector):
+    """Yields aifinops_* metric families from the store at scrape time."""
+
+    def __init__(self, store: Store, settings: MetricsSettings, *, timezone: str = "UTC",
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+        self.store, self.settings, self.timezone, self.clock = store, settings, timezone, clock
+
+    def collect(self) -> Iterator[Metric]:
+        labels = list(self.settings.labels)
+        by_status = cap_labels(usage_totals(self.store, group_by=[*labels, "status", "kind"]), labels,
+                               self.settings.label_cap)
+        yield from self._usage(by_status, labels)
+        yield from self._tasks()
+        yield from self._freshness()
+
+    def _usage(self, rows: list[dict[str, Any]], labels: list[str]) -> Iterator[Metric]:
+        tokens = CounterMetricFamily("aifinops_tokens", "Tokens reported by apps, by token type",
+                                     labels=[*labels, "type"])
+        for key, s in _fold(rows, labels, _TOKEN_TYPES).items():
+            for t in _TOKEN_TYPES:
+                tokens.add_metric([*key, t.removesuffix("_tokens")], s[t])
+        yield tokens
+        requests = CounterMetricFamily("aifinops_requests", "Model and tool requests by status and kind",
+                                       labels=[*labels, "status", "kind"])
+        for key, s in _fold(rows, [*labels, "status", "kind"], ["requests"]).items():
+            requests.add_metric(list(key), s["requests"])
+        yield requests
+        cost = CounterMetricFamily("aifinops_estimated_cost", "Estimated cost (usage × list/contract price) in "
+                                   "units of the currency label", labels=[*labels, "currency", "basis"])
+        unpriced = CounterMetricFamily("aifinops_unpriced_events", "Events with no price: their cost is unknown",
+                                       labels=labels)
+        for key, s in _fold([r for r in rows if r["currency"]], [*labels, "currency"], ["cost_nanos"]).items():
+            cost.add_metric([*key, "estimated"], float(from_nanos(s["cost_nanos"])))
+        for key, s in _fold(rows, labels, ["unpriced_events"]).items():
+            unpriced.add_metric(list(key), s["unpriced_events"])
+        yield cost
+        yield unpriced
+
+    def _tasks(self) -> Iterator[Metric]:
+        now = self.clock()
+        month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        stats = task_group_stats(self.store, group_by=["use_case"], start=month, end=now + dt.timedelta(days=1))
+        tasks = GaugeMetricFamily("aifinops_tasks", "Tasks started this month by use case and outcome",
+                                  labels=["use_case", "outcome"])
+        cps = GaugeMetricFamily("aifinops_cost_per_successful_task", "Cost per successful task this month, "
+                                "in units of the currency label", labels=["use_case", "currency", "basis"])
+        for s in stats:
+            tasks.add_metric([s.group[0] or "", s.outcome], s.tasks)
+        for k in task_kpis(stats):
+            for m in k.cost_per_successful_task:
+                cps.add_metric([k.group[0] or "", m.currency, m.basis.value], float(m.amount))
+        yield tasks
+        yield cps
+
+    def _freshness(self) -> Iterator[Metric]:
+        last = GaugeMetricFamily("aifinops_last_ingest_timestamp_seconds", "When data last arrived, by source",
+                                 labels=["source"])
+        for f in read_freshness(self.store):
+            last.add_metric([f["source"]], f["last_ingest_at"].timestamp())
+        yield last

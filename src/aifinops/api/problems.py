@@ -1,0 +1,66 @@
+"""Errors as RFC 9457 ``application/problem+json``, naming the field and the reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aifinops.errors import AccessError, AifinopsError, StoreError, ValidationError
+
+__all__ = ["ProblemError", "install_problem_handlers", "problem"]
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemError(Exception):
+    """Raised by routes to answer with a problem document."""
+
+    def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(p) for p in e["loc"] if p not in ("query", "body", "path")) or "(request)",
+         "reason": str(e["msg"]).removeprefix("Value error, ")}
+        for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"field": "(request)", "reason": "invalid"}
+    return problem(422, "Invalid request", f"{first['field']}: {first['reason']}", errors=errors)
+
+
+def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem(exc.status_code, "HTTP error", str(exc.detail))
+
+
+def _ours(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, ProblemError):
+        return problem(exc.status, exc.title, exc.detail, **exc.extra)
+    if isinstance(exc, ValidationError):
+        return problem(422, "Invalid request", str(exc), errors=[{"field": exc.field or "(request)",
+                                                                   "reason": str(exc)}])
+    if isinstance(exc, AccessError):
+        return problem(401 if "missing" in str(exc) or "unknown" in str(exc) else 403, "Access denied", str(exc))
+    if isinstance(exc, StoreError):
+        return problem(503, "Store unavailable", str(exc))
+    return problem(500, "Internal error", str(exc))
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(ProblemError, _ours)
+    app.add_exception_handler(AifinopsError, _ours)

@@ -1,0 +1,113 @@
+"""Parsing the shared query parameters of read routes: time range, granularity, group_by and filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+from starlette.datastructures import QueryParams
+
+from aifinops.api.problems import ProblemError
+from aifinops.engine.usage_buckets import GRANULARITIES
+from aifinops.store.usage_queries import FILTERABLE, UsageQuery
+
+__all__ = ["TimeRange", "parse_group_by", "parse_range", "parse_usage_query"]
+
+_PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
+_MAX_RANGE = dt.timedelta(days=3 * 366)
+
+
+def _bad(field: str, reason: str) -> ProblemError:
+    return ProblemError(422, "Invalid request", f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    start: dt.datetime
+    end: dt.datetime
+
+
+def _instant(value: str, field: str, zone: ZoneInfo) -> dt.datetime:
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            return dt.datetime(day.year, day.month, day.day, tzinfo=zone)
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise _bad(field, f"{value!r} is not an ISO date (2026-10-01) or datetime with zone") from exc
+    if parsed.tzinfo is None:
+        raise _bad(field, f"{value!r} has no time zone; add Z or an offset, or give a date")
+    return parsed
+
+
+def _month(value: str, zone: ZoneInfo) -> TimeRange:
+    m = _PERIOD.match(value)
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise _bad("period", f"{value!r} is not a month like 2026-10")
+    year, month = int(m.group(1)), int(m.group(2))
+    start = dt.datetime(year, month, 1, tzinfo=zone)
+    end = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
+    return TimeRange(start, end)
+
+
+def parse_range(params: QueryParams, *, timezone: str, now: dt.datetime) -> TimeRange:
+    """``period=YYYY-MM``, or ``start``/``end`` (end exclusive); default: the current month so far."""
+    zone = ZoneInfo(timezone)
+    if "period" in params:
+        if "start" in params or "end" in params:
+            raise _bad("period", "give either period or start/end, not both")
+        return _month(params["period"], zone)
+    start = _instant(params["start"], "start", zone) if "start" in params else None
+    end = _instant(params["end"], "end", zone) if "end" in params else None
+    if start is None:
+        local = now.astimezone(zone)
+        start = dt.datetime(local.year, local.month, 1, tzinfo=zone)
+    if end is None:
+        end = now
+    if end <= start:
+        raise _bad("end", f"end {end.isoformat()} must be after start {start.isoformat()}")
+    if end - start > _MAX_RANGE:
+        raise _bad("end", "the range may span at most 3 years; split the query")
+    return TimeRange(start, end)
+
+
+def parse_group_by(params: QueryParams, allowed: tuple[str, ...] = FILTERABLE) -> tuple[str, ...]:
+    raw = params.get("group_by", "")
+    names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise _bad("group_by", f"unknown dimension(s) {unknown}; choose from {list(allowed)}")
+    return names
+
+
+def parse_filters(params: QueryParams, *, tenant: str | None) -> dict[str, tuple[str, ...]]:
+    """Dimension filters given as ``?app=a,b&tenant=t``; a tenant-limited caller only sees its tenant."""
+    filters = {name: tuple(v.strip() for v in params[name].split(",") if v.strip())
+               for name in FILTERABLE if name in params}
+    if tenant is not None:
+        asked = filters.get("tenant")
+        if asked and set(asked) != {tenant}:
+            raise ProblemError(403, "Tenant not allowed", f"this key sees only tenant {tenant!r}, asked {list(asked)}")
+        filters["tenant"] = (tenant,)
+    return filters
+
+
+def check_known(params: QueryParams, known: set[str]) -> None:
+    unknown = sorted(set(params) - known - set(FILTERABLE))
+    if unknown:
+        raise _bad(unknown[0], f"unknown query parameter; known: {sorted(known | set(FILTERABLE))}")
+
+
+def parse_usage_query(params: QueryParams, *, timezone: str, now: dt.datetime, tenant: str | None) -> UsageQuery:
+    granularity = params.get("granularity", "day")
+    if granularity not in GRANULARITIES:
+        raise _bad("granularity", f"{granularity!r} is not one of {list(GRANULARITIES)}")
+    rng = parse_range(params, timezone=timezone, now=now)
+    return UsageQuery(start=rng.start, end=rng.end, granularity=granularity, group_by=parse_group_by(params),
+                      filters=MappingProxyType(parse_filters(params, tenant=tenant)), timezone=timezone)
+
+
+__all__ += ["check_known", "parse_filters"]

@@ -1,0 +1,92 @@
+"""POST /api/events and /api/outcomes: batches validated item by item, stored exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from aifinops.api.deps import IngestCaller, IngestorDep, SettingsDep
+from aifinops.api.ingest_schemas import EventIn, OutcomeIn, Rejection, validate_items
+from aifinops.api.problems import ProblemError
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["ingest"])
+
+
+class IngestReport(BaseModel):
+    received: int
+    accepted: int
+    duplicates: int
+    rejected: int
+    unpriced: int = 0
+    errors: list[Rejection]
+
+
+async def _read_items(request: Request, key: str, *, max_bytes: int, max_items: int) -> list[Any]:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise ProblemError(415, "Unsupported media type",
+                           f"send the batch as application/json, got {ctype or 'no content-type'!r}")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ProblemError(413, "Body too large", f"body of {declared} bytes exceeds {max_bytes} bytes; "
+                           "split the batch (AIFINOPS_MAX_BODY_BYTES)")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise ProblemError(413, "Body too large", f"body exceeds {max_bytes} bytes; split the batch")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ProblemError(400, "Malformed JSON", f"the body is not valid JSON: {exc}") from exc
+    items = data.get(key) if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ProblemError(422, "Invalid request", f"{key}: send a JSON array or an object {{\"{key}\": [...]}}",
+                           errors=[{"field": key, "reason": "must be an array"}])
+    if len(items) > max_items:
+        raise ProblemError(413, "Batch too large", f"{len(items)} items exceed the limit of {max_items}; "
+                           "split the batch (AIFINOPS_MAX_BATCH_EVENTS)")
+    return items
+
+
+@router.post("/api/events", response_model=IngestReport, summary="Ingest a batch of usage events")
+async def post_events(request: Request, settings: SettingsDep, ingestor: IngestorDep, caller: IngestCaller
+                      ) -> IngestReport:
+    items = await _read_items(request, "events", max_bytes=settings.max_body_bytes,
+                              max_items=settings.max_batch_events)
+    valid, rejected = validate_items(EventIn, items)
+    if caller.tenant is not None:
+        valid, rejected = _own_tenant(valid, rejected, caller.tenant)
+    events = [v.to_domain() for _, v in valid]
+    result = await run_in_threadpool(ingestor.ingest, events, source="http")
+    return IngestReport(received=len(items), accepted=result.accepted, duplicates=result.duplicates,
+                        rejected=len({r.index for r in rejected}), unpriced=result.unpriced, errors=rejected)
+
+
+def _own_tenant(valid: list[tuple[int, EventIn]], rejected: list[Rejection], tenant: str
+                ) -> tuple[list[tuple[int, EventIn]], list[Rejection]]:
+    """A tenant-bound ingest key may only send its own tenant's events (missing tenant = its own)."""
+    keep = []
+    for index, v in valid:
+        if v.tenant not in (None, tenant):
+            rejected.append(Rejection(index=index, field="tenant", reason=f"this key may only send tenant {tenant!r}"))
+        else:
+            keep.append((index, v if v.tenant else v.model_copy(update={"tenant": tenant})))
+    return keep, rejected
+
+
+@router.post("/api/outcomes", response_model=IngestReport, summary="Ingest a batch of task outcomes")
+async def post_outcomes(request: Request, settings: SettingsDep, ingestor: IngestorDep, caller: IngestCaller
+                        ) -> IngestReport:
+    items = await _read_items(request, "outcomes", max_bytes=settings.max_body_bytes,
+                              max_items=settings.max_batch_events)
+    valid, rejected = validate_items(OutcomeIn, items)
+    stored = await run_in_threadpool(ingestor.record_outcomes, [v.to_domain() for _, v in valid])
+    return IngestReport(received=len(items), accepted=stored, duplicates=len(valid) - stored,
+                        rejected=len({r.index for r in rejected}), errors=rejected)

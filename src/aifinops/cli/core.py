@@ -1,0 +1,143 @@
+"""Core commands: serve, demo, db upgrade, keys, reprice."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from aifinops.config import load_settings
+from aifinops.errors import ValidationError
+
+__all__ = ["register"]
+
+console = Console(stderr=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the latest version."""
+    from aifinops.store import Store
+
+    store = Store.from_settings(load_settings())
+    heads = store.upgrade()
+    typer.echo(f"database {store.safe_url} is at {', '.join(heads)}")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="A name to recognise the key by.")],
+    scope: Annotated[list[str], typer.Option(help="ingest, read, admin or gateway; repeat for several.")],
+    tenant: Annotated[str | None, typer.Option(help="Limit the key to this tenant's data.")] = None,
+    identity: Annotated[list[str], typer.Option(help="Allocation bound to a gateway key: dim=value.")] = [],  # noqa: B006
+    policy: Annotated[str | None, typer.Option(help="Gateway limit policy name.")] = None,
+    allow_header: Annotated[list[str], typer.Option(help="x-aifinops-* header the key may set, e.g. task-id.")] = [],  # noqa: B006
+) -> None:
+    """Create an API key. The secret is printed once; only its hash is stored."""
+    from aifinops.store import Store
+    from aifinops.store.keys import KeyStore
+
+    pairs = {}
+    for item in identity:
+        if "=" not in item:
+            raise ValidationError(f"--identity takes dim=value, got {item!r}", field="identity")
+        k, v = item.split("=", 1)
+        pairs[k.strip()] = v.strip()
+    keys = KeyStore(Store.from_settings(load_settings()))
+    key, secret = keys.create(name=name, scopes=set(scope), tenant=tenant, identity=pairs, policy=policy,
+                              allowed_headers=set(allow_header))
+    console.print(f"created key {key.key_id} ({', '.join(sorted(key.scopes))}); the secret is shown only once:")
+    typer.echo(secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (never their secrets)."""
+    from aifinops.store import Store
+    from aifinops.store.keys import KeyStore
+
+    table = Table("key id", "name", "scopes", "tenant", "created", "revoked")
+    for k in KeyStore(Store.from_settings(load_settings())).list():
+        table.add_row(k.key_id, k.name, ",".join(sorted(k.scopes)), k.tenant or "",
+                      k.created_at.isoformat() if k.created_at else "", k.revoked_at.isoformat() if k.revoked_at else "")
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke an API key at once."""
+    from aifinops.store import Store
+    from aifinops.store.keys import KeyStore
+
+    key = KeyStore(Store.from_settings(load_settings())).revoke(key_id)
+    typer.echo(f"revoked {key.key_id} at {key.revoked_at.isoformat() if key.revoked_at else '?'}")
+
+
+def _day(value: str, name: str) -> dt.datetime:
+    try:
+        d = dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationError(f"--{name} must be a date like 2026-10-01, got {value!r}", field=name) from exc
+    return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)
+
+
+def reprice(
+    from_: Annotated[str, typer.Option("--from", help="First UTC day to re-price (YYYY-MM-DD).")],
+    to: Annotated[str, typer.Option("--to", help="Day after the last one (exclusive).")],
+    note: Annotated[str | None, typer.Option(help="Why this re-pricing ran, kept with the record.")] = None,
+) -> None:
+    """Re-price stored events with the current price book and record the run."""
+    from aifinops.engine.pricing import PriceBook, price_event
+    from aifinops.store import Store
+    from aifinops.store.prices import PriceStore
+    from aifinops.store.repricing import reprice as run
+
+    start, end = _day(from_, "from"), _day(to, "to")
+    if end <= start:
+        raise ValidationError(f"--to {to} must be after --from {from_}", field="to")
+    store = Store.from_settings(load_settings())
+    store.check_schema()
+    book = PriceBook(PriceStore(store).load())
+    with console.status("re-pricing…"):
+        report = run(store, lambda e: price_event(e, book), start=start, end=end, note=note,
+                     now=dt.datetime.now(dt.UTC))
+    typer.echo(f"re-priced {report.events} events, {report.changed} changed; unpriced "
+               f"{report.unpriced_before} → {report.unpriced_after}")
+    for currency, t in sorted(report.totals.items()):
+        typer.echo(f"  {currency}: {t['before']} → {t['after']} (estimated)")
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+) -> None:
+    """Serve the API, /metrics and the dashboard."""
+    import uvicorn
+
+    from aifinops.api.app import check_bind, create_app
+    from aifinops.store import Store
+    from aifinops.store.keys import KeyStore
+
+    settings = load_settings()
+    host, port = host or settings.host, port or settings.port
+    store = Store.from_settings(settings)
+    store.check_schema()
+    console.print(check_bind(host, KeyStore(store)))
+    app = create_app(settings, store=store)
+    console.print(f"serving on http://{host}:{port}  (docs: /docs, metrics: /metrics)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+    app.add_typer(keys_app, name="keys")
+    app.command("reprice")(reprice)
+    app.command("serve")(serve)
+    from aifinops.cli.demo import demo
+
+    app.command("demo")(demo)

@@ -1,0 +1,135 @@
+"""API keys: scoped, stored hashed, optionally limited to one tenant and bound to an allocation identity."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from sqlalchemy import select, update
+
+from aifinops.domain import DIMENSIONS
+from aifinops.errors import ValidationError
+from aifinops.store.store import Store
+from aifinops.store.tables import api_keys
+
+__all__ = ["GATEWAY_HEADERS", "SCOPES", "ApiKey", "KeyStore"]
+
+SCOPES = frozenset({"ingest", "read", "admin", "gateway"})
+#: The x-aifinops-* headers a gateway key may be allowed to set (DESIGN.md §7).
+GATEWAY_HEADERS = frozenset({"task-id", "use-case", "agent", "tenant", "step", "attempt"})
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_id: str
+    name: str
+    scopes: frozenset[str]
+    tenant: str | None = None
+    identity: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    policy: str | None = None
+    allowed_headers: frozenset[str] = frozenset()
+    created_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+def _hash(secret: str) -> str:
+    # Secrets carry 192 bits of randomness, so a plain SHA-256 is enough (no password stretching needed).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _key(r: object) -> ApiKey:
+    return ApiKey(
+        key_id=r.key_id,  # type: ignore[attr-defined]
+        name=r.name,  # type: ignore[attr-defined]
+        scopes=frozenset(r.scopes.split(",")),  # type: ignore[attr-defined]
+        tenant=r.tenant,  # type: ignore[attr-defined]
+        identity=MappingProxyType(json.loads(r.identity or "{}")),  # type: ignore[attr-defined]
+        policy=r.policy,  # type: ignore[attr-defined]
+        allowed_headers=frozenset(filter(None, (r.allowed_headers or "").split(","))),  # type: ignore[attr-defined]
+        created_at=r.created_at,  # type: ignore[attr-defined]
+        revoked_at=r.revoked_at,  # type: ignore[attr-defined]
+    )
+
+
+def _check(scopes: frozenset[str], identity: Mapping[str, str], headers: frozenset[str]) -> None:
+    if not scopes or not scopes <= SCOPES:
+        raise ValidationError(f"scopes must be a non-empty subset of {sorted(SCOPES)}, got {sorted(scopes)}",
+                              field="scopes")
+    bad = [k for k in identity if k not in DIMENSIONS]
+    if bad:
+        raise ValidationError(f"identity keys {bad} are not allocation dimensions {list(DIMENSIONS)}",
+                              field="identity")
+    if not headers <= GATEWAY_HEADERS:
+        raise ValidationError(f"allowed headers must be among {sorted(GATEWAY_HEADERS)}, got {sorted(headers)}",
+                              field="allowed_headers")
+
+
+class KeyStore:
+    """Create, verify, list and revoke API keys."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def create(
+        self,
+        *,
+        name: str,
+        scopes: frozenset[str] | set[str],
+        tenant: str | None = None,
+        identity: Mapping[str, str] | None = None,
+        policy: str | None = None,
+        allowed_headers: frozenset[str] | set[str] | None = None,
+    ) -> tuple[ApiKey, str]:
+        """Create a key; returns it and its secret, which is shown only this once."""
+        scopes, headers, identity = frozenset(scopes), frozenset(allowed_headers or ()), dict(identity or {})
+        _check(scopes, identity, headers)
+        key_id = "k_" + secrets.token_hex(6)
+        secret = f"afo_{key_id[2:]}_{secrets.token_urlsafe(24)}"
+        now = dt.datetime.now(dt.UTC)
+        with self.store.session() as conn:
+            conn.execute(api_keys.insert().values(
+                key_id=key_id, name=name, secret_hash=_hash(secret), scopes=",".join(sorted(scopes)),
+                tenant=tenant, identity=json.dumps(identity, sort_keys=True), policy=policy,
+                allowed_headers=",".join(sorted(headers)), created_at=now,
+            ))
+        return self.get(key_id), secret
+
+    def get(self, key_id: str) -> ApiKey:
+        with self.store.reader() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+        if row is None:
+            raise ValidationError(f"no API key with id {key_id!r}; list them with `aifinops keys list`",
+                                  field="key_id")
+        return _key(row)
+
+    def verify(self, secret: str) -> ApiKey | None:
+        """The active key with this secret, or None."""
+        with self.store.reader() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.secret_hash == _hash(secret))).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        return _key(row)
+
+    def list(self) -> list[ApiKey]:
+        with self.store.reader() as conn:
+            return [_key(r) for r in conn.execute(select(api_keys).order_by(api_keys.c.created_at))]
+
+    def revoke(self, key_id: str) -> ApiKey:
+        self.get(key_id)
+        with self.store.session() as conn:
+            conn.execute(update(api_keys).where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+                         .values(revoked_at=dt.datetime.now(dt.UTC)))
+        return self.get(key_id)
+
+    def any_active(self) -> bool:
+        with self.store.reader() as conn:
+            return conn.execute(select(api_keys.c.key_id).where(api_keys.c.revoked_at.is_(None)).limit(1)).first() \
+                is not None

@@ -1,0 +1,131 @@
+"""The effective-dated price book in the store: saved idempotently, immutable once events used a price."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, or_, select, update
+
+from aifinops.domain import DeploymentType, MeterKind, Price, from_nanos, to_nanos
+from aifinops.errors import PricingError
+from aifinops.store.store import Store
+from aifinops.store.tables import prices, usage_events
+
+__all__ = ["PriceStore", "SavePricesResult"]
+
+_KEY = ("source", "model", "model_version", "deployment_type", "region", "meter_kind", "currency",
+        "effective_start")
+
+
+@dataclass(frozen=True, slots=True)
+class SavePricesResult:
+    inserted: int
+    unchanged: int
+    updated: int
+
+
+def _row(p: Price, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "model": p.model,
+        "model_version": p.model_version or "",
+        "deployment_type": p.deployment_type.value if p.deployment_type else "",
+        "region": (p.region or "").lower(),
+        "meter_kind": p.meter_kind.value,
+        "unit_size": p.unit_size,
+        "unit": p.unit,
+        "price_nanos": to_nanos(p.price),
+        "currency": p.currency,
+        "effective_start": p.effective_start,
+        "effective_end": p.effective_end,
+        "meter_id": p.meter_id,
+        "meter_name": p.meter_name,
+        "source": p.source,
+        "created_at": now,
+    }
+
+
+def _price(r: Any) -> Price:
+    return Price(
+        price_id=r.id,
+        model=r.model,
+        model_version=r.model_version or None,
+        deployment_type=DeploymentType(r.deployment_type) if r.deployment_type else None,
+        region=r.region or None,
+        meter_kind=MeterKind(r.meter_kind),
+        unit_size=r.unit_size,
+        unit=r.unit,
+        price=from_nanos(r.price_nanos),
+        currency=r.currency,
+        effective_start=r.effective_start,
+        effective_end=r.effective_end,
+        meter_id=r.meter_id,
+        meter_name=r.meter_name,
+        source=r.source,
+    )
+
+
+def _used(conn: Connection, price_id: int) -> bool:
+    c = usage_events.c
+    hit = conn.execute(select(c.id).where(or_(
+        c.input_price_id == price_id, c.cached_input_price_id == price_id,
+        c.output_price_id == price_id, c.unit_price_id == price_id,
+    )).limit(1)).first()
+    return hit is not None
+
+
+class PriceStore:
+    """Prices in the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def save(self, items: Sequence[Price], *, now: dt.datetime) -> SavePricesResult:
+        """Insert new prices; identical ones are unchanged; a changed amount or end date of a price that
+        no event has used yet is updated, of a used one is refused (re-price explicitly instead)."""
+        inserted = unchanged = updated = 0
+        with self.store.session() as conn:
+            existing = {tuple(getattr(r, k) for k in _KEY): r for r in conn.execute(select(prices))}
+            for p in items:
+                row = _row(p, now)
+                old = existing.get(tuple(row[k] for k in _KEY))
+                if old is None:
+                    conn.execute(prices.insert().values(**row))
+                    inserted += 1
+                elif (old.price_nanos, old.effective_end, old.unit_size) == (
+                    row["price_nanos"], row["effective_end"], row["unit_size"]
+                ):
+                    unchanged += 1
+                else:
+                    self._update(conn, old, row)
+                    updated += 1
+        return SavePricesResult(inserted=inserted, unchanged=unchanged, updated=updated)
+
+    @staticmethod
+    def _update(conn: Connection, old: Any, row: dict[str, Any]) -> None:
+        if old.price_nanos != row["price_nanos"] and _used(conn, old.id):
+            raise PricingError(
+                f"price {old.id} ({old.model} {old.meter_kind} {old.deployment_type} from {old.effective_start}) "
+                f"is already used by events and cannot change from {from_nanos(old.price_nanos)} to "
+                f"{from_nanos(row['price_nanos'])}; give the new price a later effective_start and run "
+                "`aifinops reprice` for the affected range"
+            )
+        conn.execute(update(prices).where(prices.c.id == old.id).values(
+            price_nanos=row["price_nanos"], effective_end=row["effective_end"], unit_size=row["unit_size"],
+            meter_id=row["meter_id"], meter_name=row["meter_name"],
+        ))
+
+    def load(self) -> list[Price]:
+        with self.store.reader() as conn:
+            return [_price(r) for r in conn.execute(select(prices).order_by(prices.c.id))]
+
+    def version(self) -> tuple[int, int]:
+        """A cheap fingerprint that changes when prices are added or changed."""
+        with self.store.reader() as conn:
+            count, top, total = conn.execute(
+                select(func.count(), func.coalesce(func.max(prices.c.id), 0),
+                       func.coalesce(func.sum(prices.c.price_nanos), 0))
+            ).one()
+        return int(count), int(top) * 1_000_003 + int(total) % 1_000_003

@@ -1,0 +1,117 @@
+"""Re-pricing stored events with the current price book: explicit, audited, and rollups rebuilt to match."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+
+from aifinops.domain import DeploymentType, EventKind, EventStatus, PricedUsage, UsageEvent, from_nanos
+from aifinops.store.events import event_row, roll_up
+from aifinops.store.store import Store
+from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
+
+__all__ = ["RepriceReport", "reprice"]
+
+_CHUNK = 5000
+_PRICE_COLS = ("cost_nanos", "currency", "input_price_id", "cached_input_price_id", "output_price_id",
+               "unit_price_id", "unpriced_reason")
+
+
+@dataclass(frozen=True, slots=True)
+class RepriceReport:
+    events: int
+    changed: int
+    unpriced_before: int
+    unpriced_after: int
+    totals: dict[str, dict[str, str]]  # currency → {"before": amount, "after": amount}
+
+
+def _event(r: Any) -> UsageEvent:
+    return UsageEvent(
+        event_id=r.event_id, ts=r.ts, task_id=r.task_id, step=r.step, attempt=r.attempt,
+        app=r.app, use_case=r.use_case, agent=r.agent, tenant=r.tenant, user_group=r.user_group,
+        cost_center=r.cost_center, team=r.team, environment=r.environment, deployment=r.deployment,
+        model=r.model, provider=r.provider, model_version=r.model_version,
+        deployment_type=DeploymentType(r.deployment_type) if r.deployment_type else None,
+        region=r.region, resource_id=r.resource_id, priority=r.priority, input_tokens=r.input_tokens,
+        cached_input_tokens=r.cached_input_tokens, output_tokens=r.output_tokens,
+        reasoning_tokens=r.reasoning_tokens, requests=r.requests,
+        quantity=from_nanos(r.quantity_nanos) if r.quantity_nanos is not None else None, unit=r.unit,
+        kind=EventKind(r.kind), status=EventStatus(r.status), latency_ms=r.latency_ms, tool_name=r.tool_name,
+    )
+
+
+def _add(totals: dict[str, list[int]], currency: str | None, nanos: int | None, slot: int) -> None:
+    if currency and nanos is not None:
+        totals.setdefault(currency, [0, 0])[slot] += nanos
+
+
+def reprice(store: Store, price: Callable[[UsageEvent], PricedUsage], *, start: dt.datetime, end: dt.datetime,
+            note: str | None = None, now: dt.datetime) -> RepriceReport:
+    """Re-price events with ``start <= ts < end`` in one transaction, rebuild the affected rollups and record
+    the run with totals before and after."""
+    e = usage_events.c
+    events = changed = before_unpriced = after_unpriced = 0
+    totals: dict[str, list[int]] = {}
+    tasks: set[str] = set()
+    with store.session() as conn:
+        last_id = 0
+        while True:
+            rows = conn.execute(select(usage_events).where(e.ts >= start, e.ts < end, e.id > last_id)
+                                .order_by(e.id).limit(_CHUNK)).all()
+            if not rows:
+                break
+            last_id = rows[-1].id
+            for r in rows:
+                new = event_row(_event(r), price(_event(r)), source=r.source, now=now)
+                events += 1
+                before_unpriced += r.cost_nanos is None
+                after_unpriced += new["cost_nanos"] is None
+                _add(totals, r.currency, r.cost_nanos, 0)
+                _add(totals, new["currency"], new["cost_nanos"], 1)
+                if any(getattr(r, c) != new[c] for c in _PRICE_COLS):
+                    changed += 1
+                    conn.execute(update(usage_events).where(e.id == r.id).values({c: new[c] for c in _PRICE_COLS}))
+                    if r.task_id:
+                        tasks.add(r.task_id)
+        if changed:
+            _rebuild(conn, start, end, tasks)
+        summary = {c: {"before": str(from_nanos(v[0])), "after": str(from_nanos(v[1]))} for c, v in totals.items()}
+        conn.execute(reprice_runs.insert().values(
+            started_at=now, from_ts=start, to_ts=end, events=events, changed=changed,
+            unpriced_before=before_unpriced, unpriced_after=after_unpriced,
+            totals=json.dumps(summary, sort_keys=True), note=note))
+    return RepriceReport(events, changed, before_unpriced, after_unpriced, summary)
+
+
+def _rebuild(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[str]) -> None:
+    """Recompute the rollup rows that cover the re-priced range from the events themselves."""
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    h0 = int((start - epoch).total_seconds() // 3600)
+    h1 = -(-int((end - epoch).total_seconds()) // 3600)
+    d0, d1 = h0 // 24, -(-h1 // 24)
+    conn.execute(delete(usage_rollup).where(usage_rollup.c.hour >= h0, usage_rollup.c.hour < h1))
+    roll_up(conn, "hour >= ? AND hour < ?" if conn.dialect.name == "sqlite" else "hour >= %s AND hour < %s",
+            (h0, h1), tables=("hour",))
+    conn.execute(delete(usage_daily).where(usage_daily.c.day >= d0, usage_daily.c.day < d1))
+    roll_up(conn, "hour >= ? AND hour < ?" if conn.dialect.name == "sqlite" else "hour >= %s AND hour < %s",
+            (d0 * 24, d1 * 24), tables=("day",))
+    ids = sorted(tasks)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        conn.execute(delete(task_rollup).where(task_rollup.c.task_id.in_(chunk)))
+        marks = ", ".join(["?" if conn.dialect.name == "sqlite" else "%s"] * len(chunk))
+        roll_up(conn, f"task_id IN ({marks})", tuple(chunk), tables=("task",))
+
+
+def reprice_history(store: Store) -> list[dict[str, Any]]:
+    with store.reader() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(reprice_runs).order_by(reprice_runs.c.id.desc()))]
+
+
+__all__ += ["reprice_history"]
