@@ -17,8 +17,7 @@ from aifinops.domain import DeploymentType, EventKind, EventStatus, Outcome, Tas
 
 __all__ = ["USE_CASES", "SimulatedTask", "UseCase", "simulate_month"]
 
-_G, _DZ, _B, _P = (DeploymentType.GLOBAL_STANDARD, DeploymentType.DATA_ZONE_STANDARD,
-                   DeploymentType.GLOBAL_BATCH, DeploymentType.GLOBAL_PROVISIONED)
+_G, _B, _P = DeploymentType.GLOBAL_STANDARD, DeploymentType.GLOBAL_BATCH, DeploymentType.GLOBAL_PROVISIONED
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,25 +46,126 @@ class UseCase:
 
 #: The demo's use cases. ``doc-qa`` is the wasteful one.
 USE_CASES: tuple[UseCase, ...] = (
-    UseCase("case-summary", "support-copilot", "customer-care", None, "gpt-4o-mini-glbl", "gpt-4o-mini",
-            "2024-07-18", _G, "eastus2", 260, (1, 2), (2500, 6000), (250, 600), 0.35, 0.93),
-    UseCase("reply-draft", "support-copilot", "customer-care", None, "gpt-4o-glbl", "gpt-4o", "2024-11-20", _G,
-            "eastus2", 180, (1, 3), (1800, 4000), (300, 700), 0.55, 0.88),
-    UseCase("claim-triage", "claims-agent", "claims-platform", "triage-agent", "gpt-4.1-ptu", "gpt-4.1",
-            "2025-04-14", _P, "swedencentral", 90, (3, 7), (3000, 8000), (200, 500), 0.2, 0.82,
-            loop_rate=0.06, retrieval=True),
-    UseCase("lead-research", "sales-assistant", "revenue-ops", "research-agent", "gpt-4.1-mini-dz",
-            "gpt-4.1-mini", "2025-04-14", _DZ, "westeurope", 70, (2, 5), (2000, 5000), (300, 900), 0.1, 0.8,
-            loop_rate=0.03, retrieval=True, embedding=True),
-    UseCase("doc-qa", "doc-search", "knowledge", None, "o3-glbl", "o3", "2025-04-16", _G, "eastus2", 120,
-            (1, 2), (28000, 60000), (800, 3000), 0.0, 0.55, rate_limit_rate=0.18, retrieval=True,
-            reasoning_share=0.6),
-    UseCase("invoice-extraction", "finance-batch", "finance-it", None, "gpt-4o-mini-batch", "gpt-4o-mini",
-            "2024-07-18", _B, "eastus2", 150, (1, 1), (1500, 3000), (200, 400), 0.0, 0.97, rate_limit_rate=0.0),
+    UseCase(
+        "case-summary",
+        "support-copilot",
+        "customer-care",
+        None,
+        "gpt-4o-mini-glbl",
+        "gpt-4o-mini",
+        "2024-07-18",
+        _G,
+        "eastus2",
+        260,
+        (1, 2),
+        (2500, 6000),
+        (250, 600),
+        0.35,
+        0.93,
+    ),
+    UseCase(
+        "reply-draft",
+        "support-copilot",
+        "customer-care",
+        None,
+        "gpt-4o-glbl",
+        "gpt-4o",
+        "2024-11-20",
+        _G,
+        "eastus2",
+        180,
+        (1, 3),
+        (1800, 4000),
+        (300, 700),
+        0.55,
+        0.88,
+    ),
+    UseCase(
+        "claim-triage",
+        "claims-agent",
+        "claims-platform",
+        "triage-agent",
+        "gpt-4.1-ptu",
+        "gpt-4.1",
+        "2025-04-14",
+        _P,
+        "swedencentral",
+        90,
+        (3, 7),
+        (3000, 8000),
+        (200, 500),
+        0.2,
+        0.82,
+        loop_rate=0.06,
+        retrieval=True,
+    ),
+    UseCase(
+        "lead-research",
+        "sales-assistant",
+        "revenue-ops",
+        "research-agent",
+        "gpt-4.1-mini-glbl",
+        "gpt-4.1-mini",
+        "2025-04-14",
+        _G,
+        "westeurope",
+        70,
+        (2, 5),
+        (2000, 5000),
+        (300, 900),
+        0.0,
+        0.8,
+        loop_rate=0.03,
+        retrieval=True,
+        embedding=True,
+    ),
+    UseCase(
+        "doc-qa",
+        "doc-search",
+        "knowledge",
+        None,
+        "o3-glbl",
+        "o3",
+        "2025-04-16",
+        _G,
+        "eastus2",
+        120,
+        (1, 2),
+        (28000, 60000),
+        (800, 3000),
+        0.0,
+        0.55,
+        rate_limit_rate=0.18,
+        retrieval=True,
+        reasoning_share=0.6,
+    ),
+    UseCase(
+        "invoice-extraction",
+        "finance-batch",
+        "finance-it",
+        None,
+        "gpt-4o-mini-batch",
+        "gpt-4o-mini",
+        "2024-07-18",
+        _B,
+        "eastus2",
+        150,
+        (1, 1),
+        (1500, 3000),
+        (200, 400),
+        0.0,
+        0.97,
+        rate_limit_rate=0.0,
+    ),
 )
 
-_TENANTS = (("contoso", "CC-1001"), ("fabrikam", "CC-1002"), ("northwind", "CC-2001"),
-            ("tailspin", "CC-2002"), ("woodgrove", "CC-3001"))
+_TENANTS = (
+    ("contoso", "CC-1001"),
+    ("fabrikam", "CC-1002"),
+    ("northwind", "CC-2001"),
+    ("tailspin", "CC-2002"),
+    ("woodgrove", "CC-3001"),
+)
 _TENANT_WEIGHTS = (0.34, 0.25, 0.18, 0.13, 0.10)
 _HOUR_WEIGHTS = tuple(0.15 if h < 7 or h > 19 else (1.0 if 9 <= h <= 16 else 0.5) for h in range(24))
 
@@ -82,57 +182,109 @@ def _pick_tenant(rng: random.Random) -> tuple[str, str]:
 
 def _start(rng: random.Random, day: dt.date) -> dt.datetime:
     hour = rng.choices(range(24), weights=_HOUR_WEIGHTS)[0]
-    return dt.datetime(day.year, day.month, day.day, hour, rng.randrange(60), rng.randrange(60), tzinfo=dt.UTC)
+    return dt.datetime(
+        day.year, day.month, day.day, hour, rng.randrange(60), rng.randrange(60), tzinfo=dt.UTC
+    )
 
 
 class _TaskBuilder:
     def __init__(self, rng: random.Random, uc: UseCase, task_id: str, ts: dt.datetime) -> None:
         self.rng, self.uc, self.task_id, self.ts = rng, uc, task_id, ts
         tenant, cost_center = _pick_tenant(rng)
-        self.dims = {"app": uc.app, "use_case": uc.name, "agent": uc.agent, "tenant": tenant,
-                     "cost_center": cost_center, "team": uc.team, "environment": "prod",
-                     "user_group": rng.choice(("agents", "supervisors", "analysts"))}
+        self.dims = {
+            "app": uc.app,
+            "use_case": uc.name,
+            "agent": uc.agent,
+            "tenant": tenant,
+            "cost_center": cost_center,
+            "team": uc.team,
+            "environment": "prod",
+            "user_group": rng.choice(("agents", "supervisors", "analysts")),
+        }
         self.events: list[UsageEvent] = []
 
     def _next_ts(self, ms: int) -> dt.datetime:
         self.ts += dt.timedelta(milliseconds=ms + self.rng.randrange(50, 400))
         return self.ts
 
-    def add(self, step: int, attempt: int, kind: EventKind, status: EventStatus = EventStatus.OK, **kw: object
-            ) -> None:
+    def add(
+        self, step: int, attempt: int, kind: EventKind, status: EventStatus = EventStatus.OK, **kw: object
+    ) -> None:
         latency = int(kw.pop("latency_ms", self.rng.randrange(300, 4000)))  # type: ignore[call-overload]
-        self.events.append(UsageEvent(
-            event_id=f"{self.task_id}-s{step}-a{attempt}-{kind.value}", ts=self._next_ts(latency),
-            task_id=self.task_id, step=step, attempt=attempt, kind=kind, status=status, latency_ms=latency,
-            region=self.uc.region, **self.dims, **kw))  # type: ignore[arg-type]
+        self.events.append(
+            UsageEvent(
+                event_id=f"{self.task_id}-s{step}-a{attempt}-{kind.value}",
+                ts=self._next_ts(latency),
+                task_id=self.task_id,
+                step=step,
+                attempt=attempt,
+                kind=kind,
+                status=status,
+                latency_ms=latency,
+                region=self.uc.region,
+                **self.dims,
+                **kw,
+            )
+        )  # type: ignore[arg-type]
 
     def model_call(self, step: int) -> None:
         uc, rng = self.uc, self.rng
         attempt = 1
         while rng.random() < uc.rate_limit_rate and attempt < 4:  # 429, then a retry
-            self.add(step, attempt, EventKind.CHAT, EventStatus.RATE_LIMITED, deployment=uc.deployment,
-                     model=uc.model, model_version=uc.model_version, deployment_type=uc.deployment_type,
-                     latency_ms=rng.randrange(20, 120))
+            self.add(
+                step,
+                attempt,
+                EventKind.CHAT,
+                EventStatus.RATE_LIMITED,
+                deployment=uc.deployment,
+                model=uc.model,
+                model_version=uc.model_version,
+                deployment_type=uc.deployment_type,
+                latency_ms=rng.randrange(20, 120),
+            )
             attempt += 1
         inp = rng.randint(*uc.input_tokens) + step * rng.randint(200, 900)  # context grows with each step
         out = rng.randint(*uc.output_tokens)
-        self.add(step, attempt, EventKind.CHAT, deployment=uc.deployment, model=uc.model,
-                 model_version=uc.model_version, deployment_type=uc.deployment_type, input_tokens=inp,
-                 cached_input_tokens=int(inp * uc.cached_share * rng.uniform(0.6, 1.0)) // 128 * 128,
-                 output_tokens=out, reasoning_tokens=int(out * uc.reasoning_share))
+        self.add(
+            step,
+            attempt,
+            EventKind.CHAT,
+            deployment=uc.deployment,
+            model=uc.model,
+            model_version=uc.model_version,
+            deployment_type=uc.deployment_type,
+            input_tokens=inp,
+            cached_input_tokens=int(inp * uc.cached_share * rng.uniform(0.6, 1.0)) // 128 * 128,
+            output_tokens=out,
+            reasoning_tokens=int(out * uc.reasoning_share),
+        )
 
     def support_calls(self, step: int) -> None:
         if self.uc.embedding:
-            self.add(step, 1, EventKind.EMBEDDING, deployment="text-embedding-3-small-glbl",
-                     model="text-embedding-3-small", deployment_type=_G, input_tokens=self.rng.randint(20, 80),
-                     latency_ms=self.rng.randrange(30, 150))
+            self.add(
+                step,
+                1,
+                EventKind.EMBEDDING,
+                deployment="text-embedding-3-small-glbl",
+                model="text-embedding-3-small",
+                deployment_type=_G,
+                input_tokens=self.rng.randint(20, 80),
+                latency_ms=self.rng.randrange(30, 150),
+            )
         if self.uc.retrieval:
-            self.add(step, 1, EventKind.RETRIEVAL, tool_name="ai-search", requests=1,
-                     latency_ms=self.rng.randrange(40, 300))
+            self.add(
+                step,
+                1,
+                EventKind.RETRIEVAL,
+                tool_name="ai-search",
+                requests=1,
+                latency_ms=self.rng.randrange(40, 300),
+            )
 
 
-def _build_task(rng: random.Random, uc: UseCase, task_id: str, start: dt.datetime, month_end: dt.datetime
-                ) -> SimulatedTask:
+def _build_task(
+    rng: random.Random, uc: UseCase, task_id: str, start: dt.datetime, month_end: dt.datetime
+) -> SimulatedTask:
     b = _TaskBuilder(rng, uc, task_id, start)
     looping = rng.random() < uc.loop_rate
     steps = rng.randint(*uc.steps) + (rng.randint(12, 25) if looping else 0)
@@ -140,8 +292,14 @@ def _build_task(rng: random.Random, uc: UseCase, task_id: str, start: dt.datetim
         b.support_calls(step)
         b.model_call(step)
         if uc.agent and not looping and rng.random() < 0.3:
-            b.add(step, 1, EventKind.TOOL, tool_name=rng.choice(("crm.lookup", "policy.search", "web.fetch")),
-                  requests=1, latency_ms=rng.randrange(50, 900))
+            b.add(
+                step,
+                1,
+                EventKind.TOOL,
+                tool_name=rng.choice(("crm.lookup", "policy.search", "web.fetch")),
+                requests=1,
+                latency_ms=rng.randrange(50, 900),
+            )
     ended = b.ts + dt.timedelta(seconds=rng.randrange(1, 30))
     if ended >= month_end - dt.timedelta(minutes=20) and rng.random() < 0.5:
         return SimulatedTask(tuple(b.events), None)  # still open when the month closes
@@ -152,10 +310,17 @@ def _build_task(rng: random.Random, uc: UseCase, task_id: str, start: dt.datetim
     else:
         outcome = rng.choices((Outcome.FAILED, Outcome.ABANDONED, Outcome.ESCALATED), weights=(4, 4, 2))[0]
     minutes_saved = rng.randint(3, 15) if outcome is Outcome.SUCCEEDED else None
-    return SimulatedTask(tuple(b.events), TaskOutcome(
-        task_id=task_id, outcome=outcome, ended_at=ended, use_case=uc.name,
-        value_quantity=None if minutes_saved is None else Decimal(minutes_saved),
-        value_unit=None if minutes_saved is None else "minutes_saved"))
+    return SimulatedTask(
+        tuple(b.events),
+        TaskOutcome(
+            task_id=task_id,
+            outcome=outcome,
+            ended_at=ended,
+            use_case=uc.name,
+            value_quantity=None if minutes_saved is None else Decimal(minutes_saved),
+            value_unit=None if minutes_saved is None else "minutes_saved",
+        ),
+    )
 
 
 def simulate_month(year: int, month: int, *, seed: int = 42, scale: float = 1.0) -> Iterator[SimulatedTask]:

@@ -36,7 +36,9 @@ def keys_create(
     tenant: Annotated[str | None, typer.Option(help="Limit the key to this tenant's data.")] = None,
     identity: Annotated[list[str], typer.Option(help="Allocation bound to a gateway key: dim=value.")] = [],  # noqa: B006
     policy: Annotated[str | None, typer.Option(help="Gateway limit policy name.")] = None,
-    allow_header: Annotated[list[str], typer.Option(help="x-aifinops-* header the key may set, e.g. task-id.")] = [],  # noqa: B006
+    allow_header: Annotated[
+        list[str], typer.Option(help="x-aifinops-* header the key may set, e.g. task-id.")
+    ] = [],  # noqa: B006
 ) -> None:
     """Create an API key. The secret is printed once; only its hash is stored."""
     from aifinops.store import Store
@@ -49,9 +51,17 @@ def keys_create(
         k, v = item.split("=", 1)
         pairs[k.strip()] = v.strip()
     keys = KeyStore(Store.from_settings(load_settings()))
-    key, secret = keys.create(name=name, scopes=set(scope), tenant=tenant, identity=pairs, policy=policy,
-                              allowed_headers=set(allow_header))
-    console.print(f"created key {key.key_id} ({', '.join(sorted(key.scopes))}); the secret is shown only once:")
+    key, secret = keys.create(
+        name=name,
+        scopes=set(scope),
+        tenant=tenant,
+        identity=pairs,
+        policy=policy,
+        allowed_headers=set(allow_header),
+    )
+    console.print(
+        f"created key {key.key_id} ({', '.join(sorted(key.scopes))}); the secret is shown only once:"
+    )
     typer.echo(secret)
 
 
@@ -63,8 +73,14 @@ def keys_list() -> None:
 
     table = Table("key id", "name", "scopes", "tenant", "created", "revoked")
     for k in KeyStore(Store.from_settings(load_settings())).list():
-        table.add_row(k.key_id, k.name, ",".join(sorted(k.scopes)), k.tenant or "",
-                      k.created_at.isoformat() if k.created_at else "", k.revoked_at.isoformat() if k.revoked_at else "")
+        table.add_row(
+            k.key_id,
+            k.name,
+            ",".join(sorted(k.scopes)),
+            k.tenant or "",
+            k.created_at.isoformat() if k.created_at else "",
+            k.revoked_at.isoformat() if k.revoked_at else "",
+        )
     Console().print(table)
 
 
@@ -104,10 +120,18 @@ def reprice(
     store.check_schema()
     book = PriceBook(PriceStore(store).load())
     with console.status("re-pricing…"):
-        report = run(store, lambda e: price_event(e, book), start=start, end=end, note=note,
-                     now=dt.datetime.now(dt.UTC))
-    typer.echo(f"re-priced {report.events} events, {report.changed} changed; unpriced "
-               f"{report.unpriced_before} → {report.unpriced_after}")
+        report = run(
+            store,
+            lambda e: price_event(e, book),
+            start=start,
+            end=end,
+            note=note,
+            now=dt.datetime.now(dt.UTC),
+        )
+    typer.echo(
+        f"re-priced {report.events} events, {report.changed} changed; unpriced "
+        f"{report.unpriced_before} → {report.unpriced_after}"
+    )
     for currency, t in sorted(report.totals.items()):
         typer.echo(f"  {currency}: {t['before']} → {t['after']} (estimated)")
 

@@ -1,0 +1,51 @@
+"""/metrics parses with Prometheus's own parser and keeps label cardinality bounded."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from aifinops.api.app import create_app
+from aifinops.api.metrics import OTHER, cap_labels
+from aifinops.config import load_settings
+from aifinops.store import Store
+from factories import event_json
+
+
+def _families(text: str) -> dict[str, list[object]]:
+    return {f.name: f.samples for f in text_string_to_metric_families(text)}
+
+
+def test_metrics_parse_and_carry_tokens_cost_and_freshness(client: TestClient) -> None:
+    client.post("/api/events", json=[event_json(i) for i in range(9)] + [event_json(99, model="nope")])
+    r = client.get("/metrics")
+    assert r.status_code == 200
+    fams = _families(r.text)
+    tokens: dict[tuple[str, str], float] = {}
+    for sample in fams["aifinops_tokens"]:
+        key = (sample.labels["type"], sample.labels["app"])  # type: ignore[attr-defined]
+        tokens[key] = tokens.get(key, 0) + sample.value  # type: ignore[attr-defined]
+    assert tokens[("input", "app-a")] == 10_000
+    assert tokens[("cached_input", "app-a")] == 2_000
+    cost = [s for s in fams["aifinops_estimated_cost"] if s.labels["currency"] == "USD"]  # type: ignore[attr-defined]
+    assert abs(sum(s.value for s in cost) - 9 * 0.00325) < 1e-12  # type: ignore[attr-defined]
+    assert sum(s.value for s in fams["aifinops_unpriced_events"]) == 1  # type: ignore[attr-defined]
+    assert "aifinops_last_ingest_timestamp_seconds" in fams
+
+
+def test_label_cap_folds_the_tail_into_other(sqlite_store: Store) -> None:
+    settings = load_settings(metrics={"labels": ["tenant"], "label_cap": 2})
+    with TestClient(create_app(settings, store=sqlite_store)) as c:
+        events = [event_json(i, tenant=f"tenant-{i % 5}", task_id=None) for i in range(50)]
+        events += [event_json(100 + i, tenant="tenant-0", task_id=None) for i in range(20)]
+        c.post("/api/events", json=events)
+        fams = _families(c.get("/metrics").text)
+    tenants = {s.labels["tenant"] for s in fams["aifinops_requests"]}  # type: ignore[attr-defined]
+    assert len(tenants) == 3
+    assert OTHER in tenants and "tenant-0" in tenants
+    assert sum(s.value for s in fams["aifinops_requests"]) == 70  # type: ignore[attr-defined]
+
+
+def test_cap_labels_keeps_busiest_values() -> None:
+    rows = [{"app": "a", "events": 10}, {"app": "b", "events": 5}, {"app": "c", "events": 1}, {"app": None, "events": 2}]
+    assert [r["app"] for r in cap_labels(rows, ["app"], 2)] == ["a", "b", OTHER, OTHER]
