@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from aifinops.domain import TaskOutcome, UsageEvent
 from aifinops.engine.pricing import PriceBook, price_event
 from aifinops.store import Store
-from aifinops.store.events import EventStore, event_row
+from aifinops.store.events import EventStore, event_values, sqlite_time
 from aifinops.store.prices import PriceStore
 
 __all__ = ["IngestResult", "Ingestor"]
@@ -65,12 +65,14 @@ class Ingestor:
         """Price and store ``events``; events already stored (same event_id) are counted as duplicates."""
         book = self.book()
         now = self._clock()
+        sqlite = self.events.sqlite
+        ingested_at = sqlite_time(now) if sqlite else now
         rows = []
         unpriced = 0
         for event in events:
             priced = price_event(event, book)
             unpriced += priced.cost is None
-            rows.append(event_row(event, priced, source=source, now=now))
+            rows.append(event_values(event, priced, source=source, ingested_at=ingested_at, sqlite=sqlite))
         result = self.events.insert(rows, source=source, now=now)
         return IngestResult(accepted=result.inserted, duplicates=result.duplicates, unpriced=unpriced)
 

@@ -91,3 +91,17 @@ def test_any_resend_pattern_keeps_rollups_equal_to_distinct_events(sqlite_store:
     distinct = {i for batch in batches for i in batch}
     assert _sums(sqlite_store, "usage_rollup")[:2] == (len(distinct), sum(100 + i for i in distinct))
     assert _sums(sqlite_store, "usage_daily") == _sums(sqlite_store, "usage_rollup")
+
+
+def test_concurrent_overlapping_batches_count_each_event_once(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ingestor = Ingestor(store)
+    batches = [[event(i, app=f"app-{i % 7}") for i in range(start, start + 300)] for start in range(0, 1200, 150)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda b: ingestor.ingest(b, source="test"), batches * 2))
+    assert sum(r.accepted for r in results) == 1350
+    assert _sums(store, "usage_rollup") == _event_sums(store)
+    assert _sums(store, "usage_daily") == _event_sums(store)
+    with store.reader() as conn:
+        assert conn.execute(sa.text("SELECT SUM(events) FROM task_rollup")).scalar_one() == 1350

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator, model_validator
+from typing_extensions import Required, TypedDict
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+    with_config,
+)
 from pydantic import ValidationError as PydanticValidationError
+from collections.abc import Callable
 
 from aifinops.domain import DeploymentType, EventKind, EventStatus, Outcome, TaskOutcome, UsageEvent
 
-__all__ = ["EventIn", "OutcomeIn", "Rejection", "validate_items"]
+__all__ = ["EventIn", "OutcomeIn", "Rejection", "check_event", "to_event", "validate_items"]
 
 #: A single call above this many tokens is not a real call but a bug or an attack.
 MAX_TOKENS_PER_EVENT = 50_000_000
@@ -29,72 +42,76 @@ def _aware(value: dt.datetime, field: str) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-class EventIn(BaseModel):
-    """One usage event as sent to ``POST /api/events`` (DESIGN.md §5)."""
+@with_config(ConfigDict(extra="forbid"))
+class EventIn(TypedDict, total=False):
+    """One usage event as sent to ``POST /api/events`` (DESIGN.md §5).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    A TypedDict rather than a model: validating a batch of them runs entirely in pydantic-core, an order of
+    magnitude faster than building model instances, which matters on the ingest path.
+    """
 
-    event_id: _Name
-    ts: dt.datetime
-    task_id: _Name | None = None
-    step: Annotated[int, Field(ge=0, le=100_000)] | None = None
-    attempt: Annotated[int, Field(ge=1, le=1_000)] = 1
-    app: _Name | None = None
-    use_case: _Name | None = None
-    agent: _Name | None = None
-    tenant: _Name | None = None
-    user_group: _Name | None = None
-    cost_center: _Name | None = None
-    team: _Name | None = None
-    environment: _Name | None = None
-    deployment: _Name | None = None
-    model: _Name | None = None
-    attributes: Annotated[dict[_Short, Annotated[str, StringConstraints(max_length=256)]],
-                          Field(max_length=32)] = Field(default_factory=dict)
-    provider: _Short = "azure_openai"
-    model_version: _Short | None = None
-    deployment_type: DeploymentType | None = None
-    region: _Short | None = None
-    resource_id: Annotated[str, StringConstraints(max_length=512)] | None = None
-    priority: bool = False
-    input_tokens: _Tokens = 0
-    cached_input_tokens: _Tokens = 0
-    output_tokens: _Tokens = 0
-    reasoning_tokens: _Tokens = 0
-    requests: Annotated[int, Field(ge=0, le=1_000_000)] = 1
-    quantity: Annotated[Decimal, Field(ge=0, le=Decimal(10) ** 12, max_digits=30, decimal_places=9)] | None = None
-    unit: _Short | None = None
-    kind: EventKind = EventKind.CHAT
-    status: EventStatus = EventStatus.OK
-    latency_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None = None
-    tool_name: _Name | None = None
+    event_id: Required[_Name]
+    ts: Required[dt.datetime]
+    task_id: _Name | None
+    step: Annotated[int, Field(ge=0, le=100_000)] | None
+    attempt: Annotated[int, Field(ge=1, le=1_000)]
+    app: _Name | None
+    use_case: _Name | None
+    agent: _Name | None
+    tenant: _Name | None
+    user_group: _Name | None
+    cost_center: _Name | None
+    team: _Name | None
+    environment: _Name | None
+    deployment: _Name | None
+    model: _Name | None
+    attributes: Annotated[dict[_Short, Annotated[str, StringConstraints(max_length=256)]], Field(max_length=32)]
+    provider: _Short
+    model_version: _Short | None
+    deployment_type: DeploymentType | None
+    region: _Short | None
+    resource_id: Annotated[str, StringConstraints(max_length=512)] | None
+    priority: bool
+    input_tokens: _Tokens
+    cached_input_tokens: _Tokens
+    output_tokens: _Tokens
+    reasoning_tokens: _Tokens
+    requests: Annotated[int, Field(ge=0, le=1_000_000)]
+    quantity: Annotated[Decimal, Field(ge=0, le=Decimal(10) ** 12, max_digits=30, decimal_places=9)] | None
+    unit: _Short | None
+    kind: EventKind
+    status: EventStatus
+    latency_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None
+    tool_name: _Name | None
 
-    @field_validator("ts")
-    @classmethod
-    def _ts(cls, value: dt.datetime) -> dt.datetime:
-        value = _aware(value, "ts")
-        if value > dt.datetime.now(dt.UTC) + _FUTURE_SLACK:
-            raise ValueError(f"ts {value.isoformat()} is more than a day in the future")
-        return value
 
-    @model_validator(mode="after")
-    def _parts(self) -> EventIn:
-        if self.cached_input_tokens > self.input_tokens:
-            raise ValueError(
-                f"cached_input_tokens ({self.cached_input_tokens}) are part of input_tokens "
-                f"({self.input_tokens}) and cannot exceed them"
-            )
-        if self.reasoning_tokens > self.output_tokens:
-            raise ValueError(
-                f"reasoning_tokens ({self.reasoning_tokens}) are part of output_tokens "
-                f"({self.output_tokens}) and cannot exceed them"
-            )
-        if (self.quantity is None) != (self.unit is None):
-            raise ValueError("quantity and unit go together: give both or neither")
-        return self
+def check_event(e: dict[str, Any], now: dt.datetime) -> tuple[str, str] | None:
+    """Rules across fields that the schema cannot say: (field, reason) of the first broken one, or None."""
+    ts: dt.datetime = e["ts"]
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        return "ts", "ts needs a time zone, e.g. 2026-10-01T12:00:00Z"
+    if ts.year < 2000:
+        return "ts", f"ts {ts.isoformat()} is before 2000"
+    if ts > now + _FUTURE_SLACK:
+        return "ts", f"ts {ts.isoformat()} is more than a day in the future"
+    inp, cached = e.get("input_tokens", 0), e.get("cached_input_tokens", 0)
+    if cached > inp:
+        return "cached_input_tokens", (f"cached_input_tokens ({cached}) are part of input_tokens ({inp}) "
+                                       "and cannot exceed them")
+    out, reasoning = e.get("output_tokens", 0), e.get("reasoning_tokens", 0)
+    if reasoning > out:
+        return "reasoning_tokens", (f"reasoning_tokens ({reasoning}) are part of output_tokens ({out}) "
+                                    "and cannot exceed them")
+    if (e.get("quantity") is None) != (e.get("unit") is None):
+        return "quantity", "quantity and unit go together: give both or neither"
+    return None
 
-    def to_domain(self) -> UsageEvent:
-        return UsageEvent(**{k: getattr(self, k) for k in self.__class__.model_fields})
+
+def to_event(e: dict[str, Any]) -> UsageEvent:
+    """The domain event of a validated, checked wire event (timestamps normalized to UTC)."""
+    values = dict(e)
+    values["ts"] = e["ts"].astimezone(dt.UTC)
+    return UsageEvent(**values)
 
 
 class OutcomeIn(BaseModel):
@@ -143,23 +160,42 @@ def _rejections(index: int, exc: PydanticValidationError) -> list[Rejection]:
     return out
 
 
-def validate_items(model: type[BaseModel], items: list[Any]) -> tuple[list[tuple[int, Any]], list[Rejection]]:
+@functools.cache
+def _adapters(schema: Any) -> tuple[TypeAdapter[list[Any]], TypeAdapter[Any]]:
+    return TypeAdapter(list[schema]), TypeAdapter(schema)
+
+
+def validate_items(
+    schema: Any, items: list[Any], check: Callable[[Any], tuple[str, str] | None] | None = None
+) -> tuple[list[tuple[int, Any]], list[Rejection]]:
     """Validate every item on its own: (index, value) of the valid ones and one rejection per bad field.
 
     The whole batch is validated in one call first; only when that fails is each item checked alone.
+    ``check`` adds rules across fields and returns (field, reason) for a broken item.
     """
-    adapter: TypeAdapter[list[Any]] = TypeAdapter(list[model])  # type: ignore[valid-type]
+    many, one = _adapters(schema)
     try:
-        return list(enumerate(adapter.validate_python(items))), []
+        values = list(enumerate(many.validate_python(items)))
     except PydanticValidationError:
-        pass
-    valid, rejected = [], []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            rejected.append(Rejection(index=index, field="(item)", reason="each item must be a JSON object"))
-            continue
-        try:
-            valid.append((index, model.model_validate(item)))
-        except PydanticValidationError as exc:
-            rejected.extend(_rejections(index, exc))
+        values, rejected = [], []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                rejected.append(Rejection(index=index, field="(item)", reason="each item must be a JSON object"))
+                continue
+            try:
+                values.append((index, one.validate_python(item)))
+            except PydanticValidationError as exc:
+                rejected.extend(_rejections(index, exc))
+    else:
+        rejected = []
+    if check is None:
+        return values, rejected
+    valid = []
+    for index, value in values:
+        broken = check(value)
+        if broken is None:
+            valid.append((index, value))
+        else:
+            rejected.append(Rejection(index=index, field=broken[0], reason=broken[1]))
+    rejected.sort(key=lambda r: r.index)
     return valid, rejected

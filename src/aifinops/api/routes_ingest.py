@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import IngestCaller, IngestorDep, SettingsDep
-from aifinops.api.ingest_schemas import EventIn, OutcomeIn, Rejection, validate_items
+from aifinops.api.ingest_schemas import EventIn, OutcomeIn, Rejection, check_event, to_event, validate_items
 from aifinops.api.problems import ProblemError
 
 __all__ = ["router"]
@@ -55,33 +56,56 @@ async def _read_items(request: Request, key: str, *, max_bytes: int, max_items: 
     return items
 
 
-@router.post("/api/events", response_model=IngestReport, summary="Ingest a batch of usage events")
+def _body_schema(item: Any, key: str) -> dict[str, Any]:
+    """The request body in OpenAPI: the route reads raw bytes (size limits, one-pass validation)."""
+    schema = TypeAdapter(item).json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:  # enum definitions are small: inline them so the operation stands alone
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    items = {"type": "array", "items": inline(schema), "maxItems": 10_000}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "oneOf": [items, {"type": "object", "properties": {key: items}, "required": [key]}]}}}}}
+
+
+@router.post("/api/events", response_model=IngestReport, summary="Ingest a batch of usage events",
+             openapi_extra=_body_schema(EventIn, "events"))
 async def post_events(request: Request, settings: SettingsDep, ingestor: IngestorDep, caller: IngestCaller
                       ) -> IngestReport:
     items = await _read_items(request, "events", max_bytes=settings.max_body_bytes,
                               max_items=settings.max_batch_events)
-    valid, rejected = validate_items(EventIn, items)
+    now = dt.datetime.now(dt.UTC)
+    valid, rejected = validate_items(EventIn, items, lambda e: check_event(e, now))
     if caller.tenant is not None:
         valid, rejected = _own_tenant(valid, rejected, caller.tenant)
-    events = [v.to_domain() for _, v in valid]
+    events = [to_event(v) for _, v in valid]
     result = await run_in_threadpool(ingestor.ingest, events, source="http")
     return IngestReport(received=len(items), accepted=result.accepted, duplicates=result.duplicates,
                         rejected=len({r.index for r in rejected}), unpriced=result.unpriced, errors=rejected)
 
 
-def _own_tenant(valid: list[tuple[int, EventIn]], rejected: list[Rejection], tenant: str
-                ) -> tuple[list[tuple[int, EventIn]], list[Rejection]]:
+def _own_tenant(valid: list[tuple[int, dict[str, Any]]], rejected: list[Rejection], tenant: str
+                ) -> tuple[list[tuple[int, dict[str, Any]]], list[Rejection]]:
     """A tenant-bound ingest key may only send its own tenant's events (missing tenant = its own)."""
     keep = []
     for index, v in valid:
-        if v.tenant not in (None, tenant):
+        if v.get("tenant") not in (None, tenant):
             rejected.append(Rejection(index=index, field="tenant", reason=f"this key may only send tenant {tenant!r}"))
         else:
-            keep.append((index, v if v.tenant else v.model_copy(update={"tenant": tenant})))
+            keep.append((index, {**v, "tenant": tenant}))
     return keep, rejected
 
 
-@router.post("/api/outcomes", response_model=IngestReport, summary="Ingest a batch of task outcomes")
+@router.post("/api/outcomes", response_model=IngestReport, summary="Ingest a batch of task outcomes",
+             openapi_extra=_body_schema(OutcomeIn, "outcomes"))
 async def post_outcomes(request: Request, settings: SettingsDep, ingestor: IngestorDep, caller: IngestCaller
                         ) -> IngestReport:
     items = await _read_items(request, "outcomes", max_bytes=settings.max_body_bytes,

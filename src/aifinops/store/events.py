@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, case, select
+from sqlalchemy import Connection, case
 from sqlalchemy.sql.elements import ColumnElement
 
 from aifinops.domain import DIMENSIONS, MeterKind, PricedUsage, TaskOutcome, UsageEvent, to_nanos
@@ -25,7 +25,15 @@ from aifinops.store.tables import (
     usage_events,
 )
 
-__all__ = ["EventStore", "InsertResult", "event_row", "roll_up"]
+__all__ = [
+    "EVENT_COLUMNS",
+    "EventStore",
+    "InsertResult",
+    "event_row",
+    "event_values",
+    "roll_up",
+    "sqlite_time",
+]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _SUMMED = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens")
@@ -41,46 +49,133 @@ def _hour_of(ts: dt.datetime) -> int:
     return int((ts - _EPOCH).total_seconds() // 3600)
 
 
-def event_row(event: UsageEvent, priced: PricedUsage, *, source: str, now: dt.datetime) -> dict[str, Any]:
-    """The ``usage_events`` row of one priced event."""
-    row: dict[str, Any] = {name: getattr(event, name) for name in DIMENSIONS}
-    ids = priced.price_ids
-    row.update(
-        event_id=event.event_id,
-        ts=event.ts,
-        hour=_hour_of(event.ts),
-        task_id=event.task_id,
-        step=event.step,
-        attempt=event.attempt,
-        attributes=json.dumps(dict(event.attributes), sort_keys=True) if event.attributes else None,
-        provider=event.provider,
-        model_version=event.model_version,
-        deployment_type=event.deployment_type.value if event.deployment_type else None,
-        region=event.region,
-        resource_id=event.resource_id.lower() if event.resource_id else None,
-        priority=event.priority,
-        input_tokens=event.input_tokens,
-        cached_input_tokens=event.cached_input_tokens,
-        output_tokens=event.output_tokens,
-        reasoning_tokens=event.reasoning_tokens,
-        requests=event.requests,
-        quantity_nanos=to_nanos(event.quantity) if event.quantity is not None else None,
-        unit=event.unit,
-        kind=event.kind.value,
-        status=event.status.value,
-        latency_ms=event.latency_ms,
-        tool_name=event.tool_name,
-        cost_nanos=to_nanos(priced.cost) if priced.cost is not None else None,
-        currency=priced.currency if priced.cost is not None else None,
-        input_price_id=ids.get(MeterKind.INPUT) or ids.get(MeterKind.PRIORITY_INPUT),
-        cached_input_price_id=ids.get(MeterKind.CACHED_INPUT) or ids.get(MeterKind.PRIORITY_CACHED_INPUT),
-        output_price_id=ids.get(MeterKind.OUTPUT) or ids.get(MeterKind.PRIORITY_OUTPUT),
-        unit_price_id=ids.get(MeterKind.UNIT),
-        unpriced_reason=(priced.unpriced_reason or "")[:256] or None,
-        source=source,
-        ingested_at=now,
+#: ``usage_events`` columns in the order :func:`event_values` produces them (checked against the table).
+EVENT_COLUMNS = (
+    "event_id",
+    "ts",
+    "hour",
+    "task_id",
+    "step",
+    "attempt",
+    *DIMENSIONS,
+    "attributes",
+    "provider",
+    "model_version",
+    "deployment_type",
+    "region",
+    "resource_id",
+    "priority",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "requests",
+    "quantity_nanos",
+    "unit",
+    "kind",
+    "status",
+    "latency_ms",
+    "tool_name",
+    "cost_nanos",
+    "currency",
+    "input_price_id",
+    "cached_input_price_id",
+    "output_price_id",
+    "unit_price_id",
+    "unpriced_reason",
+    "source",
+    "ingested_at",
+)
+if tuple(c.name for c in usage_events.columns if c.name != "id") != EVENT_COLUMNS:  # pragma: no cover
+    raise ImportError("usage_events columns changed: update EVENT_COLUMNS and event_values together")
+
+
+def sqlite_time(ts: dt.datetime) -> str:
+    """The text SQLAlchemy's SQLite DateTime stores and reads back: naive UTC with microseconds."""
+    t = ts.astimezone(dt.UTC)
+    return (
+        f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}."
+        f"{t.microsecond:06d}"
     )
-    return row
+
+
+def event_values(
+    event: UsageEvent, priced: PricedUsage, *, source: str, ingested_at: object, sqlite: bool
+) -> tuple[Any, ...]:
+    """The ``usage_events`` row of one priced event, as driver parameters in :data:`EVENT_COLUMNS` order.
+
+    ``ingested_at`` is passed already in the driver's form (text on SQLite) since a batch shares it.
+    """
+    ts = event.ts
+    ids = priced.price_ids
+    cost = priced.cost
+    quantity = event.quantity
+    return (
+        event.event_id,
+        sqlite_time(ts) if sqlite else ts,
+        int((ts - _EPOCH).total_seconds() // 3600),
+        event.task_id,
+        event.step,
+        event.attempt,
+        event.app,
+        event.use_case,
+        event.agent,
+        event.tenant,
+        event.user_group,
+        event.cost_center,
+        event.team,
+        event.environment,
+        event.deployment,
+        event.model,
+        json.dumps(dict(event.attributes), sort_keys=True) if event.attributes else None,
+        event.provider,
+        event.model_version,
+        event.deployment_type.value if event.deployment_type else None,
+        event.region,
+        event.resource_id.lower() if event.resource_id else None,
+        event.priority,
+        event.input_tokens,
+        event.cached_input_tokens,
+        event.output_tokens,
+        event.reasoning_tokens,
+        event.requests,
+        to_nanos(quantity) if quantity is not None else None,
+        event.unit,
+        event.kind.value,
+        event.status.value,
+        event.latency_ms,
+        event.tool_name,
+        to_nanos(cost) if cost is not None else None,
+        priced.currency if cost is not None else None,
+        (ids.get(MeterKind.INPUT) or ids.get(MeterKind.PRIORITY_INPUT)) if ids else None,
+        (ids.get(MeterKind.CACHED_INPUT) or ids.get(MeterKind.PRIORITY_CACHED_INPUT)) if ids else None,
+        (ids.get(MeterKind.OUTPUT) or ids.get(MeterKind.PRIORITY_OUTPUT)) if ids else None,
+        ids.get(MeterKind.UNIT) if ids else None,
+        (priced.unpriced_reason or "")[:256] or None,
+        source,
+        ingested_at,
+    )
+
+
+def event_row(event: UsageEvent, priced: PricedUsage, *, source: str, now: dt.datetime) -> dict[str, Any]:
+    """The ``usage_events`` row of one priced event as a dict (aware datetimes)."""
+    return dict(
+        zip(
+            EVENT_COLUMNS,
+            event_values(event, priced, source=source, ingested_at=now, sqlite=False),
+            strict=True,
+        )
+    )
+
+
+_DEADLOCK_RETRIES = 3
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+
+def _is_transient(exc: StoreError) -> bool:
+    """A PostgreSQL deadlock or serialization failure: the whole transaction can simply run again."""
+    orig = getattr(exc.__cause__, "orig", None)
+    return getattr(orig, "sqlstate", None) in _TRANSIENT_SQLSTATES
 
 
 def _greater(new: ColumnElement[Any], old: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -91,29 +186,42 @@ def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
-_EVENT_COLS = tuple(c.name for c in usage_events.columns if c.name != "id")
 _INSERT_EVENTS = (
-    f"INSERT INTO usage_events ({', '.join(_EVENT_COLS)}) VALUES ({_placeholders(len(_EVENT_COLS))}) "
+    f"INSERT INTO usage_events ({', '.join(EVENT_COLUMNS)}) VALUES ({_placeholders(len(EVENT_COLUMNS))}) "
     "ON CONFLICT (event_id) DO NOTHING"
 )
-_TIME_COLS = frozenset({"ts", "ingested_at", "first_ts", "last_ts"})
 
 
 def _rollup_sql(table: str, grain: str, where: str) -> str:
     """Add the selected events to an hourly or daily rollup, aggregated by the database itself."""
     bucket = "hour" if grain == "hour" else "hour / 24"
     key = (grain, *DIMENSIONS, "kind", "status", "currency")
-    select_key = (bucket, *(f"COALESCE({d}, '')" for d in DIMENSIONS), "kind", "status", "COALESCE(currency, '')")
+    select_key = (
+        bucket,
+        *(f"COALESCE({d}, '')" for d in DIMENSIONS),
+        "kind",
+        "status",
+        "COALESCE(currency, '')",
+    )
     sums = (
-        "COUNT(*)", "SUM(requests)", "SUM(input_tokens)", "SUM(cached_input_tokens)", "SUM(output_tokens)",
-        "SUM(reasoning_tokens)", "SUM(CASE WHEN attempt > 1 THEN 1 ELSE 0 END)", "COALESCE(SUM(cost_nanos), 0)",
-        "SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END)", "COALESCE(SUM(latency_ms), 0)",
+        "COUNT(*)",
+        "SUM(requests)",
+        "SUM(input_tokens)",
+        "SUM(cached_input_tokens)",
+        "SUM(output_tokens)",
+        "SUM(reasoning_tokens)",
+        "SUM(CASE WHEN attempt > 1 THEN 1 ELSE 0 END)",
+        "COALESCE(SUM(cost_nanos), 0)",
+        "SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END)",
+        "COALESCE(SUM(latency_ms), 0)",
     )
     sets = ", ".join(f"{n} = {table}.{n} + excluded.{n}" for n in ROLLUP_SUMS)
     return (
         f"INSERT INTO {table} ({', '.join(key + ROLLUP_SUMS)}) "
         f"SELECT {', '.join(select_key + sums)} FROM usage_events WHERE {where} "
         f"GROUP BY {', '.join(select_key)} "
+        # Upserting in key order makes concurrent writers lock rollup rows in the same order (no deadlocks).
+        f"ORDER BY {', '.join(select_key)} "
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
     )
 
@@ -124,18 +232,29 @@ _TASK_SUMS = (*_SUMMED, "events", "first_attempts", "retries", "cost_nanos", "un
 def _tasks_sql(where: str, *, sqlite: bool) -> str:
     cols = ("task_id", "currency", *DIMENSIONS, "first_ts", "last_ts", "max_step", *_TASK_SUMS)
     values = (
-        "task_id", "COALESCE(currency, '')", *(f"MIN({d})" for d in DIMENSIONS), "MIN(ts)", "MAX(ts)",
-        "MAX(step)", *(f"SUM({n})" for n in _SUMMED), "COUNT(*)",
-        "SUM(CASE WHEN attempt = 1 THEN 1 ELSE 0 END)", "SUM(CASE WHEN attempt > 1 THEN 1 ELSE 0 END)",
-        "COALESCE(SUM(cost_nanos), 0)", "SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END)",
+        "task_id",
+        "COALESCE(currency, '')",
+        *(f"MIN({d})" for d in DIMENSIONS),
+        "MIN(ts)",
+        "MAX(ts)",
+        "MAX(step)",
+        *(f"SUM({n})" for n in _SUMMED),
+        "COUNT(*)",
+        "SUM(CASE WHEN attempt = 1 THEN 1 ELSE 0 END)",
+        "SUM(CASE WHEN attempt > 1 THEN 1 ELSE 0 END)",
+        "COALESCE(SUM(cost_nanos), 0)",
+        "SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END)",
     )
     return (
         f"INSERT INTO task_rollup ({', '.join(cols)}) SELECT {', '.join(values)} FROM usage_events "
         # On SQLite, unary + keeps the planner on the row-id range instead of the task_id index.
         f"WHERE {'+' if sqlite else ''}task_id IS NOT NULL AND {where} GROUP BY task_id, COALESCE(currency, '') "
+        "ORDER BY task_id, COALESCE(currency, '') "
         "ON CONFLICT (task_id, currency) DO UPDATE SET "
-        + ", ".join(f"{d} = COALESCE(task_rollup.{d}, excluded.{d})" for d in DIMENSIONS) + ", "
-        + ", ".join(f"{n} = task_rollup.{n} + excluded.{n}" for n in _TASK_SUMS) + ", "
+        + ", ".join(f"{d} = COALESCE(task_rollup.{d}, excluded.{d})" for d in DIMENSIONS)
+        + ", "
+        + ", ".join(f"{n} = task_rollup.{n} + excluded.{n}" for n in _TASK_SUMS)
+        + ", "
         "first_ts = CASE WHEN excluded.first_ts < task_rollup.first_ts THEN excluded.first_ts "
         "ELSE task_rollup.first_ts END, "
         "last_ts = CASE WHEN excluded.last_ts > task_rollup.last_ts THEN excluded.last_ts "
@@ -145,27 +264,17 @@ def _tasks_sql(where: str, *, sqlite: bool) -> str:
     )
 
 
-def roll_up(conn: Connection, where: str, params: Any, *, tables: Sequence[str] = ("hour", "day", "task")) -> None:
+def roll_up(
+    conn: Connection, where: str, params: Any, *, tables: Sequence[str] = ("hour", "day", "task")
+) -> None:
     """Add the events matching ``where`` to the hourly, daily and task rollups (or those named)."""
-    sql = {"hour": lambda: _rollup_sql("usage_rollup", "hour", where),
-           "day": lambda: _rollup_sql("usage_daily", "day", where),
-           "task": lambda: _tasks_sql(where, sqlite=conn.dialect.name == "sqlite")}
+    sql = {
+        "hour": lambda: _rollup_sql("usage_rollup", "hour", where),
+        "day": lambda: _rollup_sql("usage_daily", "day", where),
+        "task": lambda: _tasks_sql(where, sqlite=conn.dialect.name == "sqlite"),
+    }
     for name in tables:
         conn.exec_driver_sql(sql[name](), params)
-
-
-def _to_params(conn: Connection, rows: Sequence[dict[str, Any]], cols: Sequence[str]) -> list[tuple[Any, ...]]:
-    """Rows as driver parameters. SQLite gets datetimes in the text form SQLAlchemy reads back."""
-    if conn.dialect.name != "sqlite":
-        return [tuple(r[c] for c in cols) for r in rows]
-    times = [i for i, c in enumerate(cols) if c in _TIME_COLS]
-    out = []
-    for r in rows:
-        values = [r[c] for c in cols]
-        for i in times:
-            values[i] = values[i].astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        out.append(tuple(values))
-    return out
 
 
 class EventStore:
@@ -178,22 +287,42 @@ class EventStore:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def insert(self, rows: Sequence[dict[str, Any]], *, source: str, now: dt.datetime) -> InsertResult:
-        """Insert event rows; rows whose ``event_id`` is already stored (or repeated) are duplicates."""
-        unique: dict[str, dict[str, Any]] = {}
+    def insert(self, rows: Sequence[tuple[Any, ...]], *, source: str, now: dt.datetime) -> InsertResult:
+        """Insert rows from :func:`event_values` (in the store's driver form, see :attr:`sqlite`); rows whose
+        ``event_id`` is already stored, or repeated in the batch, are duplicates."""
+        unique: dict[str, tuple[Any, ...]] = {}
         for row in rows:
-            unique.setdefault(row["event_id"], row)
+            unique.setdefault(row[0], row)
+        for attempt in range(1, _DEADLOCK_RETRIES + 1):
+            try:
+                return self._insert_once(unique, len(rows), source=source, now=now)
+            except StoreError as exc:
+                if attempt == _DEADLOCK_RETRIES or not _is_transient(exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _insert_once(
+        self, unique: dict[str, tuple[Any, ...]], received: int, *, source: str, now: dt.datetime
+    ) -> InsertResult:
         with self.store.session() as conn:
             if conn.dialect.name == "postgresql":
                 fresh = self._insert_postgres(conn, unique)
             else:
                 fresh = self._insert_sqlite(conn, unique)
             if fresh:
-                self._touch_freshness(conn, source, now, max(r["ts"] for r in fresh))
-        return InsertResult(inserted=len(fresh), duplicates=len(rows) - len(fresh))
+                last = max(r[1] for r in fresh)
+                if isinstance(last, str):
+                    last = dt.datetime.fromisoformat(last).replace(tzinfo=dt.UTC)
+                self._touch_freshness(conn, source, now, last)
+        return InsertResult(inserted=len(fresh), duplicates=received - len(fresh))
+
+    @property
+    def sqlite(self) -> bool:
+        """Whether rows must carry SQLite's text datetimes."""
+        return self.store.dialect == "sqlite"
 
     @staticmethod
-    def _insert_postgres(conn: Connection, unique: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    def _insert_postgres(conn: Connection, unique: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """ON CONFLICT DO NOTHING RETURNING tells exactly which rows are new, even under concurrency."""
         if not unique:
             return []
@@ -201,8 +330,11 @@ class EventStore:
         ids: list[int] = []
         keys: list[str] = []
         try:
-            cursor.executemany(_INSERT_EVENTS.replace("?", "%s") + " RETURNING id, event_id",
-                               _to_params(conn, list(unique.values()), _EVENT_COLS), returning=True)
+            cursor.executemany(
+                _INSERT_EVENTS.replace("?", "%s") + " RETURNING id, event_id",
+                list(unique.values()),
+                returning=True,
+            )
             while True:
                 for row_id, event_id in cursor.fetchall():
                     ids.append(row_id)
@@ -216,7 +348,7 @@ class EventStore:
         return [unique[k] for k in keys]
 
     @staticmethod
-    def _insert_sqlite(conn: Connection, unique: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    def _insert_sqlite(conn: Connection, unique: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Under BEGIN IMMEDIATE nobody else writes, so new ids are those not stored yet, and the new rows
         are exactly those above the highest row id seen before the insert."""
         if not unique:
@@ -224,15 +356,21 @@ class EventStore:
         ids = list(unique)
         existing: set[str] = set()
         for i in range(0, len(ids), 5000):  # stay far below SQLite's parameter limit
-            result = conn.execute(select(usage_events.c.event_id).where(usage_events.c.event_id.in_(ids[i:i + 5000])))
-            existing.update(result.scalars())
+            chunk = ids[i : i + 5000]
+            marks = ", ".join("?" * len(chunk))
+            existing.update(
+                r[0]
+                for r in conn.exec_driver_sql(
+                    f"SELECT event_id FROM usage_events WHERE event_id IN ({marks})", tuple(chunk)
+                )
+            )
         fresh = [row for key, row in unique.items() if key not in existing]
         if not fresh:
             return []
         before = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM usage_events").scalar_one()
         cursor = conn.connection.cursor()
         try:
-            cursor.executemany(_INSERT_EVENTS, _to_params(conn, fresh, _EVENT_COLS))
+            cursor.executemany(_INSERT_EVENTS, fresh)
             written = cursor.rowcount
         finally:
             cursor.close()
@@ -246,11 +384,15 @@ class EventStore:
         stmt = dialect_insert(conn, freshness).values(
             source=f"usage:{source}", last_ingest_at=now, last_data_ts=last_ts
         )
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["source"],
-            set_={"last_ingest_at": stmt.excluded.last_ingest_at,
-                  "last_data_ts": _greater(stmt.excluded.last_data_ts, freshness.c.last_data_ts)},
-        ))
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["source"],
+                set_={
+                    "last_ingest_at": stmt.excluded.last_ingest_at,
+                    "last_data_ts": _greater(stmt.excluded.last_data_ts, freshness.c.last_data_ts),
+                },
+            )
+        )
 
     def upsert_outcomes(self, outcomes: Sequence[TaskOutcome], *, now: dt.datetime) -> int:
         """Store task outcomes; a later outcome (by ``ended_at``) for the same task replaces the earlier."""
@@ -263,12 +405,23 @@ class EventStore:
         rows = [_outcome_row(o, now) for o in latest.values()]
         with self.store.session() as conn:
             stmt = dialect_insert(conn, task_outcomes)
-            cols = ("outcome", "ended_at", "use_case", "value_nanos", "value_currency",
-                    "value_quantity_nanos", "value_unit", "received_at")
+            cols = (
+                "outcome",
+                "ended_at",
+                "use_case",
+                "value_nanos",
+                "value_currency",
+                "value_quantity_nanos",
+                "value_unit",
+                "received_at",
+            )
             newer = stmt.excluded.ended_at >= task_outcomes.c.ended_at
-            conn.execute(stmt.on_conflict_do_update(
-                index_elements=["task_id"], set_={c: stmt.excluded[c] for c in cols}, where=newer
-            ), rows)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["task_id"], set_={c: stmt.excluded[c] for c in cols}, where=newer
+                ),
+                rows,
+            )
         return len(rows)
 
 

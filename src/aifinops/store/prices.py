@@ -16,7 +16,7 @@ from aifinops.store.tables import prices, usage_events
 
 __all__ = ["PriceStore", "SavePricesResult"]
 
-_KEY = ("source", "model", "model_version", "deployment_type", "region", "meter_kind", "currency",
+_KEY = ("source", "model", "model_version", "deployment_type", "region", "meter_kind", "unit", "currency",
         "effective_start")
 
 

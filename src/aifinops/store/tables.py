@@ -219,10 +219,10 @@ prices = Table(
     Column("effective_end", UtcDateTime()),
     Column("meter_id", String(64)),
     Column("meter_name", String(256)),
-    Column("source", String(64), nullable=False),
+    Column("source", String(256), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint(
-        "source", "model", "model_version", "deployment_type", "region", "meter_kind", "currency",
+        "source", "model", "model_version", "deployment_type", "region", "meter_kind", "unit", "currency",
         "effective_start", name="uq_prices_key",
     ),
 )

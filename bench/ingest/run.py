@@ -1,0 +1,145 @@
+"""Ingest throughput: POST /api/events over HTTP (SQLite, then PostgreSQL) and the store alone as the ceiling.
+
+Prints one line per figure. The HTTP client runs in this process with pre-encoded bodies (batches of 1,000),
+the server in a uvicorn subprocess, so the figure is the server's throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import orjson
+
+from aifinops.ingest import Ingestor
+from aifinops.simulation import simulate_month
+from aifinops.sources.price_file import load_snapshot
+from aifinops.store import Store
+from aifinops.store.prices import PriceStore
+
+BATCH = 1000
+
+
+def _events(n: int) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for task in simulate_month(2026, 10, seed=7, scale=max(1.0, n / 80_000)):
+        for e in task.events:
+            out.append({k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in {
+                "event_id": e.event_id, "ts": e.ts, "task_id": e.task_id, "step": e.step, "attempt": e.attempt,
+                "app": e.app, "use_case": e.use_case, "agent": e.agent, "tenant": e.tenant,
+                "cost_center": e.cost_center, "team": e.team, "environment": e.environment,
+                "deployment": e.deployment, "model": e.model, "model_version": e.model_version,
+                "deployment_type": e.deployment_type.value if e.deployment_type else None, "region": e.region,
+                "input_tokens": e.input_tokens, "cached_input_tokens": e.cached_input_tokens,
+                "output_tokens": e.output_tokens, "reasoning_tokens": e.reasoning_tokens, "kind": e.kind.value,
+                "status": e.status.value, "latency_ms": e.latency_ms, "tool_name": e.tool_name,
+            }.items() if v is not None})
+            if len(out) == n:
+                return out
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _prepare(url: str) -> Store:
+    store = Store(url)
+    if store.dialect == "postgresql":
+        with store.session() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    store.upgrade()
+    PriceStore(store).save(load_snapshot().prices, now=dt.datetime.now(dt.UTC))
+    PriceStore(store).save(load_snapshot("demo-contract.yaml").prices, now=dt.datetime.now(dt.UTC))
+    return store
+
+
+def bench_http(url: str, bodies: list[bytes], n: int, label: str) -> float:
+    _prepare(url).dispose()
+    port = _free_port()
+    env = dict(os.environ, AIFINOPS_DATABASE_URL=url)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "aifinops.api.factory:app_from_env", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"], env=env)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            for _ in range(100):
+                try:
+                    client.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            headers = {"content-type": "application/json"}
+            start = time.perf_counter()
+            with ThreadPoolExecutor(2) as pool:  # two requests in flight keep the server busy
+                results = list(pool.map(lambda b: client.post("/api/events", content=b, headers=headers), bodies))
+            elapsed = time.perf_counter() - start
+        accepted = sum(r.json()["accepted"] for r in results)
+        assert accepted == n, f"accepted {accepted} of {n}"
+    finally:
+        server.terminate()
+        server.wait()
+    rate = n / elapsed
+    print(f"ingest http {label}: {rate:,.0f} events/s ({n:,} events in {elapsed:.2f} s, batches of {BATCH})")
+    return rate
+
+
+def bench_store(url: str, events: list[dict[str, object]], label: str) -> float:
+    from aifinops.api.ingest_schemas import EventIn, to_event, validate_items
+
+    store = _prepare(url)
+    domain = [to_event(e) for _, e in validate_items(EventIn, events)[0]]
+    ingestor = Ingestor(store)
+    start = time.perf_counter()
+    for i in range(0, len(domain), BATCH):
+        ingestor.ingest(domain[i : i + BATCH], source="bench")
+    elapsed = time.perf_counter() - start
+    rate = len(domain) / elapsed
+    print(f"ingest store ceiling {label}: {rate:,.0f} events/s ({len(domain):,} events in {elapsed:.2f} s)")
+    store.dispose()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--postgres", default=os.environ.get("AIFINOPS_BENCH_POSTGRES_URL",
+                                                             "postgresql://postgres@127.0.0.1:5432/aifinops_bench"))
+    args = parser.parse_args()
+    events = _events(args.events)
+    bodies = [orjson.dumps(events[i : i + BATCH]) for i in range(0, len(events), BATCH)]
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        http = bench_http(sqlite_url, bodies, len(events), "sqlite")
+        ceiling = bench_store(f"sqlite:///{Path(tmp) / 'ceiling.db'}", events, "sqlite")
+        print(f"ingest http/ceiling sqlite: {http / ceiling:.2f}")
+    _ensure_database(args.postgres)
+    http_pg = bench_http(args.postgres, bodies, len(events), "postgresql")
+    ceiling_pg = bench_store(args.postgres, events, "postgresql")
+    print(f"ingest http/ceiling postgresql: {http_pg / ceiling_pg:.2f}")
+
+
+def _ensure_database(url: str) -> None:
+    import sqlalchemy as sa
+
+    base, name = url.rsplit("/", 1)
+    admin = sa.create_engine(Store(base + "/postgres").url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

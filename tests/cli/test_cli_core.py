@@ -1,0 +1,100 @@
+"""The CLI: db upgrade, keys, reprice and demo, with errors as one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from aifinops.cli import app
+from aifinops.domain import DeploymentType, MeterKind, Price
+from aifinops.ingest import Ingestor
+from aifinops.store import Store
+from aifinops.store.prices import PriceStore
+from factories import PRICE_START, event, gpt4o_prices
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("AIFINOPS_DATABASE_URL", url)
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    return Store(url)
+
+
+def test_keys_create_list_revoke(db: Store) -> None:
+    created = runner.invoke(app, ["keys", "create", "--name", "ci", "--scope", "read", "--tenant", "contoso"])
+    assert created.exit_code == 0, created.output
+    secret = created.stdout.strip().splitlines()[-1]
+    assert secret.startswith("afo_")
+    listing = runner.invoke(app, ["keys", "list"])
+    assert "ci" in listing.stdout and secret not in listing.stdout
+    key_id = "k_" + secret.split("_")[1]
+    assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
+
+
+def test_errors_are_one_line_with_exit_code_2(db: Store) -> None:
+    from aifinops.cli import main
+
+    import sys
+
+    old = sys.argv
+    sys.argv = ["aifinops", "keys", "create", "--name", "x", "--scope", "root"]
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+    finally:
+        sys.argv = old
+    assert exit_info.value.code == 2
+
+
+def test_reprice_records_the_run_and_rebuilds_rollups(db: Store) -> None:
+    ingestor = Ingestor(db)
+    ingestor.ingest([event(i) for i in range(6)], source="test")  # no prices yet: all unpriced
+    PriceStore(db).save(gpt4o_prices(), now=PRICE_START)
+    result = runner.invoke(app, ["reprice", "--from", "2026-10-01", "--to", "2026-10-02", "--note", "prices loaded"])
+    assert result.exit_code == 0, result.output
+    assert "6 changed" in result.stdout and "unpriced 6 → 0" in result.stdout
+    with db.reader() as conn:
+        rollup = conn.execute(sa.text("SELECT SUM(cost_nanos), SUM(unpriced_events) FROM usage_rollup")).one()
+        tasks = conn.execute(sa.text("SELECT SUM(cost_nanos) FROM task_rollup WHERE currency = 'USD'")).scalar_one()
+        runs = conn.execute(sa.text("SELECT changed, note FROM reprice_runs")).all()
+    assert (int(rollup[0]), int(rollup[1])) == (6 * 3_250_000, 0)
+    assert int(tasks) == 6 * 3_250_000
+    assert [tuple(r) for r in runs] == [(6, "prices loaded")]
+
+
+def test_reprice_refuses_a_backwards_range(db: Store) -> None:
+    result = runner.invoke(app, ["reprice", "--from", "2026-10-05", "--to", "2026-10-01"])
+    assert result.exit_code != 0
+
+
+def test_a_used_price_cannot_change_silently(db: Store) -> None:
+    from aifinops.errors import PricingError
+
+    PriceStore(db).save(gpt4o_prices(), now=PRICE_START)
+    Ingestor(db).ingest([event(0)], source="test")
+    changed = [Price(model="gpt-4o", meter_kind=MeterKind.INPUT, price=Decimal("3"), currency="USD",
+                     effective_start=PRICE_START, deployment_type=DeploymentType.GLOBAL_STANDARD, source="test")]
+    with pytest.raises(PricingError, match="reprice"):
+        PriceStore(db).save(changed, now=dt.datetime.now(dt.UTC))
+
+
+def test_demo_is_deterministic_and_idempotent(db: Store) -> None:
+    args = ["demo", "--month", "2026-02", "--scale", "0.02", "--no-serve"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "doc-qa" in first.stdout
+    with db.reader() as conn:
+        before = conn.execute(sa.text("SELECT COUNT(*), SUM(cost_nanos) FROM usage_events")).one()
+    assert runner.invoke(app, args).exit_code == 0
+    with db.reader() as conn:
+        after = conn.execute(sa.text("SELECT COUNT(*), SUM(cost_nanos) FROM usage_events")).one()
+    assert before == after and before[0] > 100
