@@ -1,4 +1,4 @@
-"""Builders of valid domain values and wire payloads for tests (one place, so tests state only what matters)."""
+"""Builders of valid domain values and wire payloads, so each test states only what matters to it."""
 
 from __future__ import annotations
 
@@ -15,17 +15,33 @@ PRICE_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 def gpt4o_prices(currency: str = "USD") -> list[Price]:
     """gpt-4o global standard at 2.50 / 1.25 / 10.00 per 1M tokens (input / cached / output)."""
     return [
-        Price(model="gpt-4o", meter_kind=kind, price=Decimal(p), currency=currency, effective_start=PRICE_START,
-              deployment_type=DeploymentType.GLOBAL_STANDARD, source="test")
+        Price(
+            model="gpt-4o",
+            meter_kind=kind,
+            price=Decimal(p),
+            currency=currency,
+            effective_start=PRICE_START,
+            deployment_type=DeploymentType.GLOBAL_STANDARD,
+            source="test",
+        )
         for kind, p in ((MeterKind.INPUT, "2.5"), (MeterKind.CACHED_INPUT, "1.25"), (MeterKind.OUTPUT, "10"))
     ]
 
 
 def event(i: int = 0, **kw: Any) -> UsageEvent:
     base: dict[str, Any] = dict(
-        event_id=f"e{i}", ts=T0 + dt.timedelta(minutes=i), task_id=f"t{i // 3}", step=i % 3, app="app-a",
-        use_case="uc-a", tenant="contoso", model="gpt-4o", deployment="d-4o",
-        deployment_type=DeploymentType.GLOBAL_STANDARD, input_tokens=1000, cached_input_tokens=200,
+        event_id=f"e{i}",
+        ts=T0 + dt.timedelta(minutes=i),
+        task_id=f"t{i // 3}",
+        step=i % 3,
+        app="app-a",
+        use_case="uc-a",
+        tenant="contoso",
+        model="gpt-4o",
+        deployment="d-4o",
+        deployment_type=DeploymentType.GLOBAL_STANDARD,
+        input_tokens=1000,
+        cached_input_tokens=200,
         output_tokens=100,
     )
     base.update(kw)
@@ -34,10 +50,19 @@ def event(i: int = 0, **kw: Any) -> UsageEvent:
 
 def event_json(i: int = 0, **kw: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "event_id": f"e{i}", "ts": (T0 + dt.timedelta(minutes=i)).isoformat(), "task_id": f"t{i // 3}",
-        "step": i % 3, "app": "app-a", "use_case": "uc-a", "tenant": "contoso", "model": "gpt-4o",
-        "deployment": "d-4o", "deployment_type": "global_standard", "input_tokens": 1000,
-        "cached_input_tokens": 200, "output_tokens": 100,
+        "event_id": f"e{i}",
+        "ts": (T0 + dt.timedelta(minutes=i)).isoformat(),
+        "task_id": f"t{i // 3}",
+        "step": i % 3,
+        "app": "app-a",
+        "use_case": "uc-a",
+        "tenant": "contoso",
+        "model": "gpt-4o",
+        "deployment": "d-4o",
+        "deployment_type": "global_standard",
+        "input_tokens": 1000,
+        "cached_input_tokens": 200,
+        "output_tokens": 100,
     }
     base.update(kw)
     return base

@@ -32,11 +32,15 @@ def test_engine_and_domain_are_pure(path: Path) -> None:
     for name in _imports(path):
         root = name.split(".")[0]
         if root == "aifinops":
-            assert any(name == m or name.startswith(m + ".") for m in _STDLIB_ONLY_PLUS), f"{path.name} imports {name}"
+            assert any(name == m or name.startswith(m + ".") for m in _STDLIB_ONLY_PLUS), (
+                f"{path.name} imports {name}"
+            )
         else:
             import sys
 
-            assert root in sys.stdlib_module_names or root in allowed_third_party, f"{path.name} imports {name}"
+            assert root in sys.stdlib_module_names or root in allowed_third_party, (
+                f"{path.name} imports {name}"
+            )
 
 
 @pytest.mark.parametrize("path", _modules("store") + _modules("sources"), ids=lambda p: p.name)

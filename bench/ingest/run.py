@@ -33,16 +33,39 @@ def _events(n: int) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for task in simulate_month(2026, 10, seed=7, scale=max(1.0, n / 80_000)):
         for e in task.events:
-            out.append({k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in {
-                "event_id": e.event_id, "ts": e.ts, "task_id": e.task_id, "step": e.step, "attempt": e.attempt,
-                "app": e.app, "use_case": e.use_case, "agent": e.agent, "tenant": e.tenant,
-                "cost_center": e.cost_center, "team": e.team, "environment": e.environment,
-                "deployment": e.deployment, "model": e.model, "model_version": e.model_version,
-                "deployment_type": e.deployment_type.value if e.deployment_type else None, "region": e.region,
-                "input_tokens": e.input_tokens, "cached_input_tokens": e.cached_input_tokens,
-                "output_tokens": e.output_tokens, "reasoning_tokens": e.reasoning_tokens, "kind": e.kind.value,
-                "status": e.status.value, "latency_ms": e.latency_ms, "tool_name": e.tool_name,
-            }.items() if v is not None})
+            out.append(
+                {
+                    k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+                    for k, v in {
+                        "event_id": e.event_id,
+                        "ts": e.ts,
+                        "task_id": e.task_id,
+                        "step": e.step,
+                        "attempt": e.attempt,
+                        "app": e.app,
+                        "use_case": e.use_case,
+                        "agent": e.agent,
+                        "tenant": e.tenant,
+                        "cost_center": e.cost_center,
+                        "team": e.team,
+                        "environment": e.environment,
+                        "deployment": e.deployment,
+                        "model": e.model,
+                        "model_version": e.model_version,
+                        "deployment_type": e.deployment_type.value if e.deployment_type else None,
+                        "region": e.region,
+                        "input_tokens": e.input_tokens,
+                        "cached_input_tokens": e.cached_input_tokens,
+                        "output_tokens": e.output_tokens,
+                        "reasoning_tokens": e.reasoning_tokens,
+                        "kind": e.kind.value,
+                        "status": e.status.value,
+                        "latency_ms": e.latency_ms,
+                        "tool_name": e.tool_name,
+                    }.items()
+                    if v is not None
+                }
+            )
             if len(out) == n:
                 return out
     return out
@@ -70,8 +93,20 @@ def bench_http(url: str, bodies: list[bytes], n: int, label: str) -> float:
     port = _free_port()
     env = dict(os.environ, AIFINOPS_DATABASE_URL=url)
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "aifinops.api.factory:app_from_env", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"], env=env)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "aifinops.api.factory:app_from_env",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+    )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             for _ in range(100):
@@ -83,7 +118,9 @@ def bench_http(url: str, bodies: list[bytes], n: int, label: str) -> float:
             headers = {"content-type": "application/json"}
             start = time.perf_counter()
             with ThreadPoolExecutor(2) as pool:  # two requests in flight keep the server busy
-                results = list(pool.map(lambda b: client.post("/api/events", content=b, headers=headers), bodies))
+                results = list(
+                    pool.map(lambda b: client.post("/api/events", content=b, headers=headers), bodies)
+                )
             elapsed = time.perf_counter() - start
         accepted = sum(r.json()["accepted"] for r in results)
         assert accepted == n, f"accepted {accepted} of {n}"
@@ -114,8 +151,12 @@ def bench_store(url: str, events: list[dict[str, object]], label: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--postgres", default=os.environ.get("AIFINOPS_BENCH_POSTGRES_URL",
-                                                             "postgresql://postgres@127.0.0.1:5432/aifinops_bench"))
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "AIFINOPS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/aifinops_bench"
+        ),
+    )
     args = parser.parse_args()
     events = _events(args.events)
     bodies = [orjson.dumps(events[i : i + BATCH]) for i in range(0, len(events), BATCH)]

@@ -54,7 +54,12 @@ class AzureSettings(BaseModel):
     management_endpoint: str = "https://management.azure.com"
     retail_prices_endpoint: str = "https://prices.azure.com/api/retail/prices"
     retail_prices_products: list[str] = Field(
-        default_factory=lambda: ["Azure OpenAI", "Azure OpenAI GPT5", "Azure OpenAI Reasoning", "Azure OpenAI Embedding"]
+        default_factory=lambda: [
+            "Azure OpenAI",
+            "Azure OpenAI GPT5",
+            "Azure OpenAI Reasoning",
+            "Azure OpenAI Embedding",
+        ]
     )
     retail_prices_currency: str = "USD"
     cost_scopes: list[str] = Field(default_factory=list)
@@ -72,7 +77,11 @@ class GatewaySettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8100, ge=1, le=65535)
     spool_path: str = "./aifinops-spool.jsonl"
-    config_file: str | None = None
+    config_file: str | None = None  # upstreams, deployments and fallback routes (YAML)
+    policies_file: str | None = None  # limit policies (YAML); none = no limits
+    limits_lease_seconds: int = Field(default=300, ge=10, le=86_400)
+    limits_redis_prefix: str = "aifinops:limits:"
+    limits_redis_timeout_seconds: float = Field(default=0.5, gt=0, le=30)
 
 
 class _YamlSource(PydanticBaseSettingsSource):
@@ -91,7 +100,9 @@ class _YamlSource(PydanticBaseSettingsSource):
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read config file {self._path}: {exc}; fix or remove it") from exc
         if not isinstance(data, dict):
-            raise ConfigError(f"config file {self._path} must hold a mapping at the top, got {type(data).__name__}")
+            raise ConfigError(
+                f"config file {self._path} must hold a mapping at the top, got {type(data).__name__}"
+            )
         return data
 
 
@@ -100,7 +111,9 @@ def _config_path() -> Path | None:
     if explicit:
         path = Path(explicit)
         if not path.is_file():
-            raise ConfigError(f"AIFINOPS_CONFIG points to {explicit!r}, which is not a file; fix the path or unset it")
+            raise ConfigError(
+                f"AIFINOPS_CONFIG points to {explicit!r}, which is not a file; fix the path or unset it"
+            )
         return path
     default = Path("aifinops.yaml")
     return default if default.is_file() else None

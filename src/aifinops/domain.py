@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
 
 __all__ = [
     "DIMENSIONS",
     "NANOS",
     "Basis",
     "CostRecord",
-    "InventoryResource",
-    "MetricSample",
     "DeploymentType",
     "EventKind",
     "EventStatus",
+    "InventoryResource",
     "MeterKind",
+    "MetricSample",
     "Money",
     "Outcome",
     "Price",

@@ -1,16 +1,16 @@
 """The one exception tree of aifinops.
 
-    AifinopsError
-    ├── ConfigError          invalid setting: names the key, the value and the fix
-    ├── ValidationError      bad input from a user or a file: names the field and the reason
-    ├── StoreError           the database failed or its schema is out of date
-    │   └── SchemaOutdatedError
-    ├── PricingError         the price book cannot be built or used
-    ├── SourceError          an outside system (Azure API, export file) failed
-    │   ├── SourceAuthError  401/403: names the scope and the role that is missing
-    │   └── SourceFormatError a payload or file we cannot read: names the file/field
-    ├── AccessError          an API key is missing, unknown, revoked or lacks a scope
-    └── LimitExceeded        a gateway limit refused a call (raised only where a caller wants an exception)
+AifinopsError
+├── ConfigError          invalid setting: names the key, the value and the fix
+├── ValidationError      bad input from a user or a file: names the field and the reason
+├── StoreError           the database failed or its schema is out of date
+│   └── SchemaOutdatedError
+├── PricingError         the price book cannot be built or used
+├── SourceError          an outside system (Azure API, export file) failed
+│   ├── SourceAuthError  401/403: names the scope and the role that is missing
+│   └── SourceFormatError a payload or file we cannot read: names the file/field
+├── AccessError          an API key is missing, unknown, revoked or lacks a scope
+└── LimitExceeded        a gateway limit refused a call (raised only where a caller wants an exception)
 """
 
 from __future__ import annotations

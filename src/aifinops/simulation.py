@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from decimal import Decimal
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+from decimal import Decimal
 
 from aifinops.domain import DeploymentType, EventKind, EventStatus, Outcome, TaskOutcome, UsageEvent
 
@@ -191,7 +192,7 @@ class _TaskBuilder:
     def __init__(self, rng: random.Random, uc: UseCase, task_id: str, ts: dt.datetime) -> None:
         self.rng, self.uc, self.task_id, self.ts = rng, uc, task_id, ts
         tenant, cost_center = _pick_tenant(rng)
-        self.dims = {
+        self.dims: dict[str, Any] = {
             "app": uc.app,
             "use_case": uc.name,
             "agent": uc.agent,
@@ -208,9 +209,9 @@ class _TaskBuilder:
         return self.ts
 
     def add(
-        self, step: int, attempt: int, kind: EventKind, status: EventStatus = EventStatus.OK, **kw: object
+        self, step: int, attempt: int, kind: EventKind, status: EventStatus = EventStatus.OK, **kw: Any
     ) -> None:
-        latency = int(kw.pop("latency_ms", self.rng.randrange(300, 4000)))  # type: ignore[call-overload]
+        latency = int(kw.pop("latency_ms", self.rng.randrange(300, 4000)))
         self.events.append(
             UsageEvent(
                 event_id=f"{self.task_id}-s{step}-a{attempt}-{kind.value}",
@@ -225,7 +226,7 @@ class _TaskBuilder:
                 **self.dims,
                 **kw,
             )
-        )  # type: ignore[arg-type]
+        )
 
     def model_call(self, step: int) -> None:
         uc, rng = self.uc, self.rng

@@ -30,12 +30,25 @@ def test_scopes_and_tenant_limited_read_key(sqlite_store: Store) -> None:
         assert c.get("/api/costs").status_code == 401
         assert c.get("/api/costs", headers={"Authorization": "Bearer nope"}).status_code == 401
         events = [event_json(1, tenant="contoso"), event_json(2, tenant="fabrikam", task_id="tf")]
-        assert c.post("/api/events", json=events, headers={"Authorization": f"Bearer {reader}"}).status_code == 403
-        assert c.post("/api/events", json=events, headers={"Authorization": f"Bearer {ingest}"}).json()["accepted"] == 2
-        seen = c.get("/api/token-usage", params={"period": "2026-10", "group_by": "tenant"},
-                     headers={"Authorization": f"Bearer {reader}"}).json()["items"]
+        assert (
+            c.post("/api/events", json=events, headers={"Authorization": f"Bearer {reader}"}).status_code
+            == 403
+        )
+        assert (
+            c.post("/api/events", json=events, headers={"Authorization": f"Bearer {ingest}"}).json()[
+                "accepted"
+            ]
+            == 2
+        )
+        seen = c.get(
+            "/api/token-usage",
+            params={"period": "2026-10", "group_by": "tenant"},
+            headers={"Authorization": f"Bearer {reader}"},
+        ).json()["items"]
         assert {i["tenant"] for i in seen} == {"contoso"}
-        other = c.get("/api/costs", params={"tenant": "fabrikam"}, headers={"Authorization": f"Bearer {reader}"})
+        other = c.get(
+            "/api/costs", params={"tenant": "fabrikam"}, headers={"Authorization": f"Bearer {reader}"}
+        )
         assert other.status_code == 403
         assert c.get("/api/tasks/tf", headers={"Authorization": f"Bearer {reader}"}).status_code == 404
 

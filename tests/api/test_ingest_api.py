@@ -1,4 +1,4 @@
-"""POST /api/events and /api/outcomes: every item judged on its own, nothing valid lost, nothing counted twice."""
+"""POST /api/events and /api/outcomes: each item judged alone, nothing valid lost, nothing counted twice."""
 
 from __future__ import annotations
 
@@ -16,8 +16,14 @@ def test_valid_batch_is_accepted_and_resend_is_duplicate(client: TestClient) -> 
     batch = [event_json(i) for i in range(50)]
     first = client.post("/api/events", json={"events": batch})
     assert first.status_code == 200, first.text
-    assert first.json() | {"errors": []} == {"received": 50, "accepted": 50, "duplicates": 0, "rejected": 0,
-                                              "unpriced": 0, "errors": []}
+    assert first.json() | {"errors": []} == {
+        "received": 50,
+        "accepted": 50,
+        "duplicates": 0,
+        "rejected": 0,
+        "unpriced": 0,
+        "errors": [],
+    }
     again = client.post("/api/events", json=batch)  # a bare array is accepted too
     assert (again.json()["accepted"], again.json()["duplicates"]) == (0, 50)
 
@@ -57,7 +63,9 @@ def test_non_object_items_are_rejected_by_index(client: TestClient) -> None:
 
 
 def test_wrong_content_type_is_415(client: TestClient) -> None:
-    r = client.post("/api/events", content=json.dumps([event_json(0)]), headers={"content-type": "text/plain"})
+    r = client.post(
+        "/api/events", content=json.dumps([event_json(0)]), headers={"content-type": "text/plain"}
+    )
     assert r.status_code == 415
     assert r.headers["content-type"].startswith(PROBLEM)
     assert "application/json" in r.json()["detail"]

@@ -47,5 +47,10 @@ def test_label_cap_folds_the_tail_into_other(sqlite_store: Store) -> None:
 
 
 def test_cap_labels_keeps_busiest_values() -> None:
-    rows = [{"app": "a", "events": 10}, {"app": "b", "events": 5}, {"app": "c", "events": 1}, {"app": None, "events": 2}]
+    rows = [
+        {"app": "a", "events": 10},
+        {"app": "b", "events": 5},
+        {"app": "c", "events": 1},
+        {"app": None, "events": 2},
+    ]
     assert [r["app"] for r in cap_labels(rows, ["app"], 2)] == ["a", "b", OTHER, OTHER]

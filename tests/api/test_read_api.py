@@ -13,9 +13,11 @@ def _seed(client: TestClient) -> None:
     events = [event_json(i, app="app-a" if i % 2 else "app-b") for i in range(12)]
     events.append(event_json(100, task_id="t1", step=2, attempt=2, status="ok"))
     assert client.post("/api/events", json=events).json()["accepted"] == 13
-    outcomes = [{"task_id": "t0", "outcome": "succeeded", "ended_at": "2026-10-01T01:00:00Z", "use_case": "uc-a"},
-                {"task_id": "t1", "outcome": "failed", "ended_at": "2026-10-01T01:00:00Z", "use_case": "uc-a"},
-                {"task_id": "t2", "outcome": "succeeded", "ended_at": "2026-10-01T01:00:00Z", "use_case": "uc-a"}]
+    outcomes = [
+        {"task_id": "t0", "outcome": "succeeded", "ended_at": "2026-10-01T01:00:00Z", "use_case": "uc-a"},
+        {"task_id": "t1", "outcome": "failed", "ended_at": "2026-10-01T01:00:00Z", "use_case": "uc-a"},
+        {"task_id": "t2", "outcome": "succeeded", "ended_at": "2026-10-01T01:00:00Z", "use_case": "uc-a"},
+    ]
     assert client.post("/api/outcomes", json=outcomes).json()["accepted"] == 3
 
 
@@ -47,11 +49,13 @@ def test_filters_and_unknown_parameters(client: TestClient) -> None:
 
 
 def test_bad_range_and_granularity_are_422(client: TestClient) -> None:
-    for params, field in (({"start": "2026-10-05", "end": "2026-10-01"}, "end"),
-                          ({"granularity": "week"}, "granularity"),
-                          ({"start": "2026-10-01T00:00:00"}, "start"),
-                          ({"period": "2026-13"}, "period"),
-                          ({"group_by": "colour"}, "group_by")):
+    for params, field in (
+        ({"start": "2026-10-05", "end": "2026-10-01"}, "end"),
+        ({"granularity": "week"}, "granularity"),
+        ({"start": "2026-10-01T00:00:00"}, "start"),
+        ({"period": "2026-13"}, "period"),
+        ({"group_by": "colour"}, "group_by"),
+    ):
         r = client.get("/api/token-usage", params=params)
         assert r.status_code == 422, params
         assert r.json()["errors"][0]["field"] == field

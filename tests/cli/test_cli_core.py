@@ -41,9 +41,9 @@ def test_keys_create_list_revoke(db: Store) -> None:
 
 
 def test_errors_are_one_line_with_exit_code_2(db: Store) -> None:
-    from aifinops.cli import main
-
     import sys
+
+    from aifinops.cli import main
 
     old = sys.argv
     sys.argv = ["aifinops", "keys", "create", "--name", "x", "--scope", "root"]
@@ -59,12 +59,16 @@ def test_reprice_records_the_run_and_rebuilds_rollups(db: Store) -> None:
     ingestor = Ingestor(db)
     ingestor.ingest([event(i) for i in range(6)], source="test")  # no prices yet: all unpriced
     PriceStore(db).save(gpt4o_prices(), now=PRICE_START)
-    result = runner.invoke(app, ["reprice", "--from", "2026-10-01", "--to", "2026-10-02", "--note", "prices loaded"])
+    result = runner.invoke(
+        app, ["reprice", "--from", "2026-10-01", "--to", "2026-10-02", "--note", "prices loaded"]
+    )
     assert result.exit_code == 0, result.output
     assert "6 changed" in result.stdout and "unpriced 6 → 0" in result.stdout
     with db.reader() as conn:
         rollup = conn.execute(sa.text("SELECT SUM(cost_nanos), SUM(unpriced_events) FROM usage_rollup")).one()
-        tasks = conn.execute(sa.text("SELECT SUM(cost_nanos) FROM task_rollup WHERE currency = 'USD'")).scalar_one()
+        tasks = conn.execute(
+            sa.text("SELECT SUM(cost_nanos) FROM task_rollup WHERE currency = 'USD'")
+        ).scalar_one()
         runs = conn.execute(sa.text("SELECT changed, note FROM reprice_runs")).all()
     assert (int(rollup[0]), int(rollup[1])) == (6 * 3_250_000, 0)
     assert int(tasks) == 6 * 3_250_000
@@ -81,8 +85,17 @@ def test_a_used_price_cannot_change_silently(db: Store) -> None:
 
     PriceStore(db).save(gpt4o_prices(), now=PRICE_START)
     Ingestor(db).ingest([event(0)], source="test")
-    changed = [Price(model="gpt-4o", meter_kind=MeterKind.INPUT, price=Decimal("3"), currency="USD",
-                     effective_start=PRICE_START, deployment_type=DeploymentType.GLOBAL_STANDARD, source="test")]
+    changed = [
+        Price(
+            model="gpt-4o",
+            meter_kind=MeterKind.INPUT,
+            price=Decimal("3"),
+            currency="USD",
+            effective_start=PRICE_START,
+            deployment_type=DeploymentType.GLOBAL_STANDARD,
+            source="test",
+        )
+    ]
     with pytest.raises(PricingError, match="reprice"):
         PriceStore(db).save(changed, now=dt.datetime.now(dt.UTC))
 

@@ -18,17 +18,24 @@ from factories import PRICE_START, T0, event, gpt4o_prices
 
 def _sums(store: Store, table: str) -> tuple[int, ...]:
     with store.reader() as conn:
-        row = conn.execute(sa.text(
-            f"SELECT COALESCE(SUM(events),0), COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), "
-            f"COALESCE(SUM(cost_nanos),0) FROM {table}")).one()
+        row = conn.execute(
+            sa.text(
+                "SELECT COALESCE(SUM(events),0), COALESCE(SUM(input_tokens),0), "
+                "COALESCE(SUM(output_tokens),0), "
+                f"COALESCE(SUM(cost_nanos),0) FROM {table}"
+            )
+        ).one()
     return tuple(int(v) for v in row)
 
 
 def _event_sums(store: Store) -> tuple[int, ...]:
     with store.reader() as conn:
-        row = conn.execute(sa.text(
-            "SELECT COUNT(*), COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), "
-            "COALESCE(SUM(cost_nanos),0) FROM usage_events")).one()
+        row = conn.execute(
+            sa.text(
+                "SELECT COUNT(*), COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), "
+                "COALESCE(SUM(cost_nanos),0) FROM usage_events"
+            )
+        ).one()
     return tuple(int(v) for v in row)
 
 
@@ -47,7 +54,7 @@ def test_resending_never_counts_twice(store: Store) -> None:
     ingestor = Ingestor(store)
     batch = [event(i) for i in range(10)]
     ingestor.ingest(batch, source="test")
-    again = ingestor.ingest(batch + [event(10)] + batch[:3], source="test")
+    again = ingestor.ingest([*batch, event(10), *batch[:3]], source="test")
     assert (again.accepted, again.duplicates) == (1, 13)
     assert _sums(store, "usage_rollup")[0] == 11
     with store.reader() as conn:
@@ -68,20 +75,25 @@ def test_later_outcome_replaces_earlier_and_older_is_ignored(store: Store) -> No
     ingestor = Ingestor(store)
     late = T0 + dt.timedelta(hours=2)
     ingestor.record_outcomes([TaskOutcome("t1", Outcome.FAILED, T0 + dt.timedelta(hours=1))])
-    ingestor.record_outcomes([TaskOutcome("t1", Outcome.SUCCEEDED, late, value_amount=Decimal("1.5"),
-                                          value_currency="EUR")])
+    ingestor.record_outcomes(
+        [TaskOutcome("t1", Outcome.SUCCEEDED, late, value_amount=Decimal("1.5"), value_currency="EUR")]
+    )
     ingestor.record_outcomes([TaskOutcome("t1", Outcome.ABANDONED, T0)])
     with store.reader() as conn:
-        outcome, ended, value = conn.execute(
-            sa.text("SELECT outcome, ended_at, value_nanos FROM task_outcomes")).one()
+        outcome, _ended, value = conn.execute(
+            sa.text("SELECT outcome, ended_at, value_nanos FROM task_outcomes")
+        ).one()
     assert outcome == "succeeded"
     assert value == 1_500_000_000
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(batches=st.lists(st.lists(st.integers(min_value=0, max_value=40), max_size=15), min_size=1, max_size=6))
-def test_any_resend_pattern_keeps_rollups_equal_to_distinct_events(sqlite_store: Store, batches: list[list[int]]
-                                                                   ) -> None:
+@given(
+    batches=st.lists(st.lists(st.integers(min_value=0, max_value=40), max_size=15), min_size=1, max_size=6)
+)
+def test_any_resend_pattern_keeps_rollups_equal_to_distinct_events(
+    sqlite_store: Store, batches: list[list[int]]
+) -> None:
     with sqlite_store.session() as conn:
         for table in ("usage_events", "usage_rollup", "usage_daily", "task_rollup"):
             conn.execute(sa.text(f"DELETE FROM {table}"))
@@ -97,7 +109,9 @@ def test_concurrent_overlapping_batches_count_each_event_once(store: Store) -> N
     from concurrent.futures import ThreadPoolExecutor
 
     ingestor = Ingestor(store)
-    batches = [[event(i, app=f"app-{i % 7}") for i in range(start, start + 300)] for start in range(0, 1200, 150)]
+    batches = [
+        [event(i, app=f"app-{i % 7}") for i in range(start, start + 300)] for start in range(0, 1200, 150)
+    ]
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda b: ingestor.ingest(b, source="test"), batches * 2))
     assert sum(r.accepted for r in results) == 1350

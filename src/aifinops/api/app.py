@@ -59,14 +59,23 @@ class _AuthCache:
         return self._value
 
 
-def create_app(settings: Settings, *, store: Store | None = None, ingestor: Ingestor | None = None,
-               check_schema: bool = True, **state: Any) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    ingestor: Ingestor | None = None,
+    check_schema: bool = True,
+    **state: Any,
+) -> FastAPI:
     """Build the API. ``state`` adds optional providers (e.g. ``financial_costs``) to ``app.state``."""
     store = store or Store.from_settings(settings)
     if check_schema:
         store.check_schema()
-    app = FastAPI(title="aifinops", version=__version__,
-                  description="What did one successfully completed business task cost, and why?")
+    app = FastAPI(
+        title="aifinops",
+        version=__version__,
+        description="What did one successfully completed business task cost, and why?",
+    )
     app.state.settings = settings
     app.state.store = store
     app.state.ingestor = ingestor or Ingestor(store)

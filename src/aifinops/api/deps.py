@@ -71,15 +71,21 @@ def require(scope: str) -> object:
             return Caller(key=None)
         secret = _secret(request)
         if secret is None:
-            raise ProblemError(401, "Missing API key",
-                               "send an aifinops API key as 'Authorization: Bearer <key>'; create one with "
-                               "`aifinops keys create`")
+            raise ProblemError(
+                401,
+                "Missing API key",
+                "send an aifinops API key as 'Authorization: Bearer <key>'; create one with "
+                "`aifinops keys create`",
+            )
         key = keys.verify(secret)
         if key is None:
             raise ProblemError(401, "Unknown API key", "the API key is unknown or revoked")
         if not key.allows(scope):
-            raise ProblemError(403, "Missing scope",
-                               f"key {key.key_id} has scopes {sorted(key.scopes)}; this call needs '{scope}'")
+            raise ProblemError(
+                403,
+                "Missing scope",
+                f"key {key.key_id} has scopes {sorted(key.scopes)}; this call needs '{scope}'",
+            )
         return Caller(key=key)
 
     return Depends(check)

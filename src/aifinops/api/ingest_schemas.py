@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Any
-
-from typing_extensions import Required, TypedDict
+from typing import Annotated, Any, Required
 
 from pydantic import (
     BaseModel,
@@ -20,7 +19,7 @@ from pydantic import (
     with_config,
 )
 from pydantic import ValidationError as PydanticValidationError
-from collections.abc import Callable
+from typing_extensions import TypedDict
 
 from aifinops.domain import DeploymentType, EventKind, EventStatus, Outcome, TaskOutcome, UsageEvent
 
@@ -65,7 +64,9 @@ class EventIn(TypedDict, total=False):
     environment: _Name | None
     deployment: _Name | None
     model: _Name | None
-    attributes: Annotated[dict[_Short, Annotated[str, StringConstraints(max_length=256)]], Field(max_length=32)]
+    attributes: Annotated[
+        dict[_Short, Annotated[str, StringConstraints(max_length=256)]], Field(max_length=32)
+    ]
     provider: _Short
     model_version: _Short | None
     deployment_type: DeploymentType | None
@@ -96,12 +97,14 @@ def check_event(e: dict[str, Any], now: dt.datetime) -> tuple[str, str] | None:
         return "ts", f"ts {ts.isoformat()} is more than a day in the future"
     inp, cached = e.get("input_tokens", 0), e.get("cached_input_tokens", 0)
     if cached > inp:
-        return "cached_input_tokens", (f"cached_input_tokens ({cached}) are part of input_tokens ({inp}) "
-                                       "and cannot exceed them")
+        return "cached_input_tokens", (
+            f"cached_input_tokens ({cached}) are part of input_tokens ({inp}) and cannot exceed them"
+        )
     out, reasoning = e.get("output_tokens", 0), e.get("reasoning_tokens", 0)
     if reasoning > out:
-        return "reasoning_tokens", (f"reasoning_tokens ({reasoning}) are part of output_tokens ({out}) "
-                                    "and cannot exceed them")
+        return "reasoning_tokens", (
+            f"reasoning_tokens ({reasoning}) are part of output_tokens ({out}) and cannot exceed them"
+        )
     if (e.get("quantity") is None) != (e.get("unit") is None):
         return "quantity", "quantity and unit go together: give both or neither"
     return None
@@ -180,7 +183,9 @@ def validate_items(
         values, rejected = [], []
         for index, item in enumerate(items):
             if not isinstance(item, dict):
-                rejected.append(Rejection(index=index, field="(item)", reason="each item must be a JSON object"))
+                rejected.append(
+                    Rejection(index=index, field="(item)", reason="each item must be a JSON object")
+                )
                 continue
             try:
                 values.append((index, one.validate_python(item)))

@@ -17,9 +17,9 @@ from aifinops.config import MetricsSettings
 from aifinops.domain import from_nanos
 from aifinops.engine.task_kpis import task_kpis
 from aifinops.store import Store
+from aifinops.store.freshness_queries import read_freshness
 from aifinops.store.task_queries import task_group_stats
 from aifinops.store.usage_queries import usage_totals
-from aifinops.store.freshness_queries import read_freshness
 
 __all__ = ["StoreCollector", "cap_labels"]
 
@@ -47,7 +47,9 @@ def cap_labels(rows: Sequence[dict[str, Any]], labels: Sequence[str], cap: int) 
     return out
 
 
-def _fold(rows: Sequence[dict[str, Any]], keys: Sequence[str], sums: Sequence[str]) -> dict[tuple[str, ...], dict[str, int]]:
+def _fold(
+    rows: Sequence[dict[str, Any]], keys: Sequence[str], sums: Sequence[str]
+) -> dict[tuple[str, ...], dict[str, int]]:
     acc: dict[tuple[str, ...], dict[str, int]] = {}
     for r in rows:
         k = tuple(str(r[key] or "") for key in keys)
@@ -60,35 +62,52 @@ def _fold(rows: Sequence[dict[str, Any]], keys: Sequence[str], sums: Sequence[st
 class StoreCollector(Collector):
     """Yields aifinops_* metric families from the store at scrape time."""
 
-    def __init__(self, store: Store, settings: MetricsSettings, *, timezone: str = "UTC",
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: MetricsSettings,
+        *,
+        timezone: str = "UTC",
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
         self.store, self.settings, self.timezone, self.clock = store, settings, timezone, clock
 
     def collect(self) -> Iterator[Metric]:
         labels = list(self.settings.labels)
-        by_status = cap_labels(usage_totals(self.store, group_by=[*labels, "status", "kind"]), labels,
-                               self.settings.label_cap)
+        by_status = cap_labels(
+            usage_totals(self.store, group_by=[*labels, "status", "kind"]), labels, self.settings.label_cap
+        )
         yield from self._usage(by_status, labels)
         yield from self._tasks()
         yield from self._freshness()
 
     def _usage(self, rows: list[dict[str, Any]], labels: list[str]) -> Iterator[Metric]:
-        tokens = CounterMetricFamily("aifinops_tokens", "Tokens reported by apps, by token type",
-                                     labels=[*labels, "type"])
+        tokens = CounterMetricFamily(
+            "aifinops_tokens", "Tokens reported by apps, by token type", labels=[*labels, "type"]
+        )
         for key, s in _fold(rows, labels, _TOKEN_TYPES).items():
             for t in _TOKEN_TYPES:
                 tokens.add_metric([*key, t.removesuffix("_tokens")], s[t])
         yield tokens
-        requests = CounterMetricFamily("aifinops_requests", "Model and tool requests by status and kind",
-                                       labels=[*labels, "status", "kind"])
+        requests = CounterMetricFamily(
+            "aifinops_requests",
+            "Model and tool requests by status and kind",
+            labels=[*labels, "status", "kind"],
+        )
         for key, s in _fold(rows, [*labels, "status", "kind"], ["requests"]).items():
             requests.add_metric(list(key), s["requests"])
         yield requests
-        cost = CounterMetricFamily("aifinops_estimated_cost", "Estimated cost (usage × list/contract price) in "
-                                   "units of the currency label", labels=[*labels, "currency", "basis"])
-        unpriced = CounterMetricFamily("aifinops_unpriced_events", "Events with no price: their cost is unknown",
-                                       labels=labels)
-        for key, s in _fold([r for r in rows if r["currency"]], [*labels, "currency"], ["cost_nanos"]).items():
+        cost = CounterMetricFamily(
+            "aifinops_estimated_cost",
+            "Estimated cost (usage × list/contract price) in units of the currency label",
+            labels=[*labels, "currency", "basis"],
+        )
+        unpriced = CounterMetricFamily(
+            "aifinops_unpriced_events", "Events with no price: their cost is unknown", labels=labels
+        )
+        for key, s in _fold(
+            [r for r in rows if r["currency"]], [*labels, "currency"], ["cost_nanos"]
+        ).items():
             cost.add_metric([*key, "estimated"], float(from_nanos(s["cost_nanos"])))
         for key, s in _fold(rows, labels, ["unpriced_events"]).items():
             unpriced.add_metric(list(key), s["unpriced_events"])
@@ -98,11 +117,19 @@ class StoreCollector(Collector):
     def _tasks(self) -> Iterator[Metric]:
         now = self.clock()
         month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        stats = task_group_stats(self.store, group_by=["use_case"], start=month, end=now + dt.timedelta(days=1))
-        tasks = GaugeMetricFamily("aifinops_tasks", "Tasks started this month by use case and outcome",
-                                  labels=["use_case", "outcome"])
-        cps = GaugeMetricFamily("aifinops_cost_per_successful_task", "Cost per successful task this month, "
-                                "in units of the currency label", labels=["use_case", "currency", "basis"])
+        stats = task_group_stats(
+            self.store, group_by=["use_case"], start=month, end=now + dt.timedelta(days=1)
+        )
+        tasks = GaugeMetricFamily(
+            "aifinops_tasks",
+            "Tasks started this month by use case and outcome",
+            labels=["use_case", "outcome"],
+        )
+        cps = GaugeMetricFamily(
+            "aifinops_cost_per_successful_task",
+            "Cost per successful task this month, in units of the currency label",
+            labels=["use_case", "currency", "basis"],
+        )
         for s in stats:
             tasks.add_metric([s.group[0] or "", s.outcome], s.tasks)
         for k in task_kpis(stats):
@@ -112,8 +139,9 @@ class StoreCollector(Collector):
         yield cps
 
     def _freshness(self) -> Iterator[Metric]:
-        last = GaugeMetricFamily("aifinops_last_ingest_timestamp_seconds", "When data last arrived, by source",
-                                 labels=["source"])
+        last = GaugeMetricFamily(
+            "aifinops_last_ingest_timestamp_seconds", "When data last arrived, by source", labels=["source"]
+        )
         for f in read_freshness(self.store):
             last.add_metric([f["source"]], f["last_ingest_at"].timestamp())
         yield last

@@ -33,8 +33,10 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
 def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": ".".join(str(p) for p in e["loc"] if p not in ("query", "body", "path")) or "(request)",
-         "reason": str(e["msg"]).removeprefix("Value error, ")}
+        {
+            "field": ".".join(str(p) for p in e["loc"] if p not in ("query", "body", "path")) or "(request)",
+            "reason": str(e["msg"]).removeprefix("Value error, "),
+        }
         for e in exc.errors()
     ]
     first = errors[0] if errors else {"field": "(request)", "reason": "invalid"}
@@ -50,10 +52,13 @@ def _ours(_: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ProblemError):
         return problem(exc.status, exc.title, exc.detail, **exc.extra)
     if isinstance(exc, ValidationError):
-        return problem(422, "Invalid request", str(exc), errors=[{"field": exc.field or "(request)",
-                                                                   "reason": str(exc)}])
+        return problem(
+            422, "Invalid request", str(exc), errors=[{"field": exc.field or "(request)", "reason": str(exc)}]
+        )
     if isinstance(exc, AccessError):
-        return problem(401 if "missing" in str(exc) or "unknown" in str(exc) else 403, "Access denied", str(exc))
+        return problem(
+            401 if "missing" in str(exc) or "unknown" in str(exc) else 403, "Access denied", str(exc)
+        )
     if isinstance(exc, StoreError):
         return problem(503, "Store unavailable", str(exc))
     return problem(500, "Internal error", str(exc))

@@ -21,7 +21,9 @@ _MAX_RANGE = dt.timedelta(days=3 * 366)
 
 
 def _bad(field: str, reason: str) -> ProblemError:
-    return ProblemError(422, "Invalid request", f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
+    return ProblemError(
+        422, "Invalid request", f"{field}: {reason}", errors=[{"field": field, "reason": reason}]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +87,17 @@ def parse_group_by(params: QueryParams, allowed: tuple[str, ...] = FILTERABLE) -
 
 def parse_filters(params: QueryParams, *, tenant: str | None) -> dict[str, tuple[str, ...]]:
     """Dimension filters given as ``?app=a,b&tenant=t``; a tenant-limited caller only sees its tenant."""
-    filters = {name: tuple(v.strip() for v in params[name].split(",") if v.strip())
-               for name in FILTERABLE if name in params}
+    filters = {
+        name: tuple(v.strip() for v in params[name].split(",") if v.strip())
+        for name in FILTERABLE
+        if name in params
+    }
     if tenant is not None:
         asked = filters.get("tenant")
         if asked and set(asked) != {tenant}:
-            raise ProblemError(403, "Tenant not allowed", f"this key sees only tenant {tenant!r}, asked {list(asked)}")
+            raise ProblemError(
+                403, "Tenant not allowed", f"this key sees only tenant {tenant!r}, asked {list(asked)}"
+            )
         filters["tenant"] = (tenant,)
     return filters
 
@@ -101,13 +108,21 @@ def check_known(params: QueryParams, known: set[str]) -> None:
         raise _bad(unknown[0], f"unknown query parameter; known: {sorted(known | set(FILTERABLE))}")
 
 
-def parse_usage_query(params: QueryParams, *, timezone: str, now: dt.datetime, tenant: str | None) -> UsageQuery:
+def parse_usage_query(
+    params: QueryParams, *, timezone: str, now: dt.datetime, tenant: str | None
+) -> UsageQuery:
     granularity = params.get("granularity", "day")
     if granularity not in GRANULARITIES:
         raise _bad("granularity", f"{granularity!r} is not one of {list(GRANULARITIES)}")
     rng = parse_range(params, timezone=timezone, now=now)
-    return UsageQuery(start=rng.start, end=rng.end, granularity=granularity, group_by=parse_group_by(params),
-                      filters=MappingProxyType(parse_filters(params, tenant=tenant)), timezone=timezone)
+    return UsageQuery(
+        start=rng.start,
+        end=rng.end,
+        granularity=granularity,
+        group_by=parse_group_by(params),
+        filters=MappingProxyType(parse_filters(params, tenant=tenant)),
+        timezone=timezone,
+    )
 
 
 __all__ += ["check_known", "parse_filters"]

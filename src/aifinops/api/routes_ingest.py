@@ -31,12 +31,18 @@ class IngestReport(BaseModel):
 async def _read_items(request: Request, key: str, *, max_bytes: int, max_items: int) -> list[Any]:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json":
-        raise ProblemError(415, "Unsupported media type",
-                           f"send the batch as application/json, got {ctype or 'no content-type'!r}")
+        raise ProblemError(
+            415,
+            "Unsupported media type",
+            f"send the batch as application/json, got {ctype or 'no content-type'!r}",
+        )
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise ProblemError(413, "Body too large", f"body of {declared} bytes exceeds {max_bytes} bytes; "
-                           "split the batch (AIFINOPS_MAX_BODY_BYTES)")
+        raise ProblemError(
+            413,
+            "Body too large",
+            f"body of {declared} bytes exceeds {max_bytes} bytes; split the batch (AIFINOPS_MAX_BODY_BYTES)",
+        )
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -48,11 +54,19 @@ async def _read_items(request: Request, key: str, *, max_bytes: int, max_items: 
         raise ProblemError(400, "Malformed JSON", f"the body is not valid JSON: {exc}") from exc
     items = data.get(key) if isinstance(data, dict) else data
     if not isinstance(items, list):
-        raise ProblemError(422, "Invalid request", f"{key}: send a JSON array or an object {{\"{key}\": [...]}}",
-                           errors=[{"field": key, "reason": "must be an array"}])
+        raise ProblemError(
+            422,
+            "Invalid request",
+            f'{key}: send a JSON array or an object {{"{key}": [...]}}',
+            errors=[{"field": key, "reason": "must be an array"}],
+        )
     if len(items) > max_items:
-        raise ProblemError(413, "Batch too large", f"{len(items)} items exceed the limit of {max_items}; "
-                           "split the batch (AIFINOPS_MAX_BATCH_EVENTS)")
+        raise ProblemError(
+            413,
+            "Batch too large",
+            f"{len(items)} items exceed the limit of {max_items}; "
+            "split the batch (AIFINOPS_MAX_BATCH_EVENTS)",
+        )
     return items
 
 
@@ -72,45 +86,81 @@ def _body_schema(item: Any, key: str) -> dict[str, Any]:
         return node
 
     items = {"type": "array", "items": inline(schema), "maxItems": 10_000}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "oneOf": [items, {"type": "object", "properties": {key: items}, "required": [key]}]}}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [items, {"type": "object", "properties": {key: items}, "required": [key]}]
+                    }
+                }
+            },
+        }
+    }
 
 
-@router.post("/api/events", response_model=IngestReport, summary="Ingest a batch of usage events",
-             openapi_extra=_body_schema(EventIn, "events"))
-async def post_events(request: Request, settings: SettingsDep, ingestor: IngestorDep, caller: IngestCaller
-                      ) -> IngestReport:
-    items = await _read_items(request, "events", max_bytes=settings.max_body_bytes,
-                              max_items=settings.max_batch_events)
+@router.post(
+    "/api/events",
+    response_model=IngestReport,
+    summary="Ingest a batch of usage events",
+    openapi_extra=_body_schema(EventIn, "events"),
+)
+async def post_events(
+    request: Request, settings: SettingsDep, ingestor: IngestorDep, caller: IngestCaller
+) -> IngestReport:
+    items = await _read_items(
+        request, "events", max_bytes=settings.max_body_bytes, max_items=settings.max_batch_events
+    )
     now = dt.datetime.now(dt.UTC)
     valid, rejected = validate_items(EventIn, items, lambda e: check_event(e, now))
     if caller.tenant is not None:
         valid, rejected = _own_tenant(valid, rejected, caller.tenant)
     events = [to_event(v) for _, v in valid]
     result = await run_in_threadpool(ingestor.ingest, events, source="http")
-    return IngestReport(received=len(items), accepted=result.accepted, duplicates=result.duplicates,
-                        rejected=len({r.index for r in rejected}), unpriced=result.unpriced, errors=rejected)
+    return IngestReport(
+        received=len(items),
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=len({r.index for r in rejected}),
+        unpriced=result.unpriced,
+        errors=rejected,
+    )
 
 
-def _own_tenant(valid: list[tuple[int, dict[str, Any]]], rejected: list[Rejection], tenant: str
-                ) -> tuple[list[tuple[int, dict[str, Any]]], list[Rejection]]:
+def _own_tenant(
+    valid: list[tuple[int, dict[str, Any]]], rejected: list[Rejection], tenant: str
+) -> tuple[list[tuple[int, dict[str, Any]]], list[Rejection]]:
     """A tenant-bound ingest key may only send its own tenant's events (missing tenant = its own)."""
     keep = []
     for index, v in valid:
         if v.get("tenant") not in (None, tenant):
-            rejected.append(Rejection(index=index, field="tenant", reason=f"this key may only send tenant {tenant!r}"))
+            rejected.append(
+                Rejection(index=index, field="tenant", reason=f"this key may only send tenant {tenant!r}")
+            )
         else:
             keep.append((index, {**v, "tenant": tenant}))
     return keep, rejected
 
 
-@router.post("/api/outcomes", response_model=IngestReport, summary="Ingest a batch of task outcomes",
-             openapi_extra=_body_schema(OutcomeIn, "outcomes"))
-async def post_outcomes(request: Request, settings: SettingsDep, ingestor: IngestorDep, caller: IngestCaller
-                        ) -> IngestReport:
-    items = await _read_items(request, "outcomes", max_bytes=settings.max_body_bytes,
-                              max_items=settings.max_batch_events)
+@router.post(
+    "/api/outcomes",
+    response_model=IngestReport,
+    summary="Ingest a batch of task outcomes",
+    openapi_extra=_body_schema(OutcomeIn, "outcomes"),
+)
+async def post_outcomes(
+    request: Request, settings: SettingsDep, ingestor: IngestorDep, caller: IngestCaller
+) -> IngestReport:
+    items = await _read_items(
+        request, "outcomes", max_bytes=settings.max_body_bytes, max_items=settings.max_batch_events
+    )
     valid, rejected = validate_items(OutcomeIn, items)
     stored = await run_in_threadpool(ingestor.record_outcomes, [v.to_domain() for _, v in valid])
-    return IngestReport(received=len(items), accepted=stored, duplicates=len(valid) - stored,
-                        rejected=len({r.index for r in rejected}), errors=rejected)
+    return IngestReport(
+        received=len(items),
+        accepted=stored,
+        duplicates=len(valid) - stored,
+        rejected=len({r.index for r in rejected}),
+        errors=rejected,
+    )

@@ -18,29 +18,48 @@ from aifinops.store.freshness_queries import read_freshness
 from aifinops.store.task_queries import task_group_stats
 from aifinops.store.usage_queries import UsageQuery, query_usage
 
-__all__ = ["router", "build_snapshot"]
+__all__ = ["build_snapshot", "router"]
 
 router = APIRouter(tags=["snapshot"])
 TOP_DIMENSIONS = ("app", "use_case", "tenant", "model", "agent")
 
 
 def _top(store: Store, q: UsageQuery, dim: str, n: int = 5) -> list[dict[str, Any]]:
-    rows = query_usage(store, UsageQuery(start=q.start, end=q.end, granularity="month", group_by=(dim,),
-                                         filters=q.filters, timezone=q.timezone))
+    rows = query_usage(
+        store,
+        UsageQuery(
+            start=q.start,
+            end=q.end,
+            granularity="month",
+            group_by=(dim,),
+            filters=q.filters,
+            timezone=q.timezone,
+        ),
+    )
     acc: dict[tuple[str | None, str], int] = {}
     for r in rows:
         if r.currency:
             key = (r.group[dim], r.currency)
             acc[key] = acc.get(key, 0) + r.sums["cost_nanos"]
     ranked = sorted(acc.items(), key=lambda kv: (-kv[1], str(kv[0])))[:n]
-    return [{dim: k[0], "amount": str(from_nanos(v)), "currency": k[1], "basis": "estimated"} for k, v in ranked]
+    return [
+        {dim: k[0], "amount": str(from_nanos(v)), "currency": k[1], "basis": "estimated"} for k, v in ranked
+    ]
 
 
-def build_snapshot(store: Store, q: UsageQuery, *, tenant: str | None, now: dt.datetime,
-                   extra_totals: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def build_snapshot(
+    store: Store,
+    q: UsageQuery,
+    *,
+    tenant: str | None,
+    now: dt.datetime,
+    extra_totals: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The snapshot of one period (pure read; the caller adds financial totals when it has them)."""
-    rows = query_usage(store, UsageQuery(start=q.start, end=q.end, granularity="month", filters=q.filters,
-                                         timezone=q.timezone))
+    rows = query_usage(
+        store,
+        UsageQuery(start=q.start, end=q.end, granularity="month", filters=q.filters, timezone=q.timezone),
+    )
     totals: dict[str, int] = {}
     unpriced = events = 0
     for r in rows:
@@ -52,8 +71,11 @@ def build_snapshot(store: Store, q: UsageQuery, *, tenant: str | None, now: dt.d
     return {
         "period": {"start": q.start.isoformat(), "end": q.end.isoformat(), "timezone": q.timezone},
         "generated_at": now.isoformat(),
-        "totals": [{"amount": str(from_nanos(v)), "currency": c, "basis": Basis.ESTIMATED.value}
-                   for c, v in sorted(totals.items())] + list(extra_totals or []),
+        "totals": [
+            {"amount": str(from_nanos(v)), "currency": c, "basis": Basis.ESTIMATED.value}
+            for c, v in sorted(totals.items())
+        ]
+        + list(extra_totals or []),
         "events": events,
         "unpriced_events": unpriced,
         "top": {d: _top(store, q, d) for d in TOP_DIMENSIONS},
@@ -63,13 +85,18 @@ def build_snapshot(store: Store, q: UsageQuery, *, tenant: str | None, now: dt.d
 
 
 @router.get("/api/snapshot", summary="A period at a glance: totals by basis, top spenders, KPIs, freshness")
-async def snapshot(request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller) -> dict[str, Any]:
+async def snapshot(
+    request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
+) -> dict[str, Any]:
     check_known(request.query_params, {"period", "start", "end"})
     now = dt.datetime.now(dt.UTC)
     rng = parse_range(request.query_params, timezone=settings.timezone, now=now)
     filters = {"tenant": (caller.tenant,)} if caller.tenant else {}
-    q = UsageQuery(start=rng.start, end=rng.end, granularity="month", filters=filters, timezone=settings.timezone)
+    q = UsageQuery(
+        start=rng.start, end=rng.end, granularity="month", filters=filters, timezone=settings.timezone
+    )
     extra = getattr(request.app.state, "snapshot_extras", None)
     extra_totals = await run_in_threadpool(extra, q, caller.tenant) if extra else None
-    return await run_in_threadpool(build_snapshot, store, q, tenant=caller.tenant, now=now,
-                                   extra_totals=extra_totals)
+    return await run_in_threadpool(
+        build_snapshot, store, q, tenant=caller.tenant, now=now, extra_totals=extra_totals
+    )

@@ -30,11 +30,16 @@ def _now() -> dt.datetime:
 def _usage_item(row: UsageRow) -> dict[str, Any]:
     s = row.sums
     return {
-        "period_start": row.period_start.isoformat(), **row.group,
-        "events": s["events"], "requests": s["requests"], "input_tokens": s["input_tokens"],
-        "cached_input_tokens": s["cached_input_tokens"], "output_tokens": s["output_tokens"],
+        "period_start": row.period_start.isoformat(),
+        **row.group,
+        "events": s["events"],
+        "requests": s["requests"],
+        "input_tokens": s["input_tokens"],
+        "cached_input_tokens": s["cached_input_tokens"],
+        "output_tokens": s["output_tokens"],
         "reasoning_tokens": s["reasoning_tokens"],
-        "total_tokens": s["input_tokens"] + s["output_tokens"], "retries": s["retries"],
+        "total_tokens": s["input_tokens"] + s["output_tokens"],
+        "retries": s["retries"],
     }
 
 
@@ -54,39 +59,63 @@ def _merge_currencies(rows: list[UsageRow], group_by: tuple[str, ...]) -> list[d
 
 
 @router.get("/api/token-usage", summary="Tokens and requests by period and dimensions (basis usage)")
-async def token_usage(request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
-                      ) -> dict[str, Any]:
+async def token_usage(
+    request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
+) -> dict[str, Any]:
     check_known(request.query_params, _USAGE_PARAMS)
     source = request.query_params.get("source", "apps")
     if source not in ("apps", "monitor"):
-        raise ProblemError(422, "Invalid request", "source: must be 'apps' (reported usage) or 'monitor'",
-                           errors=[{"field": "source", "reason": "must be apps or monitor"}])
+        raise ProblemError(
+            422,
+            "Invalid request",
+            "source: must be 'apps' (reported usage) or 'monitor'",
+            errors=[{"field": "source", "reason": "must be apps or monitor"}],
+        )
     q = parse_usage_query(request.query_params, timezone=settings.timezone, now=_now(), tenant=caller.tenant)
     if source == "monitor":
         monitor = getattr(request.app.state, "monitor_usage", None)
         if monitor is None:
-            raise ProblemError(404, "No monitor data",
-                               "Azure Monitor metrics are not collected; run `aifinops collect --source monitor`")
+            raise ProblemError(
+                404,
+                "No monitor data",
+                "Azure Monitor metrics are not collected; run `aifinops collect --source monitor`",
+            )
         return await run_in_threadpool(monitor, q)
     rows = await run_in_threadpool(query_usage, store, q)
-    return {"basis": Basis.USAGE.value, "source": "apps", "start": q.start.isoformat(), "end": q.end.isoformat(),
-            "granularity": q.granularity, "group_by": list(q.group_by), "timezone": q.timezone,
-            "items": _merge_currencies(rows, q.group_by)}
+    return {
+        "basis": Basis.USAGE.value,
+        "source": "apps",
+        "start": q.start.isoformat(),
+        "end": q.end.isoformat(),
+        "granularity": q.granularity,
+        "group_by": list(q.group_by),
+        "timezone": q.timezone,
+        "items": _merge_currencies(rows, q.group_by),
+    }
 
 
 @router.get("/api/costs", summary="Cost by period and dimensions, on the basis asked for")
-async def costs(request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller) -> dict[str, Any]:
+async def costs(
+    request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
+) -> dict[str, Any]:
     check_known(request.query_params, _COST_PARAMS)
     basis = request.query_params.get("basis", Basis.ESTIMATED.value)
     if basis not in (Basis.ESTIMATED.value, Basis.ACTUAL.value, Basis.AMORTIZED.value):
-        raise ProblemError(422, "Invalid request", f"basis: {basis!r} must be estimated, actual or amortized",
-                           errors=[{"field": "basis", "reason": "must be estimated, actual or amortized"}])
+        raise ProblemError(
+            422,
+            "Invalid request",
+            f"basis: {basis!r} must be estimated, actual or amortized",
+            errors=[{"field": "basis", "reason": "must be estimated, actual or amortized"}],
+        )
     q = parse_usage_query(request.query_params, timezone=settings.timezone, now=_now(), tenant=caller.tenant)
     if basis != Basis.ESTIMATED.value:
         financial = getattr(request.app.state, "financial_costs", None)
         if financial is None:
-            raise ProblemError(404, "No financial cost data",
-                               f"basis {basis} needs cost data from Azure; run `aifinops collect`")
+            raise ProblemError(
+                404,
+                "No financial cost data",
+                f"basis {basis} needs cost data from Azure; run `aifinops collect`",
+            )
         return await run_in_threadpool(financial, q, Basis(basis), caller.tenant)
     rows = await run_in_threadpool(query_usage, store, q)
     items = []
@@ -95,12 +124,26 @@ async def costs(request: Request, settings: SettingsDep, store: StoreDep, caller
         unpriced += row.sums["unpriced_events"]
         if row.currency is None:
             continue
-        items.append({"period_start": row.period_start.isoformat(), **row.group,
-                      "cost": str(from_nanos(row.sums["cost_nanos"])), "currency": row.currency,
-                      "events": row.sums["events"]})
-    return {"basis": basis, "start": q.start.isoformat(), "end": q.end.isoformat(), "granularity": q.granularity,
-            "group_by": list(q.group_by), "timezone": q.timezone, "unpriced_events": unpriced,
-            "totals": _totals(items), "items": items}
+        items.append(
+            {
+                "period_start": row.period_start.isoformat(),
+                **row.group,
+                "cost": str(from_nanos(row.sums["cost_nanos"])),
+                "currency": row.currency,
+                "events": row.sums["events"],
+            }
+        )
+    return {
+        "basis": basis,
+        "start": q.start.isoformat(),
+        "end": q.end.isoformat(),
+        "granularity": q.granularity,
+        "group_by": list(q.group_by),
+        "timezone": q.timezone,
+        "unpriced_events": unpriced,
+        "totals": _totals(items),
+        "items": items,
+    }
 
 
 def _totals(items: list[dict[str, Any]]) -> list[dict[str, str]]:

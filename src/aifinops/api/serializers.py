@@ -38,9 +38,10 @@ def kpi_json(k: GroupKpi, group_by: tuple[str, ...]) -> dict[str, Any]:
         "by_outcome": dict(k.by_outcome),
         "success_rate": str(k.success_rate) if k.success_rate is not None else None,
         "cost": [money_json(m) for m in k.cost],
-        "cost_per_successful_task": [money_json(m.__class__(m.amount.quantize(Decimal("1e-9")).normalize(),
-                                                            m.currency, m.basis))
-                                     for m in k.cost_per_successful_task],
+        "cost_per_successful_task": [
+            money_json(m.__class__(m.amount.quantize(Decimal("1e-9")).normalize(), m.currency, m.basis))
+            for m in k.cost_per_successful_task
+        ],
         "cost_of_failed_and_abandoned": [money_json(m) for m in k.cost_of_failed_and_abandoned],
         "avg_steps": str(k.avg_steps),
         "avg_retries": str(k.avg_retries),
@@ -55,7 +56,7 @@ def task_costs_json(costs: dict[str, Decimal], basis: str = "estimated") -> list
 
 
 def event_json(e: dict[str, Any]) -> dict[str, Any]:
-    out = jsonable({k: v for k, v in e.items() if k != "cost_nanos"})
+    out: dict[str, Any] = jsonable({k: v for k, v in e.items() if k != "cost_nanos"})
     out["cost"] = str(from_nanos(e["cost_nanos"])) if e["cost_nanos"] is not None else None
     return out
 

@@ -34,8 +34,11 @@ def _optional(module: str, attr: str) -> Any:
 
 def _wire() -> None:
     core.register(app)
-    for module, attr, name in (("prices", "app", "prices"), ("report", "app", "report"),
-                               ("budgets", "app", "budgets")):
+    for module, attr, name in (
+        ("prices", "app", "prices"),
+        ("report", "app", "report"),
+        ("budgets", "app", "budgets"),
+    ):
         sub = _optional(module, attr)
         if sub is not None:
             app.add_typer(sub, name=name)
@@ -57,7 +60,7 @@ def main() -> None:
         app(standalone_mode=True)
     except SystemExit:
         raise
-    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
+    except Exception as exc:
         from aifinops.errors import AifinopsError
 
         if debug or not isinstance(exc, AifinopsError):

@@ -140,7 +140,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
 ) -> None:
-    """Serve the API, /metrics and the dashboard."""
+    """Serve the API and /metrics."""
     import uvicorn
 
     from aifinops.api.app import check_bind, create_app

@@ -87,9 +87,11 @@ def _fold(group: tuple[str | None, ...], rows: list[TaskGroupStats], basis: Basi
     tasks = sum(by_outcome.values())
     succeeded = by_outcome.get(Outcome.SUCCEEDED.value, 0)
     closed = tasks - by_outcome.get(OPEN, 0)
-    per_success = tuple(
-        Money(from_nanos(v) / succeeded, c, basis) for c, v in sorted(total.items())
-    ) if succeeded else ()
+    per_success = (
+        tuple(Money(from_nanos(v) / succeeded, c, basis) for c, v in sorted(total.items()))
+        if succeeded
+        else ()
+    )
     return GroupKpi(
         group=group,
         tasks=tasks,

@@ -1,11 +1,11 @@
-"""Time buckets for usage series: hours and days since the epoch folded into hour/day/month periods in a zone."""
+"""Time buckets for usage series: epoch hours and days folded into hour/day/month periods in a zone."""
 
 from __future__ import annotations
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-__all__ = ["GRANULARITIES", "EPOCH", "hour_start", "period_start", "to_hour"]
+__all__ = ["EPOCH", "GRANULARITIES", "hour_start", "period_start", "to_hour"]
 
 GRANULARITIES = ("hour", "day", "month")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

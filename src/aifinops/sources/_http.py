@@ -7,11 +7,11 @@ transport errors are retried with exponential back-off; everything else is retur
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-import datetime as dt
 
 import httpx
 
@@ -98,7 +98,7 @@ def send_with_retry(
 
 
 def _backoff(policy: RetryPolicy, attempt: int) -> float:
-    return min(policy.backoff_base * 2 ** (attempt - 1), policy.backoff_cap)
+    return float(min(policy.backoff_base * 2 ** (attempt - 1), policy.backoff_cap))
 
 
 def iter_pages(
@@ -122,8 +122,12 @@ def iter_pages(
         if not link or link in seen:  # a repeated link would loop forever
             return
         seen.add(link)
-        request = client.build_request(first.method, link, headers=first.headers,
-                                       content=first.content if first.method != "GET" else None)
+        request = client.build_request(
+            first.method,
+            link,
+            headers=first.headers,
+            content=first.content if first.method != "GET" else None,
+        )
 
 
 __all__ += ["iter_pages"]

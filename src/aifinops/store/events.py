@@ -248,7 +248,8 @@ def _tasks_sql(where: str, *, sqlite: bool) -> str:
     return (
         f"INSERT INTO task_rollup ({', '.join(cols)}) SELECT {', '.join(values)} FROM usage_events "
         # On SQLite, unary + keeps the planner on the row-id range instead of the task_id index.
-        f"WHERE {'+' if sqlite else ''}task_id IS NOT NULL AND {where} GROUP BY task_id, COALESCE(currency, '') "
+        f"WHERE {'+' if sqlite else ''}task_id IS NOT NULL AND {where} "
+        "GROUP BY task_id, COALESCE(currency, '') "
         "ORDER BY task_id, COALESCE(currency, '') "
         "ON CONFLICT (task_id, currency) DO UPDATE SET "
         + ", ".join(f"{d} = COALESCE(task_rollup.{d}, excluded.{d})" for d in DIMENSIONS)
@@ -326,7 +327,7 @@ class EventStore:
         """ON CONFLICT DO NOTHING RETURNING tells exactly which rows are new, even under concurrency."""
         if not unique:
             return []
-        cursor = conn.connection.cursor()
+        cursor: Any = conn.connection.cursor()  # psycopg's executemany(returning=True) is not in the DBAPI stubs
         ids: list[int] = []
         keys: list[str] = []
         try:

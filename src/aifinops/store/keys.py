@@ -61,15 +61,19 @@ def _key(r: object) -> ApiKey:
 
 def _check(scopes: frozenset[str], identity: Mapping[str, str], headers: frozenset[str]) -> None:
     if not scopes or not scopes <= SCOPES:
-        raise ValidationError(f"scopes must be a non-empty subset of {sorted(SCOPES)}, got {sorted(scopes)}",
-                              field="scopes")
+        raise ValidationError(
+            f"scopes must be a non-empty subset of {sorted(SCOPES)}, got {sorted(scopes)}", field="scopes"
+        )
     bad = [k for k in identity if k not in DIMENSIONS]
     if bad:
-        raise ValidationError(f"identity keys {bad} are not allocation dimensions {list(DIMENSIONS)}",
-                              field="identity")
+        raise ValidationError(
+            f"identity keys {bad} are not allocation dimensions {list(DIMENSIONS)}", field="identity"
+        )
     if not headers <= GATEWAY_HEADERS:
-        raise ValidationError(f"allowed headers must be among {sorted(GATEWAY_HEADERS)}, got {sorted(headers)}",
-                              field="allowed_headers")
+        raise ValidationError(
+            f"allowed headers must be among {sorted(GATEWAY_HEADERS)}, got {sorted(headers)}",
+            field="allowed_headers",
+        )
 
 
 class KeyStore:
@@ -95,19 +99,28 @@ class KeyStore:
         secret = f"afo_{key_id[2:]}_{secrets.token_urlsafe(24)}"
         now = dt.datetime.now(dt.UTC)
         with self.store.session() as conn:
-            conn.execute(api_keys.insert().values(
-                key_id=key_id, name=name, secret_hash=_hash(secret), scopes=",".join(sorted(scopes)),
-                tenant=tenant, identity=json.dumps(identity, sort_keys=True), policy=policy,
-                allowed_headers=",".join(sorted(headers)), created_at=now,
-            ))
+            conn.execute(
+                api_keys.insert().values(
+                    key_id=key_id,
+                    name=name,
+                    secret_hash=_hash(secret),
+                    scopes=",".join(sorted(scopes)),
+                    tenant=tenant,
+                    identity=json.dumps(identity, sort_keys=True),
+                    policy=policy,
+                    allowed_headers=",".join(sorted(headers)),
+                    created_at=now,
+                )
+            )
         return self.get(key_id), secret
 
     def get(self, key_id: str) -> ApiKey:
         with self.store.reader() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
         if row is None:
-            raise ValidationError(f"no API key with id {key_id!r}; list them with `aifinops keys list`",
-                                  field="key_id")
+            raise ValidationError(
+                f"no API key with id {key_id!r}; list them with `aifinops keys list`", field="key_id"
+            )
         return _key(row)
 
     def verify(self, secret: str) -> ApiKey | None:
@@ -125,11 +138,18 @@ class KeyStore:
     def revoke(self, key_id: str) -> ApiKey:
         self.get(key_id)
         with self.store.session() as conn:
-            conn.execute(update(api_keys).where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
-                         .values(revoked_at=dt.datetime.now(dt.UTC)))
+            conn.execute(
+                update(api_keys)
+                .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=dt.datetime.now(dt.UTC))
+            )
         return self.get(key_id)
 
     def any_active(self) -> bool:
         with self.store.reader() as conn:
-            return conn.execute(select(api_keys.c.key_id).where(api_keys.c.revoked_at.is_(None)).limit(1)).first() \
+            return (
+                conn.execute(
+                    select(api_keys.c.key_id).where(api_keys.c.revoked_at.is_(None)).limit(1)
+                ).first()
                 is not None
+            )

@@ -16,8 +16,17 @@ from aifinops.store.tables import prices, usage_events
 
 __all__ = ["PriceStore", "SavePricesResult"]
 
-_KEY = ("source", "model", "model_version", "deployment_type", "region", "meter_kind", "unit", "currency",
-        "effective_start")
+_KEY = (
+    "source",
+    "model",
+    "model_version",
+    "deployment_type",
+    "region",
+    "meter_kind",
+    "unit",
+    "currency",
+    "effective_start",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +78,18 @@ def _price(r: Any) -> Price:
 
 def _used(conn: Connection, price_id: int) -> bool:
     c = usage_events.c
-    hit = conn.execute(select(c.id).where(or_(
-        c.input_price_id == price_id, c.cached_input_price_id == price_id,
-        c.output_price_id == price_id, c.unit_price_id == price_id,
-    )).limit(1)).first()
+    hit = conn.execute(
+        select(c.id)
+        .where(
+            or_(
+                c.input_price_id == price_id,
+                c.cached_input_price_id == price_id,
+                c.output_price_id == price_id,
+                c.unit_price_id == price_id,
+            )
+        )
+        .limit(1)
+    ).first()
     return hit is not None
 
 
@@ -95,7 +112,9 @@ class PriceStore:
                     conn.execute(prices.insert().values(**row))
                     inserted += 1
                 elif (old.price_nanos, old.effective_end, old.unit_size) == (
-                    row["price_nanos"], row["effective_end"], row["unit_size"]
+                    row["price_nanos"],
+                    row["effective_end"],
+                    row["unit_size"],
                 ):
                     unchanged += 1
                 else:
@@ -107,15 +126,23 @@ class PriceStore:
     def _update(conn: Connection, old: Any, row: dict[str, Any]) -> None:
         if old.price_nanos != row["price_nanos"] and _used(conn, old.id):
             raise PricingError(
-                f"price {old.id} ({old.model} {old.meter_kind} {old.deployment_type} from {old.effective_start}) "
+                f"price {old.id} ({old.model} {old.meter_kind} {old.deployment_type} "
+                f"from {old.effective_start}) "
                 f"is already used by events and cannot change from {from_nanos(old.price_nanos)} to "
                 f"{from_nanos(row['price_nanos'])}; give the new price a later effective_start and run "
                 "`aifinops reprice` for the affected range"
             )
-        conn.execute(update(prices).where(prices.c.id == old.id).values(
-            price_nanos=row["price_nanos"], effective_end=row["effective_end"], unit_size=row["unit_size"],
-            meter_id=row["meter_id"], meter_name=row["meter_name"],
-        ))
+        conn.execute(
+            update(prices)
+            .where(prices.c.id == old.id)
+            .values(
+                price_nanos=row["price_nanos"],
+                effective_end=row["effective_end"],
+                unit_size=row["unit_size"],
+                meter_id=row["meter_id"],
+                meter_name=row["meter_name"],
+            )
+        )
 
     def load(self) -> list[Price]:
         with self.store.reader() as conn:
@@ -125,7 +152,10 @@ class PriceStore:
         """A cheap fingerprint that changes when prices are added or changed."""
         with self.store.reader() as conn:
             count, top, total = conn.execute(
-                select(func.count(), func.coalesce(func.max(prices.c.id), 0),
-                       func.coalesce(func.sum(prices.c.price_nanos), 0))
+                select(
+                    func.count(),
+                    func.coalesce(func.max(prices.c.id), 0),
+                    func.coalesce(func.sum(prices.c.price_nanos), 0),
+                )
             ).one()
         return int(count), int(top) * 1_000_003 + int(total) % 1_000_003

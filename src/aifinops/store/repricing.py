@@ -18,8 +18,15 @@ from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_
 __all__ = ["RepriceReport", "reprice"]
 
 _CHUNK = 5000
-_PRICE_COLS = ("cost_nanos", "currency", "input_price_id", "cached_input_price_id", "output_price_id",
-               "unit_price_id", "unpriced_reason")
+_PRICE_COLS = (
+    "cost_nanos",
+    "currency",
+    "input_price_id",
+    "cached_input_price_id",
+    "output_price_id",
+    "unit_price_id",
+    "unpriced_reason",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +40,38 @@ class RepriceReport:
 
 def _event(r: Any) -> UsageEvent:
     return UsageEvent(
-        event_id=r.event_id, ts=r.ts, task_id=r.task_id, step=r.step, attempt=r.attempt,
-        app=r.app, use_case=r.use_case, agent=r.agent, tenant=r.tenant, user_group=r.user_group,
-        cost_center=r.cost_center, team=r.team, environment=r.environment, deployment=r.deployment,
-        model=r.model, provider=r.provider, model_version=r.model_version,
+        event_id=r.event_id,
+        ts=r.ts,
+        task_id=r.task_id,
+        step=r.step,
+        attempt=r.attempt,
+        app=r.app,
+        use_case=r.use_case,
+        agent=r.agent,
+        tenant=r.tenant,
+        user_group=r.user_group,
+        cost_center=r.cost_center,
+        team=r.team,
+        environment=r.environment,
+        deployment=r.deployment,
+        model=r.model,
+        provider=r.provider,
+        model_version=r.model_version,
         deployment_type=DeploymentType(r.deployment_type) if r.deployment_type else None,
-        region=r.region, resource_id=r.resource_id, priority=r.priority, input_tokens=r.input_tokens,
-        cached_input_tokens=r.cached_input_tokens, output_tokens=r.output_tokens,
-        reasoning_tokens=r.reasoning_tokens, requests=r.requests,
-        quantity=from_nanos(r.quantity_nanos) if r.quantity_nanos is not None else None, unit=r.unit,
-        kind=EventKind(r.kind), status=EventStatus(r.status), latency_ms=r.latency_ms, tool_name=r.tool_name,
+        region=r.region,
+        resource_id=r.resource_id,
+        priority=r.priority,
+        input_tokens=r.input_tokens,
+        cached_input_tokens=r.cached_input_tokens,
+        output_tokens=r.output_tokens,
+        reasoning_tokens=r.reasoning_tokens,
+        requests=r.requests,
+        quantity=from_nanos(r.quantity_nanos) if r.quantity_nanos is not None else None,
+        unit=r.unit,
+        kind=EventKind(r.kind),
+        status=EventStatus(r.status),
+        latency_ms=r.latency_ms,
+        tool_name=r.tool_name,
     )
 
 
@@ -51,8 +80,15 @@ def _add(totals: dict[str, list[int]], currency: str | None, nanos: int | None, 
         totals.setdefault(currency, [0, 0])[slot] += nanos
 
 
-def reprice(store: Store, price: Callable[[UsageEvent], PricedUsage], *, start: dt.datetime, end: dt.datetime,
-            note: str | None = None, now: dt.datetime) -> RepriceReport:
+def reprice(
+    store: Store,
+    price: Callable[[UsageEvent], PricedUsage],
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    note: str | None = None,
+    now: dt.datetime,
+) -> RepriceReport:
     """Re-price events with ``start <= ts < end`` in one transaction, rebuild the affected rollups and record
     the run with totals before and after."""
     e = usage_events.c
@@ -62,8 +98,12 @@ def reprice(store: Store, price: Callable[[UsageEvent], PricedUsage], *, start: 
     with store.session() as conn:
         last_id = 0
         while True:
-            rows = conn.execute(select(usage_events).where(e.ts >= start, e.ts < end, e.id > last_id)
-                                .order_by(e.id).limit(_CHUNK)).all()
+            rows = conn.execute(
+                select(usage_events)
+                .where(e.ts >= start, e.ts < end, e.id > last_id)
+                .order_by(e.id)
+                .limit(_CHUNK)
+            ).all()
             if not rows:
                 break
             last_id = rows[-1].id
@@ -76,16 +116,29 @@ def reprice(store: Store, price: Callable[[UsageEvent], PricedUsage], *, start: 
                 _add(totals, new["currency"], new["cost_nanos"], 1)
                 if any(getattr(r, c) != new[c] for c in _PRICE_COLS):
                     changed += 1
-                    conn.execute(update(usage_events).where(e.id == r.id).values({c: new[c] for c in _PRICE_COLS}))
+                    conn.execute(
+                        update(usage_events).where(e.id == r.id).values({c: new[c] for c in _PRICE_COLS})
+                    )
                     if r.task_id:
                         tasks.add(r.task_id)
         if changed:
             _rebuild(conn, start, end, tasks)
-        summary = {c: {"before": str(from_nanos(v[0])), "after": str(from_nanos(v[1]))} for c, v in totals.items()}
-        conn.execute(reprice_runs.insert().values(
-            started_at=now, from_ts=start, to_ts=end, events=events, changed=changed,
-            unpriced_before=before_unpriced, unpriced_after=after_unpriced,
-            totals=json.dumps(summary, sort_keys=True), note=note))
+        summary = {
+            c: {"before": str(from_nanos(v[0])), "after": str(from_nanos(v[1]))} for c, v in totals.items()
+        }
+        conn.execute(
+            reprice_runs.insert().values(
+                started_at=now,
+                from_ts=start,
+                to_ts=end,
+                events=events,
+                changed=changed,
+                unpriced_before=before_unpriced,
+                unpriced_after=after_unpriced,
+                totals=json.dumps(summary, sort_keys=True),
+                note=note,
+            )
+        )
     return RepriceReport(events, changed, before_unpriced, after_unpriced, summary)
 
 
@@ -96,11 +149,19 @@ def _rebuild(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[
     h1 = -(-int((end - epoch).total_seconds()) // 3600)
     d0, d1 = h0 // 24, -(-h1 // 24)
     conn.execute(delete(usage_rollup).where(usage_rollup.c.hour >= h0, usage_rollup.c.hour < h1))
-    roll_up(conn, "hour >= ? AND hour < ?" if conn.dialect.name == "sqlite" else "hour >= %s AND hour < %s",
-            (h0, h1), tables=("hour",))
+    roll_up(
+        conn,
+        "hour >= ? AND hour < ?" if conn.dialect.name == "sqlite" else "hour >= %s AND hour < %s",
+        (h0, h1),
+        tables=("hour",),
+    )
     conn.execute(delete(usage_daily).where(usage_daily.c.day >= d0, usage_daily.c.day < d1))
-    roll_up(conn, "hour >= ? AND hour < ?" if conn.dialect.name == "sqlite" else "hour >= %s AND hour < %s",
-            (d0 * 24, d1 * 24), tables=("day",))
+    roll_up(
+        conn,
+        "hour >= ? AND hour < ?" if conn.dialect.name == "sqlite" else "hour >= %s AND hour < %s",
+        (d0 * 24, d1 * 24),
+        tables=("day",),
+    )
     ids = sorted(tasks)
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
@@ -111,7 +172,9 @@ def _rebuild(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[
 
 def reprice_history(store: Store) -> list[dict[str, Any]]:
     with store.reader() as conn:
-        return [dict(r._mapping) for r in conn.execute(select(reprice_runs).order_by(reprice_runs.c.id.desc()))]
+        return [
+            dict(r._mapping) for r in conn.execute(select(reprice_runs).order_by(reprice_runs.c.id.desc()))
+        ]
 
 
 __all__ += ["reprice_history"]

@@ -15,7 +15,6 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-
 from aifinops.errors import SchemaOutdatedError, StoreError
 
 __all__ = ["Store", "dialect_insert", "normalize_url"]
@@ -150,6 +149,3 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-

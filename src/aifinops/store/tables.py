@@ -30,9 +30,9 @@ from aifinops.domain import DIMENSIONS
 
 __all__ = [
     "DIM_LEN",
-    "UtcDateTime",
     "ROLLUP_KEY",
     "ROLLUP_SUMS",
+    "UtcDateTime",
     "api_keys",
     "freshness",
     "metadata",
@@ -40,10 +40,11 @@ __all__ = [
     "reprice_runs",
     "task_outcomes",
     "task_rollup",
-    "usage_events",
     "usage_daily",
+    "usage_events",
     "usage_rollup",
 ]
+
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
     """An aware UTC datetime on every database (SQLite keeps no zone, so we store UTC and re-attach it)."""
@@ -56,15 +57,16 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
             return None
         if not isinstance(value, dt.datetime) or value.tzinfo is None:
             raise ValueError(f"datetimes must be timezone-aware, got {value!r}")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        when: dt.datetime = value.astimezone(dt.UTC)
+        return when.replace(tzinfo=None) if dialect.name == "sqlite" else when
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
         if isinstance(value, str):  # raw SQLite text from aggregate queries
             value = dt.datetime.fromisoformat(value)
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        when: dt.datetime = value
+        return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
 
 
 metadata = MetaData(
@@ -222,8 +224,16 @@ prices = Table(
     Column("source", String(256), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint(
-        "source", "model", "model_version", "deployment_type", "region", "meter_kind", "unit", "currency",
-        "effective_start", name="uq_prices_key",
+        "source",
+        "model",
+        "model_version",
+        "deployment_type",
+        "region",
+        "meter_kind",
+        "unit",
+        "currency",
+        "effective_start",
+        name="uq_prices_key",
     ),
 )
 

@@ -16,16 +16,28 @@ from aifinops.store.tables import task_outcomes, task_rollup, usage_events
 __all__ = ["TaskGroupStats", "get_task", "list_tasks", "task_group_stats"]
 
 _T, _O = task_rollup, task_outcomes
-_COUNTS = ("events", "first_attempts", "retries", "input_tokens", "cached_input_tokens", "output_tokens",
-           "reasoning_tokens", "unpriced_events")
+_COUNTS = (
+    "events",
+    "first_attempts",
+    "retries",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "unpriced_events",
+)
 
 
 def _per_task(start: dt.datetime | None, end: dt.datetime | None, tenant: str | None) -> Any:
     """One row per task: dimensions, counts, and its outcome (NULL = open)."""
-    cols = [_T.c.task_id, *(func.min(_T.c[d]).label(d) for d in DIMENSIONS),
-            func.min(_T.c.first_ts).label("first_ts"), func.max(_T.c.last_ts).label("last_ts"),
-            func.max(_T.c.max_step).label("max_step"),
-            *(cast(func.sum(_T.c[n]), BigInteger).label(n) for n in _COUNTS)]
+    cols = [
+        _T.c.task_id,
+        *(func.min(_T.c[d]).label(d) for d in DIMENSIONS),
+        func.min(_T.c.first_ts).label("first_ts"),
+        func.max(_T.c.last_ts).label("last_ts"),
+        func.max(_T.c.max_step).label("max_step"),
+        *(cast(func.sum(_T.c[n]), BigInteger).label(n) for n in _COUNTS),
+    ]
     stmt = select(*cols).group_by(_T.c.task_id)
     if start is not None:
         stmt = stmt.having(func.min(_T.c.first_ts) >= start)
@@ -36,9 +48,17 @@ def _per_task(start: dt.datetime | None, end: dt.datetime | None, tenant: str | 
     return stmt.subquery("per_task")
 
 
-def list_tasks(store: Store, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
-               filters: dict[str, str] | None = None, outcome: str | None = None, tenant: str | None = None,
-               limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+def list_tasks(
+    store: Store,
+    *,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    filters: dict[str, str] | None = None,
+    outcome: str | None = None,
+    tenant: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
     """Tasks with their totals and outcome, newest first."""
     p = _per_task(start, end, tenant)
     stmt = select(p, _O.c.outcome, _O.c.ended_at).select_from(p.outerjoin(_O, _O.c.task_id == p.c.task_id))
@@ -62,7 +82,8 @@ def _costs(conn: Any, task_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(task_ids), 1000):
         stmt = select(_T.c.task_id, _T.c.currency, _T.c.cost_nanos).where(
-            _T.c.task_id.in_(task_ids[i : i + 1000]), _T.c.currency != "")
+            _T.c.task_id.in_(task_ids[i : i + 1000]), _T.c.currency != ""
+        )
         for r in conn.execute(stmt):
             out.setdefault(r.task_id, {})[r.currency] = from_nanos(r.cost_nanos)
     return out
@@ -73,9 +94,17 @@ def get_task(store: Store, task_id: str, *, tenant: str | None = None) -> dict[s
     with store.reader() as conn:
         p = _per_task(None, None, tenant)
         head = conn.execute(
-            select(p, _O.c.outcome, _O.c.ended_at, _O.c.value_nanos, _O.c.value_currency,
-                   _O.c.value_quantity_nanos, _O.c.value_unit)
-            .select_from(p.outerjoin(_O, _O.c.task_id == p.c.task_id)).where(p.c.task_id == task_id)
+            select(
+                p,
+                _O.c.outcome,
+                _O.c.ended_at,
+                _O.c.value_nanos,
+                _O.c.value_currency,
+                _O.c.value_quantity_nanos,
+                _O.c.value_unit,
+            )
+            .select_from(p.outerjoin(_O, _O.c.task_id == p.c.task_id))
+            .where(p.c.task_id == task_id)
         ).first()
         if head is None:
             return None
@@ -83,30 +112,69 @@ def get_task(store: Store, task_id: str, *, tenant: str | None = None) -> dict[s
         task["outcome"] = task["outcome"] or "open"
         task["costs"] = _costs(conn, [task_id]).get(task_id, {})
         e = usage_events.c
-        task["events"] = [dict(r._mapping) for r in conn.execute(
-            select(e.event_id, e.ts, e.step, e.attempt, e.kind, e.status, e.deployment, e.model, e.agent,
-                   e.tool_name, e.input_tokens, e.cached_input_tokens, e.output_tokens, e.reasoning_tokens,
-                   e.latency_ms, e.cost_nanos, e.currency, e.unpriced_reason)
-            .where(e.task_id == task_id).order_by(e.ts, e.id))]
+        task["events"] = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(
+                    e.event_id,
+                    e.ts,
+                    e.step,
+                    e.attempt,
+                    e.kind,
+                    e.status,
+                    e.deployment,
+                    e.model,
+                    e.agent,
+                    e.tool_name,
+                    e.input_tokens,
+                    e.cached_input_tokens,
+                    e.output_tokens,
+                    e.reasoning_tokens,
+                    e.latency_ms,
+                    e.cost_nanos,
+                    e.currency,
+                    e.unpriced_reason,
+                )
+                .where(e.task_id == task_id)
+                .order_by(e.ts, e.id)
+            )
+        ]
     return task
 
 
-def task_group_stats(store: Store, *, group_by: Sequence[str], start: dt.datetime | None = None,
-                     end: dt.datetime | None = None, tenant: str | None = None) -> list[TaskGroupStats]:
+def task_group_stats(
+    store: Store,
+    *,
+    group_by: Sequence[str],
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    tenant: str | None = None,
+) -> list[TaskGroupStats]:
     """Per group and outcome: tasks, steps (highest step, else first attempts), retries, tokens, cost."""
     p = _per_task(start, end, tenant)
     outcome = func.coalesce(_O.c.outcome, literal("open")).label("outcome")
     steps = case((p.c.max_step.is_not(None), p.c.max_step + 1), else_=p.c.first_attempts)
     keys = [p.c[g] for g in group_by]
     joined = p.outerjoin(_O, _O.c.task_id == p.c.task_id)
-    stats = select(*keys, outcome, func.count().label("tasks"), func.sum(steps).label("steps"),
-                   func.sum(p.c.retries).label("retries"), func.sum(p.c.input_tokens).label("input_tokens"),
-                   func.sum(p.c.output_tokens).label("output_tokens"),
-                   func.sum(p.c.unpriced_events).label("unpriced_events")
-                   ).select_from(joined).group_by(*keys, outcome)
-    cost = select(*keys, outcome, _T.c.currency, func.sum(_T.c.cost_nanos).label("cost")).select_from(
-        joined.join(_T, and_(_T.c.task_id == p.c.task_id, _T.c.currency != ""))
-    ).group_by(*keys, outcome, _T.c.currency)
+    stats = (
+        select(
+            *keys,
+            outcome,
+            func.count().label("tasks"),
+            func.sum(steps).label("steps"),
+            func.sum(p.c.retries).label("retries"),
+            func.sum(p.c.input_tokens).label("input_tokens"),
+            func.sum(p.c.output_tokens).label("output_tokens"),
+            func.sum(p.c.unpriced_events).label("unpriced_events"),
+        )
+        .select_from(joined)
+        .group_by(*keys, outcome)
+    )
+    cost = (
+        select(*keys, outcome, _T.c.currency, func.sum(_T.c.cost_nanos).label("cost"))
+        .select_from(joined.join(_T, and_(_T.c.task_id == p.c.task_id, _T.c.currency != "")))
+        .group_by(*keys, outcome, _T.c.currency)
+    )
     with store.reader() as conn:
         costs: dict[tuple[Any, ...], dict[str, int]] = {}
         for r in conn.execute(cost):
@@ -115,9 +183,17 @@ def task_group_stats(store: Store, *, group_by: Sequence[str], start: dt.datetim
         out = []
         for r in conn.execute(stats):
             group = tuple(r[i] for i in range(len(keys)))
-            out.append(TaskGroupStats(
-                group=group, outcome=r.outcome, tasks=int(r.tasks), steps=int(r.steps or 0),
-                retries=int(r.retries or 0), input_tokens=int(r.input_tokens or 0),
-                output_tokens=int(r.output_tokens or 0), unpriced_events=int(r.unpriced_events or 0),
-                cost_nanos=costs.get((*group, r.outcome), {})))
+            out.append(
+                TaskGroupStats(
+                    group=group,
+                    outcome=r.outcome,
+                    tasks=int(r.tasks),
+                    steps=int(r.steps or 0),
+                    retries=int(r.retries or 0),
+                    input_tokens=int(r.input_tokens or 0),
+                    output_tokens=int(r.output_tokens or 0),
+                    unpriced_events=int(r.unpriced_events or 0),
+                    cost_nanos=costs.get((*group, r.outcome), {}),
+                )
+            )
     return out

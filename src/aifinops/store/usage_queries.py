@@ -41,7 +41,7 @@ class UsageRow:
 
 
 def _daily_ok(q: UsageQuery) -> bool:
-    """The daily rollup is in UTC days: usable when periods are UTC days/months and the range is day-aligned."""
+    """The daily rollup is in UTC days: usable for UTC day/month periods over a day-aligned range."""
     aligned = all(t.astimezone(dt.UTC).time() == dt.time(0) for t in (q.start, q.end))
     return q.granularity != "hour" and q.timezone == "UTC" and aligned
 
@@ -82,13 +82,20 @@ def query_usage(store: Store, q: UsageQuery) -> list[UsageRow]:
     rows = []
     for key in sorted(acc, key=lambda k: tuple("" if v is None else str(v) for v in k)):
         group = {g: (key[1 + i] or None) for i, g in enumerate(q.group_by)}
-        rows.append(UsageRow(period_start=key[0], group=MappingProxyType(group), currency=key[-1] or None,
-                             sums=MappingProxyType(dict(zip(ROLLUP_SUMS, acc[key], strict=True)))))
+        rows.append(
+            UsageRow(
+                period_start=key[0],
+                group=MappingProxyType(group),
+                currency=key[-1] or None,
+                sums=MappingProxyType(dict(zip(ROLLUP_SUMS, acc[key], strict=True))),
+            )
+        )
     return rows
 
 
-def usage_totals(store: Store, *, group_by: Sequence[str], start: dt.datetime | None = None,
-                 end: dt.datetime | None = None) -> list[dict[str, Any]]:
+def usage_totals(
+    store: Store, *, group_by: Sequence[str], start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> list[dict[str, Any]]:
     """All-time (or ranged, day-aligned UTC) sums by ``group_by`` + currency, from the daily rollup."""
     t = usage_daily
     keys = [t.c[g] for g in group_by] + [t.c.currency]
