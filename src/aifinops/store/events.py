@@ -192,7 +192,7 @@ _INSERT_EVENTS = (
 )
 
 
-def _rollup_sql(table: str, grain: str, where: str) -> str:
+def _rollup_sql(table: str, grain: str, where: str, *, sqlite: bool) -> str:
     """Add the selected events to an hourly or daily rollup, aggregated by the database itself."""
     bucket = "hour" if grain == "hour" else "hour / 24"
     key = (grain, *DIMENSIONS, "kind", "status", "currency")
@@ -220,13 +220,17 @@ def _rollup_sql(table: str, grain: str, where: str) -> str:
         f"INSERT INTO {table} ({', '.join(key + ROLLUP_SUMS)}) "
         f"SELECT {', '.join(select_key + sums)} FROM usage_events WHERE {where} "
         f"GROUP BY {', '.join(select_key)} "
-        # Upserting in key order makes concurrent writers lock rollup rows in the same order (no deadlocks).
-        f"ORDER BY {', '.join(select_key)} "
+        # On PostgreSQL, upserting in key order makes concurrent writers lock rollup rows in the same order
+        # (no deadlocks); SQLite has one writer at a time and skips the sort.
+        f"{'' if sqlite else 'ORDER BY ' + ', '.join(select_key) + ' '}"
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
     )
 
 
 _TASK_SUMS = (*_SUMMED, "events", "first_attempts", "retries", "cost_nanos", "unpriced_events")
+
+
+_TASK_ORDER = "ORDER BY task_id, COALESCE(currency, '') "
 
 
 def _tasks_sql(where: str, *, sqlite: bool) -> str:
@@ -250,7 +254,7 @@ def _tasks_sql(where: str, *, sqlite: bool) -> str:
         # On SQLite, unary + keeps the planner on the row-id range instead of the task_id index.
         f"WHERE {'+' if sqlite else ''}task_id IS NOT NULL AND {where} "
         "GROUP BY task_id, COALESCE(currency, '') "
-        "ORDER BY task_id, COALESCE(currency, '') "
+        f"{'' if sqlite else _TASK_ORDER}"
         "ON CONFLICT (task_id, currency) DO UPDATE SET "
         + ", ".join(f"{d} = COALESCE(task_rollup.{d}, excluded.{d})" for d in DIMENSIONS)
         + ", "
@@ -269,10 +273,11 @@ def roll_up(
     conn: Connection, where: str, params: Any, *, tables: Sequence[str] = ("hour", "day", "task")
 ) -> None:
     """Add the events matching ``where`` to the hourly, daily and task rollups (or those named)."""
+    sqlite = conn.dialect.name == "sqlite"
     sql = {
-        "hour": lambda: _rollup_sql("usage_rollup", "hour", where),
-        "day": lambda: _rollup_sql("usage_daily", "day", where),
-        "task": lambda: _tasks_sql(where, sqlite=conn.dialect.name == "sqlite"),
+        "hour": lambda: _rollup_sql("usage_rollup", "hour", where, sqlite=sqlite),
+        "day": lambda: _rollup_sql("usage_daily", "day", where, sqlite=sqlite),
+        "task": lambda: _tasks_sql(where, sqlite=sqlite),
     }
     for name in tables:
         conn.exec_driver_sql(sql[name](), params)
@@ -327,7 +332,8 @@ class EventStore:
         """ON CONFLICT DO NOTHING RETURNING tells exactly which rows are new, even under concurrency."""
         if not unique:
             return []
-        cursor: Any = conn.connection.cursor()  # psycopg's executemany(returning=True) is not in the DBAPI stubs
+        # psycopg's executemany(returning=True) is not in the DBAPI stubs
+        cursor: Any = conn.connection.cursor()
         ids: list[int] = []
         keys: list[str] = []
         try:
