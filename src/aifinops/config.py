@@ -51,6 +51,8 @@ class AzureSettings(BaseModel):
     client_secret: SecretStr | None = None
     credential: str = Field(default="default", pattern="^(default|client_secret|workload_identity)$")
     authority_host: str | None = None
+    federated_token_file: str | None = None  # workload identity; else AZURE_FEDERATED_TOKEN_FILE
+    disable_instance_discovery: bool = False  # for authorities that are not Entra ID (Azure Stack, ADFS)
     management_endpoint: str = "https://management.azure.com"
     retail_prices_endpoint: str = "https://prices.azure.com/api/retail/prices"
     retail_prices_products: list[str] = Field(
@@ -65,6 +67,9 @@ class AzureSettings(BaseModel):
     cost_scopes: list[str] = Field(default_factory=list)
     cost_group_tags: list[str] = Field(default_factory=list)
     monitor_resources: list[str] = Field(default_factory=list)
+    monitor_metrics: dict[str, dict[str, str]] = Field(
+        default_factory=dict
+    )  # resource type → metric → aggregation
     export_paths: list[str] = Field(default_factory=list)
     export_blob_url: str | None = None
     subscriptions: list[str] = Field(default_factory=list)

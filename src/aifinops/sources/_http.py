@@ -46,7 +46,18 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     >>> retry_after_seconds(httpx.Response(429, headers={"retry-after": "7"}))
     7.0
     """
-    for name in _RETRY_AFTER_HEADERS:
+    # Cost Management throttles on several quotas at once: wait for the longest one (cost-management.md §2.5).
+    waits = []
+    for name in _RETRY_AFTER_HEADERS[:4]:
+        raw = response.headers.get(name)
+        if raw is not None:
+            try:
+                waits.append(float(raw.strip()))
+            except ValueError:
+                continue
+    if waits:
+        return max(max(waits), 0.0)
+    for name in _RETRY_AFTER_HEADERS[4:]:
         raw = response.headers.get(name)
         if raw is None:
             continue

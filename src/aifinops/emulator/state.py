@@ -1,0 +1,135 @@
+"""The mutable world an emulator serves: seeded from domain values, counted as clients call it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from aifinops.domain import CostRecord, InventoryResource, MetricSample
+
+__all__ = ["COGNITIVE_SERVICES_METRICS", "EmulatedBlob", "EmulatorState", "Fault"]
+
+#: Metric names `Microsoft.CognitiveServices/accounts` accepts (reference/azure-monitor-openai.md §1).
+COGNITIVE_SERVICES_METRICS: tuple[str, ...] = (
+    "AzureOpenAIRequests",
+    "ModelRequests",
+    "ModelAvailabilityRate",
+    "InputTokens",
+    "OutputTokens",
+    "TotalTokens",
+    "AudioInputTokens",
+    "AudioOutputTokens",
+    "cacheReadInputTokens",
+    "ephemeral5mInputTokens",
+    "ephemeral1hInputTokens",
+    "GeneratedImages",
+    "TotalPages",
+    "AnnotatedPages",
+    "ProvisionedUtilization",
+    "TimeToResponse",
+    "NormalizedTimeToFirstToken",
+    "NormalizedTimeBetweenTokens",
+    "TimeToLastByte",
+    "TokensPerSecond",
+    "AzureOpenAIAvailabilityRate",
+    "ProcessedPromptTokens",
+    "GeneratedTokens",
+    "TokenTransaction",
+    "ActiveTokens",
+    "AzureOpenAIContextTokensCacheMatchRate",
+    "AzureOpenAIProvisionedManagedUtilizationV2",
+    "AzureOpenAIProvisionedManagedUtilization",
+    "AudioPromptTokens",
+    "AudioCompletionTokens",
+    "FineTunedTrainingHours",
+    "RealtimeUsageTime",
+    "AzureOpenAITimeToResponse",
+    "AzureOpenAINormalizedTTFTInMS",
+    "AzureOpenAINormalizedTBTInMS",
+    "AzureOpenAITTLTInMS",
+    "AzureOpenAITokenPerSecond",
+    "RAITotalRequests",
+    "RAIHarmfulRequests",
+    "RAIRejectedRequests",
+    "RAISystemEvent",
+    "TotalCalls",
+    "SuccessfulCalls",
+    "ClientErrors",
+    "ServerErrors",
+    "TotalErrors",
+    "BlockedCalls",
+    "DataIn",
+    "DataOut",
+    "Latency",
+    "Ratelimit",
+    "SuccessRate",
+    "TotalTokenCalls",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One injected failure: the status to answer and the wait to ask for (seconds)."""
+
+    status: int
+    retry_after: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatedBlob:
+    """A blob in the emulated storage account."""
+
+    content: bytes
+    content_type: str = "application/octet-stream"
+    last_modified: dt.datetime = dt.datetime(2026, 11, 2, 6, 0, tzinfo=dt.UTC)
+
+
+@dataclass(slots=True)
+class EmulatorState:
+    """Everything the emulator knows. Seed the public fields; the emulator updates the counters.
+
+    Services are keyed ``token``, ``cost``, ``metrics``, ``graph``, ``prices`` and ``blob`` in ``faults``
+    and ``calls``. ``forbidden_scopes`` answers 403 for ARM paths under those scopes (lower-cased).
+    """
+
+    cost_records: list[CostRecord] = field(default_factory=list)
+    metric_samples: list[MetricSample] = field(default_factory=list)
+    resources: list[InventoryResource] = field(default_factory=list)
+    prices: list[dict[str, Any]] = field(default_factory=list)
+    blobs: dict[tuple[str, str, str], EmulatedBlob] = field(default_factory=dict)
+    containers: set[tuple[str, str]] = field(default_factory=set)  # (account, container), also when empty
+    supported_metrics: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"microsoft.cognitiveservices/accounts": COGNITIVE_SERVICES_METRICS}
+    )
+    client_secrets: dict[str, str] = field(default_factory=dict)
+    token_lifetime_seconds: int = 3600
+    forbidden_scopes: set[str] = field(default_factory=set)
+    faults: dict[str, deque[Fault]] = field(default_factory=dict)
+    cost_page_size: int = 1000
+    graph_page_size: int = 1000
+    prices_page_size: int = 1000
+    fx_rates: dict[str, Decimal] = field(default_factory=dict)
+    today: dt.date | None = None  # None: the real UTC date; relative timeframes and clamping use it
+    issued_tokens: set[str] = field(default_factory=set)
+    calls: Counter[str] = field(default_factory=Counter)
+
+    def inject(self, service: str, *faults: Fault) -> None:
+        """Queue failures that the next calls to ``service`` will receive, in order."""
+        self.faults.setdefault(service, deque()).extend(faults)
+
+    def next_fault(self, service: str) -> Fault | None:
+        queue = self.faults.get(service)
+        return queue.popleft() if queue else None
+
+    def issue_token(self) -> str:
+        token = "emu." + secrets.token_urlsafe(24)
+        self.issued_tokens.add(token)
+        return token
+
+    def put_blob(self, account: str, container: str, name: str, blob: EmulatedBlob) -> None:
+        self.blobs[(account, container, name)] = blob
+        self.containers.add((account, container))
