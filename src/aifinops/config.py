@@ -33,6 +33,7 @@ class MetricsSettings(BaseModel):
 
     labels: list[str] = Field(default_factory=lambda: ["app", "use_case", "model"])
     label_cap: int = Field(default=20, ge=1, le=1000)
+    refresh_seconds: float = Field(default=15.0, ge=0, le=3600)  # /metrics recomputes at most this often
 
     @field_validator("labels")
     @classmethod

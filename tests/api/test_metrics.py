@@ -54,3 +54,39 @@ def test_cap_labels_keeps_busiest_values() -> None:
         {"app": None, "events": 2},
     ]
     assert [r["app"] for r in cap_labels(rows, ["app"], 2)] == ["a", "b", OTHER, OTHER]
+
+
+def test_scrapes_are_served_from_the_last_result_while_a_refresh_runs() -> None:
+    import threading
+    import time
+
+    from aifinops.api.metrics import StaleWhileRevalidate
+
+    calls: list[int] = []
+    release = threading.Event()
+
+    def compute() -> list[object]:
+        calls.append(1)
+        if len(calls) > 1:
+            release.wait(5)
+        return [len(calls)]  # type: ignore[list-item]
+
+    cache = StaleWhileRevalidate(compute, max_age=0.01)  # type: ignore[arg-type]
+    assert cache.get() == [1]  # the first call computes inline
+    time.sleep(0.02)
+    assert cache.get() == [1]  # stale: answered at once, one refresh started
+    assert cache.get() == [1]  # no second refresh while one runs
+    for _ in range(200):  # the refresh thread has started and is blocked in compute
+        if len(calls) == 2:
+            break
+        time.sleep(0.01)
+    assert cache.get() == [1]
+    assert len(calls) == 2
+    release.set()
+    seen = []
+    for _ in range(200):
+        seen.append(cache.get()[0])
+        if seen[-1] >= 2:
+            break
+        time.sleep(0.01)
+    assert seen[-1] == 2  # the refreshed value replaces the stale one

@@ -7,6 +7,9 @@ Labels are a configured subset of the allocation dimensions; each label keeps it
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -21,7 +24,9 @@ from aifinops.store.freshness_queries import read_freshness
 from aifinops.store.task_queries import task_group_stats
 from aifinops.store.usage_queries import usage_totals
 
-__all__ = ["StoreCollector", "cap_labels"]
+__all__ = ["StaleWhileRevalidate", "StoreCollector", "cap_labels"]
+
+_log = logging.getLogger(__name__)
 
 OTHER = "other"
 _TOKEN_TYPES = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens")
@@ -59,6 +64,50 @@ def _fold(
     return acc
 
 
+class StaleWhileRevalidate:
+    """Serve the last computed value; recompute in a background thread once it is older than ``max_age``.
+
+    Reading the store over a large month takes long enough that a scrape must not wait for it: the scrape
+    answers from the previous result and at most one refresh runs at a time. The first call computes inline.
+    ``max_age=0`` computes on every call (tests, small stores).
+    """
+
+    def __init__(self, compute: Callable[[], list[Metric]], *, max_age: float) -> None:
+        self._compute, self._max_age = compute, max_age
+        self._lock = threading.Lock()
+        self._value: list[Metric] | None = None
+        self._at = 0.0
+        self._refreshing = False
+
+    def get(self) -> list[Metric]:
+        if self._max_age <= 0:
+            return self._compute()
+        with self._lock:
+            value, fresh = self._value, time.monotonic() - self._at < self._max_age
+            start = value is not None and not fresh and not self._refreshing
+            if start:
+                self._refreshing = True
+        if value is None:
+            return self._store(self._compute())
+        if start:
+            threading.Thread(target=self._refresh, name="aifinops-metrics-refresh", daemon=True).start()
+        return value
+
+    def _store(self, value: list[Metric]) -> list[Metric]:
+        with self._lock:
+            self._value, self._at = value, time.monotonic()
+        return value
+
+    def _refresh(self) -> None:
+        try:
+            self._store(self._compute())
+        except Exception:  # the next scrape retries; the error is logged, never raised into a scrape
+            _log.exception("refreshing /metrics from the store failed")
+        finally:
+            with self._lock:
+                self._refreshing = False
+
+
 class StoreCollector(Collector):
     """Yields aifinops_* metric families from the store at scrape time."""
 
@@ -71,8 +120,15 @@ class StoreCollector(Collector):
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.store, self.settings, self.timezone, self.clock = store, settings, timezone, clock
+        self._cache = StaleWhileRevalidate(self._compute, max_age=settings.refresh_seconds)
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._cache.get()
+
+    def _compute(self) -> list[Metric]:
+        return [*self._read()]
+
+    def _read(self) -> Iterator[Metric]:
         labels = list(self.settings.labels)
         by_status = cap_labels(
             usage_totals(self.store, group_by=[*labels, "status", "kind"]), labels, self.settings.label_cap

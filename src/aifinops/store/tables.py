@@ -279,3 +279,4 @@ freshness = Table(
 Index("ix_usage_rollup_hour", usage_rollup.c.hour)
 Index("ix_usage_daily_day", usage_daily.c.day)
 Index("ix_task_rollup_use_case", task_rollup.c.use_case)
+Index("ix_task_rollup_first_ts", task_rollup.c.first_ts)

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, case, cast, func, literal, select
+from sqlalchemy import BigInteger, case, cast, func, literal, select
 
 from aifinops.domain import DIMENSIONS, from_nanos
 from aifinops.engine.task_kpis import TaskGroupStats
@@ -28,11 +28,23 @@ _COUNTS = (
 )
 
 
-def _per_task(start: dt.datetime | None, end: dt.datetime | None, tenant: str | None) -> Any:
-    """One row per task: dimensions, counts, and its outcome (NULL = open)."""
+def _per_task(
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    tenant: str | None,
+    dims: Sequence[str] = DIMENSIONS,
+) -> Any:
+    """One row per task: dimensions, counts, and its outcome (NULL = open).
+
+    A task belongs to the period of its first event. Rows are filtered before grouping so that the
+    ``first_ts`` index bounds the work to the period (a task's priced and unpriced rows are filtered each by
+    their own first event, which only differs for a task that straddles a period boundary).
+    """
+    if tenant is not None and "tenant" not in dims:
+        dims = (*dims, "tenant")
     cols = [
         _T.c.task_id,
-        *(func.min(_T.c[d]).label(d) for d in DIMENSIONS),
+        *(func.min(_T.c[d]).label(d) for d in dims),
         func.min(_T.c.first_ts).label("first_ts"),
         func.max(_T.c.last_ts).label("last_ts"),
         func.max(_T.c.max_step).label("max_step"),
@@ -40,11 +52,11 @@ def _per_task(start: dt.datetime | None, end: dt.datetime | None, tenant: str | 
     ]
     stmt = select(*cols).group_by(_T.c.task_id)
     if start is not None:
-        stmt = stmt.having(func.min(_T.c.first_ts) >= start)
+        stmt = stmt.where(_T.c.first_ts >= start)
     if end is not None:
-        stmt = stmt.having(func.min(_T.c.first_ts) < end)
+        stmt = stmt.where(_T.c.first_ts < end)
     if tenant is not None:
-        stmt = stmt.having(func.min(_T.c.tenant) == tenant)
+        stmt = stmt.where(_T.c.tenant == tenant)
     return stmt.subquery("per_task")
 
 
@@ -151,11 +163,10 @@ def task_group_stats(
     tenant: str | None = None,
 ) -> list[TaskGroupStats]:
     """Per group and outcome: tasks, steps (highest step, else first attempts), retries, tokens, cost."""
-    p = _per_task(start, end, tenant)
+    p = _per_task(start, end, tenant, dims=tuple(group_by))
     outcome = func.coalesce(_O.c.outcome, literal("open")).label("outcome")
     steps = case((p.c.max_step.is_not(None), p.c.max_step + 1), else_=p.c.first_attempts)
     keys = [p.c[g] for g in group_by]
-    joined = p.outerjoin(_O, _O.c.task_id == p.c.task_id)
     stats = (
         select(
             *keys,
@@ -167,19 +178,11 @@ def task_group_stats(
             func.sum(p.c.output_tokens).label("output_tokens"),
             func.sum(p.c.unpriced_events).label("unpriced_events"),
         )
-        .select_from(joined)
+        .select_from(p.outerjoin(_O, _O.c.task_id == p.c.task_id))
         .group_by(*keys, outcome)
     )
-    cost = (
-        select(*keys, outcome, _T.c.currency, func.sum(_T.c.cost_nanos).label("cost"))
-        .select_from(joined.join(_T, and_(_T.c.task_id == p.c.task_id, _T.c.currency != "")))
-        .group_by(*keys, outcome, _T.c.currency)
-    )
     with store.reader() as conn:
-        costs: dict[tuple[Any, ...], dict[str, int]] = {}
-        for r in conn.execute(cost):
-            k = (*(r[i] for i in range(len(keys))), r.outcome)
-            costs.setdefault(k, {})[r.currency] = int(r.cost)
+        costs = _group_costs(conn, group_by, start=start, end=end, tenant=tenant)
         out = []
         for r in conn.execute(stats):
             group = tuple(r[i] for i in range(len(keys)))
@@ -197,3 +200,33 @@ def task_group_stats(
                 )
             )
     return out
+
+
+def _group_costs(
+    conn: Any,
+    group_by: Sequence[str],
+    *,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    tenant: str | None,
+) -> dict[tuple[Any, ...], dict[str, int]]:
+    """Cost per group, outcome and currency in one pass over the priced task rows (no per-task grouping)."""
+    outcome = func.coalesce(_O.c.outcome, literal("open")).label("outcome")
+    keys = [_T.c[g] for g in group_by]
+    stmt = (
+        select(*keys, outcome, _T.c.currency, cast(func.sum(_T.c.cost_nanos), BigInteger).label("cost"))
+        .select_from(_T.outerjoin(_O, _O.c.task_id == _T.c.task_id))
+        .where(_T.c.currency != "")
+        .group_by(*keys, outcome, _T.c.currency)
+    )
+    if start is not None:
+        stmt = stmt.where(_T.c.first_ts >= start)
+    if end is not None:
+        stmt = stmt.where(_T.c.first_ts < end)
+    if tenant is not None:
+        stmt = stmt.where(_T.c.tenant == tenant)
+    costs: dict[tuple[Any, ...], dict[str, int]] = {}
+    for r in conn.execute(stmt):
+        k = (*(r[i] for i in range(len(keys))), r.outcome)
+        costs.setdefault(k, {})[r.currency] = int(r.cost)
+    return costs
