@@ -1,5 +1,6 @@
 #!/bin/sh
-# Make sure the PostgreSQL and Redis servers the tests talk to are up (start them when they are down).
+# Make sure what the tests need is here: PostgreSQL and Redis up (started when down), and Chromium for the
+# dashboard's browser tests (installed from Debian's packages when missing and we are root).
 # Addresses: AIFINOPS_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test) and
 # AIFINOPS_TEST_REDIS_URL (default redis://127.0.0.1:6379/15).
 set -eu
@@ -26,4 +27,14 @@ if ! redis_up; then
   i=0; while ! redis_up && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
   redis_up || { echo "services: Redis is not reachable on 127.0.0.1:6379; start it and retry" >&2; exit 1; }
 fi
-echo "services: PostgreSQL and Redis are up" >&2
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "services: installing Chromium (Debian package chromium) for the browser tests" >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  command -v chromium >/dev/null 2>&1 || {
+    echo "services: Chromium is missing; install the Debian package chromium (or run pytest -m 'not browser')" >&2
+    exit 1
+  }
+fi
+echo "services: PostgreSQL, Redis and Chromium are ready" >&2

@@ -15,9 +15,6 @@ from aifinops.store import Store
 
 POSTGRES_ADMIN_URL = os.environ.get("AIFINOPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AIFINOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-#: The shared reference and sample files, beside the repository (CI lays them out the same way).
-SHARED_DIR = Path(os.environ.get("AIFINOPS_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-SAMPLES_DIR = SHARED_DIR / "samples"
 
 
 @pytest.fixture(autouse=True)

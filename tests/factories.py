@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from aifinops.domain import DeploymentType, MeterKind, Price, UsageEvent
 
+#: The shared reference and sample files, beside the repository (CI lays them out the same way).
+SHARED_DIR = Path(os.environ.get("AIFINOPS_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+SAMPLES_DIR = SHARED_DIR / "samples"
 T0 = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
 PRICE_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import zoneinfo
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,22 @@ class MetricsSettings(BaseModel):
     refresh_seconds: float = Field(default=15.0, ge=0, le=3600)  # /metrics recomputes at most this often
 
     @field_validator("labels")
+    @classmethod
+    def _known_dimensions(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in DIMENSIONS]
+        if unknown:
+            raise ValueError(f"unknown dimension(s) {unknown}; choose from {list(DIMENSIONS)}")
+        return value
+
+
+class AllocationSettings(BaseModel):
+    """How shared cost is allocated (rules in the form of ``aifinops.store.allocations.parse_rules``)."""
+
+    dimensions: list[str] = Field(default_factory=lambda: ["app", "use_case", "tenant"])
+    max_unallocated_share: Decimal = Field(default=Decimal("0.05"), ge=0, le=1)
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("dimensions")
     @classmethod
     def _known_dimensions(cls, value: list[str]) -> list[str]:
         unknown = [v for v in value if v not in DIMENSIONS]
@@ -141,8 +158,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     azure: AzureSettings = Field(default_factory=AzureSettings)
+    allocation: AllocationSettings = Field(default_factory=AllocationSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     webhook_secret: SecretStr | None = None
+    budgets: list[dict[str, Any]] = Field(
+        default_factory=list
+    )  # see aifinops.engine.budgets.budget_from_dict
+    alert_channels: list[dict[str, Any]] = Field(
+        default_factory=list
+    )  # {name, kind: webhook|teams|slack, url}
 
     @field_validator("database_url")
     @classmethod

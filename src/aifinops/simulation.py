@@ -11,12 +11,21 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 from decimal import Decimal
+from typing import Any
 
 from aifinops.domain import DeploymentType, EventKind, EventStatus, Outcome, TaskOutcome, UsageEvent
 
-__all__ = ["USE_CASES", "SimulatedTask", "UseCase", "simulate_month"]
+__all__ = [
+    "RESOURCE_GROUP",
+    "SUBSCRIPTION",
+    "USE_CASES",
+    "SimulatedTask",
+    "UseCase",
+    "aoai_account",
+    "arm_id",
+    "simulate_month",
+]
 
 _G, _B, _P = DeploymentType.GLOBAL_STANDARD, DeploymentType.GLOBAL_BATCH, DeploymentType.GLOBAL_PROVISIONED
 
@@ -171,6 +180,29 @@ _TENANT_WEIGHTS = (0.34, 0.25, 0.18, 0.13, 0.10)
 _HOUR_WEIGHTS = tuple(0.15 if h < 7 or h > 19 else (1.0 if 9 <= h <= 16 else 0.5) for h in range(24))
 
 
+#: The simulated company's Azure subscription and resource group (ids as Azure reports them, lower-cased).
+SUBSCRIPTION = "7d3a3c1e-5b6f-4a51-9c0e-2f4d8e6a1b90"
+RESOURCE_GROUP = "rg-genai-prod"
+
+
+def arm_id(provider: str, name: str) -> str:
+    """A lower-cased ARM resource id in the simulated resource group."""
+    return (
+        f"/subscriptions/{SUBSCRIPTION}/resourcegroups/{RESOURCE_GROUP}/providers/{provider}/{name}".lower()
+    )
+
+
+def aoai_account(region: str, *, provisioned: bool = False) -> str:
+    """The Azure OpenAI account serving ``region`` (provisioned throughput has its own account)."""
+    return arm_id(
+        "Microsoft.CognitiveServices/accounts", f"aoai-genai-{region}{'-ptu' if provisioned else ''}"
+    )
+
+
+def _account(uc: UseCase) -> str:
+    return aoai_account(uc.region, provisioned=uc.deployment_type.is_provisioned)
+
+
 @dataclass(frozen=True, slots=True)
 class SimulatedTask:
     events: tuple[UsageEvent, ...]
@@ -241,6 +273,7 @@ class _TaskBuilder:
                 model=uc.model,
                 model_version=uc.model_version,
                 deployment_type=uc.deployment_type,
+                resource_id=_account(uc),
                 latency_ms=rng.randrange(20, 120),
             )
             attempt += 1
@@ -254,6 +287,7 @@ class _TaskBuilder:
             model=uc.model,
             model_version=uc.model_version,
             deployment_type=uc.deployment_type,
+            resource_id=_account(uc),
             input_tokens=inp,
             cached_input_tokens=int(inp * uc.cached_share * rng.uniform(0.6, 1.0)) // 128 * 128,
             output_tokens=out,
@@ -269,6 +303,7 @@ class _TaskBuilder:
                 deployment="text-embedding-3-small-glbl",
                 model="text-embedding-3-small",
                 deployment_type=_G,
+                resource_id=_account(self.uc),
                 input_tokens=self.rng.randint(20, 80),
                 latency_ms=self.rng.randrange(30, 150),
             )

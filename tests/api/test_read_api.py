@@ -94,6 +94,7 @@ def test_snapshot(client: TestClient) -> None:
     assert body["top"]["app"][0]["app"] == "app-a"
     assert any(f["source"] == "usage:http" for f in body["freshness"])
     assert "generated_at" in body
+    assert body["budgets"] == []
 
 
 def test_openapi_docs_are_served(client: TestClient) -> None:

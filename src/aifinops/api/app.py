@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,13 +15,26 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from aifinops import __version__
-from aifinops.api import routes_ingest, routes_snapshot, routes_tasks, routes_usage
+from aifinops.api import (
+    dashboard,
+    routes_allocation,
+    routes_budgets,
+    routes_guard,
+    routes_ingest,
+    routes_otlp,
+    routes_snapshot,
+    routes_tasks,
+    routes_usage,
+)
+from aifinops.api.financial import FinancialCosts, snapshot_totals
 from aifinops.api.metrics import StoreCollector
 from aifinops.api.problems import install_problem_handlers
 from aifinops.config import Settings
 from aifinops.errors import ConfigError
+from aifinops.gateway.assembly import build_enforcer
 from aifinops.ingest import Ingestor
 from aifinops.store import Store
+from aifinops.store.budgets import BudgetStore, parse_budget
 from aifinops.store.keys import KeyStore
 
 __all__ = ["check_bind", "create_app"]
@@ -59,6 +74,12 @@ class _AuthCache:
         return self._value
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    await app.state.enforcer.aclose()  # Redis connections of the guard API's counters
+
+
 def create_app(
     settings: Settings,
     *,
@@ -75,19 +96,36 @@ def create_app(
         title="aifinops",
         version=__version__,
         description="What did one successfully completed business task cost, and why?",
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.store = store
     app.state.ingestor = ingestor or Ingestor(store)
     app.state.keys = KeyStore(store)
     app.state.auth_required = _AuthCache(app.state.keys)
+    app.state.enforcer = build_enforcer(settings, book=app.state.ingestor.book)
+    app.state.financial_costs = FinancialCosts(store)
+    app.state.snapshot_extras = snapshot_totals(store)
     for name, value in state.items():
         setattr(app.state, name, value)
     install_problem_handlers(app)
-    for module in (routes_ingest, routes_usage, routes_tasks, routes_snapshot):
+    BudgetStore(store).sync_config([parse_budget(dict(b)) for b in settings.budgets])
+    routers = (
+        routes_ingest,
+        routes_otlp,
+        routes_usage,
+        routes_tasks,
+        routes_snapshot,
+        routes_allocation,
+        routes_budgets,
+        routes_guard,
+        dashboard,
+    )
+    for module in routers:
         app.include_router(module.router)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(store, settings.metrics, timezone=settings.timezone))
+    registry.register(routes_budgets.BudgetCollector(store, timezone=settings.timezone))
     app.state.registry = registry
 
     @app.get("/metrics", include_in_schema=False)

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.query_params import check_known, parse_range
+from aifinops.api.routes_budgets import budget_statuses_json, current_statuses
 from aifinops.api.serializers import jsonable, kpi_json
 from aifinops.domain import Basis, from_nanos
 from aifinops.engine.task_kpis import task_kpis
@@ -97,6 +98,12 @@ async def snapshot(
     )
     extra = getattr(request.app.state, "snapshot_extras", None)
     extra_totals = await run_in_threadpool(extra, q, caller.tenant) if extra else None
-    return await run_in_threadpool(
+    body = await run_in_threadpool(
         build_snapshot, store, q, tenant=caller.tenant, now=now, extra_totals=extra_totals
     )
+    as_of = min(now, rng.end - dt.timedelta(microseconds=1))
+    statuses = await run_in_threadpool(current_statuses, store, default_tz=settings.timezone, as_of=as_of)
+    if caller.tenant is not None:
+        statuses = [s for s in statuses if s.budget.scope.get("tenant") == (caller.tenant,)]
+    body["budgets"] = budget_statuses_json(statuses)
+    return body

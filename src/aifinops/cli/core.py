@@ -140,7 +140,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
 ) -> None:
-    """Serve the API and /metrics."""
+    """Serve the API, the dashboard and /metrics."""
     import uvicorn
 
     from aifinops.api.app import check_bind, create_app
@@ -153,7 +153,7 @@ def serve(
     store.check_schema()
     console.print(check_bind(host, KeyStore(store)))
     app = create_app(settings, store=store)
-    console.print(f"serving on http://{host}:{port}  (docs: /docs, metrics: /metrics)")
+    console.print(f"serving on http://{host}:{port}  (dashboard: /, docs: /docs, metrics: /metrics)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

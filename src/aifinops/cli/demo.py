@@ -14,6 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from aifinops.config import Settings, load_settings
+from aifinops.demo_finance import run_demo_finance
+from aifinops.demo_tables import finance_tables
 from aifinops.domain import TaskOutcome, UsageEvent
 from aifinops.engine.task_kpis import GroupKpi, task_kpis
 from aifinops.errors import ValidationError
@@ -141,12 +143,15 @@ def demo(
         n_events, n_tasks = load_demo_month(
             store, year=year, month=mon, seed=seed, scale=scale, progress=progress
         )
+        finance = run_demo_finance(store, settings, year=year, month=mon, seed=seed, progress=progress)
     console.print(f"{year}-{mon:02d}: {n_tasks} tasks, {n_events} new events in {store.safe_url}")
     start = dt.datetime(year, mon, 1, tzinfo=dt.UTC)
     end = dt.datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=dt.UTC)
-    Console(width=max(Console().width, 140)).print(
-        _kpi_table(task_kpis(task_group_stats(store, group_by=["use_case"], start=start, end=end)))
-    )
+    wide = Console(width=max(Console().width, 140))
+    wide.print(_kpi_table(task_kpis(task_group_stats(store, group_by=["use_case"], start=start, end=end))))
+    for table in finance_tables(finance):
+        wide.print(table)
+    console.print(f"showback: aifinops report showback --period {year}-{mon:02d} --by app,tenant")
     if not serve:
         return
     from aifinops.cli.core import serve as serve_api
@@ -154,9 +159,15 @@ def demo(
     host, port = settings.host, port or settings.port
     period = f"{year}-{mon:02d}"
     for path in (
+        f"/?period={period}",
         f"/api/kpis?period={period}",
         f"/api/costs?period={period}&group_by=use_case",
         f"/api/snapshot?period={period}",
+        f"/api/costs?period={period}&basis=actual",
+        f"/api/allocation?period={period}&basis=amortized&by=app,tenant",
+        f"/api/allocation/kpis?period={period}&by=use_case",
+        "/api/alerts",
+        f"/api/anomalies?by=use_case&at={finance.incident_day + dt.timedelta(days=1)}T00:00:00Z",
         "/metrics",
         "/docs",
     ):

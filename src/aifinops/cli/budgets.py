@@ -1,0 +1,144 @@
+"""`aifinops budgets check`: budget status for people and scripts; exit 1 when a budget is exceeded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from aifinops.alerts import Channel, Notifier, channel_from_mapping, raise_alerts
+from aifinops.config import Settings, load_settings
+from aifinops.engine.budgets import Budget, BudgetStatus, scope_label
+from aifinops.errors import ValidationError
+from aifinops.store import Store
+from aifinops.store.budgets import BudgetStore, evaluate_budgets, parse_budget
+
+__all__ = ["app", "check", "configured_budgets", "configured_channels"]
+
+app = typer.Typer(help="Budgets: status, forecasts and alerts.", no_args_is_help=True)
+
+#: Exit codes scripts can trust: 0 all within budget, 1 a budget is exceeded (or forecast to be, with
+#: --fail-on-forecast); errors exit 2 through the main entry point.
+EXIT_EXCEEDED = 1
+
+
+def configured_budgets(settings: Settings) -> list[Budget]:
+    """The budgets of the configuration file (``budgets:``), validated; field errors name the entry."""
+    out = []
+    for index, entry in enumerate(getattr(settings, "budgets", None) or []):
+        try:
+            out.append(parse_budget(dict(entry)))
+        except ValidationError as exc:
+            raise ValidationError(f"budgets[{index}]: {exc}", field=f"budgets[{index}].{exc.field}") from exc
+    return out
+
+
+def configured_channels(settings: Settings) -> list[Channel]:
+    """The alert channels of the configuration file (``alert_channels:``)."""
+    entries = getattr(settings, "alert_channels", None) or []
+    default = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    return [
+        channel_from_mapping(dict(e), where=f"alert_channels[{i}]", default_secret=default)
+        for i, e in enumerate(entries)
+    ]
+
+
+def _verdict(status: BudgetStatus) -> str:
+    if status.exceeded:
+        return "EXCEEDED"
+    if status.forecast_ratio is not None and status.forecast_ratio >= 1:
+        return "FORECAST OVER"
+    return "warning" if status.crossed else "ok"
+
+
+def _table(statuses: Sequence[BudgetStatus]) -> Table:
+    table = Table(title="Budgets")
+    for column in (
+        "budget",
+        "scope",
+        "period",
+        "spend",
+        "basis",
+        "amount",
+        "used",
+        "forecast (band)",
+        "status",
+    ):
+        table.add_column(column, justify="right" if column in ("spend", "amount", "used") else "left")
+    for s in statuses:
+        f = s.forecast
+        forecast = "—" if f is None else f"{f.point:.2f} ({f.low:.2f}–{f.high:.2f})"
+        table.add_row(
+            s.budget.name,
+            scope_label(s.budget.scope),
+            s.period.key,
+            f"{s.spend.quantized()} {s.spend.currency}",
+            s.spend.basis.value,
+            f"{s.budget.amount:.2f}",
+            f"{s.ratio * 100:.1f}%",
+            forecast,
+            _verdict(s),
+        )
+    return table
+
+
+@app.command("check")
+def check(
+    as_of: Annotated[
+        dt.datetime | None, typer.Option(help="Evaluate at this UTC instant instead of now.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    fail_on_forecast: Annotated[
+        bool, typer.Option(help="Also exit 1 when a budget is forecast to exceed its amount.")
+    ] = False,
+    notify: Annotated[
+        bool, typer.Option(help="Fire newly crossed thresholds to the configured alert channels.")
+    ] = False,
+) -> None:
+    """Print every budget's spend, forecast and thresholds; exit 1 when one is exceeded."""
+    from aifinops.api.routes_budgets import budget_statuses_json
+
+    settings = load_settings()
+    store = Store.from_settings(settings)
+    store.check_schema()
+    when = (as_of.replace(tzinfo=dt.UTC) if as_of and as_of.tzinfo is None else as_of) or dt.datetime.now(
+        dt.UTC
+    )
+    budgets = BudgetStore(store)
+    budgets.sync_config(configured_budgets(settings))
+    statuses = evaluate_budgets(
+        store, [b.budget for b in budgets.list_all()], as_of=when, default_tz=settings.timezone
+    )
+    if notify:
+        _notify(budgets, statuses, settings, when)
+    if as_json:
+        typer.echo(
+            json.dumps({"as_of": when.isoformat(), "budgets": budget_statuses_json(statuses)}, indent=2)
+        )
+    else:
+        Console().print(_table(statuses))
+    failing = [
+        s
+        for s in statuses
+        if s.exceeded or (fail_on_forecast and s.forecast_ratio is not None and s.forecast_ratio >= 1)
+    ]
+    if failing:
+        typer.echo(f"{len(failing)} budget(s) over: {', '.join(s.budget.name for s in failing)}", err=True)
+        raise typer.Exit(EXIT_EXCEEDED)
+
+
+def _notify(
+    budgets: BudgetStore, statuses: Sequence[BudgetStatus], settings: Settings, when: dt.datetime
+) -> None:
+    channels = configured_channels(settings)
+    with httpx.Client(timeout=10.0) as client:
+        fired = raise_alerts(
+            budgets, statuses, notifier=Notifier(client, channels) if channels else None, as_of=when
+        )
+    typer.echo(f"{len(fired)} new alert(s) fired to {len(channels)} channel(s)", err=True)

@@ -1,0 +1,123 @@
+"""SQLAlchemy Core tables of allocation: the ordered rules, and each billing day's allocation per basis.
+
+A run of one ``(billing_day, basis)`` is replaced as a whole: its ``allocation_runs`` row, the cost records
+it allocated (``allocation_records``, so a report shows exactly what was split even after the records are
+re-collected) and its ``allocation_lines``. Line dimension columns hold '' for "none", like the rollups.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from aifinops.domain import DIMENSIONS
+from aifinops.store.tables import DIM_LEN, UtcDateTime, metadata
+
+__all__ = [
+    "allocation_deployments",
+    "allocation_lines",
+    "allocation_records",
+    "allocation_rules",
+    "allocation_runs",
+    "allocation_scans",
+]
+
+_ID = BigInteger().with_variant(Integer, "sqlite")
+
+allocation_rules = Table(
+    "allocation_rules",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("position", Integer, nullable=False),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("spec", Text, nullable=False),  # JSON: engine.allocation_rules.rule_to_mapping
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+allocation_runs = Table(
+    "allocation_runs",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("billing_day", Date, nullable=False),
+    Column("basis", String(16), nullable=False),
+    Column("dimensions", String(256), nullable=False),  # comma-separated, in line order
+    Column("rules", Text, nullable=False),  # JSON list of the rule names applied, in order
+    Column("records", BigInteger, nullable=False),
+    Column("lines", BigInteger, nullable=False),
+    Column("ran_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("billing_day", "basis", name="uq_allocation_runs_day_basis"),
+)
+
+allocation_records = Table(
+    "allocation_records",
+    metadata,
+    Column("billing_day", Date, primary_key=True),
+    Column("basis", String(16), primary_key=True),
+    Column("record", Integer, primary_key=True),  # index of the record within the run
+    Column("currency", String(3), nullable=False),
+    Column("cost_nanos", BigInteger, nullable=False),
+    Column("quantity_nanos", BigInteger),
+    Column("unit", String(64)),
+    Column("subscription_id", String(128)),
+    Column("resource_group", String(256)),
+    Column("resource_id", String(1024)),
+    Column("resource_type", String(256)),
+    Column("location", String(128)),
+    Column("service_name", String(256)),
+    Column("meter_category", String(256)),
+    Column("meter_subcategory", String(256)),
+    Column("meter_name", String(256)),
+    Column("meter_id", String(128)),
+    Column("charge_type", String(64)),
+    Column("pricing_model", String(64)),
+    Column("tags", Text),
+)
+
+allocation_lines = Table(
+    "allocation_lines",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("billing_day", Date, nullable=False),
+    Column("basis", String(16), nullable=False),
+    Column("record", Integer, nullable=False),
+    *[Column(name, String(DIM_LEN), nullable=False, server_default="") for name in DIMENSIONS],
+    Column("amount_nanos", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("bucket", String(16), nullable=False),
+    Column("rule", String(128), nullable=False, server_default=""),
+    Column("driver", String(256), nullable=False, server_default=""),
+    Column("reason", Text, nullable=False, server_default=""),
+)
+
+Index("ix_allocation_lines_day", allocation_lines.c.basis, allocation_lines.c.billing_day)
+
+#: Which resource each deployment's events were recorded against, kept current incrementally: the rollups
+#: that drivers come from carry no resource id, and scanning a month of events for it on every run is slow.
+allocation_deployments = Table(
+    "allocation_deployments",
+    metadata,
+    Column("deployment", String(DIM_LEN), primary_key=True),
+    Column("resource_id", String(512), primary_key=True),
+    Column("first_hour", BigInteger, nullable=False),
+    Column("last_hour", BigInteger, nullable=False),
+)
+
+#: How far ``allocation_deployments`` has read ``usage_events`` (its highest event row id).
+allocation_scans = Table(
+    "allocation_scans",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("last_id", BigInteger, nullable=False),
+    Column("scanned_at", UtcDateTime(), nullable=False),
+)

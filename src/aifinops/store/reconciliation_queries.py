@@ -1,0 +1,91 @@
+"""Estimated cost per day, resource, deployment and meter, read from the events for reconciliation.
+
+Each event remembers the price it was charged at per meter (``*_price_id``), so one GROUP BY over the
+events of the period by those ids gives the units each meter used; units × price ÷ unit size is the
+estimate of that meter, next to the meter id and name the bill uses. Unpriced events have no meter to
+reconcile and are left out (they are reported as unpriced elsewhere).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from aifinops.domain import from_nanos, to_nanos
+from aifinops.engine.reconciliation import Estimate
+from aifinops.store.store import Store
+from aifinops.store.tables import prices, usage_events
+
+__all__ = ["estimates"]
+
+_EPOCH_DAY = dt.date(1970, 1, 1)
+_METERS = ("input_price_id", "cached_input_price_id", "output_price_id", "unit_price_id")
+
+
+def _units(row: Any, meter: str) -> Decimal:
+    if meter == "input_price_id":
+        return Decimal(int(row.input_tokens) - int(row.cached_input_tokens))
+    if meter == "cached_input_price_id":
+        return Decimal(int(row.cached_input_tokens))
+    if meter == "output_price_id":
+        return Decimal(int(row.output_tokens))
+    return from_nanos(int(row.quantity_nanos or 0))
+
+
+def _price_book(store: Store, ids: set[int]) -> dict[int, Any]:
+    if not ids:
+        return {}
+    p = prices.c
+    with store.reader() as conn:
+        rows = conn.execute(
+            sa.select(p.id, p.unit_size, p.price_nanos, p.currency, p.meter_id, p.meter_name).where(
+                p.id.in_(sorted(ids))
+            )
+        ).all()
+    return {row.id: row for row in rows}
+
+
+def estimates(store: Store, start: dt.date, end: dt.date) -> list[Estimate]:
+    """Per billing day (UTC), resource, deployment and priced meter: units used and their estimated cost."""
+    e = usage_events.c
+    lo, hi = (start - _EPOCH_DAY).days * 24, (end - _EPOCH_DAY).days * 24
+    day = (e.hour / 24).label("day")  # integer division on both databases: hour is BIGINT
+    keys = [day, e.resource_id, e.deployment, *(e[m] for m in _METERS)]
+    sums = [
+        sa.func.sum(e[c]).label(c)
+        for c in ("input_tokens", "cached_input_tokens", "output_tokens", "quantity_nanos")
+    ]
+    query = (
+        sa.select(*keys, *sums)
+        .where(e.hour >= lo, e.hour < hi, e.resource_id.is_not(None), e.cost_nanos.is_not(None))
+        .group_by(*keys)
+    )
+    with store.reader() as conn:
+        rows = conn.execute(query).all()
+    book = _price_book(store, {getattr(r, m) for r in rows for m in _METERS if getattr(r, m) is not None})
+    out = []
+    for row in rows:
+        for meter in _METERS:
+            price = book.get(getattr(row, meter))
+            units = _units(row, meter)
+            if price is None or units == 0:
+                continue
+            unit_price = from_nanos(price.price_nanos)
+            out.append(
+                Estimate(
+                    day=_EPOCH_DAY + dt.timedelta(days=int(row.day)),
+                    resource_id=row.resource_id,
+                    cost_nanos=to_nanos(units * unit_price / price.unit_size),
+                    currency=price.currency,
+                    quantity=units,
+                    meter_id=price.meter_id or "",
+                    meter_name=price.meter_name or "",
+                    deployment=row.deployment or "",
+                    unit_price=unit_price,
+                    unit_size=price.unit_size,
+                )
+            )
+    return out

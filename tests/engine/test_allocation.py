@@ -1,0 +1,461 @@
+"""Allocation conserves every nano of every cost record, deterministically, by the rules in order."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import defaultdict
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aifinops.domain import Basis, CostRecord, to_nanos
+from aifinops.engine.allocation import (
+    AllocationResult,
+    AllocationRule,
+    Bucket,
+    Driver,
+    DriverMetric,
+    IdlePolicy,
+    Method,
+    RecordMatch,
+    Scope,
+    UsageFilter,
+    allocate,
+    split_largest_remainder,
+)
+
+DAY = dt.date(2026, 10, 1)
+DIMS = ("app", "tenant")
+AOAI = "/subscriptions/s1/resourcegroups/rg-ai/providers/microsoft.cognitiveservices/accounts/aoai-1"
+SEARCH = "/subscriptions/s1/resourcegroups/rg-ai/providers/microsoft.search/searchservices/srch"
+
+
+def record(cost: str, *, resource_id: str = AOAI, currency: str = "USD", **kw: object) -> CostRecord:
+    return CostRecord(
+        billing_day=kw.pop("day", DAY),  # type: ignore[arg-type]
+        basis=Basis.ACTUAL,
+        cost=Decimal(cost),
+        currency=currency,
+        resource_id=resource_id,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def driver(app: str, tenant: str, **kw: object) -> Driver:
+    kw.setdefault("resource_id", AOAI)
+    kw.setdefault("day", DAY)
+    return Driver(dims=(app, tenant), **kw)  # type: ignore[arg-type]
+
+
+def per_record(result: AllocationResult) -> dict[int, int]:
+    sums: dict[int, int] = defaultdict(int)
+    for line in result.lines:
+        sums[line.record] += line.amount_nanos
+    return sums
+
+
+# --- strategies --------------------------------------------------------------------------------------
+
+_names = st.sampled_from(["a", "b", "c", ""])
+_currencies = st.sampled_from(["USD", "EUR", "JPY"])
+_resources = st.sampled_from([AOAI, SEARCH, "/subscriptions/s1/resourcegroups/rg/providers/x/y/z"])
+_days = st.sampled_from([DAY, DAY + dt.timedelta(days=1)])
+_amounts = st.decimals(min_value=Decimal("-1000"), max_value=Decimal("1000"), places=9, allow_nan=False)
+
+drivers_st = st.lists(
+    st.builds(
+        Driver,
+        day=_days,
+        dims=st.tuples(_names, _names),
+        tokens=st.integers(0, 10**9),
+        requests=st.integers(0, 1000),
+        estimated_cost_nanos=st.integers(0, 10**12),
+        currency=_currencies,
+        kind=st.sampled_from(["chat", "retrieval"]),
+        deployment=st.sampled_from(["gpt-4o", "gpt-4o-mini", "ptu"]),
+        resource_id=_resources,
+    ),
+    max_size=25,
+)
+records_st = st.lists(
+    st.builds(
+        CostRecord,
+        billing_day=_days,
+        basis=st.just(Basis.ACTUAL),
+        cost=_amounts,
+        currency=_currencies,
+        resource_id=_resources,
+        quantity=st.one_of(st.none(), st.decimals(min_value=0, max_value=100, places=3)),
+        tags=st.dictionaries(st.sampled_from(["app", "App", "tenant"]), _names, max_size=2),
+        meter_category=st.sampled_from([None, "Azure OpenAI", "Storage"]),
+    ),
+    max_size=20,
+)
+_owner = st.fixed_dictionaries({}, optional={"app": _names, "tenant": _names})
+_weights = st.lists(
+    st.tuples(_owner, st.decimals(min_value=Decimal("0.01"), max_value=100, places=2)), min_size=1, max_size=4
+)
+_filter = st.builds(
+    UsageFilter,
+    where=st.fixed_dictionaries(
+        {}, optional={"kind": st.just(("retrieval",)), "deployment": st.just(("ptu",))}
+    ),
+    scope=st.sampled_from(list(Scope)),
+)
+_usage_metric = st.sampled_from([DriverMetric.ESTIMATED_COST, DriverMetric.TOKENS, DriverMetric.REQUESTS])
+_match = st.builds(
+    RecordMatch,
+    resource_ids=st.sampled_from([(), ("*/microsoft.cognitiveservices/*",), (SEARCH,)]),
+    meter_categories=st.sampled_from([(), ("azure openai",)]),
+    tags=st.sampled_from([{}, {"app": "*"}]),
+)
+rules_st = st.lists(
+    st.one_of(
+        st.builds(
+            AllocationRule,
+            name=st.just("direct"),
+            method=st.just(Method.DIRECT),
+            match=_match,
+            owner_tags=st.just({"app": "app", "tenant": "tenant"}),
+        ),
+        st.builds(
+            AllocationRule,
+            name=st.just("shared"),
+            method=st.just(Method.SHARED),
+            match=_match,
+            driver=st.one_of(_usage_metric, st.just(DriverMetric.EVEN)),
+            usage=_filter,
+        ),
+        st.builds(
+            AllocationRule,
+            name=st.just("fixed"),
+            method=st.just(Method.SHARED),
+            match=_match,
+            driver=st.sampled_from([DriverMetric.FIXED, DriverMetric.EVEN]),
+            weights=_weights,
+        ),
+        st.builds(
+            AllocationRule,
+            name=st.just("ptu"),
+            method=st.just(Method.PROVISIONED),
+            match=_match,
+            driver=_usage_metric,
+            usage=_filter,
+            capacity_per_day=st.integers(1, 10**10),
+            idle=st.sampled_from([IdlePolicy.VISIBLE, IdlePolicy.SPREAD]),
+        ),
+        st.builds(
+            AllocationRule,
+            name=st.just("ptu-q"),
+            method=st.just(Method.PROVISIONED),
+            match=_match,
+            driver=_usage_metric,
+            usage=_filter,
+            capacity_per_quantity=st.just(Decimal(10**6)),
+            idle=st.just(IdlePolicy.OWNER),
+            idle_owner=st.just({"app": "platform"}),
+        ),
+    ),
+    max_size=4,
+)
+
+
+# --- properties ---------------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(records=records_st, rules=rules_st, drivers=drivers_st)
+def test_conservation_is_exact_for_every_record(records, rules, drivers) -> None:  # type: ignore[no-untyped-def]
+    result = allocate(records, rules, drivers, dimensions=DIMS)
+    sums = per_record(result)
+    for index, rec in enumerate(records):
+        assert sums.get(index, 0) == to_nanos(rec.cost), f"record {index} not conserved"
+    for line in result.lines:
+        assert line.currency == records[line.record].currency, "a line changed currency"
+        assert line.amount_nanos != 0
+        assert (line.amount_nanos > 0) == (records[line.record].cost > 0), "a share changed sign"
+        if line.bucket is Bucket.UNALLOCATED:
+            assert line.reason, "unallocated without a reason"
+
+
+@settings(max_examples=100, deadline=None)
+@given(records=records_st, rules=rules_st, drivers=drivers_st, seed=st.integers(0, 2**32))
+def test_allocation_is_deterministic_whatever_the_driver_order(records, rules, drivers, seed) -> None:  # type: ignore[no-untyped-def]
+    shuffled = list(drivers)
+    random.Random(seed).shuffle(shuffled)
+    first = allocate(records, rules, drivers, dimensions=DIMS)
+    assert allocate(records, rules, drivers, dimensions=DIMS) == first
+    assert sorted(map(repr, allocate(records, rules, shuffled, dimensions=DIMS).lines)) == sorted(
+        map(repr, first.lines)
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(records=records_st, rules=rules_st, drivers=drivers_st)
+def test_a_refund_mirrors_its_charge(records, rules, drivers) -> None:  # type: ignore[no-untyped-def]
+    negated = [CostRecord(**{**_fields(r), "cost": -r.cost}) for r in records]
+    plus = allocate(records, rules, drivers, dimensions=DIMS)
+    minus = allocate(negated, rules, drivers, dimensions=DIMS)
+    assert [(ln.record, ln.dims, -ln.amount_nanos, ln.bucket) for ln in minus.lines] == [
+        (ln.record, ln.dims, ln.amount_nanos, ln.bucket) for ln in plus.lines
+    ]
+
+
+def _fields(rec: CostRecord) -> dict[str, object]:
+    return {name: getattr(rec, name) for name in CostRecord.__dataclass_fields__}
+
+
+@given(
+    total=st.integers(-(10**15), 10**15), weights=st.lists(st.integers(1, 10**12), min_size=1, max_size=30)
+)
+def test_largest_remainder_sums_and_stays_within_one_nano(total: int, weights: list[int]) -> None:
+    parts = split_largest_remainder(total, weights)
+    assert sum(parts) == total
+    whole = sum(weights)
+    for part, weight in zip(parts, weights, strict=True):
+        assert abs(part * whole - total * weight) < whole  # each part is its exact share ± 1 nano
+
+
+@given(drivers=drivers_st, cost=_amounts.filter(lambda d: d != 0))
+def test_a_single_consumer_gets_everything(drivers: list[Driver], cost: Decimal) -> None:
+    one = [driver("solo", "t1", tokens=5, requests=1, estimated_cost_nanos=7)]
+    rule = AllocationRule("tok", Method.SHARED, driver=DriverMetric.TOKENS)
+    result = allocate([record(str(cost))], [rule], one, dimensions=DIMS)
+    assert [(ln.dims, ln.amount_nanos, ln.bucket) for ln in result.lines] == [
+        (("solo", "t1"), to_nanos(cost), Bucket.ALLOCATED)
+    ]
+
+
+# --- behaviour ----------------------------------------------------------------------------------------
+
+
+def test_zero_usage_leaves_the_record_unallocated_with_the_reason() -> None:
+    rule = AllocationRule("aoai", Method.SHARED, driver=DriverMetric.TOKENS)
+    result = allocate([record("12.5")], [rule], [driver("a", "t", tokens=0, requests=0)], dimensions=DIMS)
+    (line,) = result.lines
+    assert line.bucket is Bucket.UNALLOCATED and line.amount_nanos == 12_500_000_000
+    assert "rule 'aoai': no tokens usage of " + AOAI + " on 2026-10-01" in line.reason
+
+
+def test_no_matching_rule_says_so() -> None:
+    rule = AllocationRule("search", Method.SHARED, match=RecordMatch(resource_ids=(SEARCH,)))
+    (line,) = allocate([record("1")], [rule], [], dimensions=DIMS).lines
+    assert line.reason == "no rule matches"
+
+
+def test_estimated_cost_share_charges_the_bigger_model_more() -> None:
+    drivers = [
+        driver("chat", "t-4o", tokens=1_000_000, estimated_cost_nanos=5_000_000_000, currency="USD"),
+        driver("chat", "t-mini", tokens=1_000_000, estimated_cost_nanos=300_000_000, currency="USD"),
+    ]
+    rule = AllocationRule("aoai", Method.SHARED, driver=DriverMetric.ESTIMATED_COST)
+    result = allocate([record("53")], [rule], drivers, dimensions=DIMS)
+    got = {ln.dims[1]: ln.amount_nanos for ln in result.lines}
+    assert got == {"t-4o": 50_000_000_000, "t-mini": 3_000_000_000}
+    tokens = allocate(
+        [record("53")],
+        [AllocationRule("t", Method.SHARED, driver=DriverMetric.TOKENS)],
+        drivers,
+        dimensions=DIMS,
+    )
+    assert {ln.dims[1]: ln.amount_nanos for ln in tokens.lines} == {
+        "t-4o": 26_500_000_000,
+        "t-mini": 26_500_000_000,
+    }
+
+
+def test_retrieval_events_drive_the_search_service() -> None:
+    drivers = [
+        driver("rag", "t1", requests=30, kind="retrieval", resource_id=""),
+        driver("rag", "t2", requests=10, kind="retrieval", resource_id=""),
+        driver("chat", "t3", requests=500, kind="chat", resource_id=""),
+    ]
+    rule = AllocationRule(
+        "search",
+        Method.SHARED,
+        match=RecordMatch(resource_ids=("*/microsoft.search/*",)),
+        driver=DriverMetric.REQUESTS,
+        usage=UsageFilter({"kind": ("retrieval",)}, scope=Scope.ALL),
+    )
+    result = allocate([record("4", resource_id=SEARCH)], [rule], drivers, dimensions=DIMS)
+    assert {ln.dims: ln.amount_nanos for ln in result.lines} == {
+        ("rag", "t1"): 3 * 10**9,
+        ("rag", "t2"): 10**9,
+    }
+    assert {ln.driver for ln in result.lines} == {"requests[kind=retrieval]"}
+
+
+def test_provisioned_capacity_shows_idle_visible_spread_or_owned() -> None:
+    drivers = [driver("a", "t1", tokens=300), driver("b", "t2", tokens=100)]
+    base = dict(method=Method.PROVISIONED, driver=DriverMetric.TOKENS, capacity_per_day=1000)
+    visible = allocate([record("10")], [AllocationRule("ptu", **base)], drivers, dimensions=DIMS)  # type: ignore[arg-type]
+    assert [(ln.dims, ln.amount_nanos, ln.bucket) for ln in visible.lines] == [
+        (("a", "t1"), 3 * 10**9, Bucket.ALLOCATED),
+        (("b", "t2"), 10**9, Bucket.ALLOCATED),
+        (("", ""), 6 * 10**9, Bucket.IDLE),
+    ]
+    assert "400 of 1000 tokens used" in visible.lines[-1].reason
+    spread = allocate(
+        [record("10")],
+        [AllocationRule("ptu", **base, idle=IdlePolicy.SPREAD)],
+        drivers,  # type: ignore[arg-type]
+        dimensions=DIMS,
+    )
+    by_dims: dict[tuple[str, ...], int] = defaultdict(int)
+    for ln in spread.lines:
+        by_dims[ln.dims] += ln.amount_nanos
+    assert by_dims == {("a", "t1"): 7_500_000_000, ("b", "t2"): 2_500_000_000}
+    owned = allocate(
+        [record("10")],
+        [
+            AllocationRule(
+                "ptu",
+                **base,
+                idle=IdlePolicy.OWNER,  # type: ignore[arg-type]
+                idle_owner={"app": "platform"},
+            )
+        ],
+        drivers,
+        dimensions=DIMS,
+    )
+    assert owned.lines[-1].dims == ("platform", "") and owned.lines[-1].bucket is Bucket.ALLOCATED
+
+
+def test_provisioned_capacity_from_the_record_quantity_and_full_idle_without_usage() -> None:
+    rule = AllocationRule(
+        "ptu", Method.PROVISIONED, driver=DriverMetric.TOKENS, capacity_per_quantity=Decimal(100)
+    )
+    result = allocate([record("24", quantity=Decimal(24))], [rule], [], dimensions=DIMS)
+    assert [(ln.amount_nanos, ln.bucket) for ln in result.lines] == [(24 * 10**9, Bucket.IDLE)]
+    over = allocate(
+        [record("24", quantity=Decimal(1))], [rule], [driver("a", "t", tokens=500)], dimensions=DIMS
+    )
+    assert [(ln.amount_nanos, ln.bucket) for ln in over.lines] == [(24 * 10**9, Bucket.ALLOCATED)]
+
+
+def test_direct_by_tag_falls_through_to_inventory_then_reports_both_reasons() -> None:
+    by_tag = AllocationRule("by-tag", Method.DIRECT, owner_tags={"app": "App"})
+    by_inventory = AllocationRule("cmdb", Method.DIRECT, inventory={SEARCH: {"app": "search-team"}})
+    records = [record("1", tags={"app": "billing"}), record("2", resource_id=SEARCH), record("3")]
+    lines = allocate(records, [by_tag, by_inventory], [], dimensions=DIMS).lines
+    assert [(ln.dims, ln.rule, ln.bucket) for ln in lines] == [
+        (("billing", ""), "by-tag", Bucket.ALLOCATED),
+        (("search-team", ""), "cmdb", Bucket.ALLOCATED),
+        (("", ""), "", Bucket.UNALLOCATED),
+    ]
+    assert "rule 'by-tag': owner tag(s) ['App'] missing" in lines[2].reason
+    assert "rule 'cmdb': resource " + AOAI + " is not in the inventory mapping" in lines[2].reason
+
+
+def test_fixed_weights_and_even_split() -> None:
+    weights = (
+        ({"app": "a"}, Decimal("0.5")),
+        ({"app": "b"}, Decimal("0.25")),
+        ({"app": "c"}, Decimal("0.25")),
+    )
+    fixed = AllocationRule("fixed", Method.SHARED, driver=DriverMetric.FIXED, weights=weights)
+    lines = allocate([record("0.000000001")], [fixed], [], dimensions=DIMS).lines
+    assert [(ln.dims[0], ln.amount_nanos) for ln in lines] == [("a", 1)]
+    even = AllocationRule("even", Method.SHARED, driver=DriverMetric.EVEN)
+    drivers = [driver("a", "t", requests=1), driver("b", "t", tokens=99), driver("c", "t")]
+    lines = allocate([record("0.000000010")], [even], drivers, dimensions=DIMS).lines
+    assert [(ln.dims[0], ln.amount_nanos) for ln in lines] == [("a", 5), ("b", 5)]
+
+
+def test_estimated_cost_in_foreign_currencies_is_not_mixed() -> None:
+    drivers = [
+        driver("a", "t", estimated_cost_nanos=1, currency="USD"),
+        driver("b", "t", estimated_cost_nanos=1, currency="JPY"),
+    ]
+    rule = AllocationRule("aoai", Method.SHARED)
+    (line,) = allocate([record("5", currency="EUR")], [rule], drivers, dimensions=DIMS).lines
+    assert line.bucket is Bucket.UNALLOCATED and "several currencies and none in EUR" in line.reason
+    usd_only = allocate([record("5", currency="EUR")], [rule], drivers[:1], dimensions=DIMS).lines
+    assert [(ln.dims, ln.currency) for ln in usd_only] == [(("a", "t"), "EUR")]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": Method.DIRECT}, "needs owner, owner_tags or inventory"),
+        ({"method": Method.DIRECT, "owner": {"squad": "x"}}, "unknown dimension(s) ['squad']"),
+        ({"method": Method.SHARED, "driver": DriverMetric.FIXED}, "needs weights"),
+        ({"method": Method.PROVISIONED, "driver": DriverMetric.TOKENS}, "exactly one of capacity_per_day"),
+        (
+            {"method": Method.SHARED, "usage": UsageFilter({"region": ("x",)})},
+            "usage filter field(s) ['region']",
+        ),
+    ],
+)
+def test_invalid_rules_are_refused_with_the_fix(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        AllocationRule("bad", **kwargs)  # type: ignore[arg-type]
+
+
+def test_drivers_for_other_dimensions_are_refused() -> None:
+    with pytest.raises(ValueError, match="build drivers for the same dimensions"):
+        allocate([], [], [Driver(DAY, ("a",))], dimensions=DIMS)
+    with pytest.raises(ValueError, match="must be distinct names"):
+        allocate([], [], [], dimensions=("app", "app"))
+
+
+def test_rules_round_trip_through_their_configuration_form() -> None:
+    from aifinops.engine.allocation_rules import rule_from_mapping, rule_to_mapping
+
+    spec = {
+        "name": "ptu",
+        "method": "provisioned",
+        "driver": "tokens",
+        "match": {"resource_ids": "*/accounts/ptu", "tags": {"env": "prod"}},
+        "usage": {"where": {"deployment": ["gpt4o-ptu"]}, "scope": "all"},
+        "capacity_per_quantity": "1000000",
+        "idle": "owner",
+        "idle_owner": {"team": "platform"},
+        "weights": [],
+        "inventory": {"/A": {"app": "x"}},
+    }
+    rule = rule_from_mapping(spec)
+    assert rule.match.resource_ids == ("*/accounts/ptu",) and rule.inventory == {"/a": {"app": "x"}}
+    assert rule_from_mapping(rule_to_mapping(rule)) == rule
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"name": "x", "method": "split"}, r"allocation rule #3 \('x'\): method is 'split'; choose from"),
+        ({"name": "x", "method": "shared", "colour": 1}, r"unknown field\(s\) \['colour'\]"),
+        (
+            {"name": "x", "method": "shared", "match": {"resource": "a"}},
+            r"match has unknown field\(s\) \['resource'\]",
+        ),
+        ({"name": "x", "method": "shared", "usage": {"scope": "planet"}}, "usage.scope is 'planet'"),
+        ({"name": "x", "method": "direct", "owner": {"app": 3}}, "owner must map names to strings"),
+        ("not a rule", "allocation rule #3: must be a mapping"),
+    ],
+)
+def test_bad_rule_configuration_names_the_rule_and_field(spec: object, message: str) -> None:
+    from aifinops.engine.allocation_rules import rule_from_mapping
+
+    with pytest.raises(ValueError, match=message):
+        rule_from_mapping(spec, position=2)  # type: ignore[arg-type]
+
+
+def test_a_record_without_resource_never_takes_usage_of_unknown_resources() -> None:
+    rule = AllocationRule("aoai", Method.SHARED, driver=DriverMetric.TOKENS)
+    unknown = [driver("a", "t", tokens=10, resource_id="")]
+    (line,) = allocate([record("3", resource_id=None)], [rule], unknown, dimensions=DIMS).lines  # type: ignore[arg-type]
+    assert line.bucket is Bucket.UNALLOCATED and "no resource id" in line.reason
+    everywhere = AllocationRule(
+        "all", Method.SHARED, driver=DriverMetric.TOKENS, usage=UsageFilter(scope=Scope.ALL)
+    )
+    (line,) = allocate([record("3", resource_id=None)], [everywhere], unknown, dimensions=DIMS).lines  # type: ignore[arg-type]
+    assert line.dims == ("a", "t") and line.bucket is Bucket.ALLOCATED
+
+
+def test_a_filter_on_a_dimension_outside_the_run_is_a_reason_not_a_crash() -> None:
+    rule = AllocationRule("team", Method.SHARED, usage=UsageFilter({"team": ("search",)}))
+    (line,) = allocate([record("1")], [rule], [driver("a", "t", tokens=1)], dimensions=DIMS).lines
+    assert "usage filter on 'team', which this run does not allocate over" in line.reason

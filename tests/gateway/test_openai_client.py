@@ -1,0 +1,158 @@
+"""The official openai client (OpenAI and AzureOpenAI, plain and streaming) against the served gateway."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+import uvicorn
+
+from aifinops.domain import EventKind, EventStatus, UsageEvent
+from aifinops.gateway.app import GatewayApp, create_gateway
+from aifinops.gateway.enforcer import Enforcer
+from aifinops.gateway.recorder import Recorder
+
+from .conftest import GATEWAY_SECRET, FakeAzureOpenAI, ListSink, gateway_config, memory_keys
+
+MESSAGES: list[Any] = [{"role": "user", "content": "Say hello"}]
+
+
+class _Served:
+    """An ASGI app on 127.0.0.1 at a random port, in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+@dataclass
+class Stack:
+    url: str
+    upstream: FakeAzureOpenAI
+    sink: ListSink
+    gateway: GatewayApp
+    served: _Served
+
+    def events(self) -> list[UsageEvent]:
+        """Stop the gateway (its shutdown flushes the recorder) and return what reached the sink."""
+        self.served.stop()
+        return list(self.sink.events.values())
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    upstream = FakeAzureOpenAI()
+    upstream_server = _Served(upstream)
+    sink = ListSink()
+    config = gateway_config(f"http://127.0.0.1:{upstream_server.port}")
+    gateway = create_gateway(
+        config,
+        keys=memory_keys(),
+        enforcer=Enforcer(),
+        recorder=Recorder(sink, spool_path=tmp_path / "spool.jsonl", flush_interval=0.01),
+    )
+    served = _Served(gateway)
+    yield Stack(f"http://127.0.0.1:{served.port}", upstream, sink, gateway, served)
+    served.stop()
+    upstream_server.stop()
+
+
+def test_openai_client_chat_plain_and_streaming(stack: Stack) -> None:
+    client = openai.OpenAI(base_url=stack.url + "/v1", api_key=GATEWAY_SECRET, max_retries=0)
+    reply = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert reply.choices[0].message.content == "Hello there." and reply.usage is not None
+    assert (
+        reply.usage.prompt_tokens_details is not None
+        and reply.usage.prompt_tokens_details.cached_tokens == 1024
+    )
+    chunks = list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello there."
+    assert all(c.usage is None for c in chunks)  # the client did not ask for usage: the extra chunk is gone
+    client.close()
+    events = sorted(stack.events(), key=lambda e: e.input_tokens)
+    assert [(e.input_tokens, e.output_tokens, e.status) for e in events] == [
+        (12, 4, EventStatus.OK),
+        (1200, 300, EventStatus.OK),
+    ]
+
+
+def test_azure_openai_client_chat_plain_and_streaming_with_usage(stack: Stack) -> None:
+    client = openai.AzureOpenAI(
+        azure_endpoint=stack.url, api_key=GATEWAY_SECRET, api_version="2024-10-21", max_retries=0
+    )
+    reply = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert reply.model == "gpt-4o-2024-11-20" and reply.usage is not None and reply.usage.total_tokens == 1500
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 16
+    client.close()
+    sent = [r["path"] for r in stack.upstream.requests]
+    assert sent == ["/openai/deployments/gpt-4o-east/chat/completions"] * 2
+    assert {(e.kind, e.input_tokens) for e in stack.events()} == {
+        (EventKind.CHAT, 1200),
+        (EventKind.CHAT, 12),
+    }
+
+
+def test_openai_client_embeddings_and_responses(stack: Stack) -> None:
+    client = openai.OpenAI(base_url=stack.url + "/openai/v1", api_key=GATEWAY_SECRET, max_retries=0)
+    embedding = client.embeddings.create(model="text-embedding-3-small", input="hello")
+    assert embedding.usage.prompt_tokens == 8
+    response = client.responses.create(model="gpt-4o", input="Say hello")
+    assert response.output_text == "Hello." and response.usage is not None
+    streamed = [e.type for e in client.responses.create(model="gpt-4o", input="Say hello", stream=True)]
+    assert streamed[-1] == "response.completed"
+    client.close()
+    kinds = sorted((e.kind.value, e.input_tokens, e.output_tokens) for e in stack.events())
+    assert kinds == [("embedding", 8, 0), ("responses", 1200, 300), ("responses", 1200, 300)]
+
+
+def test_errors_reach_the_client_as_openai_exceptions(stack: Stack) -> None:
+    stack.upstream.failures["gpt-4o-east"] = [429]
+    azure = openai.AzureOpenAI(
+        azure_endpoint=stack.url, api_key=GATEWAY_SECRET, api_version="2024-10-21", max_retries=0
+    )
+    with pytest.raises(openai.RateLimitError) as limited:
+        azure.chat.completions.create(model="solo", messages=MESSAGES)
+    assert limited.value.response.headers["retry-after"] == "6"
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=stack.url + "/v1", api_key="afo_wrong", max_retries=0).chat.completions.create(
+            model="gpt-4o", messages=MESSAGES
+        )
+    azure.close()
+    [event] = stack.events()
+    assert event.status is EventStatus.RATE_LIMITED
+
+
+def test_pooled_upstream_connections_are_reused(stack: Stack) -> None:
+    client = openai.OpenAI(base_url=stack.url + "/v1", api_key=GATEWAY_SECRET, max_retries=0)
+    for _ in range(5):
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    client.close()
+    connections = {tuple(r["client"]) for r in stack.upstream.requests}
+    assert len(connections) == 1 and len(stack.upstream.requests) == 10 and len(stack.events()) == 10

@@ -1,0 +1,228 @@
+"""AllocationStore on SQLite and PostgreSQL: rules kept in order, drivers from the rollup, runs replaced."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+import pytest
+
+from aifinops.domain import Basis, CostRecord, UsageEvent, to_nanos
+from aifinops.engine.allocation import AllocationRule, Bucket, DriverMetric, Method, RecordMatch
+from aifinops.errors import ValidationError
+from aifinops.ingest import Ingestor
+from aifinops.store import Store
+from aifinops.store.allocations import AllocationStore, parse_rules
+from aifinops.store.costs import CostStore
+from aifinops.store.prices import PriceStore
+from factories import PRICE_START, event, gpt4o_prices
+
+D1, D2 = dt.date(2026, 10, 1), dt.date(2026, 10, 2)
+NOW = dt.datetime(2026, 10, 5, tzinfo=dt.UTC)
+AOAI = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/aoai"
+OTHER = "/subscriptions/s/resourcegroups/rg/providers/microsoft.cognitiveservices/accounts/other"
+RULES = [
+    AllocationRule("tagged", Method.DIRECT, match=RecordMatch(tags={"app": "*"}), owner_tags={"app": "app"}),
+    AllocationRule(
+        "aoai",
+        Method.SHARED,
+        match=RecordMatch(resource_ids=("*/accounts/aoai",)),
+        driver=DriverMetric.ESTIMATED_COST,
+    ),
+]
+
+
+def _event(
+    n: int,
+    day: dt.date,
+    *,
+    app: str,
+    tenant: str,
+    deployment: str = "gpt-4o",
+    resource: str = AOAI,
+    **kw: object,
+) -> UsageEvent:
+    ts = dt.datetime.combine(day, dt.time(10, n % 60), tzinfo=dt.UTC)
+    fields: dict[str, object] = dict(input_tokens=1000, cached_input_tokens=0, output_tokens=100)
+    fields.update(kw)
+    return event(n, ts=ts, app=app, tenant=tenant, deployment=deployment, resource_id=resource, **fields)
+
+
+@pytest.fixture
+def usage(store: Store) -> Store:
+    """Events priced by the real ingest path: 1,000 input + 100 output gpt-4o tokens cost 0.0035 USD."""
+    PriceStore(store).save(gpt4o_prices(), now=PRICE_START)
+    Ingestor(store).ingest(
+        [
+            _event(1, D1, app="chat", tenant="t1"),
+            _event(2, D1, app="chat", tenant="t1"),
+            _event(3, D1, app="rag", tenant="t2"),
+            _event(4, D2, app="rag", tenant="t2"),
+            _event(5, D1, app="x", tenant="t3", deployment="shared-name", resource=AOAI),
+            _event(6, D1, app="x", tenant="t3", deployment="shared-name", resource=OTHER),
+        ],
+        source="test",
+    )
+    return store
+
+
+def test_rules_keep_their_order_and_refuse_duplicate_names(store: Store) -> None:
+    allocations = AllocationStore(store, clock=lambda: NOW)
+    allocations.replace_rules(RULES)
+    ptu = AllocationRule("ptu", Method.PROVISIONED, driver=DriverMetric.TOKENS, capacity_per_day=10)
+    assert [r.name for r in allocations.add_rule(ptu, position=0)] == ["ptu", "tagged", "aoai"]
+    assert allocations.rules() == [ptu, *RULES]
+    with pytest.raises(ValidationError, match="an allocation rule named 'ptu' exists"):
+        allocations.add_rule(ptu)
+    with pytest.raises(ValidationError, match="name 'a' is used twice"):
+        parse_rules([{"name": "a", "method": "shared"}, {"name": "a", "method": "shared"}])
+    with pytest.raises(ValidationError, match=r"allocation rule #1 \('b'\): method is 'nope'") as info:
+        parse_rules([{"name": "b", "method": "nope"}])
+    assert info.value.field == "rules[0]"
+
+
+def test_drivers_come_from_the_daily_rollup_with_each_deployments_resource(usage: Store) -> None:
+    allocations = AllocationStore(usage)
+    assert allocations.deployment_resources(D1, D2 + dt.timedelta(days=1)) == {
+        "gpt-4o": AOAI.lower(),
+        "shared-name": "",
+    }
+    drivers = allocations.drivers(D1, D2, dimensions=("app", "tenant"))
+    got = sorted(
+        (d.day, d.dims, d.tokens, d.requests, d.estimated_cost_nanos, d.resource_id) for d in drivers
+    )
+    assert got == [
+        (D1, ("chat", "t1"), 2200, 2, 7_000_000, AOAI.lower()),
+        (D1, ("rag", "t2"), 1100, 1, 3_500_000, AOAI.lower()),
+        (D1, ("x", "t3"), 2200, 2, 7_000_000, ""),
+    ]
+    with pytest.raises(ValidationError, match=r"unknown allocation dimension\(s\) \['squad'\]"):
+        allocations.drivers(D1, D2, dimensions=("squad",))
+
+
+def test_allocation_is_saved_per_day_and_basis_and_rerun_replaces_it(usage: Store) -> None:
+    records = [
+        CostRecord(
+            D1, Basis.ACTUAL, Decimal("21"), "USD", resource_id=AOAI.lower(), meter_name="gpt 4o Input"
+        ),
+        CostRecord(D1, Basis.ACTUAL, Decimal("5"), "USD", resource_id="/vm", tags={"app": "crm"}),
+        CostRecord(D2, Basis.ACTUAL, Decimal("-2.5"), "USD", resource_id="/credit", charge_type="Credit"),
+        CostRecord(D2, Basis.ACTUAL, Decimal("0.000000007"), "USD", resource_id=AOAI.lower()),
+    ]
+    CostStore(usage).replace_slice("test", "s", Basis.ACTUAL, D1, D2 + dt.timedelta(days=1), records)
+    allocations = AllocationStore(usage, clock=lambda: NOW)
+    allocations.replace_rules(RULES)
+    end = D2 + dt.timedelta(days=1)
+    stored_records = list(CostStore(usage).records(D1, end, basis=Basis.ACTUAL))
+    first = allocations.allocate(
+        D1, end, basis=Basis.ACTUAL, dimensions=("app", "tenant"), records=stored_records
+    )
+    again = allocations.allocate(
+        D1, end, basis=Basis.ACTUAL, dimensions=("app", "tenant"), records=stored_records
+    )
+    assert again == first
+    loaded = allocations.result(D1, end, basis=Basis.ACTUAL)
+    assert loaded.dimensions == ("app", "tenant") and len(loaded.lines) == len(first.lines) == 5
+    by_dims: dict[tuple[tuple[str, ...], Bucket], int] = defaultdict(int)
+    for ln in loaded.lines:
+        by_dims[(ln.dims, ln.bucket)] += ln.amount_nanos
+    assert by_dims == {
+        (("chat", "t1"), Bucket.ALLOCATED): 14 * 10**9,
+        (("rag", "t2"), Bucket.ALLOCATED): 7 * 10**9 + 7,  # D2's usage is rag's alone
+        (("crm", ""), Bucket.ALLOCATED): 5 * 10**9,
+        (("", ""), Bucket.UNALLOCATED): -2_500_000_000,
+    }
+    assert sum(ln.amount_nanos for ln in loaded.lines) == sum(to_nanos(r.cost) for r in records)
+    credit = next(ln for ln in loaded.lines if ln.bucket is Bucket.UNALLOCATED)
+    assert loaded.records[credit.record].charge_type == "Credit" and credit.reason == "no rule matches"
+    assert allocations.result(D1, end, basis=Basis.AMORTIZED).lines == ()
+
+
+def test_days_allocated_over_other_dimensions_are_not_mixed(usage: Store) -> None:
+    allocations = AllocationStore(usage, clock=lambda: NOW)
+    rec = [
+        CostRecord(D1, Basis.ACTUAL, Decimal("1"), "USD", resource_id=AOAI.lower()),
+        CostRecord(D2, Basis.ACTUAL, Decimal("1"), "USD", resource_id=AOAI.lower()),
+    ]
+    allocations.allocate(D1, D2, basis=Basis.ACTUAL, dimensions=("app",), records=rec, rules=RULES)
+    allocations.allocate(
+        D2, D2 + dt.timedelta(days=1), basis=Basis.ACTUAL, dimensions=("tenant",), records=rec, rules=RULES
+    )
+    with pytest.raises(ValidationError, match="allocated over different dimensions"):
+        allocations.result(D1, D2 + dt.timedelta(days=1), basis=Basis.ACTUAL)
+    with pytest.raises(ValidationError, match="actual or amortized"):
+        allocations.allocate(D1, D2, basis=Basis.ESTIMATED, dimensions=("app",), records=rec)
+
+
+def test_estimates_per_meter_feed_reconciliation(store: Store) -> None:
+    from aifinops.domain import DeploymentType, MeterKind, Price
+    from aifinops.engine.reconciliation import DriftStatus, reconcile
+    from aifinops.store.reconciliation_queries import estimates
+
+    gs = DeploymentType.GLOBAL_STANDARD
+    PriceStore(store).save(
+        [
+            Price(
+                "gpt-4o",
+                MeterKind.INPUT,
+                Decimal("2.5"),
+                "USD",
+                PRICE_START,
+                deployment_type=gs,
+                meter_id="M-IN",
+                meter_name="4o Input",
+            ),
+            Price(
+                "gpt-4o",
+                MeterKind.OUTPUT,
+                Decimal("10"),
+                "USD",
+                PRICE_START,
+                deployment_type=gs,
+                meter_id="M-OUT",
+                meter_name="4o Output",
+            ),
+        ],
+        now=NOW,
+    )
+    Ingestor(store).ingest(
+        [_event(1, D1, app="a", tenant="t", deployment="chat", input_tokens=400_000, output_tokens=100_000)],
+        source="t",
+    )
+    found = sorted(estimates(store, D1, D2), key=lambda e: e.meter_id)
+    assert [(e.day, e.resource_id, e.meter_id, e.quantity, e.cost_nanos, e.deployment) for e in found] == [
+        (D1, AOAI.lower(), "M-IN", 400_000, 10**9, "chat"),
+        (D1, AOAI.lower(), "M-OUT", 100_000, 10**9, "chat"),
+    ]
+    bill = CostRecord(
+        D1,
+        Basis.ACTUAL,
+        Decimal("1.1"),
+        "USD",
+        resource_id=AOAI.lower(),
+        meter_id="m-out",
+        quantity=Decimal("100"),
+        unit="1K",
+    )
+    result = reconcile(found, [bill], as_of=D1 + dt.timedelta(days=9))
+    assert [(r.meter, r.status) for r in result.rows] == [
+        ("4o Input", DriftStatus.COST_MISSING),
+        ("4o Output", DriftStatus.DRIFT),
+    ]
+    assert result.prices[0].effective_price == Decimal("11.000000000") and result.prices[0].mismatch
+
+
+def test_the_deployment_map_reads_only_new_events_and_keeps_their_hours(usage: Store) -> None:
+    allocations = AllocationStore(usage, clock=lambda: NOW)
+    assert allocations.refresh_deployments() == 6
+    assert (
+        allocations.refresh_deployments() == 0 or usage.dialect == "postgresql"
+    )  # PostgreSQL re-reads a window
+    Ingestor(usage).ingest(
+        [_event(7, D2 + dt.timedelta(days=3), app="new", tenant="t9", deployment="late")], source="test"
+    )
+    assert allocations.deployment_resources(D2 + dt.timedelta(days=3), D2 + dt.timedelta(days=4)) == {
+        "late": AOAI.lower()
+    }
+    assert "late" not in allocations.deployment_resources(D1, D2)
