@@ -39,8 +39,9 @@ from aifinops.sources.monitor import MonitorClient
 from aifinops.sources.resource_graph import ResourceGraphClient
 from aifinops.store import Store
 from aifinops.store.costs import CostStore
+from factories import SAMPLES_DIR
 
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = SAMPLES_DIR
 EA_ACTUAL = SAMPLES / "azure-cost-export/finops-toolkit/EA_ActualCost_Small.csv"
 EA_AMORTIZED = SAMPLES / "azure-cost-export/finops-toolkit/EA_AmortizedCost_Small.csv"
 FOCUS = SAMPLES / "focus/focus-sample-data/focus_sample.csv"

@@ -9,22 +9,20 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from serving import api_server, load_demo_prices
 
 from aifinops.ingest import Ingestor
 from aifinops.simulation import simulate_month
-from aifinops.sources.price_file import load_snapshot
 from aifinops.store import Store
-from aifinops.store.prices import PriceStore
 
 BATCH = 1000
 
@@ -71,62 +69,26 @@ def _events(n: int) -> list[dict[str, object]]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _prepare(url: str) -> Store:
     store = Store(url)
     if store.dialect == "postgresql":
         with store.session() as conn:
             conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     store.upgrade()
-    PriceStore(store).save(load_snapshot().prices, now=dt.datetime.now(dt.UTC))
-    PriceStore(store).save(load_snapshot("demo-contract.yaml").prices, now=dt.datetime.now(dt.UTC))
+    load_demo_prices(store)
     return store
 
 
 def bench_http(url: str, bodies: list[bytes], n: int, label: str) -> float:
     _prepare(url).dispose()
-    port = _free_port()
-    env = dict(os.environ, AIFINOPS_DATABASE_URL=url)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "aifinops.api.factory:app_from_env",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            for _ in range(100):
-                try:
-                    client.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            headers = {"content-type": "application/json"}
-            start = time.perf_counter()
-            with ThreadPoolExecutor(2) as pool:  # two requests in flight keep the server busy
-                results = list(
-                    pool.map(lambda b: client.post("/api/events", content=b, headers=headers), bodies)
-                )
-            elapsed = time.perf_counter() - start
-        accepted = sum(r.json()["accepted"] for r in results)
-        assert accepted == n, f"accepted {accepted} of {n}"
-    finally:
-        server.terminate()
-        server.wait()
+    with api_server(url) as client:
+        headers = {"content-type": "application/json"}
+        start = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:  # two requests in flight keep the server busy
+            results = list(pool.map(lambda b: client.post("/api/events", content=b, headers=headers), bodies))
+        elapsed = time.perf_counter() - start
+    accepted = sum(r.json()["accepted"] for r in results)
+    assert accepted == n, f"accepted {accepted} of {n}"
     rate = n / elapsed
     print(f"ingest http {label}: {rate:,.0f} events/s ({n:,} events in {elapsed:.2f} s, batches of {BATCH})")
     return rate

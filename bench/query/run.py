@@ -7,22 +7,19 @@ Prints p50/p95 per route.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from serving import api_server, load_demo_prices
+
 from aifinops.ingest import Ingestor
 from aifinops.simulation import simulate_month
-from aifinops.sources.price_file import load_snapshot
 from aifinops.store import Store
-from aifinops.store.prices import PriceStore
 
 _AVG_EVENTS_PER_SCALE = 84_000  # events of simulate_month(scale=1)
 
@@ -30,9 +27,7 @@ _AVG_EVENTS_PER_SCALE = 84_000  # events of simulate_month(scale=1)
 def build(path: Path, events: int) -> None:
     store = Store(f"sqlite:///{path}")
     store.upgrade()
-    now = dt.datetime.now(dt.UTC)
-    PriceStore(store).save(load_snapshot().prices, now=now)
-    PriceStore(store).save(load_snapshot("demo-contract.yaml").prices, now=now)
+    load_demo_prices(store)
     ingestor = Ingestor(store)
     batch, total, start = [], 0, time.perf_counter()
     for task in simulate_month(2026, 10, seed=11, scale=events / _AVG_EVENTS_PER_SCALE):
@@ -45,12 +40,6 @@ def build(path: Path, events: int) -> None:
     total += ingestor.ingest(batch, source="bench").accepted
     print(f"built {path} with {total:,} events in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     store.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def measure(client: httpx.Client, path: str, runs: int) -> list[float]:
@@ -71,51 +60,22 @@ def main() -> None:
     path = Path(f"/tmp/aifinops-bench-query-{args.events}.db")
     if not path.exists():
         build(path, args.events)
-    port = _free_port()
-    env = dict(os.environ, AIFINOPS_DATABASE_URL=f"sqlite:///{path}")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "aifinops.api.factory:app_from_env",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            for _ in range(100):
-                try:
-                    client.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            routes = {
-                "token-usage group_by=app day": (
-                    "/api/token-usage?group_by=app&granularity=day&period=2026-10"
-                ),
-                "token-usage group_by=tenant,model hour, one day": (
-                    "/api/token-usage?group_by=tenant,model&granularity=hour&start=2026-10-14&end=2026-10-15"
-                ),
-                "kpis by use case": "/api/kpis?period=2026-10",
-                "metrics scrape": "/metrics",
-            }
-            for label, route in routes.items():
-                t = sorted(measure(client, route, args.runs))
-                p95 = t[min(len(t) - 1, int(len(t) * 0.95))]
-                print(
-                    f"query {label}: p50 {statistics.median(t):.1f} ms, p95 {p95:.1f} ms "
-                    f"over {args.events:,} events ({args.runs} runs)"
-                )
-    finally:
-        server.terminate()
-        server.wait()
+    with api_server(f"sqlite:///{path}") as client:
+        routes = {
+            "token-usage group_by=app day": ("/api/token-usage?group_by=app&granularity=day&period=2026-10"),
+            "token-usage group_by=tenant,model hour, one day": (
+                "/api/token-usage?group_by=tenant,model&granularity=hour&start=2026-10-14&end=2026-10-15"
+            ),
+            "kpis by use case": "/api/kpis?period=2026-10",
+            "metrics scrape": "/metrics",
+        }
+        for label, route in routes.items():
+            t = sorted(measure(client, route, args.runs))
+            p95 = t[min(len(t) - 1, int(len(t) * 0.95))]
+            print(
+                f"query {label}: p50 {statistics.median(t):.1f} ms, p95 {p95:.1f} ms "
+                f"over {args.events:,} events ({args.runs} runs)"
+            )
 
 
 if __name__ == "__main__":

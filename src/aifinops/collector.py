@@ -324,22 +324,11 @@ class Collector:
                     )
                     continue
                 scan = reader.scan_run(run, basis=basis, default_currency=self.default_currency)
-                days = scan.day_range()
-                if days is None and m is None:
-                    outcomes.append(
-                        SourceOutcome(
-                            "exports", run.origin, basis, None, None, issues=tuple(map(str, scan.issues))
-                        )
-                    )
+                issues = tuple(map(str, scan.issues))
+                period = _slice_period(m, scan.day_range())
+                if period is None:  # a loose file without rows: no period to replace
+                    outcomes.append(SourceOutcome("exports", run.origin, basis, None, None, issues=issues))
                     continue
-                # The manifest's period may end before the last day a month-to-date run carries: the slice
-                # always covers every row, so nothing escapes the next replacement.
-                first = min(d for d in (m.start if m else None, days[0] if days else None) if d is not None)
-                last = max(
-                    d
-                    for d in (m.end if m else None, days[1] + dt.timedelta(days=1) if days else None)
-                    if d is not None
-                )
                 detail = {
                     "files": [str(f) for f in run.files],
                     "run_id": m.run_id if m else None,
@@ -348,18 +337,11 @@ class Collector:
                     "file_totals": {k: str(v) for k, v in scan.totals().items()},
                 }
                 summary = self.costs.replace_slice(
-                    source, scope, basis, first, last, scan.relation, detail=detail
+                    source, scope, basis, *period, scan.relation, detail=detail
                 )
                 outcomes.append(
                     SourceOutcome(
-                        "exports",
-                        run.origin,
-                        basis,
-                        first,
-                        last,
-                        summary.records,
-                        summary.totals,
-                        tuple(map(str, scan.issues)),
+                        "exports", run.origin, basis, *period, summary.records, summary.totals, issues
                     )
                 )
                 scan.close()
@@ -394,6 +376,21 @@ class Collector:
         resources = self.inventory_client.query_inventory(list(self.subscriptions))
         written = self.costs.replace_inventory(self.subscriptions, resources)
         return [SourceOutcome("inventory", ",".join(self.subscriptions), None, None, None, written)]
+
+
+def _slice_period(
+    manifest: ExportManifest | None, days: tuple[dt.date, dt.date] | None
+) -> tuple[dt.date, dt.date] | None:
+    """The slice a run replaces: its manifest period, grown to cover every row it carries.
+
+    A month-to-date run's ``runInfo`` period may end before the last day in its files; a slice that did not
+    cover them would let those rows escape the next replacement and count twice.
+    """
+    starts = [d for d in (manifest.start if manifest else None, days[0] if days else None) if d is not None]
+    ends = [
+        d for d in (manifest.end if manifest else None, days[1] + dt.timedelta(days=1) if days else None) if d
+    ]
+    return (min(starts), max(ends)) if starts and ends else None
 
 
 def _blob_container(url: str, credential: Any) -> tuple[Any, str]:

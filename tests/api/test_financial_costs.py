@@ -65,3 +65,14 @@ def test_grouping_billed_cost_by_app_needs_an_allocation(client: TestClient, sto
         "/api/costs", params={"period": "2026-10", "basis": "amortized", "granularity": "hour"}
     )
     assert hourly.status_code == 422
+
+
+def test_metrics_show_when_billed_cost_was_collected(client: TestClient, store: Store) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    _bill(store)
+    fams = {f.name: f.samples for f in text_string_to_metric_families(client.get("/metrics").text)}
+    (billed,) = fams["aifinops_cost_last_billing_day_timestamp_seconds"]
+    assert billed.labels == {"source": "test", "basis": "actual"}
+    assert billed.value == dt.datetime(2026, 10, 4, tzinfo=dt.UTC).timestamp()
+    assert len(fams["aifinops_cost_collected_timestamp_seconds"]) == 1

@@ -22,8 +22,9 @@ from aifinops.domain import Basis, to_nanos
 from aifinops.errors import SourceFormatError
 from aifinops.sources.cost_exports import ExportReader, local_runs
 from aifinops.sources.export_schemas import SchemaKind, detect_schema, parse_manifest
+from factories import SAMPLES_DIR
 
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = SAMPLES_DIR
 EXPORTS = SAMPLES / "azure-cost-export"
 EA_ACTUAL = EXPORTS / "finops-toolkit/EA_ActualCost_Small.csv"
 EA_AMORTIZED = EXPORTS / "finops-toolkit/EA_AmortizedCost_Small.csv"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,8 +15,9 @@ from aifinops.errors import SourceError, ValidationError
 from aifinops.sources.cost_exports import ExportReader
 from aifinops.store import Store
 from aifinops.store.costs import CostStore
+from factories import SAMPLES_DIR
 
-EA_AMORTIZED = Path("/work/shared/samples/azure-cost-export/finops-toolkit/EA_AmortizedCost_Small.csv")
+EA_AMORTIZED = SAMPLES_DIR / "azure-cost-export" / "finops-toolkit" / "EA_AmortizedCost_Small.csv"
 SEPT, OCT = dt.date(2023, 9, 1), dt.date(2023, 10, 1)
 
 

@@ -20,6 +20,7 @@ from aifinops.config import MetricsSettings
 from aifinops.domain import from_nanos
 from aifinops.engine.task_kpis import task_kpis
 from aifinops.store import Store
+from aifinops.store.costs import CostStore
 from aifinops.store.freshness_queries import read_freshness
 from aifinops.store.task_queries import task_group_stats
 from aifinops.store.usage_queries import usage_totals
@@ -201,3 +202,27 @@ class StoreCollector(Collector):
         for f in read_freshness(self.store):
             last.add_metric([f["source"]], f["last_ingest_at"].timestamp())
         yield last
+        collected = GaugeMetricFamily(
+            "aifinops_cost_collected_timestamp_seconds",
+            "When billed cost was last collected, by source and basis (newest scope)",
+            labels=["source", "basis"],
+        )
+        billed = GaugeMetricFamily(
+            "aifinops_cost_last_billing_day_timestamp_seconds",
+            "Start (UTC) of the newest billing day with cost data, by source and basis",
+            labels=["source", "basis"],
+        )
+        newest: dict[tuple[str, str], tuple[float, float | None]] = {}
+        for c in CostStore(self.store).freshness():
+            key = (c.source, c.basis.value)
+            day = c.last_data_day
+            day_ts = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() if day else None
+            old = newest.get(key)
+            if old is None or c.collected_at.timestamp() > old[0]:
+                newest[key] = (c.collected_at.timestamp(), day_ts)
+        for key, (at, day_ts) in sorted(newest.items()):
+            collected.add_metric(list(key), at)
+            if day_ts is not None:
+                billed.add_metric(list(key), day_ts)
+        yield collected
+        yield billed

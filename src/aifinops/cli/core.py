@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from aifinops.config import load_settings
+from aifinops.config import Settings, load_settings
 from aifinops.errors import ValidationError
+from aifinops.store import Store
 
 __all__ = ["register"]
 
@@ -22,8 +24,6 @@ keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=T
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema to the latest version."""
-    from aifinops.store import Store
-
     store = Store.from_settings(load_settings())
     heads = store.upgrade()
     typer.echo(f"database {store.safe_url} is at {', '.join(heads)}")
@@ -41,7 +41,6 @@ def keys_create(
     ] = [],  # noqa: B006
 ) -> None:
     """Create an API key. The secret is printed once; only its hash is stored."""
-    from aifinops.store import Store
     from aifinops.store.keys import KeyStore
 
     pairs = {}
@@ -68,7 +67,6 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys (never their secrets)."""
-    from aifinops.store import Store
     from aifinops.store.keys import KeyStore
 
     table = Table("key id", "name", "scopes", "tenant", "created", "revoked")
@@ -87,7 +85,6 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: str) -> None:
     """Revoke an API key at once."""
-    from aifinops.store import Store
     from aifinops.store.keys import KeyStore
 
     key = KeyStore(Store.from_settings(load_settings())).revoke(key_id)
@@ -109,7 +106,6 @@ def reprice(
 ) -> None:
     """Re-price stored events with the current price book and record the run."""
     from aifinops.engine.pricing import PriceBook, price_event
-    from aifinops.store import Store
     from aifinops.store.prices import PriceStore
     from aifinops.store.repricing import reprice as run
 
@@ -144,7 +140,6 @@ def serve(
     import uvicorn
 
     from aifinops.api.app import check_bind, create_app
-    from aifinops.store import Store
     from aifinops.store.keys import KeyStore
 
     settings = load_settings()
@@ -153,8 +148,32 @@ def serve(
     store.check_schema()
     console.print(check_bind(host, KeyStore(store)))
     app = create_app(settings, store=store)
+    stop = _start_collector(settings, store)
     console.print(f"serving on http://{host}:{port}  (dashboard: /, docs: /docs, metrics: /metrics)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        stop.set()
+
+
+def _start_collector(settings: Settings, store: Store) -> threading.Event:
+    """Collect the configured Azure sources on their schedules beside the API (nothing when none is set)."""
+    from aifinops.collector import build_collector, run_scheduled
+
+    stop = threading.Event()
+    a = settings.azure
+    if not (a.cost_scopes or a.export_paths or a.export_blob_url or a.monitor_resources or a.subscriptions):
+        console.print("no Azure source configured (AIFINOPS_AZURE__COST_SCOPES, …): the collector is off")
+        return stop
+    collector = build_collector(settings, store)
+    threading.Thread(
+        target=run_scheduled,
+        name="aifinops-collector",
+        daemon=True,
+        kwargs={"collector": collector, "stop": stop, "intervals": a.collect_interval_seconds},
+    ).start()
+    console.print(f"collector: every source on its schedule ({a.collect_interval_seconds or 'defaults'})")
+    return stop
 
 
 def register(app: typer.Typer) -> None:

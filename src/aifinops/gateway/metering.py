@@ -1,6 +1,6 @@
 """Token usage from OpenAI / Azure OpenAI responses: JSON bodies and SSE streams, read incrementally.
 
-Wire format: /work/shared/reference/openai-wire.md §3–§5. Azure streams open with an empty-``choices``
+Wire format: the reference openai-wire.md §3–§5. Azure streams open with an empty-``choices``
 prompt-filter chunk (empty id/model) and may carry filter-only chunks, so nothing indexes ``choices[0]``.
 """
 

@@ -404,7 +404,7 @@ class ExportReader:
     def __init__(
         self,
         *,
-        memory_limit: str = "512MB",
+        memory_limit: str = "384MB",
         temp_directory: str | None = None,
         threads: int | None = None,
         date_format: str | None = None,
