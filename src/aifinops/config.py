@@ -161,12 +161,10 @@ class Settings(BaseSettings):
     allocation: AllocationSettings = Field(default_factory=AllocationSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     webhook_secret: SecretStr | None = None
-    budgets: list[dict[str, Any]] = Field(
-        default_factory=list
-    )  # see aifinops.engine.budgets.budget_from_dict
-    alert_channels: list[dict[str, Any]] = Field(
-        default_factory=list
-    )  # {name, kind: webhook|teams|slack, url}
+    # Budgets as aifinops.engine.budgets.budget_from_dict reads them; channels {name, kind, url[, secret]}.
+    budgets: list[dict[str, Any]] = Field(default_factory=list)
+    alert_channels: list[dict[str, Any]] = Field(default_factory=list)
+    budget_check_seconds: float = Field(default=300.0, ge=10, le=86_400)  # serve evaluates budgets this often
 
     @field_validator("database_url")
     @classmethod

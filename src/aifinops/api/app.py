@@ -21,6 +21,7 @@ from aifinops.api import (
     routes_budgets,
     routes_guard,
     routes_ingest,
+    routes_inventory,
     routes_otlp,
     routes_snapshot,
     routes_tasks,
@@ -28,13 +29,15 @@ from aifinops.api import (
 )
 from aifinops.api.financial import FinancialCosts, snapshot_totals
 from aifinops.api.metrics import StoreCollector
+from aifinops.api.monitor_usage import MonitorUsage
 from aifinops.api.problems import install_problem_handlers
+from aifinops.budget_watch import configured_budgets
 from aifinops.config import Settings
 from aifinops.errors import ConfigError
 from aifinops.gateway.assembly import build_enforcer
 from aifinops.ingest import Ingestor
 from aifinops.store import Store
-from aifinops.store.budgets import BudgetStore, parse_budget
+from aifinops.store.budgets import BudgetStore
 from aifinops.store.keys import KeyStore
 
 __all__ = ["check_bind", "create_app"]
@@ -105,11 +108,12 @@ def create_app(
     app.state.auth_required = _AuthCache(app.state.keys)
     app.state.enforcer = build_enforcer(settings, book=app.state.ingestor.book)
     app.state.financial_costs = FinancialCosts(store)
+    app.state.monitor_usage = MonitorUsage(store)
     app.state.snapshot_extras = snapshot_totals(store)
     for name, value in state.items():
         setattr(app.state, name, value)
     install_problem_handlers(app)
-    BudgetStore(store).sync_config([parse_budget(dict(b)) for b in settings.budgets])
+    BudgetStore(store).sync_config(configured_budgets(settings))
     routers = (
         routes_ingest,
         routes_otlp,
@@ -119,6 +123,7 @@ def create_app(
         routes_allocation,
         routes_budgets,
         routes_guard,
+        routes_inventory,
         dashboard,
     )
     for module in routers:

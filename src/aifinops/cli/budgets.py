@@ -7,17 +7,14 @@ import json
 from collections.abc import Sequence
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from aifinops.alerts import Channel, Notifier, channel_from_mapping, raise_alerts
-from aifinops.config import Settings, load_settings
-from aifinops.engine.budgets import Budget, BudgetStatus, scope_label
-from aifinops.errors import ValidationError
+from aifinops.budget_watch import configured_budgets, configured_channels, evaluate_and_alert
+from aifinops.config import load_settings
+from aifinops.engine.budgets import BudgetStatus, scope_label
 from aifinops.store import Store
-from aifinops.store.budgets import BudgetStore, evaluate_budgets, parse_budget
 
 __all__ = ["app", "check", "configured_budgets", "configured_channels"]
 
@@ -26,27 +23,6 @@ app = typer.Typer(help="Budgets: status, forecasts and alerts.", no_args_is_help
 #: Exit codes scripts can trust: 0 all within budget, 1 a budget is exceeded (or forecast to be, with
 #: --fail-on-forecast); errors exit 2 through the main entry point.
 EXIT_EXCEEDED = 1
-
-
-def configured_budgets(settings: Settings) -> list[Budget]:
-    """The budgets of the configuration file (``budgets:``), validated; field errors name the entry."""
-    out = []
-    for index, entry in enumerate(getattr(settings, "budgets", None) or []):
-        try:
-            out.append(parse_budget(dict(entry)))
-        except ValidationError as exc:
-            raise ValidationError(f"budgets[{index}]: {exc}", field=f"budgets[{index}].{exc.field}") from exc
-    return out
-
-
-def configured_channels(settings: Settings) -> list[Channel]:
-    """The alert channels of the configuration file (``alert_channels:``)."""
-    entries = getattr(settings, "alert_channels", None) or []
-    default = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    return [
-        channel_from_mapping(dict(e), where=f"alert_channels[{i}]", default_secret=default)
-        for i, e in enumerate(entries)
-    ]
 
 
 def _verdict(status: BudgetStatus) -> str:
@@ -110,13 +86,10 @@ def check(
     when = (as_of.replace(tzinfo=dt.UTC) if as_of and as_of.tzinfo is None else as_of) or dt.datetime.now(
         dt.UTC
     )
-    budgets = BudgetStore(store)
-    budgets.sync_config(configured_budgets(settings))
-    statuses = evaluate_budgets(
-        store, [b.budget for b in budgets.list_all()], as_of=when, default_tz=settings.timezone
-    )
+    statuses, fired = evaluate_and_alert(settings, store, as_of=when, notify=notify)
     if notify:
-        _notify(budgets, statuses, settings, when)
+        channels = len(settings.alert_channels)
+        typer.echo(f"{len(fired)} new alert(s) fired to {channels} channel(s)", err=True)
     if as_json:
         typer.echo(
             json.dumps({"as_of": when.isoformat(), "budgets": budget_statuses_json(statuses)}, indent=2)
@@ -131,14 +104,3 @@ def check(
     if failing:
         typer.echo(f"{len(failing)} budget(s) over: {', '.join(s.budget.name for s in failing)}", err=True)
         raise typer.Exit(EXIT_EXCEEDED)
-
-
-def _notify(
-    budgets: BudgetStore, statuses: Sequence[BudgetStatus], settings: Settings, when: dt.datetime
-) -> None:
-    channels = configured_channels(settings)
-    with httpx.Client(timeout=10.0) as client:
-        fired = raise_alerts(
-            budgets, statuses, notifier=Notifier(client, channels) if channels else None, as_of=when
-        )
-    typer.echo(f"{len(fired)} new alert(s) fired to {len(channels)} channel(s)", err=True)

@@ -157,10 +157,23 @@ def serve(
 
 
 def _start_collector(settings: Settings, store: Store) -> threading.Event:
-    """Collect the configured Azure sources on their schedules beside the API (nothing when none is set)."""
+    """Beside the API: budgets evaluated and alerted on a schedule, and the configured Azure sources
+    collected on theirs (no collector when none is set)."""
+    from aifinops.budget_watch import watch_budgets
     from aifinops.collector import build_collector, run_scheduled
 
     stop = threading.Event()
+    threading.Thread(
+        target=watch_budgets,
+        name="aifinops-budgets",
+        daemon=True,
+        kwargs={
+            "settings": settings,
+            "store": store,
+            "stop": stop,
+            "interval": settings.budget_check_seconds,
+        },
+    ).start()
     a = settings.azure
     if not (a.cost_scopes or a.export_paths or a.export_blob_url or a.monitor_resources or a.subscriptions):
         console.print("no Azure source configured (AIFINOPS_AZURE__COST_SCOPES, …): the collector is off")
