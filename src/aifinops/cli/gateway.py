@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Annotated
 
 import typer
 
 from aifinops.config import Settings, load_settings
+from aifinops.engine.budgets import Action, BudgetStatus
 from aifinops.errors import AifinopsError, ConfigError
 from aifinops.gateway.app import CachedPriceBook, GatewayApp, create_gateway
 from aifinops.gateway.assembly import build_enforcer, deployment_models
+from aifinops.gateway.budget_guard import BudgetGuard
 from aifinops.gateway.recorder import Recorder
 from aifinops.gateway.routing import CredentialTokens, GatewayConfig, TokenProvider, load_gateway_config
 from aifinops.ingest import Ingestor
 from aifinops.store import Store
+from aifinops.store.budget_spend import evaluate_budgets
+from aifinops.store.budgets import BudgetStore
 from aifinops.store.keys import KeyStore
 
 __all__ = ["build_gateway", "gateway"]
+
+
+def budget_guard(settings: Settings, store: Store) -> BudgetGuard:
+    """The store's budgets with a block or downgrade action, evaluated off the call path."""
+
+    def evaluate() -> list[BudgetStatus]:
+        budgets = [
+            b.budget
+            for b in BudgetStore(store).list_all()
+            if b.budget.enforcement.action is not Action.NOTIFY
+        ]
+        if not budgets:
+            return []
+        return evaluate_budgets(store, budgets, as_of=dt.datetime.now(dt.UTC), default_tz=settings.timezone)
+
+    return BudgetGuard(evaluate)
 
 
 def build_gateway(
@@ -45,6 +66,7 @@ def build_gateway(
         config,
         keys=KeyStore(store),
         enforcer=enforcer,
+        budgets=budget_guard(settings, store),
         recorder=Recorder(ingestor, spool_path=settings.gateway.spool_path),
         book_provider=books,
         token_provider=_token_provider(config),

@@ -13,6 +13,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -20,8 +21,10 @@ import httpx
 import orjson
 
 from aifinops.domain import EventKind, UsageEvent
+from aifinops.engine.budgets import Action
 from aifinops.engine.pricing import PriceBook, price_event
 from aifinops.errors import ConfigError, StoreError
+from aifinops.gateway.budget_guard import BudgetGuard
 from aifinops.gateway.enforcer import CallContext, Enforcer
 from aifinops.gateway.identity import KeyCache, KeyVerifier, RequestRefused, caller_of, error_body
 from aifinops.gateway.metering import estimate_input_tokens, request_max_tokens
@@ -91,8 +94,10 @@ class GatewayApp:
         book_provider: Callable[[], PriceBook | None] | None = None,
         token_provider: TokenProvider | None = None,
         max_body_bytes: int = _MAX_BODY_BYTES,
+        budgets: BudgetGuard | None = None,
     ) -> None:
         self.config = config
+        self._budgets = budgets
         self._keys = KeyCache(keys)
         self._enforcer = enforcer
         self._recorder = recorder
@@ -205,7 +210,14 @@ class GatewayApp:
             estimated_input_tokens=estimate_input_tokens(body),
             stream=stream,
         )
+        downgraded_from = None
+        if self._budgets is not None:
+            ctx, downgraded_from = self._apply_budgets(ctx)
         admission = await self._enforcer.admit(ctx)
+        if downgraded_from is not None and admission.allowed:
+            admission = replace(
+                admission, headers={**admission.headers, "x-aifinops-downgraded-from": downgraded_from}
+            )
         if not admission.allowed:
             self.metrics["refused"] += 1
             raise RequestRefused(
@@ -215,6 +227,17 @@ class GatewayApp:
             )
         call = ForwardedCall(self, ctx, admission, caller, kind=kind, body=body, stream=stream)
         await call.run(send)
+
+    def _apply_budgets(self, ctx: CallContext) -> tuple[CallContext, str | None]:
+        """Refuse or downgrade a call while an exceeded store budget with that action covers it."""
+        assert self._budgets is not None
+        verdict = self._budgets.check(ctx.dims, ctx.deployment)
+        if verdict is None:
+            return ctx, None
+        if verdict.action is Action.BLOCK or not self.config.chain(verdict.downgrade_to or ""):
+            self.metrics["refused"] += 1
+            raise RequestRefused(403, error_body(verdict.message(), "aifinops_limit", code="budget"))
+        return replace(ctx, deployment=verdict.downgrade_to or ctx.deployment), ctx.deployment
 
     def exposition(self) -> bytes:
         """Gateway counters in the Prometheus text format (refused calls are counted here, never recorded)."""
@@ -294,10 +317,12 @@ def create_gateway(
     http: httpx.AsyncClient | None = None,
     book_provider: Callable[[], PriceBook | None] | None = None,
     token_provider: TokenProvider | None = None,
+    budgets: BudgetGuard | None = None,
 ) -> GatewayApp:
     """Build the gateway ASGI app. Nothing starts until the ASGI lifespan (or ``startup()``) runs."""
     return GatewayApp(
         config,
+        budgets=budgets,
         keys=keys,
         enforcer=enforcer,
         recorder=recorder,
