@@ -31,7 +31,6 @@ _URLS = re.compile(r"""(?:[a-z][a-z0-9+.-]*:)?//[^\s"'`)<>]+""", re.IGNORECASE)
 @pytest.fixture
 def client(sqlite_store: Store) -> Iterator[TestClient]:
     app = create_app(load_settings(), store=sqlite_store)
-    app.include_router(dashboard.router)
     with TestClient(app) as c:
         yield c
 
@@ -128,7 +127,6 @@ def test_unknown_or_unsafe_names_are_404_problems(client: TestClient, path: str)
 def test_the_page_needs_no_key_but_its_data_does(client: TestClient, sqlite_store: Store) -> None:
     KeyStore(sqlite_store).create(name="reader", scopes={"read"})
     app = create_app(load_settings(), store=sqlite_store)
-    app.include_router(dashboard.router)
     with TestClient(app) as keyed:
         assert keyed.get("/").status_code == 200
         assert keyed.get("/static/dashboard.js").status_code == 200

@@ -100,3 +100,19 @@ def test_snapshot(client: TestClient) -> None:
 def test_openapi_docs_are_served(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/events", "/api/costs", "/api/token-usage", "/api/snapshot", "/api/kpis"} <= set(paths)
+
+
+def test_snapshots_are_kept_and_served_as_they_were(client: TestClient) -> None:
+    _seed(client)
+    taken = client.post("/api/snapshot", params={"period": "2026-10"})
+    assert taken.status_code == 200, taken.text
+    client.post("/api/events", json=[event_json(500, task_id="late")])  # after the snapshot
+    stored = client.get("/api/snapshot", params={"period": "2026-10"}).json()
+    assert stored["stored"]["trigger"] == "api"
+    assert stored["events"] == 13  # as it was when taken
+    live = client.get("/api/snapshot", params={"period": "2026-10", "fresh": "true"}).json()
+    assert (live["events"], live["stored"]) == (14, None)
+    client.post("/api/snapshot", params={"period": "2026-10"})
+    history = client.get("/api/snapshots", params={"period": "2026-10"}).json()["items"]
+    assert len(history) == 2 and history[0]["generated_at"] >= history[1]["generated_at"]
+    assert client.get("/api/snapshot", params={"period": "2026-10"}).json()["events"] == 14

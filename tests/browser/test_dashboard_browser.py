@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import datetime as dt
 import itertools
 import json
 import os
@@ -30,13 +31,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection, connect
 
-from aifinops.api import dashboard
 from aifinops.api.app import create_app
 from aifinops.cli.demo import load_demo_month
 from aifinops.config import load_settings
-from aifinops.domain import Outcome, TaskOutcome
+from aifinops.domain import Basis, CostRecord, Outcome, TaskOutcome
 from aifinops.ingest import Ingestor
 from aifinops.store import Store
+from aifinops.store.costs import CostStore
 from aifinops.store.keys import KeyStore
 from aifinops.store.prices import PriceStore
 from factories import PRICE_START, T0, event, gpt4o_prices
@@ -143,7 +144,6 @@ def _serving(app: FastAPI) -> Iterator[str]:
 
 def _dashboard_app(store: Store, **state: Any) -> FastAPI:
     app = create_app(load_settings(database_url=store.url), store=store, **state)
-    app.include_router(dashboard.router)
     return app
 
 
@@ -356,7 +356,17 @@ def test_currencies_and_bases_are_shown_apart_never_added(
     with pytest.MonkeyPatch.context() as mp:
         store = _store(tmp_path_factory, mp)
         _two_currency_month(store)
-        app = _dashboard_app(store, snapshot_extras=lambda query, tenant: [actual])
+        bill = CostRecord(
+            billing_day=dt.date(2026, 10, 2),
+            basis=Basis.ACTUAL,
+            cost=Decimal("12.34"),
+            currency="USD",
+            meter_category="Foundry Models",
+        )
+        CostStore(store).replace_slice(
+            "test", "/subscriptions/s", Basis.ACTUAL, dt.date(2026, 10, 1), dt.date(2026, 11, 1), [bill]
+        )
+        app = _dashboard_app(store)
         with _serving(app) as url:
             page.open(f"{url}/?period=2026-10", width=1280)
             page.screenshot(tmp_path / "dashboard-two-currencies.png")

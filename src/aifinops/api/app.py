@@ -27,7 +27,7 @@ from aifinops.api import (
     routes_tasks,
     routes_usage,
 )
-from aifinops.api.financial import FinancialCosts, snapshot_totals
+from aifinops.api.financial import FinancialCosts
 from aifinops.api.metrics import StoreCollector
 from aifinops.api.monitor_usage import MonitorUsage
 from aifinops.api.problems import install_problem_handlers
@@ -109,7 +109,6 @@ def create_app(
     app.state.enforcer = build_enforcer(settings, book=app.state.ingestor.book)
     app.state.financial_costs = FinancialCosts(store)
     app.state.monitor_usage = MonitorUsage(store)
-    app.state.snapshot_extras = snapshot_totals(store)
     for name, value in state.items():
         setattr(app.state, name, value)
     install_problem_handlers(app)

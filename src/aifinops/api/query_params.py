@@ -45,14 +45,19 @@ def _instant(value: str, field: str, zone: ZoneInfo) -> dt.datetime:
     return parsed
 
 
+def month_range(year: int, month: int, timezone: str) -> TimeRange:
+    """The calendar month in ``timezone``, end exclusive."""
+    zone = ZoneInfo(timezone)
+    start = dt.datetime(year, month, 1, tzinfo=zone)
+    end = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
+    return TimeRange(start, end)
+
+
 def _month(value: str, zone: ZoneInfo) -> TimeRange:
     m = _PERIOD.match(value)
     if not m or not 1 <= int(m.group(2)) <= 12:
         raise _bad("period", f"{value!r} is not a month like 2026-10")
-    year, month = int(m.group(1)), int(m.group(2))
-    start = dt.datetime(year, month, 1, tzinfo=zone)
-    end = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
-    return TimeRange(start, end)
+    return month_range(int(m.group(1)), int(m.group(2)), zone.key)
 
 
 def parse_range(params: QueryParams, *, timezone: str, now: dt.datetime) -> TimeRange:
@@ -125,4 +130,4 @@ def parse_usage_query(
     )
 
 
-__all__ += ["check_known", "parse_filters"]
+__all__ += ["check_known", "month_range", "parse_filters"]

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
-from aifinops.api.query_params import check_known, parse_range
+from aifinops.api.deps import AdminCaller, ReadCaller, SettingsDep, StoreDep
+from aifinops.api.financial import snapshot_totals
+from aifinops.api.problems import ProblemError
+from aifinops.api.query_params import check_known, month_range, parse_range
 from aifinops.api.routes_budgets import budget_statuses_json, current_statuses
 from aifinops.api.serializers import jsonable, kpi_json
 from aifinops.domain import Basis, from_nanos
 from aifinops.engine.task_kpis import task_kpis
 from aifinops.store import Store
+from aifinops.store.allocations import AllocationStore
 from aifinops.store.freshness_queries import read_freshness
+from aifinops.store.snapshots import SnapshotStore
 from aifinops.store.task_queries import task_group_stats
 from aifinops.store.usage_queries import UsageQuery, query_usage
 
@@ -85,25 +90,128 @@ def build_snapshot(
     }
 
 
+def _allocation_totals(store: Store, q: UsageQuery) -> dict[str, list[dict[str, str]]]:
+    """Allocated, idle and unallocated cost per basis and currency, where an allocation is stored."""
+    start, end = q.start.date(), (q.end - dt.timedelta(microseconds=1)).date() + dt.timedelta(days=1)
+    out: dict[str, list[dict[str, str]]] = {}
+    for basis in (Basis.ACTUAL, Basis.AMORTIZED):
+        totals = AllocationStore(store).result(start, end, basis=basis).totals()
+        if totals:
+            out[basis.value] = [
+                {"currency": c, "bucket": b.value, "amount": str(from_nanos(v))}
+                for (c, b), v in sorted(totals.items())
+            ]
+    return out
+
+
+def compose_snapshot(
+    store: Store, q: UsageQuery, *, timezone: str, tenant: str | None, now: dt.datetime
+) -> dict[str, Any]:
+    """Everything the snapshot shows: estimate, bill, allocation, KPIs, budgets and freshness."""
+    body = build_snapshot(store, q, tenant=tenant, now=now, extra_totals=snapshot_totals(store)(q, tenant))
+    body["allocation"] = {} if tenant is not None else _allocation_totals(store, q)
+    as_of = min(now, q.end - dt.timedelta(microseconds=1))
+    statuses = current_statuses(store, default_tz=timezone, as_of=as_of)
+    if tenant is not None:
+        statuses = [s for s in statuses if s.budget.scope.get("tenant") == (tenant,)]
+    body["budgets"] = budget_statuses_json(statuses)
+    return body
+
+
+def save_month_snapshot(
+    store: Store, *, year: int, month: int, timezone: str, trigger: str, now: dt.datetime
+) -> dict[str, Any]:
+    """Compute and keep the snapshot of one calendar month (after a collection, or on request)."""
+    rng = month_range(year, month, timezone)
+    q = UsageQuery(start=rng.start, end=rng.end, granularity="month", timezone=timezone)
+    body = compose_snapshot(store, q, timezone=timezone, tenant=None, now=now)
+    SnapshotStore(store).save(
+        f"{year:04d}-{month:02d}", body, timezone=timezone, generated_at=now, trigger=trigger
+    )
+    return body
+
+
+def _query(request: Request, timezone: str, tenant: str | None, now: dt.datetime) -> UsageQuery:
+    rng = parse_range(request.query_params, timezone=timezone, now=now)
+    filters = {"tenant": (tenant,)} if tenant else {}
+    return UsageQuery(start=rng.start, end=rng.end, granularity="month", filters=filters, timezone=timezone)
+
+
 @router.get("/api/snapshot", summary="A period at a glance: totals by basis, top spenders, KPIs, freshness")
 async def snapshot(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
-    check_known(request.query_params, {"period", "start", "end"})
+    """The latest stored snapshot of ``period`` (kept after each collection); computed live when none is
+    stored, for a start/end range, with ``fresh=true``, or for a tenant-bound key."""
+    check_known(request.query_params, {"period", "start", "end", "fresh"})
     now = dt.datetime.now(dt.UTC)
-    rng = parse_range(request.query_params, timezone=settings.timezone, now=now)
-    filters = {"tenant": (caller.tenant,)} if caller.tenant else {}
-    q = UsageQuery(
-        start=rng.start, end=rng.end, granularity="month", filters=filters, timezone=settings.timezone
-    )
-    extra = getattr(request.app.state, "snapshot_extras", None)
-    extra_totals = await run_in_threadpool(extra, q, caller.tenant) if extra else None
+    q = _query(request, settings.timezone, caller.tenant, now)
+    period = request.query_params.get("period")
+    fresh = request.query_params.get("fresh", "").lower() in ("1", "true", "yes")
+    if period and caller.tenant is None and not fresh:
+        stored = await run_in_threadpool(SnapshotStore(store).latest, period, timezone=settings.timezone)
+        if stored is not None:
+            return {
+                **stored.body,
+                "stored": {"generated_at": stored.generated_at.isoformat(), "trigger": stored.trigger},
+            }
     body = await run_in_threadpool(
-        build_snapshot, store, q, tenant=caller.tenant, now=now, extra_totals=extra_totals
+        compose_snapshot, store, q, timezone=settings.timezone, tenant=caller.tenant, now=now
     )
-    as_of = min(now, rng.end - dt.timedelta(microseconds=1))
-    statuses = await run_in_threadpool(current_statuses, store, default_tz=settings.timezone, as_of=as_of)
+    return {**body, "stored": None}
+
+
+@router.post("/api/snapshot", summary="Take and keep a snapshot of a month now")
+async def take_snapshot(
+    request: Request, settings: SettingsDep, store: StoreDep, caller: AdminCaller
+) -> dict[str, Any]:
+    check_known(request.query_params, {"period"})
+    period = request.query_params.get("period", "")
+    rng = parse_range(request.query_params, timezone=settings.timezone, now=dt.datetime.now(dt.UTC))
+    if not period:
+        raise ProblemError(
+            422,
+            "Invalid request",
+            "period: give the month to snapshot, e.g. 2026-10",
+            errors=[{"field": "period", "reason": "required"}],
+        )
+    local = rng.start.astimezone(ZoneInfo(settings.timezone))
+    return await run_in_threadpool(
+        save_month_snapshot,
+        store,
+        year=local.year,
+        month=local.month,
+        timezone=settings.timezone,
+        trigger="api",
+        now=dt.datetime.now(dt.UTC),
+    )
+
+
+@router.get("/api/snapshots", summary="The stored snapshots of a period, newest first (history)")
+async def snapshot_history(
+    request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
+) -> dict[str, Any]:
+    check_known(request.query_params, {"period", "limit"})
+    period = request.query_params.get("period")
+    if not period:
+        raise ProblemError(
+            422,
+            "Invalid request",
+            "period: required, e.g. 2026-10",
+            errors=[{"field": "period", "reason": "required"}],
+        )
     if caller.tenant is not None:
-        statuses = [s for s in statuses if s.budget.scope.get("tenant") == (caller.tenant,)]
-    body["budgets"] = budget_statuses_json(statuses)
-    return body
+        return {"period": period, "items": []}  # stored snapshots span every tenant
+    rows = await run_in_threadpool(SnapshotStore(store).history, period)
+    return {
+        "period": period,
+        "items": [
+            {
+                "generated_at": r.generated_at.isoformat(),
+                "trigger": r.trigger,
+                "timezone": r.timezone,
+                "totals": r.body.get("totals", []),
+            }
+            for r in rows
+        ],
+    }

@@ -156,6 +156,19 @@ def serve(
         stop.set()
 
 
+def _snapshot_current_month(settings: Settings, store: Store) -> None:
+    """Keep a snapshot of the running month after each collection (its history shows how it moved)."""
+    from zoneinfo import ZoneInfo
+
+    from aifinops.api.routes_snapshot import save_month_snapshot
+
+    now = dt.datetime.now(dt.UTC)
+    local = now.astimezone(ZoneInfo(settings.timezone))
+    save_month_snapshot(
+        store, year=local.year, month=local.month, timezone=settings.timezone, trigger="collect", now=now
+    )
+
+
 def _start_collector(settings: Settings, store: Store) -> threading.Event:
     """Beside the API: budgets evaluated and alerted on a schedule, and the configured Azure sources
     collected on theirs (no collector when none is set)."""
@@ -183,7 +196,12 @@ def _start_collector(settings: Settings, store: Store) -> threading.Event:
         target=run_scheduled,
         name="aifinops-collector",
         daemon=True,
-        kwargs={"collector": collector, "stop": stop, "intervals": a.collect_interval_seconds},
+        kwargs={
+            "collector": collector,
+            "stop": stop,
+            "intervals": a.collect_interval_seconds,
+            "on_summary": lambda _summary: _snapshot_current_month(settings, store),
+        },
     ).start()
     console.print(f"collector: every source on its schedule ({a.collect_interval_seconds or 'defaults'})")
     return stop

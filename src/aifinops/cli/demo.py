@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from aifinops.api.routes_snapshot import save_month_snapshot
 from aifinops.config import Settings, load_settings
 from aifinops.demo_finance import run_demo_finance
 from aifinops.demo_tables import finance_tables
@@ -144,6 +145,14 @@ def demo(
             store, year=year, month=mon, seed=seed, scale=scale, progress=progress
         )
         finance = run_demo_finance(store, settings, year=year, month=mon, seed=seed, progress=progress)
+        save_month_snapshot(
+            store,
+            year=year,
+            month=mon,
+            timezone=settings.timezone,
+            trigger="demo",
+            now=dt.datetime.now(dt.UTC),
+        )
     console.print(f"{year}-{mon:02d}: {n_tasks} tasks, {n_events} new events in {store.safe_url}")
     start = dt.datetime(year, mon, 1, tzinfo=dt.UTC)
     end = dt.datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=dt.UTC)

@@ -70,7 +70,7 @@ const state = { period: null, data: null, loads: 0 };
 
 async function fetchMonth(period) {
   const [snapshot, kpis, costs, usage, failed] = await Promise.all([
-    api("/api/snapshot", { period }),
+    api("/api/snapshot", { period, fresh: "true" }),  // live, not the last kept snapshot
     api("/api/kpis", { period, group_by: "use_case" }),
     api("/api/costs", { period, group_by: "use_case", granularity: "day" }),
     api("/api/token-usage", { period, group_by: "use_case", granularity: "month" }),
