@@ -1,31 +1,299 @@
-"""Foundation: usage events, hourly and task rollups, task outcomes, prices, reprice runs, API keys, freshness."""
+"""Foundation: usage events, rollups by hour, day and task, outcomes, prices, re-pricing, keys, freshness.
+
+Written out explicitly (not from the live table objects), so later changes to the tables go in new migrations.
+"""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
-from aifinops.store import tables as t
+from aifinops.store.tables import UtcDateTime
 
 revision = "0001_foundation"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-# Later migrations define their tables explicitly; this first one creates the foundation tables from
-# their definitions as they stand at this revision.
-_TABLES = (
-    t.usage_events, t.usage_rollup, t.usage_daily, t.task_rollup, t.task_outcomes, t.prices, t.reprice_runs,
-    t.api_keys, t.freshness,
-)
-
 
 def upgrade() -> None:
-    bind = op.get_bind()
-    for table in _TABLES:
-        table.create(bind, checkfirst=False)
+    op.create_table(
+        "api_keys",
+        sa.Column("key_id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("secret_hash", sa.String(length=64), nullable=False),
+        sa.Column("scopes", sa.String(length=128), nullable=False),
+        sa.Column("tenant", sa.String(length=128), nullable=True),
+        sa.Column("identity", sa.Text(), nullable=True),
+        sa.Column("policy", sa.String(length=128), nullable=True),
+        sa.Column("allowed_headers", sa.String(length=256), nullable=True),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("revoked_at", UtcDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("key_id", name=op.f("pk_api_keys")),
+        sa.UniqueConstraint("secret_hash", name=op.f("uq_api_keys_secret_hash")),
+    )
+    op.create_table(
+        "freshness",
+        sa.Column("source", sa.String(length=64), nullable=False),
+        sa.Column("last_ingest_at", UtcDateTime(), nullable=False),
+        sa.Column("last_data_ts", UtcDateTime(), nullable=True),
+        sa.Column("detail", sa.String(length=256), nullable=True),
+        sa.PrimaryKeyConstraint("source", name=op.f("pk_freshness")),
+    )
+    op.create_table(
+        "prices",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("model", sa.String(length=128), nullable=False),
+        sa.Column("model_version", sa.String(length=64), server_default="", nullable=False),
+        sa.Column("deployment_type", sa.String(length=32), server_default="", nullable=False),
+        sa.Column("region", sa.String(length=64), server_default="", nullable=False),
+        sa.Column("meter_kind", sa.String(length=32), nullable=False),
+        sa.Column("unit_size", sa.BigInteger(), nullable=False),
+        sa.Column("unit", sa.String(length=32), nullable=False),
+        sa.Column("price_nanos", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("effective_start", UtcDateTime(), nullable=False),
+        sa.Column("effective_end", UtcDateTime(), nullable=True),
+        sa.Column("meter_id", sa.String(length=64), nullable=True),
+        sa.Column("meter_name", sa.String(length=256), nullable=True),
+        sa.Column("source", sa.String(length=256), nullable=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_prices")),
+        sa.UniqueConstraint(
+            "source",
+            "model",
+            "model_version",
+            "deployment_type",
+            "region",
+            "meter_kind",
+            "unit",
+            "currency",
+            "effective_start",
+            name="uq_prices_key",
+        ),
+    )
+    op.create_table(
+        "reprice_runs",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("started_at", UtcDateTime(), nullable=False),
+        sa.Column("from_ts", UtcDateTime(), nullable=False),
+        sa.Column("to_ts", UtcDateTime(), nullable=False),
+        sa.Column("events", sa.BigInteger(), nullable=False),
+        sa.Column("changed", sa.BigInteger(), nullable=False),
+        sa.Column("unpriced_before", sa.BigInteger(), nullable=False),
+        sa.Column("unpriced_after", sa.BigInteger(), nullable=False),
+        sa.Column("totals", sa.Text(), nullable=False),
+        sa.Column("note", sa.String(length=256), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reprice_runs")),
+    )
+    op.create_table(
+        "task_outcomes",
+        sa.Column("task_id", sa.String(length=128), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("ended_at", UtcDateTime(), nullable=False),
+        sa.Column("use_case", sa.String(length=128), nullable=True),
+        sa.Column("value_nanos", sa.BigInteger(), nullable=True),
+        sa.Column("value_currency", sa.String(length=3), nullable=True),
+        sa.Column("value_quantity_nanos", sa.BigInteger(), nullable=True),
+        sa.Column("value_unit", sa.String(length=32), nullable=True),
+        sa.Column("received_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("task_id", name=op.f("pk_task_outcomes")),
+    )
+    op.create_index(op.f("ix_task_outcomes_ended_at"), "task_outcomes", ["ended_at"], unique=False)
+    op.create_table(
+        "task_rollup",
+        sa.Column("task_id", sa.String(length=128), nullable=False),
+        sa.Column("currency", sa.String(length=3), server_default="", nullable=False),
+        sa.Column("app", sa.String(length=128), nullable=True),
+        sa.Column("use_case", sa.String(length=128), nullable=True),
+        sa.Column("agent", sa.String(length=128), nullable=True),
+        sa.Column("tenant", sa.String(length=128), nullable=True),
+        sa.Column("user_group", sa.String(length=128), nullable=True),
+        sa.Column("cost_center", sa.String(length=128), nullable=True),
+        sa.Column("team", sa.String(length=128), nullable=True),
+        sa.Column("environment", sa.String(length=128), nullable=True),
+        sa.Column("deployment", sa.String(length=128), nullable=True),
+        sa.Column("model", sa.String(length=128), nullable=True),
+        sa.Column("first_ts", UtcDateTime(), nullable=False),
+        sa.Column("last_ts", UtcDateTime(), nullable=False),
+        sa.Column("events", sa.BigInteger(), nullable=False),
+        sa.Column("first_attempts", sa.BigInteger(), nullable=False),
+        sa.Column("max_step", sa.Integer(), nullable=True),
+        sa.Column("retries", sa.BigInteger(), nullable=False),
+        sa.Column("input_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cached_input_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("output_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("reasoning_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cost_nanos", sa.BigInteger(), nullable=False),
+        sa.Column("unpriced_events", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("task_id", "currency", name=op.f("pk_task_rollup")),
+    )
+    op.create_index("ix_task_rollup_first_ts", "task_rollup", ["first_ts"], unique=False)
+    op.create_index("ix_task_rollup_use_case", "task_rollup", ["use_case"], unique=False)
+    op.create_table(
+        "usage_daily",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("day", sa.BigInteger(), nullable=False),
+        sa.Column("app", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("use_case", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("agent", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("tenant", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("user_group", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("cost_center", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("team", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("environment", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("deployment", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("model", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("currency", sa.String(length=3), server_default="", nullable=False),
+        sa.Column("events", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("requests", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("input_tokens", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("cached_input_tokens", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("output_tokens", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("reasoning_tokens", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("retries", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("cost_nanos", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("unpriced_events", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("latency_ms_sum", sa.BigInteger(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_daily")),
+        sa.UniqueConstraint(
+            "day",
+            "app",
+            "use_case",
+            "agent",
+            "tenant",
+            "user_group",
+            "cost_center",
+            "team",
+            "environment",
+            "deployment",
+            "model",
+            "kind",
+            "status",
+            "currency",
+            name="uq_usage_daily_key",
+        ),
+    )
+    op.create_index("ix_usage_daily_day", "usage_daily", ["day"], unique=False)
+    op.create_table(
+        "usage_events",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("event_id", sa.String(length=128), nullable=False),
+        sa.Column("ts", UtcDateTime(), nullable=False),
+        sa.Column("hour", sa.BigInteger(), nullable=False),
+        sa.Column("task_id", sa.String(length=128), nullable=True),
+        sa.Column("step", sa.Integer(), nullable=True),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("app", sa.String(length=128), nullable=True),
+        sa.Column("use_case", sa.String(length=128), nullable=True),
+        sa.Column("agent", sa.String(length=128), nullable=True),
+        sa.Column("tenant", sa.String(length=128), nullable=True),
+        sa.Column("user_group", sa.String(length=128), nullable=True),
+        sa.Column("cost_center", sa.String(length=128), nullable=True),
+        sa.Column("team", sa.String(length=128), nullable=True),
+        sa.Column("environment", sa.String(length=128), nullable=True),
+        sa.Column("deployment", sa.String(length=128), nullable=True),
+        sa.Column("model", sa.String(length=128), nullable=True),
+        sa.Column("attributes", sa.Text(), nullable=True),
+        sa.Column("provider", sa.String(length=64), nullable=False),
+        sa.Column("model_version", sa.String(length=64), nullable=True),
+        sa.Column("deployment_type", sa.String(length=32), nullable=True),
+        sa.Column("region", sa.String(length=64), nullable=True),
+        sa.Column("resource_id", sa.String(length=512), nullable=True),
+        sa.Column("priority", sa.Boolean(), nullable=False),
+        sa.Column("input_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cached_input_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("output_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("reasoning_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("requests", sa.Integer(), nullable=False),
+        sa.Column("quantity_nanos", sa.BigInteger(), nullable=True),
+        sa.Column("unit", sa.String(length=32), nullable=True),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("latency_ms", sa.Integer(), nullable=True),
+        sa.Column("tool_name", sa.String(length=128), nullable=True),
+        sa.Column("cost_nanos", sa.BigInteger(), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=True),
+        sa.Column("input_price_id", sa.BigInteger(), nullable=True),
+        sa.Column("cached_input_price_id", sa.BigInteger(), nullable=True),
+        sa.Column("output_price_id", sa.BigInteger(), nullable=True),
+        sa.Column("unit_price_id", sa.BigInteger(), nullable=True),
+        sa.Column("unpriced_reason", sa.String(length=256), nullable=True),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("ingested_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_events")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_usage_events_event_id")),
+    )
+    op.create_index(op.f("ix_usage_events_task_id"), "usage_events", ["task_id"], unique=False)
+    op.create_index(op.f("ix_usage_events_ts"), "usage_events", ["ts"], unique=False)
+    op.create_table(
+        "usage_rollup",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("hour", sa.BigInteger(), nullable=False),
+        sa.Column("app", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("use_case", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("agent", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("tenant", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("user_group", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("cost_center", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("team", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("environment", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("deployment", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("model", sa.String(length=128), server_default="", nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("currency", sa.String(length=3), server_default="", nullable=False),
+        sa.Column("events", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("requests", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("input_tokens", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("cached_input_tokens", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("output_tokens", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("reasoning_tokens", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("retries", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("cost_nanos", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("unpriced_events", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("latency_ms_sum", sa.BigInteger(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_rollup")),
+        sa.UniqueConstraint(
+            "hour",
+            "app",
+            "use_case",
+            "agent",
+            "tenant",
+            "user_group",
+            "cost_center",
+            "team",
+            "environment",
+            "deployment",
+            "model",
+            "kind",
+            "status",
+            "currency",
+            name="uq_usage_rollup_key",
+        ),
+    )
+    op.create_index("ix_usage_rollup_hour", "usage_rollup", ["hour"], unique=False)
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    for table in reversed(_TABLES):
-        table.drop(bind, checkfirst=True)
+    op.drop_table("freshness")
+    op.drop_table("api_keys")
+    op.drop_table("reprice_runs")
+    op.drop_table("prices")
+    op.drop_table("task_outcomes")
+    op.drop_table("task_rollup")
+    op.drop_table("usage_daily")
+    op.drop_table("usage_rollup")
+    op.drop_table("usage_events")
