@@ -209,8 +209,6 @@ def test_channel_configuration_errors_name_the_field() -> None:
 
 def _api(store: Store) -> TestClient:
     app = create_app(load_settings(timezone="Europe/Paris"), store=store)
-    if not any(getattr(route, "path", None) == "/api/alerts" for route in app.routes):
-        app.include_router(routes_budgets.router)
     return TestClient(app)
 
 

@@ -33,8 +33,9 @@ from aifinops.engine.periods import PeriodKind
 from aifinops.ingest import Ingestor
 from aifinops.simulation import simulate_month
 from aifinops.store import Store
+from aifinops.store.budget_spend import evaluate_budgets
 from aifinops.store.budget_tables import budget_alerts
-from aifinops.store.budgets import BudgetStore, evaluate_budgets
+from aifinops.store.budgets import BudgetStore
 from aifinops.store.tables import usage_rollup
 
 YEAR, MONTH = 2026, 10

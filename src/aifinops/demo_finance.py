@@ -31,13 +31,13 @@ from aifinops.domain import Basis, CostRecord, from_nanos
 from aifinops.emulator import EmulatorState, SyncASGITransport, azure_transport, create_emulator
 from aifinops.engine.allocation import AllocationResult, Bucket
 from aifinops.engine.allocation_rules import AllocationRule
-from aifinops.engine.kpis import TaskAggregate, TaskKpi, group_costs, task_kpis
+from aifinops.engine.kpis import TaskKpi, group_costs, task_kpis
 from aifinops.errors import SourceError
 from aifinops.sources.azure_auth import build_credential
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore, parse_rules
 from aifinops.store.costs import CostStore
-from aifinops.store.task_queries import task_group_stats
+from aifinops.store.task_aggregates import task_aggregates
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -256,20 +256,7 @@ def _fully_loaded(
     store: Store, results: Mapping[Basis, AllocationResult], *, start: dt.date, end: dt.date
 ) -> tuple[FullyLoaded, ...]:
     """Cost per successful task by use case, as ``GET /api/allocation/kpis?by=use_case`` computes it."""
-    lo = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
-    hi = dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC)
-    tasks = [
-        TaskAggregate(
-            tuple(v or "" for v in s.group),
-            s.outcome,
-            tasks=s.tasks,
-            steps=s.steps,
-            retries=s.retries,
-            tokens=s.input_tokens + s.output_tokens,
-            estimated_nanos=dict(s.cost_nanos),
-        )
-        for s in task_group_stats(store, group_by=["use_case"], start=lo, end=hi)
-    ]
+    tasks = task_aggregates(store, start=start, end=end, by=("use_case",))
     allocated = [g for basis, r in results.items() for g in group_costs(r, by=("use_case",), basis=basis)]
     return tuple(_per_task(k) for k in task_kpis(tasks, allocated) if k.group[0])
 

@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from fastapi.testclient import TestClient
 
-from aifinops.api import routes_allocation
 from aifinops.api.app import create_app
 from aifinops.config import load_settings
 from aifinops.domain import Basis, CostRecord
@@ -22,7 +21,6 @@ AOAI = "/subscriptions/s/resourcegroups/rg/providers/microsoft.cognitiveservices
 @pytest.fixture
 def api(sqlite_store: Store) -> Iterator[TestClient]:
     app = create_app(load_settings(), store=sqlite_store)
-    app.include_router(routes_allocation.router)
     records = [
         CostRecord(
             dt.date(2026, 10, 1), Basis.ACTUAL, Decimal("7.5"), "USD", resource_id="/vm", tags={"app": "crm"}

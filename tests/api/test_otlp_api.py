@@ -33,39 +33,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from aifinops.api.app import create_app
-from aifinops.api.routes_otlp import router
 from aifinops.config import Settings, load_settings
 from aifinops.store import Store
 from aifinops.store.keys import KeyStore
 from aifinops.store.prices import PriceStore
 from factories import PRICE_START, gpt4o_prices
+from wire_examples import OTLP_REFERENCE_BODY as REFERENCE_BODY
+from wire_examples import OTLP_REFERENCE_TRACE as TRACE
 
-#: The example body of reference/otel-genai.md §4.1, verbatim.
-REFERENCE_BODY = b"""{"resourceSpans": [{
-  "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "rag-api"}}]},
-  "scopeSpans": [{
-    "scope": {"name": "opentelemetry.instrumentation.openai_v2", "version": "2.1b0"},
-    "spans": [{
-      "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
-      "parentSpanId": "eee19b7ec3c1b173",
-      "name": "chat gpt-4o", "kind": 3,
-      "startTimeUnixNano": "1767225600000000000", "endTimeUnixNano": "1767225601250000000",
-      "attributes": [
-        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-        {"key": "gen_ai.provider.name", "value": {"stringValue": "azure.ai.openai"}},
-        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-prod"}},
-        {"key": "gen_ai.response.model", "value": {"stringValue": "gpt-4o-2024-11-20"}},
-        {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "1200"}},
-        {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "300"}},
-        {"key": "gen_ai.usage.cache_read.input_tokens", "value": {"intValue": "1024"}},
-        {"key": "gen_ai.response.finish_reasons", "value": {"arrayValue": {"values": [{"stringValue": "stop"}]}}},
-        {"key": "server.address", "value": {"stringValue": "my-aoai.openai.azure.com"}},
-        {"key": "server.port", "value": {"intValue": "443"}}],
-      "status": {"code": 0}
-    }]
-  }]
-}]}"""  # noqa: E501 (verbatim)
-TRACE = "5b8efff798038103d269b633813fc60c"
 PROBLEM = "application/problem+json"
 PROTOBUF = {"content-type": "application/x-protobuf"}
 JSON = {"content-type": "application/json"}
@@ -74,7 +49,6 @@ JSON = {"content-type": "application/json"}
 def otlp_app(store: Store, settings: Settings | None = None) -> FastAPI:
     PriceStore(store).save(gpt4o_prices(), now=PRICE_START)
     app = create_app(settings or load_settings(), store=store)
-    app.include_router(router)
     return app
 
 

@@ -10,19 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aifinops.domain import MeterKind, Price, from_nanos, to_nanos
-from aifinops.engine.limits import (
-    BudgetPeriod,
-    CallFacts,
-    FailMode,
-    LimitKind,
-    Measure,
-    Policy,
-    TokenPrices,
-    counter_keys,
-    decide,
-    period_bounds,
-    worst_case_cost,
-)
+from aifinops.engine.limit_charges import Measure, period_bounds, worst_case_cost
+from aifinops.engine.limit_policies import BudgetPeriod, CallFacts, FailMode, LimitKind, Policy, TokenPrices
+from aifinops.engine.limits import counter_keys, decide
 from aifinops.gateway.counters import InProcessCounters, Reservation, Settlement
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, 30, tzinfo=dt.UTC)

@@ -219,7 +219,9 @@ def test_invalid_counts_and_missing_model_are_unpriced_with_the_reason() -> None
         price_event(_event(input_tokens=1, cached_input_tokens=2), book).unpriced_reason or ""
     )
     assert "negative" in (price_event(_event(output_tokens=-1), book).unpriced_reason or "")
-    assert "has tokens but no model" in (price_event(_event(model=None, input_tokens=1), book).unpriced_reason or "")
+    assert "has tokens but no model" in (
+        price_event(_event(model=None, input_tokens=1), book).unpriced_reason or ""
+    )
 
 
 def test_all_meters_of_one_event_share_one_currency() -> None:
@@ -441,5 +443,7 @@ def test_each_token_meter_uses_its_own_price_id(kind: MeterKind) -> None:
 
 def test_event_without_usage_costs_zero_even_without_a_model() -> None:
     """A tool call or a retrieval that reports no tokens and no quantity costs exactly 0, not 'unpriced'."""
-    priced = price_event(UsageEvent("tool-1", dt.datetime(2026, 10, 1, tzinfo=dt.UTC), model=None), PriceBook([]))
+    priced = price_event(
+        UsageEvent("tool-1", dt.datetime(2026, 10, 1, tzinfo=dt.UTC), model=None), PriceBook([])
+    )
     assert (priced.cost, priced.currency, priced.unpriced_reason) == (Decimal(0), None, None)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from aifinops.engine.limits import Charge, ChargeMode, Measure
+from aifinops.engine.limit_charges import Charge, ChargeMode, Measure
 from aifinops.errors import StoreError
 from aifinops.gateway.counters import Counters, InProcessCounters, RedisCounters, Reservation, Settlement
 

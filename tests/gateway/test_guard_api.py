@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -17,7 +18,7 @@ from fastapi import FastAPI
 from aifinops.api.problems import install_problem_handlers
 from aifinops.api.routes_guard import router
 from aifinops.domain import MeterKind, Price
-from aifinops.engine.limits import BudgetPeriod, FailMode, TokenPrices
+from aifinops.engine.limit_policies import BudgetPeriod, FailMode, TokenPrices
 from aifinops.engine.pricing import PriceBook
 from aifinops.errors import ConfigError, StoreError
 from aifinops.gateway.counters import AcquireResult, InProcessCounters, Reservation, Settlement
@@ -92,13 +93,20 @@ def make_app(enforcer: Enforcer) -> FastAPI:
     return app
 
 
+@contextlib.asynccontextmanager
+async def connected(enforcer: Enforcer) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the guard API in front of ``enforcer``, calling with the gateway key ``g1``."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=make_app(enforcer)),
+        base_url="http://aifinops",
+        headers={"authorization": "Bearer afo_g1_secret"},
+    ) as c:
+        yield c
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    enforcer = Enforcer(parse_policies(POLICIES), prices=PRICES.get, clock=lambda: NOW)
-    transport = httpx.ASGITransport(app=make_app(enforcer))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://aifinops", headers={"authorization": "Bearer afo_g1_secret"}
-    ) as c:
+    async with connected(Enforcer(parse_policies(POLICIES), prices=PRICES.get, clock=lambda: NOW)) as c:
         yield c
 
 
@@ -198,32 +206,20 @@ async def test_guard_needs_the_gateway_scope(client: httpx.AsyncClient) -> None:
 
 async def test_store_outage_fails_closed_for_money_and_open_for_rates() -> None:
     money = Enforcer(parse_policies(POLICIES), counters=DownCounters(), prices=PRICES.get, clock=lambda: NOW)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=make_app(money)),
-        base_url="http://a",
-        headers={"authorization": "Bearer afo_g1_secret"},
-    ) as c:
+    async with connected(money) as c:
         verdict = await guard(c, max_tokens=10)
     assert verdict["status"] == 503 and verdict["error"]["error"]["code"] == "limit_store_unavailable"
     assert "spend" in verdict["error"]["error"]["message"]
     rates = {"policies": {"apim": [{"kind": "rpm", "limit": 1}]}}
     enforcer = Enforcer(parse_policies(rates), counters=DownCounters(), clock=lambda: NOW)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=make_app(enforcer)),
-        base_url="http://a",
-        headers={"authorization": "Bearer afo_g1_secret"},
-    ) as c:
+    async with connected(enforcer) as c:
         verdict = await guard(c, max_tokens=10)
     assert verdict["decision"] == "allow" and verdict["headers"] == {"x-aifinops-limits": "degraded"}
 
 
 async def test_unknown_policy_on_a_key_is_refused() -> None:
     enforcer = Enforcer(parse_policies({"policies": {}}), clock=lambda: NOW)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=make_app(enforcer)),
-        base_url="http://a",
-        headers={"authorization": "Bearer afo_g1_secret"},
-    ) as c:
+    async with connected(enforcer) as c:
         verdict = await guard(c)
     assert verdict["status"] == 403 and verdict["error"]["error"]["code"] == "unknown_policy"
 
@@ -231,11 +227,7 @@ async def test_unknown_policy_on_a_key_is_refused() -> None:
 async def test_metered_cost_settles_exactly() -> None:
     counters = InProcessCounters()
     enforcer = Enforcer(parse_policies(POLICIES), counters=counters, prices=PRICES.get, clock=lambda: NOW)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=make_app(enforcer)),
-        base_url="http://a",
-        headers={"authorization": "Bearer afo_g1_secret"},
-    ) as c:
+    async with connected(enforcer) as c:
         first = await guard(c, max_tokens=800)
         body = {"reservation_id": first["reservation_id"], "cost": "0.019", "currency": "USD"}
         assert (await c.post("/api/guard/settle", json=body)).json() == {"settled": True}
@@ -338,11 +330,7 @@ async def test_endless_contention_is_a_429_after_a_bounded_number_of_attempts() 
     enforcer = Enforcer(
         parse_policies(POLICIES), counters=ContendedCounters(), prices=PRICES.get, clock=lambda: NOW
     )
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=make_app(enforcer)),
-        base_url="http://a",
-        headers={"authorization": "Bearer afo_g1_secret"},
-    ) as c:
+    async with connected(enforcer) as c:
         verdict = await guard(c, max_tokens=10)
     assert verdict["status"] == 429 and verdict["error"]["error"]["code"] == "contention"
     assert verdict["headers"] == {"retry-after": "1"}

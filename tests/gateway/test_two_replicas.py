@@ -31,7 +31,7 @@ import httpx
 import pytest
 
 from aifinops.domain import MeterKind, Price
-from aifinops.engine.limits import TokenPrices
+from aifinops.engine.limit_policies import TokenPrices
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

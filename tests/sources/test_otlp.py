@@ -22,42 +22,12 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from aifinops.domain import DeploymentType, EventKind, EventStatus, UsageEvent
 from aifinops.errors import SourceFormatError
 from aifinops.ingest import Ingestor
-from aifinops.sources.otlp import (
-    OtlpMapping,
-    SkippedSpan,
-    Span,
-    decode_otlp_json,
-    decode_otlp_protobuf,
-    spans_to_events,
-)
+from aifinops.sources.otlp import Span, decode_otlp_json, decode_otlp_protobuf
+from aifinops.sources.otlp_genai import OtlpMapping, SkippedSpan, spans_to_events
 from aifinops.store import Store
+from wire_examples import OTLP_REFERENCE_BODY as REFERENCE_BODY
+from wire_examples import OTLP_REFERENCE_TRACE as TRACE
 
-#: The example body of reference/otel-genai.md §4.1, verbatim.
-REFERENCE_BODY = b"""{"resourceSpans": [{
-  "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "rag-api"}}]},
-  "scopeSpans": [{
-    "scope": {"name": "opentelemetry.instrumentation.openai_v2", "version": "2.1b0"},
-    "spans": [{
-      "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
-      "parentSpanId": "eee19b7ec3c1b173",
-      "name": "chat gpt-4o", "kind": 3,
-      "startTimeUnixNano": "1767225600000000000", "endTimeUnixNano": "1767225601250000000",
-      "attributes": [
-        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-        {"key": "gen_ai.provider.name", "value": {"stringValue": "azure.ai.openai"}},
-        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-prod"}},
-        {"key": "gen_ai.response.model", "value": {"stringValue": "gpt-4o-2024-11-20"}},
-        {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "1200"}},
-        {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "300"}},
-        {"key": "gen_ai.usage.cache_read.input_tokens", "value": {"intValue": "1024"}},
-        {"key": "gen_ai.response.finish_reasons", "value": {"arrayValue": {"values": [{"stringValue": "stop"}]}}},
-        {"key": "server.address", "value": {"stringValue": "my-aoai.openai.azure.com"}},
-        {"key": "server.port", "value": {"intValue": "443"}}],
-      "status": {"code": 0}
-    }]
-  }]
-}]}"""  # noqa: E501 (verbatim)
-TRACE = "5b8efff798038103d269b633813fc60c"
 T_START = 1767225600000000000  # 2026-01-01T00:00:00Z
 
 

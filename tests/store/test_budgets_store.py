@@ -15,7 +15,8 @@ from aifinops.engine.budgets import Action, Budget, Enforcement, Threshold, Thre
 from aifinops.errors import ValidationError
 from aifinops.sources._http import RetryPolicy
 from aifinops.store import Store
-from aifinops.store.budgets import BudgetStore, SpendReader, evaluate_budgets
+from aifinops.store.budget_spend import SpendReader, evaluate_budgets
+from aifinops.store.budgets import BudgetStore
 from aifinops.store.costs import CostStore
 from aifinops.store.tables import usage_rollup
 

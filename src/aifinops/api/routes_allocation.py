@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Depends
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, Caller, ReadCaller, SettingsDep, StoreDep
 from aifinops.api.problems import ProblemError
 from aifinops.domain import DIMENSIONS, Basis, from_nanos
 from aifinops.engine.allocation_rules import rule_to_mapping
-from aifinops.engine.kpis import TaskAggregate, TaskKpi, group_costs, task_kpis
+from aifinops.engine.kpis import TaskKpi, group_costs, task_kpis
 from aifinops.engine.reconciliation import DriftRow, reconcile
 from aifinops.engine.showback import build_showback
 from aifinops.errors import ValidationError
@@ -22,13 +23,11 @@ from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore, parse_rules
 from aifinops.store.costs import CostStore
 from aifinops.store.reconciliation_queries import estimates
-from aifinops.store.task_queries import task_group_stats
+from aifinops.store.task_aggregates import task_aggregates
 
 __all__ = ["parse_period", "router"]
 
 router = APIRouter(tags=["allocation"])
-
-#: Dimensions an allocation runs over when the request names none.
 
 
 def _invalid(field: str, reason: str) -> ProblemError:
@@ -66,7 +65,23 @@ def _dims(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else default
 
 
-def _org_wide(caller: Caller) -> None:
+@dataclass(frozen=True, slots=True)
+class _Days:
+    """The billing days ``[start, end)`` of a request, and the period name a report shows for them."""
+
+    start: dt.date
+    end: dt.date
+    label: str
+
+
+def _period_query(period: str | None = None, start: str | None = None, end: str | None = None) -> _Days:
+    """The billing days named by the ``period`` or ``start``/``end`` query parameters."""
+    lo, hi = parse_period(period, start, end)
+    return _Days(lo, hi, period or f"{lo}..{hi}")
+
+
+def _org_wide(caller: ReadCaller) -> Caller:
+    """The caller, when its key sees every tenant: allocation and reconciliation span them all."""
     if caller.tenant is not None:
         raise ProblemError(
             403,
@@ -74,6 +89,12 @@ def _org_wide(caller: Caller) -> None:
             f"this key is limited to tenant {caller.tenant!r}; allocation and reconciliation span "
             "every tenant and need a key without a tenant restriction",
         )
+    return caller
+
+
+# Routes declare the period after the caller, so that a bad key is refused before the period is parsed.
+PeriodQuery = Annotated[_Days, Depends(_period_query)]
+OrgCaller = Annotated[Caller, Depends(_org_wide)]
 
 
 @router.get("/api/allocation/rules", summary="The allocation rules, in the order they apply")
@@ -114,13 +135,11 @@ async def run_allocation(
     store: StoreDep,
     settings: SettingsDep,
     caller: AdminCaller,
-    period: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
+    days: PeriodQuery,
     basis: str = "actual",
     dimensions: str | None = None,
 ) -> dict[str, Any]:
-    lo, hi = parse_period(period, start, end)
+    lo, hi = days.start, days.end
     default = tuple(settings.allocation.dimensions)
     return await run_in_threadpool(_run, store, lo, hi, _basis(basis), _dims(dimensions, default))
 
@@ -128,15 +147,12 @@ async def run_allocation(
 @router.get("/api/allocation", summary="Allocated cost by owner, with idle and unallocated lines and drivers")
 async def get_allocation(
     store: StoreDep,
-    caller: ReadCaller,
-    period: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
+    caller: OrgCaller,
+    days: PeriodQuery,
     basis: str = "actual",
     by: str | None = None,
 ) -> dict[str, Any]:
-    _org_wide(caller)
-    lo, hi = parse_period(period, start, end)
+    lo, hi = days.start, days.end
     chosen = _basis(basis)
     result = await run_in_threadpool(AllocationStore(store).result, lo, hi, basis=chosen)
     if not result.dimensions:
@@ -147,9 +163,7 @@ async def get_allocation(
             f"`aifinops report showback --period {lo:%Y-%m} --basis {chosen.value}`",
         )
     try:
-        showback = build_showback(
-            result, by=_dims(by, result.dimensions), period=period or f"{lo}..{hi}", basis=chosen
-        )
+        showback = build_showback(result, by=_dims(by, result.dimensions), period=days.label, basis=chosen)
     except ValueError as exc:
         raise _invalid("by", str(exc)) from exc
     return showback_document(showback)
@@ -202,16 +216,13 @@ def _reconcile(
 )
 async def get_reconciliation(
     store: StoreDep,
-    caller: ReadCaller,
-    period: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
+    caller: OrgCaller,
+    days: PeriodQuery,
     basis: str = "actual",
     as_of: str | None = None,
     tolerance: str = "0.05",
 ) -> dict[str, Any]:
-    _org_wide(caller)
-    lo, hi = parse_period(period, start, end)
+    lo, hi = days.start, days.end
     try:
         when = dt.date.fromisoformat(as_of) if as_of else dt.datetime.now(dt.UTC).date()
         limit = Decimal(tolerance)
@@ -249,20 +260,7 @@ def _kpi_json(kpi: TaskKpi, by: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _kpis(store: Store, lo: dt.date, hi: dt.date, by: tuple[str, ...]) -> dict[str, Any]:
-    start = dt.datetime.combine(lo, dt.time(), tzinfo=dt.UTC)
-    end = dt.datetime.combine(hi, dt.time(), tzinfo=dt.UTC)
-    tasks = [
-        TaskAggregate(
-            tuple(v or "" for v in s.group),
-            s.outcome,
-            tasks=s.tasks,
-            steps=s.steps,
-            retries=s.retries,
-            tokens=s.input_tokens + s.output_tokens,
-            estimated_nanos=dict(s.cost_nanos),
-        )
-        for s in task_group_stats(store, group_by=by, start=start, end=end)
-    ]
+    tasks = task_aggregates(store, start=lo, end=hi, by=by)
     allocations = AllocationStore(store)
     allocated = []
     for basis in (Basis.ACTUAL, Basis.AMORTIZED):
@@ -282,14 +280,11 @@ def _kpis(store: Store, lo: dt.date, hi: dt.date, by: tuple[str, ...]) -> dict[s
 )
 async def get_kpis(
     store: StoreDep,
-    caller: ReadCaller,
-    period: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
+    caller: OrgCaller,
+    days: PeriodQuery,
     by: str = "use_case",
 ) -> dict[str, Any]:
-    _org_wide(caller)
-    lo, hi = parse_period(period, start, end)
+    lo, hi = days.start, days.end
     dims = _dims(by, ("use_case",))
     unknown = [d for d in dims if d not in DIMENSIONS]
     if unknown:

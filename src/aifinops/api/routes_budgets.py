@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -15,26 +14,19 @@ from starlette.concurrency import run_in_threadpool
 from aifinops.api.deps import AdminCaller, ReadCaller, SettingsDep, StoreDep
 from aifinops.api.problems import ProblemError
 from aifinops.domain import DIMENSIONS, from_nanos
-from aifinops.engine.anomalies import Anomaly, detect_daily, detect_hourly
+from aifinops.engine.anomalies import Anomaly
 from aifinops.engine.budgets import Budget, BudgetStatus, budget_to_dict, scope_label
-from aifinops.engine.periods import local_date, zone
 from aifinops.errors import ValidationError
 from aifinops.store import Store
-from aifinops.store.budgets import (
-    AlertRecord,
-    BudgetStore,
-    SpendReader,
-    StoredBudget,
-    evaluate_budgets,
-    parse_budget,
-)
+from aifinops.store.budget_spend import evaluate_budgets
+from aifinops.store.budgets import AlertRecord, BudgetStore, StoredBudget, parse_budget
+from aifinops.store.spend_anomalies import find_anomalies
 
 __all__ = [
     "BudgetCollector",
     "BudgetIn",
     "budget_statuses_json",
     "current_statuses",
-    "find_anomalies",
     "router",
 ]
 
@@ -322,70 +314,6 @@ def budget_statuses_json(statuses: Sequence[BudgetStatus]) -> list[dict[str, Any
             }
         )
     return out
-
-
-def find_anomalies(
-    store: Store,
-    *,
-    filters: dict[str, tuple[str, ...]],
-    by: str | None,
-    hourly: bool,
-    at: dt.datetime,
-    tz: str,
-    currency: str,
-) -> list[Anomaly]:
-    """Check the last complete local day (or UTC hour) before ``at``, per scope or value of ``by``."""
-    reader, today = SpendReader(store), local_date(at, tz)
-    target: Any = (
-        at.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
-        if hourly
-        else today - dt.timedelta(days=1)
-    )
-
-    def sums(
-        group: tuple[str, ...], scope: dict[str, tuple[str, ...]]
-    ) -> list[tuple[Any, tuple[str, ...], int]]:
-        first = today - dt.timedelta(days=29 if hourly else 57)
-        return reader.sums(
-            first_day=first, end=at, tz=zone(tz), currency=currency, group=group, filters=scope, hourly=hourly
-        )
-
-    def check(points: dict[Any, Decimal], label: str, breakdown: Any = None) -> Anomaly | None:
-        if hourly:
-            return detect_hourly(
-                series=points, hour=target, scope=label, currency=currency, breakdown=breakdown
-            )
-        return detect_daily(series=points, day=target, scope=label, currency=currency, breakdown=breakdown)
-
-    series: dict[str, dict[Any, Decimal]] = {}
-    for bucket, values, nanos in sums((by,) if by else (), filters):
-        series.setdefault(values[0] if by else "", {})[bucket] = from_nanos(nanos)
-    found = []
-    for value, points in sorted(series.items()):
-        scope = {**filters, **({by: (value,)} if by else {})}
-        _fill_zeros(points, target, hourly)
-        if check(points, scope_label(scope)) is None:
-            continue
-        breakdown: dict[Any, dict[tuple[str, str], Decimal]] = {}
-        for dim in DIMENSIONS:
-            for bucket, values, nanos in sums((dim,), scope):
-                if values[0]:  # spend without a value for this dimension explains nothing
-                    breakdown.setdefault(bucket, {})[(dim, values[0])] = from_nanos(nanos)
-        anomaly = check(points, scope_label(scope), breakdown)
-        if anomaly is not None:
-            found.append(anomaly)
-    return found
-
-
-def _fill_zeros(points: dict[Any, Decimal], target: Any, hourly: bool) -> None:
-    """Spend-free buckets between the first one with data and ``target`` are zeros, not gaps."""
-    if not points:
-        return
-    step = dt.timedelta(hours=1) if hourly else dt.timedelta(days=1)
-    key = min(points)
-    while key <= target:
-        points.setdefault(key, Decimal(0))
-        key += step
 
 
 class BudgetCollector:

@@ -1,6 +1,6 @@
 """POST /v1/traces: OTLP/HTTP trace export (protobuf or JSON, optionally gzip) → usage events, stored once.
 
-Protocol: /work/shared/reference/otel-genai.md §4. The answer uses the request's content type: 200 with an
+Protocol: the reference otel-genai.md §4. The answer uses the request's content type: 200 with an
 ``ExportTraceServiceResponse`` whose ``partialSuccess`` counts the GenAI spans that were rejected; 400 (never
 retried by exporters) for a body that cannot be decoded. Which attributes name the task and the app comes
 from ``app.state.otlp_mapping`` (an ``OtlpMapping``, e.g. ``create_app(settings, otlp_mapping=...)``).
@@ -28,7 +28,8 @@ from aifinops.api.ingest_schemas import EventIn, check_event, to_event, validate
 from aifinops.api.problems import ProblemError
 from aifinops.domain import UsageEvent
 from aifinops.errors import SourceFormatError
-from aifinops.sources.otlp import OtlpMapping, decode_otlp_json, decode_otlp_protobuf, spans_to_events
+from aifinops.sources.otlp import decode_otlp_json, decode_otlp_protobuf
+from aifinops.sources.otlp_genai import OtlpMapping, spans_to_events
 
 __all__ = ["router"]
 

@@ -74,7 +74,7 @@ async def token_usage(
     q = parse_usage_query(request.query_params, timezone=settings.timezone, now=_now(), tenant=caller.tenant)
     if source == "monitor":
         monitor = request.app.state.monitor_usage
-        return await run_in_threadpool(monitor, q)  # type: ignore[no-any-return]
+        return await run_in_threadpool(monitor, q)
     rows = await run_in_threadpool(query_usage, store, q)
     return {
         "basis": Basis.USAGE.value,

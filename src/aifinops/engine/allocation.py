@@ -13,7 +13,6 @@ allocates becomes one ``unallocated`` line carrying those reasons.
 
 from __future__ import annotations
 
-import datetime as dt
 import heapq
 from collections import defaultdict
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from aifinops.domain import DIMENSIONS, CostRecord, to_nanos
+from aifinops.engine.allocation_drivers import Driver, UsageIndex, filter_label, fixed_weights, usage_weights
 from aifinops.engine.allocation_rules import (
     DRIVER_FIELDS,
     AllocationRule,
@@ -55,25 +55,6 @@ class Bucket(StrEnum):
     ALLOCATED = "allocated"
     IDLE = "idle"
     UNALLOCATED = "unallocated"
-
-
-class Driver(NamedTuple):
-    """Usage of one billing day and dimension combination (``dims`` follows the run's ``dimensions``).
-
-    ``tokens`` is input + output (cached input is part of input, reasoning part of output). A named tuple
-    for the same reason as :class:`AllocationLine`: a month has hundreds of thousands of driver rows.
-    """
-
-    day: dt.date
-    dims: tuple[str, ...]
-    tokens: int = 0
-    requests: int = 0
-    estimated_cost_nanos: int = 0
-    currency: str = ""
-    kind: str = ""
-    deployment: str = ""
-    model: str = ""
-    resource_id: str = ""
 
 
 class AllocationLine(NamedTuple):
@@ -136,13 +117,6 @@ def split_largest_remainder(total: int, weights: Sequence[int]) -> list[int]:
     return parts
 
 
-_DayKey = tuple[dt.date, str]
-_NO_DAY = dt.date.min  # cache key of splits that do not depend on the day (fixed weights)
-#: The consumers of one split with positive integer weights, in a fixed order (the rounding tie-break):
-#: sorted by dims for usage drivers, as configured for fixed weights; and the driver label.
-_Weights = tuple[tuple[tuple[str, ...], ...], tuple[int, ...], str]
-
-
 class _At(NamedTuple):
     """Where a split is: the record's index, the rule's index, and the run's dimensions."""
 
@@ -169,124 +143,9 @@ def _lines(
     ]
 
 
-class _Usage:
-    """Drivers indexed by day and by (day, resource), with per-rule weight vectors cached."""
-
-    def __init__(self, drivers: Sequence[Driver], dimensions: tuple[str, ...]) -> None:
-        self.dimensions = dimensions
-        self.dim_index = {name: i for i, name in enumerate(dimensions)}
-        self.by_day: dict[dt.date, list[Driver]] = defaultdict(list)
-        self.by_resource: dict[_DayKey, list[Driver]] = defaultdict(list)
-        for driver in drivers:
-            if len(driver.dims) != len(dimensions):
-                raise ValueError(
-                    f"driver of {driver.day} has {len(driver.dims)} dimension values for {len(dimensions)} "
-                    f"dimensions {list(dimensions)}: build drivers for the same dimensions as the run"
-                )
-            self.by_day[driver.day].append(driver)
-            self.by_resource[(driver.day, driver.resource_id.lower())].append(driver)
-        self.cache: dict[tuple[int, dt.date, str, str], _Weights | str] = {}
-
-    def field_value(self, driver: Driver, name: str) -> str:
-        index = self.dim_index.get(name)
-        return driver.dims[index] if index is not None else str(getattr(driver, name))
-
-
-def _filter_label(usage: UsageFilter) -> str:
-    where = ",".join(f"{k}={'|'.join(v)}" for k, v in sorted(usage.where.items()))
-    return f"[{where}]" if where else ""
-
-
-def _aggregate(
-    rule: AllocationRule, drivers: Sequence[Driver], usage: _Usage
-) -> dict[tuple[str, ...], list[int]] | str:
-    """Tokens, requests and estimated nanos per (dims…, currency) of the drivers the rule's filter keeps."""
-    for name in rule.usage.where:
-        if name not in usage.dim_index and name not in DRIVER_FIELDS:
-            return f"usage filter on {name!r}, which this run does not allocate over {list(usage.dimensions)}"
-    sums: dict[tuple[str, ...], list[int]] = {}
-    where = list(rule.usage.where.items())
-    for driver in drivers:
-        if any(usage.field_value(driver, name) not in values for name, values in where):
-            continue
-        key = (*driver.dims, driver.currency)
-        row = sums.setdefault(key, [0, 0, 0])
-        row[0] += driver.tokens
-        row[1] += driver.requests
-        row[2] += driver.estimated_cost_nanos
-    return sums
-
-
-def _pick_currency(sums: dict[tuple[str, ...], list[int]], wanted: str) -> str | None:
-    """The currency whose estimates drive the split: the record's, else the only one present."""
-    present = sorted({key[-1] for key, row in sums.items() if row[2] > 0})
-    if wanted in present:
-        return wanted
-    return present[0] if len(present) == 1 else None
-
-
-def _usage_weights(
-    rule: AllocationRule, record: CostRecord, usage: _Usage, rule_index: int
-) -> _Weights | str:
-    """Consumers and weights of a usage-driven split (cached per rule, day, resource and currency)."""
-    resource = (record.resource_id or "").lower() if rule.usage.scope is Scope.RESOURCE else ""
-    if rule.usage.scope is Scope.RESOURCE and not resource:
-        return "the record has no resource id to find its usage by; give the rule usage scope 'all'"
-    key = (rule_index, record.billing_day, resource, record.currency)
-    cached = usage.cache.get(key)
-    if cached is not None:
-        return cached
-    if rule.usage.scope is Scope.RESOURCE:
-        drivers = usage.by_resource.get((record.billing_day, resource), [])
-    else:
-        drivers = usage.by_day.get(record.billing_day, [])
-    sums = _aggregate(rule, drivers, usage)
-    result = sums if isinstance(sums, str) else _weigh(rule, record, sums)
-    usage.cache[key] = result
-    return result
-
-
-def _weigh(
-    rule: AllocationRule, record: CostRecord, sums: dict[tuple[str, ...], list[int]]
-) -> _Weights | str:
-    metric = rule.driver
-    label = f"{metric.value}{_filter_label(rule.usage)}"
-    currency = ""
-    if metric is DriverMetric.ESTIMATED_COST:
-        picked = _pick_currency(sums, record.currency)
-        if picked is None and len({k[-1] for k, r in sums.items() if r[2] > 0}) > 1:
-            return (
-                f"estimated cost drivers are in several currencies and none in {record.currency}; use tokens"
-            )
-        currency = picked or ""
-    per_dims: dict[tuple[str, ...], int] = defaultdict(int)
-    for key, (tokens, requests, nanos) in sums.items():
-        if metric is DriverMetric.TOKENS:
-            per_dims[key[:-1]] += tokens
-        elif metric is DriverMetric.REQUESTS:
-            per_dims[key[:-1]] += requests
-        elif metric is DriverMetric.ESTIMATED_COST:
-            per_dims[key[:-1]] += nanos if key[-1] == currency else 0
-        elif tokens > 0 or requests > 0 or nanos > 0:  # EVEN: every consumer with any usage counts once
-            per_dims[key[:-1]] = 1
-    consumers = sorted(dims for dims, weight in per_dims.items() if weight > 0)
-    return tuple(consumers), tuple(per_dims[d] for d in consumers), label
-
-
-def _fixed_weights(rule: AllocationRule, dimensions: tuple[str, ...]) -> _Weights:
-    """FIXED (or EVEN over listed targets): weights scaled to integers by a common power of ten."""
-    scale = max(max(-int(w.as_tuple().exponent), 0) for _, w in rule.weights)
-    per_dims: dict[tuple[str, ...], int] = defaultdict(int)
-    for owner, weight in rule.weights:
-        value = 1 if rule.driver is DriverMetric.EVEN else int(weight.scaleb(scale))
-        per_dims[tuple(owner.get(d, "") for d in dimensions)] += value
-    consumers = tuple(per_dims)  # configuration order: deterministic and what the user wrote
-    return consumers, tuple(per_dims[d] for d in consumers), rule.driver.value
-
-
 def _no_usage(rule: AllocationRule, record: CostRecord) -> str:
     where = f" of {record.resource_id}" if rule.usage.scope is Scope.RESOURCE else ""
-    return f"no {rule.driver.value}{_filter_label(rule.usage)} usage{where} on {record.billing_day}"
+    return f"no {rule.driver.value}{filter_label(rule.usage)} usage{where} on {record.billing_day}"
 
 
 def _direct(
@@ -314,15 +173,12 @@ def _direct(
 
 
 def _shared(
-    rule: AllocationRule, record: CostRecord, total: int, usage: _Usage, at: _At
+    rule: AllocationRule, record: CostRecord, total: int, usage: UsageIndex, at: _At
 ) -> list[AllocationLine] | str:
     if rule.weights:
-        key = (at.rule_index, _NO_DAY, "", "")
-        cached = usage.cache.get(key)
-        weights = cached if isinstance(cached, tuple) else _fixed_weights(rule, usage.dimensions)
-        usage.cache[key] = weights
+        weights = fixed_weights(rule, usage, at.rule_index)
     else:
-        found = _usage_weights(rule, record, usage, at.rule_index)
+        found = usage_weights(rule, record, usage, at.rule_index)
         if isinstance(found, str):
             return found
         weights = found
@@ -343,9 +199,9 @@ def _capacity(rule: AllocationRule, record: CostRecord) -> int | str:
 
 
 def _provisioned(
-    rule: AllocationRule, record: CostRecord, total: int, usage: _Usage, at: _At
+    rule: AllocationRule, record: CostRecord, total: int, usage: UsageIndex, at: _At
 ) -> list[AllocationLine] | str:
-    found = _usage_weights(rule, record, usage, at.rule_index)
+    found = usage_weights(rule, record, usage, at.rule_index)
     capacity = _capacity(rule, record)
     if isinstance(found, str) or isinstance(capacity, str):
         return found if isinstance(found, str) else str(capacity)
@@ -376,7 +232,7 @@ def _provisioned(
 
 
 def _apply(
-    rule: AllocationRule, record: CostRecord, *, total: int, tags: dict[str, str], usage: _Usage, at: _At
+    rule: AllocationRule, record: CostRecord, *, total: int, tags: dict[str, str], usage: UsageIndex, at: _At
 ) -> list[AllocationLine] | str:
     if rule.method is Method.DIRECT:
         return _direct(rule, record, tags, total, at)
@@ -406,7 +262,7 @@ def allocate(
     record's currency: amounts of different currencies never meet.
     """
     dims = _check_dimensions(dimensions)
-    usage = _Usage(drivers, dims)
+    usage = UsageIndex(drivers, dims)
     matchers = [rule.match.compile() for rule in rules]
     empty = ("",) * len(dims)
     lines: list[AllocationLine] = []

@@ -1,6 +1,6 @@
 """Limit counters: one replica keeps them in process, several share them in Redis through atomic Lua scripts.
 
-Both stores keep the same four kinds of charge (``engine.limits.ChargeMode``) with the same semantics:
+Both stores keep the same four kinds of charge (``engine.limit_charges.ChargeMode``) with the same semantics:
 
 - ``count``: a tally that expires ``ttl`` seconds after its last increment (steps and retries of a task);
 - ``sliding``: fixed buckets of ``window`` seconds; the used value is the current bucket plus the share of
@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aifinops.engine.limits import Charge, ChargeMode, Measure
+from aifinops.engine.limit_charges import Charge, ChargeMode, Measure
 from aifinops.errors import StoreError
 
 __all__ = [

@@ -20,17 +20,16 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from aifinops.domain import DeploymentType, MeterKind, to_nanos
-from aifinops.engine.limits import (
+from aifinops.engine.limit_policies import (
     KEY_ID,
     CallFacts,
-    Decision,
     FailMode,
     LimitKind,
     Policy,
     Refusal,
     TokenPrices,
-    decide,
 )
+from aifinops.engine.limits import Decision, decide
 from aifinops.errors import StoreError
 from aifinops.gateway.counters import Counters, InProcessCounters, Reservation, Settlement
 from aifinops.gateway.policies import PolicyBook

@@ -33,7 +33,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from aifinops.engine.limits import SCOPE_FIELDS, STATIC_KINDS, BudgetPeriod, FailMode, LimitKind, Policy
+from aifinops.engine.limit_policies import (
+    SCOPE_FIELDS,
+    STATIC_KINDS,
+    BudgetPeriod,
+    FailMode,
+    LimitKind,
+    Policy,
+)
 from aifinops.errors import ConfigError
 
 __all__ = ["DEFAULT_FAIL", "LimitSpec", "PolicyBook", "load_policies", "parse_policies"]
