@@ -10,6 +10,8 @@ from enum import StrEnum
 from types import MappingProxyType
 
 __all__ = [
+    "COST_DIMENSIONS",
+    "COST_ROW_COLUMNS",
     "DIMENSIONS",
     "NANOS",
     "Basis",
@@ -42,6 +44,33 @@ DIMENSIONS: tuple[str, ...] = (
     "environment",
     "deployment",
     "model",
+)
+
+#: The fields of a CostRecord that say what was billed: group-by and filter names for billed cost.
+COST_DIMENSIONS: tuple[str, ...] = (
+    "subscription_id",
+    "resource_group",
+    "resource_id",
+    "resource_type",
+    "location",
+    "service_name",
+    "meter_category",
+    "meter_subcategory",
+    "meter_name",
+    "meter_id",
+    "charge_type",
+    "pricing_model",
+    "unit",
+)
+#: Columns of a cost relation at the CostRecord grain, as export readers produce it and the store loads it.
+COST_ROW_COLUMNS: tuple[str, ...] = (
+    "billing_day",
+    "currency",
+    *COST_DIMENSIONS,
+    "tags",
+    "cost_nanos",
+    "quantity_nanos",
+    "source_rows",
 )
 
 #: Money is stored as an integer count of 10⁻⁹ currency units (see DESIGN.md §5).

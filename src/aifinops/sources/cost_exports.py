@@ -28,7 +28,7 @@ import duckdb
 import orjson
 from azure.core.exceptions import AzureError
 
-from aifinops.domain import Basis, CostRecord, from_nanos
+from aifinops.domain import COST_ROW_COLUMNS, Basis, CostRecord, from_nanos
 from aifinops.errors import SourceAuthError, SourceError, SourceFormatError
 from aifinops.sources.export_schemas import (
     ExportManifest,
@@ -39,7 +39,6 @@ from aifinops.sources.export_schemas import (
 )
 
 __all__ = [
-    "COST_ROW_COLUMNS",
     "BlobExports",
     "ExportReader",
     "ExportRun",
@@ -49,28 +48,6 @@ __all__ = [
     "local_runs",
 ]
 
-#: Columns of a scanned, aggregated cost relation (what CostStore.replace_slice bulk-loads).
-COST_ROW_COLUMNS: tuple[str, ...] = (
-    "billing_day",
-    "currency",
-    "subscription_id",
-    "resource_group",
-    "resource_id",
-    "resource_type",
-    "location",
-    "service_name",
-    "meter_category",
-    "meter_subcategory",
-    "meter_name",
-    "meter_id",
-    "charge_type",
-    "pricing_model",
-    "unit",
-    "tags",
-    "cost_nanos",
-    "quantity_nanos",
-    "source_rows",
-)
 _KEYS = COST_ROW_COLUMNS[:16]
 _SUMS = (
     "cost_nanos",

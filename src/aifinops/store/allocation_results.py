@@ -15,28 +15,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from aifinops.domain import Basis, CostRecord, from_nanos, to_nanos
+from aifinops.domain import COST_DIMENSIONS, Basis, CostRecord, from_nanos, to_nanos
 from aifinops.engine.allocation import AllocationLine, AllocationResult, AllocationRule, Bucket
 from aifinops.errors import ValidationError
 from aifinops.store.allocation_tables import allocation_lines, allocation_records, allocation_runs
 
 __all__ = ["load_result", "save_result"]
 
-_RECORD_FIELDS = (
-    "unit",
-    "subscription_id",
-    "resource_group",
-    "resource_id",
-    "resource_type",
-    "location",
-    "service_name",
-    "meter_category",
-    "meter_subcategory",
-    "meter_name",
-    "meter_id",
-    "charge_type",
-    "pricing_model",
-)
+_RECORD_FIELDS = COST_DIMENSIONS
 _BATCH = 50_000
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Date, Index, Integer, String, Table, Text, UniqueConstraint
 
+from aifinops.domain import COST_DIMENSIONS
 from aifinops.store.tables import UtcDateTime, metadata
 
 __all__ = [
@@ -22,22 +23,6 @@ __all__ = [
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
 
-#: Columns of cost_records that API group-by and filters may name.
-COST_DIMENSIONS: tuple[str, ...] = (
-    "subscription_id",
-    "resource_group",
-    "resource_id",
-    "resource_type",
-    "location",
-    "service_name",
-    "meter_category",
-    "meter_subcategory",
-    "meter_name",
-    "meter_id",
-    "charge_type",
-    "pricing_model",
-    "unit",
-)
 
 cost_records = Table(
     "cost_records",

@@ -24,7 +24,16 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from aifinops.domain import Basis, CostRecord, InventoryResource, MetricSample, Money, from_nanos, to_nanos
+from aifinops.domain import (
+    COST_ROW_COLUMNS,
+    Basis,
+    CostRecord,
+    InventoryResource,
+    MetricSample,
+    Money,
+    from_nanos,
+    to_nanos,
+)
 from aifinops.errors import ValidationError
 from aifinops.store.cost_tables import (
     COST_DIMENSIONS,
@@ -38,27 +47,7 @@ from aifinops.store.store import Store
 __all__ = ["CostFreshness", "CostPoint", "CostStore", "SliceSummary"]
 
 _BATCH = 20_000
-_BULK_COLUMNS: tuple[str, ...] = (
-    "billing_day",
-    "currency",
-    "subscription_id",
-    "resource_group",
-    "resource_id",
-    "resource_type",
-    "location",
-    "service_name",
-    "meter_category",
-    "meter_subcategory",
-    "meter_name",
-    "meter_id",
-    "charge_type",
-    "pricing_model",
-    "unit",
-    "tags",
-    "cost_nanos",
-    "quantity_nanos",
-    "source_rows",
-)
+_BULK_COLUMNS = COST_ROW_COLUMNS
 _INSERT_COLUMNS = ("source", "scope", "basis", *_BULK_COLUMNS)
 _MONEY_BASES = (Basis.ACTUAL, Basis.AMORTIZED)
 
