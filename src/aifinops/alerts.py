@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from aifinops.domain import plain
 from aifinops.engine.budgets import Alert, BudgetStatus, ThresholdType, alerts_to_fire, scope_label
 from aifinops.errors import AifinopsError, ValidationError
 from aifinops.sources._http import RetryPolicy, send_with_retry
@@ -139,7 +140,7 @@ def notification_for_alert(alert: Alert, *, alert_id: str) -> Notification:
             "currency": alert.observed.currency,
             "basis": alert.observed.basis.value,
         },
-        "budget_amount": {"amount": str(alert.amount.amount), "currency": alert.amount.currency},
+        "budget_amount": {"amount": plain(alert.amount.amount), "currency": alert.amount.currency},
         "ratio": str(alert.ratio),
         "action": alert.enforcement.action.value,
         "downgrade_to": alert.enforcement.downgrade_to,

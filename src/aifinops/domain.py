@@ -29,6 +29,7 @@ __all__ = [
     "TaskOutcome",
     "UsageEvent",
     "from_nanos",
+    "plain",
     "to_nanos",
 ]
 
@@ -91,13 +92,29 @@ def to_nanos(amount: Decimal) -> int:
     return int((amount * _NANOS_PER_UNIT).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
+def plain(amount: Decimal) -> str:
+    """An amount as a plain decimal string, never in exponent form (``str(Decimal)`` writes 1E-9, 4.7E+3).
+
+    >>> plain(Decimal("1E-9")), plain(Decimal("4.7E+3")), plain(Decimal("-0.50"))
+    ('0.000000001', '4700', '-0.50')
+    """
+    return format(amount, "f")
+
+
 def from_nanos(nanos: int) -> Decimal:
-    """Convert integer nano-units back to a Decimal amount.
+    """Convert integer nano-units back to a Decimal amount without trailing zeros or an exponent.
 
     >>> from_nanos(1500)
     Decimal('0.0000015')
+    >>> plain(from_nanos(4_700_000_000_000))
+    '4700'
     """
-    return (Decimal(nanos) / _NANOS_PER_UNIT).normalize() if nanos else Decimal(0)
+    if not nanos:
+        return Decimal(0)
+    amount = (Decimal(nanos) / _NANOS_PER_UNIT).normalize()
+    # normalize() writes 4700 as 4.7E+3; money goes into JSON as a plain decimal string
+    exponent = amount.as_tuple().exponent
+    return amount.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else amount
 
 
 class Basis(StrEnum):

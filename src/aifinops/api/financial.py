@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aifinops.api.problems import ProblemError
-from aifinops.domain import Basis, from_nanos, to_nanos
+from aifinops.domain import Basis, from_nanos, plain, to_nanos
 from aifinops.engine.allocation import Bucket
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore
@@ -62,7 +62,7 @@ class FinancialCosts:
             items = [
                 {
                     "period_start": p.period.isoformat(),
-                    "cost": str(p.cost.amount),
+                    "cost": plain(p.cost.amount),
                     "currency": p.cost.currency,
                     "bucket": "billed",
                 }
@@ -74,7 +74,7 @@ class FinancialCosts:
             totals[item["currency"]] += nanos if nanos is not None else to_nanos(Decimal(item["cost"]))
         return {
             **head,
-            "totals": [{"currency": c, "cost": str(from_nanos(v))} for c, v in sorted(totals.items())],
+            "totals": [{"currency": c, "cost": plain(from_nanos(v))} for c, v in sorted(totals.items())],
             "items": items,
         }
 
@@ -110,7 +110,7 @@ class FinancialCosts:
             {
                 "period_start": k[0].isoformat(),
                 **dict(zip(q.group_by, k[1:-2], strict=True)),
-                "cost": str(from_nanos(v)),
+                "cost": plain(from_nanos(v)),
                 "currency": k[-2],
                 "bucket": k[-1],
                 "_nanos": v,
@@ -130,7 +130,7 @@ def snapshot_totals(store: Store) -> Any:
         out = []
         for basis in (Basis.ACTUAL, Basis.AMORTIZED):
             for currency, money in costs.totals(start, end, basis=basis).items():
-                out.append({"amount": str(money.amount), "currency": currency, "basis": basis.value})
+                out.append({"amount": plain(money.amount), "currency": currency, "basis": basis.value})
         return out
 
     return totals

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, Caller, ReadCaller, SettingsDep, StoreDep
 from aifinops.api.problems import ProblemError
-from aifinops.domain import DIMENSIONS, Basis, from_nanos
+from aifinops.domain import DIMENSIONS, Basis, from_nanos, plain
 from aifinops.engine.allocation_rules import rule_to_mapping
 from aifinops.engine.kpis import TaskKpi, group_costs, task_kpis
 from aifinops.engine.reconciliation import DriftRow, reconcile
@@ -176,9 +176,9 @@ def _drift_json(row: DriftRow) -> dict[str, Any]:
         "resource_id": row.resource_id,
         "meter": row.meter,
         "currency": row.currency,
-        "estimated": str(from_nanos(row.estimated_nanos)),
-        "actual": str(from_nanos(row.actual_nanos)),
-        "drift": str(from_nanos(row.drift_nanos)),
+        "estimated": plain(from_nanos(row.estimated_nanos)),
+        "actual": plain(from_nanos(row.actual_nanos)),
+        "drift": plain(from_nanos(row.drift_nanos)),
         "drift_pct": None if pct is None else str(pct),
         "deployments": list(row.deployments),
         "status": row.status.value,
@@ -202,8 +202,8 @@ def _reconcile(
                 "meter": p.meter,
                 "currency": p.currency,
                 "unit_size": p.unit_size,
-                "effective_price": str(p.effective_price),
-                "book_price": None if p.book_price is None else str(p.book_price),
+                "effective_price": plain(p.effective_price),
+                "book_price": None if p.book_price is None else plain(p.book_price),
                 "mismatch": p.mismatch,
             }
             for p in result.prices
@@ -233,7 +233,7 @@ async def get_reconciliation(
 
 def _kpi_json(kpi: TaskKpi, by: tuple[str, ...]) -> dict[str, Any]:
     def ratio(value: Decimal | None) -> str | None:
-        return None if value is None else str(value)
+        return None if value is None else plain(value)
 
     return {
         **dict(zip(by, kpi.group, strict=True)),
@@ -247,11 +247,11 @@ def _kpi_json(kpi: TaskKpi, by: tuple[str, ...]) -> dict[str, Any]:
             {
                 "basis": c.basis.value,
                 "currency": c.currency,
-                "cost": str(from_nanos(c.cost_nanos)),
+                "cost": plain(from_nanos(c.cost_nanos)),
                 "cost_per_successful_task": None
                 if c.per_successful_task is None
                 else format(c.per_successful_task.normalize(), "f"),
-                "failed_and_abandoned": str(from_nanos(c.failed_and_abandoned_nanos)),
+                "failed_and_abandoned": plain(from_nanos(c.failed_and_abandoned_nanos)),
                 "value_per_cost": ratio(c.value_per_cost),
             }
             for c in kpi.costs

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, ReadCaller, SettingsDep, StoreDep
 from aifinops.api.problems import ProblemError
-from aifinops.domain import DIMENSIONS, from_nanos
+from aifinops.domain import DIMENSIONS, from_nanos, plain
 from aifinops.engine.anomalies import Anomaly
 from aifinops.engine.budgets import Budget, BudgetStatus, budget_to_dict, scope_label
 from aifinops.errors import ValidationError
@@ -143,11 +143,11 @@ def _alert_json(a: AlertRecord) -> dict[str, Any]:
         "period": a.period_key,
         "fired_at": a.fired_at.isoformat(),
         "observed": {
-            "amount": str(from_nanos(a.observed_nanos)),
+            "amount": plain(from_nanos(a.observed_nanos)),
             "currency": a.currency,
             "basis": a.basis.value,
         },
-        "budget_amount": {"amount": str(from_nanos(a.amount_nanos)), "currency": a.currency},
+        "budget_amount": {"amount": plain(from_nanos(a.amount_nanos)), "currency": a.currency},
         "ratio": a.ratio,
         "summary": a.summary,
         "delivery_status": a.delivery_status,
@@ -286,9 +286,9 @@ def budget_statuses_json(statuses: Sequence[BudgetStatus]) -> list[dict[str, Any
                     "end": s.period.end.isoformat(),
                     "timezone": s.period.tz,
                 },
-                "amount": {"amount": str(s.budget.amount), "currency": s.budget.currency},
+                "amount": {"amount": plain(s.budget.amount), "currency": s.budget.currency},
                 "spend": {
-                    "amount": str(s.spend.amount),
+                    "amount": plain(s.spend.amount),
                     "currency": s.spend.currency,
                     "basis": s.spend.basis.value,
                 },
@@ -297,7 +297,7 @@ def budget_statuses_json(statuses: Sequence[BudgetStatus]) -> list[dict[str, Any
                 "forecast": None
                 if f is None
                 else {
-                    "amount": str(f.point),
+                    "amount": plain(f.point),
                     "low": str(f.low),
                     "high": str(f.high),
                     "currency": f.currency,

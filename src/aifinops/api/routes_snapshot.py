@@ -15,7 +15,7 @@ from aifinops.api.problems import ProblemError
 from aifinops.api.query_params import check_known, month_range, parse_range
 from aifinops.api.routes_budgets import budget_statuses_json, current_statuses
 from aifinops.api.serializers import jsonable, kpi_json
-from aifinops.domain import Basis, from_nanos
+from aifinops.domain import Basis, from_nanos, plain
 from aifinops.engine.task_kpis import task_kpis
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore
@@ -49,7 +49,7 @@ def _top(store: Store, q: UsageQuery, dim: str, n: int = 5) -> list[dict[str, An
             acc[key] = acc.get(key, 0) + r.sums["cost_nanos"]
     ranked = sorted(acc.items(), key=lambda kv: (-kv[1], str(kv[0])))[:n]
     return [
-        {dim: k[0], "amount": str(from_nanos(v)), "currency": k[1], "basis": "estimated"} for k, v in ranked
+        {dim: k[0], "amount": plain(from_nanos(v)), "currency": k[1], "basis": "estimated"} for k, v in ranked
     ]
 
 
@@ -78,7 +78,7 @@ def build_snapshot(
         "period": {"start": q.start.isoformat(), "end": q.end.isoformat(), "timezone": q.timezone},
         "generated_at": now.isoformat(),
         "totals": [
-            {"amount": str(from_nanos(v)), "currency": c, "basis": Basis.ESTIMATED.value}
+            {"amount": plain(from_nanos(v)), "currency": c, "basis": Basis.ESTIMATED.value}
             for c, v in sorted(totals.items())
         ]
         + list(extra_totals or []),
@@ -98,7 +98,7 @@ def _allocation_totals(store: Store, q: UsageQuery) -> dict[str, list[dict[str, 
         totals = AllocationStore(store).result(start, end, basis=basis).totals()
         if totals:
             out[basis.value] = [
-                {"currency": c, "bucket": b.value, "amount": str(from_nanos(v))}
+                {"currency": c, "bucket": b.value, "amount": plain(from_nanos(v))}
                 for (c, b), v in sorted(totals.items())
             ]
     return out

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.problems import ProblemError
 from aifinops.api.query_params import check_known, parse_usage_query
-from aifinops.domain import Basis, from_nanos
+from aifinops.domain import Basis, from_nanos, plain
 from aifinops.store.usage_queries import UsageRow, query_usage
 
 __all__ = ["router"]
@@ -122,7 +122,7 @@ async def costs(
             {
                 "period_start": row.period_start.isoformat(),
                 **row.group,
-                "cost": str(from_nanos(row.sums["cost_nanos"])),
+                "cost": plain(from_nanos(row.sums["cost_nanos"])),
                 "currency": row.currency,
                 "events": row.sums["events"],
             }
@@ -144,4 +144,4 @@ def _totals(items: list[dict[str, Any]]) -> list[dict[str, str]]:
     totals: dict[str, Decimal] = {}
     for item in items:
         totals[item["currency"]] = totals.get(item["currency"], Decimal(0)) + Decimal(item["cost"])
-    return [{"currency": c, "cost": str(v)} for c, v in sorted(totals.items())]
+    return [{"currency": c, "cost": plain(v)} for c, v in sorted(totals.items())]

@@ -6,14 +6,14 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from aifinops.domain import Money, from_nanos
+from aifinops.domain import Money, from_nanos, plain
 from aifinops.engine.task_kpis import GroupKpi
 
 __all__ = ["jsonable", "kpi_json", "money_json"]
 
 
 def money_json(m: Money) -> dict[str, str]:
-    return {"amount": str(m.amount), "currency": m.currency, "basis": m.basis.value}
+    return {"amount": plain(m.amount), "currency": m.currency, "basis": m.basis.value}
 
 
 def jsonable(value: Any) -> Any:
@@ -21,7 +21,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return str(value)
+        return plain(value)
     if isinstance(value, Money):
         return money_json(value)
     if isinstance(value, dict):
@@ -52,12 +52,12 @@ def kpi_json(k: GroupKpi, group_by: tuple[str, ...]) -> dict[str, Any]:
 
 
 def task_costs_json(costs: dict[str, Decimal], basis: str = "estimated") -> list[dict[str, str]]:
-    return [{"amount": str(v), "currency": c, "basis": basis} for c, v in sorted(costs.items())]
+    return [{"amount": plain(v), "currency": c, "basis": basis} for c, v in sorted(costs.items())]
 
 
 def event_json(e: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = jsonable({k: v for k, v in e.items() if k != "cost_nanos"})
-    out["cost"] = str(from_nanos(e["cost_nanos"])) if e["cost_nanos"] is not None else None
+    out["cost"] = plain(from_nanos(e["cost_nanos"])) if e["cost_nanos"] is not None else None
     return out
 
 

@@ -180,5 +180,5 @@ def demo(
         "/metrics",
         "/docs",
     ):
-        console.print(f"  http://{host}:{port}{path}")
+        console.print(f"  http://{host}:{port}{path}", soft_wrap=True)
     serve_api(host=host, port=port)

@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from types import MappingProxyType
 
-from aifinops.domain import DIMENSIONS, Basis, Money
+from aifinops.domain import DIMENSIONS, Basis, Money, plain
 from aifinops.engine.forecast import Forecast
 from aifinops.engine.periods import Period, PeriodKind, period_containing, zone
 
@@ -382,7 +382,7 @@ def budget_to_dict(budget: Budget) -> dict[str, object]:
     data: dict[str, object] = {
         "name": budget.name,
         "scope": {k: list(v) for k, v in budget.scope.items()},
-        "amount": str(budget.amount),
+        "amount": plain(budget.amount),
         "currency": budget.currency,
         "period": budget.period.value,
         "basis": budget.basis.value,

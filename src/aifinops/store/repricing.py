@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from aifinops.domain import DeploymentType, EventKind, EventStatus, PricedUsage, UsageEvent, from_nanos
+from aifinops.domain import DeploymentType, EventKind, EventStatus, PricedUsage, UsageEvent, from_nanos, plain
 from aifinops.store.events import event_row, roll_up
 from aifinops.store.store import Store
 from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
@@ -124,7 +124,8 @@ def reprice(
         if changed:
             _rebuild(conn, start, end, tasks)
         summary = {
-            c: {"before": str(from_nanos(v[0])), "after": str(from_nanos(v[1]))} for c, v in totals.items()
+            c: {"before": plain(from_nanos(v[0])), "after": plain(from_nanos(v[1]))}
+            for c, v in totals.items()
         }
         conn.execute(
             reprice_runs.insert().values(
