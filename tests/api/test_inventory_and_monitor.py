@@ -73,3 +73,21 @@ def test_monitor_tokens_are_compared_with_what_apps_reported(client: TestClient,
     assert item["deployment"] == "d-4o"
     assert item["input_tokens"] == {"monitor": 5000, "apps": 4000, "gap_percent": "20.00"}
     assert item["output_tokens"] == {"monitor": 400, "apps": 400, "gap_percent": "0.00"}
+
+
+def test_a_team_tag_names_the_owner_when_there_is_no_owner_tag(client: TestClient, store: Store) -> None:
+    CostStore(store).replace_inventory(
+        ["s1"],
+        [
+            InventoryResource(
+                resource_id=ACCOUNT,
+                name="aoai",
+                type="microsoft.cognitiveservices/accounts",
+                subscription_id="s1",
+                resource_group="rg",
+                tags={"team": "ai-platform"},
+            ),
+        ],
+    )
+    (item,) = client.get("/api/inventory").json()["items"]
+    assert item["owner"] == "ai-platform"

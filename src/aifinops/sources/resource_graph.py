@@ -187,7 +187,7 @@ class OwnershipRow:
 def ownership_matrix(
     resources: Iterable[InventoryResource],
     *,
-    owner_tags: Sequence[str] = ("owner", "Owner"),
+    owner_tags: Sequence[str] = ("owner", "Owner", "team", "Team"),  # a team tag names an owner too
     cost_center_tags: Sequence[str] = ("cost_center", "costCenter", "CostCenter", "cost-center"),
     app_tags: Sequence[str] = ("app", "App", "application", "Application"),
     env_tags: Sequence[str] = ("environment", "Environment", "env", "Env"),
