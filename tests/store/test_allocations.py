@@ -226,3 +226,39 @@ def test_the_deployment_map_reads_only_new_events_and_keeps_their_hours(usage: S
         "late": AOAI.lower()
     }
     assert "late" not in allocations.deployment_resources(D1, D2)
+
+
+def test_stored_lines_read_back_exactly_and_are_packed_per_record_part(usage: Store) -> None:
+    """Each record's lines are stored as parts (one row per bucket, rule, driver, reason): read back equal."""
+    import sqlalchemy as sa
+
+    from aifinops.engine.allocation import IdlePolicy
+    from aifinops.store.allocation_tables import allocation_owners, allocation_shares
+
+    ptu = AllocationRule(
+        "ptu",
+        Method.PROVISIONED,
+        match=RecordMatch(resource_ids=("*/accounts/aoai",)),
+        driver=DriverMetric.TOKENS,
+        capacity_per_day=10_000,
+        idle=IdlePolicy.SPREAD,
+    )
+    records = [
+        CostRecord(D1, Basis.ACTUAL, Decimal("10"), "USD", resource_id=AOAI.lower()),
+        CostRecord(D1, Basis.ACTUAL, Decimal("-3"), "EUR", resource_id="/vm", tags={"app": "crm"}),
+        CostRecord(D2, Basis.ACTUAL, Decimal("4"), "USD", resource_id="/nothing"),
+    ]
+    allocations = AllocationStore(usage, clock=lambda: NOW)
+    end = D2 + dt.timedelta(days=1)
+    first = allocations.allocate(
+        D1, end, basis=Basis.ACTUAL, dimensions=("app", "tenant"), records=records, rules=[ptu, *RULES]
+    )
+    loaded = allocations.result(D1, end, basis=Basis.ACTUAL)
+    assert loaded.lines == first.lines and loaded.dimensions == first.dimensions
+    assert [ln.driver for ln in first.lines[:4]] == ["tokens", "tokens", "idle:tokens", "idle:tokens"]
+    with usage.reader() as conn:
+        t = allocation_shares.c
+        parts = conn.execute(sa.select(t.record, t.part).order_by(t.billing_day, t.record, t.part)).all()
+        owners = conn.execute(sa.select(sa.func.count()).select_from(allocation_owners)).scalar()
+    assert [tuple(p) for p in parts] == [(0, 0), (0, 1), (1, 0), (0, 0)]  # day 1: ptu used + idle, crm
+    assert owners == 4  # day 1: chat/t1, rag/t2 and crm; day 2: the empty owner of the unallocated line

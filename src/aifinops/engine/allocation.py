@@ -13,11 +13,13 @@ allocates becomes one ``unallocated`` line carrying those reasons.
 
 from __future__ import annotations
 
-import heapq
+import gc
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import repeat
 from typing import NamedTuple
 
 from aifinops.domain import DIMENSIONS, CostRecord, to_nanos
@@ -47,6 +49,7 @@ __all__ = [
     "Scope",
     "UsageFilter",
     "allocate",
+    "collector_paused",
     "split_largest_remainder",
 ]
 
@@ -88,6 +91,23 @@ class AllocationResult:
         return dict(out)
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a month of lines, drivers or rows is built.
+
+    They are a million small tuples without reference cycles, and every few hundred of them the collector
+    would walk all that were built before: it cost more than building them. Reference counting still frees
+    everything; the collector runs again (and catches up) when the block ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def split_largest_remainder(total: int, weights: Sequence[int]) -> list[int]:
     """Split ``total`` nanos by positive integer ``weights``; the parts sum to ``total`` exactly.
 
@@ -103,16 +123,13 @@ def split_largest_remainder(total: int, weights: Sequence[int]) -> list[int]:
     whole = sum(weights)
     if whole <= 0:
         raise ValueError(f"weights must sum to a positive number, got {whole}")
-    parts: list[int] = []
-    remainders: list[int] = []
-    for weight in weights:
-        quotient, remainder = divmod(total * weight, whole)
-        parts.append(quotient)
-        remainders.append(remainder)
+    products = [total * weight for weight in weights]
+    parts = [product // whole for product in products]
     left = total - sum(parts)
     if left:
-        # nlargest keeps the input order among equal keys, so ties go to the earlier weight.
-        for index in heapq.nlargest(left, range(len(weights)), key=remainders.__getitem__):
+        remainders = [product % whole for product in products]
+        # A stable sort keeps the input order among equal remainders, so ties go to the earlier weight.
+        for index in sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:left]:
             parts[index] += 1
     return parts
 
@@ -134,13 +151,15 @@ def _lines(
     label: str,
     reason: str = "",
 ) -> list[AllocationLine]:
-    """Allocated lines of the non-zero parts (built here directly: this is the hot loop of a month)."""
-    allocated = Bucket.ALLOCATED
-    return [
-        AllocationLine(at.record, dims, part, currency, allocated, rule, label, reason)
-        for dims, part in zip(consumers, parts, strict=True)
-        if part
-    ]
+    """Allocated lines of the non-zero parts, built by C code alone: this is the hot loop of a month."""
+    if len(consumers) != len(parts):
+        raise ValueError(f"{len(parts)} parts for {len(consumers)} consumers")
+    if 0 in parts:
+        kept = [i for i, part in enumerate(parts) if part]
+        consumers, parts = [consumers[i] for i in kept], [parts[i] for i in kept]
+    fixed = (repeat(currency), repeat(Bucket.ALLOCATED), repeat(rule), repeat(label), repeat(reason))
+    rows = zip(repeat(at.record), consumers, parts, *fixed)
+    return list(map(tuple.__new__, repeat(AllocationLine), rows))
 
 
 def _no_usage(rule: AllocationRule, record: CostRecord) -> str:
@@ -148,17 +167,17 @@ def _no_usage(rule: AllocationRule, record: CostRecord) -> str:
     return f"no {rule.driver.value}{filter_label(rule.usage)} usage{where} on {record.billing_day}"
 
 
-def _direct(
-    rule: AllocationRule, record: CostRecord, tags: dict[str, str], total: int, at: _At
-) -> list[AllocationLine] | str:
+def _owner(
+    rule: AllocationRule, resource_id: str | None, tag_values: tuple[str, ...], dimensions: tuple[str, ...]
+) -> tuple[tuple[str, ...], str] | str:
+    """The owner dims and label of a direct rule for a resource and its owner tags' values, or why not."""
     owner = dict(rule.owner)
     sources = ["rule"] if rule.owner else []
-    listed = rule.inventory.get((record.resource_id or "").lower())
+    listed = rule.inventory.get((resource_id or "").lower())
     if listed:
         owner.update(listed)
         sources.append("inventory")
-    for dim, tag in rule.owner_tags.items():
-        value = tags.get(tag.lower(), "").strip()
+    for (dim, tag), value in zip(rule.owner_tags.items(), tag_values, strict=True):
         if value:
             owner[dim] = value
             sources.append(f"tag {tag}")
@@ -166,9 +185,23 @@ def _direct(
     if missing:
         return f"owner tag(s) {missing} missing and not in the inventory mapping"
     if not owner:
-        return f"resource {record.resource_id} is not in the inventory mapping"
-    label = "direct:" + ",".join(dict.fromkeys(sources))
-    owned = tuple(owner.get(d, "") for d in at.dimensions)
+        return f"resource {resource_id} is not in the inventory mapping"
+    return tuple(owner.get(d, "") for d in dimensions), "direct:" + ",".join(dict.fromkeys(sources))
+
+
+def _direct(
+    rule: AllocationRule, record: CostRecord, tags: dict[str, str], total: int, usage: UsageIndex, at: _At
+) -> list[AllocationLine] | str:
+    # Tens of thousands of records share a few owners: the outcome is kept per resource and tag values.
+    resource = record.resource_id if rule.inventory else None
+    values = tuple(tags.get(tag.lower(), "").strip() for tag in rule.owner_tags.values())
+    key = (at.rule_index, resource, values)
+    found = usage.owners.get(key)
+    if found is None:
+        found = usage.owners[key] = _owner(rule, record.resource_id, values, at.dimensions)
+    if isinstance(found, str):
+        return found
+    owned, label = found
     return [AllocationLine(at.record, owned, total, record.currency, Bucket.ALLOCATED, rule.name, label, "")]
 
 
@@ -235,7 +268,7 @@ def _apply(
     rule: AllocationRule, record: CostRecord, *, total: int, tags: dict[str, str], usage: UsageIndex, at: _At
 ) -> list[AllocationLine] | str:
     if rule.method is Method.DIRECT:
-        return _direct(rule, record, tags, total, at)
+        return _direct(rule, record, tags, total, usage, at)
     if rule.method is Method.SHARED:
         return _shared(rule, record, total, usage, at)
     return _provisioned(rule, record, total, usage, at)
@@ -262,7 +295,13 @@ def allocate(
     record's currency: amounts of different currencies never meet.
     """
     dims = _check_dimensions(dimensions)
-    usage = UsageIndex(drivers, dims)
+    with collector_paused():
+        return _allocate(records, rules, UsageIndex(drivers, dims), dims)
+
+
+def _allocate(
+    records: Sequence[CostRecord], rules: Sequence[AllocationRule], usage: UsageIndex, dims: tuple[str, ...]
+) -> AllocationResult:
     matchers = [rule.match.compile() for rule in rules]
     empty = ("",) * len(dims)
     lines: list[AllocationLine] = []

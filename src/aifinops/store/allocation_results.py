@@ -1,29 +1,50 @@
 """Saving and loading allocation results: each ``(billing_day, basis)`` replaced whole, read back exactly.
 
-Lines are written through the driver's ``executemany`` with plain tuples: a month is about a million lines,
-and SQLAlchemy's per-row parameter processing cost more than the database itself. Only the dimension
-columns the run used are written; the others keep their '' default.
+The lines of a record are stored packed by part (consecutive lines of one bucket, rule, driver, reason and
+currency), their owners numbered per day (see :mod:`aifinops.store.allocation_tables`): a month's million
+lines become about one row per record. Rows are written through the driver's ``executemany`` with plain
+tuples, since SQLAlchemy's per-row parameter processing cost more than the database itself. Only the
+dimension columns the run used are written; the others keep their '' default.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import groupby, repeat
+from operator import attrgetter, itemgetter
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from aifinops.domain import COST_DIMENSIONS, Basis, CostRecord, from_nanos, to_nanos
 from aifinops.engine.allocation import AllocationLine, AllocationResult, AllocationRule, Bucket
-from aifinops.errors import ValidationError
-from aifinops.store.allocation_tables import allocation_lines, allocation_records, allocation_runs
+from aifinops.errors import StoreError, ValidationError
+from aifinops.store.allocation_tables import (
+    allocation_owners,
+    allocation_records,
+    allocation_runs,
+    allocation_shares,
+)
 
 __all__ = ["load_result", "save_result"]
 
 _RECORD_FIELDS = COST_DIMENSIONS
 _BATCH = 50_000
+#: What makes consecutive lines one stored part: record, currency, bucket, rule, driver and reason.
+_PART_KEY = itemgetter(0, 3, 4, 5, 6, 7)
+_DIMS, _AMOUNT = itemgetter(1), itemgetter(2)
+
+
+class _Numbering(dict[tuple[str, ...], int]):
+    """Owner dims → their number within a run's day, numbered in first-seen order."""
+
+    def __missing__(self, dims: tuple[str, ...]) -> int:
+        self[dims] = number = len(self)
+        return number
 
 
 def _execute_many(
@@ -54,6 +75,7 @@ def _local_indexes(result: AllocationResult) -> tuple[list[int], dict[dt.date, i
 def _record_rows(
     result: AllocationResult, basis: str, local: Sequence[int], day_of: Any
 ) -> Iterator[tuple[Any, ...]]:
+    fields = attrgetter(*_RECORD_FIELDS)
     for i, r in enumerate(result.records):
         yield (
             day_of(r.billing_day),
@@ -62,28 +84,43 @@ def _record_rows(
             r.currency,
             to_nanos(r.cost),
             None if r.quantity is None else to_nanos(r.quantity),
-            json.dumps(dict(r.tags)) if r.tags else None,
-            *(getattr(r, name) for name in _RECORD_FIELDS),
+            orjson.dumps(dict(r.tags)).decode() if r.tags else None,
+            *fields(r),
         )
 
 
-def _line_rows(
+def _share_rows(
     result: AllocationResult, basis: str, local: Sequence[int], day_of: Any
-) -> Iterator[tuple[Any, ...]]:
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The parts of every record's lines, and the owners they number per day (in first-seen order)."""
     days = [day_of(r.billing_day) for r in result.records]
-    for ln in result.lines:
-        yield (
-            days[ln.record],
-            basis,
-            local[ln.record],
-            *ln.dims,
-            ln.amount_nanos,
-            ln.currency,
-            ln.bucket.value,
-            ln.rule,
-            ln.driver,
-            ln.reason,
+    owners: dict[Any, _Numbering] = defaultdict(_Numbering)
+    parts: dict[int, int] = defaultdict(int)
+    rows = []
+    for (record, currency, bucket, rule, driver, reason), group in groupby(result.lines, _PART_KEY):
+        lines = list(group)
+        ids = list(map(owners[days[record]].__getitem__, map(_DIMS, lines)))
+        part = parts[record]
+        parts[record] = part + 1
+        rows.append(
+            (
+                days[record],
+                basis,
+                local[record],
+                part,
+                currency,
+                bucket.value,
+                rule,
+                driver,
+                reason,
+                orjson.dumps(ids).decode(),
+                orjson.dumps(list(map(_AMOUNT, lines))).decode(),
+            )
         )
+    owner_rows = [
+        (day, basis, number, *dims) for day, numbers in owners.items() for dims, number in numbers.items()
+    ]
+    return rows, owner_rows
 
 
 def save_result(
@@ -101,12 +138,12 @@ def save_result(
         raise ValidationError(
             f"result has records of {outside[0]}, outside the days being replaced", field="days"
         )
-    for table in (allocation_lines, allocation_records, allocation_runs):
+    for table in (allocation_shares, allocation_owners, allocation_records, allocation_runs):
         conn.execute(sa.delete(table).where(table.c.basis == basis.value, table.c.billing_day.in_(days)))
     local, counts = _local_indexes(result)
     lines_per_day: dict[dt.date, int] = defaultdict(int)
-    for ln in result.lines:
-        lines_per_day[result.records[ln.record].billing_day] += 1
+    for record, lines in Counter(map(itemgetter(0), result.lines)).items():
+        lines_per_day[result.records[record].billing_day] += lines
     names = json.dumps([r.name for r in rules])
     conn.execute(
         sa.insert(allocation_runs),
@@ -136,19 +173,10 @@ def save_result(
         *_RECORD_FIELDS,
     )
     _execute_many(conn, allocation_records, record_columns, _record_rows(result, basis.value, local, day_of))
-    line_columns = (
-        "billing_day",
-        "basis",
-        "record",
-        *result.dimensions,
-        "amount_nanos",
-        "currency",
-        "bucket",
-        "rule",
-        "driver",
-        "reason",
-    )
-    _execute_many(conn, allocation_lines, line_columns, _line_rows(result, basis.value, local, day_of))
+    shares, owners = _share_rows(result, basis.value, local, day_of)
+    _execute_many(conn, allocation_owners, ("billing_day", "basis", "owner", *result.dimensions), owners)
+    share_columns = tuple(c.name for c in allocation_shares.columns)
+    _execute_many(conn, allocation_shares, share_columns, shares)
 
 
 def _read_records(
@@ -156,26 +184,48 @@ def _read_records(
 ) -> tuple[list[CostRecord], dict[tuple[dt.date, int], int]]:
     t = allocation_records.c
     rows = conn.execute(
-        sa.select(allocation_records)
+        sa.select(
+            t.billing_day,
+            t.record,
+            t.cost_nanos,
+            t.currency,
+            t.quantity_nanos,
+            t.tags,
+            *(t[name] for name in _RECORD_FIELDS),
+        )
         .where(t.basis == basis.value, t.billing_day >= start, t.billing_day < end)
         .order_by(t.billing_day, t.record)
     )
     records: list[CostRecord] = []
     index: dict[tuple[dt.date, int], int] = {}
-    for row in rows.mappings():
-        index[(row["billing_day"], row["record"])] = len(records)
+    for day, record, cost, currency, quantity, tags, *fields in rows:
+        index[(day, record)] = len(records)
         records.append(
             CostRecord(
-                billing_day=row["billing_day"],
+                billing_day=day,
                 basis=basis,
-                cost=from_nanos(row["cost_nanos"]),
-                currency=row["currency"],
-                quantity=None if row["quantity_nanos"] is None else from_nanos(row["quantity_nanos"]),
-                tags=json.loads(row["tags"]) if row["tags"] else {},
-                **{name: row[name] for name in _RECORD_FIELDS},
+                cost=from_nanos(cost),
+                currency=currency,
+                quantity=None if quantity is None else from_nanos(quantity),
+                tags=orjson.loads(tags) if tags else {},
+                **dict(zip(_RECORD_FIELDS, fields, strict=True)),
             )
         )
     return records, index
+
+
+def _read_owners(
+    conn: sa.Connection, start: dt.date, end: dt.date, basis: Basis, dimensions: Sequence[str]
+) -> dict[dt.date, dict[int, tuple[str, ...]]]:
+    """Each day's owner numbers → their dims."""
+    t = allocation_owners.c
+    query = sa.select(t.billing_day, t.owner, *(t[d] for d in dimensions)).where(
+        t.basis == basis.value, t.billing_day >= start, t.billing_day < end
+    )
+    owners: dict[dt.date, dict[int, tuple[str, ...]]] = defaultdict(dict)
+    for row in conn.execute(query):
+        owners[row[0]][row[1]] = tuple(row[2:])
+    return owners
 
 
 def _read_lines(
@@ -186,36 +236,27 @@ def _read_lines(
     dimensions: Sequence[str],
     index: Mapping[tuple[dt.date, int], int],
 ) -> list[AllocationLine]:
-    t = allocation_lines.c
+    owners = _read_owners(conn, start, end, basis, dimensions)
+    t = allocation_shares.c
     query = (
         sa.select(
-            t.billing_day,
-            t.record,
-            *(t[d] for d in dimensions),
-            t.amount_nanos,
-            t.currency,
-            t.bucket,
-            t.rule,
-            t.driver,
-            t.reason,
+            t.billing_day, t.record, t.currency, t.bucket, t.rule, t.driver, t.reason, t.owners, t.amounts
         )
         .where(t.basis == basis.value, t.billing_day >= start, t.billing_day < end)
-        .order_by(t.id)
+        .order_by(t.billing_day, t.record, t.part)
     )
-    n = len(dimensions)
-    return [
-        AllocationLine(
-            index[(row[0], row[1])],
-            tuple(row[2 : 2 + n]),
-            row[2 + n],
-            row[3 + n],
-            Bucket(row[4 + n]),
-            row[5 + n],
-            row[6 + n],
-            row[7 + n],
-        )
-        for row in conn.execute(query)
-    ]
+    lines: list[AllocationLine] = []
+    for day, record, currency, bucket, rule, driver, reason, ids, amounts in conn.execute(query):
+        numbers, nanos = orjson.loads(ids), orjson.loads(amounts)
+        if len(numbers) != len(nanos):
+            raise StoreError(
+                f"allocation_shares row of {day} ({basis.value}) record {record} has {len(numbers)} owners "
+                f"for {len(nanos)} amounts; re-run allocation for that day"
+            )
+        fixed = (repeat(currency), repeat(Bucket(bucket)), repeat(rule), repeat(driver), repeat(reason))
+        rows = zip(repeat(index[(day, record)]), map(owners[day].__getitem__, numbers), nanos, *fixed)
+        lines.extend(map(tuple.__new__, repeat(AllocationLine), rows))
+    return lines
 
 
 def load_result(conn: sa.Connection, start: dt.date, end: dt.date, *, basis: Basis) -> AllocationResult:

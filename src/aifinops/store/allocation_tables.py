@@ -2,7 +2,13 @@
 
 A run of one ``(billing_day, basis)`` is replaced as a whole: its ``allocation_runs`` row, the cost records
 it allocated (``allocation_records``, so a report shows exactly what was split even after the records are
-re-collected) and its ``allocation_lines``. Line dimension columns hold '' for "none", like the rollups.
+re-collected), the owners its lines charge (``allocation_owners``) and its lines, packed per record.
+
+A month allocates about a million lines, nearly all of them shares of a few thousand usage splits, so the
+lines are not stored one row each: ``allocation_shares`` holds one row per record and part (the lines of one
+bucket, rule, driver and reason), with the owner numbers and nano amounts of its lines as JSON arrays of
+integers, in line order. Reading them back gives every line exactly; owner dimension columns hold '' for
+"none", like the rollups.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    Index,
     Integer,
     String,
     Table,
@@ -25,11 +30,12 @@ from aifinops.store.tables import DIM_LEN, UtcDateTime, metadata
 
 __all__ = [
     "allocation_deployments",
-    "allocation_lines",
+    "allocation_owners",
     "allocation_records",
     "allocation_rules",
     "allocation_runs",
     "allocation_scans",
+    "allocation_shares",
 ]
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
@@ -84,23 +90,32 @@ allocation_records = Table(
     Column("tags", Text),
 )
 
-allocation_lines = Table(
-    "allocation_lines",
+#: The owners (dimension tuples) that one run's lines charge, numbered from 0 within the run.
+allocation_owners = Table(
+    "allocation_owners",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("billing_day", Date, nullable=False),
-    Column("basis", String(16), nullable=False),
-    Column("record", Integer, nullable=False),
+    Column("billing_day", Date, primary_key=True),
+    Column("basis", String(16), primary_key=True),
+    Column("owner", Integer, primary_key=True),
     *[Column(name, String(DIM_LEN), nullable=False, server_default="") for name in DIMENSIONS],
-    Column("amount_nanos", BigInteger, nullable=False),
+)
+
+#: The lines of one record's part: ``owners[i]`` is charged ``amounts[i]`` nanos (JSON integer arrays).
+allocation_shares = Table(
+    "allocation_shares",
+    metadata,
+    Column("billing_day", Date, primary_key=True),
+    Column("basis", String(16), primary_key=True),
+    Column("record", Integer, primary_key=True),
+    Column("part", Integer, primary_key=True),
     Column("currency", String(3), nullable=False),
     Column("bucket", String(16), nullable=False),
     Column("rule", String(128), nullable=False, server_default=""),
     Column("driver", String(256), nullable=False, server_default=""),
     Column("reason", Text, nullable=False, server_default=""),
+    Column("owners", Text, nullable=False),
+    Column("amounts", Text, nullable=False),
 )
-
-Index("ix_allocation_lines_day", allocation_lines.c.basis, allocation_lines.c.billing_day)
 
 #: Which resource each deployment's events were recorded against, kept current incrementally: the rollups
 #: that drivers come from carry no resource id, and scanning a month of events for it on every run is slow.

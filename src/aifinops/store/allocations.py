@@ -17,7 +17,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from aifinops.domain import DIMENSIONS, Basis, CostRecord
-from aifinops.engine.allocation import DRIVER_FIELDS, AllocationResult, AllocationRule, Driver, allocate
+from aifinops.engine.allocation import (
+    DRIVER_FIELDS,
+    AllocationResult,
+    AllocationRule,
+    Driver,
+    allocate,
+    collector_paused,
+)
 from aifinops.engine.allocation_rules import rule_from_mapping, rule_to_mapping
 from aifinops.errors import ValidationError
 from aifinops.store.allocation_results import load_result, save_result
@@ -57,6 +64,39 @@ def _epoch_day(day: dt.date) -> int:
 
 def _days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days)]
+
+
+#: The driver fields a usage filter may need beyond the dimensions, in ``Driver`` order.
+_EXTRA = ("kind", "deployment", "model")
+
+
+def _raw_rows(conn: sa.Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` as the driver's own tuples: SQLAlchemy's per-row processing doubled the cost."""
+    compiled = query.compile(conn)
+    params: Any = compiled.params
+    if compiled.positiontup is not None:
+        params = tuple(compiled.params[name] for name in compiled.positiontup)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
+    finally:
+        cursor.close()
+
+
+def _driver_rows(rows: Sequence[tuple[Any, ...]], n: int, at: Sequence[int]) -> list[Driver]:
+    """Drivers of rows ``(day, dims…, resource, extras…, currency, tokens, requests, nanos)``."""
+    days: dict[int, dt.date] = {}
+    new = tuple.__new__
+    out = []
+    for row in rows:
+        day = days.get(row[0]) or days.setdefault(row[0], _EPOCH_DAY + dt.timedelta(days=row[0]))
+        extras = [row[n + 2 + i] if i >= 0 else "" for i in at]
+        out.append(
+            new(Driver, (day, row[1 : 1 + n], row[-3], row[-2], row[-1], row[-4], *extras, row[n + 1]))
+        )
+    return out
 
 
 class AllocationStore:
@@ -213,42 +253,25 @@ class AllocationStore:
         self.refresh_deployments()
         u, mapping = usage_daily.c, self._resource_map(start, end)
         wanted = set(fields)
-        extra = [name for name in ("deployment", "model", "kind") if name in wanted]
+        extra = [name for name in ("kind", "deployment", "model") if name in wanted]
         resource = sa.func.coalesce(mapping.c.resource_id, "")
         keys = [u.day, *(u[d] for d in dimensions), resource, *(u[n] for n in extra), u.currency]
+        total = sa.func.sum(u.input_tokens) + sa.func.sum(u.output_tokens)
         query = (
             sa.select(
                 *keys,
-                sa.func.sum(u.input_tokens) + sa.func.sum(u.output_tokens),
-                sa.func.sum(u.requests),
-                sa.func.sum(u.cost_nanos),
+                *(
+                    sa.cast(s, sa.BigInteger)
+                    for s in (total, sa.func.sum(u.requests), sa.func.sum(u.cost_nanos))
+                ),
             )
             .select_from(usage_daily.outerjoin(mapping, mapping.c.deployment == u.deployment))
             .where(u.day >= _epoch_day(start), u.day < _epoch_day(end))
             .group_by(*keys)
         )
-        n = len(dimensions)
-        at = {name: n + 2 + i for i, name in enumerate(extra)}
-        days: dict[int, dt.date] = {}
-        out = []
-        with self.store.reader() as conn:
-            for row in conn.execute(query):
-                day = days.get(row[0]) or days.setdefault(row[0], _EPOCH_DAY + dt.timedelta(days=row[0]))
-                out.append(
-                    Driver(
-                        day,
-                        tuple(row[1 : 1 + n]),
-                        int(row[-3]),
-                        int(row[-2]),
-                        int(row[-1]),
-                        row[-4],
-                        row[at["kind"]] if "kind" in at else "",
-                        row[at["deployment"]] if "deployment" in at else "",
-                        row[at["model"]] if "model" in at else "",
-                        row[n + 1],
-                    )
-                )
-        return out
+        with self.store.reader() as conn, collector_paused():
+            rows = _raw_rows(conn, query)
+            return _driver_rows(rows, len(dimensions), [extra.index(n) if n in extra else -1 for n in _EXTRA])
 
     # --- runs ---------------------------------------------------------------------------------------------
     def allocate(
@@ -267,14 +290,16 @@ class AllocationStore:
                 f"allocation runs on actual or amortized cost, got {basis.value!r}", field="basis"
             )
         chosen = self.rules() if rules is None else list(rules)
-        kept = [r for r in records if start <= r.billing_day < end and r.basis is basis]
         fields = {name for rule in chosen for name in rule.usage.where if name in DRIVER_FIELDS}
-        drivers = self.drivers(start, end, dimensions=dimensions, fields=fields)
-        try:
-            result = allocate(kept, chosen, drivers, dimensions=dimensions)
-        except ValueError as exc:
-            raise ValidationError(str(exc), field="dimensions") from exc
-        self.save(result, basis=basis, days=_days(start, end), rules=chosen)
+        # Reading the records (often a lazy iterator over the store) builds as many objects as the rest.
+        with collector_paused():
+            kept = [r for r in records if start <= r.billing_day < end and r.basis is basis]
+            drivers = self.drivers(start, end, dimensions=dimensions, fields=fields)
+            try:
+                result = allocate(kept, chosen, drivers, dimensions=dimensions)
+            except ValueError as exc:
+                raise ValidationError(str(exc), field="dimensions") from exc
+            self.save(result, basis=basis, days=_days(start, end), rules=chosen)
         return result
 
     def save(
@@ -286,10 +311,10 @@ class AllocationStore:
         rules: Sequence[AllocationRule],
     ) -> None:
         """Replace the runs of ``days`` on ``basis`` with ``result`` (a day without records: an empty run)."""
-        with self.store.session() as conn:
+        with self.store.session() as conn, collector_paused():
             save_result(conn, result, basis=basis, days=days, rules=rules, now=self._now())
 
     def result(self, start: dt.date, end: dt.date, *, basis: Basis) -> AllocationResult:
         """The stored allocation of ``[start, end)`` on ``basis``, as one result over its dimensions."""
-        with self.store.reader() as conn:
+        with self.store.reader() as conn, collector_paused():
             return load_result(conn, start, end, basis=basis)
