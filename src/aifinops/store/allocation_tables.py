@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 from aifinops.domain import DIMENSIONS
+from aifinops.store.cost_tables import billed_columns
 from aifinops.store.tables import DIM_LEN, UtcDateTime, metadata
 
 __all__ = [
@@ -74,20 +75,7 @@ allocation_records = Table(
     Column("currency", String(3), nullable=False),
     Column("cost_nanos", BigInteger, nullable=False),
     Column("quantity_nanos", BigInteger),
-    Column("unit", String(64)),
-    Column("subscription_id", String(128)),
-    Column("resource_group", String(256)),
-    Column("resource_id", String(1024)),
-    Column("resource_type", String(256)),
-    Column("location", String(128)),
-    Column("service_name", String(256)),
-    Column("meter_category", String(256)),
-    Column("meter_subcategory", String(256)),
-    Column("meter_name", String(256)),
-    Column("meter_id", String(128)),
-    Column("charge_type", String(64)),
-    Column("pricing_model", String(64)),
-    Column("tags", Text),
+    *billed_columns(),
 )
 
 #: The owners (dimension tuples) that one run's lines charge, numbered from 0 within the run.

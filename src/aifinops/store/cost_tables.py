@@ -8,6 +8,8 @@ needs no natural unique key; its index serves that delete and the day-range read
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import BigInteger, Column, Date, Index, Integer, String, Table, Text, UniqueConstraint
 
 from aifinops.domain import COST_DIMENSIONS
@@ -15,6 +17,7 @@ from aifinops.store.tables import UtcDateTime, metadata
 
 __all__ = [
     "COST_DIMENSIONS",
+    "billed_columns",
     "cost_checkpoints",
     "cost_records",
     "inventory_resources",
@@ -22,6 +25,28 @@ __all__ = [
 ]
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+def billed_columns() -> list[Column[Any]]:
+    """What was billed (:data:`COST_DIMENSIONS`) and its tags, as columns: the cost records and the
+    allocation's copy of them share these definitions."""
+    widths = {
+        "subscription_id": 128,
+        "resource_group": 256,
+        "resource_id": 1024,
+        "resource_type": 256,
+        "location": 128,
+        "service_name": 256,
+        "meter_category": 256,
+        "meter_subcategory": 256,
+        "meter_name": 256,
+        "meter_id": 128,
+        "charge_type": 64,
+        "pricing_model": 64,
+        "unit": 64,
+    }
+    # tags: a JSON object, as the file had it (braces added where Azure omits them)
+    return [*(Column(name, String(widths[name])) for name in COST_DIMENSIONS), Column("tags", Text)]
 
 
 cost_records = Table(
@@ -35,20 +60,7 @@ cost_records = Table(
     Column("currency", String(3), nullable=False),
     Column("cost_nanos", BigInteger, nullable=False),
     Column("quantity_nanos", BigInteger),
-    Column("subscription_id", String(128)),
-    Column("resource_group", String(256)),
-    Column("resource_id", String(1024)),
-    Column("resource_type", String(256)),
-    Column("location", String(128)),
-    Column("service_name", String(256)),
-    Column("meter_category", String(256)),
-    Column("meter_subcategory", String(256)),
-    Column("meter_name", String(256)),
-    Column("meter_id", String(128)),
-    Column("charge_type", String(64)),
-    Column("pricing_model", String(64)),
-    Column("unit", String(64)),
-    Column("tags", Text),  # JSON object, as the file had it (braces added where Azure omits them)
+    *billed_columns(),
     Column("source_rows", BigInteger, nullable=False, server_default="1"),
 )
 
