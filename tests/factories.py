@@ -9,12 +9,23 @@ from pathlib import Path
 from typing import Any
 
 from aifinops.domain import DeploymentType, MeterKind, Price, UsageEvent
+from aifinops.emulator.state import EmulatorState
 
 #: The shared reference and sample files, beside the repository (CI lays them out the same way).
 SHARED_DIR = Path(os.environ.get("AIFINOPS_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 SAMPLES_DIR = SHARED_DIR / "samples"
 T0 = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
 PRICE_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+class EmulatorToken:
+    """A token provider holding one token the Azure emulator issued."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.value = state.issue_token()
+
+    def token(self) -> str:
+        return self.value
 
 
 def gpt4o_prices(currency: str = "USD") -> list[Price]:

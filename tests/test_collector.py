@@ -39,7 +39,7 @@ from aifinops.sources.monitor import MonitorClient
 from aifinops.sources.resource_graph import ResourceGraphClient
 from aifinops.store import Store
 from aifinops.store.costs import CostStore
-from factories import SAMPLES_DIR
+from factories import SAMPLES_DIR, EmulatorToken
 
 SAMPLES = SAMPLES_DIR
 EA_ACTUAL = SAMPLES / "azure-cost-export/finops-toolkit/EA_ActualCost_Small.csv"
@@ -272,16 +272,6 @@ ACCOUNT = (
 )
 
 
-class _EmulatorToken:
-    """A token provider holding one token the emulator issued."""
-
-    def __init__(self, state: EmulatorState) -> None:
-        self.value = state.issue_token()
-
-    def token(self) -> str:
-        return self.value
-
-
 def _seed(state: EmulatorState) -> None:
     for day in (1, 2):
         for basis, cost in ((Basis.ACTUAL, "12.5"), (Basis.AMORTIZED, "10.25")):
@@ -330,7 +320,7 @@ def test_real_azure_clients_against_the_emulator(store: Store) -> None:
     _seed(state)
     transport = SyncASGITransport(create_emulator(state))
     with httpx.Client(transport=transport) as http:
-        token, policy = _EmulatorToken(state), RetryPolicy(max_attempts=2, sleep=[].append)
+        token, policy = EmulatorToken(state), RetryPolicy(max_attempts=2, sleep=[].append)
         costs = CostStore(store)
         collector = Collector(
             costs,

@@ -22,6 +22,7 @@ from aifinops.emulator import EmulatorState, Fault, SyncASGITransport, create_em
 from aifinops.errors import SourceAuthError, SourceError, SourceFormatError, ValidationError
 from aifinops.sources._http import RetryPolicy
 from aifinops.sources.cost_management import CostManagementClient, month_windows, parse_query_response
+from factories import EmulatorToken
 
 SAMPLES = (
     Path(__file__).resolve().parents[3]
@@ -42,16 +43,6 @@ def _sample(name: str) -> dict[str, Any]:
     return body
 
 
-class _EmulatorToken:
-    """A token provider holding one token the emulator issued."""
-
-    def __init__(self, state: EmulatorState) -> None:
-        self.value = state.issue_token()
-
-    def token(self) -> str:
-        return self.value
-
-
 @pytest.fixture
 def state() -> EmulatorState:
     return EmulatorState(today=dt.date(2026, 11, 26))
@@ -67,7 +58,7 @@ def _client(
     http: httpx.Client, state: EmulatorState, waits: list[float] | None = None
 ) -> CostManagementClient:
     policy = RetryPolicy(max_attempts=3, sleep=(waits if waits is not None else []).append)
-    return CostManagementClient(http, _EmulatorToken(state), policy=policy)
+    return CostManagementClient(http, EmulatorToken(state), policy=policy)
 
 
 def _record(
@@ -306,7 +297,7 @@ def test_forbidden_scope_names_the_scope_and_the_missing_role(
 
 
 def test_an_unknown_token_is_an_auth_error(http: httpx.Client, state: EmulatorState) -> None:
-    client = CostManagementClient(http, _EmulatorToken(EmulatorState()))
+    client = CostManagementClient(http, EmulatorToken(EmulatorState()))
     with pytest.raises(SourceAuthError, match="401"):
         list(
             client.query(

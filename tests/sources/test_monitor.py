@@ -19,6 +19,7 @@ from aifinops.emulator import EmulatorState, SyncASGITransport, create_emulator
 from aifinops.errors import SourceAuthError, SourceFormatError, ValidationError
 from aifinops.sources._http import RetryPolicy
 from aifinops.sources.monitor import MonitorClient, parse_metrics_response
+from factories import EmulatorToken
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples" / "monitor-metrics"
 ACCOUNT = "/subscriptions/s1/resourceGroups/rg-ai/providers/Microsoft.CognitiveServices/accounts/aoai-prod"
@@ -27,14 +28,6 @@ START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 def _load(path: str) -> Any:
     return json.loads((SAMPLES / path).read_text(encoding="utf-8"), parse_float=Decimal)
-
-
-class _EmulatorToken:
-    def __init__(self, state: EmulatorState) -> None:
-        self.value = state.issue_token()
-
-    def token(self) -> str:
-        return self.value
 
 
 @pytest.fixture
@@ -46,7 +39,7 @@ def state() -> EmulatorState:
 def client(state: EmulatorState) -> Iterator[MonitorClient]:
     with httpx.Client(transport=SyncASGITransport(create_emulator(state))) as http:
         yield MonitorClient(
-            http, _EmulatorToken(state), policy=RetryPolicy(max_attempts=2, sleep=lambda _s: None)
+            http, EmulatorToken(state), policy=RetryPolicy(max_attempts=2, sleep=lambda _s: None)
         )
 
 

@@ -17,6 +17,7 @@ from aifinops.sources.resource_graph import (
     ownership_matrix,
     parse_resources,
 )
+from factories import EmulatorToken
 
 
 def _resource(sub: str, name: str, rtype: str, tags: dict[str, str] | None = None) -> InventoryResource:
@@ -32,14 +33,6 @@ def _resource(sub: str, name: str, rtype: str, tags: dict[str, str] | None = Non
         sku="S0",
         tags=tags or {},
     )
-
-
-class _EmulatorToken:
-    def __init__(self, state: EmulatorState) -> None:
-        self.value = state.issue_token()
-
-    def token(self) -> str:
-        return self.value
 
 
 @pytest.fixture
@@ -65,7 +58,7 @@ def state() -> EmulatorState:
 def client(state: EmulatorState) -> Iterator[ResourceGraphClient]:
     with httpx.Client(transport=SyncASGITransport(create_emulator(state))) as http:
         yield ResourceGraphClient(
-            http, _EmulatorToken(state), policy=RetryPolicy(max_attempts=2, sleep=lambda _s: None)
+            http, EmulatorToken(state), policy=RetryPolicy(max_attempts=2, sleep=lambda _s: None)
         )
 
 

@@ -32,6 +32,7 @@ from aifinops.engine.limit_policies import (
 from aifinops.engine.limits import Decision, decide
 from aifinops.errors import StoreError
 from aifinops.gateway.counters import Counters, InProcessCounters, Reservation, Settlement
+from aifinops.gateway.identity import error_body as openai_error
 from aifinops.gateway.policies import PolicyBook
 
 __all__ = [
@@ -94,7 +95,7 @@ class Admission:
 
 def error_body(message: str, code: str) -> dict[str, object]:
     """The OpenAI error envelope for a refusal by a limit."""
-    return {"error": {"message": message, "type": "aifinops_limit", "code": code, "param": None}}
+    return openai_error(message, "aifinops_limit", code=code)
 
 
 def _utc_now() -> dt.datetime:

@@ -28,7 +28,7 @@ import duckdb
 import orjson
 from azure.core.exceptions import AzureError
 
-from aifinops.domain import COST_ROW_COLUMNS, Basis, CostRecord, from_nanos
+from aifinops.domain import COST_DIMENSIONS, COST_ROW_COLUMNS, Basis, CostRecord, from_nanos
 from aifinops.errors import SourceAuthError, SourceError, SourceFormatError
 from aifinops.sources.export_schemas import (
     ExportManifest,
@@ -194,21 +194,12 @@ def _day(expr: str, date_format: str | None) -> str:
     return f"CAST(coalesce({', '.join(tries)}, try_cast({expr} AS TIMESTAMP)) AS DATE)"
 
 
+# The grain columns an export file can carry: the billed dimensions but resource_type, which is derived
+# from the resource id afterwards.
 _RAW_KEYS: tuple[str, ...] = (
     "billing_day",
     "currency",
-    "subscription_id",
-    "resource_group",
-    "resource_id",
-    "location",
-    "service_name",
-    "meter_category",
-    "meter_subcategory",
-    "meter_name",
-    "meter_id",
-    "charge_type",
-    "pricing_model",
-    "unit",
+    *(d for d in COST_DIMENSIONS if d != "resource_type"),
     "tags",
 )
 

@@ -27,6 +27,7 @@ from aifinops.store.tables import (
 
 __all__ = [
     "EVENT_COLUMNS",
+    "PRICE_COLUMNS",
     "EventStore",
     "InsertResult",
     "event_row",
@@ -88,6 +89,10 @@ EVENT_COLUMNS = (
 )
 if tuple(c.name for c in usage_events.columns if c.name != "id") != EVENT_COLUMNS:  # pragma: no cover
     raise ImportError("usage_events columns changed: update EVENT_COLUMNS and event_values together")
+
+
+#: The columns that pricing fills (cost, currency, the prices used, why unpriced): what re-pricing rewrites.
+PRICE_COLUMNS = EVENT_COLUMNS[EVENT_COLUMNS.index("cost_nanos") : EVENT_COLUMNS.index("unpriced_reason") + 1]
 
 
 def sqlite_time(ts: dt.datetime) -> str:

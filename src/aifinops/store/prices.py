@@ -16,16 +16,9 @@ from aifinops.store.tables import prices, usage_events
 
 __all__ = ["PriceStore", "SavePricesResult"]
 
-_KEY = (
-    "source",
-    "model",
-    "model_version",
-    "deployment_type",
-    "region",
-    "meter_kind",
-    "unit",
-    "currency",
-    "effective_start",
+# What identifies a price: the columns of the table's unique key (one definition, in store/tables.py).
+_KEY = tuple(
+    next(c for c in prices.constraints if c.name == "uq_prices_key").columns.keys()  # type: ignore[attr-defined]
 )
 
 

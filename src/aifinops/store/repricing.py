@@ -11,22 +11,13 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from aifinops.domain import DeploymentType, EventKind, EventStatus, PricedUsage, UsageEvent, from_nanos, plain
-from aifinops.store.events import event_row, roll_up
+from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
 from aifinops.store.store import Store
 from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
 
 __all__ = ["RepriceReport", "reprice"]
 
 _CHUNK = 5000
-_PRICE_COLS = (
-    "cost_nanos",
-    "currency",
-    "input_price_id",
-    "cached_input_price_id",
-    "output_price_id",
-    "unit_price_id",
-    "unpriced_reason",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +105,10 @@ def reprice(
                 after_unpriced += new["cost_nanos"] is None
                 _add(totals, r.currency, r.cost_nanos, 0)
                 _add(totals, new["currency"], new["cost_nanos"], 1)
-                if any(getattr(r, c) != new[c] for c in _PRICE_COLS):
+                if any(getattr(r, c) != new[c] for c in PRICE_COLUMNS):
                     changed += 1
                     conn.execute(
-                        update(usage_events).where(e.id == r.id).values({c: new[c] for c in _PRICE_COLS})
+                        update(usage_events).where(e.id == r.id).values({c: new[c] for c in PRICE_COLUMNS})
                     )
                     if r.task_id:
                         tasks.add(r.task_id)
