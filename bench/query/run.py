@@ -60,6 +60,7 @@ def main() -> None:
     path = Path(f"/tmp/aifinops-bench-query-{args.events}.db")
     if not path.exists():
         build(path, args.events)
+    Store(f"sqlite:///{path}").upgrade()  # a database kept from an older run gets the newer migrations
     with api_server(f"sqlite:///{path}") as client:
         routes = {
             "token-usage group_by=app day": ("/api/token-usage?group_by=app&granularity=day&period=2026-10"),
