@@ -109,12 +109,11 @@ def from_nanos(nanos: int) -> Decimal:
     >>> plain(from_nanos(4_700_000_000_000))
     '4700'
     """
-    if not nanos:
-        return Decimal(0)
-    amount = (Decimal(nanos) / _NANOS_PER_UNIT).normalize()
-    # normalize() writes 4700 as 4.7E+3; money goes into JSON as a plain decimal string
-    exponent = amount.as_tuple().exponent
-    return amount.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else amount
+    if not nanos % _NANOS_PER_UNIT:
+        # whole units: normalize() would write 4700 as 4.7E+3, and money goes into JSON as plain decimals
+        return Decimal(nanos // _NANOS_PER_UNIT)
+    # a fraction is left, so the normalized exponent is negative: never an exponent form
+    return Decimal(nanos).scaleb(-9).normalize()
 
 
 class Basis(StrEnum):

@@ -228,12 +228,13 @@ def test_the_deployment_map_reads_only_new_events_and_keeps_their_hours(usage: S
     assert "late" not in allocations.deployment_resources(D1, D2)
 
 
-def test_stored_lines_read_back_exactly_and_are_packed_per_record_part(usage: Store) -> None:
-    """Each record's lines are stored as parts (one row per bucket, rule, driver, reason): read back equal."""
+def test_stored_lines_read_back_exactly_and_are_packed_per_day(usage: Store) -> None:
+    """Each day is one pack: its records, owners, and record parts (one per bucket, rule, driver, reason)."""
+    import orjson
     import sqlalchemy as sa
 
     from aifinops.engine.allocation import IdlePolicy
-    from aifinops.store.allocation_tables import allocation_owners, allocation_shares
+    from aifinops.store.allocation_tables import allocation_packs
 
     ptu = AllocationRule(
         "ptu",
@@ -256,9 +257,48 @@ def test_stored_lines_read_back_exactly_and_are_packed_per_record_part(usage: St
     loaded = allocations.result(D1, end, basis=Basis.ACTUAL)
     assert loaded.lines == first.lines and loaded.dimensions == first.dimensions
     assert [ln.driver for ln in first.lines[:4]] == ["tokens", "tokens", "idle:tokens", "idle:tokens"]
+    assert loaded.records == first.records and loaded.parts == first.parts
     with usage.reader() as conn:
-        t = allocation_shares.c
-        parts = conn.execute(sa.select(t.record, t.part).order_by(t.billing_day, t.record, t.part)).all()
-        owners = conn.execute(sa.select(sa.func.count()).select_from(allocation_owners)).scalar()
-    assert [tuple(p) for p in parts] == [(0, 0), (0, 1), (1, 0), (0, 0)]  # day 1: ptu used + idle, crm
-    assert owners == 4  # day 1: chat/t1, rag/t2 and crm; day 2: the empty owner of the unallocated line
+        t = allocation_packs.c
+        packs = conn.execute(sa.select(t.billing_day, t.owners, t.parts).order_by(t.billing_day)).all()
+    assert [p.billing_day for p in packs] == [D1, D2]
+    parts = [[part[0] for part in orjson.loads(p.parts)] for p in packs]
+    assert parts == [[0, 0, 1], [0]]  # day 1: ptu used + idle of record 0, crm; day 2: the unallocated record
+    owners = [len(orjson.loads(p.owners)) for p in packs]
+    assert owners == [3, 1]  # day 1: chat/t1, rag/t2 and crm; day 2: the empty owner of the unallocated line
+
+
+def test_the_packs_migration_converts_stored_results_both_ways(usage: Store) -> None:
+    """Upgrading to the packed layout keeps stored allocations: down to the old tables and up again, equal."""
+    from alembic import command
+
+    from aifinops.engine.allocation import IdlePolicy
+
+    ptu = AllocationRule(
+        "ptu",
+        Method.PROVISIONED,
+        match=RecordMatch(resource_ids=("*/accounts/aoai",)),
+        driver=DriverMetric.TOKENS,
+        capacity_per_day=10_000,
+        idle=IdlePolicy.VISIBLE,
+    )
+    records = [
+        CostRecord(D1, Basis.ACTUAL, Decimal("10"), "USD", resource_id=AOAI.lower(), quantity=Decimal("2.5")),
+        CostRecord(D1, Basis.ACTUAL, Decimal("-3"), "EUR", resource_id="/vm", tags={"app": "crm", "n": "1"}),
+        CostRecord(D2, Basis.ACTUAL, Decimal("4.000000001"), "USD", resource_id="/nothing", meter_name="m"),
+    ]
+    allocations = AllocationStore(usage, clock=lambda: NOW)
+    end = D2 + dt.timedelta(days=3)  # two allocated days without records
+    first = allocations.allocate(
+        D1, end, basis=Basis.ACTUAL, dimensions=("app", "tenant"), records=records, rules=[ptu, *RULES]
+    )
+    config = usage._alembic_config()
+    try:
+        command.downgrade(config, "0006_allocation_compact")
+        assert "0007_allocation_packs" not in usage.current_heads()
+    finally:
+        command.upgrade(config, "heads")
+    loaded = allocations.result(D1, end, basis=Basis.ACTUAL)
+    assert loaded.records == first.records and loaded.parts == first.parts
+    assert loaded.lines == first.lines and loaded.dimensions == first.dimensions
+    assert len(loaded.lines) > 3

@@ -9,21 +9,34 @@ credit) is split as its absolute value and negated, which keeps the rule symmetr
 Rules apply in order. A rule that matches a record but cannot split it (no usage that day, a missing
 owner tag, drivers in several currencies) passes it on and leaves its reason; a record that no rule
 allocates becomes one ``unallocated`` line carrying those reasons.
+
+A split is kept as one :class:`AllocationPart` (the owners and amounts of one record's lines that share a
+bucket, rule, driver and reason), the form the store saves; ``AllocationResult.lines`` expands the parts
+into lines when a report asks for them.
 """
 
 from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from itertools import repeat
 from typing import NamedTuple
 
 from aifinops.domain import DIMENSIONS, CostRecord, to_nanos
-from aifinops.engine.allocation_drivers import Driver, UsageIndex, filter_label, fixed_weights, usage_weights
+from aifinops.engine.allocation_drivers import (
+    Driver,
+    FilterKey,
+    UsageIndex,
+    filter_key,
+    filter_label,
+    fixed_weights,
+    usage_weights,
+)
 from aifinops.engine.allocation_rules import (
     DRIVER_FIELDS,
     AllocationRule,
@@ -38,11 +51,13 @@ from aifinops.engine.allocation_rules import (
 __all__ = [
     "DRIVER_FIELDS",
     "AllocationLine",
+    "AllocationPart",
     "AllocationResult",
     "AllocationRule",
     "Bucket",
     "Driver",
     "DriverMetric",
+    "FilterKey",
     "IdlePolicy",
     "Method",
     "RecordMatch",
@@ -50,6 +65,7 @@ __all__ = [
     "UsageFilter",
     "allocate",
     "collector_paused",
+    "filter_key",
     "split_largest_remainder",
 ]
 
@@ -77,17 +93,51 @@ class AllocationLine(NamedTuple):
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+class AllocationPart(NamedTuple):
+    """The lines of one record sharing a bucket, rule, driver and reason: ``owners[i]`` gets ``amounts[i]``.
+
+    A month splits about a hundred thousand records into a million lines; most of them are the consumers of
+    a few thousand usage splits, so the engine and the store keep one part per split, not one object per
+    line.
+    """
+
+    record: int
+    currency: str
+    bucket: Bucket
+    rule: str
+    driver: str
+    reason: str
+    owners: tuple[tuple[str, ...], ...]
+    amounts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class AllocationResult:
     dimensions: tuple[str, ...]
     records: tuple[CostRecord, ...]
-    lines: tuple[AllocationLine, ...]
+    parts: tuple[AllocationPart, ...]
+
+    @cached_property
+    def lines(self) -> tuple[AllocationLine, ...]:
+        """Every line, in part order: each record's lines are consecutive, in the order they were split."""
+        out: list[AllocationLine] = []
+        extend, new = out.extend, tuple.__new__
+        with collector_paused():
+            for part in self.parts:
+                fixed = (repeat(part.currency), repeat(part.bucket), repeat(part.rule), repeat(part.driver))
+                rows = zip(repeat(part.record), part.owners, part.amounts, *fixed, repeat(part.reason))
+                extend(map(new, repeat(AllocationLine), rows))
+        return tuple(out)
+
+    @property
+    def line_count(self) -> int:
+        return sum(len(part.amounts) for part in self.parts)
 
     def totals(self) -> dict[tuple[str, Bucket], int]:
         """Nanos per (currency, bucket)."""
         out: dict[tuple[str, Bucket], int] = defaultdict(int)
-        for line in self.lines:
-            out[(line.currency, line.bucket)] += line.amount_nanos
+        for part in self.parts:
+            out[(part.currency, part.bucket)] += sum(part.amounts)
         return dict(out)
 
 
@@ -123,11 +173,10 @@ def split_largest_remainder(total: int, weights: Sequence[int]) -> list[int]:
     whole = sum(weights)
     if whole <= 0:
         raise ValueError(f"weights must sum to a positive number, got {whole}")
-    products = [total * weight for weight in weights]
-    parts = [product // whole for product in products]
+    # divmod over the products in C: the hot loop of a month's usage splits.
+    parts, remainders = map(list, zip(*map(divmod, map(total.__mul__, weights), repeat(whole)), strict=True))
     left = total - sum(parts)
     if left:
-        remainders = [product % whole for product in products]
         # A stable sort keeps the input order among equal remainders, so ties go to the earlier weight.
         for index in sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:left]:
             parts[index] += 1
@@ -142,7 +191,7 @@ class _At(NamedTuple):
     dimensions: tuple[str, ...]
 
 
-def _lines(
+def _part(
     at: _At,
     currency: str,
     rule: str,
@@ -150,16 +199,21 @@ def _lines(
     parts: Sequence[int],
     label: str,
     reason: str = "",
-) -> list[AllocationLine]:
-    """Allocated lines of the non-zero parts, built by C code alone: this is the hot loop of a month."""
+    bucket: Bucket = Bucket.ALLOCATED,
+) -> AllocationPart | None:
+    """The part of the non-zero amounts (None when every amount is zero)."""
     if len(consumers) != len(parts):
         raise ValueError(f"{len(parts)} parts for {len(consumers)} consumers")
     if 0 in parts:
         kept = [i for i, part in enumerate(parts) if part]
+        if not kept:
+            return None
         consumers, parts = [consumers[i] for i in kept], [parts[i] for i in kept]
-    fixed = (repeat(currency), repeat(Bucket.ALLOCATED), repeat(rule), repeat(label), repeat(reason))
-    rows = zip(repeat(at.record), consumers, parts, *fixed)
-    return list(map(tuple.__new__, repeat(AllocationLine), rows))
+    return AllocationPart(at.record, currency, bucket, rule, label, reason, tuple(consumers), tuple(parts))
+
+
+def _parts(*found: AllocationPart | None) -> list[AllocationPart]:
+    return [part for part in found if part is not None]
 
 
 def _no_usage(rule: AllocationRule, record: CostRecord) -> str:
@@ -191,10 +245,13 @@ def _owner(
 
 def _direct(
     rule: AllocationRule, record: CostRecord, tags: dict[str, str], total: int, usage: UsageIndex, at: _At
-) -> list[AllocationLine] | str:
+) -> list[AllocationPart] | str:
     # Tens of thousands of records share a few owners: the outcome is kept per resource and tag values.
     resource = record.resource_id if rule.inventory else None
-    values = tuple(tags.get(tag.lower(), "").strip() for tag in rule.owner_tags.values())
+    names = usage.tag_names.get(at.rule_index)
+    if names is None:  # the owner tags as record tags are looked up: lower-case
+        names = usage.tag_names[at.rule_index] = tuple(tag.lower() for tag in rule.owner_tags.values())
+    values = tuple([tags.get(tag, "").strip() for tag in names])
     key = (at.rule_index, resource, values)
     found = usage.owners.get(key)
     if found is None:
@@ -202,12 +259,14 @@ def _direct(
     if isinstance(found, str):
         return found
     owned, label = found
-    return [AllocationLine(at.record, owned, total, record.currency, Bucket.ALLOCATED, rule.name, label, "")]
+    return [
+        AllocationPart(at.record, record.currency, Bucket.ALLOCATED, rule.name, label, "", (owned,), (total,))
+    ]
 
 
 def _shared(
     rule: AllocationRule, record: CostRecord, total: int, usage: UsageIndex, at: _At
-) -> list[AllocationLine] | str:
+) -> list[AllocationPart] | str:
     if rule.weights:
         weights = fixed_weights(rule, usage, at.rule_index)
     else:
@@ -219,7 +278,7 @@ def _shared(
     if not consumers:
         return _no_usage(rule, record)
     parts = split_largest_remainder(total, values)
-    return _lines(at, record.currency, rule.name, consumers, parts, label)
+    return _parts(_part(at, record.currency, rule.name, consumers, parts, label))
 
 
 def _capacity(rule: AllocationRule, record: CostRecord) -> int | str:
@@ -233,7 +292,7 @@ def _capacity(rule: AllocationRule, record: CostRecord) -> int | str:
 
 def _provisioned(
     rule: AllocationRule, record: CostRecord, total: int, usage: UsageIndex, at: _At
-) -> list[AllocationLine] | str:
+) -> list[AllocationPart] | str:
     found = usage_weights(rule, record, usage, at.rule_index)
     capacity = _capacity(rule, record)
     if isinstance(found, str) or isinstance(capacity, str):
@@ -244,29 +303,27 @@ def _provisioned(
     if not consumers and idle_weight == 0:
         return _no_usage(rule, record)
     parts = split_largest_remainder(total, [*values, idle_weight])
-    out = _lines(at, record.currency, rule.name, consumers, parts[:-1], label)
+    out = _part(at, record.currency, rule.name, consumers, parts[:-1], label)
     idle = parts[-1]
     reason = f"unused provisioned capacity: {used} of {capacity} {rule.driver.value} used"
     if not idle:
-        return out
+        return _parts(out)
     if rule.idle is IdlePolicy.SPREAD and consumers:
         spread = split_largest_remainder(idle, values)
-        return out + _lines(at, record.currency, rule.name, consumers, spread, f"idle:{label}", reason)
+        return _parts(out, _part(at, record.currency, rule.name, consumers, spread, f"idle:{label}", reason))
     if rule.idle is IdlePolicy.OWNER:
         owner = tuple(rule.idle_owner.get(d, "") for d in at.dimensions)
-        line = AllocationLine(
-            at.record, owner, idle, record.currency, Bucket.ALLOCATED, rule.name, "idle:owner", reason
-        )
+        line = _part(at, record.currency, rule.name, [owner], [idle], "idle:owner", reason)
     else:
         why = reason if rule.idle is IdlePolicy.VISIBLE else f"{reason}; no usage to spread it over"
         empty = ("",) * len(at.dimensions)
-        line = AllocationLine(at.record, empty, idle, record.currency, Bucket.IDLE, rule.name, label, why)
-    return [*out, line]
+        line = _part(at, record.currency, rule.name, [empty], [idle], label, why, Bucket.IDLE)
+    return _parts(out, line)
 
 
 def _apply(
     rule: AllocationRule, record: CostRecord, *, total: int, tags: dict[str, str], usage: UsageIndex, at: _At
-) -> list[AllocationLine] | str:
+) -> list[AllocationPart] | str:
     if rule.method is Method.DIRECT:
         return _direct(rule, record, tags, total, usage, at)
     if rule.method is Method.SHARED:
@@ -288,41 +345,44 @@ def allocate(
     drivers: Sequence[Driver],
     *,
     dimensions: Sequence[str],
+    filtered: Mapping[FilterKey, Sequence[Driver]] | None = None,
 ) -> AllocationResult:
     """Allocate every record by the first rule that can; what none can is one ``unallocated`` line.
 
     A record of cost 0 produces no line; zero-amount shares are dropped. Every line carries the
-    record's currency: amounts of different currencies never meet.
+    record's currency: amounts of different currencies never meet. ``filtered`` may give, per usage
+    filter (:func:`~aifinops.engine.allocation_drivers.filter_key`), the drivers that filter keeps, as the
+    store computes them; rules with other filters filter ``drivers``.
     """
     dims = _check_dimensions(dimensions)
     with collector_paused():
-        return _allocate(records, rules, UsageIndex(drivers, dims), dims)
+        return _allocate(records, rules, UsageIndex(drivers, dims, filtered), dims)
 
 
 def _allocate(
     records: Sequence[CostRecord], rules: Sequence[AllocationRule], usage: UsageIndex, dims: tuple[str, ...]
 ) -> AllocationResult:
-    matchers = [rule.match.compile() for rule in rules]
+    ordered = [(i, rule, rule.match.compile()) for i, rule in enumerate(rules)]
     empty = ("",) * len(dims)
-    lines: list[AllocationLine] = []
+    parts: list[AllocationPart] = []
     for index, record in enumerate(records):
         total = to_nanos(record.cost)
         if total == 0:
             continue
-        tags = {k.lower(): v for k, v in record.tags.items()}
+        tags = {k.lower(): v for k, v in record.tags.items()} if record.tags else {}
         reasons: list[str] = []
-        for rule_index, (rule, matcher) in enumerate(zip(rules, matchers, strict=True)):
+        for rule_index, rule, matcher in ordered:
             if not matcher.matches(record, tags):
                 continue
             found = _apply(rule, record, total=total, tags=tags, usage=usage, at=_At(index, rule_index, dims))
             if isinstance(found, str):
                 reasons.append(f"rule {rule.name!r}: {found}")
                 continue
-            lines.extend(found)
+            parts.extend(found)
             break
         else:
             reason = "; ".join(reasons) or "no rule matches"
-            lines.append(
-                AllocationLine(index, empty, total, record.currency, Bucket.UNALLOCATED, reason=reason)
+            parts.append(
+                AllocationPart(index, record.currency, Bucket.UNALLOCATED, "", "", reason, (empty,), (total,))
             )
-    return AllocationResult(dims, tuple(records), tuple(lines))
+    return AllocationResult(dims, tuple(records), tuple(parts))

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter
 from typing import NamedTuple
 
 from aifinops.domain import CostRecord
 from aifinops.engine.allocation_rules import DRIVER_FIELDS, AllocationRule, DriverMetric, Scope, UsageFilter
 
-__all__ = ["Driver", "UsageIndex", "Weights", "filter_label", "fixed_weights", "usage_weights"]
+__all__ = [
+    "Driver",
+    "FilterKey",
+    "UsageIndex",
+    "Weights",
+    "filter_key",
+    "filter_label",
+    "fixed_weights",
+    "usage_weights",
+]
 
 
 class Driver(NamedTuple):
@@ -37,32 +47,76 @@ class Driver(NamedTuple):
     resource_id: str = ""
 
 
+if Driver._fields[:6] != ("day", "dims", "tokens", "requests", "estimated_cost_nanos", "currency") or (
+    Driver._fields[9] != "resource_id"
+):  # pragma: no cover - the hot loops below read fields by position
+    raise ImportError("Driver fields moved: update the positions in UsageIndex and _aggregate")
 _DayKey = tuple[dt.date, str]
+_DIMS = attrgetter("dims")
 _NO_DAY = dt.date.min  # cache key of splits that do not depend on the day (fixed weights)
 #: The consumers of one split with positive integer weights, in a fixed order (the rounding tie-break):
 #: sorted by dims for usage drivers, as configured for fixed weights; and the driver label.
 Weights = tuple[tuple[tuple[str, ...], ...], tuple[int, ...], str]
 
 
-class UsageIndex:
-    """Drivers indexed by day and by (day, resource), with per-rule weight vectors cached."""
+#: A usage filter in canonical form: ``((field, (value, ...)), ...)``, sorted.
+FilterKey = tuple[tuple[str, tuple[str, ...]], ...]
 
-    def __init__(self, drivers: Sequence[Driver], dimensions: tuple[str, ...]) -> None:
-        self.dimensions = dimensions
-        self.dim_index = {name: i for i, name in enumerate(dimensions)}
+
+def filter_key(usage: UsageFilter) -> FilterKey:
+    return tuple(sorted((name, tuple(sorted(values))) for name, values in usage.where.items()))
+
+
+class _Lists:
+    """Drivers by day and by (day, resource id)."""
+
+    __slots__ = ("by_day", "by_resource")
+
+    def __init__(self, drivers: Sequence[Driver]) -> None:
         self.by_day: dict[dt.date, list[Driver]] = defaultdict(list)
         self.by_resource: dict[_DayKey, list[Driver]] = defaultdict(list)
+        by_day, by_resource = self.by_day, self.by_resource
+        # The hot loop of a month's hundreds of thousands of drivers: fields by position (see Driver).
         for driver in drivers:
-            if len(driver.dims) != len(dimensions):
-                raise ValueError(
-                    f"driver of {driver.day} has {len(driver.dims)} dimension values for {len(dimensions)} "
-                    f"dimensions {list(dimensions)}: build drivers for the same dimensions as the run"
-                )
-            self.by_day[driver.day].append(driver)
-            self.by_resource[(driver.day, driver.resource_id.lower())].append(driver)
+            day = driver[0]
+            by_day[day].append(driver)
+            by_resource[(day, driver[9].lower())].append(driver)
+
+
+class UsageIndex:
+    """Drivers indexed by day and by (day, resource), with per-rule weight vectors cached.
+
+    ``filtered`` holds, per usage filter, drivers the store already filtered (its conditional sums): a
+    rule with that filter reads them instead of filtering every driver itself.
+    """
+
+    def __init__(
+        self,
+        drivers: Sequence[Driver],
+        dimensions: tuple[str, ...],
+        filtered: Mapping[FilterKey, Sequence[Driver]] | None = None,
+    ) -> None:
+        self.dimensions = dimensions
+        self.dim_index = {name: i for i, name in enumerate(dimensions)}
+        for rows in (drivers, *(filtered or {}).values()):
+            _check_width(rows, dimensions)
+        self.all = _Lists(drivers)
+        self.filtered = {key: _Lists(rows) for key, rows in (filtered or {}).items()}
         self.cache: dict[tuple[int, dt.date, str, str], Weights | str] = {}
+        #: Per direct rule (by index): its owner tags' names, lower-cased.
+        self.tag_names: dict[int, tuple[str, ...]] = {}
         #: Outcomes of direct rules per (rule index, resource id or None, owner tag values): owner and label.
         self.owners: dict[tuple[int, str | None, tuple[str, ...]], tuple[tuple[str, ...], str] | str] = {}
+
+
+def _check_width(drivers: Sequence[Driver], dimensions: tuple[str, ...]) -> None:
+    width = len(dimensions)
+    if set(map(len, map(_DIMS, drivers))) - {width}:
+        driver = next(d for d in drivers if len(d.dims) != width)
+        raise ValueError(
+            f"driver of {driver.day} has {len(driver.dims)} dimension values for {width} "
+            f"dimensions {list(dimensions)}: build drivers for the same dimensions as the run"
+        )
 
 
 def filter_label(usage: UsageFilter) -> str:
@@ -80,6 +134,10 @@ def _keeps(rule: AllocationRule, usage: UsageIndex) -> Callable[[Driver], bool] 
     ]
     if not checks:
         return None
+    if len(checks) == 1 and checks[0][0] is None:  # the usual filter: one driver field such as kind
+        _, name, values = checks[0]
+        field = attrgetter(name)
+        return lambda driver: field(driver) in values
 
     def keep(driver: Driver) -> bool:
         for index, name, values in checks:
@@ -91,23 +149,26 @@ def _keeps(rule: AllocationRule, usage: UsageIndex) -> Callable[[Driver], bool] 
     return keep
 
 
-def _aggregate(rule: AllocationRule, drivers: Sequence[Driver], usage: UsageIndex) -> _Sums | str:
+def _aggregate(
+    rule: AllocationRule, drivers: Sequence[Driver], usage: UsageIndex, *, prefiltered: bool
+) -> _Sums | str:
     """Tokens, requests and estimated nanos per (dims, currency) of the drivers the rule's filter keeps."""
     for name in rule.usage.where:
         if name not in usage.dim_index and name not in DRIVER_FIELDS:
             return f"usage filter on {name!r}, which this run does not allocate over {list(usage.dimensions)}"
-    keep = _keeps(rule, usage)
+    keep = None if prefiltered else _keeps(rule, usage)
     sums: _Sums = {}
     # The hot loop of the drivers (a month's hundreds of thousands of rows): plain lookups, no helpers.
+    # Fields by position: dims 1, tokens 2, requests 3, estimated_cost_nanos 4, currency 5.
     for driver in drivers if keep is None else filter(keep, drivers):
-        key = (driver.dims, driver.currency)
+        key = (driver[1], driver[5])
         row = sums.get(key)
         if row is None:
-            sums[key] = [driver.tokens, driver.requests, driver.estimated_cost_nanos]
+            sums[key] = [driver[2], driver[3], driver[4]]
         else:
-            row[0] += driver.tokens
-            row[1] += driver.requests
-            row[2] += driver.estimated_cost_nanos
+            row[0] += driver[2]
+            row[1] += driver[3]
+            row[2] += driver[4]
     return sums
 
 
@@ -130,11 +191,13 @@ def usage_weights(
     cached = usage.cache.get(key)
     if cached is not None:
         return cached
+    lists = usage.filtered.get(filter_key(rule.usage)) if rule.usage.where else None
+    chosen = usage.all if lists is None else lists
     if rule.usage.scope is Scope.RESOURCE:
-        drivers = usage.by_resource.get((record.billing_day, resource), [])
+        drivers = chosen.by_resource.get((record.billing_day, resource), [])
     else:
-        drivers = usage.by_day.get(record.billing_day, [])
-    sums = _aggregate(rule, drivers, usage)
+        drivers = chosen.by_day.get(record.billing_day, [])
+    sums = _aggregate(rule, drivers, usage, prefiltered=lists is not None)
     result = sums if isinstance(sums, str) else _weigh(rule, record, sums)
     usage.cache[key] = result
     return result

@@ -90,24 +90,34 @@ class RecordMatch:
             ("resource_group", self.resource_groups),
             ("charge_type", self.charge_types),
         )
-        checks: list[tuple[str, re.Pattern[str]]] = []
+        checks: list[tuple[str, re.Pattern[str], dict[str | None, bool] | None]] = []
         for name, patterns in fields:
             rx = _glob(patterns)
             if rx is not None:
-                checks.append((name, rx))
+                checks.append((name, rx, None if name == "resource_id" else {}))
         tags = tuple((k.lower(), _glob([v])) for k, v in self.tags.items())
         return _CompiledMatch(tuple(checks), tags)
 
 
 @dataclass(frozen=True, slots=True)
 class _CompiledMatch:
-    checks: tuple[tuple[str, re.Pattern[str]], ...]
+    """A match's patterns. Records repeat their types, groups and categories, so each such field value's
+    outcome is remembered; resource ids are nearly all distinct and are matched every time."""
+
+    checks: tuple[tuple[str, re.Pattern[str], dict[str | None, bool] | None], ...]
     tags: tuple[tuple[str, re.Pattern[str] | None], ...]
 
     def matches(self, record: CostRecord, tags: Mapping[str, str]) -> bool:
-        for name, rx in self.checks:
+        for name, rx, seen in self.checks:
             value = getattr(record, name)
-            if value is None or rx.fullmatch(value.lower()) is None:
+            if seen is None:
+                if value is None or rx.fullmatch(value.lower()) is None:
+                    return False
+                continue
+            ok = seen.get(value)
+            if ok is None:
+                ok = seen[value] = value is not None and rx.fullmatch(value.lower()) is not None
+            if not ok:
                 return False
         for key, tag_rx in self.tags:
             value = tags.get(key)

@@ -1,14 +1,18 @@
 """SQLAlchemy Core tables of allocation: the ordered rules, and each billing day's allocation per basis.
 
-A run of one ``(billing_day, basis)`` is replaced as a whole: its ``allocation_runs`` row, the cost records
-it allocated (``allocation_records``, so a report shows exactly what was split even after the records are
-re-collected), the owners its lines charge (``allocation_owners``) and its lines, packed per record.
+A run of one ``(billing_day, basis)`` is replaced as a whole: its ``allocation_runs`` row (dimensions, rules,
+counts) and its ``allocation_packs`` row, which holds the day's allocation as three JSON documents:
 
-A month allocates about a million lines, nearly all of them shares of a few thousand usage splits, so the
-lines are not stored one row each: ``allocation_shares`` holds one row per record and part (the lines of one
-bucket, rule, driver and reason), with the owner numbers and nano amounts of its lines as JSON arrays of
-integers, in line order. Reading them back gives every line exactly; owner dimension columns hold '' for
-"none", like the rollups.
+- ``records``: the cost records it split, ``{"columns": [...], "rows": [[...], ...]}`` (money in integer
+  nanos), so a report shows exactly what was split even after the records are re-collected;
+- ``owners``: the owners its lines charge, ``[[value per run dimension], ...]`` ('' for "none", like the
+  rollups); a line names its owner by position in this list;
+- ``parts``: ``[[record, currency, bucket, rule, driver, reason, [owner, ...], [nanos, ...]], ...]``, one
+  per record part (the lines of one record that share a bucket, rule, driver and reason), in line order.
+
+A month allocates about a million lines from about a hundred thousand records; stored one row each they
+made saving the slowest step of a run, packed they are thirty rows. Reading a pack back gives every record
+and line exactly.
 """
 
 from __future__ import annotations
@@ -25,18 +29,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from aifinops.domain import DIMENSIONS
-from aifinops.store.cost_tables import billed_columns
 from aifinops.store.tables import DIM_LEN, UtcDateTime, metadata
 
 __all__ = [
     "allocation_deployments",
-    "allocation_owners",
-    "allocation_records",
+    "allocation_packs",
     "allocation_rules",
     "allocation_runs",
     "allocation_scans",
-    "allocation_shares",
 ]
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
@@ -66,43 +66,14 @@ allocation_runs = Table(
     UniqueConstraint("billing_day", "basis", name="uq_allocation_runs_day_basis"),
 )
 
-allocation_records = Table(
-    "allocation_records",
+allocation_packs = Table(
+    "allocation_packs",
     metadata,
     Column("billing_day", Date, primary_key=True),
     Column("basis", String(16), primary_key=True),
-    Column("record", Integer, primary_key=True),  # index of the record within the run
-    Column("currency", String(3), nullable=False),
-    Column("cost_nanos", BigInteger, nullable=False),
-    Column("quantity_nanos", BigInteger),
-    *billed_columns(),
-)
-
-#: The owners (dimension tuples) that one run's lines charge, numbered from 0 within the run.
-allocation_owners = Table(
-    "allocation_owners",
-    metadata,
-    Column("billing_day", Date, primary_key=True),
-    Column("basis", String(16), primary_key=True),
-    Column("owner", Integer, primary_key=True),
-    *[Column(name, String(DIM_LEN), nullable=False, server_default="") for name in DIMENSIONS],
-)
-
-#: The lines of one record's part: ``owners[i]`` is charged ``amounts[i]`` nanos (JSON integer arrays).
-allocation_shares = Table(
-    "allocation_shares",
-    metadata,
-    Column("billing_day", Date, primary_key=True),
-    Column("basis", String(16), primary_key=True),
-    Column("record", Integer, primary_key=True),
-    Column("part", Integer, primary_key=True),
-    Column("currency", String(3), nullable=False),
-    Column("bucket", String(16), nullable=False),
-    Column("rule", String(128), nullable=False, server_default=""),
-    Column("driver", String(256), nullable=False, server_default=""),
-    Column("reason", Text, nullable=False, server_default=""),
+    Column("records", Text, nullable=False),
     Column("owners", Text, nullable=False),
-    Column("amounts", Text, nullable=False),
+    Column("parts", Text, nullable=False),
 )
 
 #: Which resource each deployment's events were recorded against, kept current incrementally: the rollups

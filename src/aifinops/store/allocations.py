@@ -2,7 +2,8 @@
 
 Drivers come from ``usage_daily`` with one SQL GROUP BY, never from the events themselves. The rollups carry
 no resource id, so the resource of each deployment is kept in ``allocation_deployments``, read
-incrementally from the events stored since the last run, and joined in that GROUP BY. Saving a result
+incrementally from the events stored since the last run, and joined in that GROUP BY (computed in the
+background while the records are read: :mod:`aifinops.store.driver_reads`). Saving a result
 replaces each ``(billing_day, basis)`` it covers as a whole, so re-running allocation is idempotent.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -24,13 +26,15 @@ from aifinops.engine.allocation import (
     Driver,
     allocate,
     collector_paused,
+    filter_key,
 )
 from aifinops.engine.allocation_rules import rule_from_mapping, rule_to_mapping
 from aifinops.errors import ValidationError
 from aifinops.store.allocation_results import load_result, save_result
 from aifinops.store.allocation_tables import allocation_deployments, allocation_rules, allocation_scans
+from aifinops.store.driver_reads import BACKGROUND_ROWS, EXTRA_FIELDS, DriverRead
 from aifinops.store.store import Store, dialect_insert
-from aifinops.store.tables import usage_daily, usage_events
+from aifinops.store.tables import usage_events
 
 __all__ = ["AllocationStore", "parse_rules"]
 
@@ -66,44 +70,20 @@ def _days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days)]
 
 
-#: The driver fields a usage filter may need beyond the dimensions, in ``Driver`` order.
-_EXTRA = ("kind", "deployment", "model")
-
-
-def _raw_rows(conn: sa.Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
-    """The rows of ``query`` as the driver's own tuples: SQLAlchemy's per-row processing doubled the cost."""
-    compiled = query.compile(conn)
-    params: Any = compiled.params
-    if compiled.positiontup is not None:
-        params = tuple(compiled.params[name] for name in compiled.positiontup)
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(str(compiled), params)
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
-        return rows
-    finally:
-        cursor.close()
-
-
-def _driver_rows(rows: Sequence[tuple[Any, ...]], n: int, at: Sequence[int]) -> list[Driver]:
-    """Drivers of rows ``(day, dims…, resource, extras…, currency, tokens, requests, nanos)``."""
-    days: dict[int, dt.date] = {}
-    new = tuple.__new__
-    out = []
-    for row in rows:
-        day = days.get(row[0]) or days.setdefault(row[0], _EPOCH_DAY + dt.timedelta(days=row[0]))
-        extras = [row[n + 2 + i] if i >= 0 else "" for i in at]
-        out.append(
-            new(Driver, (day, row[1 : 1 + n], row[-3], row[-2], row[-1], row[-4], *extras, row[n + 1]))
-        )
-    return out
-
-
 class AllocationStore:
     """Rules, drivers and allocation results over one :class:`Store`."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], dt.datetime] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        background_rows: int = BACKGROUND_ROWS,
+    ) -> None:
+        """``background_rows``: from this many rollup rows in a period, part of the drivers is computed in the
+        background (:mod:`aifinops.store.driver_reads`)."""
         self.store = store
+        self.background_rows = background_rows
         self._now = clock or (lambda: dt.datetime.now(dt.UTC))
 
     # --- rules --------------------------------------------------------------------------------------------
@@ -220,18 +200,6 @@ class AllocationStore:
                 found[deployment].add(resource)
         return {d: next(iter(r)) if len(r) == 1 else "" for d, r in found.items()}
 
-    def _resource_map(self, start: dt.date, end: dt.date) -> Any:
-        """Subquery: deployment → its one resource id in the period, or '' when it ran on several."""
-        m = allocation_deployments.c
-        lo, hi = _epoch_day(start) * 24, _epoch_day(end) * 24
-        one = sa.case((sa.func.count() == 1, sa.func.min(m.resource_id)), else_="")
-        return (
-            sa.select(m.deployment, one.label("resource_id"))
-            .where(m.first_hour < hi, m.last_hour >= lo)
-            .group_by(m.deployment)
-            .subquery("deployment_map")
-        )
-
     def drivers(
         self,
         start: dt.date,
@@ -244,34 +212,36 @@ class AllocationStore:
 
         Grouping only by the fields some rule filters on keeps the driver rows few; the others stay ''.
         """
+        with collector_paused():
+            return self.start_drivers(start, end, dimensions=dimensions, fields=fields).drivers().all
+
+    def start_drivers(
+        self,
+        start: dt.date,
+        end: dt.date,
+        *,
+        dimensions: Sequence[str],
+        fields: Iterable[str],
+        filters: Sequence[Mapping[str, Sequence[str]]] = (),
+    ) -> DriverRead:
+        """Start reading the drivers in the background (see :mod:`aifinops.store.driver_reads`)."""
         unknown = [d for d in dimensions if d not in DIMENSIONS]
         if unknown:
             raise ValidationError(
                 f"unknown allocation dimension(s) {unknown}; choose from {list(DIMENSIONS)}",
                 field="dimensions",
             )
-        self.refresh_deployments()
-        u, mapping = usage_daily.c, self._resource_map(start, end)
-        wanted = set(fields)
-        extra = [name for name in ("kind", "deployment", "model") if name in wanted]
-        resource = sa.func.coalesce(mapping.c.resource_id, "")
-        keys = [u.day, *(u[d] for d in dimensions), resource, *(u[n] for n in extra), u.currency]
-        total = sa.func.sum(u.input_tokens) + sa.func.sum(u.output_tokens)
-        query = (
-            sa.select(
-                *keys,
-                *(
-                    sa.cast(s, sa.BigInteger)
-                    for s in (total, sa.func.sum(u.requests), sa.func.sum(u.cost_nanos))
-                ),
-            )
-            .select_from(usage_daily.outerjoin(mapping, mapping.c.deployment == u.deployment))
-            .where(u.day >= _epoch_day(start), u.day < _epoch_day(end))
-            .group_by(*keys)
+        resources = self.deployment_resources(start, end)
+        return DriverRead(
+            self.store,
+            start,
+            end,
+            dimensions=dimensions,
+            fields=fields,
+            resources=resources,
+            filters=filters,
+            background_rows=self.background_rows,
         )
-        with self.store.reader() as conn, collector_paused():
-            rows = _raw_rows(conn, query)
-            return _driver_rows(rows, len(dimensions), [extra.index(n) if n in extra else -1 for n in _EXTRA])
 
     # --- runs ---------------------------------------------------------------------------------------------
     def allocate(
@@ -283,23 +253,53 @@ class AllocationStore:
         dimensions: Sequence[str],
         records: Iterable[CostRecord],
         rules: Sequence[AllocationRule] | None = None,
+        timings: dict[str, float] | None = None,
     ) -> AllocationResult:
-        """Allocate ``records`` of ``[start, end)`` and replace the stored results of every day in it."""
+        """Allocate ``records`` of ``[start, end)`` and replace the stored results of every day in it.
+
+        ``timings``, when given, receives the seconds of each phase: reading the records (the drivers are
+        computed meanwhile), waiting for and reading the drivers, the engine, and saving.
+        """
         if basis not in (Basis.ACTUAL, Basis.AMORTIZED):
             raise ValidationError(
                 f"allocation runs on actual or amortized cost, got {basis.value!r}", field="basis"
             )
         chosen = self.rules() if rules is None else list(rules)
-        fields = {name for rule in chosen for name in rule.usage.where if name in DRIVER_FIELDS}
-        # Reading the records (often a lazy iterator over the store) builds as many objects as the rest.
+        # Filters on the run's dimensions and on kind, deployment or model become conditional sums in the
+        # drivers' SQL; the rest (resource id) are grouped by and filtered by the engine.
+        pushable = {*dimensions, *EXTRA_FIELDS}
+        filters = {filter_key(r.usage): r.usage.where for r in chosen if set(r.usage.where) <= pushable}
+        filters.pop((), None)
+        fields = {
+            name
+            for rule in chosen
+            if filter_key(rule.usage) not in filters
+            for name in rule.usage.where
+            if name in DRIVER_FIELDS
+        }
+        marks = [time.perf_counter()]
+        # The database computes the drivers while the records (often a lazy iterator over the store) are
+        # read; both build as many objects as the rest of the run, so the collector waits.
         with collector_paused():
-            kept = [r for r in records if start <= r.billing_day < end and r.basis is basis]
-            drivers = self.drivers(start, end, dimensions=dimensions, fields=fields)
+            reading = self.start_drivers(
+                start, end, dimensions=dimensions, fields=fields, filters=list(filters.values())
+            )
             try:
-                result = allocate(kept, chosen, drivers, dimensions=dimensions)
+                kept = [r for r in records if start <= r.billing_day < end and r.basis is basis]
+                marks.append(time.perf_counter())
+            finally:
+                drivers = reading.drivers()
+            marks.append(time.perf_counter())
+            try:
+                result = allocate(kept, chosen, drivers.all, dimensions=dimensions, filtered=drivers.filtered)
             except ValueError as exc:
                 raise ValidationError(str(exc), field="dimensions") from exc
+            marks.append(time.perf_counter())
             self.save(result, basis=basis, days=_days(start, end), rules=chosen)
+            marks.append(time.perf_counter())
+        if timings is not None:
+            phases = ("records", "drivers", "engine", "save")
+            timings.update({name: marks[i + 1] - marks[i] for i, name in enumerate(phases)})
         return result
 
     def save(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from itertools import islice
 from types import MappingProxyType
@@ -42,6 +42,7 @@ from aifinops.store.cost_tables import (
     inventory_resources,
     metric_samples,
 )
+from aifinops.store.raw import day_parser, raw_batches
 from aifinops.store.store import Store
 
 __all__ = ["CostFreshness", "CostPoint", "CostStore", "SliceSummary"]
@@ -50,6 +51,20 @@ _BATCH = 20_000
 _BULK_COLUMNS = COST_ROW_COLUMNS
 _INSERT_COLUMNS = ("source", "scope", "basis", *_BULK_COLUMNS)
 _MONEY_BASES = (Basis.ACTUAL, Basis.AMORTIZED)
+
+
+#: The billed fields that CostRecord takes positionally after ``source`` (its declaration order).
+_POSITIONAL = tuple(f.name for f in fields(CostRecord))[6:17]
+if _POSITIONAL[0] != "subscription_id" or _POSITIONAL[-1] != "pricing_model":  # pragma: no cover
+    raise ImportError("CostRecord fields moved: update _POSITIONAL in store/costs.py")
+
+
+def _tags(parsed: dict[str, Any]) -> dict[str, str]:
+    """Tag values as text: a value that was not a string in the file keeps its JSON form."""
+    for value in parsed.values():
+        if not isinstance(value, str):
+            return {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in parsed.items()}
+    return parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,30 +409,45 @@ class CostStore:
     def records(
         self, start: dt.date, end: dt.date, *, basis: Basis, scope: str | None = None
     ) -> Iterator[CostRecord]:
-        """The stored cost records of ``[start, end)`` (for allocation and reconciliation)."""
+        """The stored cost records of ``[start, end)`` (for allocation and reconciliation), in stored order.
+
+        Read as driver tuples (:mod:`aifinops.store.raw`): a month can hold hundreds of thousands of rows.
+        """
         c = cost_records.c
-        with self.store.reader() as conn:
-            result = conn.execution_options(yield_per=_BATCH).execute(
-                sa.select(cost_records)
-                .where(self._where(start, end, basis, None, None, scope))
-                .order_by(c.id)
+        query = (
+            sa.select(
+                c.billing_day,
+                c.cost_nanos,
+                c.currency,
+                c.scope,
+                c.source,
+                c.quantity_nanos,
+                c.tags,
+                c.unit,
+                c.resource_type,
+                *(c[name] for name in _POSITIONAL),
             )
-            for row in result.mappings():
-                yield CostRecord(
-                    billing_day=row["billing_day"],
-                    basis=Basis(row["basis"]),
-                    cost=from_nanos(row["cost_nanos"]),
-                    currency=row["currency"],
-                    scope=row["scope"],
-                    source=row["source"],
-                    quantity=None if row["quantity_nanos"] is None else from_nanos(row["quantity_nanos"]),
-                    tags={
-                        k: v if isinstance(v, str) else orjson.dumps(v).decode()
-                        for k, v in orjson.loads(row["tags"] or "{}").items()
-                    },
-                    **{name: row[name] for name in COST_DIMENSIONS if name != "unit"},
-                    unit=row["unit"],
-                )
+            .where(self._where(start, end, basis, None, None, scope))
+            .order_by(c.id)
+        )
+        day, chosen, loads = day_parser(), Basis(basis), orjson.loads
+        with self.store.reader() as conn:
+            for batch in raw_batches(conn, query, _BATCH):
+                for billing_day, cost, currency, scope_, source, quantity, tags, unit, kind, *billed in batch:
+                    # the billed fields fill the positions from subscription_id to pricing_model
+                    yield CostRecord(  # type: ignore[misc]
+                        day(billing_day),
+                        chosen,
+                        from_nanos(cost),
+                        currency,
+                        scope_,
+                        source,
+                        *billed,
+                        quantity=None if quantity is None else from_nanos(quantity),
+                        unit=unit,
+                        resource_type=kind,
+                        tags=_tags(loads(tags)) if tags else {},
+                    )
 
     def checkpoints(self, *, source: str | None = None) -> list[SliceSummary]:
         """Every recorded slice collection (latest state of each slice), newest first."""

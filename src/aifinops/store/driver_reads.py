@@ -1,0 +1,276 @@
+"""Usage drivers of an allocation run, computed on the second core while the caller reads cost records.
+
+The drivers of a month are one GROUP BY over ``usage_daily`` (hundreds of thousands of rows): database
+work. When the period holds many rollup rows, its first two thirds of days are computed in the background
+(groups include the day, so the parts never overlap) and the rest by the caller once it has read the
+records. On an SQLite file the background part runs in a small worker process (``_driver_worker.py``):
+two threads of one process working SQLite slow each other down about twice. On PostgreSQL a thread
+suffices, since the server does the work while the client waits.
+
+The rollups carry deployments, not resources: each deployment's resource (from ``allocation_deployments``)
+is given a small number in a temporary table, and the GROUP BY uses the number. Sorting by a number is
+cheaper than by resource ids hundreds of characters long, and the ids are put back when the rows are read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from aifinops.engine.allocation_drivers import Driver, FilterKey, filter_key
+from aifinops.engine.allocation_rules import UsageFilter
+from aifinops.errors import StoreError
+from aifinops.store.raw import statement
+from aifinops.store.store import Store
+from aifinops.store.tables import DIM_LEN, usage_daily
+
+__all__ = ["BACKGROUND_ROWS", "EXTRA_FIELDS", "DriverRead", "DriverSet"]
+
+_EPOCH_DAY = dt.date(1970, 1, 1)
+#: The driver fields a usage filter may need beyond the dimensions, in ``Driver`` order.
+EXTRA_FIELDS = ("kind", "deployment", "model")
+_WORKER = Path(__file__).with_name("_driver_worker.py")
+#: Below this many rollup rows the whole read runs in the caller: starting a helper would cost more.
+BACKGROUND_ROWS = 20_000
+_numbers = sa.Table(
+    "aifinops_deployment_numbers",
+    sa.MetaData(),
+    sa.Column("deployment", sa.String(DIM_LEN), primary_key=True),
+    sa.Column("number", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _epoch_day(day: dt.date) -> int:
+    return (day - _EPOCH_DAY).days
+
+
+def _sums(where: Mapping[str, Sequence[str]] | None) -> list[sa.ColumnElement[Any]]:
+    """Tokens, requests and estimated nanos of the rows ``where`` keeps (all rows when None)."""
+    u = usage_daily.c
+    columns: list[sa.ColumnElement[Any]] = [u.input_tokens + u.output_tokens, u.requests, u.cost_nanos]
+    if where is not None:
+        kept = sa.and_(*(u[name].in_(list(values)) for name, values in sorted(where.items())))
+        columns = [sa.case((kept, column), else_=0) for column in columns]
+    return [sa.cast(sa.func.sum(column), sa.BigInteger) for column in columns]
+
+
+def _query(
+    start: dt.date,
+    end: dt.date,
+    dimensions: Sequence[str],
+    fields: Iterable[str],
+    filters: Sequence[Mapping[str, Sequence[str]]],
+) -> sa.Select[Any]:
+    """Rows ``(day, dims…, tokens, requests, nanos, currency, kind, deployment, model, resource number,
+    then tokens, requests, nanos of each filter)``."""
+    u, n = usage_daily.c, _numbers.c
+    wanted = set(fields)
+    number = sa.func.coalesce(n.number, 0)
+    extras = [u[name] if name in wanted else sa.literal("") for name in EXTRA_FIELDS]
+    keys = [
+        u.day,
+        *(u[d] for d in dimensions),
+        number,
+        *(u[e] for e in EXTRA_FIELDS if e in wanted),
+        u.currency,
+    ]
+    filtered = [column for where in filters for column in _sums(where)]
+    return (
+        sa.select(u.day, *(u[d] for d in dimensions), *_sums(None), u.currency, *extras, number, *filtered)
+        .select_from(usage_daily.outerjoin(_numbers, n.deployment == u.deployment))
+        .where(u.day >= _epoch_day(start), u.day < _epoch_day(end))
+        .group_by(*keys)
+    )
+
+
+class DriverSet(NamedTuple):
+    """Every driver, and per usage filter pushed down to the database the drivers it keeps."""
+
+    all: list[Driver]
+    filtered: dict[FilterKey, list[Driver]]
+
+
+def _rollup_rows(store: Store, start: dt.date, end: dt.date) -> int:
+    u = usage_daily.c
+    query = sa.select(sa.func.count()).where(u.day >= _epoch_day(start), u.day < _epoch_day(end))
+    with store.reader() as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
+class _Helper:
+    """A part of the drivers computed in the background: a worker process (SQLite file) or a thread."""
+
+    def __init__(self, store: Store, setup: list[tuple[str, list[Any]]], query: tuple[str, Any]) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._rows: list[tuple[Any, ...]] = []
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        database = store.engine.url.database if store.dialect == "sqlite" else None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            request = {"database": database, "setup": setup, "query": list(query)}
+            self._process = subprocess.Popen(
+                [sys.executable, str(_WORKER)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            assert self._process.stdin is not None
+            self._process.stdin.write(json.dumps(request).encode())
+            self._process.stdin.close()
+        else:
+            self._thread = threading.Thread(
+                target=self._run, args=(store, setup, query), name="aifinops-drivers", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self, store: Store, setup: list[tuple[str, list[Any]]], query: tuple[str, Any]) -> None:
+        try:
+            self._rows = _read(store, setup, query)
+        except BaseException as exc:  # handed to the caller by rows()
+            self._error = exc
+
+    def cancel(self) -> None:
+        """Stop the worker (its result is not wanted) or wait for the thread to end."""
+        if self._process is not None:
+            self._process.kill()
+            self._collect(self._process)
+        elif self._thread is not None:
+            self._thread.join()
+
+    @staticmethod
+    def _collect(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes, int]:
+        """The worker's output, errors and exit status; its pipes closed."""
+        assert process.stdout is not None and process.stderr is not None
+        with process.stdout, process.stderr:
+            out, err = process.stdout.read(), process.stderr.read()
+        return out, err, process.wait()
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        if self._process is not None:
+            out, err, status = self._collect(self._process)
+            if status != 0:
+                raise StoreError(f"reading usage drivers failed: {err.decode(errors='replace').strip()}")
+            rows: list[tuple[Any, ...]] = pickle.loads(out)  # our own worker's output
+            return rows
+        assert self._thread is not None
+        self._thread.join()
+        if self._error is not None:
+            raise StoreError(f"reading usage drivers failed: {self._error}") from self._error
+        return self._rows
+
+
+def _read(store: Store, setup: list[tuple[str, list[Any]]], query: tuple[str, Any]) -> list[tuple[Any, ...]]:
+    """Run ``setup`` then ``query`` on a pooled connection of ``store``; its temporary tables are dropped."""
+    error: Any = store.engine.dialect.loaded_dbapi.Error
+    try:
+        raw: Any = store.engine.raw_connection()
+    except (error, sa.exc.SQLAlchemyError) as exc:
+        raise StoreError(f"reading usage drivers failed: {exc.__class__.__name__}: {exc}") from exc
+    sqlite = store.dialect == "sqlite"
+    try:
+        cursor = raw.driver_connection.cursor()
+        if sqlite:  # a pooled SQLite connection may keep it from a run that failed
+            cursor.execute(f"DROP TABLE IF EXISTS temp.{_numbers.name}")
+        for sql, rows in setup:
+            if rows:
+                cursor.executemany(sql if sqlite else sql.replace("?", "%s"), rows)
+            else:
+                cursor.execute(sql)
+        rows_out: list[tuple[Any, ...]] = cursor.execute(*query).fetchall()
+        if sqlite:
+            cursor.execute(f"DROP TABLE IF EXISTS temp.{_numbers.name}")
+        else:  # made in this transaction: rolling back drops it
+            raw.rollback()
+        return rows_out
+    except Exception as exc:
+        raw.invalidate()  # a connection in an unknown state is not given back to the pool
+        if isinstance(exc, error):
+            raise StoreError(f"reading usage drivers failed: {exc.__class__.__name__}: {exc}") from exc
+        raise
+    finally:
+        raw.close()
+
+
+class DriverRead:
+    """The drivers of ``[start, end)``, started at construction; :meth:`drivers` finishes and returns them.
+
+    ``resources`` maps each deployment to its resource id ('' when unknown or ambiguous).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        start: dt.date,
+        end: dt.date,
+        *,
+        dimensions: Sequence[str],
+        fields: Iterable[str],
+        resources: Mapping[str, str],
+        filters: Sequence[Mapping[str, Sequence[str]]] = (),
+        background_rows: int = BACKGROUND_ROWS,
+    ) -> None:
+        self._store = store
+        self._width = len(dimensions)
+        self._filters = [filter_key(UsageFilter(where={k: tuple(v) for k, v in w.items()})) for w in filters]
+        ids = sorted({r for r in resources.values() if r})
+        self._resources = ["", *ids]  # number → resource id; 0 is "none"
+        number = {r: i for i, r in enumerate(self._resources)}
+        dialect = store.engine.dialect
+        self._setup: list[tuple[str, list[Any]]] = [
+            (str(sa.schema.CreateTable(_numbers).compile(dialect=dialect)), [])
+        ]
+        numbered = [[d, number[r]] for d, r in resources.items() if r]
+        if numbered:
+            self._setup.append((f"INSERT INTO {_numbers.name} (deployment, number) VALUES (?, ?)", numbered))
+        fields = list(fields)
+        split = start
+        days = (end - start).days
+        if days >= 3 and (background_rows <= 0 or _rollup_rows(store, start, end) >= background_rows):
+            split = start + dt.timedelta(days=(2 * days) // 3)
+        self._local = statement(dialect, _query(split, end, dimensions, fields, filters))
+        self._helper = None
+        if split > start:
+            query = statement(dialect, _query(start, split, dimensions, fields, filters))
+            self._helper = _Helper(store, self._setup, query)
+
+    def drivers(self) -> DriverSet:
+        """Compute the caller's part, wait for the background part, and return every driver."""
+        try:
+            rows = _read(self._store, self._setup, self._local)
+        except BaseException:
+            if self._helper is not None:
+                self._helper.cancel()
+            raise
+        if self._helper is not None:
+            rows = self._helper.rows() + rows
+        return self._build(rows)
+
+    def _build(self, rows: Sequence[tuple[Any, ...]]) -> DriverSet:
+        days: dict[int, dt.date] = {}
+        resources, n, new = self._resources, self._width, tuple.__new__
+        # A row: day, dims (n), tokens, requests, nanos, currency, kind, deployment, model, resource number,
+        # then tokens, requests, nanos per filter.
+        fixed = slice(n + 4, n + 8)  # currency and the grouped fields
+        out: list[Driver] = []
+        filtered: dict[FilterKey, list[Driver]] = {key: [] for key in self._filters}
+        lists = [(filtered[key], n + 9 + 3 * i) for i, key in enumerate(self._filters)]
+        append = out.append
+        for row in rows:
+            day = days.get(row[0]) or days.setdefault(row[0], _EPOCH_DAY + dt.timedelta(days=row[0]))
+            dims, resource = row[1 : 1 + n], resources[row[n + 8]]
+            append(new(Driver, (day, dims, *row[1 + n : n + 8], resource)))
+            for kept, at in lists:
+                sums = row[at : at + 3]
+                if sums[0] or sums[1] or sums[2]:
+                    kept.append(new(Driver, (day, dims, *sums, *row[fixed], resource)))
+        return DriverSet(out, filtered)

@@ -1,0 +1,179 @@
+"""Usage drivers read for allocation: filters pushed down to SQL, and the part computed in the background.
+
+Every path must give exactly the allocation the pure engine gives from plain drivers it filters itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from aifinops.domain import Basis, CostRecord, EventKind
+from aifinops.engine.allocation import (
+    DRIVER_FIELDS,
+    AllocationRule,
+    DriverMetric,
+    Method,
+    RecordMatch,
+    Scope,
+    UsageFilter,
+    allocate,
+)
+from aifinops.errors import StoreError
+from aifinops.ingest import Ingestor
+from aifinops.store import Store
+from aifinops.store.allocations import AllocationStore
+from aifinops.store.driver_reads import _WORKER, DriverRead
+from aifinops.store.prices import PriceStore
+from factories import PRICE_START, event, gpt4o_prices
+
+START = dt.date(2026, 10, 1)
+DAYS = 6
+END = START + dt.timedelta(days=DAYS)
+NOW = dt.datetime(2026, 10, 20, tzinfo=dt.UTC)
+AOAI = "/subscriptions/s/resourcegroups/rg/providers/microsoft.cognitiveservices/accounts/"
+SEARCH = "/subscriptions/s/resourcegroups/rg/providers/microsoft.search/searchservices/search"
+DIMS = ("app", "tenant")
+RULES = [
+    AllocationRule(
+        "retrieval-of-contoso",
+        Method.SHARED,
+        match=RecordMatch(resource_types=("microsoft.search/searchservices",)),
+        driver=DriverMetric.REQUESTS,
+        usage=UsageFilter(where={"kind": ("retrieval",), "tenant": ("contoso",)}, scope=Scope.ALL),
+    ),
+    AllocationRule(
+        "search",
+        Method.SHARED,
+        match=RecordMatch(resource_types=("microsoft.search/searchservices",)),
+        driver=DriverMetric.REQUESTS,
+        usage=UsageFilter(where={"kind": ("retrieval", "embedding")}, scope=Scope.ALL),
+    ),
+    AllocationRule(
+        "one-account",
+        Method.SHARED,
+        match=RecordMatch(resource_ids=("*/accounts/a1",)),
+        driver=DriverMetric.TOKENS,
+        usage=UsageFilter(where={"resource_id": (AOAI + "a1",)}, scope=Scope.ALL),
+    ),
+    AllocationRule(
+        "aoai",
+        Method.SHARED,
+        match=RecordMatch(resource_types=("microsoft.cognitiveservices/accounts",)),
+        driver=DriverMetric.ESTIMATED_COST,
+    ),
+]
+
+
+@pytest.fixture
+def usage(store: Store) -> Store:
+    """Chat, retrieval and embedding events of three apps and tenants on two accounts over six days."""
+    PriceStore(store).save(gpt4o_prices(), now=PRICE_START)
+    kinds = (EventKind.CHAT, EventKind.RETRIEVAL, EventKind.EMBEDDING)
+    events = [
+        event(
+            n,
+            ts=dt.datetime.combine(START + dt.timedelta(days=n % DAYS), dt.time(n % 24), tzinfo=dt.UTC),
+            app=f"app-{n % 3}",
+            tenant=("contoso", "fabrikam", "")[n % 5 % 3],
+            deployment=f"d{n % 4}",
+            resource_id=AOAI + f"a{n % 4 // 2}",
+            kind=kinds[n % 7 % 3],
+            input_tokens=100 + n,
+            cached_input_tokens=0,
+            output_tokens=n % 50,
+        )
+        for n in range(240)
+    ]
+    Ingestor(store).ingest(events, source="test")
+    return store
+
+
+def _records() -> list[CostRecord]:
+    out = []
+    for n in range(DAYS):
+        day = START + dt.timedelta(days=n)
+        for account in ("a0", "a1"):
+            out.append(
+                CostRecord(
+                    day,
+                    Basis.ACTUAL,
+                    Decimal("3.333333337") + n,
+                    "USD",
+                    resource_id=AOAI + account,
+                    resource_type="microsoft.cognitiveservices/accounts",
+                )
+            )
+        out.append(
+            CostRecord(
+                day,
+                Basis.ACTUAL,
+                Decimal("1.000000001"),
+                "USD",
+                resource_id=SEARCH,
+                resource_type="microsoft.search/searchservices",
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize("background_rows", [0, 10**9], ids=["split-in-background", "all-in-caller"])
+def test_pushed_down_filters_and_the_background_part_allocate_like_the_engine(
+    usage: Store, background_rows: int
+) -> None:
+    """Conditional sums per filter and a day range split across a worker equal engine-side filtering."""
+    allocations = AllocationStore(usage, clock=lambda: NOW, background_rows=background_rows)
+    expected = allocate(
+        _records(),
+        RULES,
+        allocations.drivers(START, END, dimensions=DIMS, fields=DRIVER_FIELDS),
+        dimensions=DIMS,
+    )
+    got = allocations.allocate(
+        START, END, basis=Basis.ACTUAL, dimensions=DIMS, records=_records(), rules=RULES
+    )
+    assert got.parts == expected.parts
+    assert {part.rule for part in got.parts} == {"retrieval-of-contoso", "one-account", "aoai"}
+
+
+def test_a_drivers_read_split_across_a_helper_returns_every_day(usage: Store) -> None:
+    """The background part (first two thirds of the days) and the caller's part together: each day once."""
+    resources = AllocationStore(usage).deployment_resources(START, END)
+    whole = DriverRead(
+        usage, START, END, dimensions=DIMS, fields=(), resources=resources, background_rows=10**9
+    )
+    split = DriverRead(usage, START, END, dimensions=DIMS, fields=(), resources=resources, background_rows=0)
+    together, parts = whole.drivers().all, split.drivers().all
+    assert sorted(parts) == sorted(together)
+    assert {d.day for d in together} == {START + dt.timedelta(days=n) for n in range(DAYS)}
+    assert all(d.resource_id.startswith(AOAI) for d in together)
+
+
+def test_a_failing_read_is_a_store_error_and_leaves_no_worker_behind(tmp_path: Path) -> None:
+    """A database that cannot be read: StoreError with the database's own message; the worker is stopped."""
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not an SQLite database" * 100)
+    read = DriverRead(
+        Store(f"sqlite:///{broken}"), START, END, dimensions=DIMS, fields=(), resources={}, background_rows=0
+    )
+    helper = read._helper
+    assert helper is not None and helper._process is not None
+    with pytest.raises(StoreError, match="not a database"):
+        read.drivers()
+    assert helper._process.returncode is not None
+
+
+def test_the_worker_reports_a_database_error_on_stderr_with_status_1(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not an SQLite database" * 100)
+    request = {"database": str(broken), "setup": [], "query": ["SELECT 1", []]}
+    done = subprocess.run(
+        [sys.executable, str(_WORKER)], input=json.dumps(request).encode(), capture_output=True, check=False
+    )
+    assert done.returncode == 1 and b"not a database" in done.stderr and done.stdout == b""
