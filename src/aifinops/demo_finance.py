@@ -31,13 +31,13 @@ from aifinops.domain import Basis, CostRecord, from_nanos
 from aifinops.emulator import EmulatorState, SyncASGITransport, azure_transport, create_emulator
 from aifinops.engine.allocation import AllocationResult, Bucket
 from aifinops.engine.allocation_rules import AllocationRule
-from aifinops.engine.kpis import TaskKpi, group_costs, task_kpis
+from aifinops.engine.kpis import TaskKpi, task_kpis
 from aifinops.errors import SourceError
 from aifinops.sources.azure_auth import build_credential
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore, parse_rules
 from aifinops.store.costs import CostStore
-from aifinops.store.task_aggregates import task_aggregates
+from aifinops.store.kpi_inputs import read_kpi_inputs
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -252,13 +252,16 @@ def _utilisation(result: AllocationResult) -> Decimal | None:
     return None if used + idle == 0 else (Decimal(used) / Decimal(used + idle)).quantize(Decimal("0.0001"))
 
 
-def _fully_loaded(
-    store: Store, results: Mapping[Basis, AllocationResult], *, start: dt.date, end: dt.date
-) -> tuple[FullyLoaded, ...]:
+def _fully_loaded(store: Store, *, start: dt.date, end: dt.date) -> tuple[FullyLoaded, ...]:
     """Cost per successful task by use case, as ``GET /api/allocation/kpis?by=use_case`` computes it."""
-    tasks = task_aggregates(store, start=start, end=end, by=("use_case",))
-    allocated = [g for basis, r in results.items() for g in group_costs(r, by=("use_case",), basis=basis)]
-    return tuple(_per_task(k) for k in task_kpis(tasks, allocated) if k.group[0])
+    inputs = read_kpi_inputs(
+        store,
+        start=dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC),
+        end=dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC),
+        days=(start, end),
+        by=("use_case",),
+    )
+    return tuple(_per_task(k) for k in task_kpis(inputs.tasks, inputs.allocated) if k.group[0])
 
 
 def _per_task(kpi: TaskKpi) -> FullyLoaded:
@@ -319,7 +322,7 @@ def run_demo_finance(
         idle_ptu_amortized=_bucket(results[Basis.AMORTIZED], Bucket.IDLE),
         unallocated_amortized=_bucket(results[Basis.AMORTIZED], Bucket.UNALLOCATED),
         ptu_utilisation=_utilisation(actual),
-        fully_loaded=_fully_loaded(store, results, start=start, end=end),
+        fully_loaded=_fully_loaded(store, start=start, end=end),
         budgets_crossed=outcome.crossed,
         alerts_fired=outcome.fired,
         alerts_delivered=outcome.delivered,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -90,3 +92,37 @@ def test_scrapes_are_served_from_the_last_result_while_a_refresh_runs() -> None:
             break
         time.sleep(0.01)
     assert seen[-1] == 2  # the refreshed value replaces the stale one
+
+
+def test_cost_per_successful_task_is_served_fully_loaded_from_the_stored_allocation(
+    allocated_store: Store,
+) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from aifinops.api.metrics import StoreCollector
+
+    registry = CollectorRegistry()
+
+    def clock() -> dt.datetime:
+        return dt.datetime(2026, 10, 20, 12, tzinfo=dt.UTC)
+
+    registry.register(
+        StoreCollector(allocated_store, load_settings(metrics={"refresh_seconds": 0}).metrics, clock=clock)
+    )
+    fams = _families(generate_latest(registry).decode())
+    per_task = {
+        (s.labels["use_case"], s.labels["basis"]): s.value  # type: ignore[attr-defined]
+        for s in fams["aifinops_cost_per_successful_task"]
+        if s.labels["currency"] == "USD"  # type: ignore[attr-defined]
+    }
+    # This month's billing days only: the 100 USD billed on 2026-09-30 is not in uc-a's figure.
+    assert per_task == {
+        ("uc-a", "estimated"): 0.00975,
+        ("uc-a", "actual"): 6.0,
+        ("uc-a", "amortized"): 4.5,
+        ("uc-b", "estimated"): 0.00325,
+        ("uc-b", "actual"): 2.0,
+        ("uc-b", "amortized"): 1.5,
+    }
+    tasks = {(s.labels["use_case"], s.labels["outcome"]): s.value for s in fams["aifinops_tasks"]}  # type: ignore[attr-defined]
+    assert tasks == {("uc-a", "succeeded"): 1, ("uc-a", "failed"): 1, ("uc-b", "succeeded"): 1}

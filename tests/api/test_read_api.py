@@ -85,6 +85,29 @@ def test_kpis_cost_per_successful_task(client: TestClient) -> None:
     assert uc["success_rate"] == "0.6667"
 
 
+def test_kpis_count_unpriced_events_and_value_per_cost(client: TestClient) -> None:
+    _seed(client)
+    client.post("/api/events", json=[event_json(200, task_id="t0", model="unpriced-model")])
+    outcomes = [
+        {
+            "task_id": "t0",
+            "outcome": "succeeded",
+            "ended_at": "2026-10-01T01:00:00Z",
+            "value_amount": "0.1690",
+            "value_currency": "USD",
+        }
+    ]
+    assert client.post("/api/outcomes", json=outcomes).json()["accepted"] == 1
+    body = client.get("/api/kpis", params={"period": "2026-10", "basis": "estimated"}).json()
+    (uc,) = body["items"]
+    assert body["bases"] == ["estimated"] and body["notes"] == []
+    assert uc["unpriced_events"] == 1  # counted, never costed as 0: the cost stays 13 × 0.00325
+    assert uc["cost"] == [{"amount": "0.04225", "currency": "USD", "basis": "estimated"}]
+    # value of the succeeded tasks ÷ all cost of the group
+    assert uc["value_per_cost"] == [{"ratio": "4.0000", "currency": "USD", "basis": "estimated"}]
+    assert (uc["avg_input_tokens"], uc["avg_output_tokens"]) == ("3500.0000", "350.0000")
+
+
 def test_snapshot(client: TestClient) -> None:
     _seed(client)
     body = client.get("/api/snapshot", params={"period": "2026-10"}).json()

@@ -19,10 +19,10 @@ ROWS = [
         tasks=8,
         steps=24,
         retries=2,
-        tokens=80_000,
+        input_tokens=72_000,
+        output_tokens=8_000,
         estimated_nanos={"USD": 8 * 10**9},
-        value_nanos=40 * 10**9,
-        value_currency="USD",
+        value_nanos={"USD": 40 * 10**9},
     ),
     TaskAggregate(
         SUPPORT,
@@ -30,11 +30,15 @@ ROWS = [
         tasks=1,
         steps=5,
         retries=3,
-        tokens=15_000,
+        input_tokens=14_000,
+        output_tokens=1_000,
+        unpriced_events=2,
         estimated_nanos={"USD": 15 * 10**8},
     ),
-    TaskAggregate(SUPPORT, "abandoned", tasks=1, steps=1, tokens=5_000, estimated_nanos={"USD": 5 * 10**8}),
-    TaskAggregate(SUPPORT, "open", tasks=2, steps=2, tokens=0),
+    TaskAggregate(
+        SUPPORT, "abandoned", tasks=1, steps=1, input_tokens=5_000, estimated_nanos={"USD": 5 * 10**8}
+    ),
+    TaskAggregate(SUPPORT, "open", tasks=2, steps=2),
 ]
 
 
@@ -47,6 +51,8 @@ def test_estimated_basis_counts_all_cost_over_successes_and_shows_waste_beside_i
         Decimal("2.6667"),
         Decimal("0.4167"),
     )
+    assert (kpi.input_tokens_per_task, kpi.output_tokens_per_task) == (Decimal("7583.3333"), Decimal(750))
+    assert kpi.unpriced_events == 2  # counted beside the cost, never priced as 0
     (est,) = kpi.costs
     assert (est.basis, est.cost_nanos, est.per_successful_task) == (
         Basis.ESTIMATED,
@@ -125,3 +131,23 @@ def test_allocated_lines_become_group_costs_without_idle_or_unallocated() -> Non
     ]
     with pytest.raises(ValueError, match="cannot group by"):
         group_costs(result, by=("agent",), basis=Basis.ACTUAL)
+
+
+def test_value_per_cost_counts_succeeded_tasks_in_the_cost_currency_only() -> None:
+    rows = [
+        TaskAggregate(
+            SUPPORT, "succeeded", tasks=2, estimated_nanos={"USD": 4 * 10**9}, value_nanos={"USD": 10**10}
+        ),
+        TaskAggregate(SUPPORT, "succeeded", tasks=1, value_nanos={"EUR": 10**12}),
+        TaskAggregate(
+            SUPPORT, "failed", tasks=1, estimated_nanos={"USD": 10**9}, value_nanos={"USD": 10**12}
+        ),
+    ]
+    (kpi,) = task_kpis(rows, [GroupCost(SUPPORT, Basis.AMORTIZED, "USD", 20 * 10**9)])
+    values = {(c.basis, c.currency): c.value_per_cost for c in kpi.costs}
+    assert values == {
+        (Basis.ESTIMATED, "USD"): Decimal("2.0000"),
+        (Basis.AMORTIZED, "USD"): Decimal("0.5000"),
+    }
+    assert [c.basis for c in kpi.costs] == [Basis.ESTIMATED, Basis.AMORTIZED]
+    assert kpi.on(Basis.AMORTIZED)[0].failed_and_abandoned_nanos == 4 * 10**9  # 1/5 of the estimate

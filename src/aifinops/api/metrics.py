@@ -18,11 +18,11 @@ from prometheus_client.registry import Collector
 
 from aifinops.config import MetricsSettings
 from aifinops.domain import from_nanos
-from aifinops.engine.task_kpis import task_kpis
+from aifinops.engine.kpis import task_kpis
 from aifinops.store import Store
 from aifinops.store.costs import CostStore
 from aifinops.store.freshness_queries import read_freshness
-from aifinops.store.task_queries import task_group_stats
+from aifinops.store.kpi_inputs import read_kpi_inputs
 from aifinops.store.usage_queries import usage_totals
 
 __all__ = ["StaleWhileRevalidate", "StoreCollector", "cap_labels"]
@@ -174,8 +174,11 @@ class StoreCollector(Collector):
     def _tasks(self) -> Iterator[Metric]:
         now = self.clock()
         month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        stats = task_group_stats(
-            self.store, group_by=["use_case"], start=month, end=now + dt.timedelta(days=1)
+        tomorrow = now + dt.timedelta(days=1)
+        # The allocation is read as per-group sums (allocation_groups), never line by line: cheap enough
+        # for a background refresh even over a month of a million lines.
+        inputs = read_kpi_inputs(
+            self.store, start=month, end=tomorrow, days=(month.date(), tomorrow.date()), by=("use_case",)
         )
         tasks = GaugeMetricFamily(
             "aifinops_tasks",
@@ -184,14 +187,16 @@ class StoreCollector(Collector):
         )
         cps = GaugeMetricFamily(
             "aifinops_cost_per_successful_task",
-            "Cost per successful task this month, in units of the currency label",
+            "Cost per successful task this month (estimated; actual and amortized fully loaded from the "
+            "stored allocation), in units of the currency label",
             labels=["use_case", "currency", "basis"],
         )
-        for s in stats:
-            tasks.add_metric([s.group[0] or "", s.outcome], s.tasks)
-        for k in task_kpis(stats):
-            for m in k.cost_per_successful_task:
-                cps.add_metric([k.group[0] or "", m.currency, m.basis.value], float(m.amount))
+        for t in inputs.tasks:
+            tasks.add_metric([t.group[0], t.outcome], t.tasks)
+        for k in task_kpis(inputs.tasks, inputs.allocated):
+            for c in k.costs:
+                if c.per_successful_task is not None:  # Prometheus takes floats: the one place we convert
+                    cps.add_metric([k.group[0], c.currency, c.basis.value], float(c.per_successful_task))
         yield tasks
         yield cps
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 from starlette.datastructures import QueryParams
 
 from aifinops.api.problems import ProblemError
+from aifinops.domain import Basis
 from aifinops.engine.usage_buckets import GRANULARITIES
 from aifinops.store.usage_queries import FILTERABLE, UsageQuery
 
@@ -107,6 +109,30 @@ def parse_filters(params: QueryParams, *, tenant: str | None) -> dict[str, tuple
     return filters
 
 
+def parse_bases(params: QueryParams, allowed: Sequence[Basis]) -> tuple[Basis, ...] | None:
+    """``basis=estimated,actual``: the bases asked for, in ``allowed`` order; None when not given."""
+    if "basis" not in params:
+        return None
+    names = {n.strip() for n in params["basis"].split(",") if n.strip()}
+    choices = [b.value for b in allowed]
+    unknown = sorted(names - set(choices))
+    if unknown or not names:
+        raise _bad("basis", f"{params['basis']!r}: give one or more of {choices}, comma-separated")
+    return tuple(b for b in allowed if b.value in names)
+
+
+def billing_days(rng: TimeRange, timezone: str) -> tuple[dt.date, dt.date]:
+    """The calendar days in ``timezone`` that a range touches, end exclusive: the billing days to read.
+
+    >>> r = month_range(2026, 10, "Europe/Paris")
+    >>> billing_days(r, "Europe/Paris")
+    (datetime.date(2026, 10, 1), datetime.date(2026, 11, 1))
+    """
+    zone = ZoneInfo(timezone)
+    last = (rng.end - dt.timedelta(microseconds=1)).astimezone(zone).date()
+    return rng.start.astimezone(zone).date(), last + dt.timedelta(days=1)
+
+
 def check_known(params: QueryParams, known: set[str]) -> None:
     unknown = sorted(set(params) - known - set(FILTERABLE))
     if unknown:
@@ -130,4 +156,4 @@ def parse_usage_query(
     )
 
 
-__all__ += ["check_known", "month_range", "parse_filters"]
+__all__ += ["billing_days", "check_known", "month_range", "parse_bases", "parse_filters"]

@@ -12,9 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, Caller, ReadCaller, SettingsDep, StoreDep
 from aifinops.api.problems import ProblemError
+from aifinops.api.serializers import unavailable_json
 from aifinops.domain import DIMENSIONS, Basis, from_nanos, plain
 from aifinops.engine.allocation_rules import rule_to_mapping
-from aifinops.engine.kpis import TaskKpi, group_costs, task_kpis
+from aifinops.engine.kpis import TaskKpi, task_kpis
 from aifinops.engine.reconciliation import DriftRow, reconcile
 from aifinops.engine.showback import build_showback
 from aifinops.errors import ValidationError
@@ -22,8 +23,8 @@ from aifinops.reports import showback_document
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore, parse_rules
 from aifinops.store.costs import CostStore
+from aifinops.store.kpi_inputs import read_kpi_inputs
 from aifinops.store.reconciliation_queries import estimates
-from aifinops.store.task_aggregates import task_aggregates
 
 __all__ = ["parse_period", "router"]
 
@@ -241,8 +242,11 @@ def _kpi_json(kpi: TaskKpi, by: tuple[str, ...]) -> dict[str, Any]:
         "by_outcome": dict(kpi.by_outcome),
         "success_rate": ratio(kpi.success_rate),
         "tokens_per_task": str(kpi.tokens_per_task),
+        "input_tokens_per_task": str(kpi.input_tokens_per_task),
+        "output_tokens_per_task": str(kpi.output_tokens_per_task),
         "steps_per_task": str(kpi.steps_per_task),
         "retries_per_task": str(kpi.retries_per_task),
+        "unpriced_events": kpi.unpriced_events,
         "costs": [
             {
                 "basis": c.basis.value,
@@ -260,18 +264,21 @@ def _kpi_json(kpi: TaskKpi, by: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _kpis(store: Store, lo: dt.date, hi: dt.date, by: tuple[str, ...]) -> dict[str, Any]:
-    tasks = task_aggregates(store, start=lo, end=hi, by=by)
-    allocations = AllocationStore(store)
-    allocated = []
-    for basis in (Basis.ACTUAL, Basis.AMORTIZED):
-        result = allocations.result(lo, hi, basis=basis)
-        if result.dimensions and all(d in result.dimensions for d in by):
-            allocated += group_costs(result, by=by, basis=basis)
+    # The same reader and engine as /api/kpis; tasks are those that started on the billing days (UTC).
+    inputs = read_kpi_inputs(
+        store,
+        start=dt.datetime.combine(lo, dt.time(), tzinfo=dt.UTC),
+        end=dt.datetime.combine(hi, dt.time(), tzinfo=dt.UTC),
+        days=(lo, hi),
+        by=by,
+    )
     return {
         "start": lo.isoformat(),
         "end": hi.isoformat(),
         "by": list(by),
-        "groups": [_kpi_json(k, by) for k in task_kpis(tasks, allocated)],
+        "bases": [b.value for b in inputs.bases],
+        "notes": unavailable_json(inputs.unavailable),
+        "groups": [_kpi_json(k, by) for k in task_kpis(inputs.tasks, inputs.allocated)],
     }
 
 
@@ -284,6 +291,8 @@ async def get_kpis(
     days: PeriodQuery,
     by: str = "use_case",
 ) -> dict[str, Any]:
+    """Cost per successful task per group of ``by`` over billing days, as ``/api/kpis`` computes it (tasks
+    that started on those days in UTC); ``notes`` says why an allocated basis is missing."""
     lo, hi = days.start, days.end
     dims = _dims(by, ("use_case",))
     unknown = [d for d in dims if d not in DIMENSIONS]

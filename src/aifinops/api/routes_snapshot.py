@@ -12,16 +12,16 @@ from starlette.concurrency import run_in_threadpool
 from aifinops.api.deps import AdminCaller, ReadCaller, SettingsDep, StoreDep
 from aifinops.api.financial import snapshot_totals
 from aifinops.api.problems import ProblemError
-from aifinops.api.query_params import check_known, month_range, parse_range
+from aifinops.api.query_params import TimeRange, billing_days, check_known, month_range, parse_range
 from aifinops.api.routes_budgets import budget_statuses_json, current_statuses
 from aifinops.api.serializers import jsonable, kpi_json
 from aifinops.domain import Basis, from_nanos, plain
-from aifinops.engine.task_kpis import task_kpis
+from aifinops.engine.kpis import ALLOCATED_BASES, task_kpis
 from aifinops.store import Store
-from aifinops.store.allocations import AllocationStore
+from aifinops.store.allocation_groups import bucket_totals
 from aifinops.store.freshness_queries import read_freshness
+from aifinops.store.kpi_inputs import read_kpi_inputs
 from aifinops.store.snapshots import SnapshotStore
-from aifinops.store.task_queries import task_group_stats
 from aifinops.store.usage_queries import UsageQuery, query_usage
 
 __all__ = ["build_snapshot", "router"]
@@ -73,7 +73,8 @@ def build_snapshot(
         unpriced += r.sums["unpriced_events"]
         if r.currency:
             totals[r.currency] = totals.get(r.currency, 0) + r.sums["cost_nanos"]
-    stats = task_group_stats(store, group_by=["use_case"], start=q.start, end=q.end, tenant=tenant)
+    days = billing_days(TimeRange(q.start, q.end), q.timezone)
+    inputs = read_kpi_inputs(store, start=q.start, end=q.end, days=days, by=("use_case",), tenant=tenant)
     return {
         "period": {"start": q.start.isoformat(), "end": q.end.isoformat(), "timezone": q.timezone},
         "generated_at": now.isoformat(),
@@ -85,20 +86,21 @@ def build_snapshot(
         "events": events,
         "unpriced_events": unpriced,
         "top": {d: _top(store, q, d) for d in TOP_DIMENSIONS},
-        "kpis": [kpi_json(k, ("use_case",)) for k in task_kpis(stats)],
+        "kpi_bases": [b.value for b in inputs.bases],
+        "kpis": [kpi_json(k, ("use_case",)) for k in task_kpis(inputs.tasks, inputs.allocated)],
         "freshness": jsonable(read_freshness(store)),
     }
 
 
 def _allocation_totals(store: Store, q: UsageQuery) -> dict[str, list[dict[str, str]]]:
     """Allocated, idle and unallocated cost per basis and currency, where an allocation is stored."""
-    start, end = q.start.date(), (q.end - dt.timedelta(microseconds=1)).date() + dt.timedelta(days=1)
+    start, end = billing_days(TimeRange(q.start, q.end), q.timezone)
     out: dict[str, list[dict[str, str]]] = {}
-    for basis in (Basis.ACTUAL, Basis.AMORTIZED):
-        totals = AllocationStore(store).result(start, end, basis=basis).totals()
+    for basis in ALLOCATED_BASES:
+        totals = bucket_totals(store, start, end, basis=basis)
         if totals:
             out[basis.value] = [
-                {"currency": c, "bucket": b.value, "amount": plain(from_nanos(v))}
+                {"currency": c, "bucket": b, "amount": plain(from_nanos(v))}
                 for (c, b), v in sorted(totals.items())
             ]
     return out

@@ -10,13 +10,22 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.problems import ProblemError
-from aifinops.api.query_params import check_known, parse_group_by, parse_range
-from aifinops.api.serializers import event_json, jsonable, kpi_json, task_costs_json
+from aifinops.api.query_params import (
+    TimeRange,
+    billing_days,
+    check_known,
+    parse_bases,
+    parse_group_by,
+    parse_range,
+)
+from aifinops.api.serializers import event_json, jsonable, kpi_json, task_costs_json, unavailable_json
 from aifinops.domain import DIMENSIONS, Basis, Outcome
-from aifinops.engine.task_kpis import task_kpis
-from aifinops.store.task_queries import get_task, list_tasks, task_group_stats
+from aifinops.engine.kpis import KPI_BASES, task_kpis
+from aifinops.store import Store
+from aifinops.store.kpi_inputs import read_kpi_inputs
+from aifinops.store.task_queries import get_task, list_tasks
 
-__all__ = ["router"]
+__all__ = ["kpis_document", "router"]
 
 router = APIRouter(tags=["tasks"])
 _OUTCOMES = {o.value for o in Outcome} | {"open"}
@@ -90,21 +99,56 @@ async def task(task_id: str, store: StoreDep, caller: ReadCaller) -> dict[str, A
     return out
 
 
-@router.get("/api/kpis", summary="Cost per successful task, success rate, waste, steps and retries")
+def kpis_document(
+    store: Store,
+    *,
+    rng: TimeRange,
+    timezone: str,
+    group_by: tuple[str, ...],
+    bases: tuple[Basis, ...] | None,
+    tenant: str | None,
+) -> dict[str, Any]:
+    """The ``/api/kpis`` answer: per group, cost per successful task on every basis served."""
+    days = billing_days(rng, timezone)
+    inputs = read_kpi_inputs(
+        store, start=rng.start, end=rng.end, days=days, by=group_by, bases=bases or KPI_BASES, tenant=tenant
+    )
+    return {
+        "start": rng.start.isoformat(),
+        "end": rng.end.isoformat(),
+        "billing_days": {"start": days[0].isoformat(), "end": days[1].isoformat()},
+        "group_by": list(group_by),
+        "bases": [b.value for b in inputs.bases],
+        # Only a basis asked for by name is explained; by default the bases with data are served.
+        "notes": unavailable_json(inputs.unavailable) if bases else [],
+        "items": [
+            kpi_json(k, group_by, bases=inputs.bases) for k in task_kpis(inputs.tasks, inputs.allocated)
+        ],
+    }
+
+
+@router.get(
+    "/api/kpis", summary="Cost per successful task (estimated and fully loaded), success rate, waste, steps"
+)
 async def kpis(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
+    """Per group: tasks by outcome, success rate, cost, cost per successful task, cost of failed and
+    abandoned tasks and value per cost, on the ``estimated`` basis and — where a stored allocation of the
+    period's billing days covers ``group_by`` — fully loaded on ``actual`` and ``amortized``.
+    ``basis=estimated,actual`` narrows the bases (default: every basis with data); ``notes`` says why an
+    asked-for basis is missing."""
     params = request.query_params
-    check_known(params, {"start", "end", "period", "group_by"})
+    check_known(params, {"start", "end", "period", "group_by", "basis"})
     group_by = parse_group_by(params, DIMENSIONS) or ("use_case",)
+    bases = parse_bases(params, KPI_BASES)
     rng = parse_range(params, timezone=settings.timezone, now=_now())
-    stats = await run_in_threadpool(
-        task_group_stats, store, group_by=group_by, start=rng.start, end=rng.end, tenant=caller.tenant
+    return await run_in_threadpool(
+        kpis_document,
+        store,
+        rng=rng,
+        timezone=settings.timezone,
+        group_by=group_by,
+        bases=bases,
+        tenant=caller.tenant,
     )
-    return {
-        "basis": Basis.ESTIMATED.value,
-        "start": rng.start.isoformat(),
-        "end": rng.end.isoformat(),
-        "group_by": list(group_by),
-        "items": [kpi_json(k, group_by) for k in task_kpis(stats)],
-    }

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from aifinops.domain import Money, from_nanos, plain
-from aifinops.engine.task_kpis import GroupKpi
+from aifinops.domain import Basis, Money, from_nanos, plain
+from aifinops.engine.kpis import KPI_BASES, BasisKpi, TaskKpi
+from aifinops.store.kpi_inputs import Unavailable
 
-__all__ = ["jsonable", "kpi_json", "money_json"]
+__all__ = ["jsonable", "kpi_json", "money_json", "unavailable_json"]
 
 
 def money_json(m: Money) -> dict[str, str]:
@@ -31,24 +33,49 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def kpi_json(k: GroupKpi, group_by: tuple[str, ...]) -> dict[str, Any]:
+def _group_value(value: str) -> str | None:
+    return value or None  # an unowned share ('' in allocation lines) is a missing value, null in JSON
+
+
+def kpi_json(k: TaskKpi, group_by: Sequence[str], *, bases: Collection[Basis] = KPI_BASES) -> dict[str, Any]:
+    """One KPI row of ``/api/kpis`` and the snapshot: money per currency and basis, of ``bases`` only."""
+    costs = [c for c in k.costs if c.basis in bases]
     return {
-        **dict(zip(group_by, k.group, strict=True)),
+        **{d: _group_value(v) for d, v in zip(group_by, k.group, strict=True)},
         "tasks": k.tasks,
         "by_outcome": dict(k.by_outcome),
-        "success_rate": str(k.success_rate) if k.success_rate is not None else None,
-        "cost": [money_json(m) for m in k.cost],
+        "success_rate": None if k.success_rate is None else plain(k.success_rate),
+        "cost": [_money(c.cost_nanos, c) for c in costs],
         "cost_per_successful_task": [
-            money_json(m.__class__(m.amount.quantize(Decimal("1e-9")).normalize(), m.currency, m.basis))
-            for m in k.cost_per_successful_task
+            {
+                "amount": plain(c.per_successful_task.normalize()),
+                "currency": c.currency,
+                "basis": c.basis.value,
+            }
+            for c in costs
+            if c.per_successful_task is not None
         ],
-        "cost_of_failed_and_abandoned": [money_json(m) for m in k.cost_of_failed_and_abandoned],
-        "avg_steps": str(k.avg_steps),
-        "avg_retries": str(k.avg_retries),
-        "avg_input_tokens": str(k.avg_input_tokens),
-        "avg_output_tokens": str(k.avg_output_tokens),
+        "cost_of_failed_and_abandoned": [_money(c.failed_and_abandoned_nanos, c) for c in costs],
+        "value_per_cost": [
+            {"ratio": plain(c.value_per_cost), "currency": c.currency, "basis": c.basis.value}
+            for c in costs
+            if c.value_per_cost is not None
+        ],
+        "avg_steps": plain(k.steps_per_task),
+        "avg_retries": plain(k.retries_per_task),
+        "avg_input_tokens": plain(k.input_tokens_per_task),
+        "avg_output_tokens": plain(k.output_tokens_per_task),
         "unpriced_events": k.unpriced_events,
     }
+
+
+def _money(nanos: int, cost: BasisKpi) -> dict[str, str]:
+    return {"amount": plain(from_nanos(nanos)), "currency": cost.currency, "basis": cost.basis.value}
+
+
+def unavailable_json(items: Iterable[Unavailable]) -> list[dict[str, str]]:
+    """Why an asked-for basis is not served: ``no_allocation``, ``dimensions`` or ``tenant``, and the fix."""
+    return [{"basis": u.basis.value, "reason": u.reason.value, "detail": u.detail} for u in items]
 
 
 def task_costs_json(costs: dict[str, Decimal], basis: str = "estimated") -> list[dict[str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -17,15 +18,15 @@ from aifinops.api.routes_snapshot import save_month_snapshot
 from aifinops.config import Settings, load_settings
 from aifinops.demo_finance import run_demo_finance
 from aifinops.demo_tables import finance_tables
-from aifinops.domain import TaskOutcome, UsageEvent
-from aifinops.engine.task_kpis import GroupKpi, task_kpis
+from aifinops.domain import Basis, TaskOutcome, UsageEvent, from_nanos
+from aifinops.engine.kpis import TaskKpi, task_kpis
 from aifinops.errors import ValidationError
 from aifinops.ingest import Ingestor
 from aifinops.simulation import simulate_month
 from aifinops.sources.price_file import load_snapshot
 from aifinops.store import Store
+from aifinops.store.kpi_inputs import read_kpi_inputs
 from aifinops.store.prices import PriceStore
-from aifinops.store.task_queries import task_group_stats
 
 __all__ = ["demo", "load_demo_month"]
 
@@ -82,7 +83,11 @@ def load_demo_month(
     return n_events, n_tasks
 
 
-def _kpi_table(kpis: list[GroupKpi]) -> Table:
+def _money(amounts: Sequence[tuple[Decimal, str]]) -> str:
+    return ", ".join(f"{a.quantize(Decimal('0.0001'))} {c}" for a, c in amounts) or "–"
+
+
+def _kpi_table(kpis: Sequence[TaskKpi]) -> Table:
     table = Table(title="Cost per successful task (estimated basis)")
     for col in (
         "use case",
@@ -95,23 +100,23 @@ def _kpi_table(kpis: list[GroupKpi]) -> Table:
         "avg retries",
     ):
         table.add_column(col, justify="left" if col == "use case" else "right")
-    for k in sorted(
-        kpis,
-        key=lambda k: -(k.cost_per_successful_task[0].amount if k.cost_per_successful_task else Decimal(0)),
-    ):
 
-        def money(items: tuple[object, ...]) -> str:
-            return ", ".join(f"{m.amount.quantize(Decimal('0.0001'))} {m.currency}" for m in items) or "–"  # type: ignore[attr-defined]
+    def per_success(k: TaskKpi) -> Decimal:
+        return next(
+            (c.per_successful_task for c in k.on(Basis.ESTIMATED) if c.per_successful_task), Decimal(0)
+        )
 
+    for k in sorted(kpis, key=lambda k: -per_success(k)):
+        est = k.on(Basis.ESTIMATED)
         table.add_row(
-            str(k.group[0]),
+            k.group[0] or "(none)",
             str(k.tasks),
             f"{(k.success_rate or 0) * 100:.1f} %",
-            money(k.cost),
-            money(k.cost_per_successful_task),
-            money(k.cost_of_failed_and_abandoned),
-            str(k.avg_steps),
-            str(k.avg_retries),
+            _money([(from_nanos(c.cost_nanos), c.currency) for c in est]),
+            _money([(c.per_successful_task, c.currency) for c in est if c.per_successful_task is not None]),
+            _money([(from_nanos(c.failed_and_abandoned_nanos), c.currency) for c in est]),
+            str(k.steps_per_task.quantize(Decimal("0.01"))),
+            str(k.retries_per_task.quantize(Decimal("0.01"))),
         )
     return table
 
@@ -157,7 +162,15 @@ def demo(
     start = dt.datetime(year, mon, 1, tzinfo=dt.UTC)
     end = dt.datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=dt.UTC)
     wide = Console(width=max(Console().width, 140))
-    wide.print(_kpi_table(task_kpis(task_group_stats(store, group_by=["use_case"], start=start, end=end))))
+    inputs = read_kpi_inputs(
+        store,
+        start=start,
+        end=end,
+        days=(start.date(), end.date()),
+        by=("use_case",),
+        bases=(Basis.ESTIMATED,),
+    )
+    wide.print(_kpi_table(task_kpis(inputs.tasks)))
     for table in finance_tables(finance):
         wide.print(table)
     console.print(f"showback: aifinops report showback --period {year}-{mon:02d} --by app,tenant")

@@ -1,11 +1,12 @@
 """Cost per successful task (pure), on the estimated basis and fully loaded on the actual/amortized bases.
 
 For a group (a use case, or use case × app/agent/tenant) and period: cost per successful task = all cost
-attributed to the group ÷ tasks that succeeded. On the ``estimated`` basis the cost is the priced model
-calls of the group's tasks; on ``actual``/``amortized`` it is the cost allocated to the group (supporting
-services included). The cost of failed and abandoned tasks is shown beside it: on the estimated basis it
-is their own estimate; on an allocated basis it is the allocated cost prorated by their estimated share
-(by task count when nothing was priced). A task with no outcome is ``open``, never a success.
+attributed to the group (succeeded, failed, abandoned, escalated and still-open tasks alike) ÷ tasks that
+succeeded. On the ``estimated`` basis the cost is the priced model calls of the group's tasks; on
+``actual``/``amortized`` it is the cost allocated to the group (supporting services included). The cost of
+failed and abandoned tasks is shown beside it, never hidden in it: on the estimated basis it is their own
+estimate; on an allocated basis it is the allocated cost prorated by their estimated share (by task count
+when nothing was priced). A task with no outcome is ``open``, never a success.
 """
 
 from __future__ import annotations
@@ -19,26 +20,51 @@ from types import MappingProxyType
 from aifinops.domain import Basis, Outcome, from_nanos
 from aifinops.engine.allocation import AllocationResult, Bucket
 
-__all__ = ["OPEN", "BasisKpi", "GroupCost", "TaskAggregate", "TaskKpi", "group_costs", "task_kpis"]
+__all__ = [
+    "ALLOCATED_BASES",
+    "KPI_BASES",
+    "OPEN",
+    "BasisKpi",
+    "GroupCost",
+    "TaskAggregate",
+    "TaskKpi",
+    "group_costs",
+    "task_kpis",
+]
 
 OPEN = "open"
+#: The bases a KPI is computed on: the usage estimate, and the bill as allocated to the groups.
+KPI_BASES = (Basis.ESTIMATED, Basis.ACTUAL, Basis.AMORTIZED)
+ALLOCATED_BASES = (Basis.ACTUAL, Basis.AMORTIZED)
 _WASTED = frozenset({Outcome.FAILED.value, Outcome.ABANDONED.value})
 _RATIO = Decimal("0.0001")
 
 
+def _no_money() -> Mapping[str, int]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class TaskAggregate:
-    """Tasks of one group and one outcome (``open`` when none), with usage and estimated cost."""
+    """Tasks of one group and one outcome (``open`` when none), with usage, estimated cost and value.
+
+    A missing dimension value groups as ``""``, the way allocation lines name an unowned share.
+    """
 
     group: tuple[str, ...]
     outcome: str
     tasks: int
     steps: int = 0
     retries: int = 0
-    tokens: int = 0
-    estimated_nanos: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # per currency
-    value_nanos: int = 0  # business value of these tasks, when it is money
-    value_currency: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    unpriced_events: int = 0  # events with no price: their cost is unknown, never counted as 0
+    estimated_nanos: Mapping[str, int] = field(default_factory=_no_money)  # per currency
+    value_nanos: Mapping[str, int] = field(default_factory=_no_money)  # business value per currency
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +94,20 @@ class TaskKpi:
     by_outcome: tuple[tuple[str, int], ...]
     success_rate: Decimal | None  # succeeded ÷ tasks with an outcome
     tokens_per_task: Decimal
+    input_tokens_per_task: Decimal
+    output_tokens_per_task: Decimal
     steps_per_task: Decimal
     retries_per_task: Decimal
-    costs: tuple[BasisKpi, ...]
+    unpriced_events: int
+    costs: tuple[BasisKpi, ...]  # estimated first, then actual and amortized; per currency
 
     @property
     def succeeded(self) -> int:
         return dict(self.by_outcome).get(Outcome.SUCCEEDED.value, 0)
+
+    def on(self, basis: Basis) -> tuple[BasisKpi, ...]:
+        """The costs of one basis, one per currency."""
+        return tuple(c for c in self.costs if c.basis is basis)
 
 
 def _per(num: int, den: int) -> Decimal:
@@ -88,9 +121,7 @@ def _per_success(cost_nanos: int, succeeded: int) -> Decimal | None:
 
 
 def _value_per_cost(rows: Sequence[TaskAggregate], currency: str, cost_nanos: int) -> Decimal | None:
-    value = sum(
-        r.value_nanos for r in rows if r.outcome == Outcome.SUCCEEDED.value and r.value_currency == currency
-    )
+    value = sum(r.value_nanos.get(currency, 0) for r in rows if r.outcome == Outcome.SUCCEEDED.value)
     if not value or cost_nanos <= 0:
         return None
     return (Decimal(value) / Decimal(cost_nanos)).quantize(_RATIO)
@@ -127,7 +158,8 @@ def _wasted_share(rows: Sequence[TaskAggregate]) -> tuple[int, int]:
 def _allocated(rows: Sequence[TaskAggregate], costs: Sequence[GroupCost], succeeded: int) -> list[BasisKpi]:
     num, den = _wasted_share(rows)
     out = []
-    for cost in sorted(costs, key=lambda c: (c.basis.value, c.currency)):
+    order = {b: i for i, b in enumerate(KPI_BASES)}
+    for cost in sorted(costs, key=lambda c: (order[c.basis], c.currency)):
         wasted = cost.amount_nanos * num // den if den else 0
         out.append(
             BasisKpi(
@@ -155,8 +187,11 @@ def _kpi(group: tuple[str, ...], rows: Sequence[TaskAggregate], costs: Sequence[
         by_outcome=tuple(sorted(by_outcome.items())),
         success_rate=_per(succeeded, closed) if closed else None,
         tokens_per_task=_per(sum(r.tokens for r in rows), tasks),
+        input_tokens_per_task=_per(sum(r.input_tokens for r in rows), tasks),
+        output_tokens_per_task=_per(sum(r.output_tokens for r in rows), tasks),
         steps_per_task=_per(sum(r.steps for r in rows), tasks),
         retries_per_task=_per(sum(r.retries for r in rows), tasks),
+        unpriced_events=sum(r.unpriced_events for r in rows),
         costs=(*_estimated(rows, succeeded), *_allocated(rows, costs, succeeded)),
     )
 
@@ -165,13 +200,21 @@ def task_kpis(tasks: Sequence[TaskAggregate], allocated: Sequence[GroupCost] = (
     """One KPI row per group seen in tasks or allocated cost, sorted by group.
 
     ``allocated`` must be grouped by the same dimensions as ``tasks`` (e.g. both by use case).
+
+    >>> rows = [TaskAggregate(("a",), "succeeded", 2, estimated_nanos={"USD": 3 * 10**9}),
+    ...         TaskAggregate(("a",), "failed", 1, estimated_nanos={"USD": 10**9})]
+    >>> (k,) = task_kpis(rows, [GroupCost(("a",), Basis.ACTUAL, "USD", 5 * 10**9)])
+    >>> [(c.basis.value, str(c.per_successful_task), c.failed_and_abandoned_nanos) for c in k.costs]
+    [('estimated', '2.000000000', 1000000000), ('actual', '2.500000000', 1250000000)]
+    >>> str(k.success_rate)
+    '0.6667'
     """
     rows: dict[tuple[str, ...], list[TaskAggregate]] = defaultdict(list)
     costs: dict[tuple[str, ...], dict[tuple[Basis, str], int]] = defaultdict(lambda: defaultdict(int))
     for row in tasks:
         rows[row.group].append(row)
     for cost in allocated:
-        if cost.basis not in (Basis.ACTUAL, Basis.AMORTIZED):
+        if cost.basis not in ALLOCATED_BASES:
             raise ValueError(
                 f"allocated cost must be on the actual or amortized basis, got {cost.basis.value!r}"
             )

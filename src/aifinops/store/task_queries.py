@@ -1,4 +1,4 @@
-"""Reading tasks back: one task with its events and outcome, task lists, and per-use-case task aggregates."""
+"""Reading tasks back: one task with its events and outcome, task lists, and per-group task aggregates."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import BigInteger, case, cast, func, literal, select
 
 from aifinops.domain import DIMENSIONS, from_nanos
-from aifinops.engine.task_kpis import TaskGroupStats
+from aifinops.engine.kpis import TaskAggregate
 from aifinops.store.store import Store
 from aifinops.store.tables import task_outcomes, task_rollup, usage_events
 
-__all__ = ["TaskGroupStats", "get_task", "list_tasks", "task_group_stats"]
+__all__ = ["get_task", "list_tasks", "task_aggregates"]
 
 _T, _O = task_rollup, task_outcomes
 _COUNTS = (
@@ -26,6 +26,8 @@ _COUNTS = (
     "reasoning_tokens",
     "unpriced_events",
 )
+#: The sums of :func:`task_aggregates`, in the order of :class:`TaskAggregate`'s fields after ``tasks``.
+_AGGREGATED = ("tasks", "steps", "retries", "input_tokens", "output_tokens", "unpriced_events")
 
 
 def _per_task(
@@ -154,51 +156,68 @@ def get_task(store: Store, task_id: str, *, tenant: str | None = None) -> dict[s
     return task
 
 
-def task_group_stats(
+def task_aggregates(
     store: Store,
     *,
     group_by: Sequence[str],
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     tenant: str | None = None,
-) -> list[TaskGroupStats]:
-    """Per group and outcome: tasks, steps (highest step, else first attempts), retries, tokens, cost."""
+) -> list[TaskAggregate]:
+    """Per group and outcome: tasks, steps (highest step, else first attempts), retries, tokens, unpriced
+    events, estimated cost and business value per currency, for :func:`aifinops.engine.kpis.task_kpis`.
+
+    A task belongs to the period of its first event; a missing dimension value groups as ``""``.
+    """
     p = _per_task(start, end, tenant, dims=tuple(group_by))
     outcome = func.coalesce(_O.c.outcome, literal("open")).label("outcome")
     steps = case((p.c.max_step.is_not(None), p.c.max_step + 1), else_=p.c.first_attempts)
     keys = [p.c[g] for g in group_by]
+    # Grouped by the value's currency too (NULL for most tasks): one pass, folded per outcome below.
     stats = (
         select(
             *keys,
             outcome,
+            _O.c.value_currency,
             func.count().label("tasks"),
             func.sum(steps).label("steps"),
             func.sum(p.c.retries).label("retries"),
             func.sum(p.c.input_tokens).label("input_tokens"),
             func.sum(p.c.output_tokens).label("output_tokens"),
             func.sum(p.c.unpriced_events).label("unpriced_events"),
+            cast(func.sum(_O.c.value_nanos), BigInteger).label("value"),
         )
         .select_from(p.outerjoin(_O, _O.c.task_id == p.c.task_id))
-        .group_by(*keys, outcome)
+        .group_by(*keys, outcome, _O.c.value_currency)
     )
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    values: dict[tuple[Any, ...], dict[str, int]] = {}
     with store.reader() as conn:
         costs = _group_costs(conn, group_by, start=start, end=end, tenant=tenant)
-        out = []
         for r in conn.execute(stats):
-            group = tuple(r[i] for i in range(len(keys)))
-            out.append(
-                TaskGroupStats(
-                    group=group,
-                    outcome=r.outcome,
-                    tasks=int(r.tasks),
-                    steps=int(r.steps or 0),
-                    retries=int(r.retries or 0),
-                    input_tokens=int(r.input_tokens or 0),
-                    output_tokens=int(r.output_tokens or 0),
-                    unpriced_events=int(r.unpriced_events or 0),
-                    cost_nanos=costs.get((*group, r.outcome), {}),
-                )
+            key = (tuple(r[i] or "" for i in range(len(keys))), r.outcome)
+            slot = sums.setdefault(key, [0] * 6)
+            for i, name in enumerate(_AGGREGATED):
+                slot[i] += int(r._mapping[name] or 0)
+            if r.value_currency and r.value is not None:
+                cur = values.setdefault(key, {})
+                cur[r.value_currency] = cur.get(r.value_currency, 0) + int(r.value)
+    out = []
+    for (group, name), (tasks, steps_, retries, input_tokens, output_tokens, unpriced) in sums.items():
+        out.append(
+            TaskAggregate(
+                group,
+                name,
+                tasks=tasks,
+                steps=steps_,
+                retries=retries,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                unpriced_events=unpriced,
+                estimated_nanos=costs.get((*group, name), {}),
+                value_nanos=values.get((group, name), {}),
             )
+        )
     return out
 
 
@@ -227,6 +246,7 @@ def _group_costs(
         stmt = stmt.where(_T.c.tenant == tenant)
     costs: dict[tuple[Any, ...], dict[str, int]] = {}
     for r in conn.execute(stmt):
-        k = (*(r[i] for i in range(len(keys))), r.outcome)
-        costs.setdefault(k, {})[r.currency] = int(r.cost)
+        k = (*(r[i] or "" for i in range(len(keys))), r.outcome)
+        slot = costs.setdefault(k, {})
+        slot[r.currency] = slot.get(r.currency, 0) + int(r.cost)
     return costs

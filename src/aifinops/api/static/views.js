@@ -8,6 +8,10 @@ import { formatAmount, fromNanos, share, sumByCurrency, toNanos, toNumber } from
 const OTHER = "other use cases";
 const OTHER_COLOR = PALETTE[PALETTE.length - 1];
 
+/** KPI amounts come on every basis served (estimated, actual, amortized): charts and orderings use one. */
+const onBasis = (amounts, basis = "estimated") => amounts.filter((m) => m.basis === basis);
+const steps = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
 // ---- summary --------------------------------------------------------------------------------------
 
 function card(title, value, note, extra = "") {
@@ -22,11 +26,10 @@ export function renderCards(snapshot, kpis) {
   const outcomes = (name) => kpis.reduce((s, k) => s + (k.by_outcome[name] || 0), 0);
   const closed = tasks - outcomes("open");
   const wasted = sumByCurrency(kpis.flatMap((k) => k.cost_of_failed_and_abandoned));
-  const estimated = snapshot.totals.filter((t) => t.basis === "estimated");
   const wastedNote = wasted.map((w) => {
-    const total = estimated.find((t) => t.currency === w.currency);
-    return total ? `${share(w.amount, total.amount)} of ${w.currency} estimated cost` : "";
-  }).join("; ");
+    const total = snapshot.totals.find((t) => t.currency === w.currency && t.basis === w.basis);
+    return total ? `${share(w.amount, total.amount)} of ${w.currency} ${w.basis} cost` : "";
+  }).filter(Boolean).join("; ");
   const unpriced = snapshot.unpriced_events;
   $("cards").replaceChildren(
     card("Total cost", moneyList(snapshot.totals), "one line per currency and basis"),
@@ -87,7 +90,8 @@ function outcomesText(by) {
 }
 
 function costOrder(k) {
-  return k.cost.length ? toNanos(k.cost[0].amount) : -1n;
+  const cost = onBasis(k.cost);
+  return cost.length ? toNanos(cost[0].amount) : -1n;
 }
 
 export function renderKpis(kpis) {
@@ -98,10 +102,11 @@ export function renderKpis(kpis) {
       percent(k.success_rate), el("span", { title: outcomesText(k.by_outcome), text: count(k.tasks) }),
       `${count(k.by_outcome.failed || 0)} / ${count(k.by_outcome.abandoned || 0)}`, moneyCell(k.cost, "cost"),
       moneyCell(k.cost_of_failed_and_abandoned, "cost_of_failed_and_abandoned"),
-      `${k.avg_steps} / ${k.avg_retries}`, `${count(k.avg_input_tokens)} / ${count(k.avg_output_tokens)}`,
+      `${steps.format(Number(k.avg_steps))} / ${steps.format(Number(k.avg_retries))}`, `${count(k.avg_input_tokens)} / ${count(k.avg_output_tokens)}`,
       count(k.unpriced_events)],
   }));
-  const free = kpis.filter((k) => k.tasks && k.cost.length && k.cost.every((m) => toNanos(m.amount) === 0n) && !k.unpriced_events);
+  const free = kpis.filter((k) => k.tasks && onBasis(k.cost).length
+    && onBasis(k.cost).every((m) => toNanos(m.amount) === 0n) && !k.unpriced_events);
   fill("kpi-table", table({ caption: "KPIs by use case", columns: COLUMNS, rows,
     numeric: [1, 2, 3, 4, 5, 6, 7, 8, 9] }),
   free.length ? el("p", { class: "hint", text: `${free.map((k) => label(k.use_case)).join(", ")}: priced at 0 ` +
@@ -112,8 +117,8 @@ export function renderKpis(kpis) {
 export function renderCostPerTask(kpis, currency, colors) {
   const rows = kpis
     .map((k) => {
-      const per = k.cost_per_successful_task.find((m) => m.currency === currency);
-      const lost = k.cost_of_failed_and_abandoned.find((m) => m.currency === currency);
+      const per = onBasis(k.cost_per_successful_task).find((m) => m.currency === currency);
+      const lost = onBasis(k.cost_of_failed_and_abandoned).find((m) => m.currency === currency);
       return { k, per, lost };
     })
     .filter((r) => r.per || r.lost)
@@ -219,7 +224,8 @@ export function renderTop(snapshot) {
 /** One colour per use case, the same in every chart, by descending cost; the rest share OTHER_COLOR. */
 export function useCaseColors(kpis) {
   const names = [...kpis]
-    .sort((a, b) => sumNanos(b.cost) > sumNanos(a.cost) ? 1 : sumNanos(b.cost) < sumNanos(a.cost) ? -1 : 0)
+    .sort((a, b) => sumNanos(onBasis(b.cost)) > sumNanos(onBasis(a.cost)) ? 1
+      : sumNanos(onBasis(b.cost)) < sumNanos(onBasis(a.cost)) ? -1 : 0)
     .map((k) => label(k.use_case))
     .slice(0, PALETTE.length - 1);
   return new Map(names.map((n, i) => [n, PALETTE[i]]));
