@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from aifinops.domain import Basis, CostRecord, UsageEvent, to_nanos
-from aifinops.engine.allocation import AllocationRule, Bucket, DriverMetric, Method, RecordMatch
+from aifinops.engine.allocation import AllocationRule, Bucket, DriverMetric, IdlePolicy, Method, RecordMatch
 from aifinops.errors import ValidationError
 from aifinops.ingest import Ingestor
 from aifinops.store import Store
@@ -228,22 +228,26 @@ def test_the_deployment_map_reads_only_new_events_and_keeps_their_hours(usage: S
     assert "late" not in allocations.deployment_resources(D1, D2)
 
 
-def test_stored_lines_read_back_exactly_and_are_packed_per_day(usage: Store) -> None:
-    """Each day is one pack: its records, owners, and record parts (one per bucket, rule, driver, reason)."""
-    import orjson
-    import sqlalchemy as sa
-
-    from aifinops.engine.allocation import IdlePolicy
-    from aifinops.store.allocation_tables import allocation_packs
-
-    ptu = AllocationRule(
+def _ptu(idle: IdlePolicy) -> AllocationRule:
+    """The aoai account as provisioned capacity of 10,000 tokens a day."""
+    return AllocationRule(
         "ptu",
         Method.PROVISIONED,
         match=RecordMatch(resource_ids=("*/accounts/aoai",)),
         driver=DriverMetric.TOKENS,
         capacity_per_day=10_000,
-        idle=IdlePolicy.SPREAD,
+        idle=idle,
     )
+
+
+def test_stored_lines_read_back_exactly_and_are_packed_per_day(usage: Store) -> None:
+    """Each day is one pack: its records, owners, and record parts (one per bucket, rule, driver, reason)."""
+    import orjson
+    import sqlalchemy as sa
+
+    from aifinops.store.allocation_tables import allocation_packs
+
+    ptu = _ptu(IdlePolicy.SPREAD)
     records = [
         CostRecord(D1, Basis.ACTUAL, Decimal("10"), "USD", resource_id=AOAI.lower()),
         CostRecord(D1, Basis.ACTUAL, Decimal("-3"), "EUR", resource_id="/vm", tags={"app": "crm"}),
@@ -272,16 +276,7 @@ def test_the_packs_migration_converts_stored_results_both_ways(usage: Store) -> 
     """Upgrading to the packed layout keeps stored allocations: down to the old tables and up again, equal."""
     from alembic import command
 
-    from aifinops.engine.allocation import IdlePolicy
-
-    ptu = AllocationRule(
-        "ptu",
-        Method.PROVISIONED,
-        match=RecordMatch(resource_ids=("*/accounts/aoai",)),
-        driver=DriverMetric.TOKENS,
-        capacity_per_day=10_000,
-        idle=IdlePolicy.VISIBLE,
-    )
+    ptu = _ptu(IdlePolicy.VISIBLE)
     records = [
         CostRecord(D1, Basis.ACTUAL, Decimal("10"), "USD", resource_id=AOAI.lower(), quantity=Decimal("2.5")),
         CostRecord(D1, Basis.ACTUAL, Decimal("-3"), "EUR", resource_id="/vm", tags={"app": "crm", "n": "1"}),
