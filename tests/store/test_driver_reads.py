@@ -177,3 +177,36 @@ def test_the_worker_reports_a_database_error_on_stderr_with_status_1(tmp_path: P
         [sys.executable, str(_WORKER)], input=json.dumps(request).encode(), capture_output=True, check=False
     )
     assert done.returncode == 1 and b"not a database" in done.stderr and done.stdout == b""
+
+
+@pytest.mark.parametrize(
+    ("worker", "why"),
+    [
+        (["/nonexistent/python"], "could not start"),
+        ([sys.executable, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"], "failed: boom"),
+        ([sys.executable, "-c", "print('not a pickle')"], "unreadable"),
+    ],
+    ids=["missing", "crashing", "garbled"],
+)
+def test_a_worker_that_fails_costs_time_never_the_drivers(
+    sqlite_store: Store, worker: list[str], why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker only uses the second core: whatever happens to it, its days are read here instead."""
+    store = sqlite_store
+    PriceStore(store).save(gpt4o_prices(), now=PRICE_START)
+    Ingestor(store).ingest(
+        [
+            event(n, ts=dt.datetime.combine(START + dt.timedelta(days=n % DAYS), dt.time(9), tzinfo=dt.UTC))
+            for n in range(30)
+        ],
+        source="test",
+    )
+    resources = AllocationStore(store).deployment_resources(START, END)
+    expected = DriverRead(store, START, END, dimensions=DIMS, fields=(), resources=resources).drivers()
+    read = DriverRead(
+        store, START, END, dimensions=DIMS, fields=(), resources=resources, background_rows=0, worker=worker
+    )
+    with caplog.at_level("WARNING", logger="aifinops.store.driver_reads"):
+        got = read.drivers()
+    assert sorted(got.all) == sorted(expected.all) and len(got.all) == DAYS
+    assert why in caplog.text and "reading those drivers here instead" in caplog.text

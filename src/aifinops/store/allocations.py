@@ -286,9 +286,11 @@ class AllocationStore:
             )
             try:
                 kept = [r for r in records if start <= r.billing_day < end and r.basis is basis]
-                marks.append(time.perf_counter())
-            finally:
-                drivers = reading.drivers()
+            except BaseException:
+                reading.cancel()
+                raise
+            marks.append(time.perf_counter())
+            drivers = reading.drivers()
             marks.append(time.perf_counter())
             try:
                 result = allocate(kept, chosen, drivers.all, dimensions=dimensions, filtered=drivers.filtered)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import pickle
 import subprocess
 import sys
@@ -38,6 +39,7 @@ __all__ = ["BACKGROUND_ROWS", "EXTRA_FIELDS", "DriverRead", "DriverSet"]
 _EPOCH_DAY = dt.date(1970, 1, 1)
 #: The driver fields a usage filter may need beyond the dimensions, in ``Driver`` order.
 EXTRA_FIELDS = ("kind", "deployment", "model")
+_log = logging.getLogger(__name__)
 _WORKER = Path(__file__).with_name("_driver_worker.py")
 #: Below this many rollup rows the whole read runs in the caller: starting a helper would cost more.
 BACKGROUND_ROWS = 20_000
@@ -108,25 +110,40 @@ def _rollup_rows(store: Store, start: dt.date, end: dt.date) -> int:
 
 
 class _Helper:
-    """A part of the drivers computed in the background: a worker process (SQLite file) or a thread."""
+    """A part of the drivers computed in the background: a worker process (SQLite file) or a thread.
 
-    def __init__(self, store: Store, setup: list[tuple[str, list[Any]]], query: tuple[str, Any]) -> None:
+    The worker is only a way to use the second core: when it cannot start, dies or reports an error,
+    :meth:`rows` says why and the caller computes that part itself (a real database error then shows there).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        setup: list[tuple[str, list[Any]]],
+        query: tuple[str, Any],
+        worker: Sequence[str] | None,
+    ) -> None:
         self._process: subprocess.Popen[bytes] | None = None
         self._rows: list[tuple[Any, ...]] = []
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._failed = ""
         database = store.engine.url.database if store.dialect == "sqlite" else None
         if database and database != ":memory:" and not database.startswith("file:"):
             request = {"database": database, "setup": setup, "query": list(query)}
-            self._process = subprocess.Popen(
-                [sys.executable, str(_WORKER)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-            assert self._process.stdin is not None
-            self._process.stdin.write(json.dumps(request).encode())
-            self._process.stdin.close()
+            command = list(worker or (sys.executable, str(_WORKER)))
+            try:
+                self._process = subprocess.Popen(
+                    command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                )
+                assert self._process.stdin is not None
+                with self._process.stdin:
+                    self._process.stdin.write(json.dumps(request).encode())
+            except OSError as exc:
+                self._failed = f"the drivers worker {command[0]} could not start: {exc}"
+                if self._process is not None:
+                    self.cancel()
+                    self._process = None
         else:
             self._thread = threading.Thread(
                 target=self._run, args=(store, setup, query), name="aifinops-drivers", daemon=True
@@ -155,12 +172,19 @@ class _Helper:
             out, err = process.stdout.read(), process.stderr.read()
         return out, err, process.wait()
 
-    def rows(self) -> list[tuple[Any, ...]]:
+    def rows(self) -> list[tuple[Any, ...]] | str:
+        """The rows, or why the worker gave none (the caller then reads them itself)."""
+        if self._failed:
+            return self._failed
         if self._process is not None:
             out, err, status = self._collect(self._process)
             if status != 0:
-                raise StoreError(f"reading usage drivers failed: {err.decode(errors='replace').strip()}")
-            rows: list[tuple[Any, ...]] = pickle.loads(out)  # our own worker's output
+                why = err.decode(errors="replace").strip() or f"exit status {status}"
+                return f"the drivers worker failed: {why}"
+            try:
+                rows: list[tuple[Any, ...]] = pickle.loads(out)  # our own worker's output
+            except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+                return f"the drivers worker's output is unreadable: {exc}"
             return rows
         assert self._thread is not None
         self._thread.join()
@@ -202,9 +226,11 @@ def _read(store: Store, setup: list[tuple[str, list[Any]]], query: tuple[str, An
 
 
 class DriverRead:
-    """The drivers of ``[start, end)``, started at construction; :meth:`drivers` finishes and returns them.
+    """The drivers of ``[start, end)``, started at construction; :meth:`drivers` finishes and returns them
+    (or :meth:`cancel` gives them up).
 
-    ``resources`` maps each deployment to its resource id ('' when unknown or ambiguous).
+    ``resources`` maps each deployment to its resource id ('' when unknown or ambiguous); ``worker`` is the
+    command of the worker process (default: this Python running ``_driver_worker.py``).
     """
 
     def __init__(
@@ -218,6 +244,7 @@ class DriverRead:
         resources: Mapping[str, str],
         filters: Sequence[Mapping[str, Sequence[str]]] = (),
         background_rows: int = BACKGROUND_ROWS,
+        worker: Sequence[str] | None = None,
     ) -> None:
         self._store = store
         self._width = len(dimensions)
@@ -239,21 +266,29 @@ class DriverRead:
             split = start + dt.timedelta(days=(2 * days) // 3)
         self._local = statement(dialect, _query(split, end, dimensions, fields, filters))
         self._helper = None
+        self._background = statement(dialect, _query(start, split, dimensions, fields, filters))
         if split > start:
-            query = statement(dialect, _query(start, split, dimensions, fields, filters))
-            self._helper = _Helper(store, self._setup, query)
+            self._helper = _Helper(store, self._setup, self._background, worker)
 
     def drivers(self) -> DriverSet:
         """Compute the caller's part, wait for the background part, and return every driver."""
         try:
             rows = _read(self._store, self._setup, self._local)
         except BaseException:
-            if self._helper is not None:
-                self._helper.cancel()
+            self.cancel()
             raise
         if self._helper is not None:
-            rows = self._helper.rows() + rows
+            found = self._helper.rows()
+            if isinstance(found, str):
+                _log.warning("%s; reading those drivers here instead", found)
+                found = _read(self._store, self._setup, self._background)
+            rows = found + rows
         return self._build(rows)
+
+    def cancel(self) -> None:
+        """Give up the read (the caller failed): stop the background part."""
+        if self._helper is not None:
+            self._helper.cancel()
 
     def _build(self, rows: Sequence[tuple[Any, ...]]) -> DriverSet:
         days: dict[int, dt.date] = {}
