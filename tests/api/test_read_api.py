@@ -54,6 +54,8 @@ def test_bad_range_and_granularity_are_422(client: TestClient) -> None:
         ({"granularity": "week"}, "granularity"),
         ({"start": "2026-10-01T00:00:00"}, "start"),
         ({"period": "2026-13"}, "period"),
+        ({"period": "2026-02-30"}, "period"),
+        ({"period": "2026-10-5"}, "period"),
         ({"group_by": "colour"}, "group_by"),
     ):
         r = client.get("/api/token-usage", params=params)
@@ -139,3 +141,20 @@ def test_snapshots_are_kept_and_served_as_they_were(client: TestClient) -> None:
     history = client.get("/api/snapshots", params={"period": "2026-10"}).json()["items"]
     assert len(history) == 2 and history[0]["generated_at"] >= history[1]["generated_at"]
     assert client.get("/api/snapshot", params={"period": "2026-10"}).json()["events"] == 14
+
+
+def test_a_day_is_a_period_too_and_its_snapshots_are_kept(client: TestClient) -> None:
+    """``period=2026-10-01`` names one day in the configured zone, for reads and for kept snapshots."""
+    _seed(client)
+    client.post("/api/events", json=[event_json(600, ts="2026-10-02T10:00:00Z", task_id="next-day")])
+    day = client.get("/api/token-usage", params={"period": "2026-10-01", "granularity": "day"}).json()
+    assert [row["period_start"][:10] for row in day["items"]] == ["2026-10-01"]
+    taken = client.post("/api/snapshot", params={"period": "2026-10-02"})
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["events"] == 1
+    stored = client.get("/api/snapshot", params={"period": "2026-10-02"}).json()
+    assert stored["stored"]["trigger"] == "api" and stored["events"] == 1
+    assert len(client.get("/api/snapshots", params={"period": "2026-10-02"}).json()["items"]) == 1
+    assert client.get("/api/snapshot", params={"period": "2026-10"}).json()["events"] == 14
+    bad = client.post("/api/snapshot", params={"period": "2026-10-32"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "period"

@@ -111,3 +111,21 @@ def test_demo_is_deterministic_and_idempotent(db: Store) -> None:
     with db.reader() as conn:
         after = conn.execute(sa.text("SELECT COUNT(*), SUM(cost_nanos) FROM usage_events")).one()
     assert before == after and before[0] > 100
+
+
+def test_each_collection_keeps_snapshots_of_the_month_today_and_yesterday(db: Store) -> None:
+    """``aifinops serve`` calls this after every collection: three periods, each with its history."""
+    from zoneinfo import ZoneInfo
+
+    from aifinops.cli.core import _keep_snapshots
+    from aifinops.config import load_settings
+    from aifinops.store.snapshots import SnapshotStore
+
+    settings = load_settings(database_url=db.url, timezone="Pacific/Auckland")
+    _keep_snapshots(settings, db)
+    _keep_snapshots(settings, db)
+    today = dt.datetime.now(dt.UTC).astimezone(ZoneInfo("Pacific/Auckland")).date()
+    for period in (f"{today:%Y-%m}", today.isoformat(), (today - dt.timedelta(days=1)).isoformat()):
+        history = SnapshotStore(db).history(period)
+        assert [s.trigger for s in history] == ["collect", "collect"], period
+        assert history[0].timezone == "Pacific/Auckland"

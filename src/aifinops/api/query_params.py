@@ -16,9 +16,9 @@ from aifinops.domain import Basis
 from aifinops.engine.usage_buckets import GRANULARITIES
 from aifinops.store.usage_queries import FILTERABLE, UsageQuery
 
-__all__ = ["TimeRange", "parse_group_by", "parse_range", "parse_usage_query"]
+__all__ = ["TimeRange", "parse_group_by", "parse_range", "parse_usage_query", "period_range"]
 
-_PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
+_PERIOD = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 _MAX_RANGE = dt.timedelta(days=3 * 366)
 
 
@@ -55,20 +55,37 @@ def month_range(year: int, month: int, timezone: str) -> TimeRange:
     return TimeRange(start, end)
 
 
-def _month(value: str, zone: ZoneInfo) -> TimeRange:
+def period_range(value: str, timezone: str) -> TimeRange:
+    """``YYYY-MM`` (a calendar month) or ``YYYY-MM-DD`` (a day) in ``timezone``, end exclusive.
+
+    >>> r = period_range("2026-10-05", "UTC")
+    >>> r.start.isoformat(), r.end.isoformat()
+    ('2026-10-05T00:00:00+00:00', '2026-10-06T00:00:00+00:00')
+    """
     m = _PERIOD.match(value)
-    if not m or not 1 <= int(m.group(2)) <= 12:
-        raise _bad("period", f"{value!r} is not a month like 2026-10")
-    return month_range(int(m.group(1)), int(m.group(2)), zone.key)
+    if m and 1 <= int(m.group(2)) <= 12 and m.group(3) is None:
+        return month_range(int(m.group(1)), int(m.group(2)), timezone)
+    if m and m.group(3) is not None:
+        try:
+            day = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            day = None
+        if day is not None:
+            zone = ZoneInfo(timezone)
+            start = dt.datetime(day.year, day.month, day.day, tzinfo=zone)
+            following = day + dt.timedelta(days=1)
+            return TimeRange(start, dt.datetime(following.year, following.month, following.day, tzinfo=zone))
+    raise _bad("period", f"{value!r} is not a month like 2026-10 or a day like 2026-10-05")
 
 
 def parse_range(params: QueryParams, *, timezone: str, now: dt.datetime) -> TimeRange:
-    """``period=YYYY-MM``, or ``start``/``end`` (end exclusive); default: the current month so far."""
+    """``period=YYYY-MM`` or ``YYYY-MM-DD``, or ``start``/``end`` (end exclusive); default: the current month
+    so far."""
     zone = ZoneInfo(timezone)
     if "period" in params:
         if "start" in params or "end" in params:
             raise _bad("period", "give either period or start/end, not both")
-        return _month(params["period"], zone)
+        return period_range(params["period"], timezone)
     start = _instant(params["start"], "start", zone) if "start" in params else None
     end = _instant(params["end"], "end", zone) if "end" in params else None
     if start is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -12,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from aifinops.api.deps import AdminCaller, ReadCaller, SettingsDep, StoreDep
 from aifinops.api.financial import snapshot_totals
 from aifinops.api.problems import ProblemError
-from aifinops.api.query_params import TimeRange, billing_days, check_known, month_range, parse_range
+from aifinops.api.query_params import TimeRange, billing_days, check_known, parse_range, period_range
 from aifinops.api.routes_budgets import budget_statuses_json, current_statuses
 from aifinops.api.serializers import jsonable, kpi_json
 from aifinops.domain import Basis, from_nanos, plain
@@ -120,16 +119,16 @@ def compose_snapshot(
     return body
 
 
-def save_month_snapshot(
-    store: Store, *, year: int, month: int, timezone: str, trigger: str, now: dt.datetime
+def save_period_snapshot(
+    store: Store, period: str, *, timezone: str, trigger: str, now: dt.datetime
 ) -> dict[str, Any]:
-    """Compute and keep the snapshot of one calendar month (after a collection, or on request)."""
-    rng = month_range(year, month, timezone)
-    q = UsageQuery(start=rng.start, end=rng.end, granularity="month", timezone=timezone)
+    """Compute and keep the snapshot of ``period``, a month (``2026-10``) or a day (``2026-10-05``) in
+    ``timezone`` (after a collection, or on request)."""
+    rng = period_range(period, timezone)
+    granularity = "day" if len(period) == len("2026-10-05") else "month"
+    q = UsageQuery(start=rng.start, end=rng.end, granularity=granularity, timezone=timezone)
     body = compose_snapshot(store, q, timezone=timezone, tenant=None, now=now)
-    SnapshotStore(store).save(
-        f"{year:04d}-{month:02d}", body, timezone=timezone, generated_at=now, trigger=trigger
-    )
+    SnapshotStore(store).save(period, body, timezone=timezone, generated_at=now, trigger=trigger)
     return body
 
 
@@ -163,26 +162,24 @@ async def snapshot(
     return {**body, "stored": None}
 
 
-@router.post("/api/snapshot", summary="Take and keep a snapshot of a month now")
+@router.post("/api/snapshot", summary="Take and keep a snapshot of a month or a day now")
 async def take_snapshot(
     request: Request, settings: SettingsDep, store: StoreDep, caller: AdminCaller
 ) -> dict[str, Any]:
     check_known(request.query_params, {"period"})
     period = request.query_params.get("period", "")
-    rng = parse_range(request.query_params, timezone=settings.timezone, now=dt.datetime.now(dt.UTC))
     if not period:
         raise ProblemError(
             422,
             "Invalid request",
-            "period: give the month to snapshot, e.g. 2026-10",
+            "period: give the month or day to snapshot, e.g. 2026-10 or 2026-10-05",
             errors=[{"field": "period", "reason": "required"}],
         )
-    local = rng.start.astimezone(ZoneInfo(settings.timezone))
+    period_range(period, settings.timezone)  # 422 naming the field before any work
     return await run_in_threadpool(
-        save_month_snapshot,
+        save_period_snapshot,
         store,
-        year=local.year,
-        month=local.month,
+        period,
         timezone=settings.timezone,
         trigger="api",
         now=dt.datetime.now(dt.UTC),

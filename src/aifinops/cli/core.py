@@ -156,17 +156,18 @@ def serve(
         stop.set()
 
 
-def _snapshot_current_month(settings: Settings, store: Store) -> None:
-    """Keep a snapshot of the running month after each collection (its history shows how it moved)."""
+def _keep_snapshots(settings: Settings, store: Store) -> None:
+    """After each collection keep snapshots of the running month, today and yesterday (yesterday's bill
+    arrives a day late); their history shows how each period moved."""
     from zoneinfo import ZoneInfo
 
-    from aifinops.api.routes_snapshot import save_month_snapshot
+    from aifinops.api.routes_snapshot import save_period_snapshot
 
     now = dt.datetime.now(dt.UTC)
-    local = now.astimezone(ZoneInfo(settings.timezone))
-    save_month_snapshot(
-        store, year=local.year, month=local.month, timezone=settings.timezone, trigger="collect", now=now
-    )
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    periods = (f"{today:%Y-%m}", today.isoformat(), (today - dt.timedelta(days=1)).isoformat())
+    for period in periods:
+        save_period_snapshot(store, period, timezone=settings.timezone, trigger="collect", now=now)
 
 
 def _start_collector(settings: Settings, store: Store) -> threading.Event:
@@ -200,7 +201,7 @@ def _start_collector(settings: Settings, store: Store) -> threading.Event:
             "collector": collector,
             "stop": stop,
             "intervals": a.collect_interval_seconds,
-            "on_summary": lambda _summary: _snapshot_current_month(settings, store),
+            "on_summary": lambda _summary: _keep_snapshots(settings, store),
         },
     ).start()
     console.print(f"collector: every source on its schedule ({a.collect_interval_seconds or 'defaults'})")

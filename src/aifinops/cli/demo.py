@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from aifinops.api.routes_snapshot import save_month_snapshot
+from aifinops.api.routes_snapshot import save_period_snapshot
 from aifinops.config import Settings, load_settings
 from aifinops.demo_finance import run_demo_finance
 from aifinops.demo_tables import finance_tables
@@ -150,10 +150,9 @@ def demo(
             store, year=year, month=mon, seed=seed, scale=scale, progress=progress
         )
         finance = run_demo_finance(store, settings, year=year, month=mon, seed=seed, progress=progress)
-        save_month_snapshot(
+        save_period_snapshot(
             store,
-            year=year,
-            month=mon,
+            f"{year:04d}-{mon:02d}",
             timezone=settings.timezone,
             trigger="demo",
             now=dt.datetime.now(dt.UTC),
