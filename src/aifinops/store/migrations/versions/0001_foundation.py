@@ -16,6 +16,60 @@ branch_labels = None
 depends_on = None
 
 
+#: The allocation dimensions as of this revision, spelled out: a vocabulary change gets its own migration.
+_DIMENSIONS = (
+    "app",
+    "use_case",
+    "agent",
+    "tenant",
+    "user_group",
+    "cost_center",
+    "team",
+    "environment",
+    "deployment",
+    "model",
+)
+_ROLLUP_SUMS = (
+    "events",
+    "requests",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "retries",
+    "cost_nanos",
+    "unpriced_events",
+    "latency_ms_sum",
+)
+
+
+def _dimension_columns(*, nullable: bool) -> list[sa.Column[object]]:
+    """The dimension columns: NULL for "none" in events and task rollups, '' in the usage rollups."""
+    if nullable:
+        return [sa.Column(d, sa.String(length=128), nullable=True) for d in _DIMENSIONS]
+    return [sa.Column(d, sa.String(length=128), server_default="", nullable=False) for d in _DIMENSIONS]
+
+
+def _rollup_table(name: str, grain: str) -> None:
+    """``usage_rollup`` (per hour) or ``usage_daily`` (per day): sums per grain, dimensions and outcome."""
+    key = (grain, *_DIMENSIONS, "kind", "status", "currency")
+    op.create_table(
+        name,
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column(grain, sa.BigInteger(), nullable=False),
+        *_dimension_columns(nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("currency", sa.String(length=3), server_default="", nullable=False),
+        *[sa.Column(n, sa.BigInteger(), server_default="0", nullable=False) for n in _ROLLUP_SUMS],
+        sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{name}")),
+        sa.UniqueConstraint(*key, name=f"uq_{name}_key"),
+    )
+    op.create_index(f"ix_{name}_{grain}", name, [grain], unique=False)
+
+
 def upgrade() -> None:
     op.create_table(
         "api_keys",
@@ -108,16 +162,7 @@ def upgrade() -> None:
         "task_rollup",
         sa.Column("task_id", sa.String(length=128), nullable=False),
         sa.Column("currency", sa.String(length=3), server_default="", nullable=False),
-        sa.Column("app", sa.String(length=128), nullable=True),
-        sa.Column("use_case", sa.String(length=128), nullable=True),
-        sa.Column("agent", sa.String(length=128), nullable=True),
-        sa.Column("tenant", sa.String(length=128), nullable=True),
-        sa.Column("user_group", sa.String(length=128), nullable=True),
-        sa.Column("cost_center", sa.String(length=128), nullable=True),
-        sa.Column("team", sa.String(length=128), nullable=True),
-        sa.Column("environment", sa.String(length=128), nullable=True),
-        sa.Column("deployment", sa.String(length=128), nullable=True),
-        sa.Column("model", sa.String(length=128), nullable=True),
+        *_dimension_columns(nullable=True),
         sa.Column("first_ts", UtcDateTime(), nullable=False),
         sa.Column("last_ts", UtcDateTime(), nullable=False),
         sa.Column("events", sa.BigInteger(), nullable=False),
@@ -134,55 +179,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_task_rollup_first_ts", "task_rollup", ["first_ts"], unique=False)
     op.create_index("ix_task_rollup_use_case", "task_rollup", ["use_case"], unique=False)
-    op.create_table(
-        "usage_daily",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
-        sa.Column("day", sa.BigInteger(), nullable=False),
-        sa.Column("app", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("use_case", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("agent", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("tenant", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("user_group", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("cost_center", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("team", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("environment", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("deployment", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("model", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("status", sa.String(length=32), nullable=False),
-        sa.Column("currency", sa.String(length=3), server_default="", nullable=False),
-        sa.Column("events", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("requests", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("input_tokens", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("cached_input_tokens", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("output_tokens", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("reasoning_tokens", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("retries", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("cost_nanos", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("unpriced_events", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("latency_ms_sum", sa.BigInteger(), server_default="0", nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_daily")),
-        sa.UniqueConstraint(
-            "day",
-            "app",
-            "use_case",
-            "agent",
-            "tenant",
-            "user_group",
-            "cost_center",
-            "team",
-            "environment",
-            "deployment",
-            "model",
-            "kind",
-            "status",
-            "currency",
-            name="uq_usage_daily_key",
-        ),
-    )
-    op.create_index("ix_usage_daily_day", "usage_daily", ["day"], unique=False)
+    _rollup_table("usage_daily", "day")
     op.create_table(
         "usage_events",
         sa.Column(
@@ -194,16 +191,7 @@ def upgrade() -> None:
         sa.Column("task_id", sa.String(length=128), nullable=True),
         sa.Column("step", sa.Integer(), nullable=True),
         sa.Column("attempt", sa.Integer(), nullable=False),
-        sa.Column("app", sa.String(length=128), nullable=True),
-        sa.Column("use_case", sa.String(length=128), nullable=True),
-        sa.Column("agent", sa.String(length=128), nullable=True),
-        sa.Column("tenant", sa.String(length=128), nullable=True),
-        sa.Column("user_group", sa.String(length=128), nullable=True),
-        sa.Column("cost_center", sa.String(length=128), nullable=True),
-        sa.Column("team", sa.String(length=128), nullable=True),
-        sa.Column("environment", sa.String(length=128), nullable=True),
-        sa.Column("deployment", sa.String(length=128), nullable=True),
-        sa.Column("model", sa.String(length=128), nullable=True),
+        *_dimension_columns(nullable=True),
         sa.Column("attributes", sa.Text(), nullable=True),
         sa.Column("provider", sa.String(length=64), nullable=False),
         sa.Column("model_version", sa.String(length=64), nullable=True),
@@ -236,55 +224,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_usage_events_task_id"), "usage_events", ["task_id"], unique=False)
     op.create_index(op.f("ix_usage_events_ts"), "usage_events", ["ts"], unique=False)
-    op.create_table(
-        "usage_rollup",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
-        sa.Column("hour", sa.BigInteger(), nullable=False),
-        sa.Column("app", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("use_case", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("agent", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("tenant", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("user_group", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("cost_center", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("team", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("environment", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("deployment", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("model", sa.String(length=128), server_default="", nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("status", sa.String(length=32), nullable=False),
-        sa.Column("currency", sa.String(length=3), server_default="", nullable=False),
-        sa.Column("events", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("requests", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("input_tokens", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("cached_input_tokens", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("output_tokens", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("reasoning_tokens", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("retries", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("cost_nanos", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("unpriced_events", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("latency_ms_sum", sa.BigInteger(), server_default="0", nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_rollup")),
-        sa.UniqueConstraint(
-            "hour",
-            "app",
-            "use_case",
-            "agent",
-            "tenant",
-            "user_group",
-            "cost_center",
-            "team",
-            "environment",
-            "deployment",
-            "model",
-            "kind",
-            "status",
-            "currency",
-            name="uq_usage_rollup_key",
-        ),
-    )
-    op.create_index("ix_usage_rollup_hour", "usage_rollup", ["hour"], unique=False)
+    _rollup_table("usage_rollup", "hour")
 
 
 def downgrade() -> None:
