@@ -33,12 +33,12 @@ from aifinops.demo_estate import (
     aoai_account,
 )
 from aifinops.domain import Basis, CostRecord
+from aifinops.engine.usage_buckets import from_day, to_day
 from aifinops.store.store import Store
 from aifinops.store.tables import prices, usage_events
 
 __all__ = ["MISPRICED_METER", "DailyUsage", "build_bill", "daily_usage"]
 
-_EPOCH_DAY = dt.date(1970, 1, 1)
 _MICRO = Decimal("0.000001")
 _PRICE_IDS = ("input_price_id", "cached_input_price_id", "output_price_id")
 #: The meter Azure bills above the price book (a contract price that was never loaded).
@@ -91,7 +91,7 @@ def _meter_names(store: Store, ids: set[int]) -> dict[int, tuple[str, Decimal, s
 def daily_usage(store: Store, start: dt.date, end: dt.date) -> DailyUsage:
     """Usage of ``[start, end)`` from the stored events, one GROUP BY per view."""
     e = usage_events.c
-    lo, hi = (start - _EPOCH_DAY).days * 24, (end - _EPOCH_DAY).days * 24
+    lo, hi = to_day(start) * 24, to_day(end) * 24
     day = (e.hour / 24).label("day")
     keys = [day, e.region, e.deployment, *(e[c] for c in _PRICE_IDS)]
     sums = [sa.func.sum(e[c]) for c in ("input_tokens", "cached_input_tokens", "output_tokens")]
@@ -106,7 +106,7 @@ def daily_usage(store: Store, start: dt.date, end: dt.date) -> DailyUsage:
     ptu: dict[dt.date, int] = defaultdict(int)
     deployments: dict[str, set[str]] = defaultdict(set)
     for d, region, deployment, in_id, cached_id, out_id, inp, cached, out in token_rows:
-        when = _EPOCH_DAY + dt.timedelta(days=int(d))
+        when = from_day(int(d))
         if deployment and region:
             deployments[aoai_account(region, provisioned=deployment == PTU_DEPLOYMENT)].add(deployment)
         if deployment == PTU_DEPLOYMENT:
@@ -125,7 +125,7 @@ def daily_usage(store: Store, start: dt.date, end: dt.date) -> DailyUsage:
     requests: dict[tuple[dt.date, str], int] = defaultdict(int)
     retrievals: dict[dt.date, int] = defaultdict(int)
     for d, app, kind, n in app_rows:
-        when = _EPOCH_DAY + dt.timedelta(days=int(d))
+        when = from_day(int(d))
         if app:
             requests[(when, app)] += int(n or 0)
         if kind == "retrieval":

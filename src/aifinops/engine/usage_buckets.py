@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-__all__ = ["EPOCH", "GRANULARITIES", "hour_start", "period_start", "to_hour"]
+__all__ = ["EPOCH", "GRANULARITIES", "from_day", "hour_start", "period_start", "to_day", "to_hour"]
 
 GRANULARITIES = ("hour", "day", "month")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_DAY = EPOCH.date()
 
 
 def to_hour(ts: dt.datetime) -> int:
@@ -22,6 +23,19 @@ def to_hour(ts: dt.datetime) -> int:
 
 def hour_start(hour: int) -> dt.datetime:
     return EPOCH + dt.timedelta(hours=hour)
+
+
+def to_day(day: dt.date) -> int:
+    """Days since the epoch of a (UTC) date, as ``usage_daily.day`` counts them.
+
+    >>> to_day(dt.date(1970, 1, 2)), from_day(20727)
+    (1, datetime.date(2026, 10, 1))
+    """
+    return (day - _EPOCH_DAY).days
+
+
+def from_day(day: int) -> dt.date:
+    return _EPOCH_DAY + dt.timedelta(days=day)
 
 
 def period_start(ts: dt.datetime, granularity: str, zone: ZoneInfo) -> dt.datetime:

@@ -29,6 +29,7 @@ from aifinops.engine.allocation import (
     filter_key,
 )
 from aifinops.engine.allocation_rules import rule_from_mapping, rule_to_mapping
+from aifinops.engine.usage_buckets import to_day
 from aifinops.errors import ValidationError
 from aifinops.store.allocation_results import load_result, save_result
 from aifinops.store.allocation_tables import allocation_deployments, allocation_rules, allocation_scans
@@ -38,7 +39,6 @@ from aifinops.store.tables import usage_events
 
 __all__ = ["AllocationStore", "parse_rules"]
 
-_EPOCH_DAY = dt.date(1970, 1, 1)
 _SCAN = "deployments"
 _RESCAN = 100_000
 
@@ -60,10 +60,6 @@ def parse_rules(specs: Sequence[Mapping[str, Any]]) -> list[AllocationRule]:
             )
         seen.add(rule.name)
     return rules
-
-
-def _epoch_day(day: dt.date) -> int:
-    return (day - _EPOCH_DAY).days
 
 
 def _days(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -191,7 +187,7 @@ class AllocationStore:
         """Deployment → resource id of events in ``[start, end)``; a name on several resources → ''."""
         self.refresh_deployments()
         m = allocation_deployments.c
-        lo, hi = _epoch_day(start) * 24, _epoch_day(end) * 24
+        lo, hi = to_day(start) * 24, to_day(end) * 24
         found: dict[str, set[str]] = defaultdict(set)
         with self.store.reader() as conn:
             for deployment, resource in conn.execute(

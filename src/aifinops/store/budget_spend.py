@@ -22,6 +22,7 @@ from aifinops.domain import Basis, from_nanos
 from aifinops.engine.budgets import Budget, BudgetStatus
 from aifinops.engine.nowcast import budget_status
 from aifinops.engine.periods import Period, local_date, zone
+from aifinops.engine.usage_buckets import from_day, hour_start
 from aifinops.store.costs import CostStore
 from aifinops.store.store import Store
 from aifinops.store.tables import usage_rollup
@@ -34,7 +35,6 @@ __all__ = [
     "scope_key",
 ]
 
-_EPOCH = dt.date(1970, 1, 1)
 _HISTORY_DAYS = 28  # the forecast's training window
 ScopeKey = tuple[tuple[str, tuple[str, ...]], ...]
 
@@ -149,11 +149,7 @@ class SpendReader:
             rows = conn.execute(
                 sa.select(bucket, *cols, sa.func.sum(r.cost_nanos)).where(*where).group_by(bucket, *cols)
             ).all()
-        to_key: Callable[[int], Any] = (
-            (lambda h: dt.datetime.fromtimestamp(h * 3600, dt.UTC))
-            if hourly
-            else (lambda d: _EPOCH + dt.timedelta(days=d))
-        )
+        to_key: Callable[[int], Any] = hour_start if hourly else from_day
         return [(to_key(int(row[0])), tuple(row[1:-1]), int(row[-1] or 0)) for row in rows]
 
     def actual(

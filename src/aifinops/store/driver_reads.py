@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from aifinops.engine.allocation_drivers import Driver, FilterKey, filter_key
 from aifinops.engine.allocation_rules import UsageFilter
+from aifinops.engine.usage_buckets import from_day, to_day
 from aifinops.errors import StoreError
 from aifinops.store.raw import statement
 from aifinops.store.store import Store
@@ -36,7 +37,6 @@ from aifinops.store.tables import DIM_LEN, usage_daily
 
 __all__ = ["BACKGROUND_ROWS", "EXTRA_FIELDS", "DriverRead", "DriverSet"]
 
-_EPOCH_DAY = dt.date(1970, 1, 1)
 #: The driver fields a usage filter may need beyond the dimensions, in ``Driver`` order.
 EXTRA_FIELDS = ("kind", "deployment", "model")
 _log = logging.getLogger(__name__)
@@ -50,10 +50,6 @@ _numbers = sa.Table(
     sa.Column("number", sa.Integer, nullable=False),
     prefixes=["TEMPORARY"],
 )
-
-
-def _epoch_day(day: dt.date) -> int:
-    return (day - _EPOCH_DAY).days
 
 
 def _sums(where: Mapping[str, Sequence[str]] | None) -> list[sa.ColumnElement[Any]]:
@@ -90,7 +86,7 @@ def _query(
     return (
         sa.select(u.day, *(u[d] for d in dimensions), *_sums(None), u.currency, *extras, number, *filtered)
         .select_from(usage_daily.outerjoin(_numbers, n.deployment == u.deployment))
-        .where(u.day >= _epoch_day(start), u.day < _epoch_day(end))
+        .where(u.day >= to_day(start), u.day < to_day(end))
         .group_by(*keys)
     )
 
@@ -104,7 +100,7 @@ class DriverSet(NamedTuple):
 
 def _rollup_rows(store: Store, start: dt.date, end: dt.date) -> int:
     u = usage_daily.c
-    query = sa.select(sa.func.count()).where(u.day >= _epoch_day(start), u.day < _epoch_day(end))
+    query = sa.select(sa.func.count()).where(u.day >= to_day(start), u.day < to_day(end))
     with store.reader() as conn:
         return int(conn.execute(query).scalar() or 0)
 
@@ -301,7 +297,7 @@ class DriverRead:
         lists = [(filtered[key], n + 9 + 3 * i) for i, key in enumerate(self._filters)]
         append = out.append
         for row in rows:
-            day = days.get(row[0]) or days.setdefault(row[0], _EPOCH_DAY + dt.timedelta(days=row[0]))
+            day = days.get(row[0]) or days.setdefault(row[0], from_day(row[0]))
             dims, resource = row[1 : 1 + n], resources[row[n + 8]]
             append(new(Driver, (day, dims, *row[1 + n : n + 8], resource)))
             for kept, at in lists:

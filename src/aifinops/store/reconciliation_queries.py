@@ -16,12 +16,12 @@ import sqlalchemy as sa
 
 from aifinops.domain import from_nanos, to_nanos
 from aifinops.engine.reconciliation import Estimate
+from aifinops.engine.usage_buckets import from_day, to_day
 from aifinops.store.store import Store
 from aifinops.store.tables import prices, usage_events
 
 __all__ = ["estimates"]
 
-_EPOCH_DAY = dt.date(1970, 1, 1)
 _METERS = ("input_price_id", "cached_input_price_id", "output_price_id", "unit_price_id")
 
 
@@ -51,7 +51,7 @@ def _price_book(store: Store, ids: set[int]) -> dict[int, Any]:
 def estimates(store: Store, start: dt.date, end: dt.date) -> list[Estimate]:
     """Per billing day (UTC), resource, deployment and priced meter: units used and their estimated cost."""
     e = usage_events.c
-    lo, hi = (start - _EPOCH_DAY).days * 24, (end - _EPOCH_DAY).days * 24
+    lo, hi = to_day(start) * 24, to_day(end) * 24
     day = (e.hour / 24).label("day")  # integer division on both databases: hour is BIGINT
     keys = [day, e.resource_id, e.deployment, *(e[m] for m in _METERS)]
     sums = [
@@ -76,7 +76,7 @@ def estimates(store: Store, start: dt.date, end: dt.date) -> list[Estimate]:
             unit_price = from_nanos(price.price_nanos)
             out.append(
                 Estimate(
-                    day=_EPOCH_DAY + dt.timedelta(days=int(row.day)),
+                    day=from_day(int(row.day)),
                     resource_id=row.resource_id,
                     cost_nanos=to_nanos(units * unit_price / price.unit_size),
                     currency=price.currency,

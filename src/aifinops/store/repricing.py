@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from aifinops.domain import DeploymentType, EventKind, EventStatus, PricedUsage, UsageEvent, from_nanos, plain
+from aifinops.engine.usage_buckets import EPOCH, to_hour
 from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
 from aifinops.store.store import Store
 from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
@@ -136,9 +137,8 @@ def reprice(
 
 def _rebuild(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[str]) -> None:
     """Recompute the rollup rows that cover the re-priced range from the events themselves."""
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    h0 = int((start - epoch).total_seconds() // 3600)
-    h1 = -(-int((end - epoch).total_seconds()) // 3600)
+    h0 = to_hour(start)
+    h1 = -(-int((end - EPOCH).total_seconds()) // 3600)  # the hour containing ``end``, rounded up
     d0, d1 = h0 // 24, -(-h1 // 24)
     conn.execute(delete(usage_rollup).where(usage_rollup.c.hour >= h0, usage_rollup.c.hour < h1))
     roll_up(
