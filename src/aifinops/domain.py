@@ -291,6 +291,21 @@ class Price:
     source: str = "file"
     price_id: int | None = None
 
+    @property
+    def meter_key(self) -> tuple[object, ...]:
+        """The meter this price belongs to in its price list: source, model, version, deployment type,
+        region, meter kind, unit and currency. Prices of one meter differ only by their effective dates."""
+        return (
+            self.source,
+            self.model,
+            self.model_version,
+            self.deployment_type,
+            self.region,
+            self.meter_kind,
+            self.unit,
+            self.currency,
+        )
+
     def covers(self, ts: dt.datetime) -> bool:
         return self.effective_start <= ts and (self.effective_end is None or ts < self.effective_end)
 

@@ -42,17 +42,7 @@ _HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 
 def _key(price: Price) -> tuple[object, ...]:
-    return (
-        price.source,
-        price.model,
-        price.model_version,
-        price.deployment_type,
-        price.region,
-        price.meter_kind,
-        price.unit,
-        price.currency,
-        price.effective_start,
-    )
+    return (*price.meter_key, price.effective_start)
 
 
 def contract_prices(files: Iterable[PriceFile], list_prices: Iterable[Price]) -> list[Price]:

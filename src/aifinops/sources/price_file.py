@@ -354,19 +354,13 @@ def parse_price_text(text: str, *, path: str, kind: str) -> PriceFile:
         price = _price_row(row, f"prices[{i}]", top, problems)
         if price is not None:
             prices.append(price)
-            key = (
-                price.model,
-                price.model_version,
-                price.deployment_type,
-                price.region,
-                price.meter_kind,
-                price.unit,
-                price.currency,
-                price.source,
-            )
             periods.append(
                 _Period(
-                    key, price.effective_start, price.effective_end, _line(row, "__line__"), f"prices[{i}]"
+                    price.meter_key,
+                    price.effective_start,
+                    price.effective_end,
+                    _line(row, "__line__"),
+                    f"prices[{i}]",
                 )
             )
     _check_overlaps(
