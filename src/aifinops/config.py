@@ -10,10 +10,10 @@ import os
 import zoneinfo
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -29,36 +29,31 @@ __all__ = [
 ]
 
 
+def _known_dimensions(value: list[str]) -> list[str]:
+    unknown = [v for v in value if v not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"unknown dimension(s) {unknown}; choose from {list(DIMENSIONS)}")
+    return value
+
+
+#: A list of allocation dimension names (metric labels, allocation dimensions), each one known.
+Dimensions = Annotated[list[str], AfterValidator(_known_dimensions)]
+
+
 class MetricsSettings(BaseModel):
     """Which allocation dimensions become Prometheus labels, and how many values each may have."""
 
-    labels: list[str] = Field(default_factory=lambda: ["app", "use_case", "model"])
+    labels: Dimensions = Field(default_factory=lambda: ["app", "use_case", "model"])
     label_cap: int = Field(default=20, ge=1, le=1000)
     refresh_seconds: float = Field(default=15.0, ge=0, le=3600)  # /metrics recomputes at most this often
-
-    @field_validator("labels")
-    @classmethod
-    def _known_dimensions(cls, value: list[str]) -> list[str]:
-        unknown = [v for v in value if v not in DIMENSIONS]
-        if unknown:
-            raise ValueError(f"unknown dimension(s) {unknown}; choose from {list(DIMENSIONS)}")
-        return value
 
 
 class AllocationSettings(BaseModel):
     """How shared cost is allocated (rules in the form of ``aifinops.store.allocations.parse_rules``)."""
 
-    dimensions: list[str] = Field(default_factory=lambda: ["app", "use_case", "tenant"])
+    dimensions: Dimensions = Field(default_factory=lambda: ["app", "use_case", "tenant"])
     max_unallocated_share: Decimal = Field(default=Decimal("0.05"), ge=0, le=1)
     rules: list[dict[str, Any]] = Field(default_factory=list)
-
-    @field_validator("dimensions")
-    @classmethod
-    def _known_dimensions(cls, value: list[str]) -> list[str]:
-        unknown = [v for v in value if v not in DIMENSIONS]
-        if unknown:
-            raise ValueError(f"unknown dimension(s) {unknown}; choose from {list(DIMENSIONS)}")
-        return value
 
 
 class AzureSettings(BaseModel):

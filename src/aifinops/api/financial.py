@@ -11,9 +11,9 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aifinops.api.problems import ProblemError
+from aifinops.api.query_params import TimeRange, billing_days
 from aifinops.domain import Basis, from_nanos, plain, to_nanos
 from aifinops.engine.allocation import Bucket
 from aifinops.store import Store
@@ -26,10 +26,7 @@ __all__ = ["FinancialCosts", "snapshot_totals"]
 
 def _days(q: UsageQuery) -> tuple[dt.date, dt.date]:
     """Billing days are the dates Azure reports: a range maps to the days it touches."""
-    zone = ZoneInfo(q.timezone)
-    start = q.start.astimezone(zone).date()
-    last = (q.end - dt.timedelta(microseconds=1)).astimezone(zone).date()
-    return start, last + dt.timedelta(days=1)
+    return billing_days(TimeRange(q.start, q.end), q.timezone)
 
 
 def _bad(field: str, reason: str) -> ProblemError:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from aifinops.errors import StoreError
 
-__all__ = ["day_parser", "raw_batches", "raw_rows", "statement"]
+__all__ = ["day_parser", "raw_batches", "statement"]
 
 
 def statement(dialect: sa.Dialect, query: sa.ClauseElement) -> tuple[str, Any]:
@@ -47,22 +47,6 @@ def raw_batches(
             cursor.execute(sql, params)
             while batch := cursor.fetchmany(size):
                 yield batch
-        finally:
-            cursor.close()
-    except error as exc:
-        raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
-
-
-def raw_rows(conn: sa.Connection, query: sa.ClauseElement) -> list[tuple[Any, ...]]:
-    """All rows of ``query`` as driver tuples."""
-    sql, params = statement(conn.dialect, query)
-    error: Any = conn.dialect.loaded_dbapi.Error
-    try:
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql, params)
-            rows: list[tuple[Any, ...]] = cursor.fetchall()
-            return rows
         finally:
             cursor.close()
     except error as exc:

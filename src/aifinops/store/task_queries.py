@@ -30,6 +30,17 @@ _COUNTS = (
 _AGGREGATED = ("tasks", "steps", "retries", "input_tokens", "output_tokens", "unpriced_events")
 
 
+def _in_period(stmt: Any, start: dt.datetime | None, end: dt.datetime | None, tenant: str | None) -> Any:
+    """``stmt`` kept to the rows of tasks started in ``[start, end)`` (bounds optional) and of ``tenant``."""
+    if start is not None:
+        stmt = stmt.where(_T.c.first_ts >= start)
+    if end is not None:
+        stmt = stmt.where(_T.c.first_ts < end)
+    if tenant is not None:
+        stmt = stmt.where(_T.c.tenant == tenant)
+    return stmt
+
+
 def _per_task(
     start: dt.datetime | None,
     end: dt.datetime | None,
@@ -52,14 +63,7 @@ def _per_task(
         func.max(_T.c.max_step).label("max_step"),
         *(cast(func.sum(_T.c[n]), BigInteger).label(n) for n in _COUNTS),
     ]
-    stmt = select(*cols).group_by(_T.c.task_id)
-    if start is not None:
-        stmt = stmt.where(_T.c.first_ts >= start)
-    if end is not None:
-        stmt = stmt.where(_T.c.first_ts < end)
-    if tenant is not None:
-        stmt = stmt.where(_T.c.tenant == tenant)
-    return stmt.subquery("per_task")
+    return _in_period(select(*cols).group_by(_T.c.task_id), start, end, tenant).subquery("per_task")
 
 
 def list_tasks(
@@ -238,12 +242,7 @@ def _group_costs(
         .where(_T.c.currency != "")
         .group_by(*keys, outcome, _T.c.currency)
     )
-    if start is not None:
-        stmt = stmt.where(_T.c.first_ts >= start)
-    if end is not None:
-        stmt = stmt.where(_T.c.first_ts < end)
-    if tenant is not None:
-        stmt = stmt.where(_T.c.tenant == tenant)
+    stmt = _in_period(stmt, start, end, tenant)
     costs: dict[tuple[Any, ...], dict[str, int]] = {}
     for r in conn.execute(stmt):
         k = (*(r[i] or "" for i in range(len(keys))), r.outcome)
