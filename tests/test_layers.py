@@ -47,3 +47,10 @@ def test_engine_and_domain_are_pure(path: Path) -> None:
 def test_store_and_sources_do_not_reach_up(path: Path) -> None:
     for name in _imports(path):
         assert not name.startswith(_UPPER), f"{path.relative_to(SRC)} imports {name}"
+
+
+@pytest.mark.parametrize("path", _modules("sdk"), ids=lambda p: p.name)
+def test_sdk_does_not_import_the_gateway(path: Path) -> None:
+    # Client-side code ships into applications; OpenAI wire knowledge comes from sources.openai_wire.
+    for name in _imports(path):
+        assert not name.startswith("aifinops.gateway"), f"{path.relative_to(SRC)} imports {name}"

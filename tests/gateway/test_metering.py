@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aifinops.domain import EventKind, EventStatus
-from aifinops.gateway.metering import (
+from aifinops.sources.openai_wire import (
     StreamMeter,
     Usage,
     estimate_input_tokens,

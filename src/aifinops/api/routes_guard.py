@@ -9,7 +9,6 @@ shows an API Management policy that uses both routes.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -21,10 +20,10 @@ from aifinops.api.deps import Caller, require
 from aifinops.api.problems import ProblemError
 from aifinops.domain import DIMENSIONS
 from aifinops.gateway.enforcer import Admission, CallContext, Enforcer
+from aifinops.sources.openai_wire import tokens_of_chars
 
 __all__ = ["EnforcerDep", "GuardRequest", "GuardResponse", "SettleRequest", "SettleResponse", "router"]
 
-_CHARS_PER_TOKEN = 4  # the usual English-text estimate, used only when the caller sends characters
 # Body field → the header name a key must be allowed to set (store.keys.GATEWAY_HEADERS).
 _GUARDED_FIELDS = {
     "task_id": "task-id",
@@ -131,7 +130,7 @@ def _context(body: GuardRequest, caller: Caller) -> CallContext:
         key_id = f"{key_id}/{body.subject}"
     tokens = body.estimated_input_tokens
     if tokens is None:
-        tokens = math.ceil((body.input_chars or 0) / _CHARS_PER_TOKEN)
+        tokens = tokens_of_chars(body.input_chars or 0)  # only when the caller sends characters
     return CallContext(
         key=_GuardKey(key_id, key.policy if key else None),
         dims=dims,

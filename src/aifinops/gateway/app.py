@@ -26,12 +26,12 @@ from aifinops.engine.pricing import PriceBook, price_event
 from aifinops.errors import ConfigError, StoreError
 from aifinops.gateway.budget_guard import BudgetGuard
 from aifinops.gateway.enforcer import CallContext, Enforcer
-from aifinops.gateway.identity import KeyCache, KeyVerifier, RequestRefused, caller_of, error_body
-from aifinops.gateway.metering import estimate_input_tokens, request_max_tokens
+from aifinops.gateway.identity import KeyCache, KeyVerifier, RequestRefused, caller_of
 from aifinops.gateway.proxy import ROUTE_NAMES, ForwardedCall, respond_json, send_bytes
 from aifinops.gateway.recorder import Recorder
 from aifinops.gateway.routing import Deployment, GatewayConfig, TokenProvider, upstream_request_parts
 from aifinops.gateway.transport import UpstreamTransport
+from aifinops.sources.openai_wire import error_body, estimate_input_tokens, request_max_tokens
 
 __all__ = ["CachedPriceBook", "GatewayApp", "create_gateway"]
 

@@ -32,8 +32,8 @@ from aifinops.engine.limit_policies import (
 from aifinops.engine.limits import Decision, decide
 from aifinops.errors import StoreError
 from aifinops.gateway.counters import Counters, InProcessCounters, Reservation, Settlement
-from aifinops.gateway.identity import error_body as openai_error
 from aifinops.gateway.policies import PolicyBook
+from aifinops.sources.openai_wire import error_body as openai_error
 
 __all__ = [
     "Admission",

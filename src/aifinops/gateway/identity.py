@@ -10,9 +10,10 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from aifinops.errors import AifinopsError, StoreError
+from aifinops.sources.openai_wire import error_body
 from aifinops.store.keys import GATEWAY_HEADERS, ApiKey
 
-__all__ = ["Caller", "KeyCache", "KeyVerifier", "RequestRefused", "caller_of", "error_body"]
+__all__ = ["Caller", "KeyCache", "KeyVerifier", "RequestRefused", "caller_of"]
 
 _HEADER_PREFIX = b"x-aifinops-"
 _HEADER_DIMS = {"use-case": "use_case", "agent": "agent", "tenant": "tenant"}
@@ -36,13 +37,6 @@ class RequestRefused(AifinopsError):
     ) -> None:
         super().__init__(str(body))
         self.status, self.body, self.headers = status, body, headers or {}
-
-
-def error_body(
-    message: str, type_: str, *, code: str | None = None, param: str | None = None
-) -> dict[str, Any]:
-    """The OpenAI error envelope ``{"error": {"message", "type", "param", "code"}}``."""
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,16 +13,18 @@ import orjson
 from aifinops.domain import EventKind, EventStatus, UsageEvent
 from aifinops.errors import SourceAuthError
 from aifinops.gateway.enforcer import Admission, CallContext
-from aifinops.gateway.identity import Caller, error_body
-from aifinops.gateway.metering import (
+from aifinops.gateway.identity import Caller
+from aifinops.gateway.routing import Deployment
+from aifinops.sources.openai_wire import (
     StreamMeter,
     Usage,
+    error_body,
+    max_tokens_key,
     split_model,
     status_of,
     usage_from_body,
     want_stream_usage,
 )
-from aifinops.gateway.routing import Deployment
 
 if TYPE_CHECKING:
     from aifinops.gateway.app import GatewayApp
@@ -68,7 +70,7 @@ class ForwardedCall:
         self.request_id = app.next_request_id()
         self.client_wants_usage = want_stream_usage(body, kind) if stream else True
         if admission.max_tokens is not None:
-            body[_max_tokens_key(body, kind)] = admission.max_tokens
+            body[max_tokens_key(body, kind)] = admission.max_tokens
         self._payload: bytes | None = None  # the upstream body, encoded once for every attempt
         self.settled = False
 
@@ -272,12 +274,6 @@ def _loads(content: bytes) -> Any:
 def _is_sse(response: httpx.Response) -> bool:
     content_type: str = response.headers.get("content-type", "")
     return content_type.startswith("text/event-stream")
-
-
-def _max_tokens_key(body: Mapping[str, Any], kind: EventKind) -> str:
-    if kind is EventKind.RESPONSES:
-        return "max_output_tokens"
-    return "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
 
 
 async def respond_json(

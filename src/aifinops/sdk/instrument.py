@@ -12,40 +12,37 @@ from typing import Any
 
 from aifinops.domain import EventKind, EventStatus
 from aifinops.errors import ConfigError
-from aifinops.gateway.metering import split_model
 from aifinops.sdk.sender import Sender
 from aifinops.sdk.tasks import Task, current_task, record_safely, resolve_sender
+from aifinops.sources.openai_wire import (
+    RESPONSE_FAILED,
+    RESPONSE_FINAL_EVENTS,
+    content_filtered,
+    is_azure_endpoint,
+    is_usage_chunk,
+    split_model,
+    status_of_error,
+    usage_numbers,
+    want_stream_usage,
+)
 
 __all__ = ["instrument"]
+
+
+_TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens")
 
 
 def _tokens(usage: Any) -> dict[str, int]:
     """Token counts of a Chat / Embeddings or Responses usage object (cached ⊂ input, reasoning ⊂ output)."""
     if usage is None:
         return {}
-    if getattr(usage, "input_tokens", None) is not None:  # Responses naming
-        cached = getattr(getattr(usage, "input_tokens_details", None), "cached_tokens", None)
-        reasoning = getattr(getattr(usage, "output_tokens_details", None), "reasoning_tokens", None)
-        numbers = (usage.input_tokens, cached, getattr(usage, "output_tokens", 0), reasoning)
-    else:
-        cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
-        reasoning = getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None)
-        numbers = (
-            getattr(usage, "prompt_tokens", 0),
-            cached,
-            getattr(usage, "completion_tokens", 0),
-            reasoning,
-        )
-    names = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens")
-    return {name: int(value or 0) for name, value in zip(names, numbers, strict=True)}
+    return dict(zip(_TOKEN_FIELDS, usage_numbers(usage), strict=True))
 
 
 def _status_of(exc: BaseException) -> EventStatus:
     status = getattr(exc, "status_code", None)
-    if status == 429:
-        return EventStatus.RATE_LIMITED
-    if status == 400 and getattr(exc, "code", None) == "content_filter":
-        return EventStatus.CONTENT_FILTERED
+    if isinstance(status, int):
+        return status_of_error(status, getattr(exc, "code", None))
     return EventStatus.TIMEOUT if "Timeout" in type(exc).__name__ else EventStatus.ERROR
 
 
@@ -74,13 +71,8 @@ class _Call:
 
     @classmethod
     def start(cls, recorder: _Recorder, kind: EventKind, kwargs: dict[str, Any]) -> _Call:
-        hide = False
-        if kind is EventKind.CHAT and kwargs.get("stream"):
-            options = dict(kwargs.get("stream_options") or {})
-            if not options.get("include_usage"):
-                # Without include_usage a stream reports no usage at all (wire reference §3.1).
-                kwargs["stream_options"] = {**options, "include_usage": True}
-                hide = True
+        # Without include_usage a chat stream reports no usage at all: ask, and hide the extra chunk.
+        hide = kind is EventKind.CHAT and bool(kwargs.get("stream")) and not want_stream_usage(kwargs, kind)
         current = current_task()
         step = current.next_step() if current is not None else None
         return cls(recorder, kind, kwargs.get("model"), current, step, hide)
@@ -98,20 +90,20 @@ class _Call:
         """Note one stream item; False when it is the usage chunk the caller did not ask for."""
         kind = getattr(item, "type", None)
         if isinstance(kind, str) and kind.startswith("response."):  # Responses API stream events
-            if kind in ("response.completed", "response.incomplete", "response.failed"):
+            if kind in RESPONSE_FINAL_EVENTS:
                 self.usage, self.model = item.response.usage, item.response.model
-                self.status = EventStatus.ERROR if kind == "response.failed" else self.status
+                self.status = EventStatus.ERROR if kind == RESPONSE_FAILED else self.status
             return True
         self.model = getattr(item, "model", None) or self.model
         choices = getattr(item, "choices", None)
         self._filtered(choices)
         if getattr(item, "usage", None) is not None:
             self.usage = item.usage
-            return not (self.hide_usage_chunk and not choices)
+            return not (self.hide_usage_chunk and is_usage_chunk(choices))
         return True
 
     def _filtered(self, choices: Any) -> None:
-        if any(getattr(c, "finish_reason", None) == "content_filter" for c in choices or ()):
+        if content_filtered(choices):
             self.status = EventStatus.CONTENT_FILTERED
 
     def failed(self, exc: BaseException) -> None:
@@ -273,8 +265,8 @@ def instrument(client: Any, *, sender: Sender | None = None, app: str | None = N
         raise ConfigError(
             "instrument() needs a Sender: pass sender=Sender(url, ingest_key=...) or call sdk.configure"
         )
-    azure = isinstance(client, openai.AzureOpenAI | openai.AsyncAzureOpenAI) or ".azure.com" in str(
-        client.base_url
+    azure = isinstance(client, openai.AzureOpenAI | openai.AsyncAzureOpenAI) or is_azure_endpoint(
+        str(client.base_url)
     )
     labels = {k: v for k, v in {"app": app, **dims}.items() if v}
     recorder = _Recorder(target, labels, "azure_openai" if azure else "openai")

@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from aifinops.domain import DeploymentType, EventKind, EventStatus, UsageEvent
 from aifinops.errors import ValidationError
+from aifinops.sources.openai_wire import CONTENT_FILTER, is_azure_endpoint, split_model
 from aifinops.sources.otlp import AttrValue, Span
 
 __all__ = [
@@ -25,8 +26,6 @@ __all__ = [
 SPAN_KIND_CLIENT = 3
 STATUS_OK, STATUS_ERROR = 1, 2
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_DATED_MODEL = re.compile(r"^(?P<model>.+?)-(?P<version>\d{4}-\d{2}-\d{2})$")
-_AZURE_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
 _DEFAULT_PROVIDER = "azure_openai"  # what HTTP ingest assumes when an event names no provider
 _PROVIDERS = {"azure.ai.openai": "azure_openai", "azure.ai.inference": "azure_ai_inference"}
 _OPERATIONS = {
@@ -130,7 +129,7 @@ def _event(
     ts, latency_ms = _times(span)
     provider, azure = _provider(attrs)
     request_model = _text(attrs.get("gen_ai.request.model"))
-    model, version = _split_model(_text(attrs.get("gen_ai.response.model")) or request_model)
+    model, version = split_model(_text(attrs.get("gen_ai.response.model")) or request_model)
     aggregate = operation in _AGGREGATE_OPERATIONS and span.kind != SPAN_KIND_CLIENT
     usage = _usage(attrs)
     inp, cached, out, reasoning = (0, 0, 0, 0) if aggregate else usage
@@ -214,22 +213,13 @@ def _environment(resource: Mapping[str, AttrValue]) -> str | None:
 def _provider(attrs: Mapping[str, AttrValue]) -> tuple[str, bool]:
     """Our provider name and whether the endpoint is Azure (where gen_ai.request.model is the deployment)."""
     name = _text(attrs.get("gen_ai.provider.name")) or _text(attrs.get("gen_ai.system"))
-    host = (_text(attrs.get("server.address")) or "").lower()
-    azure_host = host.endswith(_AZURE_HOSTS)
+    azure_host = is_azure_endpoint(_text(attrs.get("server.address")) or "")
     if name is None:
         return ("azure_openai" if azure_host else _DEFAULT_PROVIDER), azure_host
     if name == "openai" and azure_host:  # the OpenAI client pointed at an Azure OpenAI endpoint
         return "azure_openai", True
     mapped = _PROVIDERS.get(name, name.replace(".", "_"))
     return mapped, azure_host or name.startswith("azure.")
-
-
-def _split_model(model: str | None) -> tuple[str | None, str | None]:
-    """``gpt-4o-2024-11-20`` → (``gpt-4o``, ``2024-11-20``); an undated name has no version."""
-    if model is None:
-        return None, None
-    match = _DATED_MODEL.match(model)
-    return (match["model"], match["version"]) if match else (model, None)
 
 
 def _tokens(attrs: Mapping[str, AttrValue], *keys: str) -> int:
@@ -304,7 +294,7 @@ def _status(span: Span) -> EventStatus:
     """Span status + ``error.type`` (an exception class or an HTTP status code) → event status."""
     attrs = span.attributes
     finish = attrs.get("gen_ai.response.finish_reasons")
-    if isinstance(finish, tuple) and "content_filter" in finish:
+    if isinstance(finish, tuple) and CONTENT_FILTER in finish:
         return EventStatus.CONTENT_FILTERED
     error_type = _attribute_text(attrs.get("error.type"))
     if span.status_code == STATUS_OK or (span.status_code != STATUS_ERROR and not error_type):

@@ -1,7 +1,9 @@
-"""Token usage from OpenAI / Azure OpenAI responses: JSON bodies and SSE streams, read incrementally.
+"""OpenAI / Azure OpenAI wire knowledge: models, usage, statuses, streams and request fields, in one place.
 
-Wire format: the reference openai-wire.md §3–§5. Azure streams open with an empty-``choices``
-prompt-filter chunk (empty id/model) and may carry filter-only chunks, so nothing indexes ``choices[0]``.
+Wire format: the reference openai-wire.md §1–§7. The gateway reads parsed JSON and raw SSE bytes, the SDK the
+openai package's response objects: the readers here take either, a field being a mapping key or an attribute.
+Azure streams open with an empty-``choices`` prompt-filter chunk (empty id/model) and may carry filter-only
+chunks, so nothing indexes ``choices[0]``.
 """
 
 from __future__ import annotations
@@ -10,21 +12,42 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
 from aifinops.domain import EventKind, EventStatus
 
 __all__ = [
+    "AZURE_OPENAI_HOSTS",
+    "CONTENT_FILTER",
+    "RESPONSE_FAILED",
+    "RESPONSE_FINAL_EVENTS",
     "StreamMeter",
     "Usage",
+    "content_filtered",
+    "error_body",
     "estimate_input_tokens",
+    "is_azure_endpoint",
+    "is_usage_chunk",
+    "max_tokens_key",
     "request_max_tokens",
     "split_model",
     "status_of",
+    "status_of_error",
+    "tokens_of_chars",
     "usage_from_body",
+    "usage_numbers",
     "want_stream_usage",
 ]
+
+#: The ``finish_reason`` of a filtered completion and the ``error.code`` of a filtered prompt (§7).
+CONTENT_FILTER = "content_filter"
+#: Responses API stream events carrying the final ``response`` object with its usage (§4).
+RESPONSE_FINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
+RESPONSE_FAILED = "response.failed"
+#: Azure OpenAI / Foundry resource host suffixes (§1).
+AZURE_OPENAI_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
 
 _DATED_MODEL = re.compile(r"^(?P<model>.+?)-(?P<version>\d{4}-\d{2}-\d{2})$")
 _TEXT_KEYS = ("messages", "input", "prompt", "instructions", "tools", "functions")
@@ -33,6 +56,7 @@ _TOKENS_PER_MESSAGE = 4
 _TOKENS_PER_IMAGE = 85  # a low-detail image; high detail is larger, the estimate stays conservative-low
 _MAX_TOKEN_KEYS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 _FILTER_FINISH = (b'"finish_reason":"content_filter"', b'"finish_reason": "content_filter"')
+_FAILED_EVENT = b'"' + RESPONSE_FAILED.encode() + b'"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +70,13 @@ class Usage:
     model: str | None = None
     content_filtered: bool = False
     failed: bool = False
+
+
+def error_body(
+    message: str, type_: str, *, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """The OpenAI error envelope ``{"error": {"message", "type", "param", "code"}}``."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 def split_model(model: str | None) -> tuple[str | None, str | None]:
@@ -64,36 +95,51 @@ def split_model(model: str | None) -> tuple[str | None, str | None]:
     return match["model"], match["version"]
 
 
+def is_azure_endpoint(url: str) -> bool:
+    """Whether a URL (or a bare host name) is an Azure OpenAI / Foundry resource."""
+    host = (urlsplit(url).hostname if "//" in url else url) or ""
+    return host.lower().endswith(AZURE_OPENAI_HOSTS)
+
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def _usage_numbers(usage: Mapping[str, Any]) -> tuple[int, int, int, int]:
-    """(input, cached, output, reasoning) from a Chat/Completions/Embeddings or a Responses usage object."""
-    if "input_tokens" in usage:  # Responses API naming
-        in_details = usage.get("input_tokens_details") or {}
-        out_details = usage.get("output_tokens_details") or {}
-        return (
-            _int(usage.get("input_tokens")),
-            _int(in_details.get("cached_tokens")),
-            _int(usage.get("output_tokens")),
-            _int(out_details.get("reasoning_tokens")),
-        )
-    in_details = usage.get("prompt_tokens_details") or {}
-    out_details = usage.get("completion_tokens_details") or {}
+def usage_numbers(usage: Any) -> tuple[int, int, int, int]:
+    """(input, cached, output, reasoning) of a Chat/Completions/Embeddings or a Responses usage object.
+
+    >>> usage_numbers({"prompt_tokens": 12, "completion_tokens": 3, "prompt_tokens_details": None})
+    (12, 0, 3, 0)
+    """
+    if isinstance(usage, dict):
+        responses = "input_tokens" in usage
+    else:
+        responses = getattr(usage, "input_tokens", None) is not None
+    prefix, inp, out = ("input", "input", "output") if responses else ("prompt", "prompt", "completion")
+    in_details = _field(usage, f"{prefix}_tokens_details")
+    out_details = _field(usage, f"{out}_tokens_details")
     return (
-        _int(usage.get("prompt_tokens")),
-        _int(in_details.get("cached_tokens")),
-        _int(usage.get("completion_tokens")),
-        _int(out_details.get("reasoning_tokens")),
+        _int(_field(usage, f"{inp}_tokens")),
+        _int(_field(in_details, "cached_tokens")) if in_details else 0,
+        _int(_field(usage, f"{out}_tokens")),
+        _int(_field(out_details, "reasoning_tokens")) if out_details else 0,
     )
 
 
-def _filtered(obj: Mapping[str, Any]) -> bool:
-    choices = obj.get("choices")
+def content_filtered(choices: Any) -> bool:
+    """Whether any choice finished because the completion was filtered (HTTP 200, §7)."""
     if not isinstance(choices, list):
         return False
-    return any(isinstance(c, dict) and c.get("finish_reason") == "content_filter" for c in choices)
+    return any(_field(c, "finish_reason") == CONTENT_FILTER for c in choices if c is not None)
+
+
+def is_usage_chunk(choices: Any) -> bool:
+    """Whether a chunk carrying usage is the extra ``include_usage`` one (``choices == []``, §3.1)."""
+    return isinstance(choices, list) and not choices
 
 
 def usage_from_body(obj: Any) -> Usage:
@@ -101,23 +147,28 @@ def usage_from_body(obj: Any) -> Usage:
     if not isinstance(obj, dict):
         return Usage()
     usage = obj.get("usage")
-    numbers = _usage_numbers(usage) if isinstance(usage, dict) else (0, 0, 0, 0)
+    numbers = usage_numbers(usage) if isinstance(usage, dict) else (0, 0, 0, 0)
     failed = obj.get("object") == "response" and obj.get("status") == "failed"
-    return Usage(*numbers, model=obj.get("model") or None, content_filtered=_filtered(obj), failed=failed)
+    filtered = content_filtered(obj.get("choices"))
+    return Usage(*numbers, model=obj.get("model") or None, content_filtered=filtered, failed=failed)
 
 
-def status_of(http_status: int, error_body: Any = None) -> EventStatus:
+def status_of(http_status: int, body: Any = None) -> EventStatus:
     """Event status for an upstream HTTP status (and its error body, for the 400 content filter)."""
     if http_status < 400:
         return EventStatus.OK
+    error = body.get("error") if isinstance(body, dict) else None
+    return status_of_error(http_status, error.get("code") if isinstance(error, dict) else None)
+
+
+def status_of_error(http_status: int, code: Any = None) -> EventStatus:
+    """Event status for an error answer, from its HTTP status and its ``error.code``."""
     if http_status == 429:
         return EventStatus.RATE_LIMITED
     if http_status == 408:
         return EventStatus.TIMEOUT
-    if http_status == 400 and isinstance(error_body, dict):
-        error = error_body.get("error")
-        if isinstance(error, dict) and error.get("code") == "content_filter":
-            return EventStatus.CONTENT_FILTERED
+    if http_status == 400 and code == CONTENT_FILTER:
+        return EventStatus.CONTENT_FILTERED
     return EventStatus.ERROR
 
 
@@ -125,7 +176,7 @@ def want_stream_usage(body: dict[str, Any], kind: EventKind) -> bool:
     """Ask the upstream for the usage chunk; return whether the client itself asked for it.
 
     Without ``stream_options.include_usage`` a chat/completion stream carries no usage at all (§3.1),
-    so the gateway always asks and later drops the extra chunk if the client did not.
+    so the caller always asks and later drops the extra chunk if the client did not.
     """
     if kind not in (EventKind.CHAT, EventKind.COMPLETION):
         return True  # Responses streams always end with response.completed carrying usage
@@ -147,10 +198,26 @@ def request_max_tokens(body: Mapping[str, Any]) -> int | None:
     return None
 
 
+def max_tokens_key(body: Mapping[str, Any], kind: EventKind) -> str:
+    """The request field that caps the output: the Responses name, else the one the client used."""
+    if kind is EventKind.RESPONSES:
+        return "max_output_tokens"
+    return "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+
+
+def tokens_of_chars(chars: int) -> int:
+    """Estimated tokens of ``chars`` characters of text (~4 a token), rounded up.
+
+    >>> tokens_of_chars(9)
+    3
+    """
+    return (chars + _CHARS_PER_TOKEN - 1) // _CHARS_PER_TOKEN
+
+
 def _text_tokens(value: Any) -> int:
     """Estimated tokens of every string (and one image unit per image part) nested in ``value``."""
     if isinstance(value, str):
-        return (len(value) + _CHARS_PER_TOKEN - 1) // _CHARS_PER_TOKEN
+        return tokens_of_chars(len(value))
     if isinstance(value, list):
         if value and isinstance(value[0], int):  # embeddings input already given as token ids
             return len(value)
@@ -246,7 +313,7 @@ class StreamMeter:
         if payload.find(b'"finish_reason"') >= 0 and any(f in payload for f in _FILTER_FINISH):
             self._filtered = True
         usage_here = _has_usage_object(payload)
-        if not usage_here and self._model is not None and b'"response.failed"' not in payload:
+        if not usage_here and self._model is not None and _FAILED_EVENT not in payload:
             return True
         try:
             obj = orjson.loads(payload)
@@ -261,18 +328,18 @@ class StreamMeter:
         inner: dict[str, Any] = response if isinstance(response, dict) else obj
         if self._model is None and inner.get("model"):
             self._model = str(inner["model"])
-        if obj.get("type") == "response.failed":
+        if obj.get("type") == RESPONSE_FAILED:
             self._failed = True
         if not usage_here or not isinstance(inner.get("usage"), dict):
             return True
-        self._numbers = _usage_numbers(inner["usage"])
-        # Only the extra include_usage chunk (choices == []) is removed; usage inside a content chunk stays.
-        return not (self._drop_usage_chunk and obj.get("choices") == [])
+        self._numbers = usage_numbers(inner["usage"])
+        # Only the extra include_usage chunk is removed; usage inside a content chunk stays.
+        return not (self._drop_usage_chunk and is_usage_chunk(obj.get("choices")))
 
 
 def _might_matter(events: bytes) -> bool:
     return (
         (b'"usage"' in events and _has_usage_object(events))
         or (b'"finish_reason"' in events and any(f in events for f in _FILTER_FINISH))
-        or b'"response.failed"' in events
+        or _FAILED_EVENT in events
     )
