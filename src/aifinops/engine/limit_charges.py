@@ -1,4 +1,4 @@
-"""Counter charges of a gateway call: which counters a call takes, and its worst-case reservation arithmetic.
+"""Counter charges of gateway calls: the charge shapes limit kinds build, worst-case reservation arithmetic.
 
 Money is counted in integer nano-units (``domain.to_nanos``): a money limit reserves the worst-case cost of
 the call (every input token uncached plus the full output allowance), rounded up, and the reservation is
@@ -10,30 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 
 from aifinops.domain import to_nanos
-from aifinops.engine.limit_policies import (
-    BudgetPeriod,
-    CallFacts,
-    FailMode,
-    LimitKind,
-    Policy,
-    Refusal,
-    TokenPrices,
-)
+from aifinops.engine.limit_policies import BudgetPeriod, CallFacts, FailMode, Policy, Refusal, TokenPrices
 
 __all__ = [
     "Charge",
     "ChargeMode",
     "Measure",
     "Need",
+    "merge_needs",
     "period_bounds",
-    "plan_charges",
+    "sliding_need",
+    "task_count_need",
     "worst_case_cost",
+    "worst_case_nanos",
 ]
 
 _NANOS_PER_UNIT = 10**9
@@ -116,15 +110,23 @@ def _window(seconds: int, as_of: dt.datetime) -> tuple[int, int, float]:
 
 @dataclass(frozen=True, slots=True)
 class Need:
-    """A charge with the policy that asked for it and how to word a refusal."""
+    """A charge with the policy that asked for it and how to word a refusal.
+
+    ``retry_after`` is set for limits that pass with time (a refusal is then a 429); ``what`` names what the
+    counter holds in a refusal message.
+    """
 
     charge: Charge
     policy: Policy
     scope: str
     retry_after: int | None = None
+    what: str = "count"
 
 
-def _sliding(policy: Policy, scope: str, amount: int, as_of: dt.datetime, *, measure: Measure) -> Need:
+def sliding_need(
+    policy: Policy, scope: str, amount: int, as_of: dt.datetime, *, measure: Measure, what: str
+) -> Need:
+    """A charge on a sliding window of ``policy.window_seconds`` (requests, tokens or money)."""
     bucket, left, fraction = _window(policy.window_seconds, as_of)
     base = f"{policy.kind}:{policy.window_seconds}:{policy.currency or ''}:{scope}"
     limit = to_nanos(policy.limit) if measure is Measure.COST else int(policy.limit)
@@ -143,10 +145,11 @@ def _sliding(policy: Policy, scope: str, amount: int, as_of: dt.datetime, *, mea
         prev_key=f"{base}:{bucket - 1}",
         prev_weight_ppm=weight,
     )
-    return Need(charge, policy, scope, retry_after=left)
+    return Need(charge, policy, scope, retry_after=left, what=what)
 
 
-def _count(policy: Policy, task: str) -> Need:
+def task_count_need(policy: Policy, task: str) -> Need:
+    """One more call counted against a per-task limit (steps, retries)."""
     charge = Charge(
         f"{policy.kind}:task={task}",
         ChargeMode.COUNT,
@@ -159,68 +162,23 @@ def _count(policy: Policy, task: str) -> Need:
     return Need(charge, policy, f"task={task}")
 
 
-#: Task counters: steps count first attempts, retries count the attempts after the first.
-_TASK_COUNTS = {LimitKind.MAX_STEPS: False, LimitKind.MAX_RETRIES: True}
+def worst_case_nanos(
+    facts: CallFacts, policy: Policy, scope: str, *, deployment: str, output: int
+) -> int | Refusal | None:
+    """The worst-case cost of a call on ``deployment`` in nano-units, rounded up, for a money limit.
 
-
-def plan_charges(
-    facts: CallFacts,
-    applicable: Sequence[tuple[Policy, str]],
-    *,
-    deployment: str,
-    output: int,
-    as_of: dt.datetime,
-) -> list[Need] | Refusal:
-    """The counter charges of a call on ``deployment``, or a refusal when a money limit cannot be priced."""
-    task = facts.task_id
-    needs: list[Need] = []
-    for policy, scope in applicable:
-        kind = policy.kind
-        if kind is LimitKind.RPM:
-            needs.append(_sliding(policy, scope, 1, as_of, measure=Measure.NONE))
-        elif kind is LimitKind.TPM:
-            tokens = facts.estimated_input_tokens + output
-            needs.append(_sliding(policy, scope, tokens, as_of, measure=Measure.TOKENS))
-        elif kind is LimitKind.CONCURRENCY:
-            charge = Charge(f"conc:{scope}", ChargeMode.SLOT, 1, int(policy.limit), 0, policy.name)
-            needs.append(Need(charge, policy, scope, retry_after=1))
-        elif kind in _TASK_COUNTS and task is not None and _TASK_COUNTS[kind] == (facts.attempt > 1):
-            needs.append(_count(policy, task))
-        elif kind is LimitKind.BUDGET or (kind is LimitKind.TASK_COST and task is not None):
-            need = _money(facts, policy, scope, deployment, output, as_of)
-            if isinstance(need, Refusal):
-                return need
-            needs.extend([need] if need else [])
-    return _merge(needs)
-
-
-def _money(
-    facts: CallFacts, policy: Policy, scope: str, deployment: str, output: int, as_of: dt.datetime
-) -> Need | Refusal | None:
-    """The worst-case cost reservation of a budget or task-cost limit (None: unpriced and failing open)."""
+    Without a token price in the limit's currency: a refusal when the limit fails closed, else None (the call
+    is not counted against it).
+    """
     prices = facts.prices.get(deployment)
     if prices is None or prices.currency != policy.currency:
         return _unpriced(policy, scope, deployment) if policy.fail is FailMode.CLOSED else None
     worst = worst_case_cost(prices, input_tokens=facts.estimated_input_tokens, output_tokens=output)
-    nanos, limit = _ceil_nanos(worst), to_nanos(policy.limit)
-    if policy.kind is LimitKind.TASK_COST:
-        key, scope = f"taskcost:{policy.currency}:task={facts.task_id}", f"task={facts.task_id}"
-        charge = Charge(
-            key, ChargeMode.POOL, nanos, limit, policy.task_ttl_seconds, policy.name, measure=Measure.COST
-        )
-        return Need(charge, policy, scope)
-    if policy.period is BudgetPeriod.ROLLING:
-        return _sliding(policy, scope, nanos, as_of, measure=Measure.COST)
-    start, end = period_bounds(policy.period, as_of)
-    key = f"budget:{policy.period}:{policy.currency}:{scope}:{start.date().isoformat() if start else 'all'}"
-    ttl = int((end - as_of).total_seconds()) + 86_400 if end else 0  # a day's grace for late settles
-    return Need(
-        Charge(key, ChargeMode.POOL, nanos, limit, ttl, policy.name, measure=Measure.COST), policy, scope
-    )
+    return _ceil_nanos(worst)
 
 
-def _merge(needs: list[Need]) -> list[Need]:
-    # Two policies on the same counter (same kind and scope) must charge it once, against the lower limit.
+def merge_needs(needs: list[Need]) -> list[Need]:
+    """Two policies on the same counter (same kind and scope) charge it once, against the lower limit."""
     by_key: dict[str, Need] = {}
     for need in needs:
         kept = by_key.get(need.charge.key)

@@ -1,7 +1,8 @@
-"""Gateway limit policies and the facts of a call they judge: limit kinds, scopes, refusals.
+"""Gateway limit policies and the facts of a call they judge: scopes, fail modes, refusals.
 
-Pure values: :mod:`aifinops.engine.limit_charges` turns them into counter charges and
-:mod:`aifinops.engine.limits` into decisions.
+Pure values: each kind of limit (:mod:`aifinops.engine.limit_kinds`) judges them,
+:mod:`aifinops.engine.limits` turns them into decisions and :mod:`aifinops.engine.limit_charges` holds the
+counter charge arithmetic.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ __all__ = [
     "EACH",
     "KEY_ID",
     "SCOPE_FIELDS",
-    "STATIC_KINDS",
     "BudgetPeriod",
     "CallFacts",
     "FailMode",
-    "LimitKind",
     "Policy",
     "Refusal",
     "TokenPrices",
+    "refuse",
 ]
 
 #: The pseudo-dimension naming the client's aifinops key in a policy scope.
@@ -32,21 +32,6 @@ KEY_ID = "key_id"
 SCOPE_FIELDS: tuple[str, ...] = (*DIMENSIONS, KEY_ID)
 #: A scope value meaning "each distinct value gets its own counter" (``app: "*"`` = per app).
 EACH = "*"
-
-
-class LimitKind(StrEnum):
-    """What a limit bounds; the value is the ``code`` of the OpenAI-shaped error."""
-
-    DEPLOYMENT_ALLOWLIST = "deployment_allowlist"
-    MAX_TOKENS = "max_tokens"
-    CONTEXT_TOKENS = "context_tokens"
-    MAX_STEPS = "max_steps"
-    MAX_RETRIES = "max_retries"
-    TASK_COST = "max_cost_per_task"
-    CONCURRENCY = "concurrency"
-    RPM = "rpm"
-    TPM = "tpm"
-    BUDGET = "budget"
 
 
 class FailMode(StrEnum):
@@ -65,10 +50,6 @@ class BudgetPeriod(StrEnum):
     ROLLING = "rolling"  # the last ``window_seconds``; a refusal is a 429 with a retry-after
 
 
-#: Limits that need no counter: checked from the request alone.
-STATIC_KINDS = frozenset({LimitKind.DEPLOYMENT_ALLOWLIST, LimitKind.MAX_TOKENS, LimitKind.CONTEXT_TOKENS})
-
-
 @dataclass(frozen=True, slots=True)
 class Policy:
     """One limit on the calls whose allocation matches ``scope``.
@@ -79,7 +60,7 @@ class Policy:
     """
 
     name: str
-    kind: LimitKind
+    kind: str  # the name of a kind in :data:`aifinops.engine.limit_kinds.KINDS`
     scope: Mapping[str, str] = field(default_factory=dict)
     limit: Decimal = Decimal(0)
     currency: str | None = None
@@ -133,7 +114,7 @@ class CallFacts:
 class Refusal:
     """Why a call is refused, with everything the error message must name."""
 
-    kind: LimitKind
+    kind: str  # the limit kind, also the ``code`` of the OpenAI-shaped error
     policy: str
     scope: str
     current: str
@@ -141,3 +122,25 @@ class Refusal:
     status: int
     message: str
     retry_after: int | None = None
+
+
+def refuse(
+    policy: Policy,
+    scope: str,
+    current: str,
+    limit: str,
+    *,
+    what: str,
+    retry_after: int | None = None,
+    verb: str = "exceeded",
+) -> Refusal:
+    """The refusal of a call by ``policy``, worded as every limit words it (429 when it passes with time).
+
+    >>> refuse(Policy("cap", "max_tokens"), "*", "500", "200", what="max_tokens").message
+    "max_tokens limit 'cap' on scope * exceeded: max_tokens 500, limit 200"
+    """
+    message = f"{policy.kind} limit {policy.name!r} on scope {scope} {verb}: {what} {current}, limit {limit}"
+    if retry_after is not None:
+        message += f"; retry after {retry_after} s"
+    status = 429 if retry_after is not None else 403
+    return Refusal(policy.kind, policy.name, scope, current, limit, status, message, retry_after)

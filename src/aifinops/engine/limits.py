@@ -5,8 +5,10 @@ counter key → used); the caller then reserves the decision's charges in its co
 every limit atomically so that parallel calls cannot overspend. When the store refuses, it returns the
 current values and the caller decides again with them (``gateway/enforcer.py`` starts from an empty
 snapshot, so an allowed call costs one round trip); :func:`counter_keys` lists the counters to read when a
-caller prefers to read first. The policies live in :mod:`aifinops.engine.limit_policies`, the charges and
-their worst-case money reservations in :mod:`aifinops.engine.limit_charges`.
+caller prefers to read first. What each kind of limit checks and charges lives in
+:mod:`aifinops.engine.limit_kinds` (one module per kind), the policies in
+:mod:`aifinops.engine.limit_policies`, the charge shapes and worst-case money arithmetic in
+:mod:`aifinops.engine.limit_charges`.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from aifinops.domain import from_nanos
-from aifinops.engine.limit_charges import Charge, Measure, Need, plan_charges, worst_case_cost
-from aifinops.engine.limit_policies import BudgetPeriod, CallFacts, LimitKind, Policy, Refusal
+from aifinops.engine.limit_charges import Charge, Measure, Need, merge_needs, worst_case_cost
+from aifinops.engine.limit_kinds import KINDS
+from aifinops.engine.limit_policies import CallFacts, Policy, Refusal, refuse
 
 __all__ = [
     "Decision",
     "counter_keys",
     "decide",
+    "plan_charges",
 ]
 
 
@@ -45,66 +49,64 @@ class Decision:
 def _static(
     facts: CallFacts, applicable: Sequence[tuple[Policy, str]], deployment: str
 ) -> int | Refusal | None:
-    """Allowlist, max_tokens and context checks; returns the max_tokens to send upstream, or a refusal."""
+    """The checks from the request alone; returns the max_tokens to send upstream, or a refusal."""
     max_tokens = facts.requested_max_tokens
     clamped: int | None = None
     for policy, scope in applicable:
-        kind, limit = policy.kind, int(policy.limit)
-        if kind is LimitKind.DEPLOYMENT_ALLOWLIST and deployment not in policy.deployments:
-            allowed = ", ".join(sorted(policy.deployments))
-            return _refuse(policy, scope, deployment, f"one of [{allowed}]", what="deployment")
-        if kind is LimitKind.CONTEXT_TOKENS and facts.estimated_input_tokens > limit:
-            tokens = str(facts.estimated_input_tokens)
-            return _refuse(policy, scope, tokens, str(limit), what="estimated input tokens")
-        if kind is LimitKind.MAX_STEPS and facts.task_id is not None and (facts.step or 0) > limit:
-            return _refuse(policy, f"task={facts.task_id}", str(facts.step), str(limit), what="step")
-        if kind is LimitKind.MAX_TOKENS and (max_tokens is None or max_tokens > limit):
-            if max_tokens is not None and policy.reject:
-                return _refuse(policy, scope, str(max_tokens), str(limit), what="max_tokens")
-            clamped = max_tokens = limit
+        check = KINDS[policy.kind].check
+        if check is None:
+            continue
+        verdict = check(facts, policy, scope, deployment=deployment, max_tokens=max_tokens)
+        if isinstance(verdict, Refusal):
+            return verdict
+        if verdict is not None:
+            clamped = max_tokens = verdict
     return clamped
 
 
-#: Rate and concurrency limits pass with time (429); the others need a change of plan or policy (403).
-_TRANSIENT = frozenset({LimitKind.RPM, LimitKind.TPM, LimitKind.CONCURRENCY})
-_WHAT = {
-    LimitKind.TPM: "tokens in window",
-    LimitKind.RPM: "requests in window",
-    LimitKind.CONCURRENCY: "in flight",
-}
-
-
-def _refuse(
-    policy: Policy, scope: str, current: str, limit: str, *, what: str, retry_after: int | None = None
-) -> Refusal:
-    verb = "refused" if policy.kind is LimitKind.DEPLOYMENT_ALLOWLIST else "exceeded"
-    message = f"{policy.kind} limit {policy.name!r} on scope {scope} {verb}: {what} {current}, limit {limit}"
-    if retry_after is not None:
-        message += f"; retry after {retry_after} s"
-    status = 429 if retry_after is not None else 403
-    return Refusal(policy.kind, policy.name, scope, current, limit, status, message, retry_after)
+def plan_charges(
+    facts: CallFacts,
+    applicable: Sequence[tuple[Policy, str]],
+    *,
+    deployment: str,
+    output: int,
+    as_of: dt.datetime,
+) -> list[Need] | Refusal:
+    """The counter charges of a call on ``deployment``, or a refusal when a money limit cannot be priced."""
+    needs: list[Need] = []
+    for policy, scope in applicable:
+        plan = KINDS[policy.kind].plan
+        if plan is None:
+            continue
+        need = plan(facts, policy, scope, deployment=deployment, output=output, as_of=as_of)
+        if isinstance(need, Refusal):
+            return need
+        if need is not None:
+            needs.append(need)
+    return merge_needs(needs)
 
 
 def _check(needs: Sequence[Need], snapshot: Mapping[str, int]) -> Refusal | None:
-    """The first charge that would take its counter past its limit, as a refusal."""
+    """The first charge that would take its counter past its limit, as a refusal.
+
+    Limits that pass with time (rates, slots, rolling budgets) carry a retry-after and refuse with a 429;
+    the others need a change of plan or policy (403).
+    """
     for need in needs:
-        charge, policy = need.charge, need.policy
+        charge, policy, retry_after = need.charge, need.policy, need.retry_after
         used = snapshot.get(charge.key, 0)
         if used + charge.amount <= charge.limit:
             continue
-        transient = policy.kind in _TRANSIENT or policy.period is BudgetPeriod.ROLLING
-        retry_after = need.retry_after if transient else None
         if charge.measure is Measure.COST:
             cur = policy.currency
             current = (
                 f"{from_nanos(used)} {cur} spent or reserved + {from_nanos(charge.amount)} {cur} worst case"
             )
-            return _refuse(
+            return refuse(
                 policy, need.scope, current, f"{policy.limit} {cur}", what="cost", retry_after=retry_after
             )
-        what = _WHAT.get(policy.kind, "count")
         current = f"{used} + {charge.amount}"
-        return _refuse(policy, need.scope, current, str(charge.limit), what=what, retry_after=retry_after)
+        return refuse(policy, need.scope, current, str(charge.limit), what=need.what, retry_after=retry_after)
     return None
 
 
@@ -178,7 +180,7 @@ def decide(
 
 
 def _downgrade_target(refusal: Refusal, applicable: Sequence[tuple[Policy, str]]) -> str | None:
-    if refusal.kind is not LimitKind.BUDGET:
+    if "downgrade" not in KINDS[refusal.kind].actions:
         return None
     return next((p.downgrade_to for p, _ in applicable if p.name == refusal.policy and p.downgrade_to), None)
 

@@ -20,15 +20,8 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from aifinops.domain import DeploymentType, MeterKind, to_nanos
-from aifinops.engine.limit_policies import (
-    KEY_ID,
-    CallFacts,
-    FailMode,
-    LimitKind,
-    Policy,
-    Refusal,
-    TokenPrices,
-)
+from aifinops.engine.limit_kinds import KINDS
+from aifinops.engine.limit_policies import KEY_ID, CallFacts, FailMode, Policy, Refusal, TokenPrices
 from aifinops.engine.limits import Decision, decide
 from aifinops.errors import StoreError
 from aifinops.gateway.counters import Counters, InProcessCounters, Reservation, Settlement
@@ -50,7 +43,6 @@ PriceLookup = Callable[[str], TokenPrices | None]
 _log = logging.getLogger(__name__)
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 _ATTEMPTS = 4
-_MONEY = frozenset({LimitKind.BUDGET, LimitKind.TASK_COST})
 _PENDING_CAP = 100_000  # admissions of this process awaiting settle; a leak guard, far above any concurrency
 
 
@@ -105,7 +97,7 @@ def _utc_now() -> dt.datetime:
 def _refused(refusal: Refusal, deployment: str) -> Admission:
     headers = {"retry-after": str(refusal.retry_after)} if refusal.retry_after is not None else {}
     return Admission(
-        False, refusal.status, error_body(refusal.message, str(refusal.kind)), deployment, None, None, headers
+        False, refusal.status, error_body(refusal.message, refusal.kind), deployment, None, None, headers
     )
 
 
@@ -248,7 +240,7 @@ class Enforcer:
         dims[KEY_ID] = ctx.key.key_id
         dims.setdefault("deployment", ctx.deployment)
         prices: dict[str, TokenPrices] = {}
-        if any(p.kind in _MONEY for p in policies):
+        if any(KINDS[p.kind].money for p in policies):
             for deployment in {ctx.deployment, *(p.downgrade_to for p in policies if p.downgrade_to)}:
                 found = self._prices(deployment)
                 if found is not None:

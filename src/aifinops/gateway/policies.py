@@ -33,30 +33,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from aifinops.engine.limit_policies import (
-    SCOPE_FIELDS,
-    STATIC_KINDS,
-    BudgetPeriod,
-    FailMode,
-    LimitKind,
-    Policy,
-)
+from aifinops.engine.limit_kinds import KINDS
+from aifinops.engine.limit_policies import SCOPE_FIELDS, BudgetPeriod, FailMode, Policy
 from aifinops.errors import ConfigError
 
-__all__ = ["DEFAULT_FAIL", "LimitSpec", "PolicyBook", "load_policies", "parse_policies"]
-
-#: What each counter-backed limit does when its store is unreachable, unless a limit says ``fail:``.
-#: Money fails closed (an outage must not become an unbounded bill); rates and counts fail open (an outage
-#: of the counter store must not take every application down with it).
-DEFAULT_FAIL: Mapping[LimitKind, FailMode] = {
-    LimitKind.RPM: FailMode.OPEN,
-    LimitKind.TPM: FailMode.OPEN,
-    LimitKind.CONCURRENCY: FailMode.OPEN,
-    LimitKind.MAX_STEPS: FailMode.OPEN,
-    LimitKind.MAX_RETRIES: FailMode.OPEN,
-    LimitKind.BUDGET: FailMode.CLOSED,
-    LimitKind.TASK_COST: FailMode.CLOSED,
-}
+__all__ = ["LimitSpec", "PolicyBook", "load_policies", "parse_policies"]
 
 
 class LimitSpec(BaseModel):
@@ -64,7 +45,7 @@ class LimitSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: LimitKind
+    kind: str
     name: str | None = None
     scope: dict[str, str] = Field(default_factory=dict)
     limit: Decimal | None = Field(default=None, ge=0)
@@ -78,6 +59,13 @@ class LimitSpec(BaseModel):
     fail: FailMode | None = None
     task_ttl_seconds: int = Field(default=86_400, ge=60)
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in KINDS:
+            raise ValueError(f"unknown limit kind {value!r}; choose from {sorted(KINDS)}")
+        return value
+
     @field_validator("scope")
     @classmethod
     def _known_scope(cls, value: dict[str, str]) -> dict[str, str]:
@@ -88,27 +76,29 @@ class LimitSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> LimitSpec:
-        kind = self.kind
-        if kind is LimitKind.DEPLOYMENT_ALLOWLIST:
+        kind = KINDS[self.kind]
+        if kind.deployments:
             if not self.deployments:
-                raise ValueError("deployment_allowlist needs a non-empty 'deployments' list")
+                raise ValueError(f"{kind.name} needs a non-empty 'deployments' list")
         elif self.limit is None:
-            raise ValueError(f"{kind} needs 'limit'")
-        money = kind in (LimitKind.BUDGET, LimitKind.TASK_COST)
-        if money and self.currency is None:
-            raise ValueError(f"{kind} needs 'currency' (ISO code, e.g. USD): money never mixes currencies")
-        if not money and self.limit is not None and self.limit != self.limit.to_integral_value():
-            raise ValueError(f"{kind} counts whole units; 'limit' must be an integer, got {self.limit}")
-        if self.action == "downgrade" and (kind is not LimitKind.BUDGET or not self.downgrade_to):
+            raise ValueError(f"{kind.name} needs 'limit'")
+        if kind.money and self.currency is None:
             raise ValueError(
-                "action 'downgrade' is for budgets and needs 'downgrade_to: <cheaper deployment>'"
+                f"{kind.name} needs 'currency' (ISO code, e.g. USD): money never mixes currencies"
+            )
+        if not kind.money and self.limit is not None and self.limit != self.limit.to_integral_value():
+            raise ValueError(f"{kind.name} counts whole units; 'limit' must be an integer, got {self.limit}")
+        if self.action == "downgrade" and ("downgrade" not in kind.actions or not self.downgrade_to):
+            raise ValueError(
+                f"action 'downgrade' is for {_kinds_with('downgrade')} limits and needs "
+                "'downgrade_to: <cheaper deployment>'"
             )
         if self.downgrade_to and self.action not in (None, "downgrade"):
             raise ValueError(f"'downgrade_to' contradicts action {self.action!r}")
-        if self.action in ("clamp", "reject") and kind is not LimitKind.MAX_TOKENS:
-            raise ValueError(f"action {self.action!r} is for max_tokens limits")
-        if self.fail is not None and kind in STATIC_KINDS:
-            raise ValueError(f"{kind} needs no counter store, so 'fail' does not apply")
+        if self.action in ("clamp", "reject") and self.action not in kind.actions:
+            raise ValueError(f"action {self.action!r} is for {_kinds_with(self.action)} limits")
+        if self.fail is not None and kind.plan is None:
+            raise ValueError(f"{kind.name} needs no counter store, so 'fail' does not apply")
         return self
 
     def to_policy(self, name: str) -> Policy:
@@ -124,7 +114,7 @@ class LimitSpec(BaseModel):
             reject=self.action == "reject",
             downgrade_to=self.downgrade_to,
             default_output_tokens=self.default_output_tokens,
-            fail=self.fail or DEFAULT_FAIL.get(self.kind, FailMode.OPEN),
+            fail=self.fail or KINDS[self.kind].fail or FailMode.OPEN,
             task_ttl_seconds=self.task_ttl_seconds,
         )
 
@@ -146,6 +136,10 @@ class PolicyBook:
     @property
     def empty(self) -> bool:
         return not self.global_policies and not any(self.named.values())
+
+
+def _kinds_with(action: str) -> str:
+    return ", ".join(sorted(k.name for k in KINDS.values() if action in k.actions))
 
 
 class _LineLoader(yaml.SafeLoader):
