@@ -30,7 +30,7 @@ from aifinops.cli.demo import load_demo_month
 from aifinops.domain import Basis
 from aifinops.engine.budgets import Budget, Threshold, ThresholdType
 from aifinops.engine.periods import PeriodKind
-from aifinops.ingest import Ingestor
+from aifinops.jobs.ingest import Ingestor
 from aifinops.simulation import simulate_month
 from aifinops.store import Store
 from aifinops.store.budget_spend import evaluate_budgets

@@ -17,7 +17,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from serving import api_server, load_demo_prices
 
-from aifinops.ingest import Ingestor
+from aifinops.jobs.ingest import Ingestor
 from aifinops.simulation import simulate_month
 from aifinops.store import Store
 

@@ -13,7 +13,7 @@ from aifinops.api.app import create_app
 from aifinops.config import load_settings
 from aifinops.domain import Basis, CostRecord, Outcome, TaskOutcome
 from aifinops.engine.allocation_rules import AllocationRule, DriverMetric, Method, RecordMatch
-from aifinops.ingest import Ingestor
+from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore
 from aifinops.store.prices import PriceStore

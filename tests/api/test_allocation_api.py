@@ -111,7 +111,7 @@ def test_kpis_show_cost_per_successful_task_estimated_and_fully_loaded(
     api: TestClient, sqlite_store: Store
 ) -> None:
     from aifinops.domain import Outcome, TaskOutcome
-    from aifinops.ingest import Ingestor
+    from aifinops.jobs.ingest import Ingestor
     from aifinops.store.prices import PriceStore
     from factories import PRICE_START, event, gpt4o_prices
 

@@ -35,7 +35,7 @@ from aifinops.api.app import create_app
 from aifinops.cli.demo import load_demo_month
 from aifinops.config import load_settings
 from aifinops.domain import Basis, CostRecord, Outcome, TaskOutcome
-from aifinops.ingest import Ingestor
+from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.costs import CostStore
 from aifinops.store.keys import KeyStore

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from aifinops.cli import app
 from aifinops.domain import DeploymentType, MeterKind, Price
-from aifinops.ingest import Ingestor
+from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
 from factories import PRICE_START, event, gpt4o_prices

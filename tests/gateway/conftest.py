@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 import orjson
 import pytest
 
-from aifinops.domain import UsageEvent
+from aifinops.domain import PricedUsage, UsageEvent
 from aifinops.gateway.enforcer import Admission, CallContext
 from aifinops.gateway.routing import GatewayConfig, parse_gateway_config
 from aifinops.store.keys import ApiKey
@@ -349,16 +349,21 @@ class MemoryKeys:
 
 
 class ListSink:
-    """An ingest target that keeps events by id, idempotent like the store, and can be switched off."""
+    """An ingest target that keeps events (and their estimates) by id, idempotent like the store."""
 
     def __init__(self) -> None:
         self.events: dict[str, UsageEvent] = {}
+        self.estimates: dict[str, PricedUsage | None] = {}
         self.calls = 0
 
     def ingest(self, events: Sequence[UsageEvent], *, source: str) -> None:
+        self.ingest_priced([(event, None) for event in events], source=source)
+
+    def ingest_priced(self, events: Sequence[tuple[UsageEvent, PricedUsage | None]], *, source: str) -> None:
         self.calls += 1
-        for event in events:
+        for event, priced in events:
             self.events.setdefault(event.event_id, event)
+            self.estimates.setdefault(event.event_id, priced)
 
 
 def gateway_key(**overrides: Any) -> ApiKey:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from aifinops.gateway.app import create_gateway
 from aifinops.gateway.enforcer import Enforcer
 from aifinops.gateway.recorder import Recorder
-from aifinops.ingest import Ingestor
+from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.keys import KeyStore
 
@@ -89,7 +89,7 @@ async def test_every_served_request_is_stored_exactly_once_across_a_database_out
         enforcer=Enforcer(),
         recorder=recorder,
         http=upstream,
-        book_provider=ingestor.book,
+        prices=ingestor.prices,
     )
     await app.startup()
     served: list[str] = []

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -18,10 +20,10 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
-from aifinops.domain import DeploymentType, EventKind, EventStatus, UsageEvent
+from aifinops.domain import DeploymentType, EventKind, EventStatus, Price, PricedUsage, UsageEvent
 from aifinops.engine.pricing import PriceBook
 from aifinops.errors import ConfigError, StoreError
-from aifinops.gateway.app import CachedPriceBook, GatewayApp, create_gateway
+from aifinops.gateway.app import GatewayApp, create_gateway
 from aifinops.gateway.enforcer import Admission, CallContext
 from aifinops.gateway.identity import KeyCache, RequestRefused
 from aifinops.gateway.recorder import Recorder
@@ -32,7 +34,9 @@ from aifinops.gateway.routing import (
     parse_gateway_config,
     upstream_request_parts,
 )
+from aifinops.jobs.price_cache import PriceCache
 from aifinops.store.keys import ApiKey
+from factories import gpt4o_prices
 
 from .conftest import (
     GATEWAY_SECRET,
@@ -507,21 +511,25 @@ async def test_entra_token_failure_gives_502_naming_the_role(fake_upstream: Fake
 
 
 async def test_cached_price_book_keeps_the_last_good_book_when_the_store_fails() -> None:
-    loads: list[str] = []
-    book = PriceBook([])
+    class Prices:
+        calls = 0
 
-    def load() -> PriceBook:
-        loads.append("load")
-        if len(loads) > 1:
-            raise StoreError("database error on sqlite:///x.db: OperationalError: disk I/O error")
-        return book
+        def version(self) -> tuple[int, int]:
+            self.calls += 1
+            if self.calls > 1:
+                raise StoreError("database error on sqlite:///x.db: OperationalError: disk I/O error")
+            return 1, 1
 
-    cached = CachedPriceBook(load, ttl=0.0)
-    assert cached() is None  # never blocks: the first load runs in the background
+        def load(self) -> list[Price]:
+            return []
+
+    cached = PriceCache(Prices(), ttl=0.0)
+    assert cached.current() is None  # never blocks: the first load runs in the background
     await asyncio.sleep(0.05)
-    assert cached() is book
+    book = cached.current()
+    assert isinstance(book, PriceBook)
     await asyncio.sleep(0.05)
-    assert cached() is book and cached.errors >= 1 and "disk I/O error" in (cached.last_error or "")
+    assert cached.current() is book and cached.errors >= 1 and "disk I/O error" in (cached.last_error or "")
 
 
 def test_entra_upstream_without_a_token_provider_is_a_config_error(tmp_path: Path) -> None:
@@ -611,8 +619,82 @@ async def test_key_store_outage_keeps_known_keys_and_refuses_unknown_ones_with_5
 
 
 def test_the_cli_refuses_to_start_without_a_gateway_config() -> None:
-    from aifinops.cli.gateway import build_gateway
     from aifinops.config import load_settings
+    from aifinops.gateway.build import build_gateway
 
     with pytest.raises(ConfigError, match="AIFINOPS_GATEWAY__CONFIG_FILE"):
         build_gateway(load_settings())
+
+
+class _Costs(AllowAll):
+    """Remembers the cost each call was settled with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.costs: list[tuple[Decimal | None, str | None]] = []
+
+    async def settle(
+        self,
+        admission: Admission,
+        ctx: CallContext,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        cost: Decimal | None,
+        currency: str | None,
+    ) -> None:
+        await super().settle(
+            admission,
+            ctx,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost=cost,
+            currency=currency,
+        )
+        self.costs.append((cost, currency))
+
+
+class _Prices:
+    """A price store holding gpt-4o prices for every deployment type."""
+
+    def version(self) -> tuple[int, int]:
+        return 1, 1
+
+    def load(self) -> list[Price]:
+        return [dataclasses.replace(p, deployment_type=None) for p in gpt4o_prices()]
+
+
+async def test_each_attempt_is_priced_once_and_recorded_with_the_estimate_its_limits_settled(
+    tmp_path: Path,
+) -> None:
+    upstream = FakeAzureOpenAI(failures={"gpt-4o-east": [429]})
+    sink, enforcer = ListSink(), _Costs()
+    recorder = Recorder(sink, spool_path=tmp_path / "spool.jsonl")
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=upstream))
+    app = create_gateway(
+        gateway_config(),
+        keys=memory_keys(),
+        enforcer=enforcer,
+        recorder=recorder,
+        http=http,
+        prices=PriceCache(_Prices()),
+    )
+    await app.startup()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+        response = await client.post(AZURE_CHAT, headers=AUTH, json={"messages": MESSAGES})
+    await app.shutdown()
+    await http.aclose()
+    assert response.status_code == 200
+    # (1200 − 1024) × 2.50 + 1024 × 1.25 + 300 × 10 per 1M tokens
+    assert enforcer.costs == [(Decimal("0.00472"), "USD")]
+    rate_limited, served = sorted(sink.events)
+    assert sink.estimates[rate_limited] == PricedUsage(Decimal(0), None, {})  # no usage, nothing to price
+    estimate = sink.estimates[served]
+    assert estimate is not None and (estimate.cost, estimate.currency) == (Decimal("0.00472"), "USD")
+
+
+async def test_without_a_price_book_events_are_recorded_for_the_sink_to_price(gw: Harness) -> None:
+    response = await gw.client.post(AZURE_CHAT, headers=AUTH, json={"messages": MESSAGES})
+    assert response.status_code == 200
+    [event] = await gw.events()
+    assert gw.sink.estimates[event.event_id] is None

@@ -11,9 +11,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aifinops.domain import DeploymentType, EventKind, EventStatus, UsageEvent
+from aifinops.domain import DeploymentType, EventKind, EventStatus, MeterKind, PricedUsage, UsageEvent
 from aifinops.errors import StoreError
-from aifinops.gateway.recorder import Recorder, event_from_json, event_to_json
+from aifinops.gateway.recorder import Recorder, event_from_json, event_to_json, spool_entry
 
 from .conftest import ListSink
 
@@ -28,13 +28,13 @@ class FlakySink(ListSink):
         self.down = False
         self.batches: list[int] = []
 
-    def ingest(self, events: Sequence[UsageEvent], *, source: str) -> None:
+    def ingest_priced(self, events: Sequence[tuple[UsageEvent, PricedUsage | None]], *, source: str) -> None:
         if self.down:
             raise StoreError(
                 "database error on sqlite:///x.db: OperationalError: unable to open database file"
             )
         self.batches.append(len(events))
-        super().ingest(events, source=source)
+        super().ingest_priced(events, source=source)
 
 
 def _event(n: int) -> UsageEvent:
@@ -166,3 +166,23 @@ def test_spool_lines_round_trip(n: int, quantity: Decimal | None, status: EventS
         deployment_type=DeploymentType.STANDARD,
     )
     assert event_from_json(event_to_json(event)) == event
+
+
+def test_spool_lines_keep_the_estimate_the_event_was_settled_at() -> None:
+    estimate = PricedUsage(Decimal("0.00472"), "USD", {MeterKind.INPUT: 7, MeterKind.OUTPUT: None})
+    assert spool_entry(event_to_json(_event(3), estimate)) == (_event(3), estimate)
+    unpriced = PricedUsage(None, None, {}, unpriced_reason="no input price for gpt-4o")
+    assert spool_entry(event_to_json(_event(4), unpriced)) == (_event(4), unpriced)
+    assert spool_entry(event_to_json(_event(5))) == (_event(5), None)  # spooled before it could be priced
+
+
+async def test_replayed_events_reach_the_sink_with_their_estimate(tmp_path: Path) -> None:
+    sink = FlakySink()
+    sink.down = True
+    recorder = Recorder(sink, spool_path=tmp_path / "spool.jsonl")
+    estimate = PricedUsage(Decimal("0.5"), "USD", {})
+    recorder.record(_event(1), estimate)
+    await recorder.flush()
+    sink.down = False
+    await recorder.flush()
+    assert sink.estimates == {_event(1).event_id: estimate}

@@ -21,7 +21,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from aifinops.domain import DeploymentType, EventKind, EventStatus, UsageEvent
 from aifinops.errors import SourceFormatError
-from aifinops.ingest import Ingestor
+from aifinops.jobs.ingest import Ingestor
 from aifinops.sources.otlp import Span, decode_otlp_json, decode_otlp_protobuf
 from aifinops.sources.otlp_genai import OtlpMapping, SkippedSpan, spans_to_events
 from aifinops.store import Store

@@ -13,7 +13,7 @@ from aifinops.engine.allocation import AllocationResult, Bucket
 from aifinops.engine.allocation_rules import AllocationRule, DriverMetric, Method, RecordMatch
 from aifinops.engine.kpis import GroupCost, group_costs
 from aifinops.errors import ValidationError
-from aifinops.ingest import Ingestor
+from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.allocation_groups import allocated_groups, allocation_coverage, bucket_totals
 from aifinops.store.allocation_results import load_result

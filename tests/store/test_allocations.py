@@ -11,7 +11,7 @@ import pytest
 from aifinops.domain import Basis, CostRecord, UsageEvent, to_nanos
 from aifinops.engine.allocation import AllocationRule, Bucket, DriverMetric, IdlePolicy, Method, RecordMatch
 from aifinops.errors import ValidationError
-from aifinops.ingest import Ingestor
+from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore, parse_rules
 from aifinops.store.costs import CostStore

@@ -26,7 +26,7 @@ from aifinops.engine.allocation import (
     allocate,
 )
 from aifinops.errors import StoreError
-from aifinops.ingest import Ingestor
+from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore
 from aifinops.store.driver_reads import _WORKER, DriverRead

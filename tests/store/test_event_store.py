@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aifinops.domain import Outcome, TaskOutcome
-from aifinops.ingest import Ingestor
+from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
 from factories import PRICE_START, T0, event, gpt4o_prices

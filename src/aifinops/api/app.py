@@ -34,8 +34,8 @@ from aifinops.api.problems import install_problem_handlers
 from aifinops.budget_watch import configured_budgets
 from aifinops.config import Settings
 from aifinops.errors import ConfigError
-from aifinops.gateway.assembly import build_enforcer
-from aifinops.ingest import Ingestor
+from aifinops.gateway.build import build_enforcer
+from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.budgets import BudgetStore
 from aifinops.store.keys import KeyStore

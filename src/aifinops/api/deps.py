@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from aifinops.api.problems import ProblemError
 from aifinops.config import Settings
-from aifinops.ingest import Ingestor
+from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.keys import ApiKey, KeyStore
 

@@ -21,7 +21,7 @@ from aifinops.demo_tables import finance_tables
 from aifinops.domain import Basis, TaskOutcome, UsageEvent, from_nanos
 from aifinops.engine.kpis import TaskKpi, task_kpis
 from aifinops.errors import ValidationError
-from aifinops.ingest import Ingestor
+from aifinops.jobs.ingest import Ingestor
 from aifinops.simulation import simulate_month
 from aifinops.sources.price_file import load_snapshot
 from aifinops.store import Store

@@ -2,83 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from typing import Annotated
 
 import typer
 
-from aifinops.config import Settings, load_settings
-from aifinops.engine.budgets import Action, BudgetStatus
-from aifinops.errors import AifinopsError, ConfigError
-from aifinops.gateway.app import CachedPriceBook, GatewayApp, create_gateway
-from aifinops.gateway.assembly import build_enforcer, deployment_models
-from aifinops.gateway.budget_guard import BudgetGuard
-from aifinops.gateway.recorder import Recorder
-from aifinops.gateway.routing import CredentialTokens, GatewayConfig, TokenProvider, load_gateway_config
-from aifinops.ingest import Ingestor
-from aifinops.store import Store
-from aifinops.store.budget_spend import evaluate_budgets
-from aifinops.store.budgets import BudgetStore
-from aifinops.store.keys import KeyStore
+from aifinops.config import load_settings
+from aifinops.errors import AifinopsError
+from aifinops.gateway.build import build_gateway
 
-__all__ = ["build_gateway", "gateway"]
-
-
-def budget_guard(settings: Settings, store: Store) -> BudgetGuard:
-    """The store's budgets with a block or downgrade action, evaluated off the call path."""
-
-    def evaluate() -> list[BudgetStatus]:
-        budgets = [
-            b.budget
-            for b in BudgetStore(store).list_all()
-            if b.budget.enforcement.action is not Action.NOTIFY
-        ]
-        if not budgets:
-            return []
-        return evaluate_budgets(store, budgets, as_of=dt.datetime.now(dt.UTC), default_tz=settings.timezone)
-
-    return BudgetGuard(evaluate)
-
-
-def build_gateway(
-    settings: Settings, *, config_file: str | None = None, policies_file: str | None = None
-) -> GatewayApp:
-    """Wire the gateway from settings: store-backed keys, spooling recorder, enforcer, upstream credential."""
-    path = config_file or settings.gateway.config_file
-    if not path:
-        raise ConfigError(
-            "no gateway config file: set AIFINOPS_GATEWAY__CONFIG_FILE (or gateway.config_file in "
-            "aifinops.yaml) or pass --config PATH"
-        )
-    config = load_gateway_config(path)
-    store = Store.from_settings(settings)
-    store.check_schema()
-    ingestor = Ingestor(store)
-    books = CachedPriceBook(ingestor.book)
-    enforcer = build_enforcer(
-        settings,
-        book=books,
-        deployments=deployment_models(config),
-        policies_file=policies_file or config.policies_file,
-    )
-    return create_gateway(
-        config,
-        keys=KeyStore(store),
-        enforcer=enforcer,
-        budgets=budget_guard(settings, store),
-        recorder=Recorder(ingestor, spool_path=settings.gateway.spool_path),
-        book_provider=books,
-        token_provider=_token_provider(config),
-    )
-
-
-def _token_provider(config: GatewayConfig) -> TokenProvider | None:
-    if not any(upstream.auth == "entra" for upstream in config.upstreams.values()):
-        return None
-    from azure.identity.aio import DefaultAzureCredential  # imported only when an upstream needs Entra ID
-
-    return CredentialTokens(DefaultAzureCredential())
+__all__ = ["gateway"]
 
 
 def gateway(

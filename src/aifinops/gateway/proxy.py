@@ -1,20 +1,24 @@
-"""Forwarding one admitted call: the deployment chain with fallbacks, JSON and SSE relay, an event per try."""
+"""Forwarding one admitted call: the deployment chain with fallbacks, JSON and SSE relay, priced events."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import orjson
 
-from aifinops.domain import EventKind, EventStatus, UsageEvent
+from aifinops.domain import EventKind, EventStatus, PricedUsage, UsageEvent
 from aifinops.errors import SourceAuthError
-from aifinops.gateway.enforcer import Admission, CallContext
+from aifinops.gateway.enforcer import Admission, CallContext, Enforcer
 from aifinops.gateway.identity import Caller
-from aifinops.gateway.routing import Deployment
+from aifinops.gateway.metrics import GatewayMetrics
+from aifinops.gateway.recorder import Recorder
+from aifinops.gateway.routing import Deployment, GatewayConfig
+from aifinops.gateway.upstream import UpstreamClient
 from aifinops.sources.openai_wire import (
     StreamMeter,
     Usage,
@@ -26,10 +30,7 @@ from aifinops.sources.openai_wire import (
     want_stream_usage,
 )
 
-if TYPE_CHECKING:
-    from aifinops.gateway.app import GatewayApp
-
-__all__ = ["ROUTE_NAMES", "ForwardedCall", "respond_json", "send_bytes"]
+__all__ = ["ROUTE_NAMES", "ForwardedCall", "Forwarding", "respond_json", "send_bytes"]
 
 ROUTE_NAMES = {
     EventKind.CHAT: "chat",
@@ -51,12 +52,28 @@ _DROP_RESPONSE_HEADERS = frozenset(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Forwarding:
+    """What every forwarded call works with: routes, the upstream, prices, the recorder, limits, counters.
+
+    ``price`` estimates an event at the prices in effect (None while no price book is loaded); the estimate
+    settles the call's limits and is recorded with the event, so the call is priced once.
+    """
+
+    config: GatewayConfig
+    upstream: UpstreamClient
+    price: Callable[[UsageEvent], PricedUsage | None]
+    recorder: Recorder
+    enforcer: Enforcer
+    metrics: GatewayMetrics
+
+
 class ForwardedCall:
     """One admitted client call: forwards along the deployment chain, streams back, meters each attempt."""
 
     def __init__(
         self,
-        app: GatewayApp,
+        forwarding: Forwarding,
         ctx: CallContext,
         admission: Admission,
         caller: Caller,
@@ -64,10 +81,11 @@ class ForwardedCall:
         kind: EventKind,
         body: dict[str, Any],
         stream: bool,
+        request_id: str,
     ) -> None:
-        self.app, self.ctx, self.admission, self.caller = app, ctx, admission, caller
+        self.fw, self.ctx, self.admission, self.caller = forwarding, ctx, admission, caller
         self.kind, self.body, self.stream = kind, body, stream
-        self.request_id = app.next_request_id()
+        self.request_id = request_id
         self.client_wants_usage = want_stream_usage(body, kind) if stream else True
         if admission.max_tokens is not None:
             body[max_tokens_key(body, kind)] = admission.max_tokens
@@ -75,29 +93,29 @@ class ForwardedCall:
         self.settled = False
 
     async def run(self, send: Any) -> None:
-        chain = self.app.config.chain(self.admission.deployment) or self.app.config.chain(self.ctx.deployment)
+        config = self.fw.config
+        chain = config.chain(self.admission.deployment) or config.chain(self.ctx.deployment)
         try:
             for index, deployment in enumerate(chain):
                 last = index == len(chain) - 1
                 if index:
-                    self.app.metrics["fallbacks"] += 1
+                    self.fw.metrics.counts["fallbacks"] += 1
                 if await self._attempt(send, deployment, index=index, last=last):
                     return
         finally:
             if not self.settled:
-                await self.app.enforcer.release(self.admission, self.ctx)
+                await self.fw.enforcer.release(self.admission, self.ctx)
 
     async def _attempt(self, send: Any, deployment: Deployment, *, index: int, last: bool) -> bool:
         """Try one deployment; True when a response went to the client."""
         started = time.perf_counter()
-        self.app.metrics["upstream_attempts"] += 1
+        counts = self.fw.metrics.counts
+        counts["upstream_attempts"] += 1
         url, payload = self._upstream_request(deployment)
         try:
-            headers = await self.app.upstream_headers(deployment.upstream)
-            request = self.app.http.build_request("POST", url, content=payload, headers=headers)
-            response = await self.app.http.send(request, stream=True)
+            response = await self.fw.upstream.send(deployment, url, payload)
         except (httpx.HTTPError, SourceAuthError) as exc:
-            self.app.metrics["upstream_errors"] += 1
+            counts["upstream_errors"] += 1
             timed_out = isinstance(exc, httpx.TimeoutException)
             status = EventStatus.TIMEOUT if timed_out else EventStatus.ERROR
             self._record(deployment, index, Usage(), status, started)
@@ -136,7 +154,7 @@ class ForwardedCall:
             await response.aclose()
 
     def _upstream_request(self, deployment: Deployment) -> tuple[httpx.URL, bytes]:
-        url, model_in_body = self.app.upstream_target(deployment, ROUTE_NAMES[self.kind])
+        url, model_in_body = self.fw.upstream.target(deployment, ROUTE_NAMES[self.kind])
         if model_in_body is not None and self.body.get("model") != model_in_body:
             return url, orjson.dumps({**self.body, "model": model_in_body})
         if self._payload is None:
@@ -204,17 +222,16 @@ class ForwardedCall:
         *,
         estimated: bool = False,
     ) -> None:
-        event = self._record(deployment, index, usage, status, started, estimated=estimated)
+        priced = self._record(deployment, index, usage, status, started, estimated=estimated)
         if status is EventStatus.OK or usage.input_tokens or usage.output_tokens:
-            cost, currency = self.app.price(event)
             self.settled = True
-            await self.app.enforcer.settle(
+            await self.fw.enforcer.settle(
                 self.admission,
                 self.ctx,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
-                cost=cost,
-                currency=currency,
+                cost=priced.cost if priced is not None else None,
+                currency=priced.currency if priced is not None else None,
             )
 
     def _record(
@@ -226,7 +243,8 @@ class ForwardedCall:
         started: float,
         *,
         estimated: bool = False,
-    ) -> UsageEvent:
+    ) -> PricedUsage | None:
+        """Record one attempt as a usage event with its estimate, which it returns (None: no price book)."""
         # The response names the model actually served; failed attempts fall back to the configured one.
         model, version = split_model(usage.model or deployment.model)
         version = version or deployment.model_version
@@ -260,8 +278,9 @@ class ForwardedCall:
             status=status,
             latency_ms=int((time.perf_counter() - started) * 1000),
         )
-        self.app.record(event)
-        return event
+        priced = self.fw.price(event)
+        self.fw.recorder.record(event, priced)
+        return priced
 
 
 def _loads(content: bytes) -> Any:

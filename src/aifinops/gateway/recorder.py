@@ -1,5 +1,6 @@
 """Usage recording off the request path: batched writes, an append-only spool while the store is down, replay.
 
+Events arrive priced (the estimate the gateway settled its limits with) and are stored with that estimate.
 Every event reaches the store exactly once: the store ingests idempotently on ``event_id``, the spool is
 replayed from a file that is only deleted after every line in it was accepted, and a replay interrupted
 halfway is simply replayed again (duplicates are recognised by event id, never counted twice).
@@ -19,19 +20,20 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from aifinops.domain import DeploymentType, EventKind, EventStatus, UsageEvent
+from aifinops.domain import DeploymentType, EventKind, EventStatus, MeterKind, PricedUsage, UsageEvent
+from aifinops.jobs.ingest import PricedEvent
 
-__all__ = ["EventSink", "Recorder", "event_from_json", "event_to_json"]
+__all__ = ["EventSink", "Recorder", "event_from_json", "event_to_json", "spool_entry"]
 
 _ENUMS: Mapping[str, Any] = {"deployment_type": DeploymentType, "kind": EventKind, "status": EventStatus}
 _FIELDS = frozenset(f.name for f in dataclasses.fields(UsageEvent))
 
 
 class EventSink(Protocol):
-    """What the recorder writes to: ``aifinops.ingest.Ingestor`` (sync, idempotent on event_id, raising
+    """What the recorder writes to: ``aifinops.jobs.ingest.Ingestor`` (sync, idempotent on event_id, raising
     ``aifinops.errors.StoreError`` when the database is down)."""
 
-    def ingest(self, events: Sequence[UsageEvent], *, source: str) -> object: ...
+    def ingest_priced(self, events: Sequence[PricedEvent], *, source: str) -> object: ...
 
 
 def _default(value: Any) -> Any:
@@ -42,13 +44,27 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def event_to_json(event: UsageEvent) -> bytes:
-    """One spool line (without the newline)."""
-    return orjson.dumps(event, default=_default)
+def event_to_json(event: UsageEvent, priced: PricedUsage | None = None) -> bytes:
+    """One spool line (without the newline): the event's fields, and its estimate under ``priced``."""
+    line = orjson.dumps(event, default=_default)
+    if priced is None:
+        return line
+    estimate = {
+        "cost": priced.cost,
+        "currency": priced.currency,
+        "price_ids": {kind.value: price_id for kind, price_id in priced.price_ids.items()},
+        "unpriced_reason": priced.unpriced_reason,
+    }
+    return line[:-1] + b',"priced":' + orjson.dumps(estimate, default=_default) + b"}"
 
 
 def event_from_json(line: bytes) -> UsageEvent:
     """Parse one spool line back into a UsageEvent; raises ValueError naming the problem."""
+    return spool_entry(line)[0]
+
+
+def spool_entry(line: bytes) -> PricedEvent:
+    """Parse one spool line back into the event and its estimate (None in lines spooled without one)."""
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -64,7 +80,16 @@ def event_from_json(line: bytes) -> UsageEvent:
         data["quantity"] = Decimal(data["quantity"])
     if "attributes" in data:
         data["attributes"] = dict(data["attributes"] or {})
-    return UsageEvent(**data)
+    estimate = raw.get("priced")
+    if not isinstance(estimate, dict):
+        return UsageEvent(**data), None
+    priced = PricedUsage(
+        Decimal(estimate["cost"]) if estimate.get("cost") is not None else None,
+        estimate.get("currency"),
+        {MeterKind(kind): price_id for kind, price_id in (estimate.get("price_ids") or {}).items()},
+        estimate.get("unpriced_reason"),
+    )
+    return UsageEvent(**data), priced
 
 
 class Recorder:
@@ -97,7 +122,7 @@ class Recorder:
         self._flush_interval = flush_interval
         self._retry_interval = retry_interval
         self._fsync = fsync == "always"
-        self._queue: asyncio.Queue[UsageEvent] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[PricedEvent] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._store_down_since: float | None = None
@@ -112,14 +137,14 @@ class Recorder:
         }
         self.last_error: str | None = None
 
-    def record(self, event: UsageEvent) -> None:
-        """Hand one event over; never blocks on the store."""
+    def record(self, event: UsageEvent, priced: PricedUsage | None = None) -> None:
+        """Hand one event (with its estimate, when priced) over; never blocks on the store."""
         self.counts["recorded"] += 1
         try:
-            self._queue.put_nowait(event)
+            self._queue.put_nowait((event, priced))
         except asyncio.QueueFull:
             # Durability beats latency on this rare path: the event goes straight to the spool file.
-            self._append_spool([event])
+            self._append_spool([(event, priced)])
 
     @property
     def pending(self) -> int:
@@ -159,7 +184,7 @@ class Recorder:
             if self._stopping and self._queue.empty():
                 return
 
-    async def _collect(self) -> list[UsageEvent]:
+    async def _collect(self) -> list[PricedEvent]:
         try:
             first = await asyncio.wait_for(self._queue.get(), timeout=self._flush_interval)
         except TimeoutError:
@@ -177,8 +202,8 @@ class Recorder:
                 break
         return batch
 
-    def _drain(self, limit: int) -> list[UsageEvent]:
-        out: list[UsageEvent] = []
+    def _drain(self, limit: int) -> list[PricedEvent]:
+        out: list[PricedEvent] = []
         while len(out) < limit:
             try:
                 out.append(self._queue.get_nowait())
@@ -189,12 +214,12 @@ class Recorder:
     def _due_for_replay(self) -> bool:
         return self.store_available or time.monotonic() - self._last_probe >= self._retry_interval
 
-    async def _write(self, batch: list[UsageEvent]) -> None:
+    async def _write(self, batch: list[PricedEvent]) -> None:
         if not self.store_available and not self._due_for_replay():
             await asyncio.to_thread(self._append_spool, batch)
             return
         try:
-            await asyncio.to_thread(self._sink.ingest, batch, source=self._source)
+            await asyncio.to_thread(self._sink.ingest_priced, batch, source=self._source)
         except Exception as exc:  # StoreError, or any bug below: the batch is spooled, never dropped
             self._mark_down(exc)
             await asyncio.to_thread(self._append_spool, batch)
@@ -212,8 +237,8 @@ class Recorder:
     def _has_spool(self) -> bool:
         return self._replaying.exists() or self._spool.exists()
 
-    def _append_spool(self, events: Sequence[UsageEvent]) -> None:
-        payload = b"".join(event_to_json(e) + b"\n" for e in events)
+    def _append_spool(self, events: Sequence[PricedEvent]) -> None:
+        payload = b"".join(event_to_json(event, priced) + b"\n" for event, priced in events)
         fd = os.open(self._spool, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, payload)
@@ -233,7 +258,7 @@ class Recorder:
         for start in range(0, len(events), self._batch_size):
             chunk = events[start : start + self._batch_size]
             try:
-                await asyncio.to_thread(self._sink.ingest, chunk, source=self._source)
+                await asyncio.to_thread(self._sink.ingest_priced, chunk, source=self._source)
             except Exception as exc:  # the file stays and is replayed again later
                 self._mark_down(exc)
                 return
@@ -241,15 +266,15 @@ class Recorder:
         self._store_down_since = None
         self.counts["replayed"] += len(events)
 
-    def _read_replaying(self) -> list[UsageEvent]:
-        events: list[UsageEvent] = []
+    def _read_replaying(self) -> list[PricedEvent]:
+        events: list[PricedEvent] = []
         bad: list[bytes] = []
         with self._replaying.open("rb") as handle:
             for line in handle:
                 if not line.strip():
                     continue
                 try:
-                    events.append(event_from_json(line))
+                    events.append(spool_entry(line))
                 except (ValueError, TypeError, KeyError):
                     bad.append(line if line.endswith(b"\n") else line + b"\n")
         if bad:

@@ -1,0 +1,1 @@
+"""Application use cases: the orchestration of the layers below (ingest, collect, allocate, budgets, ...)."""

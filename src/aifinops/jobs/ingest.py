@@ -1,0 +1,86 @@
+"""Ingest: price usage events with the price in effect at their timestamp and store them exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from aifinops.domain import PricedUsage, TaskOutcome, UsageEvent
+from aifinops.engine.pricing import PriceBook, price_event
+from aifinops.jobs.price_cache import PriceCache
+from aifinops.store import Store
+from aifinops.store.events import EventStore, event_values, sqlite_time
+from aifinops.store.prices import PriceStore
+
+__all__ = ["IngestResult", "Ingestor", "PricedEvent"]
+
+#: An event with the estimate it was priced at, or None when it is still to be priced (e.g. the gateway had no
+#: price book yet).
+PricedEvent = tuple[UsageEvent, PricedUsage | None]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+    unpriced: int
+
+
+class Ingestor:
+    """Prices and stores events. Thread-safe; the price book is reloaded when prices change.
+
+    ``prices`` is the price cache to price with (one per process, shared with the gateway); by default a new
+    one over the store's prices, checked every ``refresh_seconds``.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        prices: PriceCache | None = None,
+        refresh_seconds: float = 5.0,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.store = store
+        self.events = EventStore(store)
+        self.prices = prices or PriceCache(PriceStore(store), ttl=refresh_seconds)
+        self._clock = clock
+
+    def book(self) -> PriceBook:
+        """The current price book, reloaded from the store when its prices changed."""
+        return self.prices.book()
+
+    def ingest(self, events: Sequence[UsageEvent], *, source: str) -> IngestResult:
+        """Price and store ``events``; events already stored (same event_id) are counted as duplicates."""
+        book = self.prices.book()
+        return self._insert(((event, price_event(event, book)) for event in events), source=source)
+
+    def ingest_priced(self, events: Sequence[PricedEvent], *, source: str) -> IngestResult:
+        """Store events their producer already priced (the gateway settles its limits with that estimate).
+
+        An event without an estimate (the producer had no price book yet) is priced here.
+        """
+        book: PriceBook | None = None
+        ready: list[tuple[UsageEvent, PricedUsage]] = []
+        for event, priced in events:
+            if priced is None:
+                book = book if book is not None else self.prices.book()
+                priced = price_event(event, book)
+            ready.append((event, priced))
+        return self._insert(ready, source=source)
+
+    def _insert(self, events: Iterable[tuple[UsageEvent, PricedUsage]], *, source: str) -> IngestResult:
+        now = self._clock()
+        sqlite = self.events.sqlite
+        ingested_at = sqlite_time(now) if sqlite else now
+        rows = []
+        unpriced = 0
+        for event, priced in events:
+            unpriced += priced.cost is None
+            rows.append(event_values(event, priced, source=source, ingested_at=ingested_at, sqlite=sqlite))
+        result = self.events.insert(rows, source=source, now=now)
+        return IngestResult(accepted=result.inserted, duplicates=result.duplicates, unpriced=unpriced)
+
+    def record_outcomes(self, outcomes: Sequence[TaskOutcome]) -> int:
+        return self.events.upsert_outcomes(outcomes, now=self._clock())
