@@ -432,6 +432,7 @@ class AllowAll:
     def __init__(self) -> None:
         self.admitted: list[CallContext] = []
         self.settled: list[tuple[int, int]] = []
+        self.costs: list[tuple[Decimal | None, str | None]] = []
         self.released = 0
 
     async def admit(self, ctx: CallContext) -> Admission:
@@ -457,6 +458,7 @@ class AllowAll:
         currency: str | None,
     ) -> None:
         self.settled.append((input_tokens, output_tokens))
+        self.costs.append((cost, currency))
 
     async def release(self, admission: Admission, ctx: CallContext) -> None:
         self.released += 1

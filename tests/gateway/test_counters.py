@@ -11,7 +11,8 @@ import pytest
 
 from aifinops.engine.limit_charges import Charge, ChargeMode, Measure
 from aifinops.errors import StoreError
-from aifinops.gateway.counters import Counters, InProcessCounters, RedisCounters, Reservation, Settlement
+from aifinops.gateway.counters import Counters, InProcessCounters, Reservation, Settlement
+from aifinops.gateway.redis_counters import RedisCounters
 
 REDIS_URL = os.environ.get("AIFINOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

@@ -626,34 +626,6 @@ def test_the_cli_refuses_to_start_without_a_gateway_config() -> None:
         build_gateway(load_settings())
 
 
-class _Costs(AllowAll):
-    """Remembers the cost each call was settled with."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.costs: list[tuple[Decimal | None, str | None]] = []
-
-    async def settle(
-        self,
-        admission: Admission,
-        ctx: CallContext,
-        *,
-        input_tokens: int,
-        output_tokens: int,
-        cost: Decimal | None,
-        currency: str | None,
-    ) -> None:
-        await super().settle(
-            admission,
-            ctx,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost=cost,
-            currency=currency,
-        )
-        self.costs.append((cost, currency))
-
-
 class _Prices:
     """A price store holding gpt-4o prices for every deployment type."""
 
@@ -668,7 +640,7 @@ async def test_each_attempt_is_priced_once_and_recorded_with_the_estimate_its_li
     tmp_path: Path,
 ) -> None:
     upstream = FakeAzureOpenAI(failures={"gpt-4o-east": [429]})
-    sink, enforcer = ListSink(), _Costs()
+    sink, enforcer = ListSink(), AllowAll()
     recorder = Recorder(sink, spool_path=tmp_path / "spool.jsonl")
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=upstream))
     app = create_gateway(

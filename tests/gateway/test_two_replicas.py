@@ -73,10 +73,10 @@ def replica_app() -> Any:
     from tests.gateway.conftest import FakeAzureOpenAI, ListSink, MemoryKeys, gateway_config, gateway_key
 
     from aifinops.gateway.app import create_gateway
-    from aifinops.gateway.counters import RedisCounters
     from aifinops.gateway.enforcer import Enforcer
     from aifinops.gateway.policies import parse_policies
     from aifinops.gateway.recorder import Recorder
+    from aifinops.gateway.redis_counters import RedisCounters
 
     keys = MemoryKeys(
         {f"afo_{name}_secret": gateway_key(key_id=name, policy=name) for name in POLICIES["policies"]}

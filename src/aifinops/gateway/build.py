@@ -14,10 +14,11 @@ from aifinops.engine.pricing import PriceBook
 from aifinops.errors import ConfigError
 from aifinops.gateway.app import GatewayApp, create_gateway
 from aifinops.gateway.budget_guard import BudgetGuard
-from aifinops.gateway.counters import Counters, InProcessCounters, RedisCounters
+from aifinops.gateway.counters import Counters, InProcessCounters
 from aifinops.gateway.enforcer import BookPrices, DeploymentModel, Enforcer
 from aifinops.gateway.policies import load_policies
 from aifinops.gateway.recorder import Recorder
+from aifinops.gateway.redis_counters import RedisCounters
 from aifinops.gateway.routing import CredentialTokens, GatewayConfig, TokenProvider, load_gateway_config
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
