@@ -346,7 +346,7 @@ class BookPrices:
     """A :data:`PriceLookup` over a price book: deployment → its input and output token prices in effect now.
 
     ``book`` returns the current price book (anything with ``engine.pricing.PriceBook.find``'s keyword
-    signature) or None; it must be cheap, e.g. the gateway's cached ``book_provider``. Answers are cached
+    signature) or None; it must be cheap, e.g. ``jobs.price_cache.PriceCache.current``. Answers are cached
     for ``ttl`` seconds, so the admission path does not search the book on every call.
     """
 
