@@ -9,9 +9,11 @@ import pytest
 
 from aifinops.domain import EventStatus
 from aifinops.sources.openai_wire import (
+    Usage,
     content_filtered,
     is_azure_endpoint,
     is_usage_chunk,
+    status_of,
     status_of_error,
     tokens_of_chars,
     usage_numbers,
@@ -45,6 +47,13 @@ def test_content_filter_and_usage_chunk_read_objects_and_json() -> None:
     assert content_filtered([{"finish_reason": "stop"}, {"finish_reason": "content_filter"}])
     assert not content_filtered(None) and not content_filtered([{"finish_reason": "stop"}])
     assert is_usage_chunk([]) and not is_usage_chunk(None) and not is_usage_chunk([{"index": 0}])
+
+
+def test_status_of_an_answer_reads_its_usage() -> None:
+    assert status_of(200, None, Usage(5, 0, 1, 0)) is EventStatus.OK
+    assert status_of(200, None, Usage(5, 0, 1, 0, content_filtered=True)) is EventStatus.CONTENT_FILTERED
+    assert status_of(200, None, Usage(failed=True)) is EventStatus.ERROR
+    assert status_of(429, None, Usage(content_filtered=True)) is EventStatus.RATE_LIMITED
 
 
 @pytest.mark.parametrize(

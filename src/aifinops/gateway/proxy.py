@@ -167,9 +167,7 @@ class ForwardedCall:
         content = await response.aread()
         parsed = _loads(content)
         usage = usage_from_body(parsed) if response.status_code < 400 else Usage()
-        status = status_of(response.status_code, parsed)
-        if status is EventStatus.OK and (usage.content_filtered or usage.failed):
-            status = EventStatus.CONTENT_FILTERED if usage.content_filtered else EventStatus.ERROR
+        status = status_of(response.status_code, parsed, usage)
         headers = self._response_headers(response)
         headers.append((b"content-length", str(len(content)).encode()))
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
@@ -202,8 +200,8 @@ class ForwardedCall:
                 content_filtered=usage.content_filtered,
                 failed=usage.failed,
             )
-        if status is EventStatus.OK and (usage.content_filtered or usage.failed):
-            status = EventStatus.CONTENT_FILTERED if usage.content_filtered else EventStatus.ERROR
+        if status is EventStatus.OK:  # the stream ended normally: what it carried decides
+            status = status_of(response.status_code, None, usage)
         await self._finish(deployment, index, usage, status, started, estimated=not meter.saw_usage)
 
     def _response_headers(self, response: httpx.Response) -> list[tuple[bytes, bytes]]:

@@ -153,10 +153,13 @@ def usage_from_body(obj: Any) -> Usage:
     return Usage(*numbers, model=obj.get("model") or None, content_filtered=filtered, failed=failed)
 
 
-def status_of(http_status: int, body: Any = None) -> EventStatus:
-    """Event status for an upstream HTTP status (and its error body, for the 400 content filter)."""
+def status_of(http_status: int, body: Any = None, usage: Usage | None = None) -> EventStatus:
+    """Event status for an upstream HTTP status and its body: the error body of a 400 content filter, or the
+    usage read from an answer (a completion finished by the content filter, a failed Responses object)."""
     if http_status < 400:
-        return EventStatus.OK
+        if usage is not None and usage.content_filtered:
+            return EventStatus.CONTENT_FILTERED
+        return EventStatus.ERROR if usage is not None and usage.failed else EventStatus.OK
     error = body.get("error") if isinstance(body, dict) else None
     return status_of_error(http_status, error.get("code") if isinstance(error, dict) else None)
 
