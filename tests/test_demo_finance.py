@@ -32,7 +32,7 @@ from aifinops.sources._http import RetryPolicy
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore
 from aifinops.store.budgets import BudgetStore
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_queries import read_cost_totals
 
 OCT, NOV = dt.date(2026, 10, 1), dt.date(2026, 11, 1)
 
@@ -51,7 +51,7 @@ def _conserved(store: Store, basis: Basis) -> None:
     buckets: dict[str, int] = defaultdict(int)
     for (currency, _), nanos in result.totals().items():
         buckets[currency] += nanos
-    stored = {c: m.nanos for c, m in CostStore(store).totals(OCT, NOV, basis=basis).items()}
+    stored = {c: m.nanos for c, m in read_cost_totals(store, OCT, NOV, basis=basis).items()}
     assert dict(buckets) == stored
 
 
@@ -64,7 +64,7 @@ def test_demo_month_is_billed_collected_allocated_budgeted_and_watched(sqlite_st
     first = _run(sqlite_store)
     # The collector stored exactly what the emulator billed, on both bases.
     for basis in (Basis.ACTUAL, Basis.AMORTIZED):
-        stored = {c: m.nanos for c, m in CostStore(sqlite_store).totals(OCT, NOV, basis=basis).items()}
+        stored = {c: m.nanos for c, m in read_cost_totals(sqlite_store, OCT, NOV, basis=basis).items()}
         assert stored == _bill_nanos(sqlite_store, basis)
         _conserved(sqlite_store, basis)
     assert {c: to_nanos(a) for c, a in first.bill_actual.items()} == {

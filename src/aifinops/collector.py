@@ -23,7 +23,10 @@ from aifinops.domain import Basis, CostRecord, InventoryResource, Money
 from aifinops.errors import AifinopsError, ConfigError
 from aifinops.sources.cost_exports import BlobExports, ExportReader, ExportRun, basis_from_name, local_runs
 from aifinops.sources.export_schemas import ExportManifest, SchemaKind, detect_schema
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_records import CostRecordStore
+from aifinops.store.inventory import InventoryStore
+from aifinops.store.metric_samples import MetricSampleStore
+from aifinops.store.store import Store
 
 __all__ = [
     "DEFAULT_INTERVALS",
@@ -136,11 +139,11 @@ def collection_window(today: dt.date) -> tuple[dt.date, dt.date]:
 
 
 class Collector:
-    """Runs collection cycles over injected clients into a :class:`CostStore`."""
+    """Runs collection cycles over injected clients into a :class:`Store`."""
 
     def __init__(
         self,
-        costs: CostStore,
+        store: Store,
         *,
         cost_client: CostQueryClient | None = None,
         cost_scopes: Sequence[str] = (),
@@ -155,7 +158,8 @@ class Collector:
         default_currency: str | None = None,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        self.costs = costs
+        self.costs = CostRecordStore(store)
+        self.samples, self.inventory = MetricSampleStore(store), InventoryStore(store)
         self.cost_client, self.cost_scopes = cost_client, tuple(cost_scopes)
         self.cost_group_by, self.tag_keys = tuple(cost_group_by), tuple(tag_keys)
         self.export_paths, self.blob_exports = tuple(Path(p) for p in export_paths), blob_exports
@@ -337,7 +341,7 @@ class Collector:
                     "file_totals": {k: str(v) for k, v in scan.totals().items()},
                 }
                 summary = self.costs.replace_slice(
-                    source, scope, basis, *period, scan.relation, detail=detail
+                    source, scope, basis, *period, scan.batches(), detail=detail
                 )
                 outcomes.append(
                     SourceOutcome(
@@ -360,9 +364,7 @@ class Collector:
             samples = list(result.samples)
             metrics = sorted({s.metric for s in samples})
             written = (
-                self.costs.replace_metric_samples(
-                    [resource], metrics, start=begin, end=until, samples=samples
-                )
+                self.samples.replace([resource], metrics, start=begin, end=until, samples=samples)
                 if metrics
                 else 0
             )
@@ -374,7 +376,7 @@ class Collector:
     def _collect_inventory(self) -> list[SourceOutcome]:
         assert self.inventory_client is not None
         resources = self.inventory_client.query_inventory(list(self.subscriptions))
-        written = self.costs.replace_inventory(self.subscriptions, resources)
+        written = self.inventory.replace(self.subscriptions, resources)
         return [SourceOutcome("inventory", ",".join(self.subscriptions), None, None, None, written)]
 
 
@@ -446,7 +448,7 @@ def build_collector(
     monitor = MonitorClient(http, tokens, endpoint=endpoint) if tokens and azure.monitor_resources else None
     graph = ResourceGraphClient(http, tokens, endpoint=endpoint) if tokens and azure.subscriptions else None
     return Collector(
-        CostStore(store),
+        store,
         cost_client=cost,
         cost_scopes=azure.cost_scopes,
         tag_keys=azure.cost_group_tags,

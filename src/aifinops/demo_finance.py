@@ -36,7 +36,8 @@ from aifinops.errors import SourceError
 from aifinops.sources.azure_auth import build_credential
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore, parse_rules
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_queries import read_cost_records, read_cost_totals
+from aifinops.store.inventory_queries import read_inventory
 from aifinops.store.kpi_inputs import read_kpi_inputs
 
 if TYPE_CHECKING:
@@ -226,12 +227,16 @@ def demo_rules(
 def _allocate(
     store: Store, settings: Settings, *, rules: list[AllocationRule], start: dt.date, end: dt.date
 ) -> dict[Basis, AllocationResult]:
-    allocations, costs = AllocationStore(store), CostStore(store)
+    allocations = AllocationStore(store)
     allocations.replace_rules(rules)
     dims = tuple(dict.fromkeys([*settings.allocation.dimensions, "app", "use_case", "tenant"]))
     return {
         basis: allocations.allocate(
-            start, end, basis=basis, dimensions=dims, records=list(costs.records(start, end, basis=basis))
+            start,
+            end,
+            basis=basis,
+            dimensions=dims,
+            records=list(read_cost_records(store, start, end, basis=basis)),
         )
         for basis in (Basis.ACTUAL, Basis.AMORTIZED)
     }
@@ -298,7 +303,7 @@ def run_demo_finance(
     done()
     _collect(store, settings, bill=bill, est=est, start=start, end=end)
     done()
-    owners = {r.resource_id: r.tags["app"] for r in CostStore(store).inventory() if r.tags.get("app")}
+    owners = {r.resource_id: r.tags["app"] for r in read_inventory(store) if r.tags.get("app")}
     results = _allocate(store, settings, rules=demo_rules(usage, est, owners), start=start, end=end)
     done()
     currency = "USD"  # the bill's currency (the demo company is billed in USD)
@@ -306,13 +311,14 @@ def run_demo_finance(
     done()
     anomalies = demo_anomalies(store, settings, day=incident, currency=currency)
     done()
-    costs = CostStore(store)
     actual = results[Basis.ACTUAL]
     report = DemoFinanceReport(
         period=f"{year}-{month:02d}",
         bill_actual=_sums(bill, Basis.ACTUAL),
-        actual={c: m.amount for c, m in costs.totals(start, end, basis=Basis.ACTUAL).items()},
-        amortized={c: m.amount for c, m in costs.totals(start, end, basis=Basis.AMORTIZED).items()},
+        actual={c: m.amount for c, m in read_cost_totals(store, start, end, basis=Basis.ACTUAL).items()},
+        amortized={
+            c: m.amount for c, m in read_cost_totals(store, start, end, basis=Basis.AMORTIZED).items()
+        },
         allocated=_bucket(actual, Bucket.ALLOCATED),
         idle_ptu=_bucket(actual, Bucket.IDLE),
         unallocated=_bucket(actual, Bucket.UNALLOCATED),

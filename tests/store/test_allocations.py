@@ -14,7 +14,8 @@ from aifinops.errors import ValidationError
 from aifinops.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore, parse_rules
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_queries import read_cost_records
+from aifinops.store.cost_records import CostRecordStore
 from aifinops.store.prices import PriceStore
 from factories import PRICE_START, event, gpt4o_prices
 
@@ -110,11 +111,11 @@ def test_allocation_is_saved_per_day_and_basis_and_rerun_replaces_it(usage: Stor
         CostRecord(D2, Basis.ACTUAL, Decimal("-2.5"), "USD", resource_id="/credit", charge_type="Credit"),
         CostRecord(D2, Basis.ACTUAL, Decimal("0.000000007"), "USD", resource_id=AOAI.lower()),
     ]
-    CostStore(usage).replace_slice("test", "s", Basis.ACTUAL, D1, D2 + dt.timedelta(days=1), records)
+    CostRecordStore(usage).replace_slice("test", "s", Basis.ACTUAL, D1, D2 + dt.timedelta(days=1), records)
     allocations = AllocationStore(usage, clock=lambda: NOW)
     allocations.replace_rules(RULES)
     end = D2 + dt.timedelta(days=1)
-    stored_records = list(CostStore(usage).records(D1, end, basis=Basis.ACTUAL))
+    stored_records = list(read_cost_records(usage, D1, end, basis=Basis.ACTUAL))
     first = allocations.allocate(
         D1, end, basis=Basis.ACTUAL, dimensions=("app", "tenant"), records=stored_records
     )

@@ -17,7 +17,7 @@ from aifinops.sources._http import RetryPolicy
 from aifinops.store import Store
 from aifinops.store.budget_spend import SpendReader, evaluate_budgets
 from aifinops.store.budgets import BudgetStore
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_records import CostRecordStore
 from aifinops.store.tables import usage_rollup
 
 PARIS = "Europe/Paris"
@@ -109,7 +109,7 @@ def test_nowcast_replaces_estimates_with_attributed_actuals(store: Store) -> Non
         CostRecord(billing_day=dt.date(2026, 11, d), basis=Basis.ACTUAL, cost=Decimal("48"), currency="EUR")
         for d in (1, 2, 3)
     ]
-    CostStore(store).replace_slice(
+    CostRecordStore(store).replace_slice(
         "test", "sub", Basis.ACTUAL, dt.date(2026, 11, 1), dt.date(2026, 11, 4), records
     )
     # Billed data through Nov 3 makes Nov 1-2 complete; Nov 3 stays estimated until Nov 4 arrives.

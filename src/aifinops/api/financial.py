@@ -18,7 +18,7 @@ from aifinops.domain import Basis, from_nanos, plain, to_nanos
 from aifinops.engine.allocation import Bucket
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_queries import read_cost_series, read_cost_totals
 from aifinops.store.usage_queries import UsageQuery
 
 __all__ = ["FinancialCosts", "snapshot_totals"]
@@ -39,7 +39,7 @@ class FinancialCosts:
     """``/api/costs?basis=actual|amortized``: cost records, or their stored allocation when grouped."""
 
     def __init__(self, store: Store) -> None:
-        self.costs, self.allocations = CostStore(store), AllocationStore(store)
+        self.store, self.allocations = store, AllocationStore(store)
 
     def __call__(self, q: UsageQuery, basis: Basis, tenant: str | None) -> dict[str, Any]:
         if q.granularity == "hour":
@@ -63,7 +63,7 @@ class FinancialCosts:
                     "currency": p.cost.currency,
                     "bucket": "billed",
                 }
-                for p in self.costs.cost_series(start, end, basis=basis, granularity=q.granularity)
+                for p in read_cost_series(self.store, start, end, basis=basis, granularity=q.granularity)
             ]
         totals: dict[str, int] = defaultdict(int)
         for item in items:
@@ -118,7 +118,6 @@ class FinancialCosts:
 
 def snapshot_totals(store: Store) -> Any:
     """The snapshot's actual and amortized totals per currency for the period (tenant callers: none)."""
-    costs = CostStore(store)
 
     def totals(q: UsageQuery, tenant: str | None) -> list[dict[str, str]]:
         if tenant is not None:  # billed cost is per resource; a tenant sees its share through allocation
@@ -126,7 +125,7 @@ def snapshot_totals(store: Store) -> Any:
         start, end = _days(q)
         out = []
         for basis in (Basis.ACTUAL, Basis.AMORTIZED):
-            for currency, money in costs.totals(start, end, basis=basis).items():
+            for currency, money in read_cost_totals(store, start, end, basis=basis).items():
                 out.append({"amount": plain(money.amount), "currency": currency, "basis": basis.value})
         return out
 

@@ -20,7 +20,7 @@ from aifinops.config import MetricsSettings
 from aifinops.domain import from_nanos
 from aifinops.engine.kpis import task_kpis
 from aifinops.store import Store
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_queries import read_cost_freshness
 from aifinops.store.freshness_queries import read_freshness
 from aifinops.store.kpi_inputs import read_kpi_inputs
 from aifinops.store.usage_queries import usage_totals
@@ -218,7 +218,7 @@ class StoreCollector(Collector):
             labels=["source", "basis"],
         )
         newest: dict[tuple[str, str], tuple[float, float | None]] = {}
-        for c in CostStore(self.store).freshness():
+        for c in read_cost_freshness(self.store):
             key = (c.source, c.basis.value)
             day = c.last_data_day
             day_ts = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() if day else None

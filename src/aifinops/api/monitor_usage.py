@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from aifinops.engine.usage_buckets import period_start
 from aifinops.store import Store
-from aifinops.store.costs import CostStore
+from aifinops.store.metric_sample_queries import read_metric_samples
 from aifinops.store.usage_queries import UsageQuery, query_usage
 
 __all__ = ["MonitorUsage"]
@@ -22,14 +22,14 @@ class MonitorUsage:
     """Monitor's per-deployment token and request totals next to the apps' own, with the gap in percent."""
 
     def __init__(self, store: Store) -> None:
-        self.store, self.costs = store, CostStore(store)
+        self.store = store
 
     def __call__(self, q: UsageQuery) -> dict[str, Any]:
         zone = ZoneInfo(q.timezone)
         monitor: dict[tuple[dt.datetime, str | None], dict[str, int]] = defaultdict(
             lambda: dict.fromkeys(_COMPARED.values(), 0)
         )
-        for s in self.costs.metric_samples(q.start, q.end):
+        for s in read_metric_samples(self.store, q.start, q.end):
             name = _COMPARED.get(s.metric)
             if name is not None and s.aggregation.lower() == "total":
                 monitor[(period_start(s.ts, q.granularity, zone), s.deployment)][name] += int(s.value)

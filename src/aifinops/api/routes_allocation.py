@@ -22,7 +22,7 @@ from aifinops.errors import ValidationError
 from aifinops.reports import showback_document
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore, parse_rules
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_queries import read_cost_records
 from aifinops.store.kpi_inputs import read_kpi_inputs
 from aifinops.store.reconciliation_queries import estimates
 
@@ -119,7 +119,7 @@ async def post_rule(
 
 
 def _run(store: Store, start: dt.date, end: dt.date, basis: Basis, dims: tuple[str, ...]) -> dict[str, Any]:
-    records = CostStore(store).records(start, end, basis=basis)
+    records = read_cost_records(store, start, end, basis=basis)
     result = AllocationStore(store).allocate(start, end, basis=basis, dimensions=dims, records=records)
     return {
         "start": start.isoformat(),
@@ -189,7 +189,7 @@ def _drift_json(row: DriftRow) -> dict[str, Any]:
 def _reconcile(
     store: Store, lo: dt.date, hi: dt.date, basis: Basis, as_of: dt.date, tolerance: Decimal
 ) -> dict[str, Any]:
-    actuals = list(CostStore(store).records(lo, hi, basis=basis))
+    actuals = list(read_cost_records(store, lo, hi, basis=basis))
     result = reconcile(estimates(store, lo, hi), actuals, as_of=as_of, drift_tolerance=tolerance)
     return {
         "start": lo.isoformat(),

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from aifinops.api.deps import ReadCaller, StoreDep
 from aifinops.api.query_params import check_known
 from aifinops.sources.resource_graph import ownership_matrix
-from aifinops.store.costs import CostStore
+from aifinops.store.inventory_queries import read_inventory
 
 __all__ = ["router"]
 
@@ -21,9 +21,7 @@ router = APIRouter(tags=["inventory"])
 async def inventory(request: Request, store: StoreDep, caller: ReadCaller) -> dict[str, Any]:
     check_known(request.query_params, {"type", "unowned"})
     kind = request.query_params.get("type")
-    resources = await run_in_threadpool(
-        CostStore(store).inventory, resource_type=kind.lower() if kind else None
-    )
+    resources = await run_in_threadpool(read_inventory, store, resource_type=kind.lower() if kind else None)
     rows = ownership_matrix(resources)
     if request.query_params.get("unowned", "").lower() in ("1", "true", "yes"):
         rows = [r for r in rows if r.owner is None]

@@ -80,7 +80,7 @@ def _build(
     from aifinops.engine.showback import build_showback
     from aifinops.store import Store
     from aifinops.store.allocations import AllocationStore
-    from aifinops.store.costs import CostStore
+    from aifinops.store.cost_queries import read_cost_records
 
     start, end = _period(period)
     chosen = Basis(_choice(basis, ("actual", "amortized"), "--basis"))
@@ -90,7 +90,7 @@ def _build(
     store.check_schema()
     dimensions = tuple(dict.fromkeys([*settings.allocation.dimensions, *group]))
     with console.status(f"allocating {period} ({chosen.value}) over {', '.join(dimensions)}"):
-        records = CostStore(store).records(start, end, basis=chosen)
+        records = read_cost_records(store, start, end, basis=chosen)
         result = AllocationStore(store).allocate(
             start,
             end,

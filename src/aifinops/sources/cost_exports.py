@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 from azure.core.exceptions import AzureError
 
 from aifinops.domain import COST_DIMENSIONS, COST_ROW_COLUMNS, Basis, CostRecord, from_nanos
@@ -112,6 +113,10 @@ class ExportScan:
         """The rows to store, columns :data:`COST_ROW_COLUMNS` (one row per CostRecord grain)."""
         return self.conn.sql(f"SELECT {', '.join(COST_ROW_COLUMNS)} FROM {self.table} WHERE NOT bad")
 
+    def batches(self, batch_size: int = 20_000) -> pa.RecordBatchReader:
+        """The rows to store, streamed as Arrow record batches (what the store's ``replace_slice`` takes)."""
+        return self.relation.to_arrow_reader(batch_size=batch_size)
+
     def totals(self) -> Mapping[str, Decimal]:
         """Exact total cost per currency, before any rounding (36 decimal places)."""
         rows = self.conn.sql(
@@ -141,9 +146,8 @@ class ExportScan:
         return (first, last) if first is not None else None
 
     def records(self, *, scope: str = "", source: str = "") -> Iterator[CostRecord]:
-        """The aggregated rows as CostRecord values (for small files; bulk paths use :attr:`relation`)."""
-        reader = self.relation.to_arrow_reader(batch_size=10_000)
-        for batch in reader:
+        """The aggregated rows as CostRecord values (for small files; bulk paths use :meth:`batches`)."""
+        for batch in self.batches(10_000):
             for row in batch.to_pylist():
                 yield _to_record(row, basis=self.basis, scope=scope, source=source)
 

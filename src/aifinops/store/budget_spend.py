@@ -2,7 +2,7 @@
 
 Estimated spend comes from ``usage_rollup`` summed in SQL per local day of the budget's zone and per value
 of the scoped dimensions (one query per zone and currency, not per budget). Billed spend comes from
-:class:`aifinops.store.costs.CostStore`; a billing day counts as complete once a later day has data in
+:mod:`aifinops.store.cost_queries`; a billing day counts as complete once a later day has data in
 every collected scope.
 """
 
@@ -23,7 +23,7 @@ from aifinops.engine.budgets import Budget, BudgetStatus
 from aifinops.engine.nowcast import budget_status
 from aifinops.engine.periods import Period, local_date, zone
 from aifinops.engine.usage_buckets import from_day, hour_start
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_queries import read_cost_freshness, read_cost_series
 from aifinops.store.store import Store
 from aifinops.store.tables import usage_rollup
 
@@ -156,7 +156,7 @@ class SpendReader:
         self, *, basis: Basis, first_day: dt.date, last_day: dt.date, currency: str
     ) -> dict[dt.date, int]:
         """Billed nano-units per billing day (inclusive range) on ``basis``, in ``currency`` only."""
-        points = CostStore(self.store).cost_series(first_day, last_day + dt.timedelta(days=1), basis=basis)
+        points = read_cost_series(self.store, first_day, last_day + dt.timedelta(days=1), basis=basis)
         out: dict[dt.date, int] = defaultdict(int)
         for point in points:
             if point.cost.currency == currency:
@@ -171,7 +171,7 @@ class SpendReader:
         """
         days = [
             f.last_data_day
-            for f in CostStore(self.store).freshness()
+            for f in read_cost_freshness(self.store)
             if f.basis is basis and f.last_data_day is not None
         ]
         return min(days) - dt.timedelta(days=1) if days else None
