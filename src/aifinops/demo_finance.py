@@ -38,7 +38,7 @@ from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore, parse_rules
 from aifinops.store.cost_queries import read_cost_records, read_cost_totals
 from aifinops.store.inventory_queries import read_inventory
-from aifinops.store.kpi_inputs import read_kpi_inputs
+from aifinops.store.kpi_input_queries import read_kpi_inputs
 
 if TYPE_CHECKING:
     from rich.progress import Progress

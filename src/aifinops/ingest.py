@@ -12,7 +12,7 @@ from aifinops.domain import TaskOutcome, UsageEvent
 from aifinops.engine.pricing import PriceBook, price_event
 from aifinops.store import Store
 from aifinops.store.events import EventStore, event_values, sqlite_time
-from aifinops.store.prices import PriceStore
+from aifinops.store.price_queries import read_price_version, read_prices
 
 __all__ = ["IngestResult", "Ingestor"]
 
@@ -36,7 +36,6 @@ class Ingestor:
     ) -> None:
         self.store = store
         self.events = EventStore(store)
-        self.prices = PriceStore(store)
         self._clock = clock
         self._refresh_seconds = refresh_seconds
         self._lock = threading.Lock()
@@ -50,9 +49,9 @@ class Ingestor:
         if self._book is not None and now - self._checked < self._refresh_seconds:
             return self._book
         with self._lock:
-            version = self.prices.version()
+            version = read_price_version(self.store)
             if self._book is None or version != self._version:
-                self._book = PriceBook(self.prices.load())
+                self._book = PriceBook(read_prices(self.store))
                 self._version = version
             self._checked = now
             return self._book

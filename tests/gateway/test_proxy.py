@@ -591,12 +591,12 @@ class _DownKeys:
     def __init__(self) -> None:
         self.inner, self.down = memory_keys(), False
 
-    def verify(self, secret: str) -> ApiKey | None:
+    def __call__(self, secret: str) -> ApiKey | None:
         if self.down:
             raise StoreError(
                 "database error on sqlite:///x.db: OperationalError: unable to open database file"
             )
-        return self.inner.verify(secret)
+        return self.inner(secret)
 
 
 async def test_key_store_outage_keeps_known_keys_and_refuses_unknown_ones_with_503() -> None:

@@ -6,6 +6,7 @@ import ipaddress
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -38,7 +39,7 @@ from aifinops.gateway.assembly import build_enforcer
 from aifinops.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.budgets import BudgetStore
-from aifinops.store.keys import KeyStore
+from aifinops.store.key_queries import any_active_key, verify_key
 
 __all__ = ["check_bind", "create_app"]
 
@@ -52,9 +53,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def check_bind(host: str, keys: KeyStore) -> str:
+def check_bind(host: str, store: Store) -> str:
     """Refuse to listen beyond loopback without API keys; return a line describing the access mode."""
-    if keys.any_active():
+    if any_active_key(store):
         return "API keys are required (Authorization: Bearer <key>)"
     if not _is_loopback(host):
         raise ConfigError(
@@ -67,13 +68,13 @@ def check_bind(host: str, keys: KeyStore) -> str:
 class _AuthCache:
     """Whether any key exists, re-checked at most every few seconds (a key created later takes effect)."""
 
-    def __init__(self, keys: KeyStore, ttl: float = 5.0) -> None:
-        self.keys, self.ttl, self._at, self._value = keys, ttl, 0.0, False
+    def __init__(self, store: Store, ttl: float = 5.0) -> None:
+        self.store, self.ttl, self._at, self._value = store, ttl, 0.0, False
 
     def __call__(self) -> bool:
         now = time.monotonic()
         if now - self._at > self.ttl:
-            self._value, self._at = self.keys.any_active(), now
+            self._value, self._at = any_active_key(self.store), now
         return self._value
 
 
@@ -104,8 +105,8 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.ingestor = ingestor or Ingestor(store)
-    app.state.keys = KeyStore(store)
-    app.state.auth_required = _AuthCache(app.state.keys)
+    app.state.verify_key = partial(verify_key, store)
+    app.state.auth_required = _AuthCache(store)
     app.state.enforcer = build_enforcer(settings, book=app.state.ingestor.book)
     app.state.financial_costs = FinancialCosts(store)
     app.state.monitor_usage = MonitorUsage(store)

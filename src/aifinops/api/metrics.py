@@ -22,7 +22,7 @@ from aifinops.engine.kpis import task_kpis
 from aifinops.store import Store
 from aifinops.store.cost_queries import read_cost_freshness
 from aifinops.store.freshness_queries import read_freshness
-from aifinops.store.kpi_inputs import read_kpi_inputs
+from aifinops.store.kpi_input_queries import read_kpi_inputs
 from aifinops.store.usage_queries import usage_totals
 
 __all__ = ["StaleWhileRevalidate", "StoreCollector", "cap_labels"]

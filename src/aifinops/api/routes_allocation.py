@@ -23,7 +23,7 @@ from aifinops.reports import showback_document
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore, parse_rules
 from aifinops.store.cost_queries import read_cost_records
-from aifinops.store.kpi_inputs import read_kpi_inputs
+from aifinops.store.kpi_input_queries import read_kpi_inputs
 from aifinops.store.reconciliation_queries import estimates
 
 __all__ = ["parse_period", "router"]

@@ -19,7 +19,7 @@ from aifinops.engine.kpis import ALLOCATED_BASES, task_kpis
 from aifinops.store import Store
 from aifinops.store.allocation_groups import bucket_totals
 from aifinops.store.freshness_queries import read_freshness
-from aifinops.store.kpi_inputs import read_kpi_inputs
+from aifinops.store.kpi_input_queries import read_kpi_inputs
 from aifinops.store.snapshots import SnapshotStore
 from aifinops.store.usage_queries import UsageQuery, query_usage
 

@@ -22,7 +22,7 @@ from aifinops.api.serializers import event_json, jsonable, kpi_json, task_costs_
 from aifinops.domain import DIMENSIONS, Basis, Outcome
 from aifinops.engine.kpis import KPI_BASES, task_kpis
 from aifinops.store import Store
-from aifinops.store.kpi_inputs import read_kpi_inputs
+from aifinops.store.kpi_input_queries import read_kpi_inputs
 from aifinops.store.task_queries import get_task, list_tasks
 
 __all__ = ["kpis_document", "router"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from aifinops.domain import Basis, Money, from_nanos, plain
 from aifinops.engine.kpis import KPI_BASES, BasisKpi, TaskKpi
-from aifinops.store.kpi_inputs import Unavailable
+from aifinops.store.kpi_input_queries import Unavailable
 
 __all__ = ["jsonable", "kpi_json", "money_json", "unavailable_json"]
 

@@ -67,10 +67,10 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys (never their secrets)."""
-    from aifinops.store.keys import KeyStore
+    from aifinops.store.key_queries import list_keys
 
     table = Table("key id", "name", "scopes", "tenant", "created", "revoked")
-    for k in KeyStore(Store.from_settings(load_settings())).list():
+    for k in list_keys(Store.from_settings(load_settings())):
         table.add_row(
             k.key_id,
             k.name,
@@ -106,18 +106,17 @@ def reprice(
 ) -> None:
     """Re-price stored events with the current price book and record the run."""
     from aifinops.engine.pricing import PriceBook, price_event
-    from aifinops.store.prices import PriceStore
-    from aifinops.store.repricing import reprice as run
+    from aifinops.store.price_queries import read_prices
+    from aifinops.store.repricing import RepricingStore
 
     start, end = _day(from_, "from"), _day(to, "to")
     if end <= start:
         raise ValidationError(f"--to {to} must be after --from {from_}", field="to")
     store = Store.from_settings(load_settings())
     store.check_schema()
-    book = PriceBook(PriceStore(store).load())
+    book = PriceBook(read_prices(store))
     with console.status("re-pricing…"):
-        report = run(
-            store,
+        report = RepricingStore(store).reprice(
             lambda e: price_event(e, book),
             start=start,
             end=end,
@@ -140,13 +139,12 @@ def serve(
     import uvicorn
 
     from aifinops.api.app import check_bind, create_app
-    from aifinops.store.keys import KeyStore
 
     settings = load_settings()
     host, port = host or settings.host, port or settings.port
     store = Store.from_settings(settings)
     store.check_schema()
-    console.print(check_bind(host, KeyStore(store)))
+    console.print(check_bind(host, store))
     app = create_app(settings, store=store)
     stop = _start_collector(settings, store)
     console.print(f"serving on http://{host}:{port}  (dashboard: /, docs: /docs, metrics: /metrics)")

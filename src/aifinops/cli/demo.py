@@ -25,7 +25,7 @@ from aifinops.ingest import Ingestor
 from aifinops.simulation import simulate_month
 from aifinops.sources.price_file import load_snapshot
 from aifinops.store import Store
-from aifinops.store.kpi_inputs import read_kpi_inputs
+from aifinops.store.kpi_input_queries import read_kpi_inputs
 from aifinops.store.prices import PriceStore
 
 __all__ = ["demo", "load_demo_month"]

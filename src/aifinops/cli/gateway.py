@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from functools import partial
 from typing import Annotated
 
 import typer
@@ -20,7 +21,7 @@ from aifinops.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.budget_spend import evaluate_budgets
 from aifinops.store.budgets import BudgetStore
-from aifinops.store.keys import KeyStore
+from aifinops.store.key_queries import verify_key
 
 __all__ = ["build_gateway", "gateway"]
 
@@ -64,7 +65,7 @@ def build_gateway(
     )
     return create_gateway(
         config,
-        keys=KeyStore(store),
+        keys=partial(verify_key, store),
         enforcer=enforcer,
         budgets=budget_guard(settings, store),
         recorder=Recorder(ingestor, spool_path=settings.gateway.spool_path),
