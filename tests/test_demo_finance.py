@@ -30,7 +30,7 @@ from aifinops.domain import Basis, Money, to_nanos
 from aifinops.engine.budgets import Alert, Enforcement, Threshold
 from aifinops.sources._http import RetryPolicy
 from aifinops.store import Store
-from aifinops.store.allocations import AllocationStore
+from aifinops.store.allocation_queries import read_allocation
 from aifinops.store.budgets import BudgetStore
 from aifinops.store.cost_queries import read_cost_totals
 
@@ -47,7 +47,7 @@ def _bill_nanos(store: Store, basis: Basis) -> dict[str, int]:
 
 
 def _conserved(store: Store, basis: Basis) -> None:
-    result = AllocationStore(store).result(OCT, NOV, basis=basis)
+    result = read_allocation(store, OCT, NOV, basis=basis)
     buckets: dict[str, int] = defaultdict(int)
     for (currency, _), nanos in result.totals().items():
         buckets[currency] += nanos

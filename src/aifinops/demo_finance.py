@@ -30,12 +30,13 @@ from aifinops.demo_incident import inject_agent_loop
 from aifinops.domain import Basis, CostRecord, from_nanos
 from aifinops.emulator import EmulatorState, SyncASGITransport, azure_transport, create_emulator
 from aifinops.engine.allocation import AllocationResult, Bucket
-from aifinops.engine.allocation_rules import AllocationRule
+from aifinops.engine.allocation_rules import AllocationRule, parse_rules
 from aifinops.engine.kpis import TaskKpi, task_kpis
 from aifinops.errors import SourceError
+from aifinops.jobs.allocate import allocate_period
 from aifinops.sources.azure_auth import build_credential
 from aifinops.store import Store
-from aifinops.store.allocations import AllocationStore, parse_rules
+from aifinops.store.allocations import AllocationStore
 from aifinops.store.cost_queries import read_cost_records, read_cost_totals
 from aifinops.store.inventory_queries import read_inventory
 from aifinops.store.kpi_input_queries import read_kpi_inputs
@@ -227,11 +228,11 @@ def demo_rules(
 def _allocate(
     store: Store, settings: Settings, *, rules: list[AllocationRule], start: dt.date, end: dt.date
 ) -> dict[Basis, AllocationResult]:
-    allocations = AllocationStore(store)
-    allocations.replace_rules(rules)
+    AllocationStore(store).replace_rules(rules)
     dims = tuple(dict.fromkeys([*settings.allocation.dimensions, "app", "use_case", "tenant"]))
     return {
-        basis: allocations.allocate(
+        basis: allocate_period(
+            store,
             start,
             end,
             basis=basis,

@@ -15,9 +15,10 @@ from typing import Any
 from aifinops.api.problems import ProblemError
 from aifinops.api.query_params import TimeRange, billing_days
 from aifinops.domain import Basis, from_nanos, plain, to_nanos
-from aifinops.engine.allocation import Bucket
+from aifinops.engine.allocation import AllocationResult, Bucket
+from aifinops.jobs.allocate import gc_paused_for_bulk_objects
 from aifinops.store import Store
-from aifinops.store.allocations import AllocationStore
+from aifinops.store.allocation_queries import read_allocation
 from aifinops.store.cost_queries import read_cost_series, read_cost_totals
 from aifinops.store.usage_queries import UsageQuery
 
@@ -39,7 +40,7 @@ class FinancialCosts:
     """``/api/costs?basis=actual|amortized``: cost records, or their stored allocation when grouped."""
 
     def __init__(self, store: Store) -> None:
-        self.store, self.allocations = store, AllocationStore(store)
+        self.store = store
 
     def __call__(self, q: UsageQuery, basis: Basis, tenant: str | None) -> dict[str, Any]:
         if q.granularity == "hour":
@@ -76,44 +77,48 @@ class FinancialCosts:
         }
 
     def _allocated(self, q: UsageQuery, basis: Basis, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
-        result = self.allocations.result(start, end, basis=basis)
-        if not result.records:
-            raise ProblemError(
-                404,
-                "No allocation",
-                f"no {basis.value} allocation stored for {start}..{end}: "
-                "grouping billed cost by app, tenant or use case needs one; run "
-                "`aifinops report showback` or POST /api/allocation/run",
-            )
-        missing = [d for d in (*q.group_by, *q.filters) if d not in result.dimensions]
-        if missing:
-            raise _bad(
-                "group_by",
-                f"the stored allocation is over {list(result.dimensions)}; "
-                f"{missing} needs an allocation run over those dimensions",
-            )
-        index = {d: i for i, d in enumerate(result.dimensions)}
-        acc: dict[tuple[Any, ...], int] = defaultdict(int)
-        for line in result.lines:
-            if any(line.dims[index[d]] not in values for d, values in q.filters.items()):
-                continue
-            day = result.records[line.record].billing_day
-            period = day.replace(day=1) if q.granularity == "month" else day
-            group = tuple(
-                line.dims[index[d]] if line.bucket is Bucket.ALLOCATED else None for d in q.group_by
-            )
-            acc[(period, *group, line.currency, line.bucket.value)] += line.amount_nanos
-        return [
-            {
-                "period_start": k[0].isoformat(),
-                **dict(zip(q.group_by, k[1:-2], strict=True)),
-                "cost": plain(from_nanos(v)),
-                "currency": k[-2],
-                "bucket": k[-1],
-                "_nanos": v,
-            }
-            for k, v in sorted(acc.items(), key=lambda kv: tuple("" if x is None else str(x) for x in kv[0]))
-        ]
+        with gc_paused_for_bulk_objects():  # a month is a million lines
+            result = read_allocation(self.store, start, end, basis=basis)
+            if not result.records:
+                raise ProblemError(
+                    404,
+                    "No allocation",
+                    f"no {basis.value} allocation stored for {start}..{end}: "
+                    "grouping billed cost by app, tenant or use case needs one; run "
+                    "`aifinops report showback` or POST /api/allocation/run",
+                )
+            missing = [d for d in (*q.group_by, *q.filters) if d not in result.dimensions]
+            if missing:
+                raise _bad(
+                    "group_by",
+                    f"the stored allocation is over {list(result.dimensions)}; "
+                    f"{missing} needs an allocation run over those dimensions",
+                )
+            return _allocated_items(q, result)
+
+
+def _allocated_items(q: UsageQuery, result: AllocationResult) -> list[dict[str, Any]]:
+    """The stored allocation summed per period, group, currency and bucket."""
+    index = {d: i for i, d in enumerate(result.dimensions)}
+    acc: dict[tuple[Any, ...], int] = defaultdict(int)
+    for line in result.lines:
+        if any(line.dims[index[d]] not in values for d, values in q.filters.items()):
+            continue
+        day = result.records[line.record].billing_day
+        period = day.replace(day=1) if q.granularity == "month" else day
+        group = tuple(line.dims[index[d]] if line.bucket is Bucket.ALLOCATED else None for d in q.group_by)
+        acc[(period, *group, line.currency, line.bucket.value)] += line.amount_nanos
+    return [
+        {
+            "period_start": k[0].isoformat(),
+            **dict(zip(q.group_by, k[1:-2], strict=True)),
+            "cost": plain(from_nanos(v)),
+            "currency": k[-2],
+            "bucket": k[-1],
+            "_nanos": v,
+        }
+        for k, v in sorted(acc.items(), key=lambda kv: tuple("" if x is None else str(x) for x in kv[0]))
+    ]
 
 
 def snapshot_totals(store: Store) -> Any:

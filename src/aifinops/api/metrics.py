@@ -175,7 +175,7 @@ class StoreCollector(Collector):
         now = self.clock()
         month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         tomorrow = now + dt.timedelta(days=1)
-        # The allocation is read as per-group sums (allocation_groups), never line by line: cheap enough
+        # The allocation is read as per-group sums (allocated_groups), never line by line: cheap enough
         # for a background refresh even over a month of a million lines.
         inputs = read_kpi_inputs(
             self.store, start=month, end=tomorrow, days=(month.date(), tomorrow.date()), by=("use_case",)

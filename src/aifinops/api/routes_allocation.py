@@ -14,14 +14,16 @@ from aifinops.api.deps import AdminCaller, Caller, ReadCaller, SettingsDep, Stor
 from aifinops.api.problems import ProblemError
 from aifinops.api.serializers import unavailable_json
 from aifinops.domain import DIMENSIONS, Basis, from_nanos, plain
-from aifinops.engine.allocation_rules import rule_to_mapping
+from aifinops.engine.allocation_rules import parse_rules, rule_to_mapping
 from aifinops.engine.kpis import TaskKpi, task_kpis
 from aifinops.engine.reconciliation import DriftRow, reconcile
 from aifinops.engine.showback import build_showback
 from aifinops.errors import ValidationError
+from aifinops.jobs.allocate import allocate_period, gc_paused_for_bulk_objects
 from aifinops.reports import showback_document
 from aifinops.store import Store
-from aifinops.store.allocations import AllocationStore, parse_rules
+from aifinops.store.allocation_queries import read_allocation, read_rules
+from aifinops.store.allocations import AllocationStore
 from aifinops.store.cost_queries import read_cost_records
 from aifinops.store.kpi_input_queries import read_kpi_inputs
 from aifinops.store.reconciliation_queries import estimates
@@ -100,7 +102,7 @@ OrgCaller = Annotated[Caller, Depends(_org_wide)]
 
 @router.get("/api/allocation/rules", summary="The allocation rules, in the order they apply")
 async def get_rules(store: StoreDep, caller: ReadCaller) -> dict[str, Any]:
-    rules = await run_in_threadpool(AllocationStore(store).rules)
+    rules = await run_in_threadpool(read_rules, store)
     return {"rules": [rule_to_mapping(r) for r in rules]}
 
 
@@ -120,14 +122,14 @@ async def post_rule(
 
 def _run(store: Store, start: dt.date, end: dt.date, basis: Basis, dims: tuple[str, ...]) -> dict[str, Any]:
     records = read_cost_records(store, start, end, basis=basis)
-    result = AllocationStore(store).allocate(start, end, basis=basis, dimensions=dims, records=records)
+    result = allocate_period(store, start, end, basis=basis, dimensions=dims, records=records)
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
         "basis": basis.value,
         "dimensions": list(dims),
         "records": len(result.records),
-        "lines": len(result.lines),
+        "lines": result.line_count,
     }
 
 
@@ -153,20 +155,25 @@ async def get_allocation(
     basis: str = "actual",
     by: str | None = None,
 ) -> dict[str, Any]:
+    return await run_in_threadpool(_showback, store, days, _basis(basis), by)
+
+
+def _showback(store: Store, days: _Days, chosen: Basis, by: str | None) -> dict[str, Any]:
     lo, hi = days.start, days.end
-    chosen = _basis(basis)
-    result = await run_in_threadpool(AllocationStore(store).result, lo, hi, basis=chosen)
-    if not result.dimensions:
-        raise ProblemError(
-            404,
-            "Not allocated",
-            f"no allocation of {lo}..{hi} on {chosen.value}; POST /api/allocation/run or run "
-            f"`aifinops report showback --period {lo:%Y-%m} --basis {chosen.value}`",
-        )
-    try:
-        showback = build_showback(result, by=_dims(by, result.dimensions), period=days.label, basis=chosen)
-    except ValueError as exc:
-        raise _invalid("by", str(exc)) from exc
+    with gc_paused_for_bulk_objects():  # a month is a million lines
+        result = read_allocation(store, lo, hi, basis=chosen)
+        if not result.dimensions:
+            raise ProblemError(
+                404,
+                "Not allocated",
+                f"no allocation of {lo}..{hi} on {chosen.value}; POST /api/allocation/run or run "
+                f"`aifinops report showback --period {lo:%Y-%m} --basis {chosen.value}`",
+            )
+        try:
+            dims = _dims(by, result.dimensions)
+            showback = build_showback(result, by=dims, period=days.label, basis=chosen)
+        except ValueError as exc:
+            raise _invalid("by", str(exc)) from exc
     return showback_document(showback)
 
 

@@ -17,7 +17,7 @@ from aifinops.api.serializers import jsonable, kpi_json
 from aifinops.domain import Basis, from_nanos, plain
 from aifinops.engine.kpis import ALLOCATED_BASES, task_kpis
 from aifinops.store import Store
-from aifinops.store.allocation_groups import bucket_totals
+from aifinops.store.allocation_queries import bucket_totals
 from aifinops.store.freshness_queries import read_freshness
 from aifinops.store.kpi_input_queries import read_kpi_inputs
 from aifinops.store.snapshots import SnapshotStore

@@ -17,10 +17,8 @@ into lines when a report asks for them.
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -64,7 +62,6 @@ __all__ = [
     "Scope",
     "UsageFilter",
     "allocate",
-    "collector_paused",
     "filter_key",
     "split_largest_remainder",
 ]
@@ -122,11 +119,10 @@ class AllocationResult:
         """Every line, in part order: each record's lines are consecutive, in the order they were split."""
         out: list[AllocationLine] = []
         extend, new = out.extend, tuple.__new__
-        with collector_paused():
-            for part in self.parts:
-                fixed = (repeat(part.currency), repeat(part.bucket), repeat(part.rule), repeat(part.driver))
-                rows = zip(repeat(part.record), part.owners, part.amounts, *fixed, repeat(part.reason))
-                extend(map(new, repeat(AllocationLine), rows))
+        for part in self.parts:
+            fixed = (repeat(part.currency), repeat(part.bucket), repeat(part.rule), repeat(part.driver))
+            rows = zip(repeat(part.record), part.owners, part.amounts, *fixed, repeat(part.reason))
+            extend(map(new, repeat(AllocationLine), rows))
         return tuple(out)
 
     @property
@@ -139,23 +135,6 @@ class AllocationResult:
         for part in self.parts:
             out[(part.currency, part.bucket)] += sum(part.amounts)
         return dict(out)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a month of lines, drivers or rows is built.
-
-    They are a million small tuples without reference cycles, and every few hundred of them the collector
-    would walk all that were built before: it cost more than building them. Reference counting still frees
-    everything; the collector runs again (and catches up) when the block ends.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def split_largest_remainder(total: int, weights: Sequence[int]) -> list[int]:
@@ -355,8 +334,7 @@ def allocate(
     store computes them; rules with other filters filter ``drivers``.
     """
     dims = _check_dimensions(dimensions)
-    with collector_paused():
-        return _allocate(records, rules, UsageIndex(drivers, dims, filtered), dims)
+    return _allocate(records, rules, UsageIndex(drivers, dims, filtered), dims)
 
 
 def _allocate(

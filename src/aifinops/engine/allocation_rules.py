@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from aifinops.domain import DIMENSIONS, CostRecord
+from aifinops.errors import ValidationError
 
 __all__ = [
     "DRIVER_FIELDS",
@@ -22,6 +23,7 @@ __all__ = [
     "RecordMatch",
     "Scope",
     "UsageFilter",
+    "parse_rules",
     "rule_from_mapping",
     "rule_to_mapping",
 ]
@@ -328,6 +330,25 @@ def rule_from_mapping(data: Mapping[str, Any], *, position: int = 0) -> Allocati
         return AllocationRule(**_rule_kwargs(data))
     except ValueError as exc:
         raise ValueError(f"{label or f'allocation rule #{position + 1}'}: {exc}") from exc
+
+
+def parse_rules(specs: Sequence[Mapping[str, Any]]) -> list[AllocationRule]:
+    """Rules from their configuration/API form; ValidationError names the rule and field; names are unique."""
+    rules = []
+    for position, spec in enumerate(specs):
+        try:
+            rules.append(rule_from_mapping(spec, position=position))
+        except ValueError as exc:
+            raise ValidationError(str(exc), field=f"rules[{position}]") from exc
+    seen: set[str] = set()
+    for position, rule in enumerate(rules):
+        if rule.name in seen:
+            raise ValidationError(
+                f"allocation rule #{position + 1}: name {rule.name!r} is used twice; rename one",
+                field=f"rules[{position}].name",
+            )
+        seen.add(rule.name)
+    return rules
 
 
 def rule_to_mapping(rule: AllocationRule) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from aifinops.domain import Basis
 from aifinops.engine.kpis import ALLOCATED_BASES, KPI_BASES, GroupCost, TaskAggregate
-from aifinops.store.allocation_groups import allocated_groups, allocation_coverage
+from aifinops.store.allocation_queries import allocated_groups, allocation_coverage
 from aifinops.store.store import Store
 from aifinops.store.task_queries import task_aggregates
 

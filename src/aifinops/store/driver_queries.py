@@ -27,15 +27,17 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from aifinops.domain import DIMENSIONS
 from aifinops.engine.allocation_drivers import Driver, FilterKey, filter_key
-from aifinops.engine.allocation_rules import UsageFilter
+from aifinops.engine.allocation_rules import DRIVER_FIELDS, AllocationRule, UsageFilter
 from aifinops.engine.usage_buckets import from_day, to_day
-from aifinops.errors import StoreError
+from aifinops.errors import StoreError, ValidationError
+from aifinops.store.allocation_queries import deployment_resources
 from aifinops.store.raw import statement
 from aifinops.store.store import Store
 from aifinops.store.tables import DIM_LEN, usage_daily
 
-__all__ = ["BACKGROUND_ROWS", "EXTRA_FIELDS", "DriverRead", "DriverSet"]
+__all__ = ["BACKGROUND_ROWS", "EXTRA_FIELDS", "DriverRead", "DriverSet", "start_driver_read"]
 
 #: The driver fields a usage filter may need beyond the dimensions, in ``Driver`` order.
 EXTRA_FIELDS = ("kind", "deployment", "model")
@@ -305,3 +307,57 @@ class DriverRead:
                 if sums[0] or sums[1] or sums[2]:
                     kept.append(new(Driver, (day, dims, *sums, *row[fixed], resource)))
         return DriverSet(out, filtered)
+
+
+def _needs(
+    rules: Sequence[AllocationRule], dimensions: Sequence[str]
+) -> tuple[set[str], list[Mapping[str, Sequence[str]]]]:
+    """The driver fields to group by and the usage filters to sum in SQL, for ``rules`` over ``dimensions``.
+
+    Filters on the run's dimensions and on kind, deployment or model become conditional sums in the drivers'
+    SQL; the rest (resource id) are grouped by and filtered by the engine.
+    """
+    pushable = {*dimensions, *EXTRA_FIELDS}
+    filters = {filter_key(r.usage): r.usage.where for r in rules if set(r.usage.where) <= pushable}
+    filters.pop((), None)
+    fields = {
+        name
+        for rule in rules
+        if filter_key(rule.usage) not in filters
+        for name in rule.usage.where
+        if name in DRIVER_FIELDS
+    }
+    return fields, list(filters.values())
+
+
+def start_driver_read(
+    store: Store,
+    start: dt.date,
+    end: dt.date,
+    *,
+    dimensions: Sequence[str],
+    rules: Sequence[AllocationRule],
+    background_rows: int = BACKGROUND_ROWS,
+) -> DriverRead:
+    """Start reading the drivers ``rules`` need over ``dimensions`` for ``[start, end)`` in the background.
+
+    The deployment → resource map is read as it stands (refresh it first:
+    :meth:`aifinops.store.allocations.AllocationStore.refresh_deployments`).
+    """
+    unknown = [d for d in dimensions if d not in DIMENSIONS]
+    if unknown:
+        raise ValidationError(
+            f"unknown allocation dimension(s) {unknown}; choose from {list(DIMENSIONS)}",
+            field="dimensions",
+        )
+    fields, filters = _needs(rules, dimensions)
+    return DriverRead(
+        store,
+        start,
+        end,
+        dimensions=dimensions,
+        fields=fields,
+        resources=deployment_resources(store, start, end),
+        filters=filters,
+        background_rows=background_rows,
+    )

@@ -1,15 +1,18 @@
-"""Allocated cost per group of dimensions, summed straight from the stored allocation lines.
+"""Reading allocation back: the rules, a period's stored result, each deployment's resource, and the
+allocated cost per group of dimensions summed straight from the stored lines (written by
+:mod:`aifinops.store.allocations`).
 
 Cost per successful task needs only each group's allocated total, not the lines themselves: a month holds
 about a million lines, so instead of loading them as an :class:`~aifinops.engine.allocation.AllocationResult`
-this reads each day's packed owners and parts (:func:`aifinops.store.allocation_results.stored_days`, without
-the record copies) and adds the nanos up per group and currency. The result equals
-:func:`aifinops.engine.kpis.group_costs` over the loaded result.
+:func:`allocated_groups` reads each day's packed owners and parts
+(:func:`aifinops.store.allocation_results.stored_days`, without the record copies) and adds the nanos up per
+group and currency. The result equals :func:`aifinops.engine.kpis.group_costs` over the loaded result.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,15 +20,59 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from aifinops.domain import Basis
+from aifinops.engine.allocation import AllocationResult, AllocationRule
+from aifinops.engine.allocation_rules import parse_rules
 from aifinops.engine.kpis import GroupCost
+from aifinops.engine.usage_buckets import to_day
 from aifinops.errors import StoreError, ValidationError
-from aifinops.store.allocation_results import StoredDay, stored_days
-from aifinops.store.allocation_tables import allocation_runs
+from aifinops.store.allocation_results import StoredDay, load_result, stored_days
+from aifinops.store.allocation_tables import allocation_deployments, allocation_rules, allocation_runs
 from aifinops.store.store import Store
 
-__all__ = ["AllocationCoverage", "allocated_groups", "allocation_coverage", "bucket_totals"]
+__all__ = [
+    "AllocationCoverage",
+    "allocated_groups",
+    "allocation_coverage",
+    "bucket_totals",
+    "deployment_resources",
+    "read_allocation",
+    "read_rules",
+]
 
 _ALLOCATED = "allocated"  # engine.allocation.Bucket.ALLOCATED, as stored
+
+
+def read_rules(store: Store) -> list[AllocationRule]:
+    """The enabled rules, in the order they apply."""
+    with store.reader() as conn:
+        rows = conn.execute(
+            sa.select(allocation_rules.c.spec)
+            .where(allocation_rules.c.enabled)
+            .order_by(allocation_rules.c.position)
+        ).all()
+    return parse_rules([json.loads(r.spec) for r in rows])
+
+
+def read_allocation(store: Store, start: dt.date, end: dt.date, *, basis: Basis) -> AllocationResult:
+    """The stored allocation of ``[start, end)`` on ``basis``, as one result over its dimensions."""
+    with store.reader() as conn:
+        return load_result(conn, start, end, basis=basis)
+
+
+def deployment_resources(store: Store, start: dt.date, end: dt.date) -> dict[str, str]:
+    """Deployment → resource id of events in ``[start, end)``; a name on several resources → ''.
+
+    Reads the map as :meth:`aifinops.store.allocations.AllocationStore.refresh_deployments` last left it.
+    """
+    m = allocation_deployments.c
+    lo, hi = to_day(start) * 24, to_day(end) * 24
+    found: dict[str, set[str]] = defaultdict(set)
+    with store.reader() as conn:
+        for deployment, resource in conn.execute(
+            sa.select(m.deployment, m.resource_id).where(m.first_hour < hi, m.last_hour >= lo)
+        ):
+            found[deployment].add(resource)
+    return {d: next(iter(r)) if len(r) == 1 else "" for d, r in found.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Application use cases: collecting Azure data, allocating a period; orchestration lives here."""
