@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from aifinops.api.app import create_app
 from aifinops.config import load_settings
 from aifinops.domain import Basis, CostRecord, Outcome, TaskOutcome
-from aifinops.engine.allocation_rules import AllocationRule, DriverMetric, Method, RecordMatch
+from aifinops.engine.allocation_rules import AllocationRule, Method, RecordMatch
+from aifinops.engine.drivers.tokens import TOKENS
 from aifinops.ingest import Ingestor
 from aifinops.jobs.allocate import allocate_period
 from aifinops.store import Store
@@ -89,7 +90,7 @@ def allocated_store(store: Store) -> Store:
             "aoai",
             Method.SHARED,
             match=RecordMatch(resource_ids=("*/accounts/aoai",)),
-            driver=DriverMetric.TOKENS,
+            driver=TOKENS,
         ),
     ]
     owner = {"use_case": "uc-a", "tenant": "contoso"}

@@ -10,7 +10,8 @@ import pytest
 
 from aifinops.domain import Basis, CostRecord, UsageEvent
 from aifinops.engine.allocation import AllocationResult, Bucket
-from aifinops.engine.allocation_rules import AllocationRule, DriverMetric, Method, RecordMatch
+from aifinops.engine.allocation_rules import AllocationRule, Method, RecordMatch
+from aifinops.engine.drivers.tokens import TOKENS
 from aifinops.engine.kpis import GroupCost, group_costs
 from aifinops.errors import ValidationError
 from aifinops.ingest import Ingestor
@@ -29,7 +30,7 @@ RULES = [
         "ptu",
         Method.PROVISIONED,
         match=RecordMatch(resource_ids=("*/accounts/aoai",)),
-        driver=DriverMetric.TOKENS,
+        driver=TOKENS,
         capacity_per_day=10_000,  # the day's usage is a few thousand tokens: the rest stays visible as idle
     ),
     AllocationRule("tagged", Method.DIRECT, match=RecordMatch(tags={"app": "*"}), owner_tags={"app": "app"}),

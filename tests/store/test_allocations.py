@@ -14,12 +14,14 @@ from aifinops.engine.allocation import (
     DRIVER_FIELDS,
     AllocationRule,
     Bucket,
-    DriverMetric,
     IdlePolicy,
     Method,
     RecordMatch,
 )
 from aifinops.engine.allocation_rules import parse_rules
+from aifinops.engine.drivers.estimated_cost import ESTIMATED_COST
+from aifinops.engine.drivers.tokens import TOKENS
+from aifinops.engine.drivers.usage_index import usage_sums
 from aifinops.errors import ValidationError
 from aifinops.ingest import Ingestor
 from aifinops.jobs.allocate import allocate_period
@@ -42,7 +44,7 @@ RULES = [
         "aoai",
         Method.SHARED,
         match=RecordMatch(resource_ids=("*/accounts/aoai",)),
-        driver=DriverMetric.ESTIMATED_COST,
+        driver=ESTIMATED_COST,
     ),
 ]
 
@@ -84,7 +86,7 @@ def usage(store: Store) -> Store:
 def test_rules_keep_their_order_and_refuse_duplicate_names(store: Store) -> None:
     allocations = AllocationStore(store, clock=lambda: NOW)
     allocations.replace_rules(RULES)
-    ptu = AllocationRule("ptu", Method.PROVISIONED, driver=DriverMetric.TOKENS, capacity_per_day=10)
+    ptu = AllocationRule("ptu", Method.PROVISIONED, driver=TOKENS, capacity_per_day=10)
     assert [r.name for r in allocations.add_rule(ptu, position=0)] == ["ptu", "tagged", "aoai"]
     assert read_rules(store) == [ptu, *RULES]
     with pytest.raises(ValidationError, match="an allocation rule named 'ptu' exists"):
@@ -103,13 +105,21 @@ def test_drivers_come_from_the_daily_rollup_with_each_deployments_resource(usage
     on_d1 = deployment_resources(usage, D1, D2)
     read = DriverRead(usage, D1, D2, dimensions=("app", "tenant"), fields=DRIVER_FIELDS, resources=on_d1)
     drivers = read.drivers().all
-    got = sorted(
-        (d.day, d.dims, d.tokens, d.requests, d.estimated_cost_nanos, d.resource_id) for d in drivers
-    )
+    got = sorted((d.day, d.dims, d.usage, d.resource_id) for d in drivers)
     assert got == [
-        (D1, ("chat", "t1"), 2200, 2, 7_000_000, AOAI.lower()),
-        (D1, ("rag", "t2"), 1100, 1, 3_500_000, AOAI.lower()),
-        (D1, ("x", "t3"), 2200, 2, 7_000_000, ""),
+        (
+            D1,
+            ("chat", "t1"),
+            usage_sums(tokens=2200, requests=2, estimated_cost_nanos=7_000_000),
+            AOAI.lower(),
+        ),
+        (
+            D1,
+            ("rag", "t2"),
+            usage_sums(tokens=1100, requests=1, estimated_cost_nanos=3_500_000),
+            AOAI.lower(),
+        ),
+        (D1, ("x", "t3"), usage_sums(tokens=2200, requests=2, estimated_cost_nanos=7_000_000), ""),
     ]
     with pytest.raises(ValidationError, match=r"unknown allocation dimension\(s\) \['squad'\]"):
         start_driver_read(usage, D1, D2, dimensions=("squad",), rules=RULES)
@@ -254,7 +264,7 @@ def _ptu(idle: IdlePolicy) -> AllocationRule:
         "ptu",
         Method.PROVISIONED,
         match=RecordMatch(resource_ids=("*/accounts/aoai",)),
-        driver=DriverMetric.TOKENS,
+        driver=TOKENS,
         capacity_per_day=10_000,
         idle=idle,
     )

@@ -18,13 +18,16 @@ from aifinops.domain import Basis, CostRecord, EventKind
 from aifinops.engine.allocation import (
     DRIVER_FIELDS,
     AllocationRule,
-    DriverMetric,
     Method,
     RecordMatch,
     Scope,
     UsageFilter,
     allocate,
 )
+from aifinops.engine.drivers.estimated_cost import ESTIMATED_COST
+from aifinops.engine.drivers.registry import USAGE_SUMS
+from aifinops.engine.drivers.requests import REQUESTS
+from aifinops.engine.drivers.tokens import TOKENS
 from aifinops.errors import StoreError
 from aifinops.ingest import Ingestor
 from aifinops.jobs.allocate import allocate_period
@@ -47,28 +50,28 @@ RULES = [
         "retrieval-of-contoso",
         Method.SHARED,
         match=RecordMatch(resource_types=("microsoft.search/searchservices",)),
-        driver=DriverMetric.REQUESTS,
+        driver=REQUESTS,
         usage=UsageFilter(where={"kind": ("retrieval",), "tenant": ("contoso",)}, scope=Scope.ALL),
     ),
     AllocationRule(
         "search",
         Method.SHARED,
         match=RecordMatch(resource_types=("microsoft.search/searchservices",)),
-        driver=DriverMetric.REQUESTS,
+        driver=REQUESTS,
         usage=UsageFilter(where={"kind": ("retrieval", "embedding")}, scope=Scope.ALL),
     ),
     AllocationRule(
         "one-account",
         Method.SHARED,
         match=RecordMatch(resource_ids=("*/accounts/a1",)),
-        driver=DriverMetric.TOKENS,
+        driver=TOKENS,
         usage=UsageFilter(where={"resource_id": (AOAI + "a1",)}, scope=Scope.ALL),
     ),
     AllocationRule(
         "aoai",
         Method.SHARED,
         match=RecordMatch(resource_types=("microsoft.cognitiveservices/accounts",)),
-        driver=DriverMetric.ESTIMATED_COST,
+        driver=ESTIMATED_COST,
     ),
 ]
 
@@ -221,3 +224,19 @@ def test_a_worker_that_fails_costs_time_never_the_drivers(
         got = read.drivers()
     assert sorted(got.all) == sorted(expected.all) and len(got.all) == DAYS
     assert why in caplog.text and "reading those drivers here instead" in caplog.text
+
+
+def test_every_registered_usage_sum_is_read_and_the_unneeded_ones_read_as_zero(usage: Store) -> None:
+    """The drivers' SQL follows the registry: each sum adds its rollup fields; sums no rule needs are 0."""
+    AllocationStore(usage).refresh_deployments()
+    resources = deployment_resources(usage, START, END)
+    every = DriverRead(usage, START, END, dimensions=DIMS, fields=(), resources=resources).drivers().all
+    only = DriverRead(usage, START, END, dimensions=DIMS, fields=(), resources=resources, sums={"tokens"})
+    tokens_only = only.drivers().all
+    at = [s.name for s in USAGE_SUMS].index("tokens")
+    assert all(len(d.usage) == len(USAGE_SUMS) for d in every)
+    assert sum(d.usage[at] for d in every) == sum(100 + n + n % 50 for n in range(240))
+    assert sorted((d.day, d.dims, d.usage[at]) for d in every) == sorted(
+        (d.day, d.dims, d.usage[at]) for d in tokens_only
+    )
+    assert {v for d in tokens_only for i, v in enumerate(d.usage) if i != at} == {0}

@@ -26,25 +26,16 @@ from itertools import repeat
 from typing import NamedTuple
 
 from aifinops.domain import DIMENSIONS, CostRecord, to_nanos
-from aifinops.engine.allocation_drivers import (
-    Driver,
-    FilterKey,
-    UsageIndex,
-    filter_key,
-    filter_label,
-    fixed_weights,
-    usage_weights,
-)
-from aifinops.engine.allocation_rules import (
+from aifinops.engine.allocation_rules import AllocationRule, IdlePolicy, Method, RecordMatch
+from aifinops.engine.drivers.usage_filter import (
     DRIVER_FIELDS,
-    AllocationRule,
-    DriverMetric,
-    IdlePolicy,
-    Method,
-    RecordMatch,
+    FilterKey,
     Scope,
     UsageFilter,
+    filter_key,
+    filter_label,
 )
+from aifinops.engine.drivers.usage_index import Driver, UsageIndex, fixed_weights, usage_weights
 
 __all__ = [
     "DRIVER_FIELDS",
@@ -54,7 +45,6 @@ __all__ = [
     "AllocationRule",
     "Bucket",
     "Driver",
-    "DriverMetric",
     "FilterKey",
     "IdlePolicy",
     "Method",
@@ -197,7 +187,7 @@ def _parts(*found: AllocationPart | None) -> list[AllocationPart]:
 
 def _no_usage(rule: AllocationRule, record: CostRecord) -> str:
     where = f" of {record.resource_id}" if rule.usage.scope is Scope.RESOURCE else ""
-    return f"no {rule.driver.value}{filter_label(rule.usage)} usage{where} on {record.billing_day}"
+    return f"no {rule.driver.name}{filter_label(rule.usage)} usage{where} on {record.billing_day}"
 
 
 def _owner(
@@ -247,9 +237,9 @@ def _shared(
     rule: AllocationRule, record: CostRecord, total: int, usage: UsageIndex, at: _At
 ) -> list[AllocationPart] | str:
     if rule.weights:
-        weights = fixed_weights(rule, usage, at.rule_index)
+        weights = fixed_weights(rule.driver, rule.weights, usage, at.rule_index)
     else:
-        found = usage_weights(rule, record, usage, at.rule_index)
+        found = usage_weights(rule.driver, rule.usage, record, usage, at.rule_index)
         if isinstance(found, str):
             return found
         weights = found
@@ -272,7 +262,7 @@ def _capacity(rule: AllocationRule, record: CostRecord) -> int | str:
 def _provisioned(
     rule: AllocationRule, record: CostRecord, total: int, usage: UsageIndex, at: _At
 ) -> list[AllocationPart] | str:
-    found = usage_weights(rule, record, usage, at.rule_index)
+    found = usage_weights(rule.driver, rule.usage, record, usage, at.rule_index)
     capacity = _capacity(rule, record)
     if isinstance(found, str) or isinstance(capacity, str):
         return found if isinstance(found, str) else str(capacity)
@@ -284,7 +274,7 @@ def _provisioned(
     parts = split_largest_remainder(total, [*values, idle_weight])
     out = _part(at, record.currency, rule.name, consumers, parts[:-1], label)
     idle = parts[-1]
-    reason = f"unused provisioned capacity: {used} of {capacity} {rule.driver.value} used"
+    reason = f"unused provisioned capacity: {used} of {capacity} {rule.driver.name} used"
     if not idle:
         return _parts(out)
     if rule.idle is IdlePolicy.SPREAD and consumers:
@@ -330,7 +320,7 @@ def allocate(
 
     A record of cost 0 produces no line; zero-amount shares are dropped. Every line carries the
     record's currency: amounts of different currencies never meet. ``filtered`` may give, per usage
-    filter (:func:`~aifinops.engine.allocation_drivers.filter_key`), the drivers that filter keeps, as the
+    filter (:func:`~aifinops.engine.drivers.usage_filter.filter_key`), the drivers that filter keeps, as the
     store computes them; rules with other filters filter ``drivers``.
     """
     dims = _check_dimensions(dimensions)

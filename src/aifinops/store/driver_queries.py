@@ -21,21 +21,24 @@ import pickle
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from aifinops.domain import DIMENSIONS
-from aifinops.engine.allocation_drivers import Driver, FilterKey, filter_key
-from aifinops.engine.allocation_rules import DRIVER_FIELDS, AllocationRule, UsageFilter
+from aifinops.engine.allocation_rules import AllocationRule
+from aifinops.engine.drivers.kind import UsageSum
+from aifinops.engine.drivers.registry import USAGE_SUMS
+from aifinops.engine.drivers.usage_filter import DRIVER_FIELDS, FilterKey, UsageFilter, filter_key
+from aifinops.engine.drivers.usage_index import Driver
 from aifinops.engine.usage_buckets import from_day, to_day
 from aifinops.errors import StoreError, ValidationError
 from aifinops.store.allocation_queries import deployment_resources
 from aifinops.store.raw import statement
 from aifinops.store.store import Store
-from aifinops.store.tables import DIM_LEN, usage_daily
+from aifinops.store.tables import DIM_LEN, ROLLUP_SUMS, usage_daily
 
 __all__ = ["BACKGROUND_ROWS", "EXTRA_FIELDS", "DriverRead", "DriverSet", "start_driver_read"]
 
@@ -54,14 +57,27 @@ _numbers = sa.Table(
 )
 
 
-def _sums(where: Mapping[str, Sequence[str]] | None) -> list[sa.ColumnElement[Any]]:
-    """Tokens, requests and estimated nanos of the rows ``where`` keeps (all rows when None)."""
+def _sum_column(usage: UsageSum) -> sa.ColumnElement[Any]:
+    """A usage sum of a rollup row: its fields added."""
     u = usage_daily.c
-    columns: list[sa.ColumnElement[Any]] = [u.input_tokens + u.output_tokens, u.requests, u.cost_nanos]
+    unknown = [f for f in usage.fields if f not in ROLLUP_SUMS]
+    if unknown:
+        raise StoreError(f"usage sum {usage.name!r} adds {unknown}, which the rollup does not keep")
+    column: sa.ColumnElement[Any] = u[usage.fields[0]]
+    for name in usage.fields[1:]:
+        column = column + u[name]
+    return column
+
+
+def _sums(where: Mapping[str, Sequence[str]] | None, needed: Container[str]) -> list[sa.ColumnElement[Any]]:
+    """The :data:`USAGE_SUMS` of the rows ``where`` keeps (all rows when None); 0 for those not needed."""
+    u = usage_daily.c
+    columns = [_sum_column(s) if s.name in needed else None for s in USAGE_SUMS]
     if where is not None:
         kept = sa.and_(*(u[name].in_(list(values)) for name, values in sorted(where.items())))
-        columns = [sa.case((kept, column), else_=0) for column in columns]
-    return [sa.cast(sa.func.sum(column), sa.BigInteger) for column in columns]
+        columns = [None if c is None else sa.case((kept, c), else_=0) for c in columns]
+    zero = sa.literal_column("0", sa.BigInteger)
+    return [zero if c is None else sa.cast(sa.func.sum(c), sa.BigInteger) for c in columns]
 
 
 def _query(
@@ -70,9 +86,10 @@ def _query(
     dimensions: Sequence[str],
     fields: Iterable[str],
     filters: Sequence[Mapping[str, Sequence[str]]],
+    needed: Container[str],
 ) -> sa.Select[Any]:
-    """Rows ``(day, dims…, tokens, requests, nanos, currency, kind, deployment, model, resource number,
-    then tokens, requests, nanos of each filter)``."""
+    """Rows ``(day, dims…, usage sums…, currency, kind, deployment, model, resource number, then the usage
+    sums of each filter)``."""
     u, n = usage_daily.c, _numbers.c
     wanted = set(fields)
     number = sa.func.coalesce(n.number, 0)
@@ -84,9 +101,11 @@ def _query(
         *(u[e] for e in EXTRA_FIELDS if e in wanted),
         u.currency,
     ]
-    filtered = [column for where in filters for column in _sums(where)]
+    filtered = [column for where in filters for column in _sums(where, needed)]
     return (
-        sa.select(u.day, *(u[d] for d in dimensions), *_sums(None), u.currency, *extras, number, *filtered)
+        sa.select(
+            u.day, *(u[d] for d in dimensions), *_sums(None, needed), u.currency, *extras, number, *filtered
+        )
         .select_from(usage_daily.outerjoin(_numbers, n.deployment == u.deployment))
         .where(u.day >= to_day(start), u.day < to_day(end))
         .group_by(*keys)
@@ -227,7 +246,8 @@ class DriverRead:
     """The drivers of ``[start, end)``, started at construction; :meth:`drivers` finishes and returns them
     (or :meth:`cancel` gives them up).
 
-    ``resources`` maps each deployment to its resource id ('' when unknown or ambiguous); ``worker`` is the
+    ``resources`` maps each deployment to its resource id ('' when unknown or ambiguous); ``sums`` names the
+    usage sums to read (default: all of :data:`USAGE_SUMS`; the others read as 0); ``worker`` is the
     command of the worker process (default: this Python running ``_driver_worker.py``).
     """
 
@@ -241,6 +261,7 @@ class DriverRead:
         fields: Iterable[str],
         resources: Mapping[str, str],
         filters: Sequence[Mapping[str, Sequence[str]]] = (),
+        sums: Collection[str] | None = None,
         background_rows: int = BACKGROUND_ROWS,
         worker: Sequence[str] | None = None,
     ) -> None:
@@ -258,13 +279,14 @@ class DriverRead:
         if numbered:
             self._setup.append((f"INSERT INTO {_numbers.name} (deployment, number) VALUES (?, ?)", numbered))
         fields = list(fields)
+        needed = {s.name for s in USAGE_SUMS} if sums is None else set(sums)
         split = start
         days = (end - start).days
         if days >= 3 and (background_rows <= 0 or _rollup_rows(store, start, end) >= background_rows):
             split = start + dt.timedelta(days=(2 * days) // 3)
-        self._local = statement(dialect, _query(split, end, dimensions, fields, filters))
+        self._local = statement(dialect, _query(split, end, dimensions, fields, filters, needed))
         self._helper = None
-        self._background = statement(dialect, _query(start, split, dimensions, fields, filters))
+        self._background = statement(dialect, _query(start, split, dimensions, fields, filters, needed))
         if split > start:
             self._helper = _Helper(store, self._setup, self._background, worker)
 
@@ -290,22 +312,23 @@ class DriverRead:
 
     def _build(self, rows: Sequence[tuple[Any, ...]]) -> DriverSet:
         days: dict[int, dt.date] = {}
-        resources, n, new = self._resources, self._width, tuple.__new__
-        # A row: day, dims (n), tokens, requests, nanos, currency, kind, deployment, model, resource number,
-        # then tokens, requests, nanos per filter.
-        fixed = slice(n + 4, n + 8)  # currency and the grouped fields
+        resources, n, k, new = self._resources, self._width, len(USAGE_SUMS), tuple.__new__
+        # A row: day, dims (n), usage sums (k), currency, kind, deployment, model, resource number, then the
+        # usage sums per filter.
+        base = 1 + n + k
+        fixed = slice(base, base + 4)  # currency and the grouped fields
         out: list[Driver] = []
         filtered: dict[FilterKey, list[Driver]] = {key: [] for key in self._filters}
-        lists = [(filtered[key], n + 9 + 3 * i) for i, key in enumerate(self._filters)]
+        lists = [(filtered[key], base + 5 + k * i) for i, key in enumerate(self._filters)]
         append = out.append
         for row in rows:
             day = days.get(row[0]) or days.setdefault(row[0], from_day(row[0]))
-            dims, resource = row[1 : 1 + n], resources[row[n + 8]]
-            append(new(Driver, (day, dims, *row[1 + n : n + 8], resource)))
+            dims, resource = row[1 : 1 + n], resources[row[base + 4]]
+            append(new(Driver, (day, dims, row[1 + n : base], *row[fixed], resource)))
             for kept, at in lists:
-                sums = row[at : at + 3]
-                if sums[0] or sums[1] or sums[2]:
-                    kept.append(new(Driver, (day, dims, *sums, *row[fixed], resource)))
+                sums = row[at : at + k]
+                if any(sums):
+                    kept.append(new(Driver, (day, dims, sums, *row[fixed], resource)))
         return DriverSet(out, filtered)
 
 
@@ -359,5 +382,6 @@ def start_driver_read(
         fields=fields,
         resources=deployment_resources(store, start, end),
         filters=filters,
+        sums={s.name for rule in rules for s in rule.usage_sums},
         background_rows=background_rows,
     )
