@@ -15,13 +15,6 @@ import orjson
 import pytest
 from azure.storage.blob import ContainerClient
 
-from aifinops.collector import (
-    CollectionSummary,
-    Collector,
-    collection_window,
-    month_chunks,
-    run_scheduled,
-)
 from aifinops.domain import Basis, CostRecord, InventoryResource, MetricSample, to_nanos
 from aifinops.emulator import (
     EmulatedBlob,
@@ -32,6 +25,8 @@ from aifinops.emulator import (
     create_emulator,
 )
 from aifinops.errors import ConfigError, SourceError
+from aifinops.jobs.collect import CollectionSummary, Collector, collection_window, run_scheduled
+from aifinops.jobs.collection_sources import month_chunks
 from aifinops.sources._http import RetryPolicy
 from aifinops.sources.cost_exports import BlobExports
 from aifinops.sources.cost_management import CostManagementClient

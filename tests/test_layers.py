@@ -1,4 +1,4 @@
-"""Imports point one way: domain ← engine ← {sources, store} ← {collector, api, gateway, cli}."""
+"""Imports point one way: domain ← engine ← {sources, store} ← {jobs, api, gateway, cli}."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "aifinops"
 _STDLIB_ONLY_PLUS = {"aifinops.domain", "aifinops.engine", "aifinops.errors"}
-_UPPER = ("aifinops.api", "aifinops.gateway", "aifinops.cli", "aifinops.collector", "aifinops.sdk")
+_UPPER = ("aifinops.api", "aifinops.gateway", "aifinops.cli", "aifinops.jobs", "aifinops.sdk")
 
 
 def _imports(path: Path) -> set[str]:
@@ -47,3 +47,44 @@ def test_engine_and_domain_are_pure(path: Path) -> None:
 def test_store_and_sources_do_not_reach_up(path: Path) -> None:
     for name in _imports(path):
         assert not name.startswith(_UPPER), f"{path.relative_to(SRC)} imports {name}"
+
+
+#: Standard-library modules that reach process state (collector, threads, processes, environment, clock,
+#: randomness, I/O): the engine takes what it needs as arguments instead.
+_PROCESS_STATE = {
+    "asyncio",
+    "gc",
+    "logging",
+    "multiprocessing",
+    "os",
+    "random",
+    "signal",
+    "socket",
+    "subprocess",
+    "sys",
+    "threading",
+    "time",
+}
+_CLOCK_CALLS = {"now", "today", "utcnow"}
+
+
+@pytest.mark.parametrize("path", _modules("engine"), ids=lambda p: str(p.relative_to(SRC)))
+def test_engine_touches_no_process_state(path: Path) -> None:
+    """The engine is pure: no garbage-collector switches, threads, environment or clock (``as_of`` is an
+    argument)."""
+    reached = sorted(n for n in _imports(path) if n.split(".")[0] in _PROCESS_STATE)
+    assert not reached, f"{path.relative_to(SRC)} imports {reached}"
+    calls = [
+        node.func.attr
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in _CLOCK_CALLS
+    ]
+    assert not calls, f"{path.relative_to(SRC)} reads the clock ({calls}); take as_of as an argument"
+
+
+@pytest.mark.parametrize("path", _modules("store"), ids=lambda p: str(p.relative_to(SRC)))
+def test_the_store_does_not_import_duckdb(path: Path) -> None:
+    """Sources hand the store row batches or Arrow record batches, never a DuckDB relation."""
+    assert not [n for n in _imports(path) if n.split(".")[0] == "duckdb"], f"{path.relative_to(SRC)}"

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import SecretStr
 
-from aifinops.collector import build_collector
 from aifinops.config import Settings
 from aifinops.demo_bill import DailyUsage, build_bill, daily_usage
 from aifinops.demo_budgets import demo_anomalies, run_demo_budgets
@@ -34,6 +33,7 @@ from aifinops.engine.allocation_rules import AllocationRule, parse_rules
 from aifinops.engine.kpis import TaskKpi, task_kpis
 from aifinops.errors import SourceError
 from aifinops.jobs.allocate import allocate_period
+from aifinops.jobs.collect import build_collector
 from aifinops.sources.azure_auth import build_credential
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore

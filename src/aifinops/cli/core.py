@@ -172,7 +172,7 @@ def _start_collector(settings: Settings, store: Store) -> threading.Event:
     """Beside the API: budgets evaluated and alerted on a schedule, and the configured Azure sources
     collected on theirs (no collector when none is set)."""
     from aifinops.budget_watch import watch_budgets
-    from aifinops.collector import build_collector, run_scheduled
+    from aifinops.jobs.collect import build_collector, run_scheduled
 
     stop = threading.Event()
     threading.Thread(
