@@ -1,5 +1,7 @@
-"""Allocating a period: its usage drivers read in the background while the cost records are read, the
-allocation engine, and the result saved over the period's days.
+"""Allocating a period: drivers, records, the engine and the saved result, timed.
+
+The usage drivers are read in the background while the cost records are read; the engine allocates; the
+result replaces the stored one of every day of the period.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""One collection cycle, Azure sources → store: Cost Management queries, cost exports (folder or blobs),
-Azure Monitor metrics and the Resource Graph inventory (the rows of
-:data:`~aifinops.jobs.collection_sources.SOURCES`), each written as a slice replaced atomically.
+"""Collection cycles, Azure sources → store, run once or on a schedule.
+
+Cost Management queries, cost exports (folder or blobs), Azure Monitor metrics and the Resource Graph
+inventory (the rows of :data:`~aifinops.jobs.collection_sources.SOURCES`), each written as a slice replaced
+atomically.
 
 Every step is independent: one failing scope or file is recorded in the summary and the others still run,
 and because every write replaces its whole slice in one transaction, running a cycle twice changes nothing.

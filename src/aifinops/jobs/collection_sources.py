@@ -1,5 +1,7 @@
-"""The Azure sources of a collection cycle, one row each in :data:`SOURCES`: the setting that configures
-it, its default interval, and the steps it plans over a day range.
+"""The Azure sources of a collection cycle, one row each in :data:`SOURCES`.
+
+A row names the setting that configures the source, its default interval, and the steps it plans over a
+day range.
 
 A new Azure source is its client in ``sources/`` (its protocol in :mod:`aifinops.sources.protocols`) and
 one row here with the function that plans its steps. Every step writes whole slices in one transaction,

@@ -1,6 +1,7 @@
-"""Reading allocation back: the rules, a period's stored result, each deployment's resource, and the
-allocated cost per group of dimensions summed straight from the stored lines (written by
-:mod:`aifinops.store.allocations`).
+"""Reading allocation back (written by :mod:`aifinops.store.allocations`).
+
+The rules, a period's stored result, each deployment's resource, and the allocated cost per group of
+dimensions summed straight from the stored lines.
 
 Cost per successful task needs only each group's allocated total, not the lines themselves: a month holds
 about a million lines, so instead of loading them as an :class:`~aifinops.engine.allocation.AllocationResult`

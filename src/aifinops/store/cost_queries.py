@@ -1,5 +1,7 @@
-"""Reading cost records back: totals per currency, series by period and group, the records themselves,
-and the collection checkpoints and freshness of each slice (written by :mod:`aifinops.store.cost_records`).
+"""Reading cost records back (written by :mod:`aifinops.store.cost_records`).
+
+Totals per currency, series by period and group, the records themselves, and the collection checkpoints
+and freshness of each slice.
 """
 
 from __future__ import annotations

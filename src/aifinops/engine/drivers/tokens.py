@@ -1,5 +1,7 @@
-"""Tokens: each consumer weighs its input + output tokens (cached input is part of input, reasoning part of
-output)."""
+"""Tokens: each consumer weighs its input + output tokens.
+
+Cached input is part of input and reasoning part of output, so they are not added again.
+"""
 
 from __future__ import annotations
 

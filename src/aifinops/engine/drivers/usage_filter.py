@@ -1,5 +1,8 @@
-"""Which usage drives a split: exact values per field (a dimension, or the kind, deployment, model or
-resource of the usage) and whether only the cost record's resource counts."""
+"""Which usage drives a split: the usage filter of an allocation rule.
+
+Exact values per field (a dimension, or the kind, deployment, model or resource of the usage), and whether
+only the cost record's resource counts.
+"""
 
 from __future__ import annotations
 
