@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
-import pyarrow as pa
 from azure.core.exceptions import AzureError
 
 from aifinops.domain import COST_DIMENSIONS, COST_ROW_COLUMNS, Basis, CostRecord, from_nanos
@@ -38,6 +37,9 @@ from aifinops.sources.export_schemas import (
     detect_schema,
     parse_manifest,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "BlobExports",

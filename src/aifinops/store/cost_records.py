@@ -11,16 +11,15 @@ Reads are in :mod:`aifinops.store.cost_queries`.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
@@ -28,6 +27,9 @@ from aifinops.domain import COST_ROW_COLUMNS, Basis, CostRecord, Money, to_nanos
 from aifinops.errors import ValidationError
 from aifinops.store.cost_tables import cost_checkpoints, cost_records
 from aifinops.store.store import Store
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["BATCH_ROWS", "CostRecordStore", "SliceSummary"]
 
@@ -98,11 +100,20 @@ def _record_batches(
         yield batch
 
 
+def _is_arrow(rows: object) -> TypeGuard[pa.RecordBatchReader]:
+    # pyarrow is imported only by whoever hands over Arrow batches (the export reader): the API and the
+    # CLI never load it for the store's sake.
+    arrow = sys.modules.get("pyarrow")
+    return arrow is not None and isinstance(rows, arrow.RecordBatchReader)
+
+
 def _arrow_batches(
     batches: pa.RecordBatchReader, start: dt.date, end: dt.date
 ) -> Iterator[list[tuple[Any, ...]]]:
     """Each record batch as row tuples in :data:`COST_ROW_COLUMNS` order; billing days outside the slice
     are refused before their batch is written."""
+    import pyarrow.compute as pc
+
     for batch in batches:
         days = pc.min_max(batch.column("billing_day"))
         first, last = days["min"].as_py(), days["max"].as_py()
@@ -148,9 +159,7 @@ class CostRecordStore:
                 field="basis" if basis not in _MONEY_BASES else "end",
             )
         batches = (
-            _arrow_batches(rows, start, end)
-            if isinstance(rows, pa.RecordBatchReader)
-            else _record_batches(rows, basis, start, end)
+            _arrow_batches(rows, start, end) if _is_arrow(rows) else _record_batches(rows, basis, start, end)
         )
         key = (
             (cost_records.c.source == source)
