@@ -106,7 +106,11 @@ class AllocationResult:
 
     @cached_property
     def lines(self) -> tuple[AllocationLine, ...]:
-        """Every line, in part order: each record's lines are consecutive, in the order they were split."""
+        """Every line, in part order: each record's lines are consecutive, in the order they were split.
+
+        A month is about a million lines: callers building them pause the cyclic garbage collector around it
+        (``aifinops.jobs.allocate.gc_paused_for_bulk_objects``), which the engine never touches itself.
+        """
         out: list[AllocationLine] = []
         extend, new = out.extend, tuple.__new__
         for part in self.parts:
