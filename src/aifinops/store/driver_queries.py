@@ -86,6 +86,7 @@ def _query(
     dimensions: Sequence[str],
     fields: Iterable[str],
     filters: Sequence[Mapping[str, Sequence[str]]],
+    *,
     needed: Container[str],
 ) -> sa.Select[Any]:
     """Rows ``(day, dims…, usage sums…, currency, kind, deployment, model, resource number, then the usage
@@ -284,9 +285,11 @@ class DriverRead:
         days = (end - start).days
         if days >= 3 and (background_rows <= 0 or _rollup_rows(store, start, end) >= background_rows):
             split = start + dt.timedelta(days=(2 * days) // 3)
-        self._local = statement(dialect, _query(split, end, dimensions, fields, filters, needed))
+        self._local = statement(dialect, _query(split, end, dimensions, fields, filters, needed=needed))
         self._helper = None
-        self._background = statement(dialect, _query(start, split, dimensions, fields, filters, needed))
+        self._background = statement(
+            dialect, _query(start, split, dimensions, fields, filters, needed=needed)
+        )
         if split > start:
             self._helper = _Helper(store, self._setup, self._background, worker)
 
