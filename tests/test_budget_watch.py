@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-from aifinops.budget_watch import evaluate_and_alert, watch_budgets
 from aifinops.config import load_settings
 from aifinops.ingest import Ingestor
+from aifinops.jobs.budgets import evaluate_and_alert, watch_budgets
 from aifinops.store import Store
 from aifinops.store.budgets import BudgetStore
 from aifinops.store.prices import PriceStore

@@ -16,18 +16,18 @@ from hypothesis import strategies as st
 from rich.console import Console
 from typer.testing import CliRunner
 
-from aifinops.alerts import SIGNATURE_HEADER, Channel, ChannelKind, Notifier, notification_for_alert
 from aifinops.api.app import create_app
-from aifinops.cli.demo import load_demo_month
 from aifinops.config import load_settings
-from aifinops.demo_bill import MISPRICED_METER, build_bill, daily_usage
-from aifinops.demo_budgets import round_significant
-from aifinops.demo_estate import estate
-from aifinops.demo_finance import DemoFinanceReport, run_demo_finance
-from aifinops.demo_receiver import AlertReceiver
-from aifinops.demo_tables import finance_tables
+from aifinops.demo.bill import MISPRICED_METER, build_bill, daily_usage
+from aifinops.demo.budgets import round_significant
+from aifinops.demo.estate import estate
+from aifinops.demo.finance import DemoFinanceReport, run_demo_finance
+from aifinops.demo.month import load_demo_month
+from aifinops.demo.receiver import AlertReceiver
+from aifinops.demo.tables import finance_tables
 from aifinops.domain import Basis, Money, to_nanos
 from aifinops.engine.budgets import Alert, Enforcement, Threshold
+from aifinops.jobs.alerts import SIGNATURE_HEADER, Channel, ChannelKind, Notifier, notification_for_alert
 from aifinops.sources._http import RetryPolicy
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore

@@ -14,7 +14,7 @@ import pytest
 from aifinops.domain import Basis, CostRecord, to_nanos
 from aifinops.engine.allocation import AllocationRule, Driver, DriverMetric, Method, RecordMatch, allocate
 from aifinops.engine.showback import build_showback
-from aifinops.reports import FOCUS_COLUMNS, ReportFormat, render_focus, render_showback
+from aifinops.queries.reports import FOCUS_COLUMNS, ReportFormat, render_focus, render_showback
 
 DAY = dt.date(2026, 10, 5)
 DIMS = ("app", "tenant")

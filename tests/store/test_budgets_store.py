@@ -9,15 +9,16 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from aifinops.alerts import Channel, ChannelKind, Notifier, raise_alerts
 from aifinops.domain import DIMENSIONS, Basis, CostRecord, to_nanos
 from aifinops.engine.budgets import Action, Budget, Enforcement, Threshold, ThresholdType, alerts_to_fire
 from aifinops.errors import ValidationError
+from aifinops.jobs.alerts import Channel, ChannelKind, Notifier, raise_alerts
+from aifinops.queries.budgets import evaluate_budgets
 from aifinops.sources._http import RetryPolicy
 from aifinops.store import Store
-from aifinops.store.budget_spend import SpendReader, evaluate_budgets
 from aifinops.store.budgets import BudgetStore
 from aifinops.store.costs import CostStore
+from aifinops.store.spend_queries import spend_sums
 from aifinops.store.tables import usage_rollup
 
 PARIS = "Europe/Paris"
@@ -195,7 +196,8 @@ def test_hourly_sums_are_filtered_by_dimension_values(store: Store) -> None:
     add_usage(store, at(2026, 11, 20, 8), "1.5", tenant="contoso", model="o3")
     add_usage(store, at(2026, 11, 20, 8), "2", tenant="contoso", model="gpt-4o-mini")
     add_usage(store, at(2026, 11, 20, 9), "4", tenant="fabrikam", model="o3")
-    rows = SpendReader(store).sums(
+    rows = spend_sums(
+        store,
         first_day=dt.date(2026, 11, 20),
         end=at(2026, 11, 20, 10),
         tz=dt.UTC,

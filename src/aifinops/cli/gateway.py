@@ -17,8 +17,8 @@ from aifinops.gateway.budget_guard import BudgetGuard
 from aifinops.gateway.recorder import Recorder
 from aifinops.gateway.routing import CredentialTokens, GatewayConfig, TokenProvider, load_gateway_config
 from aifinops.ingest import Ingestor
+from aifinops.queries.budgets import evaluate_budgets
 from aifinops.store import Store
-from aifinops.store.budget_spend import evaluate_budgets
 from aifinops.store.budgets import BudgetStore
 from aifinops.store.keys import KeyStore
 

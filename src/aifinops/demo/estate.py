@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
 
+from aifinops.demo.simulation import RESOURCE_GROUP, SUBSCRIPTION, USE_CASES, aoai_account
+from aifinops.demo.simulation import arm_id as _arm
 from aifinops.domain import InventoryResource
-from aifinops.simulation import RESOURCE_GROUP, SUBSCRIPTION, USE_CASES, aoai_account
-from aifinops.simulation import arm_id as _arm
 
 __all__ = [
     "APPS",

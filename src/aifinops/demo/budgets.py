@@ -16,17 +16,17 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import httpx
 
-from aifinops.alerts import Channel, ChannelKind, Notifier, raise_alerts
 from aifinops.config import Settings
-from aifinops.demo_receiver import AlertReceiver
+from aifinops.demo.receiver import AlertReceiver
 from aifinops.engine.anomalies import Anomaly
 from aifinops.engine.budgets import Budget, BudgetStatus, budget_from_dict
 from aifinops.errors import ValidationError
+from aifinops.jobs.alerts import Channel, ChannelKind, Notifier, raise_alerts
+from aifinops.queries.anomalies import find_anomalies
+from aifinops.queries.budgets import evaluate_budgets
 from aifinops.sources._http import RetryPolicy
 from aifinops.store import Store
-from aifinops.store.budget_spend import evaluate_budgets
 from aifinops.store.budgets import BudgetStore
-from aifinops.store.spend_anomalies import find_anomalies
 
 __all__ = ["BudgetOutcome", "demo_anomalies", "round_significant", "run_demo_budgets", "size_budgets"]
 

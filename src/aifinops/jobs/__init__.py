@@ -1,0 +1,1 @@
+"""Application use cases: collect, allocate, evaluate budgets and alert, keep snapshots, ingest."""
