@@ -1,6 +1,7 @@
 """Budgets in the store: definitions (CRUD), alert state that survives restarts, and deliveries.
 
-Spend per scope and the evaluation of budgets against it live in :mod:`aifinops.store.budget_spend`.
+Spend per scope is read by :mod:`aifinops.store.spend_queries`; budgets are evaluated in
+:mod:`aifinops.queries.budgets`.
 """
 
 from __future__ import annotations
