@@ -13,7 +13,7 @@ from aifinops.api.deps import AdminCaller, ReadCaller, SettingsDep, StoreDep
 from aifinops.api.problems import ProblemError
 from aifinops.domain import DIMENSIONS
 from aifinops.errors import ValidationError
-from aifinops.queries.anomalies import anomalies_document
+from aifinops.queries.anomalies import anomalies_json, find_anomalies
 from aifinops.queries.budgets import (
     alerts_document,
     budget_document,
@@ -149,17 +149,13 @@ async def list_anomalies(
     if caller.tenant is not None:
         filters["tenant"] = (caller.tenant,)
     when = _aware(at, "at")
-    return await run_in_threadpool(
-        lambda: anomalies_document(
-            store,
-            filters=filters,
-            by=by,
-            hourly=grain == "hour",
-            at=when,
-            tz=settings.timezone,
-            currency=settings.currency,
+    hourly, currency = grain == "hour", settings.currency
+    found = await run_in_threadpool(
+        lambda: find_anomalies(
+            store, filters=filters, by=by, hourly=hourly, at=when, tz=settings.timezone, currency=currency
         )
     )
+    return anomalies_json(found, at=when, hourly=hourly, currency=currency)
 
 
 def _aware(value: dt.datetime | None, name: str) -> dt.datetime:

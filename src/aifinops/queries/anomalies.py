@@ -7,6 +7,7 @@ Reads estimated spend with :func:`aifinops.store.spend_queries.spend_sums` and j
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,7 @@ from aifinops.engine.periods import local_date, zone
 from aifinops.store import Store
 from aifinops.store.spend_queries import spend_sums
 
-__all__ = ["anomalies_document", "find_anomalies"]
+__all__ = ["anomalies_json", "find_anomalies"]
 
 
 def find_anomalies(
@@ -91,18 +92,10 @@ def _fill_zeros(points: dict[Any, Decimal], target: Any, hourly: bool) -> None:
         key += step
 
 
-def anomalies_document(
-    store: Store,
-    *,
-    filters: dict[str, tuple[str, ...]],
-    by: str | None,
-    hourly: bool,
-    at: dt.datetime,
-    tz: str,
-    currency: str,
+def anomalies_json(
+    found: Sequence[Anomaly], *, at: dt.datetime, hourly: bool, currency: str
 ) -> dict[str, Any]:
-    """``/api/anomalies``: the anomalies :func:`find_anomalies` finds, as JSON."""
-    found = find_anomalies(store, filters=filters, by=by, hourly=hourly, at=at, tz=tz, currency=currency)
+    """``/api/anomalies``: what :func:`find_anomalies` found at ``at``, as JSON."""
     return {
         "at": at.isoformat(),
         "grain": "hour" if hourly else "day",
