@@ -31,7 +31,7 @@ from aifinops.jobs.alerts import SIGNATURE_HEADER, Channel, ChannelKind, Notifie
 from aifinops.sources._http import RetryPolicy
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore
-from aifinops.store.budgets import BudgetStore
+from aifinops.store.budget_queries import alert_records
 from aifinops.store.costs import CostStore
 
 OCT, NOV = dt.date(2026, 10, 1), dt.date(2026, 11, 1)
@@ -88,7 +88,7 @@ def test_demo_month_is_billed_collected_allocated_budgeted_and_watched(sqlite_st
     assert "demo-contoso-monthly actual:100 as of 2026-10-31" not in first.budgets_crossed
     assert "demo-doc-qa-monthly forecast:100 as of 2026-10-15" in first.budgets_crossed
     assert first.alerts_fired >= 2 and first.alerts_delivered == first.alerts_fired
-    alerts = BudgetStore(sqlite_store).alerts()
+    alerts = alert_records(sqlite_store)
     assert alerts and all(a.delivery_status == "delivered" for a in alerts)
     assert {d.http_status for a in alerts for d in a.deliveries} == {204}
     # The incident day of doc-qa is an anomaly.
@@ -111,7 +111,7 @@ def test_demo_month_is_billed_collected_allocated_budgeted_and_watched(sqlite_st
         first.fully_loaded,
     )
     assert second.alerts_fired == second.alerts_delivered == 0  # each threshold fires once per period
-    assert len(BudgetStore(sqlite_store).alerts()) == len(alerts)
+    assert len(alert_records(sqlite_store)) == len(alerts)
     _conserved(sqlite_store, Basis.ACTUAL)
 
 

@@ -118,12 +118,12 @@ def test_each_collection_keeps_snapshots_of_the_month_today_and_yesterday(db: St
     from zoneinfo import ZoneInfo
 
     from aifinops.jobs.snapshots import keep_snapshots
-    from aifinops.store.snapshots import SnapshotStore
+    from aifinops.store.snapshot_queries import snapshot_history
 
     keep_snapshots(db, timezone="Pacific/Auckland", now=dt.datetime.now(dt.UTC))
     keep_snapshots(db, timezone="Pacific/Auckland", now=dt.datetime.now(dt.UTC))
     today = dt.datetime.now(dt.UTC).astimezone(ZoneInfo("Pacific/Auckland")).date()
     for period in (f"{today:%Y-%m}", today.isoformat(), (today - dt.timedelta(days=1)).isoformat()):
-        history = SnapshotStore(db).history(period)
+        history = snapshot_history(db, period)
         assert [s.trigger for s in history] == ["collect", "collect"], period
         assert history[0].timezone == "Pacific/Auckland"

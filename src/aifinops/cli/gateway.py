@@ -19,7 +19,7 @@ from aifinops.gateway.routing import CredentialTokens, GatewayConfig, TokenProvi
 from aifinops.ingest import Ingestor
 from aifinops.queries.budgets import evaluate_budgets
 from aifinops.store import Store
-from aifinops.store.budgets import BudgetStore
+from aifinops.store.budget_queries import stored_budgets
 from aifinops.store.keys import KeyStore
 
 __all__ = ["build_gateway", "gateway"]
@@ -30,9 +30,7 @@ def budget_guard(settings: Settings, store: Store) -> BudgetGuard:
 
     def evaluate() -> list[BudgetStatus]:
         budgets = [
-            b.budget
-            for b in BudgetStore(store).list_all()
-            if b.budget.enforcement.action is not Action.NOTIFY
+            b.budget for b in stored_budgets(store) if b.budget.enforcement.action is not Action.NOTIFY
         ]
         if not budgets:
             return []

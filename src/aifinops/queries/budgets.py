@@ -18,7 +18,8 @@ from aifinops.engine.budgets import Budget, BudgetStatus, budget_to_dict, scope_
 from aifinops.engine.nowcast import budget_status
 from aifinops.engine.periods import Period, local_date, zone
 from aifinops.store import Store
-from aifinops.store.budgets import AlertRecord, BudgetStore, StoredBudget
+from aifinops.store.budget_queries import alert_records, stored_budget, stored_budgets
+from aifinops.store.budgets import AlertRecord, StoredBudget
 from aifinops.store.spend_queries import billed_spend, estimated_spend, last_complete_day, scope_key
 
 __all__ = [
@@ -98,7 +99,7 @@ def budget_statuses(
     store: Store, *, default_tz: str, as_of: dt.datetime, tenant: str | None = None
 ) -> list[BudgetStatus]:
     """The status at ``as_of`` of every stored budget the reader sees."""
-    stored = [s.budget for s in BudgetStore(store).list_all()]
+    stored = [s.budget for s in stored_budgets(store)]
     statuses = evaluate_budgets(store, stored, as_of=as_of, default_tz=default_tz)
     return [s for s in statuses if visible(s.budget, tenant)]
 
@@ -166,12 +167,12 @@ def stored_budget_json(stored: StoredBudget) -> dict[str, Any]:
 
 def budgets_document(store: Store, *, tenant: str | None) -> list[dict[str, Any]]:
     """Every budget definition the reader sees (``GET /api/budgets``)."""
-    return [stored_budget_json(s) for s in BudgetStore(store).list_all() if visible(s.budget, tenant)]
+    return [stored_budget_json(s) for s in stored_budgets(store) if visible(s.budget, tenant)]
 
 
 def budget_document(store: Store, name: str, *, tenant: str | None) -> dict[str, Any] | None:
     """One budget definition, or None when there is none the reader sees."""
-    stored = BudgetStore(store).get(name)
+    stored = stored_budget(store, name)
     return None if stored is None or not visible(stored.budget, tenant) else stored_budget_json(stored)
 
 
@@ -179,10 +180,9 @@ def alerts_document(
     store: Store, *, budget: str | None, since: dt.datetime | None, limit: int, tenant: str | None
 ) -> list[dict[str, Any]]:
     """Fired budget alerts, newest first, each with the delivery status of every channel."""
-    budgets = BudgetStore(store)
-    records = budgets.alerts(budget=budget, since=since, limit=limit)
+    records = alert_records(store, budget=budget, since=since, limit=limit)
     if tenant is not None:
-        allowed = {s.budget.name for s in budgets.list_all() if visible(s.budget, tenant)}
+        allowed = {s.budget.name for s in stored_budgets(store) if visible(s.budget, tenant)}
         records = [r for r in records if r.budget in allowed]
     return [_alert_json(r) for r in records]
 

@@ -15,7 +15,7 @@ from typing import Any
 from aifinops.queries.budgets import budget_statuses
 from aifinops.queries.kpis import KpiReport, read_kpis
 from aifinops.store import Store
-from aifinops.store.budgets import BudgetStore
+from aifinops.store.budget_queries import fired_thresholds
 from aifinops.store.usage_queries import usage_totals
 
 __all__ = ["OTHER", "BudgetGauge", "budget_gauges", "cap_labels", "labelled_usage", "month_kpis"]
@@ -73,7 +73,7 @@ class BudgetGauge:
 def budget_gauges(store: Store, *, timezone: str, now: dt.datetime) -> list[BudgetGauge]:
     """Every budget's spend and forecast ratio at ``now`` and the thresholds fired in its period."""
     statuses = budget_statuses(store, default_tz=timezone, as_of=now)
-    fired = BudgetStore(store).fired(s.period.key for s in statuses)
+    fired = fired_thresholds(store, (s.period.key for s in statuses))
     return [
         BudgetGauge(
             s.budget.name,

@@ -16,7 +16,7 @@ from aifinops.queries.serialize import jsonable, kpi_json
 from aifinops.store import Store
 from aifinops.store.allocation_groups import bucket_totals
 from aifinops.store.freshness_queries import read_freshness
-from aifinops.store.snapshots import SnapshotStore
+from aifinops.store.snapshot_queries import latest_snapshot, snapshot_history
 from aifinops.store.usage_queries import UsageQuery, query_usage
 
 __all__ = ["TOP_DIMENSIONS", "snapshot_document", "snapshot_history_document", "stored_snapshot"]
@@ -106,7 +106,7 @@ def snapshot_document(
 
 def stored_snapshot(store: Store, period: str, *, timezone: str) -> dict[str, Any] | None:
     """The latest kept snapshot of ``period`` in ``timezone`` with when and why it was kept, or None."""
-    stored = SnapshotStore(store).latest(period, timezone=timezone)
+    stored = latest_snapshot(store, period, timezone=timezone)
     if stored is None:
         return None
     return {
@@ -126,6 +126,6 @@ def snapshot_history_document(store: Store, period: str) -> dict[str, Any]:
                 "timezone": r.timezone,
                 "totals": r.body.get("totals", []),
             }
-            for r in SnapshotStore(store).history(period)
+            for r in snapshot_history(store, period)
         ],
     }
