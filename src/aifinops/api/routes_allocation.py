@@ -193,4 +193,4 @@ async def get_kpis(
     unknown = [d for d in dims if d not in DIMENSIONS]
     if unknown:
         raise _invalid("by", f"unknown dimension(s) {unknown}; choose from {list(DIMENSIONS)}")
-    return await run_in_threadpool(allocation_kpis_document, store, lo, hi, dims)
+    return await run_in_threadpool(allocation_kpis_document, store, lo, hi, by=dims)

@@ -255,7 +255,7 @@ def _utilisation(result: AllocationResult) -> Decimal | None:
 
 def _fully_loaded(store: Store, *, start: dt.date, end: dt.date) -> tuple[FullyLoaded, ...]:
     """Cost per successful task by use case, as ``GET /api/allocation/kpis?by=use_case`` computes it."""
-    report = read_day_kpis(store, start, end, ("use_case",))
+    report = read_day_kpis(store, start, end, by=("use_case",))
     return tuple(_per_task(k) for k in report.kpis if k.group[0])
 
 

@@ -99,5 +99,5 @@ def run_demo_month(
         store, period, timezone=settings.timezone, trigger="demo", now=dt.datetime.now(dt.UTC)
     )
     first, following = month_days(year, month)
-    report = read_day_kpis(store, first, following, ("use_case",), bases=(Basis.ESTIMATED,))
+    report = read_day_kpis(store, first, following, by=("use_case",), bases=(Basis.ESTIMATED,))
     return DemoMonth(period, n_events, n_tasks, report.kpis, finance)

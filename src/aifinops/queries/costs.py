@@ -33,7 +33,7 @@ def _days(q: UsageQuery) -> tuple[dt.date, dt.date]:
 
 
 def _head(
-    q: UsageQuery, basis: Basis, start: dt.datetime | dt.date, end: dt.datetime | dt.date
+    q: UsageQuery, basis: Basis, *, start: dt.datetime | dt.date, end: dt.datetime | dt.date
 ) -> dict[str, Any]:
     return {
         "basis": basis.value,
@@ -48,7 +48,7 @@ def _head(
 def costs_document(store: Store, q: UsageQuery, *, basis: Basis, tenant: str | None) -> dict[str, Any]:
     """``/api/costs``: cost per period and group of ``q`` on ``basis`` (estimated, actual or amortized)."""
     if basis in _BILLED:
-        return _billed(store, q, basis, tenant)
+        return _billed(store, q, basis=basis, tenant=tenant)
     items = []
     unpriced = 0
     for row in query_usage(store, q):
@@ -65,7 +65,7 @@ def costs_document(store: Store, q: UsageQuery, *, basis: Basis, tenant: str | N
             }
         )
     return {
-        **_head(q, basis, q.start, q.end),
+        **_head(q, basis, start=q.start, end=q.end),
         "unpriced_events": unpriced,
         "totals": _totals(items),
         "items": items,
@@ -79,14 +79,14 @@ def _totals(items: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [{"currency": c, "cost": plain(v)} for c, v in sorted(totals.items())]
 
 
-def _billed(store: Store, q: UsageQuery, basis: Basis, tenant: str | None) -> dict[str, Any]:
+def _billed(store: Store, q: UsageQuery, *, basis: Basis, tenant: str | None) -> dict[str, Any]:
     """Cost records, or their stored allocation when grouped, filtered or read by a tenant."""
     if q.granularity == "hour":
         reason = "billed cost is daily: use day or month"
         raise ValidationError(f"granularity: {reason}", field="granularity", reason=reason)
     start, end = _days(q)
     if q.group_by or q.filters or tenant is not None:
-        items = _allocated(store, q, basis, start, end)
+        items = _allocated(store, q, basis=basis, start=start, end=end)
     else:
         items = [
             {
@@ -102,14 +102,14 @@ def _billed(store: Store, q: UsageQuery, basis: Basis, tenant: str | None) -> di
         nanos = item.pop("_nanos", None)
         totals[item["currency"]] += nanos if nanos is not None else to_nanos(Decimal(item["cost"]))
     return {
-        **_head(q, basis, start, end),
+        **_head(q, basis, start=start, end=end),
         "totals": [{"currency": c, "cost": plain(from_nanos(v))} for c, v in sorted(totals.items())],
         "items": items,
     }
 
 
 def _allocated(
-    store: Store, q: UsageQuery, basis: Basis, start: dt.date, end: dt.date
+    store: Store, q: UsageQuery, *, basis: Basis, start: dt.date, end: dt.date
 ) -> list[dict[str, Any]]:
     result = AllocationStore(store).result(start, end, basis=basis)
     if not result.records:

@@ -76,7 +76,7 @@ def kpis_document(
 
 
 def read_day_kpis(
-    store: Store, start: dt.date, end: dt.date, by: tuple[str, ...], *, bases: Sequence[Basis] = KPI_BASES
+    store: Store, start: dt.date, end: dt.date, *, by: tuple[str, ...], bases: Sequence[Basis] = KPI_BASES
 ) -> KpiReport:
     """The KPIs of the billing days ``[start, end)``: tasks that started on those days in UTC."""
     rng = day_range(start, end)
@@ -84,10 +84,10 @@ def read_day_kpis(
 
 
 def allocation_kpis_document(
-    store: Store, start: dt.date, end: dt.date, by: tuple[str, ...]
+    store: Store, start: dt.date, end: dt.date, *, by: tuple[str, ...]
 ) -> dict[str, Any]:
     """The ``/api/allocation/kpis`` answer: ``/api/kpis`` over billing days, in the allocation API's shape."""
-    report = read_day_kpis(store, start, end, by)
+    report = read_day_kpis(store, start, end, by=by)
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),

@@ -35,7 +35,7 @@ def _monthly(q: UsageQuery, group_by: tuple[str, ...] = ()) -> UsageQuery:
     )
 
 
-def _top(store: Store, q: UsageQuery, dim: str, n: int = 5) -> list[dict[str, Any]]:
+def _top(store: Store, q: UsageQuery, dim: str, *, n: int = 5) -> list[dict[str, Any]]:
     acc: dict[tuple[str | None, str], int] = {}
     for r in query_usage(store, _monthly(q, (dim,))):
         if r.currency:
