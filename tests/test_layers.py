@@ -1,4 +1,4 @@
-"""Imports point one way: domain ← engine ← {sources, store} ← {jobs, api, gateway, cli}."""
+"""Imports point one way: domain ← engine ← {sources, store} ← queries ← {jobs, api, gateway, cli, demo}."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ def _imports(path: Path) -> set[str]:
 
 def _modules(folder: str) -> list[Path]:
     return sorted((SRC / folder).rglob("*.py")) if (SRC / folder).is_dir() else [SRC / f"{folder}.py"]
+
+
+def _reaches(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
 
 
 @pytest.mark.parametrize("path", _modules("engine") + _modules("domain"), ids=lambda p: p.name)
@@ -88,3 +92,44 @@ def test_engine_touches_no_process_state(path: Path) -> None:
 def test_the_store_does_not_import_duckdb(path: Path) -> None:
     """Sources hand the store row batches or Arrow record batches, never a DuckDB relation."""
     assert not [n for n in _imports(path) if n.split(".")[0] == "duckdb"], f"{path.relative_to(SRC)}"
+
+
+#: What read models sit below: they read the store and the engine, never the adapters or use cases above.
+_ABOVE_QUERIES = (
+    "aifinops.api",
+    "aifinops.cli",
+    "aifinops.gateway",
+    "aifinops.jobs",
+    "aifinops.demo",
+    "aifinops.sdk",
+    "aifinops.ingest",
+    "aifinops.emulator",
+)
+
+
+@pytest.mark.parametrize("path", _modules("queries"), ids=lambda p: p.name)
+def test_queries_read_only_the_store_and_the_engine(path: Path) -> None:
+    for name in _imports(path):
+        assert not _reaches(name, _ABOVE_QUERIES), f"{path.relative_to(SRC)} imports {name}"
+
+
+@pytest.mark.parametrize(
+    "path", _modules("cli") + _modules("demo"), ids=lambda p: f"{p.parent.name}/{p.name}"
+)
+def test_cli_and_demo_never_import_api_routes(path: Path) -> None:
+    """The CLI and the demo print what the API serves by calling the same read models, not its routes."""
+    for name in _imports(path):
+        assert not name.startswith("aifinops.api.routes_"), f"{path.relative_to(SRC)} imports {name}"
+
+
+def test_only_cli_serve_imports_the_api_from_outside() -> None:
+    """Nothing outside ``api/`` imports ``aifinops.api``, except ``cli/core.py`` building the app to serve."""
+    allowed = {("cli/core.py", "aifinops.api.app")}
+    found = {
+        (path.relative_to(SRC).as_posix(), name)
+        for path in sorted(SRC.rglob("*.py"))
+        if "api" not in path.relative_to(SRC).parts[:1]
+        for name in _imports(path)
+        if _reaches(name, ("aifinops.api",))
+    }
+    assert found <= allowed, sorted(found - allowed)

@@ -16,7 +16,7 @@ from aifinops.engine.allocation import AllocationRule, Driver, Method, RecordMat
 from aifinops.engine.drivers.tokens import TOKENS
 from aifinops.engine.drivers.usage_index import usage_sums
 from aifinops.engine.showback import build_showback
-from aifinops.reports import FOCUS_COLUMNS, ReportFormat, render_focus, render_showback
+from aifinops.queries.reports import FOCUS_COLUMNS, ReportFormat, render_focus, render_showback
 
 DAY = dt.date(2026, 10, 5)
 DIMS = ("app", "tenant")

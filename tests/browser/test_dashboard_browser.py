@@ -32,8 +32,8 @@ from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection, connect
 
 from aifinops.api.app import create_app
-from aifinops.cli.demo import load_demo_month
 from aifinops.config import load_settings
+from aifinops.demo.month import load_demo_month
 from aifinops.domain import Basis, CostRecord, Outcome, TaskOutcome
 from aifinops.ingest import Ingestor
 from aifinops.store import Store

@@ -28,15 +28,13 @@ from aifinops.api import (
     routes_tasks,
     routes_usage,
 )
-from aifinops.api.financial import FinancialCosts
 from aifinops.api.metrics import StoreCollector
-from aifinops.api.monitor_usage import MonitorUsage
 from aifinops.api.problems import install_problem_handlers
-from aifinops.budget_watch import configured_budgets
 from aifinops.config import Settings
 from aifinops.errors import ConfigError
 from aifinops.gateway.assembly import build_enforcer
 from aifinops.ingest import Ingestor
+from aifinops.jobs.budgets import configured_budgets
 from aifinops.store import Store
 from aifinops.store.budgets import BudgetStore
 from aifinops.store.key_queries import any_active_key, verify_key
@@ -92,7 +90,7 @@ def create_app(
     check_schema: bool = True,
     **state: Any,
 ) -> FastAPI:
-    """Build the API. ``state`` adds optional providers (e.g. ``financial_costs``) to ``app.state``."""
+    """Build the API. ``state`` adds optional providers (e.g. ``otlp_mapping``) to ``app.state``."""
     store = store or Store.from_settings(settings)
     if check_schema:
         store.check_schema()
@@ -108,8 +106,6 @@ def create_app(
     app.state.verify_key = partial(verify_key, store)
     app.state.auth_required = _AuthCache(store)
     app.state.enforcer = build_enforcer(settings, book=app.state.ingestor.book)
-    app.state.financial_costs = FinancialCosts(store)
-    app.state.monitor_usage = MonitorUsage(store)
     for name, value in state.items():
         setattr(app.state, name, value)
     install_problem_handlers(app)
@@ -130,7 +126,6 @@ def create_app(
         app.include_router(module.router)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(store, settings.metrics, timezone=settings.timezone))
-    registry.register(routes_budgets.BudgetCollector(store, timezone=settings.timezone))
     app.state.registry = registry
 
     @app.get("/metrics", include_in_schema=False)

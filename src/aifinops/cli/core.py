@@ -1,4 +1,4 @@
-"""Core commands: serve, demo, db upgrade, keys, reprice."""
+"""Core commands: serve, db upgrade, keys, reprice."""
 
 from __future__ import annotations
 
@@ -154,25 +154,12 @@ def serve(
         stop.set()
 
 
-def _keep_snapshots(settings: Settings, store: Store) -> None:
-    """After each collection keep snapshots of the running month, today and yesterday (yesterday's bill
-    arrives a day late); their history shows how each period moved."""
-    from zoneinfo import ZoneInfo
-
-    from aifinops.api.routes_snapshot import save_period_snapshot
-
-    now = dt.datetime.now(dt.UTC)
-    today = now.astimezone(ZoneInfo(settings.timezone)).date()
-    periods = (f"{today:%Y-%m}", today.isoformat(), (today - dt.timedelta(days=1)).isoformat())
-    for period in periods:
-        save_period_snapshot(store, period, timezone=settings.timezone, trigger="collect", now=now)
-
-
 def _start_collector(settings: Settings, store: Store) -> threading.Event:
     """Beside the API: budgets evaluated and alerted on a schedule, and the configured Azure sources
     collected on theirs (no collector when none is set)."""
-    from aifinops.budget_watch import watch_budgets
+    from aifinops.jobs.budgets import watch_budgets
     from aifinops.jobs.collect import build_collector, run_scheduled
+    from aifinops.jobs.snapshots import keep_snapshots
 
     stop = threading.Event()
     threading.Thread(
@@ -199,7 +186,9 @@ def _start_collector(settings: Settings, store: Store) -> threading.Event:
             "collector": collector,
             "stop": stop,
             "intervals": a.collect_interval_seconds,
-            "on_summary": lambda _summary: _keep_snapshots(settings, store),
+            "on_summary": lambda _summary: keep_snapshots(
+                store, timezone=settings.timezone, now=dt.datetime.now(dt.UTC)
+            ),
         },
     ).start()
     console.print(f"collector: every source on its schedule ({a.collect_interval_seconds or 'defaults'})")
@@ -211,6 +200,3 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
     app.command("reprice")(reprice)
     app.command("serve")(serve)
-    from aifinops.cli.demo import demo
-
-    app.command("demo")(demo)

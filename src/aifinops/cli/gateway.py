@@ -18,9 +18,9 @@ from aifinops.gateway.budget_guard import BudgetGuard
 from aifinops.gateway.recorder import Recorder
 from aifinops.gateway.routing import CredentialTokens, GatewayConfig, TokenProvider, load_gateway_config
 from aifinops.ingest import Ingestor
+from aifinops.queries.budgets import evaluate_budgets
 from aifinops.store import Store
-from aifinops.store.budget_spend import evaluate_budgets
-from aifinops.store.budgets import BudgetStore
+from aifinops.store.budget_queries import stored_budgets
 from aifinops.store.key_queries import verify_key
 
 __all__ = ["build_gateway", "gateway"]
@@ -31,9 +31,7 @@ def budget_guard(settings: Settings, store: Store) -> BudgetGuard:
 
     def evaluate() -> list[BudgetStatus]:
         budgets = [
-            b.budget
-            for b in BudgetStore(store).list_all()
-            if b.budget.enforcement.action is not Action.NOTIFY
+            b.budget for b in stored_budgets(store) if b.budget.enforcement.action is not Action.NOTIFY
         ]
         if not budgets:
             return []

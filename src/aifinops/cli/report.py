@@ -17,7 +17,7 @@ from aifinops.errors import ValidationError
 if TYPE_CHECKING:
     from aifinops.engine.allocation import AllocationResult, AllocationRule
     from aifinops.engine.showback import Showback
-    from aifinops.reports import ReportFormat
+    from aifinops.queries.reports import ReportFormat
 
 __all__ = ["app"]
 
@@ -118,7 +118,7 @@ def _write(text: str, output: Path | None) -> None:
 
 
 def _format(fmt: str) -> ReportFormat:
-    from aifinops.reports import ReportFormat
+    from aifinops.queries.reports import ReportFormat
 
     return ReportFormat(_choice(fmt, tuple(f.value for f in ReportFormat), "--format"))
 
@@ -126,7 +126,7 @@ def _format(fmt: str) -> ReportFormat:
 def _render(
     result: AllocationResult, showback: Showback, chosen: ReportFormat, bounds: tuple[dt.date, dt.date]
 ) -> str:
-    from aifinops.reports import ReportFormat, render_focus, render_showback
+    from aifinops.queries.reports import ReportFormat, render_focus, render_showback
 
     if chosen is ReportFormat.FOCUS:
         return render_focus(result, basis=showback.basis, period=bounds)

@@ -1,1 +1,1 @@
-"""Application use cases: collecting Azure data, allocating a period; orchestration lives here."""
+"""Application use cases: collect, allocate, evaluate budgets and alert, keep snapshots, ingest."""

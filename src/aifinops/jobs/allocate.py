@@ -11,6 +11,7 @@ import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 from aifinops.domain import Basis, CostRecord
 from aifinops.engine.allocation import AllocationResult, AllocationRule, allocate
@@ -20,9 +21,10 @@ from aifinops.store.allocations import AllocationStore
 from aifinops.store.driver_queries import BACKGROUND_ROWS, start_driver_read
 from aifinops.store.store import Store
 
-__all__ = ["allocate_period", "gc_paused_for_bulk_objects"]
+__all__ = ["allocate_period", "gc_paused_for_bulk_objects", "run_gc_paused"]
 
 _PHASES = ("records", "drivers", "engine", "save")
+_T = TypeVar("_T")
 
 
 @contextmanager
@@ -40,6 +42,12 @@ def gc_paused_for_bulk_objects() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def run_gc_paused(read: Callable[[], _T]) -> _T:
+    """``read()`` with the collector paused: for adapters serving a stored month of allocation lines."""
+    with gc_paused_for_bulk_objects():
+        return read()
 
 
 def allocate_period(

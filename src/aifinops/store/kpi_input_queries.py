@@ -2,7 +2,8 @@
 allocated to their groups — with the reason when a basis cannot be served.
 
 Every reader of the KPI (``/api/kpis``, ``/api/allocation/kpis``, ``/metrics``, the snapshot and the demo)
-reads through :func:`read_kpi_inputs` and folds with :func:`aifinops.engine.kpis.task_kpis`.
+reads through :func:`aifinops.queries.kpis.read_kpis`, which folds these inputs with
+:func:`aifinops.engine.kpis.task_kpis`.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from aifinops.demo_estate import aoai_account
+from aifinops.demo.estate import aoai_account
+from aifinops.demo.simulation import USE_CASES
 from aifinops.domain import EventKind, Outcome, TaskOutcome, UsageEvent
 from aifinops.ingest import Ingestor
-from aifinops.simulation import USE_CASES
 from aifinops.store.store import Store
 from aifinops.store.tables import usage_events
 

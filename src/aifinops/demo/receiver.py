@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from aifinops.alerts import SIGNATURE_HEADER, sign
+from aifinops.jobs.alerts import SIGNATURE_HEADER, sign
 
 __all__ = ["AlertReceiver", "ReceivedAlert"]
 

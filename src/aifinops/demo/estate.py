@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
 
+from aifinops.demo.simulation import RESOURCE_GROUP, SUBSCRIPTION, USE_CASES, aoai_account
+from aifinops.demo.simulation import arm_id as _arm
 from aifinops.domain import InventoryResource
-from aifinops.simulation import RESOURCE_GROUP, SUBSCRIPTION, USE_CASES, aoai_account
-from aifinops.simulation import arm_id as _arm
 
 __all__ = [
     "APPS",
@@ -71,6 +71,30 @@ def _aoai(region: str, provisioned: bool) -> DemoResource:
     )
 
 
+def _hosting(app: str) -> dict[str, DemoResource]:
+    """The container app and the API Management instance of ``app``, tagged with their owner."""
+    owner = MappingProxyType({"app": app, "team": _TEAMS[app]})
+    return {
+        f"app:{app}": DemoResource(
+            _arm("Microsoft.App/containerApps", f"ca-{app}"),
+            "microsoft.app/containerapps",
+            "eastus2",
+            "Azure Container Apps",
+            "Azure Container Apps",
+            tags=owner,
+        ),
+        f"apim:{app}": DemoResource(
+            _arm("Microsoft.ApiManagement/service", f"apim-{app}"),
+            "microsoft.apimanagement/service",
+            "eastus2",
+            "API Management",
+            "API Management",
+            sku="Consumption",
+            tags=owner,
+        ),
+    }
+
+
 def estate() -> dict[str, DemoResource]:
     """Every resource of the demo, keyed by role: ``aoai:<region>``, ``ptu``, ``search``, ``logs``,
     ``app:<app>``, ``apim:<app>``, ``storage:docs`` and ``storage:legacy`` (the one without owner tags)."""
@@ -97,24 +121,7 @@ def estate() -> dict[str, DemoResource]:
         tags=MappingProxyType({"team": "ai-platform"}),
     )
     for app in APPS:
-        owner = MappingProxyType({"app": app, "team": _TEAMS[app]})
-        out[f"app:{app}"] = DemoResource(
-            _arm("Microsoft.App/containerApps", f"ca-{app}"),
-            "microsoft.app/containerapps",
-            "eastus2",
-            "Azure Container Apps",
-            "Azure Container Apps",
-            tags=owner,
-        )
-        out[f"apim:{app}"] = DemoResource(
-            _arm("Microsoft.ApiManagement/service", f"apim-{app}"),
-            "microsoft.apimanagement/service",
-            "eastus2",
-            "API Management",
-            "API Management",
-            sku="Consumption",
-            tags=owner,
-        )
+        out.update(_hosting(app))
     out["storage:docs"] = DemoResource(
         _arm("Microsoft.Storage/storageAccounts", "stgenaidocs"),
         "microsoft.storage/storageaccounts",

@@ -10,12 +10,12 @@ from typing import Any
 
 import httpx
 
-from aifinops.alerts import Channel, Notifier, channel_from_mapping, raise_alerts
 from aifinops.config import Settings
 from aifinops.engine.budgets import Budget, BudgetStatus
 from aifinops.errors import ValidationError
+from aifinops.jobs.alerts import Channel, Notifier, channel_from_mapping, raise_alerts
+from aifinops.queries.budgets import budget_statuses
 from aifinops.store import Store
-from aifinops.store.budget_spend import evaluate_budgets
 from aifinops.store.budgets import BudgetStore, parse_budget
 
 __all__ = ["configured_budgets", "configured_channels", "evaluate_and_alert", "watch_budgets"]
@@ -49,9 +49,7 @@ def evaluate_and_alert(
     """Every budget's status at ``as_of``; with ``notify``, newly crossed thresholds fire once per period."""
     budgets = BudgetStore(store)
     budgets.sync_config(configured_budgets(settings))
-    statuses = evaluate_budgets(
-        store, [b.budget for b in budgets.list_all()], as_of=as_of, default_tz=settings.timezone
-    )
+    statuses = budget_statuses(store, default_tz=settings.timezone, as_of=as_of)
     if not notify:
         return statuses, []
     channels = configured_channels(settings)

@@ -22,29 +22,29 @@ import httpx
 from pydantic import SecretStr
 
 from aifinops.config import Settings
-from aifinops.demo_bill import DailyUsage, build_bill, daily_usage
-from aifinops.demo_budgets import demo_anomalies, run_demo_budgets
-from aifinops.demo_estate import PTU_DEPLOYMENT, PTU_UNITS, SUBSCRIPTION, DemoResource, estate, inventory
-from aifinops.demo_incident import inject_agent_loop
+from aifinops.demo.bill import DailyUsage, build_bill, daily_usage
+from aifinops.demo.budgets import demo_anomalies, run_demo_budgets
+from aifinops.demo.estate import PTU_DEPLOYMENT, PTU_UNITS, SUBSCRIPTION, DemoResource, estate, inventory
+from aifinops.demo.incident import inject_agent_loop
 from aifinops.domain import Basis, CostRecord, from_nanos
 from aifinops.emulator import EmulatorState, SyncASGITransport, azure_transport, create_emulator
 from aifinops.engine.allocation import AllocationResult, Bucket
 from aifinops.engine.allocation_rules import AllocationRule, parse_rules
-from aifinops.engine.kpis import TaskKpi, task_kpis
+from aifinops.engine.kpis import TaskKpi
 from aifinops.errors import SourceError
 from aifinops.jobs.allocate import allocate_period
 from aifinops.jobs.collect import build_collector
+from aifinops.queries.kpis import read_day_kpis
 from aifinops.sources.azure_auth import build_credential
 from aifinops.store import Store
 from aifinops.store.allocations import AllocationStore
 from aifinops.store.cost_queries import read_cost_records, read_cost_totals
 from aifinops.store.inventory_queries import read_inventory
-from aifinops.store.kpi_input_queries import read_kpi_inputs
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-__all__ = ["PTU_RULE", "DemoFinanceReport", "FullyLoaded", "demo_rules", "run_demo_finance"]
+__all__ = ["PTU_RULE", "DemoFinanceReport", "FullyLoaded", "demo_rules", "month_days", "run_demo_finance"]
 
 _AUTHORITY = "https://login.emulator.local"
 _TENANT, _CLIENT = "aifinops-demo-tenant", "aifinops-demo-collector"
@@ -87,7 +87,8 @@ class DemoFinanceReport:
     incident_day: dt.date
 
 
-def _month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
+def month_days(year: int, month: int) -> tuple[dt.date, dt.date]:
+    """The billing days of a calendar month, end exclusive."""
     return dt.date(year, month, 1), dt.date(year + (month == 12), month % 12 + 1, 1)
 
 
@@ -260,14 +261,8 @@ def _utilisation(result: AllocationResult) -> Decimal | None:
 
 def _fully_loaded(store: Store, *, start: dt.date, end: dt.date) -> tuple[FullyLoaded, ...]:
     """Cost per successful task by use case, as ``GET /api/allocation/kpis?by=use_case`` computes it."""
-    inputs = read_kpi_inputs(
-        store,
-        start=dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC),
-        end=dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC),
-        days=(start, end),
-        by=("use_case",),
-    )
-    return tuple(_per_task(k) for k in task_kpis(inputs.tasks, inputs.allocated) if k.group[0])
+    report = read_day_kpis(store, start, end, by=("use_case",))
+    return tuple(_per_task(k) for k in report.kpis if k.group[0])
 
 
 def _per_task(kpi: TaskKpi) -> FullyLoaded:
@@ -296,7 +291,7 @@ def run_demo_finance(
         if progress is not None and bar is not None:
             progress.advance(bar)
 
-    start, end = _month_bounds(year, month)
+    start, end = month_days(year, month)
     incident, _ = inject_agent_loop(store, year=year, month=month, seed=seed)
     usage = daily_usage(store, start, end)
     est = estate()

@@ -29,6 +29,7 @@ from aifinops.domain import plain
 from aifinops.engine.budgets import Alert, BudgetStatus, ThresholdType, alerts_to_fire, scope_label
 from aifinops.errors import AifinopsError, ValidationError
 from aifinops.sources._http import RetryPolicy, send_with_retry
+from aifinops.store.budget_queries import fired_thresholds
 from aifinops.store.budgets import BudgetStore, DeliveryRecord
 
 __all__ = [
@@ -302,7 +303,7 @@ def raise_alerts(
     The fired state is written before any channel is tried, so a crash or a failing channel never causes a
     second notification of the same threshold in the same period; returns the ids of the new alerts.
     """
-    fired = budget_store.fired(s.period.key for s in statuses)
+    fired = fired_thresholds(budget_store.store, (s.period.key for s in statuses))
     notifications = [
         (
             alert,

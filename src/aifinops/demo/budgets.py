@@ -16,17 +16,18 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import httpx
 
-from aifinops.alerts import Channel, ChannelKind, Notifier, raise_alerts
 from aifinops.config import Settings
-from aifinops.demo_receiver import AlertReceiver
+from aifinops.demo.receiver import AlertReceiver
 from aifinops.engine.anomalies import Anomaly
 from aifinops.engine.budgets import Budget, BudgetStatus, budget_from_dict
 from aifinops.errors import ValidationError
+from aifinops.jobs.alerts import Channel, ChannelKind, Notifier, raise_alerts
+from aifinops.queries.anomalies import find_anomalies
+from aifinops.queries.budgets import evaluate_budgets
 from aifinops.sources._http import RetryPolicy
 from aifinops.store import Store
-from aifinops.store.budget_spend import evaluate_budgets
+from aifinops.store.budget_queries import stored_budget
 from aifinops.store.budgets import BudgetStore
-from aifinops.store.spend_anomalies import find_anomalies
 
 __all__ = ["BudgetOutcome", "demo_anomalies", "round_significant", "run_demo_budgets", "size_budgets"]
 
@@ -101,9 +102,9 @@ def size_budgets(store: Store, *, currency: str, mid: dt.datetime, end: dt.datet
     ]
 
 
-def _save(budgets: BudgetStore, wanted: Sequence[Budget]) -> None:
+def _save(store: Store, budgets: BudgetStore, wanted: Sequence[Budget]) -> None:
     for budget in wanted:
-        stored = budgets.get(budget.name)
+        stored = stored_budget(store, budget.name)
         if stored is None or stored.budget != budget:  # unchanged budgets keep their version
             budgets.replace(budget)
 
@@ -118,7 +119,7 @@ def run_demo_budgets(
     tz = settings.timezone
     wanted = size_budgets(store, currency=currency, mid=mid, end=last, tz=tz)
     budgets = BudgetStore(store)
-    _save(budgets, wanted)
+    _save(store, budgets, wanted)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else secrets.token_hex(16)
     crossed: list[str] = []
     fired = 0

@@ -1,12 +1,13 @@
 """Spend anomalies over the stored usage: the last complete day or hour per scope, with its contributors.
 
-Reads estimated spend with :class:`aifinops.store.budget_spend.SpendReader` and judges it with
-:mod:`aifinops.engine.anomalies`.
+Reads estimated spend with :func:`aifinops.store.spend_queries.spend_sums` and judges it with
+:mod:`aifinops.engine.anomalies` (``/api/anomalies`` and the demo).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -14,10 +15,10 @@ from aifinops.domain import DIMENSIONS, from_nanos
 from aifinops.engine.anomalies import Anomaly, detect_daily, detect_hourly
 from aifinops.engine.budgets import scope_label
 from aifinops.engine.periods import local_date, zone
-from aifinops.store.budget_spend import SpendReader
-from aifinops.store.store import Store
+from aifinops.store import Store
+from aifinops.store.spend_queries import spend_sums
 
-__all__ = ["find_anomalies"]
+__all__ = ["anomalies_json", "find_anomalies"]
 
 
 def find_anomalies(
@@ -31,7 +32,7 @@ def find_anomalies(
     currency: str,
 ) -> list[Anomaly]:
     """Check the last complete local day (or UTC hour) before ``at``, per scope or value of ``by``."""
-    reader, today = SpendReader(store), local_date(at, tz)
+    today = local_date(at, tz)
     target: Any = (
         at.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
         if hourly
@@ -42,8 +43,15 @@ def find_anomalies(
         group: tuple[str, ...], scope: dict[str, tuple[str, ...]]
     ) -> list[tuple[Any, tuple[str, ...], int]]:
         first = today - dt.timedelta(days=29 if hourly else 57)
-        return reader.sums(
-            first_day=first, end=at, tz=zone(tz), currency=currency, group=group, filters=scope, hourly=hourly
+        return spend_sums(
+            store,
+            first_day=first,
+            end=at,
+            tz=zone(tz),
+            currency=currency,
+            group=group,
+            filters=scope,
+            hourly=hourly,
         )
 
     def check(points: dict[Any, Decimal], label: str, breakdown: Any = None) -> Anomaly | None:
@@ -82,3 +90,42 @@ def _fill_zeros(points: dict[Any, Decimal], target: Any, hourly: bool) -> None:
     while key <= target:
         points.setdefault(key, Decimal(0))
         key += step
+
+
+def anomalies_json(
+    found: Sequence[Anomaly], *, at: dt.datetime, hourly: bool, currency: str
+) -> dict[str, Any]:
+    """``/api/anomalies``: what :func:`find_anomalies` found at ``at``, as JSON."""
+    return {
+        "at": at.isoformat(),
+        "grain": "hour" if hourly else "day",
+        "currency": currency,
+        "anomalies": [_anomaly_json(a) for a in found],
+    }
+
+
+def _anomaly_json(a: Anomaly) -> dict[str, Any]:
+    return {
+        "scope": a.scope,
+        "grain": a.grain,
+        "at": a.at,
+        "direction": a.direction,
+        "observed": str(a.observed),
+        "expected": str(a.expected),
+        "expected_range": {"low": str(a.low), "high": str(a.high)},
+        "score": str(a.score),
+        "currency": a.currency,
+        "basis": "estimated",
+        "baseline_points": a.baseline_points,
+        "contributors": [
+            {
+                "dimension": c.dimension,
+                "value": c.value,
+                "expected": str(c.expected),
+                "observed": str(c.observed),
+                "delta": str(c.delta),
+            }
+            for c in a.contributors
+        ],
+        "explanation": a.explanation,
+    }

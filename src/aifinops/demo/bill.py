@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from aifinops.demo_estate import (
+from aifinops.demo.estate import (
     APPS,
     PTU_DEPLOYMENT,
     PTU_METER,

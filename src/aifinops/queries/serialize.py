@@ -1,4 +1,4 @@
-"""Turning domain results into JSON-ready dicts: money as strings with currency and basis."""
+"""Read results as JSON-ready dicts, one form for API and CLI: money as strings with currency and basis."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from aifinops.domain import Basis, Money, from_nanos, plain
 from aifinops.engine.kpis import KPI_BASES, BasisKpi, TaskKpi
 from aifinops.store.kpi_input_queries import Unavailable
 
-__all__ = ["jsonable", "kpi_json", "money_json", "unavailable_json"]
+__all__ = ["event_json", "jsonable", "kpi_json", "money_json", "task_costs_json", "unavailable_json"]
 
 
 def money_json(m: Money) -> dict[str, str]:
@@ -86,6 +86,3 @@ def event_json(e: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = jsonable({k: v for k, v in e.items() if k != "cost_nanos"})
     out["cost"] = plain(from_nanos(e["cost_nanos"])) if e["cost_nanos"] is not None else None
     return out
-
-
-__all__ += ["event_json", "task_costs_json"]
