@@ -18,7 +18,13 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
 
-from aifinops.alerts import (
+from aifinops.api.app import create_app
+from aifinops.api.metrics import StoreCollector
+from aifinops.config import load_settings
+from aifinops.domain import DIMENSIONS, Basis, Money, to_nanos
+from aifinops.engine.budgets import Action, Alert, Enforcement, Threshold
+from aifinops.errors import ValidationError
+from aifinops.jobs.alerts import (
     SIGNATURE_HEADER,
     Channel,
     ChannelKind,
@@ -27,12 +33,7 @@ from aifinops.alerts import (
     notification_for_alert,
     raise_alerts,
 )
-from aifinops.api import routes_budgets
-from aifinops.api.app import create_app
-from aifinops.config import load_settings
-from aifinops.domain import DIMENSIONS, Basis, Money, to_nanos
-from aifinops.engine.budgets import Action, Alert, Enforcement, Threshold
-from aifinops.errors import ValidationError
+from aifinops.queries.budgets import budget_statuses
 from aifinops.sources._http import RetryPolicy
 from aifinops.store import Store
 from aifinops.store.budgets import BudgetStore
@@ -254,7 +255,7 @@ def test_alerts_api_shows_each_channel_delivery_and_metrics_show_budgets(
         assert status["spend"] == {"amount": "75", "currency": "USD", "basis": "nowcast"}
         assert status["crossed"] == ["actual:50"] and status["exceeded"] is False
 
-        statuses = routes_budgets.current_statuses(sqlite_store, default_tz="Europe/Paris", as_of=now)
+        statuses = budget_statuses(sqlite_store, default_tz="Europe/Paris", as_of=now)
         channels = [
             Channel("hook", ChannelKind.WEBHOOK, f"{base}/hook", SECRET),
             Channel("down", ChannelKind.TEAMS, f"{base}/broken"),
@@ -275,7 +276,8 @@ def test_alerts_api_shows_each_channel_delivery_and_metrics_show_budgets(
         ]
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(routes_budgets.BudgetCollector(sqlite_store, timezone="Europe/Paris"))
+    metrics = load_settings(metrics={"refresh_seconds": 0}).metrics
+    registry.register(StoreCollector(sqlite_store, metrics, timezone="Europe/Paris"))
     text = generate_latest(registry).decode()
     assert 'aifinops_budget_spend_ratio{basis="nowcast",budget="contoso",currency="USD"' in text
     assert "aifinops_budget_active_alerts{" in text and "} 1.0" in text

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-from aifinops.budget_watch import evaluate_and_alert, watch_budgets
 from aifinops.config import load_settings
+from aifinops.jobs.budgets import evaluate_and_alert, watch_budgets
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
-from aifinops.store.budgets import BudgetStore
+from aifinops.store.budget_queries import fired_thresholds
 from aifinops.store.prices import PriceStore
 from factories import PRICE_START, event, gpt4o_prices
 
@@ -39,4 +39,4 @@ def test_configured_budget_fires_once_across_rounds(sqlite_store: Store) -> None
     assert statuses[0].exceeded  # 10 × 0.00325 USD against 0.01 USD
     assert fired == []  # the round in watch_budgets fired 50 % and 100 % already
     key = ("all-usage", statuses[0].period.key)
-    assert len(BudgetStore(sqlite_store).fired([statuses[0].period.key])[key]) == 2
+    assert len(fired_thresholds(sqlite_store, [statuses[0].period.key])[key]) == 2

@@ -15,13 +15,6 @@ import orjson
 import pytest
 from azure.storage.blob import ContainerClient
 
-from aifinops.collector import (
-    CollectionSummary,
-    Collector,
-    collection_window,
-    month_chunks,
-    run_scheduled,
-)
 from aifinops.domain import Basis, CostRecord, InventoryResource, MetricSample, to_nanos
 from aifinops.emulator import (
     EmulatedBlob,
@@ -32,13 +25,17 @@ from aifinops.emulator import (
     create_emulator,
 )
 from aifinops.errors import ConfigError, SourceError
+from aifinops.jobs.collect import CollectionSummary, Collector, collection_window, run_scheduled
+from aifinops.jobs.collection_sources import month_chunks
 from aifinops.sources._http import RetryPolicy
 from aifinops.sources.cost_exports import BlobExports
 from aifinops.sources.cost_management import CostManagementClient
 from aifinops.sources.monitor import MonitorClient
 from aifinops.sources.resource_graph import ResourceGraphClient
 from aifinops.store import Store
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_queries import read_cost_checkpoints, read_cost_freshness, read_cost_totals
+from aifinops.store.inventory_queries import read_inventory
+from aifinops.store.metric_sample_queries import read_metric_samples
 from factories import SAMPLES_DIR, EmulatorToken
 
 SAMPLES = SAMPLES_DIR
@@ -94,15 +91,14 @@ def test_export_folder_collects_actual_and_amortized_and_rerun_changes_nothing(
 ) -> None:
     _write_run(tmp_path, "ea-actual", "ActualCost", EA_ACTUAL)
     _write_run(tmp_path, "ea-amortized", "AmortizedCost", EA_AMORTIZED)
-    costs = CostStore(store)
-    collector = Collector(costs, export_paths=[tmp_path])
+    collector = Collector(store, export_paths=[tmp_path])
     first = collector.collect(SEPT, OCT)
     assert first.ok, first.errors
-    actual = costs.totals(SEPT, OCT, basis=Basis.ACTUAL)["USD"]
-    amortized = costs.totals(SEPT, OCT, basis=Basis.AMORTIZED)["USD"]
+    actual = read_cost_totals(store, SEPT, OCT, basis=Basis.ACTUAL)["USD"]
+    amortized = read_cost_totals(store, SEPT, OCT, basis=Basis.AMORTIZED)["USD"]
     assert actual.nanos == _file_nanos(EA_ACTUAL, "Cost")
     assert amortized.nanos == _file_nanos(EA_AMORTIZED, "Cost")
-    (checkpoint,) = [c for c in costs.checkpoints() if c.basis is Basis.ACTUAL]
+    (checkpoint,) = [c for c in read_cost_checkpoints(store) if c.basis is Basis.ACTUAL]
     # The manifest says one day, the run carries 09/04..09/21: the slice grows to cover every row.
     assert (checkpoint.scope, checkpoint.start, checkpoint.end) == (
         "subscriptions/s1",
@@ -111,18 +107,19 @@ def test_export_folder_collects_actual_and_amortized_and_rerun_changes_nothing(
     )
     second = collector.collect(SEPT, OCT)
     assert second.ok
-    assert costs.totals(SEPT, OCT, basis=Basis.ACTUAL)["USD"] == actual
-    assert costs.totals(SEPT, OCT, basis=Basis.AMORTIZED)["USD"] == amortized
-    assert len(costs.checkpoints()) == 2
+    assert read_cost_totals(store, SEPT, OCT, basis=Basis.ACTUAL)["USD"] == actual
+    assert read_cost_totals(store, SEPT, OCT, basis=Basis.AMORTIZED)["USD"] == amortized
+    assert len(read_cost_checkpoints(store)) == 2
 
 
 def test_a_newer_run_supersedes_the_older_one(store: Store, tmp_path: Path) -> None:
     _write_run(tmp_path, "daily", "AmortizedCost", EA_AMORTIZED, RUN_A, "202310010600")
     _write_run(tmp_path, "daily", "AmortizedCost", EA_ACTUAL, RUN_B, "202310020600")
-    costs = CostStore(store)
-    summary = Collector(costs, export_paths=[tmp_path]).collect(SEPT, OCT)
+    summary = Collector(store, export_paths=[tmp_path]).collect(SEPT, OCT)
     assert [o.target.split("/")[-2] for o in summary.outcomes] == [RUN_B]
-    assert costs.totals(SEPT, OCT, basis=Basis.AMORTIZED)["USD"].nanos == _file_nanos(EA_ACTUAL, "Cost")
+    assert read_cost_totals(store, SEPT, OCT, basis=Basis.AMORTIZED)["USD"].nanos == _file_nanos(
+        EA_ACTUAL, "Cost"
+    )
 
 
 def test_focus_file_yields_both_bases_and_a_bad_file_does_not_stop_the_cycle(
@@ -132,15 +129,14 @@ def test_focus_file_yields_both_bases_and_a_bad_file_does_not_stop_the_cycle(
     shutil.copy(
         SAMPLES / "azure-cost-export/opencost/headersets_German.csv", tmp_path / "german_ActualCost.csv"
     )
-    costs = CostStore(store)
-    summary = Collector(costs, export_paths=[tmp_path]).collect(dt.date(2024, 9, 1), dt.date(2024, 10, 1))
+    summary = Collector(store, export_paths=[tmp_path]).collect(dt.date(2024, 9, 1), dt.date(2024, 10, 1))
     assert [e for e in summary.errors if "german_ActualCost.csv" in e and "Ressourcengruppe" in e]
     september = (dt.date(2024, 9, 1), dt.date(2024, 10, 1))
-    billed = costs.totals(*september, basis=Basis.ACTUAL)["USD"]
-    effective = costs.totals(*september, basis=Basis.AMORTIZED)["USD"]
+    billed = read_cost_totals(store, *september, basis=Basis.ACTUAL)["USD"]
+    effective = read_cost_totals(store, *september, basis=Basis.AMORTIZED)["USD"]
     assert abs(billed.amount - Decimal("20.52022672899")) < Decimal("1e-6")
     assert abs(effective.amount - Decimal("14.97651418586")) < Decimal("1e-6")
-    fresh = {(f.source, f.basis) for f in costs.freshness()}
+    fresh = {(f.source, f.basis) for f in read_cost_freshness(store)}
     assert fresh == {("file", Basis.ACTUAL), ("file", Basis.AMORTIZED)}
 
 
@@ -178,11 +174,12 @@ def test_blob_export_runs_are_downloaded_and_collected(
     container = ContainerClient.from_container_url(
         "https://127.0.0.1/blob/stacct/msexports", transport=azure_transport(http)
     )
-    costs = CostStore(store)
     blobs = BlobExports(container, tmp_path / "downloads", prefix="costs/")
-    summary = Collector(costs, blob_exports=blobs).collect(SEPT, OCT)
+    summary = Collector(store, blob_exports=blobs).collect(SEPT, OCT)
     assert summary.ok, summary.errors
-    assert costs.totals(SEPT, OCT, basis=Basis.AMORTIZED)["USD"].nanos == _file_nanos(EA_AMORTIZED, "Cost")
+    assert read_cost_totals(store, SEPT, OCT, basis=Basis.AMORTIZED)["USD"].nanos == _file_nanos(
+        EA_AMORTIZED, "Cost"
+    )
     assert state.calls["blob"] >= 3  # list, manifest, data
 
 
@@ -214,8 +211,7 @@ class _CostQuery:
 
 def test_cost_query_is_collected_per_scope_basis_and_month(store: Store) -> None:
     client = _CostQuery()
-    costs = CostStore(store)
-    collector = Collector(costs, cost_client=client, cost_scopes=["subscriptions/s1"])
+    collector = Collector(store, cost_client=client, cost_scopes=["subscriptions/s1"])
     summary = collector.collect(dt.date(2026, 10, 30), dt.date(2026, 11, 3), sources=["cost_management"])
     assert summary.ok and len(client.calls) == 4
     assert {(c[2], c[3]) for c in client.calls} == {
@@ -223,22 +219,23 @@ def test_cost_query_is_collected_per_scope_basis_and_month(store: Store) -> None
         (dt.date(2026, 11, 1), dt.date(2026, 11, 3)),
     }
     window = (dt.date(2026, 10, 1), dt.date(2026, 12, 1))
-    assert costs.totals(*window, basis=Basis.ACTUAL)["USD"].amount == Decimal("5")
+    assert read_cost_totals(store, *window, basis=Basis.ACTUAL)["USD"].amount == Decimal("5")
     client.fail_after = 1
     failed = collector.collect(dt.date(2026, 11, 1), dt.date(2026, 11, 3), sources=["cost_management"])
     assert not failed.ok and all("HTTP 503" in e for e in failed.errors)
-    assert costs.totals(*window, basis=Basis.ACTUAL)["USD"].amount == Decimal("5")  # previous data intact
+    assert read_cost_totals(store, *window, basis=Basis.ACTUAL)["USD"].amount == Decimal(
+        "5"
+    )  # previous data intact
 
 
 def test_unknown_source_is_a_config_error(store: Store) -> None:
     with pytest.raises(ConfigError, match="unknown source"):
-        Collector(CostStore(store)).collect(SEPT, OCT, sources=["billing"])
+        Collector(store).collect(SEPT, OCT, sources=["billing"])
 
 
 def test_scheduler_runs_due_sources_until_stopped(sqlite_store: Store, tmp_path: Path) -> None:
     _write_run(tmp_path, "ea-actual", "ActualCost", EA_ACTUAL)
-    costs = CostStore(sqlite_store)
-    collector = Collector(costs, export_paths=[tmp_path])
+    collector = Collector(sqlite_store, export_paths=[tmp_path])
     stop = threading.Event()
     seen: list[CollectionSummary] = []
 
@@ -254,7 +251,9 @@ def test_scheduler_runs_due_sources_until_stopped(sqlite_store: Store, tmp_path:
         clock=lambda: dt.datetime(2023, 9, 3, 12, tzinfo=dt.UTC),
     )
     assert len(seen) == 1 and seen[0].ok
-    assert costs.totals(SEPT, OCT, basis=Basis.ACTUAL)["USD"].nanos == _file_nanos(EA_ACTUAL, "Cost")
+    assert read_cost_totals(sqlite_store, SEPT, OCT, basis=Basis.ACTUAL)["USD"].nanos == _file_nanos(
+        EA_ACTUAL, "Cost"
+    )
 
 
 def test_windows() -> None:
@@ -321,9 +320,8 @@ def test_real_azure_clients_against_the_emulator(store: Store) -> None:
     transport = SyncASGITransport(create_emulator(state))
     with httpx.Client(transport=transport) as http:
         token, policy = EmulatorToken(state), RetryPolicy(max_attempts=2, sleep=[].append)
-        costs = CostStore(store)
         collector = Collector(
-            costs,
+            store,
             cost_client=CostManagementClient(http, token, policy=policy),
             cost_scopes=[f"subscriptions/{SUB}"],
             monitor_client=MonitorClient(http, token, policy=policy),
@@ -336,20 +334,24 @@ def test_real_azure_clients_against_the_emulator(store: Store) -> None:
         for _ in range(2):  # the second cycle changes nothing
             summary = collector.collect(*window)
             assert summary.ok, summary.errors
-            assert {k: m.amount for k, m in costs.totals(*window, basis=Basis.ACTUAL).items()} == {
+            assert {k: m.amount for k, m in read_cost_totals(store, *window, basis=Basis.ACTUAL).items()} == {
                 "EUR": Decimal(25)
             }
-            assert costs.totals(*window, basis=Basis.AMORTIZED)["EUR"].amount == Decimal("20.5")
-            samples = costs.metric_samples(
-                dt.datetime(2026, 11, 1, tzinfo=dt.UTC), dt.datetime(2026, 11, 3, tzinfo=dt.UTC)
+            assert read_cost_totals(store, *window, basis=Basis.AMORTIZED)["EUR"].amount == Decimal("20.5")
+            samples = read_metric_samples(
+                store, dt.datetime(2026, 11, 1, tzinfo=dt.UTC), dt.datetime(2026, 11, 3, tzinfo=dt.UTC)
             )
             assert len(samples) == 48 and {s.deployment for s in samples} == {"gpt-41"}
             assert [s.value for s in samples[:4]] == [Decimal(100), Decimal(101), Decimal(102), Decimal(0)]
-            assert [(r.name, dict(r.tags)) for r in costs.inventory()] == [("aoai-prod", {"team": "search"})]
+            assert [(r.name, dict(r.tags)) for r in read_inventory(store)] == [
+                ("aoai-prod", {"team": "search"})
+            ]
         state.inject("cost", *[Fault(503, retry_after=0)] * 8)
         failed = collector.collect(*window, sources=["cost_management"])
         assert not failed.ok and len(failed.errors) == 2
-        assert costs.totals(*window, basis=Basis.ACTUAL)["EUR"].amount == Decimal(25)  # previous data intact
+        assert read_cost_totals(store, *window, basis=Basis.ACTUAL)["EUR"].amount == Decimal(
+            25
+        )  # previous data intact
     transport.close()
 
 
@@ -370,7 +372,7 @@ def test_collect_command_prints_the_slices_and_exits_non_zero_on_a_failed_step(
     app.command()(collect)
     ok = CliRunner().invoke(app, ["--from", "2023-09-01", "--to", "2023-09-30"])
     assert ok.exit_code == 0, ok.output
-    assert CostStore(sqlite_store).totals(SEPT, OCT, basis=Basis.ACTUAL)["USD"].nanos == _file_nanos(
+    assert read_cost_totals(sqlite_store, SEPT, OCT, basis=Basis.ACTUAL)["USD"].nanos == _file_nanos(
         EA_ACTUAL, "Cost"
     )
     shutil.copy(SAMPLES / "azure-cost-export/opencost/headersets_German.csv", exports / "de_ActualCost.csv")

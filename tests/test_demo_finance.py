@@ -16,23 +16,23 @@ from hypothesis import strategies as st
 from rich.console import Console
 from typer.testing import CliRunner
 
-from aifinops.alerts import SIGNATURE_HEADER, Channel, ChannelKind, Notifier, notification_for_alert
 from aifinops.api.app import create_app
-from aifinops.cli.demo import load_demo_month
 from aifinops.config import load_settings
-from aifinops.demo_bill import MISPRICED_METER, build_bill, daily_usage
-from aifinops.demo_budgets import round_significant
-from aifinops.demo_estate import estate
-from aifinops.demo_finance import DemoFinanceReport, run_demo_finance
-from aifinops.demo_receiver import AlertReceiver
-from aifinops.demo_tables import finance_tables
+from aifinops.demo.bill import MISPRICED_METER, build_bill, daily_usage
+from aifinops.demo.budgets import round_significant
+from aifinops.demo.estate import estate
+from aifinops.demo.finance import DemoFinanceReport, run_demo_finance
+from aifinops.demo.month import load_demo_month
+from aifinops.demo.receiver import AlertReceiver
+from aifinops.demo.tables import finance_tables
 from aifinops.domain import Basis, Money, to_nanos
 from aifinops.engine.budgets import Alert, Enforcement, Threshold
+from aifinops.jobs.alerts import SIGNATURE_HEADER, Channel, ChannelKind, Notifier, notification_for_alert
 from aifinops.sources._http import RetryPolicy
 from aifinops.store import Store
-from aifinops.store.allocations import AllocationStore
-from aifinops.store.budgets import BudgetStore
-from aifinops.store.costs import CostStore
+from aifinops.store.allocation_queries import read_allocation
+from aifinops.store.budget_queries import alert_records
+from aifinops.store.cost_queries import read_cost_totals
 
 OCT, NOV = dt.date(2026, 10, 1), dt.date(2026, 11, 1)
 
@@ -47,11 +47,11 @@ def _bill_nanos(store: Store, basis: Basis) -> dict[str, int]:
 
 
 def _conserved(store: Store, basis: Basis) -> None:
-    result = AllocationStore(store).result(OCT, NOV, basis=basis)
+    result = read_allocation(store, OCT, NOV, basis=basis)
     buckets: dict[str, int] = defaultdict(int)
     for (currency, _), nanos in result.totals().items():
         buckets[currency] += nanos
-    stored = {c: m.nanos for c, m in CostStore(store).totals(OCT, NOV, basis=basis).items()}
+    stored = {c: m.nanos for c, m in read_cost_totals(store, OCT, NOV, basis=basis).items()}
     assert dict(buckets) == stored
 
 
@@ -64,7 +64,7 @@ def test_demo_month_is_billed_collected_allocated_budgeted_and_watched(sqlite_st
     first = _run(sqlite_store)
     # The collector stored exactly what the emulator billed, on both bases.
     for basis in (Basis.ACTUAL, Basis.AMORTIZED):
-        stored = {c: m.nanos for c, m in CostStore(sqlite_store).totals(OCT, NOV, basis=basis).items()}
+        stored = {c: m.nanos for c, m in read_cost_totals(sqlite_store, OCT, NOV, basis=basis).items()}
         assert stored == _bill_nanos(sqlite_store, basis)
         _conserved(sqlite_store, basis)
     assert {c: to_nanos(a) for c, a in first.bill_actual.items()} == {
@@ -88,7 +88,7 @@ def test_demo_month_is_billed_collected_allocated_budgeted_and_watched(sqlite_st
     assert "demo-contoso-monthly actual:100 as of 2026-10-31" not in first.budgets_crossed
     assert "demo-doc-qa-monthly forecast:100 as of 2026-10-15" in first.budgets_crossed
     assert first.alerts_fired >= 2 and first.alerts_delivered == first.alerts_fired
-    alerts = BudgetStore(sqlite_store).alerts()
+    alerts = alert_records(sqlite_store)
     assert alerts and all(a.delivery_status == "delivered" for a in alerts)
     assert {d.http_status for a in alerts for d in a.deliveries} == {204}
     # The incident day of doc-qa is an anomaly.
@@ -111,7 +111,7 @@ def test_demo_month_is_billed_collected_allocated_budgeted_and_watched(sqlite_st
         first.fully_loaded,
     )
     assert second.alerts_fired == second.alerts_delivered == 0  # each threshold fires once per period
-    assert len(BudgetStore(sqlite_store).alerts()) == len(alerts)
+    assert len(alert_records(sqlite_store)) == len(alerts)
     _conserved(sqlite_store, Basis.ACTUAL)
 
 

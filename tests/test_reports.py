@@ -12,9 +12,11 @@ from decimal import Decimal
 import pytest
 
 from aifinops.domain import Basis, CostRecord, to_nanos
-from aifinops.engine.allocation import AllocationRule, Driver, DriverMetric, Method, RecordMatch, allocate
+from aifinops.engine.allocation import AllocationRule, Driver, Method, RecordMatch, allocate
+from aifinops.engine.drivers.tokens import TOKENS
+from aifinops.engine.drivers.usage_index import usage_sums
 from aifinops.engine.showback import build_showback
-from aifinops.reports import FOCUS_COLUMNS, ReportFormat, render_focus, render_showback
+from aifinops.queries.reports import FOCUS_COLUMNS, ReportFormat, render_focus, render_showback
 
 DAY = dt.date(2026, 10, 5)
 DIMS = ("app", "tenant")
@@ -36,21 +38,19 @@ RECORDS = [
     CostRecord(DAY, Basis.ACTUAL, Decimal("2.25"), "EUR", resource_id="/vm/<b>", meter_category="VM"),
 ]
 RULES = [
-    AllocationRule(
-        "aoai", Method.SHARED, match=RecordMatch(resource_ids=(AOAI,)), driver=DriverMetric.TOKENS
-    ),
+    AllocationRule("aoai", Method.SHARED, match=RecordMatch(resource_ids=(AOAI,)), driver=TOKENS),
     AllocationRule(
         "ptu",
         Method.PROVISIONED,
         match=RecordMatch(resource_ids=(PTU,)),
-        driver=DriverMetric.TOKENS,
+        driver=TOKENS,
         capacity_per_day=400,
     ),
 ]
 DRIVERS = [
-    Driver(DAY, ("chat", "<t&1>"), tokens=2, resource_id=AOAI),
-    Driver(DAY, ("rag", "t2"), tokens=1, resource_id=AOAI),
-    Driver(DAY, ("rag", "t2"), tokens=100, resource_id=PTU),
+    Driver(DAY, ("chat", "<t&1>"), usage_sums(tokens=2), resource_id=AOAI),
+    Driver(DAY, ("rag", "t2"), usage_sums(tokens=1), resource_id=AOAI),
+    Driver(DAY, ("rag", "t2"), usage_sums(tokens=100), resource_id=PTU),
 ]
 RESULT = allocate(RECORDS, RULES, DRIVERS, dimensions=DIMS)
 SHOWBACK = build_showback(RESULT, by=("app", "tenant"), period="2026-10", basis=Basis.ACTUAL)

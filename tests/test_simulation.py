@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from aifinops.demo.simulation import simulate_month
 from aifinops.domain import EventStatus, Outcome
-from aifinops.simulation import simulate_month
 
 
 def test_same_seed_same_month_and_different_seed_differs() -> None:

@@ -2,12 +2,12 @@
 
 Setup (once, cached beside the database): ``--events`` usage events over October 2026 are written into
 ``usage_events`` by SQLite itself (a recursive CTE; deterministic), rolled up into ``usage_daily`` by the
-store's own roll-up SQL, and ``--records`` cost records are stored through ``CostStore``: Azure OpenAI
+store's own roll-up SQL, and ``--records`` cost records are stored through ``CostRecordStore``: Azure OpenAI
 token meters of 8 accounts, a provisioned (PTU) account, AI Search services, and the rest other resources
 (70 % tagged with their app, 15 % in a shared platform resource group, 15 % untagged).
 
-Measured in a fresh process, so its peak RSS is the allocation's own: ``AllocationStore.allocate`` as the
-API and the CLI call it, over ``CostStore.records``: reading the cost records while the database computes
+Measured in a fresh process, so its peak RSS is the allocation's own: ``jobs.allocate.allocate_period`` as
+the API and the CLI call it, over ``read_cost_records``: reading the cost records while the database computes
 the drivers (one GROUP BY over ``usage_daily``), the pure engine, and saving each day's pack. Prints each
 phase, events/s (month of events ÷ total seconds) and the peak RSS. Never asserts timings.
 
@@ -193,7 +193,7 @@ def _records(count: int) -> list[object]:
 def setup(db: Path, events: int, records: int) -> None:
     from aifinops.domain import Basis
     from aifinops.store import Store
-    from aifinops.store.costs import CostStore
+    from aifinops.store.cost_records import CostRecordStore
     from aifinops.store.events import roll_up
 
     store = Store(f"sqlite:///{db}")
@@ -212,7 +212,9 @@ def setup(db: Path, events: int, records: int) -> None:
         file=sys.stderr,
     )
     t1 = time.perf_counter()
-    CostStore(store).replace_slice("bench", "subscriptions/s", Basis.ACTUAL, START, END, _records(records))
+    CostRecordStore(store).replace_slice(
+        "bench", "subscriptions/s", Basis.ACTUAL, START, END, _records(records)
+    )
     print(
         f"setup: {events:,} events + daily rollup in {t1 - t0:.1f} s, {records:,} cost records in "
         f"{time.perf_counter() - t1:.1f} s",
@@ -223,20 +225,29 @@ def setup(db: Path, events: int, records: int) -> None:
 
 def measure(db: Path) -> dict[str, float]:
     from aifinops.domain import Basis
+    from aifinops.engine.allocation_rules import parse_rules
+    from aifinops.jobs.allocate import allocate_period
     from aifinops.store import Store
-    from aifinops.store.allocations import AllocationStore, parse_rules
-    from aifinops.store.costs import CostStore
+    from aifinops.store.allocations import AllocationStore
+    from aifinops.store.cost_queries import read_cost_records
 
     store = Store(f"sqlite:///{db}")
     store.upgrade()  # a cached database built by an older schema is brought up to date, untimed
-    allocations = AllocationStore(store)
-    allocations.refresh_deployments()  # new events since the last run (none here), as a collection would
+    # new events since the last run (none here), as a collection would
+    AllocationStore(store).refresh_deployments()
     rules = parse_rules(RULES)
     timings: dict[str, float] = {}
     start, cpu = time.perf_counter(), time.process_time()
-    records = CostStore(store).records(START, END, basis=Basis.ACTUAL)
-    result = allocations.allocate(
-        START, END, basis=Basis.ACTUAL, dimensions=DIMENSIONS, records=records, rules=rules, timings=timings
+    records = read_cost_records(store, START, END, basis=Basis.ACTUAL)
+    result = allocate_period(
+        store,
+        START,
+        END,
+        basis=Basis.ACTUAL,
+        dimensions=DIMENSIONS,
+        records=records,
+        rules=rules,
+        timings=timings,
     )
     out = dict(timings)
     out.update(
@@ -275,7 +286,7 @@ def main() -> None:
     print(
         f"allocate: {args.events:,} events, {figures['records_count']:,.0f} cost records → "
         f"{figures['lines']:,.0f} lines ({figures['parts']:,.0f} record parts) over {','.join(DIMENSIONS)} "
-        "on SQLite, through AllocationStore.allocate"
+        "on SQLite, through jobs.allocate.allocate_period"
     )
     labels = {
         "records": "reading the cost records (the drivers' GROUP BY runs meanwhile)",

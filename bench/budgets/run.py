@@ -25,15 +25,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from aifinops.alerts import raise_alerts
-from aifinops.cli.demo import load_demo_month
+from aifinops.demo.month import load_demo_month
+from aifinops.demo.simulation import simulate_month
 from aifinops.domain import Basis
 from aifinops.engine.budgets import Budget, Threshold, ThresholdType
 from aifinops.engine.periods import PeriodKind
+from aifinops.jobs.alerts import raise_alerts
 from aifinops.jobs.ingest import Ingestor
-from aifinops.simulation import simulate_month
+from aifinops.queries.budgets import evaluate_budgets
 from aifinops.store import Store
-from aifinops.store.budget_spend import evaluate_budgets
 from aifinops.store.budget_tables import budget_alerts
 from aifinops.store.budgets import BudgetStore
 from aifinops.store.tables import usage_rollup

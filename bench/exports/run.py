@@ -4,7 +4,7 @@ Generates an EA actual-cost file with the 57 columns of dataset version 2024-08-
 under /tmp, then measures, each in a fresh process so peak RSS is its own:
 
 - ours:    ExportReader.scan (exact money, every normalization, aggregated to the CostRecord grain)
-- store:   the same plus CostStore.replace_slice into a fresh SQLite database (end to end)
+- store:   the same plus CostRecordStore.replace_slice into a fresh SQLite database (end to end)
 - pandas:  read_csv/read_parquet of the needed columns + groupby().sum() (the plain approach)
 - ceiling: DuckDB's bare scan-and-aggregate of the same file to the same grain (sum of an auto-typed DOUBLE)
 
@@ -205,12 +205,12 @@ def _measure(kind: str, path: Path, rows: int) -> dict[str, float]:
                 import datetime as dt
 
                 from aifinops.store import Store
-                from aifinops.store.costs import CostStore
+                from aifinops.store.cost_records import CostRecordStore
 
                 store = Store(f"sqlite:///{spill}/bench.db")
                 store.upgrade()
-                CostStore(store).replace_slice(
-                    "bench", "s", Basis.ACTUAL, dt.date(2026, 10, 1), dt.date(2026, 11, 1), scan.relation
+                CostRecordStore(store).replace_slice(
+                    "bench", "s", Basis.ACTUAL, dt.date(2026, 10, 1), dt.date(2026, 11, 1), scan.batches()
                 )
                 store.dispose()
         check = float(totals["USD"])

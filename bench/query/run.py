@@ -17,8 +17,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from serving import api_server, load_demo_prices
 
+from aifinops.demo.simulation import simulate_month
 from aifinops.jobs.ingest import Ingestor
-from aifinops.simulation import simulate_month
 from aifinops.store import Store
 
 _AVG_EVENTS_PER_SCALE = 84_000  # events of simulate_month(scale=1)

@@ -49,7 +49,7 @@ class MetricsSettings(BaseModel):
 
 
 class AllocationSettings(BaseModel):
-    """How shared cost is allocated (rules in the form of ``aifinops.store.allocations.parse_rules``)."""
+    """How shared cost is allocated (rules as ``aifinops.engine.allocation_rules.parse_rules`` reads them)."""
 
     dimensions: Dimensions = Field(default_factory=lambda: ["app", "use_case", "tenant"])
     max_unallocated_share: Decimal = Field(default=Decimal("0.05"), ge=0, le=1)

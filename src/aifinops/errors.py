@@ -3,6 +3,7 @@
 AifinopsError
 ├── ConfigError          invalid setting: names the key, the value and the fix
 ├── ValidationError      bad input from a user or a file: names the field and the reason
+├── NotFoundError        what a read asked for is not stored: names it and the command that makes it
 ├── StoreError           the database failed or its schema is out of date
 │   └── SchemaOutdatedError
 ├── PricingError         the price book cannot be built or used
@@ -20,6 +21,7 @@ __all__ = [
     "AifinopsError",
     "ConfigError",
     "LimitExceeded",
+    "NotFoundError",
     "PricingError",
     "SchemaOutdatedError",
     "SourceAuthError",
@@ -39,11 +41,20 @@ class ConfigError(AifinopsError):
 
 
 class ValidationError(AifinopsError):
-    """Input is invalid; ``field`` names where."""
+    """Input is invalid; ``field`` names where and ``reason`` says why (the message when not given)."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, reason: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+        self.reason = message if reason is None else reason
+
+
+class NotFoundError(AifinopsError):
+    """What was asked for is not stored; ``title`` names it in a few words (``No allocation``)."""
+
+    def __init__(self, message: str, *, title: str = "Not found") -> None:
+        super().__init__(message)
+        self.title = title
 
 
 class StoreError(AifinopsError):

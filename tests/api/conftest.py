@@ -12,10 +12,11 @@ from fastapi.testclient import TestClient
 from aifinops.api.app import create_app
 from aifinops.config import load_settings
 from aifinops.domain import Basis, CostRecord, Outcome, TaskOutcome
-from aifinops.engine.allocation_rules import AllocationRule, DriverMetric, Method, RecordMatch
+from aifinops.engine.allocation_rules import AllocationRule, Method, RecordMatch
+from aifinops.engine.drivers.tokens import TOKENS
+from aifinops.jobs.allocate import allocate_period
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
-from aifinops.store.allocations import AllocationStore
 from aifinops.store.prices import PriceStore
 from factories import PRICE_START, event, gpt4o_prices
 
@@ -78,7 +79,6 @@ def allocated_store(store: Store) -> Store:
             TaskOutcome("b1", Outcome.SUCCEEDED, ended),
         ]
     )
-    allocations = AllocationStore(store)
     rules = [
         AllocationRule(
             "tagged",
@@ -90,7 +90,7 @@ def allocated_store(store: Store) -> Store:
             "aoai",
             Method.SHARED,
             match=RecordMatch(resource_ids=("*/accounts/aoai",)),
-            driver=DriverMetric.TOKENS,
+            driver=TOKENS,
         ),
     ]
     owner = {"use_case": "uc-a", "tenant": "contoso"}
@@ -100,7 +100,7 @@ def allocated_store(store: Store) -> Store:
             CostRecord(dt.date(2026, 10, 2), basis, Decimal(amount), "USD", resource_id=KPI_AOAI),
             CostRecord(dt.date(2026, 9, 30), basis, Decimal(100), "USD", resource_id="/vm", tags=owner),
         ]
-        allocations.allocate(
-            start, end, basis=basis, dimensions=("use_case", "tenant"), records=records, rules=rules
+        allocate_period(
+            store, start, end, basis=basis, dimensions=("use_case", "tenant"), records=records, rules=rules
         )
     return store

@@ -9,17 +9,17 @@ from aifinops.api.app import check_bind, create_app
 from aifinops.config import load_settings
 from aifinops.errors import ConfigError, ValidationError
 from aifinops.store import Store
+from aifinops.store.key_queries import verify_key
 from aifinops.store.keys import KeyStore
 from factories import event_json
 
 
 def test_without_keys_only_loopback_is_allowed(sqlite_store: Store) -> None:
-    keys = KeyStore(sqlite_store)
-    assert "loopback" in check_bind("127.0.0.1", keys)
+    assert "loopback" in check_bind("127.0.0.1", sqlite_store)
     with pytest.raises(ConfigError, match="keys create"):
-        check_bind("0.0.0.0", keys)
-    keys.create(name="admin", scopes={"admin"})
-    assert "required" in check_bind("0.0.0.0", keys)
+        check_bind("0.0.0.0", sqlite_store)
+    KeyStore(sqlite_store).create(name="admin", scopes={"admin"})
+    assert "required" in check_bind("0.0.0.0", sqlite_store)
 
 
 def test_scopes_and_tenant_limited_read_key(sqlite_store: Store) -> None:
@@ -56,9 +56,9 @@ def test_scopes_and_tenant_limited_read_key(sqlite_store: Store) -> None:
 def test_revoked_key_stops_working_and_secrets_are_hashed(sqlite_store: Store) -> None:
     keys = KeyStore(sqlite_store)
     key, secret = keys.create(name="k", scopes={"read"})
-    assert keys.verify(secret) == key
+    assert verify_key(sqlite_store, secret) == key
     keys.revoke(key.key_id)
-    assert keys.verify(secret) is None
+    assert verify_key(sqlite_store, secret) is None
     with sqlite_store.reader() as conn:
         stored = conn.exec_driver_sql("SELECT secret_hash FROM api_keys").scalar_one()
     assert secret not in stored

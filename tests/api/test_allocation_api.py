@@ -13,7 +13,7 @@ from aifinops.api.app import create_app
 from aifinops.config import load_settings
 from aifinops.domain import Basis, CostRecord
 from aifinops.store import Store
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_records import CostRecordStore
 
 AOAI = "/subscriptions/s/resourcegroups/rg/providers/microsoft.cognitiveservices/accounts/aoai"
 
@@ -36,7 +36,7 @@ def api(sqlite_store: Store) -> Iterator[TestClient]:
             unit="1K",
         ),
     ]
-    CostStore(sqlite_store).replace_slice(
+    CostRecordStore(sqlite_store).replace_slice(
         "t", "s", Basis.ACTUAL, dt.date(2026, 10, 1), dt.date(2026, 11, 1), records
     )
     with TestClient(app) as client:

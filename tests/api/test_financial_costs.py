@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from aifinops.domain import Basis, CostRecord
 from aifinops.store import Store
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_records import CostRecordStore
 
 
 def _bill(store: Store) -> None:
@@ -34,7 +34,7 @@ def _bill(store: Store) -> None:
             billing_day=day, basis=Basis.ACTUAL, cost=Decimal("5"), currency="EUR", meter_category="Storage"
         ),
     ]
-    CostStore(store).replace_slice(
+    CostRecordStore(store).replace_slice(
         "test", "/subscriptions/s", Basis.ACTUAL, dt.date(2026, 10, 1), dt.date(2026, 11, 1), records
     )
 

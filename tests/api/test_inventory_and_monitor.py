@@ -9,14 +9,15 @@ from fastapi.testclient import TestClient
 
 from aifinops.domain import InventoryResource, MetricSample
 from aifinops.store import Store
-from aifinops.store.costs import CostStore
+from aifinops.store.inventory import InventoryStore
+from aifinops.store.metric_samples import MetricSampleStore
 from factories import T0, event_json
 
 ACCOUNT = "/subscriptions/s1/resourcegroups/rg/providers/microsoft.cognitiveservices/accounts/aoai"
 
 
 def test_inventory_lists_resources_and_flags_those_without_owner(client: TestClient, store: Store) -> None:
-    CostStore(store).replace_inventory(
+    InventoryStore(store).replace(
         ["s1"],
         [
             InventoryResource(
@@ -59,7 +60,7 @@ def test_monitor_tokens_are_compared_with_what_apps_reported(client: TestClient,
         )
         for m, v in (("InputTokens", 5000), ("OutputTokens", 400), ("ModelRequests", 5))
     ]
-    CostStore(store).replace_metric_samples(
+    MetricSampleStore(store).replace(
         [ACCOUNT],
         ["InputTokens", "OutputTokens", "ModelRequests"],
         start=T0,
@@ -76,7 +77,7 @@ def test_monitor_tokens_are_compared_with_what_apps_reported(client: TestClient,
 
 
 def test_a_team_tag_names_the_owner_when_there_is_no_owner_tag(client: TestClient, store: Store) -> None:
-    CostStore(store).replace_inventory(
+    InventoryStore(store).replace(
         ["s1"],
         [
             InventoryResource(

@@ -16,8 +16,9 @@ from aifinops.config import load_settings
 from aifinops.domain import Basis, CostRecord, from_nanos
 from aifinops.engine.allocation import Bucket
 from aifinops.engine.allocation_rules import AllocationRule, Method, RecordMatch
+from aifinops.jobs.allocate import allocate_period
 from aifinops.store import Store
-from aifinops.store.allocations import AllocationStore
+from aifinops.store.allocation_queries import read_allocation
 from aifinops.store.keys import KeyStore
 
 OCTOBER = {"period": "2026-10"}
@@ -61,7 +62,7 @@ def _money(*entries: tuple[str, str]) -> list[dict[str, str]]:
 
 def _allocated_by_use_case(store: Store, basis: Basis, tenant: str | None = None) -> dict[str, str]:
     """October's allocated lines summed per use case by hand, from the stored result."""
-    result = AllocationStore(store).result(dt.date(2026, 10, 1), dt.date(2026, 11, 1), basis=basis)
+    result = read_allocation(store, dt.date(2026, 10, 1), dt.date(2026, 11, 1), basis=basis)
     sums: dict[str, int] = defaultdict(int)
     for line in result.lines:
         if line.bucket is Bucket.ALLOCATED and tenant in (None, line.dims[1]):
@@ -156,7 +157,8 @@ def test_without_tenant_in_the_allocation_a_tenant_key_gets_no_allocated_basis(
     record = CostRecord(
         dt.date(2026, 10, 3), Basis.AMORTIZED, Decimal(9), "USD", resource_id="/vm", tags={"use_case": "uc-b"}
     )
-    AllocationStore(allocated_store).allocate(
+    allocate_period(
+        allocated_store,
         dt.date(2026, 10, 1),
         dt.date(2026, 11, 1),
         basis=Basis.AMORTIZED,

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from aifinops.api.app import create_app
-from aifinops.api.metrics import OTHER, cap_labels
 from aifinops.config import load_settings
+from aifinops.queries.metrics import OTHER, cap_labels
 from aifinops.store import Store
 from factories import event_json
 

@@ -32,12 +32,12 @@ from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection, connect
 
 from aifinops.api.app import create_app
-from aifinops.cli.demo import load_demo_month
 from aifinops.config import load_settings
+from aifinops.demo.month import load_demo_month
 from aifinops.domain import Basis, CostRecord, Outcome, TaskOutcome
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_records import CostRecordStore
 from aifinops.store.keys import KeyStore
 from aifinops.store.prices import PriceStore
 from factories import PRICE_START, T0, event, gpt4o_prices
@@ -363,7 +363,7 @@ def test_currencies_and_bases_are_shown_apart_never_added(
             currency="USD",
             meter_category="Foundry Models",
         )
-        CostStore(store).replace_slice(
+        CostRecordStore(store).replace_slice(
             "test", "/subscriptions/s", Basis.ACTUAL, dt.date(2026, 10, 1), dt.date(2026, 11, 1), [bill]
         )
         app = _dashboard_app(store)

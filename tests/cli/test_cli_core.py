@@ -117,15 +117,13 @@ def test_each_collection_keeps_snapshots_of_the_month_today_and_yesterday(db: St
     """``aifinops serve`` calls this after every collection: three periods, each with its history."""
     from zoneinfo import ZoneInfo
 
-    from aifinops.cli.core import _keep_snapshots
-    from aifinops.config import load_settings
-    from aifinops.store.snapshots import SnapshotStore
+    from aifinops.jobs.snapshots import keep_snapshots
+    from aifinops.store.snapshot_queries import snapshot_history
 
-    settings = load_settings(database_url=db.url, timezone="Pacific/Auckland")
-    _keep_snapshots(settings, db)
-    _keep_snapshots(settings, db)
+    keep_snapshots(db, timezone="Pacific/Auckland", now=dt.datetime.now(dt.UTC))
+    keep_snapshots(db, timezone="Pacific/Auckland", now=dt.datetime.now(dt.UTC))
     today = dt.datetime.now(dt.UTC).astimezone(ZoneInfo("Pacific/Auckland")).date()
     for period in (f"{today:%Y-%m}", today.isoformat(), (today - dt.timedelta(days=1)).isoformat()):
-        history = SnapshotStore(db).history(period)
+        history = snapshot_history(db, period)
         assert [s.trigger for s in history] == ["collect", "collect"], period
         assert history[0].timezone == "Pacific/Auckland"

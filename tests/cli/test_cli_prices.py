@@ -29,6 +29,7 @@ from aifinops.engine.pricing import CONTRACT_SOURCE
 from aifinops.sources.price_file import parse_price_text
 from aifinops.sources.retail_prices import RETAIL_SOURCE, RetailPricesResult
 from aifinops.store import Store
+from aifinops.store.price_queries import read_prices
 from aifinops.store.prices import PriceStore
 
 UTC = dt.UTC
@@ -137,7 +138,7 @@ def test_load_then_list_through_the_store(
     assert "1 prices and 2 contract prices → 3 new, 0 updated, 0 unchanged" in loaded.output
     again = runner.invoke(app, ["load", str(path)])
     assert "0 new, 0 updated, 3 unchanged" in again.output
-    stored = PriceStore(sqlite_store).load()
+    stored = read_prices(sqlite_store)
     assert sorted((p.model, p.source, p.price) for p in stored) == [
         ("gpt-4.1", RETAIL_SOURCE, Decimal("0.002")),
         ("gpt-4.1", CONTRACT_SOURCE, Decimal("0.0018")),
@@ -219,6 +220,6 @@ def test_sync_reads_the_api_and_saves_list_and_contract_prices(
     assert "read 4 items on 2 pages → 3 prices: 6 new, 0 updated, 0 unchanged" in result.output
     assert "  unknown meter: Whisper hypothetical Unit" in result.output
     assert "3 contract prices from the discounts of 1 price file(s)" in result.output
-    stored = {(p.meter_name, p.source): p.price for p in PriceStore(sqlite_store).load()}
+    stored = {(p.meter_name, p.source): p.price for p in read_prices(sqlite_store)}
     assert stored[("gpt 4.1 Outp glbl Tokens", RETAIL_SOURCE)] == Decimal("0.008")
     assert stored[("gpt 4.1 Outp glbl Tokens", CONTRACT_SOURCE)] == Decimal("0.0064")

@@ -15,7 +15,7 @@ from aifinops.cli import app
 from aifinops.domain import Basis, CostRecord
 from aifinops.errors import ValidationError
 from aifinops.store import Store
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_records import CostRecordStore
 
 runner = CliRunner()
 RULES = """
@@ -39,7 +39,7 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ),
         CostRecord(dt.date(2026, 10, 9), Basis.ACTUAL, Decimal("10"), "USD", resource_id="/untagged-vm"),
     ]
-    CostStore(store).replace_slice(
+    CostRecordStore(store).replace_slice(
         "t", "s", Basis.ACTUAL, dt.date(2026, 10, 1), dt.date(2026, 11, 1), records
     )
     store.dispose()

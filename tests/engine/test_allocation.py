@@ -17,7 +17,6 @@ from aifinops.engine.allocation import (
     AllocationRule,
     Bucket,
     Driver,
-    DriverMetric,
     FilterKey,
     IdlePolicy,
     Method,
@@ -28,6 +27,12 @@ from aifinops.engine.allocation import (
     filter_key,
     split_largest_remainder,
 )
+from aifinops.engine.drivers.estimated_cost import ESTIMATED_COST
+from aifinops.engine.drivers.even import EVEN
+from aifinops.engine.drivers.fixed import FIXED
+from aifinops.engine.drivers.requests import REQUESTS
+from aifinops.engine.drivers.tokens import TOKENS
+from aifinops.engine.drivers.usage_index import usage_sums
 
 DAY = dt.date(2026, 10, 1)
 DIMS = ("app", "tenant")
@@ -49,7 +54,8 @@ def record(cost: str, *, resource_id: str = AOAI, currency: str = "USD", **kw: o
 def driver(app: str, tenant: str, **kw: object) -> Driver:
     kw.setdefault("resource_id", AOAI)
     kw.setdefault("day", DAY)
-    return Driver(dims=(app, tenant), **kw)  # type: ignore[arg-type]
+    sums = {name: kw.pop(name) for name in ("tokens", "requests", "estimated_cost_nanos") if name in kw}
+    return Driver(dims=(app, tenant), usage=usage_sums(**sums), **kw)  # type: ignore[arg-type]
 
 
 def per_record(result: AllocationResult) -> dict[int, int]:
@@ -72,9 +78,12 @@ drivers_st = st.lists(
         Driver,
         day=_days,
         dims=st.tuples(_names, _names),
-        tokens=st.integers(0, 10**9),
-        requests=st.integers(0, 1000),
-        estimated_cost_nanos=st.integers(0, 10**12),
+        usage=st.builds(
+            usage_sums,
+            tokens=st.integers(0, 10**9),
+            requests=st.integers(0, 1000),
+            estimated_cost_nanos=st.integers(0, 10**12),
+        ),
         currency=_currencies,
         kind=st.sampled_from(["chat", "retrieval"]),
         deployment=st.sampled_from(["gpt-4o", "gpt-4o-mini", "ptu"]),
@@ -107,7 +116,7 @@ _filter = st.builds(
     ),
     scope=st.sampled_from(list(Scope)),
 )
-_usage_metric = st.sampled_from([DriverMetric.ESTIMATED_COST, DriverMetric.TOKENS, DriverMetric.REQUESTS])
+_usage_metric = st.sampled_from([ESTIMATED_COST, TOKENS, REQUESTS])
 _match = st.builds(
     RecordMatch,
     resource_ids=st.sampled_from([(), ("*/microsoft.cognitiveservices/*",), (SEARCH,)]),
@@ -128,7 +137,7 @@ rules_st = st.lists(
             name=st.just("shared"),
             method=st.just(Method.SHARED),
             match=_match,
-            driver=st.one_of(_usage_metric, st.just(DriverMetric.EVEN)),
+            driver=st.one_of(_usage_metric, st.just(EVEN)),
             usage=_filter,
         ),
         st.builds(
@@ -136,7 +145,7 @@ rules_st = st.lists(
             name=st.just("fixed"),
             method=st.just(Method.SHARED),
             match=_match,
-            driver=st.sampled_from([DriverMetric.FIXED, DriverMetric.EVEN]),
+            driver=st.sampled_from([FIXED, EVEN]),
             weights=_weights,
         ),
         st.builds(
@@ -224,7 +233,7 @@ def test_largest_remainder_sums_and_stays_within_one_nano(total: int, weights: l
 @given(drivers=drivers_st, cost=_amounts.filter(lambda d: d != 0))
 def test_a_single_consumer_gets_everything(drivers: list[Driver], cost: Decimal) -> None:
     one = [driver("solo", "t1", tokens=5, requests=1, estimated_cost_nanos=7)]
-    rule = AllocationRule("tok", Method.SHARED, driver=DriverMetric.TOKENS)
+    rule = AllocationRule("tok", Method.SHARED, driver=TOKENS)
     result = allocate([record(str(cost))], [rule], one, dimensions=DIMS)
     assert [(ln.dims, ln.amount_nanos, ln.bucket) for ln in result.lines] == [
         (("solo", "t1"), to_nanos(cost), Bucket.ALLOCATED)
@@ -235,7 +244,7 @@ def test_a_single_consumer_gets_everything(drivers: list[Driver], cost: Decimal)
 
 
 def test_zero_usage_leaves_the_record_unallocated_with_the_reason() -> None:
-    rule = AllocationRule("aoai", Method.SHARED, driver=DriverMetric.TOKENS)
+    rule = AllocationRule("aoai", Method.SHARED, driver=TOKENS)
     result = allocate([record("12.5")], [rule], [driver("a", "t", tokens=0, requests=0)], dimensions=DIMS)
     (line,) = result.lines
     assert line.bucket is Bucket.UNALLOCATED and line.amount_nanos == 12_500_000_000
@@ -253,13 +262,13 @@ def test_estimated_cost_share_charges_the_bigger_model_more() -> None:
         driver("chat", "t-4o", tokens=1_000_000, estimated_cost_nanos=5_000_000_000, currency="USD"),
         driver("chat", "t-mini", tokens=1_000_000, estimated_cost_nanos=300_000_000, currency="USD"),
     ]
-    rule = AllocationRule("aoai", Method.SHARED, driver=DriverMetric.ESTIMATED_COST)
+    rule = AllocationRule("aoai", Method.SHARED, driver=ESTIMATED_COST)
     result = allocate([record("53")], [rule], drivers, dimensions=DIMS)
     got = {ln.dims[1]: ln.amount_nanos for ln in result.lines}
     assert got == {"t-4o": 50_000_000_000, "t-mini": 3_000_000_000}
     tokens = allocate(
         [record("53")],
-        [AllocationRule("t", Method.SHARED, driver=DriverMetric.TOKENS)],
+        [AllocationRule("t", Method.SHARED, driver=TOKENS)],
         drivers,
         dimensions=DIMS,
     )
@@ -279,7 +288,7 @@ def test_retrieval_events_drive_the_search_service() -> None:
         "search",
         Method.SHARED,
         match=RecordMatch(resource_ids=("*/microsoft.search/*",)),
-        driver=DriverMetric.REQUESTS,
+        driver=REQUESTS,
         usage=UsageFilter({"kind": ("retrieval",)}, scope=Scope.ALL),
     )
     result = allocate([record("4", resource_id=SEARCH)], [rule], drivers, dimensions=DIMS)
@@ -292,7 +301,7 @@ def test_retrieval_events_drive_the_search_service() -> None:
 
 def test_provisioned_capacity_shows_idle_visible_spread_or_owned() -> None:
     drivers = [driver("a", "t1", tokens=300), driver("b", "t2", tokens=100)]
-    base = dict(method=Method.PROVISIONED, driver=DriverMetric.TOKENS, capacity_per_day=1000)
+    base = dict(method=Method.PROVISIONED, driver=TOKENS, capacity_per_day=1000)
     visible = allocate([record("10")], [AllocationRule("ptu", **base)], drivers, dimensions=DIMS)  # type: ignore[arg-type]
     assert [(ln.dims, ln.amount_nanos, ln.bucket) for ln in visible.lines] == [
         (("a", "t1"), 3 * 10**9, Bucket.ALLOCATED),
@@ -327,9 +336,7 @@ def test_provisioned_capacity_shows_idle_visible_spread_or_owned() -> None:
 
 
 def test_provisioned_capacity_from_the_record_quantity_and_full_idle_without_usage() -> None:
-    rule = AllocationRule(
-        "ptu", Method.PROVISIONED, driver=DriverMetric.TOKENS, capacity_per_quantity=Decimal(100)
-    )
+    rule = AllocationRule("ptu", Method.PROVISIONED, driver=TOKENS, capacity_per_quantity=Decimal(100))
     result = allocate([record("24", quantity=Decimal(24))], [rule], [], dimensions=DIMS)
     assert [(ln.amount_nanos, ln.bucket) for ln in result.lines] == [(24 * 10**9, Bucket.IDLE)]
     over = allocate(
@@ -358,10 +365,10 @@ def test_fixed_weights_and_even_split() -> None:
         ({"app": "b"}, Decimal("0.25")),
         ({"app": "c"}, Decimal("0.25")),
     )
-    fixed = AllocationRule("fixed", Method.SHARED, driver=DriverMetric.FIXED, weights=weights)
+    fixed = AllocationRule("fixed", Method.SHARED, driver=FIXED, weights=weights)
     lines = allocate([record("0.000000001")], [fixed], [], dimensions=DIMS).lines
     assert [(ln.dims[0], ln.amount_nanos) for ln in lines] == [("a", 1)]
-    even = AllocationRule("even", Method.SHARED, driver=DriverMetric.EVEN)
+    even = AllocationRule("even", Method.SHARED, driver=EVEN)
     drivers = [driver("a", "t", requests=1), driver("b", "t", tokens=99), driver("c", "t")]
     lines = allocate([record("0.000000010")], [even], drivers, dimensions=DIMS).lines
     assert [(ln.dims[0], ln.amount_nanos) for ln in lines] == [("a", 5), ("b", 5)]
@@ -384,8 +391,8 @@ def test_estimated_cost_in_foreign_currencies_is_not_mixed() -> None:
     [
         ({"method": Method.DIRECT}, "needs owner, owner_tags or inventory"),
         ({"method": Method.DIRECT, "owner": {"squad": "x"}}, "unknown dimension(s) ['squad']"),
-        ({"method": Method.SHARED, "driver": DriverMetric.FIXED}, "needs weights"),
-        ({"method": Method.PROVISIONED, "driver": DriverMetric.TOKENS}, "exactly one of capacity_per_day"),
+        ({"method": Method.SHARED, "driver": FIXED}, "needs weights"),
+        ({"method": Method.PROVISIONED, "driver": TOKENS}, "exactly one of capacity_per_day"),
         (
             {"method": Method.SHARED, "usage": UsageFilter({"region": ("x",)})},
             "usage filter field(s) ['region']",
@@ -446,13 +453,11 @@ def test_bad_rule_configuration_names_the_rule_and_field(spec: object, message: 
 
 
 def test_a_record_without_resource_never_takes_usage_of_unknown_resources() -> None:
-    rule = AllocationRule("aoai", Method.SHARED, driver=DriverMetric.TOKENS)
+    rule = AllocationRule("aoai", Method.SHARED, driver=TOKENS)
     unknown = [driver("a", "t", tokens=10, resource_id="")]
     (line,) = allocate([record("3", resource_id=None)], [rule], unknown, dimensions=DIMS).lines  # type: ignore[arg-type]
     assert line.bucket is Bucket.UNALLOCATED and "no resource id" in line.reason
-    everywhere = AllocationRule(
-        "all", Method.SHARED, driver=DriverMetric.TOKENS, usage=UsageFilter(scope=Scope.ALL)
-    )
+    everywhere = AllocationRule("all", Method.SHARED, driver=TOKENS, usage=UsageFilter(scope=Scope.ALL))
     (line,) = allocate([record("3", resource_id=None)], [everywhere], unknown, dimensions=DIMS).lines  # type: ignore[arg-type]
     assert line.dims == ("a", "t") and line.bucket is Bucket.ALLOCATED
 
@@ -471,15 +476,14 @@ def _prefiltered(drivers: list[Driver], rules: list[AllocationRule]) -> dict[Fil
         where = rule.usage.where
         if not where:
             continue
-        sums: dict[tuple[object, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
+        sums: dict[tuple[object, ...], list[int]] = {}
         for d in drivers:
             if all(getattr(d, name) in values for name, values in where.items()):
-                row = sums[(d.day, d.dims, d.resource_id, d.currency)]
-                row[0] += d.tokens
-                row[1] += d.requests
-                row[2] += d.estimated_cost_nanos
+                row = sums.setdefault((d.day, d.dims, d.resource_id, d.currency), [0] * len(d.usage))
+                for i, value in enumerate(d.usage):
+                    row[i] += value
         out[filter_key(rule.usage)] = [
-            Driver(day, dims, *row, currency=currency, resource_id=resource)  # type: ignore[arg-type]
+            Driver(day, dims, tuple(row), currency=currency, resource_id=resource)  # type: ignore[arg-type]
             for (day, dims, resource, currency), row in sums.items()
             if any(row)
         ]

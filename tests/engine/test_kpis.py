@@ -9,6 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aifinops.domain import Basis
+from aifinops.engine.drivers.tokens import TOKENS
+from aifinops.engine.drivers.usage_index import usage_sums
 from aifinops.engine.kpis import GroupCost, TaskAggregate, task_kpis
 
 SUPPORT = ("support",)
@@ -113,16 +115,16 @@ def test_allocated_lines_become_group_costs_without_idle_or_unallocated() -> Non
     import datetime as dt
 
     from aifinops.domain import CostRecord
-    from aifinops.engine.allocation import AllocationRule, Driver, DriverMetric, Method, allocate
+    from aifinops.engine.allocation import AllocationRule, Driver, Method, allocate
     from aifinops.engine.kpis import group_costs
 
     day = dt.date(2026, 10, 1)
     records = [CostRecord(day, Basis.ACTUAL, Decimal("10"), "USD", resource_id="/r")]
     drivers = [
-        Driver(day, ("support", "t1"), tokens=1, resource_id="/r"),
-        Driver(day, ("search", "t1"), tokens=1, resource_id="/r"),
+        Driver(day, ("support", "t1"), usage_sums(tokens=1), resource_id="/r"),
+        Driver(day, ("search", "t1"), usage_sums(tokens=1), resource_id="/r"),
     ]
-    rule = AllocationRule("ptu", Method.PROVISIONED, driver=DriverMetric.TOKENS, capacity_per_day=4)
+    rule = AllocationRule("ptu", Method.PROVISIONED, driver=TOKENS, capacity_per_day=4)
     result = allocate(records, [rule], drivers, dimensions=("use_case", "tenant"))
     costs = group_costs(result, by=("use_case",), basis=Basis.ACTUAL)
     assert costs == [

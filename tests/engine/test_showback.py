@@ -14,11 +14,12 @@ from aifinops.engine.allocation import (
     AllocationRule,
     Bucket,
     Driver,
-    DriverMetric,
     Method,
     RecordMatch,
     allocate,
 )
+from aifinops.engine.drivers.tokens import TOKENS
+from aifinops.engine.drivers.usage_index import usage_sums
 from aifinops.engine.showback import build_showback, check_chargeback
 
 DAY = dt.date(2026, 10, 3)
@@ -27,22 +28,20 @@ AOAI = "/subscriptions/s/resourcegroups/rg/providers/microsoft.cognitiveservices
 PTU = "/subscriptions/s/resourcegroups/rg/providers/microsoft.cognitiveservices/accounts/ptu"
 RULES = [
     AllocationRule("tagged", Method.DIRECT, match=RecordMatch(tags={"app": "*"}), owner_tags={"app": "app"}),
-    AllocationRule(
-        "aoai", Method.SHARED, match=RecordMatch(resource_ids=(AOAI,)), driver=DriverMetric.TOKENS
-    ),
+    AllocationRule("aoai", Method.SHARED, match=RecordMatch(resource_ids=(AOAI,)), driver=TOKENS),
     AllocationRule(
         "ptu",
         Method.PROVISIONED,
         match=RecordMatch(resource_ids=(PTU,)),
-        driver=DriverMetric.TOKENS,
+        driver=TOKENS,
         capacity_per_day=1000,
     ),
 ]
 DRIVERS = [
-    Driver(DAY, ("chat", "t1", "support"), tokens=600, resource_id=AOAI),
-    Driver(DAY, ("chat", "t2", "support"), tokens=200, resource_id=AOAI),
-    Driver(DAY, ("rag", "t1", "search"), tokens=200, resource_id=AOAI),
-    Driver(DAY, ("rag", "t1", "search"), tokens=250, resource_id=PTU),
+    Driver(DAY, ("chat", "t1", "support"), usage_sums(tokens=600), resource_id=AOAI),
+    Driver(DAY, ("chat", "t2", "support"), usage_sums(tokens=200), resource_id=AOAI),
+    Driver(DAY, ("rag", "t1", "search"), usage_sums(tokens=200), resource_id=AOAI),
+    Driver(DAY, ("rag", "t1", "search"), usage_sums(tokens=250), resource_id=PTU),
 ]
 
 

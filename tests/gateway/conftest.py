@@ -337,13 +337,14 @@ async def _sse(send: Any, chunk: bytes, *, more: bool = True) -> None:
 
 
 class MemoryKeys:
-    """A KeyStore-like verifier over fixed keys (the SQL KeyStore is tested with the store)."""
+    """A key verifier over fixed keys (the SQL one, ``store.key_queries.verify_key``, is tested with the
+    store)."""
 
     def __init__(self, keys: Mapping[str, ApiKey]) -> None:
         self._keys = dict(keys)
         self.lookups = 0
 
-    def verify(self, secret: str) -> ApiKey | None:
+    def __call__(self, secret: str) -> ApiKey | None:
         self.lookups += 1
         return self._keys.get(secret)
 

@@ -7,20 +7,11 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from aifinops.domain import Price
 from aifinops.gateway.app import create_gateway
 from aifinops.gateway.recorder import Recorder
 from aifinops.jobs.price_cache import PriceCache
 
 from .conftest import GATEWAY_SECRET, AllowAll, FakeAzureOpenAI, ListSink, gateway_config, memory_keys
-
-
-class _NoPrices:
-    def version(self) -> tuple[int, int]:
-        return 0, 0
-
-    def load(self) -> list[Price]:
-        return []
 
 
 async def test_metrics_name_every_counter_and_gauge_with_its_value(tmp_path: Path) -> None:
@@ -32,7 +23,7 @@ async def test_metrics_name_every_counter_and_gauge_with_its_value(tmp_path: Pat
         enforcer=AllowAll(),
         recorder=recorder,
         http=upstream,
-        prices=PriceCache(_NoPrices()),
+        prices=PriceCache(lambda: (0, 0), lambda: []),
     )
     await app.startup()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:

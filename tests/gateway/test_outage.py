@@ -11,6 +11,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -22,6 +23,7 @@ from aifinops.gateway.enforcer import Enforcer
 from aifinops.gateway.recorder import Recorder
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
+from aifinops.store.key_queries import verify_key
 from aifinops.store.keys import KeyStore
 
 from .conftest import FakeAzureOpenAI, gateway_config
@@ -85,7 +87,7 @@ async def test_every_served_request_is_stored_exactly_once_across_a_database_out
     upstream = httpx.AsyncClient(transport=httpx.ASGITransport(app=FakeAzureOpenAI()))
     app = create_gateway(
         gateway_config(),
-        keys=KeyStore(store),
+        keys=partial(verify_key, store),
         enforcer=Enforcer(),
         recorder=recorder,
         http=upstream,

@@ -523,7 +523,8 @@ async def test_cached_price_book_keeps_the_last_good_book_when_the_store_fails()
         def load(self) -> list[Price]:
             return []
 
-    cached = PriceCache(Prices(), ttl=0.0)
+    prices = Prices()
+    cached = PriceCache(prices.version, prices.load, ttl=0.0)
     assert cached.current() is None  # never blocks: the first load runs in the background
     await asyncio.sleep(0.05)
     book = cached.current()
@@ -599,12 +600,12 @@ class _DownKeys:
     def __init__(self) -> None:
         self.inner, self.down = memory_keys(), False
 
-    def verify(self, secret: str) -> ApiKey | None:
+    def __call__(self, secret: str) -> ApiKey | None:
         if self.down:
             raise StoreError(
                 "database error on sqlite:///x.db: OperationalError: unable to open database file"
             )
-        return self.inner.verify(secret)
+        return self.inner(secret)
 
 
 async def test_key_store_outage_keeps_known_keys_and_refuses_unknown_ones_with_503() -> None:
@@ -649,7 +650,7 @@ async def test_each_attempt_is_priced_once_and_recorded_with_the_estimate_its_li
         enforcer=enforcer,
         recorder=recorder,
         http=http,
-        prices=PriceCache(_Prices()),
+        prices=PriceCache(_Prices().version, _Prices().load),
     )
     await app.startup()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:

@@ -39,7 +39,7 @@ def test_an_unpriced_estimate_stays_unpriced(store: Store) -> None:
 
 
 def test_the_ingestor_prices_with_the_cache_it_is_given(store: Store) -> None:
-    cache = PriceCache(PriceStore(store), ttl=3600)
+    cache = PriceCache.of_store(store, ttl=3600)
     ingestor = Ingestor(store, prices=cache)
     assert ingestor.prices is cache and len(cache.book()) == 0
     PriceStore(store).save(gpt4o_prices(), now=PRICE_START)

@@ -10,14 +10,15 @@ import pytest
 
 from aifinops.domain import Basis, CostRecord, UsageEvent
 from aifinops.engine.allocation import AllocationResult, Bucket
-from aifinops.engine.allocation_rules import AllocationRule, DriverMetric, Method, RecordMatch
+from aifinops.engine.allocation_rules import AllocationRule, Method, RecordMatch
+from aifinops.engine.drivers.tokens import TOKENS
 from aifinops.engine.kpis import GroupCost, group_costs
 from aifinops.errors import ValidationError
+from aifinops.jobs.allocate import allocate_period
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
-from aifinops.store.allocation_groups import allocated_groups, allocation_coverage, bucket_totals
+from aifinops.store.allocation_queries import allocated_groups, allocation_coverage, bucket_totals
 from aifinops.store.allocation_results import load_result
-from aifinops.store.allocations import AllocationStore
 from factories import event
 
 D1, D2, D3 = dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10, 3)
@@ -29,7 +30,7 @@ RULES = [
         "ptu",
         Method.PROVISIONED,
         match=RecordMatch(resource_ids=("*/accounts/aoai",)),
-        driver=DriverMetric.TOKENS,
+        driver=TOKENS,
         capacity_per_day=10_000,  # the day's usage is a few thousand tokens: the rest stays visible as idle
     ),
     AllocationRule("tagged", Method.DIRECT, match=RecordMatch(tags={"app": "*"}), owner_tags={"app": "app"}),
@@ -62,9 +63,7 @@ def allocated(store: Store) -> Store:
         ],
         source="test",
     )
-    AllocationStore(store, clock=lambda: NOW).allocate(
-        D1, D3, basis=Basis.ACTUAL, dimensions=DIMS, records=RECORDS, rules=RULES
-    )
+    allocate_period(store, D1, D3, basis=Basis.ACTUAL, dimensions=DIMS, records=RECORDS, rules=RULES)
     return store
 
 
@@ -119,9 +118,8 @@ def test_coverage_and_dimensions_that_were_not_allocated(allocated: Store) -> No
 
 
 def test_days_allocated_over_other_dimensions_add_up_over_the_ones_they_share(allocated: Store) -> None:
-    allocations = AllocationStore(allocated, clock=lambda: NOW)
-    allocations.allocate(
-        D2, D3, basis=Basis.ACTUAL, dimensions=("tenant", "app"), records=RECORDS, rules=RULES
+    allocate_period(
+        allocated, D2, D3, basis=Basis.ACTUAL, dimensions=("tenant", "app"), records=RECORDS, rules=RULES
     )
     assert allocation_coverage(allocated, D1, D3, basis=Basis.ACTUAL).dimensions == ("app", "tenant")
     expected: dict[tuple[tuple[str, ...], str], int] = defaultdict(int)

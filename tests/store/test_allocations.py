@@ -1,4 +1,5 @@
-"""AllocationStore on SQLite and PostgreSQL: rules kept in order, drivers from the rollup, runs replaced."""
+"""Allocation in the store on SQLite and PostgreSQL: rules kept in order, drivers from the rollup, runs
+replaced."""
 
 from __future__ import annotations
 
@@ -9,12 +10,27 @@ from decimal import Decimal
 import pytest
 
 from aifinops.domain import Basis, CostRecord, UsageEvent, to_nanos
-from aifinops.engine.allocation import AllocationRule, Bucket, DriverMetric, IdlePolicy, Method, RecordMatch
+from aifinops.engine.allocation import (
+    DRIVER_FIELDS,
+    AllocationRule,
+    Bucket,
+    IdlePolicy,
+    Method,
+    RecordMatch,
+)
+from aifinops.engine.allocation_rules import parse_rules
+from aifinops.engine.drivers.estimated_cost import ESTIMATED_COST
+from aifinops.engine.drivers.tokens import TOKENS
+from aifinops.engine.drivers.usage_index import usage_sums
 from aifinops.errors import ValidationError
+from aifinops.jobs.allocate import allocate_period
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
-from aifinops.store.allocations import AllocationStore, parse_rules
-from aifinops.store.costs import CostStore
+from aifinops.store.allocation_queries import deployment_resources, read_allocation, read_rules
+from aifinops.store.allocations import AllocationStore
+from aifinops.store.cost_queries import read_cost_records
+from aifinops.store.cost_records import CostRecordStore
+from aifinops.store.driver_queries import DriverRead, start_driver_read
 from aifinops.store.prices import PriceStore
 from factories import PRICE_START, event, gpt4o_prices
 
@@ -28,7 +44,7 @@ RULES = [
         "aoai",
         Method.SHARED,
         match=RecordMatch(resource_ids=("*/accounts/aoai",)),
-        driver=DriverMetric.ESTIMATED_COST,
+        driver=ESTIMATED_COST,
     ),
 ]
 
@@ -70,9 +86,9 @@ def usage(store: Store) -> Store:
 def test_rules_keep_their_order_and_refuse_duplicate_names(store: Store) -> None:
     allocations = AllocationStore(store, clock=lambda: NOW)
     allocations.replace_rules(RULES)
-    ptu = AllocationRule("ptu", Method.PROVISIONED, driver=DriverMetric.TOKENS, capacity_per_day=10)
+    ptu = AllocationRule("ptu", Method.PROVISIONED, driver=TOKENS, capacity_per_day=10)
     assert [r.name for r in allocations.add_rule(ptu, position=0)] == ["ptu", "tagged", "aoai"]
-    assert allocations.rules() == [ptu, *RULES]
+    assert read_rules(store) == [ptu, *RULES]
     with pytest.raises(ValidationError, match="an allocation rule named 'ptu' exists"):
         allocations.add_rule(ptu)
     with pytest.raises(ValidationError, match="name 'a' is used twice"):
@@ -83,22 +99,30 @@ def test_rules_keep_their_order_and_refuse_duplicate_names(store: Store) -> None
 
 
 def test_drivers_come_from_the_daily_rollup_with_each_deployments_resource(usage: Store) -> None:
-    allocations = AllocationStore(usage)
-    assert allocations.deployment_resources(D1, D2 + dt.timedelta(days=1)) == {
-        "gpt-4o": AOAI.lower(),
-        "shared-name": "",
-    }
-    drivers = allocations.drivers(D1, D2, dimensions=("app", "tenant"))
-    got = sorted(
-        (d.day, d.dims, d.tokens, d.requests, d.estimated_cost_nanos, d.resource_id) for d in drivers
-    )
+    AllocationStore(usage).refresh_deployments()
+    resources = deployment_resources(usage, D1, D2 + dt.timedelta(days=1))
+    assert resources == {"gpt-4o": AOAI.lower(), "shared-name": ""}
+    on_d1 = deployment_resources(usage, D1, D2)
+    read = DriverRead(usage, D1, D2, dimensions=("app", "tenant"), fields=DRIVER_FIELDS, resources=on_d1)
+    drivers = read.drivers().all
+    got = sorted((d.day, d.dims, d.usage, d.resource_id) for d in drivers)
     assert got == [
-        (D1, ("chat", "t1"), 2200, 2, 7_000_000, AOAI.lower()),
-        (D1, ("rag", "t2"), 1100, 1, 3_500_000, AOAI.lower()),
-        (D1, ("x", "t3"), 2200, 2, 7_000_000, ""),
+        (
+            D1,
+            ("chat", "t1"),
+            usage_sums(tokens=2200, requests=2, estimated_cost_nanos=7_000_000),
+            AOAI.lower(),
+        ),
+        (
+            D1,
+            ("rag", "t2"),
+            usage_sums(tokens=1100, requests=1, estimated_cost_nanos=3_500_000),
+            AOAI.lower(),
+        ),
+        (D1, ("x", "t3"), usage_sums(tokens=2200, requests=2, estimated_cost_nanos=7_000_000), ""),
     ]
     with pytest.raises(ValidationError, match=r"unknown allocation dimension\(s\) \['squad'\]"):
-        allocations.drivers(D1, D2, dimensions=("squad",))
+        start_driver_read(usage, D1, D2, dimensions=("squad",), rules=RULES)
 
 
 def test_allocation_is_saved_per_day_and_basis_and_rerun_replaces_it(usage: Store) -> None:
@@ -110,19 +134,19 @@ def test_allocation_is_saved_per_day_and_basis_and_rerun_replaces_it(usage: Stor
         CostRecord(D2, Basis.ACTUAL, Decimal("-2.5"), "USD", resource_id="/credit", charge_type="Credit"),
         CostRecord(D2, Basis.ACTUAL, Decimal("0.000000007"), "USD", resource_id=AOAI.lower()),
     ]
-    CostStore(usage).replace_slice("test", "s", Basis.ACTUAL, D1, D2 + dt.timedelta(days=1), records)
+    CostRecordStore(usage).replace_slice("test", "s", Basis.ACTUAL, D1, D2 + dt.timedelta(days=1), records)
     allocations = AllocationStore(usage, clock=lambda: NOW)
     allocations.replace_rules(RULES)
     end = D2 + dt.timedelta(days=1)
-    stored_records = list(CostStore(usage).records(D1, end, basis=Basis.ACTUAL))
-    first = allocations.allocate(
-        D1, end, basis=Basis.ACTUAL, dimensions=("app", "tenant"), records=stored_records
+    stored_records = list(read_cost_records(usage, D1, end, basis=Basis.ACTUAL))
+    first = allocate_period(
+        usage, D1, end, basis=Basis.ACTUAL, dimensions=("app", "tenant"), records=stored_records
     )
-    again = allocations.allocate(
-        D1, end, basis=Basis.ACTUAL, dimensions=("app", "tenant"), records=stored_records
+    again = allocate_period(
+        usage, D1, end, basis=Basis.ACTUAL, dimensions=("app", "tenant"), records=stored_records
     )
     assert again == first
-    loaded = allocations.result(D1, end, basis=Basis.ACTUAL)
+    loaded = read_allocation(usage, D1, end, basis=Basis.ACTUAL)
     assert loaded.dimensions == ("app", "tenant") and len(loaded.lines) == len(first.lines) == 5
     by_dims: dict[tuple[tuple[str, ...], Bucket], int] = defaultdict(int)
     for ln in loaded.lines:
@@ -136,23 +160,28 @@ def test_allocation_is_saved_per_day_and_basis_and_rerun_replaces_it(usage: Stor
     assert sum(ln.amount_nanos for ln in loaded.lines) == sum(to_nanos(r.cost) for r in records)
     credit = next(ln for ln in loaded.lines if ln.bucket is Bucket.UNALLOCATED)
     assert loaded.records[credit.record].charge_type == "Credit" and credit.reason == "no rule matches"
-    assert allocations.result(D1, end, basis=Basis.AMORTIZED).lines == ()
+    assert read_allocation(usage, D1, end, basis=Basis.AMORTIZED).lines == ()
 
 
 def test_days_allocated_over_other_dimensions_are_not_mixed(usage: Store) -> None:
-    allocations = AllocationStore(usage, clock=lambda: NOW)
     rec = [
         CostRecord(D1, Basis.ACTUAL, Decimal("1"), "USD", resource_id=AOAI.lower()),
         CostRecord(D2, Basis.ACTUAL, Decimal("1"), "USD", resource_id=AOAI.lower()),
     ]
-    allocations.allocate(D1, D2, basis=Basis.ACTUAL, dimensions=("app",), records=rec, rules=RULES)
-    allocations.allocate(
-        D2, D2 + dt.timedelta(days=1), basis=Basis.ACTUAL, dimensions=("tenant",), records=rec, rules=RULES
+    allocate_period(usage, D1, D2, basis=Basis.ACTUAL, dimensions=("app",), records=rec, rules=RULES)
+    allocate_period(
+        usage,
+        D2,
+        D2 + dt.timedelta(days=1),
+        basis=Basis.ACTUAL,
+        dimensions=("tenant",),
+        records=rec,
+        rules=RULES,
     )
     with pytest.raises(ValidationError, match="allocated over different dimensions"):
-        allocations.result(D1, D2 + dt.timedelta(days=1), basis=Basis.ACTUAL)
+        read_allocation(usage, D1, D2 + dt.timedelta(days=1), basis=Basis.ACTUAL)
     with pytest.raises(ValidationError, match="actual or amortized"):
-        allocations.allocate(D1, D2, basis=Basis.ESTIMATED, dimensions=("app",), records=rec)
+        allocate_period(usage, D1, D2, basis=Basis.ESTIMATED, dimensions=("app",), records=rec)
 
 
 def test_estimates_per_meter_feed_reconciliation(store: Store) -> None:
@@ -222,10 +251,11 @@ def test_the_deployment_map_reads_only_new_events_and_keeps_their_hours(usage: S
     Ingestor(usage).ingest(
         [_event(7, D2 + dt.timedelta(days=3), app="new", tenant="t9", deployment="late")], source="test"
     )
-    assert allocations.deployment_resources(D2 + dt.timedelta(days=3), D2 + dt.timedelta(days=4)) == {
+    assert allocations.refresh_deployments() >= 1
+    assert deployment_resources(usage, D2 + dt.timedelta(days=3), D2 + dt.timedelta(days=4)) == {
         "late": AOAI.lower()
     }
-    assert "late" not in allocations.deployment_resources(D1, D2)
+    assert "late" not in deployment_resources(usage, D1, D2)
 
 
 def _ptu(idle: IdlePolicy) -> AllocationRule:
@@ -234,7 +264,7 @@ def _ptu(idle: IdlePolicy) -> AllocationRule:
         "ptu",
         Method.PROVISIONED,
         match=RecordMatch(resource_ids=("*/accounts/aoai",)),
-        driver=DriverMetric.TOKENS,
+        driver=TOKENS,
         capacity_per_day=10_000,
         idle=idle,
     )
@@ -253,12 +283,11 @@ def test_stored_lines_read_back_exactly_and_are_packed_per_day(usage: Store) -> 
         CostRecord(D1, Basis.ACTUAL, Decimal("-3"), "EUR", resource_id="/vm", tags={"app": "crm"}),
         CostRecord(D2, Basis.ACTUAL, Decimal("4"), "USD", resource_id="/nothing"),
     ]
-    allocations = AllocationStore(usage, clock=lambda: NOW)
     end = D2 + dt.timedelta(days=1)
-    first = allocations.allocate(
-        D1, end, basis=Basis.ACTUAL, dimensions=("app", "tenant"), records=records, rules=[ptu, *RULES]
+    first = allocate_period(
+        usage, D1, end, basis=Basis.ACTUAL, dimensions=("app", "tenant"), records=records, rules=[ptu, *RULES]
     )
-    loaded = allocations.result(D1, end, basis=Basis.ACTUAL)
+    loaded = read_allocation(usage, D1, end, basis=Basis.ACTUAL)
     assert loaded.lines == first.lines and loaded.dimensions == first.dimensions
     assert [ln.driver for ln in first.lines[:4]] == ["tokens", "tokens", "idle:tokens", "idle:tokens"]
     assert loaded.records == first.records and loaded.parts == first.parts
@@ -282,10 +311,9 @@ def test_the_packs_migration_converts_stored_results_both_ways(usage: Store) -> 
         CostRecord(D1, Basis.ACTUAL, Decimal("-3"), "EUR", resource_id="/vm", tags={"app": "crm", "n": "1"}),
         CostRecord(D2, Basis.ACTUAL, Decimal("4.000000001"), "USD", resource_id="/nothing", meter_name="m"),
     ]
-    allocations = AllocationStore(usage, clock=lambda: NOW)
     end = D2 + dt.timedelta(days=3)  # two allocated days without records
-    first = allocations.allocate(
-        D1, end, basis=Basis.ACTUAL, dimensions=("app", "tenant"), records=records, rules=[ptu, *RULES]
+    first = allocate_period(
+        usage, D1, end, basis=Basis.ACTUAL, dimensions=("app", "tenant"), records=records, rules=[ptu, *RULES]
     )
     config = usage._alembic_config()
     try:
@@ -293,7 +321,7 @@ def test_the_packs_migration_converts_stored_results_both_ways(usage: Store) -> 
         assert "0007_allocation_packs" not in usage.current_heads()
     finally:
         command.upgrade(config, "heads")
-    loaded = allocations.result(D1, end, basis=Basis.ACTUAL)
+    loaded = read_allocation(usage, D1, end, basis=Basis.ACTUAL)
     assert loaded.records == first.records and loaded.parts == first.parts
     assert loaded.lines == first.lines and loaded.dimensions == first.dimensions
     assert len(loaded.lines) > 3

@@ -9,15 +9,17 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from aifinops.alerts import Channel, ChannelKind, Notifier, raise_alerts
 from aifinops.domain import DIMENSIONS, Basis, CostRecord, to_nanos
 from aifinops.engine.budgets import Action, Budget, Enforcement, Threshold, ThresholdType, alerts_to_fire
 from aifinops.errors import ValidationError
+from aifinops.jobs.alerts import Channel, ChannelKind, Notifier, raise_alerts
+from aifinops.queries.budgets import evaluate_budgets
 from aifinops.sources._http import RetryPolicy
 from aifinops.store import Store
-from aifinops.store.budget_spend import SpendReader, evaluate_budgets
+from aifinops.store.budget_queries import alert_records, fired_thresholds, stored_budget, stored_budgets
 from aifinops.store.budgets import BudgetStore
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_records import CostRecordStore
+from aifinops.store.spend_queries import spend_sums
 from aifinops.store.tables import usage_rollup
 
 PARIS = "Europe/Paris"
@@ -67,19 +69,19 @@ def test_crud_versions_and_config_budgets_are_read_only(store: Store) -> None:
     with pytest.raises(ValidationError, match="already exists"):
         budgets.create(budget())
     updated = budgets.replace(budget(amount=Decimal("250"), enforcement=Enforcement(Action.BLOCK)))
-    assert updated.version == 2 and budgets.get("contoso").budget.amount == Decimal("250")  # type: ignore[union-attr]
+    assert updated.version == 2 and stored_budget(store, "contoso").budget.amount == Decimal("250")  # type: ignore[union-attr]
     budgets.sync_config([budget(name="from-config")])
     with pytest.raises(ValidationError, match="configuration file"):
         budgets.replace(budget(name="from-config", amount=Decimal(1)))
     with pytest.raises(ValidationError, match="configuration file"):
         budgets.delete("from-config")
-    assert [(b.budget.name, b.origin) for b in budgets.list_all()] == [
+    assert [(b.budget.name, b.origin) for b in stored_budgets(store)] == [
         ("contoso", "api"),
         ("from-config", "config"),
     ]
     budgets.sync_config([])
     assert budgets.delete("contoso") and not budgets.delete("contoso")
-    assert budgets.list_all() == []
+    assert stored_budgets(store) == []
 
 
 def test_spend_is_summed_per_scope_and_paris_day_and_resets_at_paris_midnight(store: Store) -> None:
@@ -109,7 +111,7 @@ def test_nowcast_replaces_estimates_with_attributed_actuals(store: Store) -> Non
         CostRecord(billing_day=dt.date(2026, 11, d), basis=Basis.ACTUAL, cost=Decimal("48"), currency="EUR")
         for d in (1, 2, 3)
     ]
-    CostStore(store).replace_slice(
+    CostRecordStore(store).replace_slice(
         "test", "sub", Basis.ACTUAL, dt.date(2026, 11, 1), dt.date(2026, 11, 4), records
     )
     # Billed data through Nov 3 makes Nov 1-2 complete; Nov 3 stays estimated until Nov 4 arrives.
@@ -158,7 +160,7 @@ def test_thresholds_fire_once_across_restarts_and_rearm_in_the_next_paris_period
     try:
         again = evaluate_budgets(restarted, [budget()], as_of=at(2026, 11, 20, 10), default_tz="UTC")
         assert raise_alerts(BudgetStore(restarted), again, notifier=_notifier(requests), as_of=as_of) == []
-        alerts = BudgetStore(restarted).alerts()
+        alerts = alert_records(restarted)
         assert sorted(a.threshold for a in alerts) == ["actual:50", "forecast:100"]
         assert {a.delivery_status for a in alerts} == {"failed"}  # the Teams channel answered 503 twice
         (slack, teams) = alerts[0].deliveries
@@ -173,7 +175,7 @@ def test_thresholds_fire_once_across_restarts_and_rearm_in_the_next_paris_period
         add_usage(restarted, at(2026, 11, 30, 23, 30), "55", tenant="contoso")  # 00:30 Dec 1 in Paris
         december = evaluate_budgets(restarted, [budget()], as_of=at(2026, 11, 30, 23, 45), default_tz="UTC")
         new = raise_alerts(BudgetStore(restarted), december, notifier=None, as_of=at(2026, 11, 30, 23, 45))
-        assert [(a.period_key, a.threshold) for a in BudgetStore(restarted).alerts() if a.id in new] == [
+        assert [(a.period_key, a.threshold) for a in alert_records(restarted) if a.id in new] == [
             ("2026-12", "actual:50")
         ]
     finally:
@@ -188,14 +190,15 @@ def test_recording_fired_alerts_is_idempotent_per_threshold_and_period(store: St
     first = budgets.record_fired([(a, {"n": 1}) for a in alerts[:1]])
     both = budgets.record_fired([(a, {"n": 2}) for a in alerts])
     assert first[0] is not None and both[0] is None and all(i is not None for i in both[1:])
-    assert budgets.fired(["2026-11"]) == {("contoso", "2026-11"): {a.threshold.key for a in alerts}}
+    assert fired_thresholds(store, ["2026-11"]) == {("contoso", "2026-11"): {a.threshold.key for a in alerts}}
 
 
 def test_hourly_sums_are_filtered_by_dimension_values(store: Store) -> None:
     add_usage(store, at(2026, 11, 20, 8), "1.5", tenant="contoso", model="o3")
     add_usage(store, at(2026, 11, 20, 8), "2", tenant="contoso", model="gpt-4o-mini")
     add_usage(store, at(2026, 11, 20, 9), "4", tenant="fabrikam", model="o3")
-    rows = SpendReader(store).sums(
+    rows = spend_sums(
+        store,
         first_day=dt.date(2026, 11, 20),
         end=at(2026, 11, 20, 10),
         tz=dt.UTC,

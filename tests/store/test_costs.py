@@ -1,4 +1,5 @@
-"""CostStore on SQLite and PostgreSQL: slices replaced atomically and idempotently, totals, freshness."""
+"""Cost records, metric samples and inventory on SQLite and PostgreSQL: slices replaced atomically and
+idempotently, totals, freshness."""
 
 from __future__ import annotations
 
@@ -14,7 +15,18 @@ from aifinops.domain import Basis, CostRecord, InventoryResource, MetricSample, 
 from aifinops.errors import SourceError, ValidationError
 from aifinops.sources.cost_exports import ExportReader
 from aifinops.store import Store
-from aifinops.store.costs import CostStore
+from aifinops.store.cost_queries import (
+    read_cost_checkpoints,
+    read_cost_freshness,
+    read_cost_records,
+    read_cost_series,
+    read_cost_totals,
+)
+from aifinops.store.cost_records import CostRecordStore
+from aifinops.store.inventory import InventoryStore
+from aifinops.store.inventory_queries import read_inventory
+from aifinops.store.metric_sample_queries import read_metric_samples
+from aifinops.store.metric_samples import MetricSampleStore
 from factories import SAMPLES_DIR
 
 EA_AMORTIZED = SAMPLES_DIR / "azure-cost-export" / "finops-toolkit" / "EA_AmortizedCost_Small.csv"
@@ -33,12 +45,14 @@ def reader() -> Iterator[ExportReader]:
         yield r
 
 
-def test_replace_slice_from_a_duckdb_relation_is_idempotent(store: Store, reader: ExportReader) -> None:
-    costs = CostStore(store)
+def test_replace_slice_from_arrow_batches_is_idempotent(store: Store, reader: ExportReader) -> None:
+    costs = CostRecordStore(store)
     scan = reader.scan(EA_AMORTIZED)
-    first = costs.replace_slice("export:daily", "subscriptions/s1", Basis.AMORTIZED, SEPT, OCT, scan.relation)
+    first = costs.replace_slice(
+        "export:daily", "subscriptions/s1", Basis.AMORTIZED, SEPT, OCT, scan.batches()
+    )
     second = costs.replace_slice(
-        "export:daily", "subscriptions/s1", Basis.AMORTIZED, SEPT, OCT, scan.relation
+        "export:daily", "subscriptions/s1", Basis.AMORTIZED, SEPT, OCT, scan.batches()
     )
     expected = Money.from_nanos(scan.stored_totals()["USD"], "USD", Basis.AMORTIZED)
     assert first.totals == second.totals == {"USD": expected}
@@ -48,15 +62,15 @@ def test_replace_slice_from_a_duckdb_relation_is_idempotent(store: Store, reader
         first.records,
         28,
     )
-    assert costs.totals(SEPT, OCT, basis=Basis.AMORTIZED) == {"USD": expected}
-    assert costs.totals(SEPT, OCT, basis=Basis.ACTUAL) == {}
-    assert len(costs.checkpoints()) == 1
+    assert read_cost_totals(store, SEPT, OCT, basis=Basis.AMORTIZED) == {"USD": expected}
+    assert read_cost_totals(store, SEPT, OCT, basis=Basis.ACTUAL) == {}
+    assert len(read_cost_checkpoints(store)) == 1
 
 
 def test_a_failure_mid_run_leaves_the_previous_data(store: Store) -> None:
-    costs = CostStore(store)
+    costs = CostRecordStore(store)
     costs.replace_slice("cm", "s1", Basis.ACTUAL, SEPT, OCT, [_record(1, "1.5"), _record(2, "2.25")])
-    before = (costs.totals(SEPT, OCT, basis=Basis.ACTUAL), costs.checkpoints())
+    before = (read_cost_totals(store, SEPT, OCT, basis=Basis.ACTUAL), read_cost_checkpoints(store))
 
     def failing() -> Iterator[CostRecord]:
         for day in range(1, 20):
@@ -65,31 +79,33 @@ def test_a_failure_mid_run_leaves_the_previous_data(store: Store) -> None:
 
     with pytest.raises(SourceError, match="connection reset"):
         costs.replace_slice("cm", "s1", Basis.ACTUAL, SEPT, OCT, failing())
-    assert (costs.totals(SEPT, OCT, basis=Basis.ACTUAL), costs.checkpoints()) == before
-    assert costs.totals(SEPT, OCT, basis=Basis.ACTUAL) == {"USD": Money(Decimal("3.75"), "USD", Basis.ACTUAL)}
+    assert (read_cost_totals(store, SEPT, OCT, basis=Basis.ACTUAL), read_cost_checkpoints(store)) == before
+    assert read_cost_totals(store, SEPT, OCT, basis=Basis.ACTUAL) == {
+        "USD": Money(Decimal("3.75"), "USD", Basis.ACTUAL)
+    }
 
 
 def test_rows_outside_the_slice_are_refused(store: Store) -> None:
-    costs = CostStore(store)
+    costs = CostRecordStore(store)
     with pytest.raises(ValidationError, match="outside the slice"):
         costs.replace_slice(
             "cm", "s1", Basis.ACTUAL, SEPT, dt.date(2023, 9, 2), [_record(1, "1"), _record(2, "1")]
         )
-    assert costs.totals(SEPT, OCT, basis=Basis.ACTUAL) == {}
+    assert read_cost_totals(store, SEPT, OCT, basis=Basis.ACTUAL) == {}
 
 
 def test_slices_replace_only_their_own_days_scope_and_basis(store: Store) -> None:
-    costs = CostStore(store)
+    costs = CostRecordStore(store)
     costs.replace_slice("cm", "s1", Basis.ACTUAL, SEPT, OCT, [_record(d, "1") for d in range(1, 31)])
     costs.replace_slice("cm", "s2", Basis.ACTUAL, SEPT, OCT, [_record(1, "7")])
     mid = dt.date(2023, 9, 15)
     costs.replace_slice("cm", "s1", Basis.ACTUAL, SEPT, mid, [_record(3, "0.5")])
-    assert costs.totals(SEPT, OCT, basis=Basis.ACTUAL, scope="s1")["USD"].amount == Decimal("16.5")
-    assert costs.totals(SEPT, OCT, basis=Basis.ACTUAL)["USD"].amount == Decimal("23.5")
+    assert read_cost_totals(store, SEPT, OCT, basis=Basis.ACTUAL, scope="s1")["USD"].amount == Decimal("16.5")
+    assert read_cost_totals(store, SEPT, OCT, basis=Basis.ACTUAL)["USD"].amount == Decimal("23.5")
 
 
 def test_currencies_are_never_added(store: Store) -> None:
-    costs = CostStore(store)
+    costs = CostRecordStore(store)
     costs.replace_slice(
         "cm",
         "s1",
@@ -102,12 +118,12 @@ def test_currencies_are_never_added(store: Store) -> None:
             _record(2, "0.000000001", "USD", meter_category="Storage"),
         ],
     )
-    assert {k: m.amount for k, m in costs.totals(SEPT, OCT, basis=Basis.ACTUAL).items()} == {
+    assert {k: m.amount for k, m in read_cost_totals(store, SEPT, OCT, basis=Basis.ACTUAL).items()} == {
         "EUR": Decimal("2.2"),
         "USD": Decimal("1.100000001"),
     }
-    series = costs.cost_series(
-        SEPT, OCT, basis=Basis.ACTUAL, granularity="month", group_by=["meter_category"]
+    series = read_cost_series(
+        store, SEPT, OCT, basis=Basis.ACTUAL, granularity="month", group_by=["meter_category"]
     )
     assert [(p.period, dict(p.group), str(p.cost.amount), p.cost.currency) for p in series] == [
         (SEPT, {"meter_category": "Azure OpenAI"}, "2.2", "EUR"),
@@ -117,7 +133,7 @@ def test_currencies_are_never_added(store: Store) -> None:
 
 
 def test_cost_series_by_day_tag_and_filter(store: Store) -> None:
-    costs = CostStore(store)
+    costs = CostRecordStore(store)
     rid = "/subscriptions/S1/resourceGroups/RG/providers/Microsoft.CognitiveServices/accounts/AOAI"
     costs.replace_slice(
         "cm",
@@ -132,26 +148,28 @@ def test_cost_series_by_day_tag_and_filter(store: Store) -> None:
             _record(2, "8", resource_id="/other"),
         ],
     )
-    series = costs.cost_series(
-        SEPT, OCT, basis=Basis.ACTUAL, group_by=["tag:team"], filters={"resource_id": rid}
+    series = read_cost_series(
+        store, SEPT, OCT, basis=Basis.ACTUAL, group_by=["tag:team"], filters={"resource_id": rid}
     )
     assert [(p.period.day, p.group["tag:team"], p.cost.amount) for p in series] == [
         (1, "ads", Decimal(2)),
         (1, "search", Decimal(1)),
         (2, None, Decimal(4)),
     ]
-    (stored,) = [r for r in costs.records(SEPT, OCT, basis=Basis.ACTUAL) if r.tags.get("team") == "ads"]
+    (stored,) = [
+        r for r in read_cost_records(store, SEPT, OCT, basis=Basis.ACTUAL) if r.tags.get("team") == "ads"
+    ]
     assert stored.resource_id == rid.lower() and stored.cost == Decimal(2) and stored.source == "cm"
     with pytest.raises(ValidationError, match="cannot group by"):
-        costs.cost_series(SEPT, OCT, basis=Basis.ACTUAL, group_by=["password"])
+        read_cost_series(store, SEPT, OCT, basis=Basis.ACTUAL, group_by=["password"])
 
 
 def test_checkpoints_and_freshness(store: Store) -> None:
     clock = iter([dt.datetime(2026, 11, 2, 6, tzinfo=dt.UTC), dt.datetime(2026, 11, 2, 7, tzinfo=dt.UTC)])
-    costs = CostStore(store, clock=lambda: next(clock))
+    costs = CostRecordStore(store, clock=lambda: next(clock))
     costs.replace_slice("cm", "s1", Basis.ACTUAL, SEPT, OCT, [_record(5, "1")], detail={"run_id": "r1"})
     costs.replace_slice("cm", "s1", Basis.ACTUAL, SEPT, OCT, [_record(7, "1")], detail={"run_id": "r2"})
-    (fresh,) = costs.freshness()
+    (fresh,) = read_cost_freshness(store)
     assert (fresh.source, fresh.scope, fresh.basis, fresh.last_data_day) == (
         "cm",
         "s1",
@@ -159,7 +177,7 @@ def test_checkpoints_and_freshness(store: Store) -> None:
         dt.date(2023, 9, 7),
     )
     assert fresh.collected_at == dt.datetime(2026, 11, 2, 7, tzinfo=dt.UTC)
-    (checkpoint,) = costs.checkpoints(source="cm")
+    (checkpoint,) = read_cost_checkpoints(store, source="cm")
     assert checkpoint.records == 1 and checkpoint.totals["USD"].amount == Decimal(1)
 
 
@@ -175,7 +193,7 @@ def test_checkpoints_and_freshness(store: Store) -> None:
     )
 )
 def test_reingesting_changes_nothing(sqlite_store: Store, rows: list[tuple[int, Decimal, str]]) -> None:
-    costs = CostStore(sqlite_store)
+    costs = CostRecordStore(sqlite_store)
     records = [_record(day, str(cost), currency) for day, cost, currency in rows]
     once = costs.replace_slice("cm", "s1", Basis.ACTUAL, SEPT, OCT, records).totals
     twice = costs.replace_slice("cm", "s1", Basis.ACTUAL, SEPT, OCT, records).totals
@@ -183,11 +201,10 @@ def test_reingesting_changes_nothing(sqlite_store: Store, rows: list[tuple[int, 
     for _, cost, currency in rows:
         expected[currency] = expected.get(currency, 0) + to_nanos(cost)
     assert once == twice == {c: Money.from_nanos(n, c, Basis.ACTUAL) for c, n in expected.items()}
-    assert costs.totals(SEPT, OCT, basis=Basis.ACTUAL) == dict(twice)
+    assert read_cost_totals(sqlite_store, SEPT, OCT, basis=Basis.ACTUAL) == dict(twice)
 
 
 def test_metric_samples_are_replaced_per_window(store: Store) -> None:
-    costs = CostStore(store)
     rid = "/subscriptions/s1/resourcegroups/rg/providers/microsoft.cognitiveservices/accounts/aoai"
     t0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     hour = dt.timedelta(hours=1)
@@ -204,21 +221,21 @@ def test_metric_samples_are_replaced_per_window(store: Store) -> None:
             dimensions={"ModelDeploymentName": "gpt-4o"},
         )
 
-    costs.replace_metric_samples(
+    MetricSampleStore(store).replace(
         [rid],
         ["ProcessedPromptTokens"],
         start=t0,
         end=t0 + 3 * hour,
         samples=[sample(0, "10"), sample(1, "20")],
     )
-    costs.replace_metric_samples(
+    MetricSampleStore(store).replace(
         [rid],
         ["ProcessedPromptTokens"],
         start=t0 + hour,
         end=t0 + 3 * hour,
         samples=[sample(1, "25"), sample(2, "5")],
     )
-    stored = costs.metric_samples(t0, t0 + 3 * hour)
+    stored = read_metric_samples(store, t0, t0 + 3 * hour)
     assert [(s.ts.hour, s.value, s.deployment) for s in stored] == [
         (0, Decimal(10), "gpt-4o"),
         (1, Decimal(25), "gpt-4o"),
@@ -228,8 +245,6 @@ def test_metric_samples_are_replaced_per_window(store: Store) -> None:
 
 
 def test_inventory_is_replaced_per_subscription(store: Store) -> None:
-    costs = CostStore(store)
-
     def res(name: str, sub: str) -> InventoryResource:
         return InventoryResource(
             resource_id=f"/subscriptions/{sub}/resourcegroups/rg/providers/microsoft.cognitiveservices/accounts/{name}",
@@ -241,12 +256,12 @@ def test_inventory_is_replaced_per_subscription(store: Store) -> None:
             tags={"team": "search"},
         )
 
-    costs.replace_inventory(["s1", "s2"], [res("a", "s1"), res("b", "s1"), res("c", "s2")])
-    costs.replace_inventory(["s1"], [res("a", "s1")])
-    stored = costs.inventory(resource_type="microsoft.cognitiveservices/accounts")
+    InventoryStore(store).replace(["s1", "s2"], [res("a", "s1"), res("b", "s1"), res("c", "s2")])
+    InventoryStore(store).replace(["s1"], [res("a", "s1")])
+    stored = read_inventory(store, resource_type="microsoft.cognitiveservices/accounts")
     assert [(r.name, r.subscription_id, dict(r.tags)) for r in stored] == [
         ("a", "s1", {"team": "search"}),
         ("c", "s2", {"team": "search"}),
     ]
     with pytest.raises(ValidationError, match="not in subscriptions"):
-        costs.replace_inventory(["s9"], [res("a", "s1")])
+        InventoryStore(store).replace(["s9"], [res("a", "s1")])

@@ -18,18 +18,23 @@ from aifinops.domain import Basis, CostRecord, EventKind
 from aifinops.engine.allocation import (
     DRIVER_FIELDS,
     AllocationRule,
-    DriverMetric,
     Method,
     RecordMatch,
     Scope,
     UsageFilter,
     allocate,
 )
+from aifinops.engine.drivers.estimated_cost import ESTIMATED_COST
+from aifinops.engine.drivers.registry import USAGE_SUMS
+from aifinops.engine.drivers.requests import REQUESTS
+from aifinops.engine.drivers.tokens import TOKENS
 from aifinops.errors import StoreError
+from aifinops.jobs.allocate import allocate_period
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
+from aifinops.store.allocation_queries import deployment_resources
 from aifinops.store.allocations import AllocationStore
-from aifinops.store.driver_reads import _WORKER, DriverRead
+from aifinops.store.driver_queries import _WORKER, DriverRead
 from aifinops.store.prices import PriceStore
 from factories import PRICE_START, event, gpt4o_prices
 
@@ -45,28 +50,28 @@ RULES = [
         "retrieval-of-contoso",
         Method.SHARED,
         match=RecordMatch(resource_types=("microsoft.search/searchservices",)),
-        driver=DriverMetric.REQUESTS,
+        driver=REQUESTS,
         usage=UsageFilter(where={"kind": ("retrieval",), "tenant": ("contoso",)}, scope=Scope.ALL),
     ),
     AllocationRule(
         "search",
         Method.SHARED,
         match=RecordMatch(resource_types=("microsoft.search/searchservices",)),
-        driver=DriverMetric.REQUESTS,
+        driver=REQUESTS,
         usage=UsageFilter(where={"kind": ("retrieval", "embedding")}, scope=Scope.ALL),
     ),
     AllocationRule(
         "one-account",
         Method.SHARED,
         match=RecordMatch(resource_ids=("*/accounts/a1",)),
-        driver=DriverMetric.TOKENS,
+        driver=TOKENS,
         usage=UsageFilter(where={"resource_id": (AOAI + "a1",)}, scope=Scope.ALL),
     ),
     AllocationRule(
         "aoai",
         Method.SHARED,
         match=RecordMatch(resource_types=("microsoft.cognitiveservices/accounts",)),
-        driver=DriverMetric.ESTIMATED_COST,
+        driver=ESTIMATED_COST,
     ),
 ]
 
@@ -128,15 +133,22 @@ def test_pushed_down_filters_and_the_background_part_allocate_like_the_engine(
     usage: Store, background_rows: int
 ) -> None:
     """Conditional sums per filter and a day range split across a worker equal engine-side filtering."""
-    allocations = AllocationStore(usage, clock=lambda: NOW, background_rows=background_rows)
-    expected = allocate(
-        _records(),
-        RULES,
-        allocations.drivers(START, END, dimensions=DIMS, fields=DRIVER_FIELDS),
-        dimensions=DIMS,
+    AllocationStore(usage).refresh_deployments()
+    resources = deployment_resources(usage, START, END)
+    plain = DriverRead(
+        usage, START, END, dimensions=DIMS, fields=DRIVER_FIELDS, resources=resources, background_rows=10**9
     )
-    got = allocations.allocate(
-        START, END, basis=Basis.ACTUAL, dimensions=DIMS, records=_records(), rules=RULES
+    expected = allocate(_records(), RULES, plain.drivers().all, dimensions=DIMS)
+    got = allocate_period(
+        usage,
+        START,
+        END,
+        basis=Basis.ACTUAL,
+        dimensions=DIMS,
+        records=_records(),
+        rules=RULES,
+        clock=lambda: NOW,
+        background_rows=background_rows,
     )
     assert got.parts == expected.parts
     assert {part.rule for part in got.parts} == {"retrieval-of-contoso", "one-account", "aoai"}
@@ -144,7 +156,8 @@ def test_pushed_down_filters_and_the_background_part_allocate_like_the_engine(
 
 def test_a_drivers_read_split_across_a_helper_returns_every_day(usage: Store) -> None:
     """The background part (first two thirds of the days) and the caller's part together: each day once."""
-    resources = AllocationStore(usage).deployment_resources(START, END)
+    AllocationStore(usage).refresh_deployments()
+    resources = deployment_resources(usage, START, END)
     whole = DriverRead(
         usage, START, END, dimensions=DIMS, fields=(), resources=resources, background_rows=10**9
     )
@@ -201,12 +214,29 @@ def test_a_worker_that_fails_costs_time_never_the_drivers(
         ],
         source="test",
     )
-    resources = AllocationStore(store).deployment_resources(START, END)
+    AllocationStore(store).refresh_deployments()
+    resources = deployment_resources(store, START, END)
     expected = DriverRead(store, START, END, dimensions=DIMS, fields=(), resources=resources).drivers()
     read = DriverRead(
         store, START, END, dimensions=DIMS, fields=(), resources=resources, background_rows=0, worker=worker
     )
-    with caplog.at_level("WARNING", logger="aifinops.store.driver_reads"):
+    with caplog.at_level("WARNING", logger="aifinops.store.driver_queries"):
         got = read.drivers()
     assert sorted(got.all) == sorted(expected.all) and len(got.all) == DAYS
     assert why in caplog.text and "reading those drivers here instead" in caplog.text
+
+
+def test_every_registered_usage_sum_is_read_and_the_unneeded_ones_read_as_zero(usage: Store) -> None:
+    """The drivers' SQL follows the registry: each sum adds its rollup fields; sums no rule needs are 0."""
+    AllocationStore(usage).refresh_deployments()
+    resources = deployment_resources(usage, START, END)
+    every = DriverRead(usage, START, END, dimensions=DIMS, fields=(), resources=resources).drivers().all
+    only = DriverRead(usage, START, END, dimensions=DIMS, fields=(), resources=resources, sums={"tokens"})
+    tokens_only = only.drivers().all
+    at = [s.name for s in USAGE_SUMS].index("tokens")
+    assert all(len(d.usage) == len(USAGE_SUMS) for d in every)
+    assert sum(d.usage[at] for d in every) == sum(100 + n + n % 50 for n in range(240))
+    assert sorted((d.day, d.dims, d.usage[at]) for d in every) == sorted(
+        (d.day, d.dims, d.usage[at]) for d in tokens_only
+    )
+    assert {v for d in tokens_only for i, v in enumerate(d.usage) if i != at} == {0}

@@ -6,6 +6,7 @@ import ipaddress
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,18 +28,16 @@ from aifinops.api import (
     routes_tasks,
     routes_usage,
 )
-from aifinops.api.financial import FinancialCosts
 from aifinops.api.metrics import StoreCollector
-from aifinops.api.monitor_usage import MonitorUsage
 from aifinops.api.problems import install_problem_handlers
-from aifinops.budget_watch import configured_budgets
 from aifinops.config import Settings
 from aifinops.errors import ConfigError
 from aifinops.gateway.build import build_enforcer
+from aifinops.jobs.budgets import configured_budgets
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.budgets import BudgetStore
-from aifinops.store.keys import KeyStore
+from aifinops.store.key_queries import any_active_key, verify_key
 
 __all__ = ["check_bind", "create_app"]
 
@@ -52,9 +51,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def check_bind(host: str, keys: KeyStore) -> str:
+def check_bind(host: str, store: Store) -> str:
     """Refuse to listen beyond loopback without API keys; return a line describing the access mode."""
-    if keys.any_active():
+    if any_active_key(store):
         return "API keys are required (Authorization: Bearer <key>)"
     if not _is_loopback(host):
         raise ConfigError(
@@ -67,13 +66,13 @@ def check_bind(host: str, keys: KeyStore) -> str:
 class _AuthCache:
     """Whether any key exists, re-checked at most every few seconds (a key created later takes effect)."""
 
-    def __init__(self, keys: KeyStore, ttl: float = 5.0) -> None:
-        self.keys, self.ttl, self._at, self._value = keys, ttl, 0.0, False
+    def __init__(self, store: Store, ttl: float = 5.0) -> None:
+        self.store, self.ttl, self._at, self._value = store, ttl, 0.0, False
 
     def __call__(self) -> bool:
         now = time.monotonic()
         if now - self._at > self.ttl:
-            self._value, self._at = self.keys.any_active(), now
+            self._value, self._at = any_active_key(self.store), now
         return self._value
 
 
@@ -91,7 +90,7 @@ def create_app(
     check_schema: bool = True,
     **state: Any,
 ) -> FastAPI:
-    """Build the API. ``state`` adds optional providers (e.g. ``financial_costs``) to ``app.state``."""
+    """Build the API. ``state`` adds optional providers (e.g. ``otlp_mapping``) to ``app.state``."""
     store = store or Store.from_settings(settings)
     if check_schema:
         store.check_schema()
@@ -104,11 +103,9 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.ingestor = ingestor or Ingestor(store)
-    app.state.keys = KeyStore(store)
-    app.state.auth_required = _AuthCache(app.state.keys)
+    app.state.verify_key = partial(verify_key, store)
+    app.state.auth_required = _AuthCache(store)
     app.state.enforcer = build_enforcer(settings, book=app.state.ingestor.book)
-    app.state.financial_costs = FinancialCosts(store)
-    app.state.monitor_usage = MonitorUsage(store)
     for name, value in state.items():
         setattr(app.state, name, value)
     install_problem_handlers(app)
@@ -129,7 +126,6 @@ def create_app(
         app.include_router(module.router)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(store, settings.metrics, timezone=settings.timezone))
-    registry.register(routes_budgets.BudgetCollector(store, timezone=settings.timezone))
     app.state.registry = registry
 
     @app.get("/metrics", include_in_schema=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from aifinops.api.problems import ProblemError
 from aifinops.config import Settings
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
-from aifinops.store.keys import ApiKey, KeyStore
+from aifinops.store.keys import ApiKey
 
 __all__ = [
     "Caller",
@@ -66,7 +67,7 @@ def require(scope: str) -> object:
     """A dependency that admits callers whose key has ``scope`` (or admin)."""
 
     def check(request: Request) -> Caller:
-        keys: KeyStore = request.app.state.keys
+        verify: Callable[[str], ApiKey | None] = request.app.state.verify_key
         if not request.app.state.auth_required():
             return Caller(key=None)
         secret = _secret(request)
@@ -77,7 +78,7 @@ def require(scope: str) -> object:
                 "send an aifinops API key as 'Authorization: Bearer <key>'; create one with "
                 "`aifinops keys create`",
             )
-        key = keys.verify(secret)
+        key = verify(secret)
         if key is None:
             raise ProblemError(401, "Unknown API key", "the API key is unknown or revoked")
         if not key.allows(scope):

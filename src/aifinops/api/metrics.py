@@ -1,8 +1,5 @@
-"""Prometheus /metrics: a collector over the store, run at scrape time on the app's own registry.
-
-Labels are a configured subset of the allocation dimensions; each label keeps its ``label_cap`` busiest values
-(by events) and folds the rest into ``other``, so cardinality stays bounded whatever apps send.
-"""
+"""Prometheus /metrics: one collector over the read models of :mod:`aifinops.queries.metrics`, run at scrape
+time on the app's own registry."""
 
 from __future__ import annotations
 
@@ -18,39 +15,15 @@ from prometheus_client.registry import Collector
 
 from aifinops.config import MetricsSettings
 from aifinops.domain import from_nanos
-from aifinops.engine.kpis import task_kpis
+from aifinops.queries.freshness import cost_freshness, ingest_freshness
+from aifinops.queries.metrics import budget_gauges, labelled_usage, month_kpis
 from aifinops.store import Store
-from aifinops.store.costs import CostStore
-from aifinops.store.freshness_queries import read_freshness
-from aifinops.store.kpi_inputs import read_kpi_inputs
-from aifinops.store.usage_queries import usage_totals
 
-__all__ = ["StaleWhileRevalidate", "StoreCollector", "cap_labels"]
+__all__ = ["StaleWhileRevalidate", "StoreCollector"]
 
 _log = logging.getLogger(__name__)
 
-OTHER = "other"
 _TOKEN_TYPES = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens")
-
-
-def cap_labels(rows: Sequence[dict[str, Any]], labels: Sequence[str], cap: int) -> list[dict[str, Any]]:
-    """Replace values outside each label's ``cap`` busiest (by events) with ``other``; None becomes ''."""
-    keep: dict[str, set[str]] = {}
-    for label in labels:
-        weight: dict[str, int] = {}
-        for r in rows:
-            v = r[label] or ""
-            weight[v] = weight.get(v, 0) + int(r.get("events") or 0)
-        ranked = sorted(weight, key=lambda v: (-weight[v], v))
-        keep[label] = set(ranked[:cap])
-    out = []
-    for r in rows:
-        copy = dict(r)
-        for label in labels:
-            v = r[label] or ""
-            copy[label] = v if v in keep[label] else OTHER
-        out.append(copy)
-    return out
 
 
 def _fold(
@@ -110,7 +83,8 @@ class StaleWhileRevalidate:
 
 
 class StoreCollector(Collector):
-    """Yields aifinops_* metric families from the store at scrape time."""
+    """Yields aifinops_* metric families from the store at scrape time: usage, tasks and freshness from the
+    last computed value (see :class:`StaleWhileRevalidate`), budgets evaluated at each scrape."""
 
     def __init__(
         self,
@@ -125,15 +99,14 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._cache.get()
+        yield from self._budgets()
 
     def _compute(self) -> list[Metric]:
         return [*self._read()]
 
     def _read(self) -> Iterator[Metric]:
         labels = list(self.settings.labels)
-        by_status = cap_labels(
-            usage_totals(self.store, group_by=[*labels, "status", "kind"]), labels, self.settings.label_cap
-        )
+        by_status = labelled_usage(self.store, labels, cap=self.settings.label_cap)
         yield from self._usage(by_status, labels)
         yield from self._tasks()
         yield from self._freshness()
@@ -172,14 +145,7 @@ class StoreCollector(Collector):
         yield unpriced
 
     def _tasks(self) -> Iterator[Metric]:
-        now = self.clock()
-        month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        tomorrow = now + dt.timedelta(days=1)
-        # The allocation is read as per-group sums (allocation_groups), never line by line: cheap enough
-        # for a background refresh even over a month of a million lines.
-        inputs = read_kpi_inputs(
-            self.store, start=month, end=tomorrow, days=(month.date(), tomorrow.date()), by=("use_case",)
-        )
+        report = month_kpis(self.store, now=self.clock())
         tasks = GaugeMetricFamily(
             "aifinops_tasks",
             "Tasks started this month by use case and outcome",
@@ -191,9 +157,9 @@ class StoreCollector(Collector):
             "stored allocation), in units of the currency label",
             labels=["use_case", "currency", "basis"],
         )
-        for t in inputs.tasks:
+        for t in report.tasks:
             tasks.add_metric([t.group[0], t.outcome], t.tasks)
-        for k in task_kpis(inputs.tasks, inputs.allocated):
+        for k in report.kpis:
             for c in k.costs:
                 if c.per_successful_task is not None:  # Prometheus takes floats: the one place we convert
                     cps.add_metric([k.group[0], c.currency, c.basis.value], float(c.per_successful_task))
@@ -204,7 +170,7 @@ class StoreCollector(Collector):
         last = GaugeMetricFamily(
             "aifinops_last_ingest_timestamp_seconds", "When data last arrived, by source", labels=["source"]
         )
-        for f in read_freshness(self.store):
+        for f in ingest_freshness(self.store):
             last.add_metric([f["source"]], f["last_ingest_at"].timestamp())
         yield last
         collected = GaugeMetricFamily(
@@ -217,17 +183,31 @@ class StoreCollector(Collector):
             "Start (UTC) of the newest billing day with cost data, by source and basis",
             labels=["source", "basis"],
         )
-        newest: dict[tuple[str, str], tuple[float, float | None]] = {}
-        for c in CostStore(self.store).freshness():
-            key = (c.source, c.basis.value)
+        for c in cost_freshness(self.store):
+            collected.add_metric([c.source, c.basis], c.collected_at.timestamp())
             day = c.last_data_day
-            day_ts = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() if day else None
-            old = newest.get(key)
-            if old is None or c.collected_at.timestamp() > old[0]:
-                newest[key] = (c.collected_at.timestamp(), day_ts)
-        for key, (at, day_ts) in sorted(newest.items()):
-            collected.add_metric(list(key), at)
-            if day_ts is not None:
-                billed.add_metric(list(key), day_ts)
+            if day is not None:
+                billed.add_metric(
+                    [c.source, c.basis], dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+                )
         yield collected
         yield billed
+
+    def _budgets(self) -> Iterator[Metric]:
+        labels = ["budget", "currency", "basis", "period"]
+        spend = GaugeMetricFamily(
+            "aifinops_budget_spend_ratio", "Spend so far ÷ budget amount in the current period", labels=labels
+        )
+        forecast = GaugeMetricFamily(
+            "aifinops_budget_forecast_ratio", "Period-end forecast ÷ budget amount", labels=labels
+        )
+        active = GaugeMetricFamily(
+            "aifinops_budget_active_alerts", "Thresholds fired in the current period", labels=labels
+        )
+        for g in budget_gauges(self.store, timezone=self.timezone, now=self.clock()):
+            values = [g.budget, g.currency, g.basis, g.period]
+            spend.add_metric(values, float(g.spend_ratio))
+            if g.forecast_ratio is not None:
+                forecast.add_metric(values, float(g.forecast_ratio))
+            active.add_metric(values, g.active_alerts)
+        yield from (spend, forecast, active)

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aifinops.errors import AccessError, AifinopsError, StoreError, ValidationError
+from aifinops.errors import AccessError, AifinopsError, NotFoundError, StoreError, ValidationError
 
 __all__ = ["ProblemError", "install_problem_handlers", "problem"]
 
@@ -53,8 +53,13 @@ def _ours(_: Request, exc: Exception) -> JSONResponse:
         return problem(exc.status, exc.title, exc.detail, **exc.extra)
     if isinstance(exc, ValidationError):
         return problem(
-            422, "Invalid request", str(exc), errors=[{"field": exc.field or "(request)", "reason": str(exc)}]
+            422,
+            "Invalid request",
+            str(exc),
+            errors=[{"field": exc.field or "(request)", "reason": exc.reason}],
         )
+    if isinstance(exc, NotFoundError):
+        return problem(404, exc.title, str(exc))
     if isinstance(exc, AccessError):
         return problem(
             401 if "missing" in str(exc) or "unknown" in str(exc) else 403, "Access denied", str(exc)

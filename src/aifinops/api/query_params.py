@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
@@ -14,11 +12,18 @@ from starlette.datastructures import QueryParams
 from aifinops.api.problems import ProblemError
 from aifinops.domain import Basis
 from aifinops.engine.usage_buckets import GRANULARITIES
+from aifinops.queries.periods import TimeRange, period_range
 from aifinops.store.usage_queries import FILTERABLE, UsageQuery
 
-__all__ = ["TimeRange", "parse_group_by", "parse_range", "parse_usage_query", "period_range"]
+__all__ = [
+    "check_known",
+    "parse_bases",
+    "parse_filters",
+    "parse_group_by",
+    "parse_range",
+    "parse_usage_query",
+]
 
-_PERIOD = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 _MAX_RANGE = dt.timedelta(days=3 * 366)
 
 
@@ -26,12 +31,6 @@ def _bad(field: str, reason: str) -> ProblemError:
     return ProblemError(
         422, "Invalid request", f"{field}: {reason}", errors=[{"field": field, "reason": reason}]
     )
-
-
-@dataclass(frozen=True, slots=True)
-class TimeRange:
-    start: dt.datetime
-    end: dt.datetime
 
 
 def _instant(value: str, field: str, zone: ZoneInfo) -> dt.datetime:
@@ -45,37 +44,6 @@ def _instant(value: str, field: str, zone: ZoneInfo) -> dt.datetime:
     if parsed.tzinfo is None:
         raise _bad(field, f"{value!r} has no time zone; add Z or an offset, or give a date")
     return parsed
-
-
-def month_range(year: int, month: int, timezone: str) -> TimeRange:
-    """The calendar month in ``timezone``, end exclusive."""
-    zone = ZoneInfo(timezone)
-    start = dt.datetime(year, month, 1, tzinfo=zone)
-    end = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
-    return TimeRange(start, end)
-
-
-def period_range(value: str, timezone: str) -> TimeRange:
-    """``YYYY-MM`` (a calendar month) or ``YYYY-MM-DD`` (a day) in ``timezone``, end exclusive.
-
-    >>> r = period_range("2026-10-05", "UTC")
-    >>> r.start.isoformat(), r.end.isoformat()
-    ('2026-10-05T00:00:00+00:00', '2026-10-06T00:00:00+00:00')
-    """
-    m = _PERIOD.match(value)
-    if m and 1 <= int(m.group(2)) <= 12 and m.group(3) is None:
-        return month_range(int(m.group(1)), int(m.group(2)), timezone)
-    if m and m.group(3) is not None:
-        try:
-            day = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        except ValueError:
-            day = None
-        if day is not None:
-            zone = ZoneInfo(timezone)
-            start = dt.datetime(day.year, day.month, day.day, tzinfo=zone)
-            following = day + dt.timedelta(days=1)
-            return TimeRange(start, dt.datetime(following.year, following.month, following.day, tzinfo=zone))
-    raise _bad("period", f"{value!r} is not a month like 2026-10 or a day like 2026-10-05")
 
 
 def parse_range(params: QueryParams, *, timezone: str, now: dt.datetime) -> TimeRange:
@@ -138,18 +106,6 @@ def parse_bases(params: QueryParams, allowed: Sequence[Basis]) -> tuple[Basis, .
     return tuple(b for b in allowed if b.value in names)
 
 
-def billing_days(rng: TimeRange, timezone: str) -> tuple[dt.date, dt.date]:
-    """The calendar days in ``timezone`` that a range touches, end exclusive: the billing days to read.
-
-    >>> r = month_range(2026, 10, "Europe/Paris")
-    >>> billing_days(r, "Europe/Paris")
-    (datetime.date(2026, 10, 1), datetime.date(2026, 11, 1))
-    """
-    zone = ZoneInfo(timezone)
-    last = (rng.end - dt.timedelta(microseconds=1)).astimezone(zone).date()
-    return rng.start.astimezone(zone).date(), last + dt.timedelta(days=1)
-
-
 def check_known(params: QueryParams, known: set[str]) -> None:
     unknown = sorted(set(params) - known - set(FILTERABLE))
     if unknown:
@@ -171,6 +127,3 @@ def parse_usage_query(
         filters=MappingProxyType(parse_filters(params, tenant=tenant)),
         timezone=timezone,
     )
-
-
-__all__ += ["billing_days", "check_known", "month_range", "parse_bases", "parse_filters"]

@@ -12,19 +12,16 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, Caller, ReadCaller, SettingsDep, StoreDep
 from aifinops.api.problems import ProblemError
-from aifinops.api.serializers import unavailable_json
-from aifinops.domain import DIMENSIONS, Basis, from_nanos, plain
-from aifinops.engine.allocation_rules import rule_to_mapping
-from aifinops.engine.kpis import TaskKpi, task_kpis
-from aifinops.engine.reconciliation import DriftRow, reconcile
-from aifinops.engine.showback import build_showback
+from aifinops.domain import DIMENSIONS, Basis
+from aifinops.engine.allocation_rules import parse_rules, rule_to_mapping
 from aifinops.errors import ValidationError
-from aifinops.reports import showback_document
+from aifinops.jobs.allocate import allocate_period, run_gc_paused
+from aifinops.queries.allocation import allocation_document, rules_document
+from aifinops.queries.kpis import allocation_kpis_document
+from aifinops.queries.reconciliation import reconciliation_document
 from aifinops.store import Store
-from aifinops.store.allocations import AllocationStore, parse_rules
-from aifinops.store.costs import CostStore
-from aifinops.store.kpi_inputs import read_kpi_inputs
-from aifinops.store.reconciliation_queries import estimates
+from aifinops.store.allocations import AllocationStore
+from aifinops.store.cost_queries import read_cost_records
 
 __all__ = ["parse_period", "router"]
 
@@ -100,8 +97,7 @@ OrgCaller = Annotated[Caller, Depends(_org_wide)]
 
 @router.get("/api/allocation/rules", summary="The allocation rules, in the order they apply")
 async def get_rules(store: StoreDep, caller: ReadCaller) -> dict[str, Any]:
-    rules = await run_in_threadpool(AllocationStore(store).rules)
-    return {"rules": [rule_to_mapping(r) for r in rules]}
+    return await run_in_threadpool(rules_document, store)
 
 
 @router.post(
@@ -119,15 +115,15 @@ async def post_rule(
 
 
 def _run(store: Store, start: dt.date, end: dt.date, basis: Basis, dims: tuple[str, ...]) -> dict[str, Any]:
-    records = CostStore(store).records(start, end, basis=basis)
-    result = AllocationStore(store).allocate(start, end, basis=basis, dimensions=dims, records=records)
+    records = read_cost_records(store, start, end, basis=basis)
+    result = allocate_period(store, start, end, basis=basis, dimensions=dims, records=records)
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
         "basis": basis.value,
         "dimensions": list(dims),
         "records": len(result.records),
-        "lines": len(result.lines),
+        "lines": result.line_count,
     }
 
 
@@ -153,63 +149,11 @@ async def get_allocation(
     basis: str = "actual",
     by: str | None = None,
 ) -> dict[str, Any]:
-    lo, hi = days.start, days.end
-    chosen = _basis(basis)
-    result = await run_in_threadpool(AllocationStore(store).result, lo, hi, basis=chosen)
-    if not result.dimensions:
-        raise ProblemError(
-            404,
-            "Not allocated",
-            f"no allocation of {lo}..{hi} on {chosen.value}; POST /api/allocation/run or run "
-            f"`aifinops report showback --period {lo:%Y-%m} --basis {chosen.value}`",
-        )
-    try:
-        showback = build_showback(result, by=_dims(by, result.dimensions), period=days.label, basis=chosen)
-    except ValueError as exc:
-        raise _invalid("by", str(exc)) from exc
-    return showback_document(showback)
-
-
-def _drift_json(row: DriftRow) -> dict[str, Any]:
-    pct = row.drift_pct
-    return {
-        "day": row.day.isoformat(),
-        "resource_id": row.resource_id,
-        "meter": row.meter,
-        "currency": row.currency,
-        "estimated": plain(from_nanos(row.estimated_nanos)),
-        "actual": plain(from_nanos(row.actual_nanos)),
-        "drift": plain(from_nanos(row.drift_nanos)),
-        "drift_pct": None if pct is None else str(pct),
-        "deployments": list(row.deployments),
-        "status": row.status.value,
-    }
-
-
-def _reconcile(
-    store: Store, lo: dt.date, hi: dt.date, basis: Basis, as_of: dt.date, tolerance: Decimal
-) -> dict[str, Any]:
-    actuals = list(CostStore(store).records(lo, hi, basis=basis))
-    result = reconcile(estimates(store, lo, hi), actuals, as_of=as_of, drift_tolerance=tolerance)
-    return {
-        "start": lo.isoformat(),
-        "end": hi.isoformat(),
-        "basis": basis.value,
-        "as_of": as_of.isoformat(),
-        "resources": [_drift_json(r) for r in result.resources],
-        "meters": [_drift_json(r) for r in result.rows],
-        "prices": [
-            {
-                "meter": p.meter,
-                "currency": p.currency,
-                "unit_size": p.unit_size,
-                "effective_price": plain(p.effective_price),
-                "book_price": None if p.book_price is None else plain(p.book_price),
-                "mismatch": p.mismatch,
-            }
-            for p in result.prices
-        ],
-    }
+    chosen, dims = _basis(basis), _dims(by, ()) if by else None
+    return await run_in_threadpool(  # a month is a million lines
+        run_gc_paused,
+        lambda: allocation_document(store, days.start, days.end, basis=chosen, by=dims, period=days.label),
+    )
 
 
 @router.get(
@@ -229,57 +173,10 @@ async def get_reconciliation(
         limit = Decimal(tolerance)
     except (ValueError, ArithmeticError) as exc:
         raise _invalid("as_of" if as_of else "tolerance", f"not a date / number: {exc}") from exc
-    return await run_in_threadpool(_reconcile, store, lo, hi, _basis(basis), when, limit)
-
-
-def _kpi_json(kpi: TaskKpi, by: tuple[str, ...]) -> dict[str, Any]:
-    def ratio(value: Decimal | None) -> str | None:
-        return None if value is None else plain(value)
-
-    return {
-        **dict(zip(by, kpi.group, strict=True)),
-        "tasks": kpi.tasks,
-        "by_outcome": dict(kpi.by_outcome),
-        "success_rate": ratio(kpi.success_rate),
-        "tokens_per_task": str(kpi.tokens_per_task),
-        "input_tokens_per_task": str(kpi.input_tokens_per_task),
-        "output_tokens_per_task": str(kpi.output_tokens_per_task),
-        "steps_per_task": str(kpi.steps_per_task),
-        "retries_per_task": str(kpi.retries_per_task),
-        "unpriced_events": kpi.unpriced_events,
-        "costs": [
-            {
-                "basis": c.basis.value,
-                "currency": c.currency,
-                "cost": plain(from_nanos(c.cost_nanos)),
-                "cost_per_successful_task": None
-                if c.per_successful_task is None
-                else format(c.per_successful_task.normalize(), "f"),
-                "failed_and_abandoned": plain(from_nanos(c.failed_and_abandoned_nanos)),
-                "value_per_cost": ratio(c.value_per_cost),
-            }
-            for c in kpi.costs
-        ],
-    }
-
-
-def _kpis(store: Store, lo: dt.date, hi: dt.date, by: tuple[str, ...]) -> dict[str, Any]:
-    # The same reader and engine as /api/kpis; tasks are those that started on the billing days (UTC).
-    inputs = read_kpi_inputs(
-        store,
-        start=dt.datetime.combine(lo, dt.time(), tzinfo=dt.UTC),
-        end=dt.datetime.combine(hi, dt.time(), tzinfo=dt.UTC),
-        days=(lo, hi),
-        by=by,
+    chosen = _basis(basis)
+    return await run_in_threadpool(
+        lambda: reconciliation_document(store, lo, hi, basis=chosen, as_of=when, tolerance=limit)
     )
-    return {
-        "start": lo.isoformat(),
-        "end": hi.isoformat(),
-        "by": list(by),
-        "bases": [b.value for b in inputs.bases],
-        "notes": unavailable_json(inputs.unavailable),
-        "groups": [_kpi_json(k, by) for k in task_kpis(inputs.tasks, inputs.allocated)],
-    }
 
 
 @router.get(
@@ -298,4 +195,4 @@ async def get_kpis(
     unknown = [d for d in dims if d not in DIMENSIONS]
     if unknown:
         raise _invalid("by", f"unknown dimension(s) {unknown}; choose from {list(DIMENSIONS)}")
-    return await run_in_threadpool(_kpis, store, lo, hi, dims)
+    return await run_in_threadpool(allocation_kpis_document, store, lo, hi, by=dims)

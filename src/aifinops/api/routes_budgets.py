@@ -1,34 +1,30 @@
-"""Budgets API: /api/budgets CRUD, /api/budgets/status, /api/alerts, /api/anomalies; budget metrics."""
+"""Budgets API: /api/budgets CRUD, /api/budgets/status, /api/alerts, /api/anomalies."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from prometheus_client.core import GaugeMetricFamily, Metric
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, ReadCaller, SettingsDep, StoreDep
 from aifinops.api.problems import ProblemError
-from aifinops.domain import DIMENSIONS, from_nanos, plain
-from aifinops.engine.anomalies import Anomaly
-from aifinops.engine.budgets import Budget, BudgetStatus, budget_to_dict, scope_label
+from aifinops.domain import DIMENSIONS
 from aifinops.errors import ValidationError
-from aifinops.store import Store
-from aifinops.store.budget_spend import evaluate_budgets
-from aifinops.store.budgets import AlertRecord, BudgetStore, StoredBudget, parse_budget
-from aifinops.store.spend_anomalies import find_anomalies
+from aifinops.queries.anomalies import anomalies_json, find_anomalies
+from aifinops.queries.budgets import (
+    alerts_document,
+    budget_document,
+    budget_status_document,
+    budget_statuses,
+    budgets_document,
+    stored_budget_json,
+)
+from aifinops.store.budgets import BudgetStore, parse_budget
 
-__all__ = [
-    "BudgetCollector",
-    "BudgetIn",
-    "budget_statuses_json",
-    "current_statuses",
-    "router",
-]
+__all__ = ["BudgetIn", "router"]
 
 router = APIRouter(tags=["budgets"])
 _MONEY = r"^-?\d{1,15}(\.\d{1,9})?$"
@@ -58,36 +54,20 @@ class BudgetIn(BaseModel):
     downgrade_to: str | None = Field(default=None, max_length=128)
 
 
-def _stored_json(stored: StoredBudget) -> dict[str, Any]:
-    return {
-        **budget_to_dict(stored.budget),
-        "origin": stored.origin,
-        "version": stored.version,
-        "created_at": stored.created_at.isoformat(),
-        "updated_at": stored.updated_at.isoformat(),
-    }
-
-
-def _visible(budget: Budget, tenant: str | None) -> bool:
-    """A tenant-bound key sees only the budgets of exactly its tenant."""
-    return tenant is None or budget.scope.get("tenant") == (tenant,)
-
-
 def _not_found(name: str) -> ProblemError:
     return ProblemError(404, "Budget not found", f"no budget named {name!r}; list them with GET /api/budgets")
 
 
 @router.get("/api/budgets")
 async def list_budgets(store: StoreDep, caller: ReadCaller) -> list[dict[str, Any]]:
-    stored = await run_in_threadpool(BudgetStore(store).list_all)
-    return [_stored_json(s) for s in stored if _visible(s.budget, caller.tenant)]
+    return await run_in_threadpool(budgets_document, store, tenant=caller.tenant)
 
 
 @router.post("/api/budgets", status_code=201)
 async def create_budget(body: BudgetIn, store: StoreDep, _: AdminCaller) -> dict[str, Any]:
     budget = parse_budget(body.model_dump())
     try:
-        return _stored_json(await run_in_threadpool(BudgetStore(store).create, budget))
+        return stored_budget_json(await run_in_threadpool(BudgetStore(store).create, budget))
     except ValidationError as exc:
         raise ProblemError(409, "Budget exists", str(exc)) from exc
 
@@ -98,17 +78,18 @@ async def budgets_status(
 ) -> dict[str, Any]:
     """Every active budget: spend on its basis, forecast with band and explanation, thresholds crossed."""
     when = _aware(as_of, "as_of")
-    statuses = await run_in_threadpool(current_statuses, store, default_tz=settings.timezone, as_of=when)
-    visible = [s for s in statuses if _visible(s.budget, caller.tenant)]
-    return {"as_of": when.isoformat(), "budgets": budget_statuses_json(visible)}
+    statuses = await run_in_threadpool(
+        budget_statuses, store, default_tz=settings.timezone, as_of=when, tenant=caller.tenant
+    )
+    return budget_status_document(statuses, as_of=when)
 
 
 @router.get("/api/budgets/{name}")
 async def get_budget(name: str, store: StoreDep, caller: ReadCaller) -> dict[str, Any]:
-    stored = await run_in_threadpool(BudgetStore(store).get, name)
-    if stored is None or not _visible(stored.budget, caller.tenant):
+    found = await run_in_threadpool(budget_document, store, name, tenant=caller.tenant)
+    if found is None:
         raise _not_found(name)
-    return _stored_json(stored)
+    return found
 
 
 @router.put("/api/budgets/{name}")
@@ -119,7 +100,7 @@ async def put_budget(name: str, body: BudgetIn, store: StoreDep, _: AdminCaller)
         )
     budget = parse_budget(body.model_dump())
     try:
-        return _stored_json(await run_in_threadpool(BudgetStore(store).replace, budget))
+        return stored_budget_json(await run_in_threadpool(BudgetStore(store).replace, budget))
     except ValidationError as exc:
         raise ProblemError(409, "Budget is read-only", str(exc)) from exc
 
@@ -135,37 +116,6 @@ async def delete_budget(name: str, store: StoreDep, _: AdminCaller) -> Response:
     return Response(status_code=204)
 
 
-def _alert_json(a: AlertRecord) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "budget": a.budget,
-        "threshold": a.threshold,
-        "period": a.period_key,
-        "fired_at": a.fired_at.isoformat(),
-        "observed": {
-            "amount": plain(from_nanos(a.observed_nanos)),
-            "currency": a.currency,
-            "basis": a.basis.value,
-        },
-        "budget_amount": {"amount": plain(from_nanos(a.amount_nanos)), "currency": a.currency},
-        "ratio": a.ratio,
-        "summary": a.summary,
-        "delivery_status": a.delivery_status,
-        "deliveries": [
-            {
-                "channel": d.channel,
-                "kind": d.kind,
-                "status": d.status,
-                "attempts": d.attempts,
-                "http_status": d.http_status,
-                "error": d.error,
-                "finished_at": d.finished_at.isoformat(),
-            }
-            for d in a.deliveries
-        ],
-    }
-
-
 @router.get("/api/alerts")
 async def list_alerts(
     store: StoreDep,
@@ -175,17 +125,10 @@ async def list_alerts(
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     """Fired budget alerts, newest first, each with the delivery status of every channel."""
-    budgets = BudgetStore(store)
     after = None if since is None else _aware(since, "since")
-    records = await run_in_threadpool(lambda: budgets.alerts(budget=budget, since=after, limit=limit))
-    if caller.tenant is not None:
-        allowed = {
-            s.budget.name
-            for s in await run_in_threadpool(budgets.list_all)
-            if _visible(s.budget, caller.tenant)
-        }
-        records = [r for r in records if r.budget in allowed]
-    return [_alert_json(r) for r in records]
+    return await run_in_threadpool(
+        lambda: alerts_document(store, budget=budget, since=after, limit=limit, tenant=caller.tenant)
+    )
 
 
 @router.get("/api/anomalies")
@@ -206,50 +149,13 @@ async def list_anomalies(
     if caller.tenant is not None:
         filters["tenant"] = (caller.tenant,)
     when = _aware(at, "at")
+    hourly, currency = grain == "hour", settings.currency
     found = await run_in_threadpool(
         lambda: find_anomalies(
-            store,
-            filters=filters,
-            by=by,
-            hourly=grain == "hour",
-            at=when,
-            tz=settings.timezone,
-            currency=settings.currency,
+            store, filters=filters, by=by, hourly=hourly, at=when, tz=settings.timezone, currency=currency
         )
     )
-    return {
-        "at": when.isoformat(),
-        "grain": grain,
-        "currency": settings.currency,
-        "anomalies": [_anomaly_json(a) for a in found],
-    }
-
-
-def _anomaly_json(a: Anomaly) -> dict[str, Any]:
-    return {
-        "scope": a.scope,
-        "grain": a.grain,
-        "at": a.at,
-        "direction": a.direction,
-        "observed": str(a.observed),
-        "expected": str(a.expected),
-        "expected_range": {"low": str(a.low), "high": str(a.high)},
-        "score": str(a.score),
-        "currency": a.currency,
-        "basis": "estimated",
-        "baseline_points": a.baseline_points,
-        "contributors": [
-            {
-                "dimension": c.dimension,
-                "value": c.value,
-                "expected": str(c.expected),
-                "observed": str(c.observed),
-                "delta": str(c.delta),
-            }
-            for c in a.contributors
-        ],
-        "explanation": a.explanation,
-    }
+    return anomalies_json(found, at=when, hourly=hourly, currency=currency)
 
 
 def _aware(value: dt.datetime | None, name: str) -> dt.datetime:
@@ -261,88 +167,3 @@ def _aware(value: dt.datetime | None, name: str) -> dt.datetime:
             f"{name}={value.isoformat()} has no time zone; add 'Z' or an offset", field=name
         )
     return value.astimezone(dt.UTC)
-
-
-def current_statuses(store: Store, *, default_tz: str, as_of: dt.datetime) -> list[BudgetStatus]:
-    """The status of every stored budget at ``as_of``."""
-    return evaluate_budgets(
-        store, [s.budget for s in BudgetStore(store).list_all()], as_of=as_of, default_tz=default_tz
-    )
-
-
-def budget_statuses_json(statuses: Sequence[BudgetStatus]) -> list[dict[str, Any]]:
-    """Budget statuses as JSON (also used by /api/snapshot and the CLI)."""
-    out = []
-    for s in statuses:
-        f = s.forecast
-        enforced = s.enforced
-        out.append(
-            {
-                "budget": s.budget.name,
-                "scope": scope_label(s.budget.scope),
-                "period": {
-                    "key": s.period.key,
-                    "start": s.period.start.isoformat(),
-                    "end": s.period.end.isoformat(),
-                    "timezone": s.period.tz,
-                },
-                "amount": {"amount": plain(s.budget.amount), "currency": s.budget.currency},
-                "spend": {
-                    "amount": plain(s.spend.amount),
-                    "currency": s.spend.currency,
-                    "basis": s.spend.basis.value,
-                },
-                "ratio": str(s.ratio),
-                "exceeded": s.exceeded,
-                "forecast": None
-                if f is None
-                else {
-                    "amount": plain(f.point),
-                    "low": str(f.low),
-                    "high": str(f.high),
-                    "currency": f.currency,
-                    "run_rate_per_day": str(f.run_rate),
-                    "days_left": str(f.days_left),
-                    "method": f.method,
-                    "explanation": f.explanation,
-                },
-                "forecast_ratio": None if s.forecast_ratio is None else str(s.forecast_ratio),
-                "crossed": [t.key for t in s.crossed],
-                "enforcement": None
-                if enforced is None
-                else {"action": enforced.action.value, "downgrade_to": enforced.downgrade_to},
-            }
-        )
-    return out
-
-
-class BudgetCollector:
-    """Prometheus families: budget spend ratio, forecast ratio and active (fired this period) alerts."""
-
-    def __init__(self, store: Store, *, timezone: str) -> None:
-        self.store, self.timezone = store, timezone
-
-    def collect(self) -> Iterator[Metric]:
-        now = dt.datetime.now(dt.UTC)
-        statuses = current_statuses(self.store, default_tz=self.timezone, as_of=now)
-        fired = BudgetStore(self.store).fired(s.period.key for s in statuses)
-        labels = ["budget", "currency", "basis", "period"]
-        spend = GaugeMetricFamily(
-            "aifinops_budget_spend_ratio", "Spend so far ÷ budget amount in the current period", labels=labels
-        )
-        forecast = GaugeMetricFamily(
-            "aifinops_budget_forecast_ratio", "Period-end forecast ÷ budget amount", labels=labels
-        )
-        active = GaugeMetricFamily(
-            "aifinops_budget_active_alerts", "Thresholds fired in the current period", labels=labels
-        )
-        for s in statuses:
-            values = [s.budget.name, s.budget.currency, s.budget.basis.value, s.period.key]
-            spend.add_metric(values, float(s.ratio))
-            if s.forecast_ratio is not None:
-                forecast.add_metric(values, float(s.forecast_ratio))
-            active.add_metric(values, len(fired.get((s.budget.name, s.period.key), ())))
-        yield from (spend, forecast, active)
-
-    def describe(self) -> list[Metric]:
-        return []

@@ -10,22 +10,13 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.problems import ProblemError
-from aifinops.api.query_params import (
-    TimeRange,
-    billing_days,
-    check_known,
-    parse_bases,
-    parse_group_by,
-    parse_range,
-)
-from aifinops.api.serializers import event_json, jsonable, kpi_json, task_costs_json, unavailable_json
-from aifinops.domain import DIMENSIONS, Basis, Outcome
-from aifinops.engine.kpis import KPI_BASES, task_kpis
-from aifinops.store import Store
-from aifinops.store.kpi_inputs import read_kpi_inputs
-from aifinops.store.task_queries import get_task, list_tasks
+from aifinops.api.query_params import check_known, parse_bases, parse_group_by, parse_range
+from aifinops.domain import DIMENSIONS, Outcome
+from aifinops.engine.kpis import KPI_BASES
+from aifinops.queries.kpis import kpis_document
+from aifinops.queries.tasks import task_document, tasks_document
 
-__all__ = ["kpis_document", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["tasks"])
 _OUTCOMES = {o.value for o in Outcome} | {"open"}
@@ -49,12 +40,6 @@ def _int(params: Any, name: str, default: int, hi: int) -> int:
     return int(raw)
 
 
-def _task_json(t: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = jsonable({k: v for k, v in t.items() if k not in ("costs", "events")})
-    out["estimated_cost"] = task_costs_json(t["costs"])
-    return out
-
-
 @router.get("/api/tasks", summary="Business tasks with their steps, retries, tokens, cost and outcome")
 async def tasks(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
@@ -75,8 +60,8 @@ async def tasks(
         else None
     )
     filters = {d: params[d] for d in DIMENSIONS if d in params}
-    rows = await run_in_threadpool(
-        list_tasks,
+    return await run_in_threadpool(
+        tasks_document,
         store,
         start=rng.start if rng else None,
         end=rng.end if rng else None,
@@ -86,45 +71,14 @@ async def tasks(
         limit=_int(params, "limit", 100, 1000),
         offset=_int(params, "offset", 0, 10_000_000),
     )
-    return {"items": [_task_json(r) for r in rows]}
 
 
 @router.get("/api/tasks/{task_id}", summary="One task: its events, steps, retries, tokens, cost and outcome")
 async def task(task_id: str, store: StoreDep, caller: ReadCaller) -> dict[str, Any]:
-    found = await run_in_threadpool(get_task, store, task_id, tenant=caller.tenant)
+    found = await run_in_threadpool(task_document, store, task_id, tenant=caller.tenant)
     if found is None:
         raise ProblemError(404, "Unknown task", f"no task {task_id!r}")
-    out = _task_json(found)
-    out["events"] = [event_json(e) for e in found["events"]]
-    return out
-
-
-def kpis_document(
-    store: Store,
-    *,
-    rng: TimeRange,
-    timezone: str,
-    group_by: tuple[str, ...],
-    bases: tuple[Basis, ...] | None,
-    tenant: str | None,
-) -> dict[str, Any]:
-    """The ``/api/kpis`` answer: per group, cost per successful task on every basis served."""
-    days = billing_days(rng, timezone)
-    inputs = read_kpi_inputs(
-        store, start=rng.start, end=rng.end, days=days, by=group_by, bases=bases or KPI_BASES, tenant=tenant
-    )
-    return {
-        "start": rng.start.isoformat(),
-        "end": rng.end.isoformat(),
-        "billing_days": {"start": days[0].isoformat(), "end": days[1].isoformat()},
-        "group_by": list(group_by),
-        "bases": [b.value for b in inputs.bases],
-        # Only a basis asked for by name is explained; by default the bases with data are served.
-        "notes": unavailable_json(inputs.unavailable) if bases else [],
-        "items": [
-            kpi_json(k, group_by, bases=inputs.bases) for k in task_kpis(inputs.tasks, inputs.allocated)
-        ],
-    }
+    return found
 
 
 @router.get(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,8 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.problems import ProblemError
 from aifinops.api.query_params import check_known, parse_usage_query
-from aifinops.domain import Basis, from_nanos, plain
-from aifinops.store.usage_queries import UsageRow, query_usage
+from aifinops.domain import Basis
+from aifinops.jobs.allocate import run_gc_paused
+from aifinops.queries.costs import costs_document
+from aifinops.queries.usage import monitor_usage_document, token_usage_document
 
 __all__ = ["router"]
 
@@ -25,37 +27,6 @@ _COST_PARAMS = {"start", "end", "period", "granularity", "group_by", "basis"}
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _usage_item(row: UsageRow) -> dict[str, Any]:
-    s = row.sums
-    return {
-        "period_start": row.period_start.isoformat(),
-        **row.group,
-        "events": s["events"],
-        "requests": s["requests"],
-        "input_tokens": s["input_tokens"],
-        "cached_input_tokens": s["cached_input_tokens"],
-        "output_tokens": s["output_tokens"],
-        "reasoning_tokens": s["reasoning_tokens"],
-        "total_tokens": s["input_tokens"] + s["output_tokens"],
-        "retries": s["retries"],
-    }
-
-
-def _merge_currencies(rows: list[UsageRow], group_by: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Token counts do not depend on currency: fold the per-currency rows of one period and group."""
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in rows:
-        key = (row.period_start, *(row.group[g] for g in group_by))
-        item = _usage_item(row)
-        if key not in merged:
-            merged[key] = item
-            continue
-        for name, value in item.items():
-            if isinstance(value, int):
-                merged[key][name] += value
-    return list(merged.values())
 
 
 @router.get("/api/token-usage", summary="Tokens and requests by period and dimensions (basis usage)")
@@ -72,20 +43,8 @@ async def token_usage(
             errors=[{"field": "source", "reason": "must be apps or monitor"}],
         )
     q = parse_usage_query(request.query_params, timezone=settings.timezone, now=_now(), tenant=caller.tenant)
-    if source == "monitor":
-        monitor = request.app.state.monitor_usage
-        return await run_in_threadpool(monitor, q)
-    rows = await run_in_threadpool(query_usage, store, q)
-    return {
-        "basis": Basis.USAGE.value,
-        "source": "apps",
-        "start": q.start.isoformat(),
-        "end": q.end.isoformat(),
-        "granularity": q.granularity,
-        "group_by": list(q.group_by),
-        "timezone": q.timezone,
-        "items": _merge_currencies(rows, q.group_by),
-    }
+    document = monitor_usage_document if source == "monitor" else token_usage_document
+    return await run_in_threadpool(document, store, q)
 
 
 @router.get("/api/costs", summary="Cost by period and dimensions, on the basis asked for")
@@ -102,46 +61,7 @@ async def costs(
             errors=[{"field": "basis", "reason": "must be estimated, actual or amortized"}],
         )
     q = parse_usage_query(request.query_params, timezone=settings.timezone, now=_now(), tenant=caller.tenant)
-    if basis != Basis.ESTIMATED.value:
-        financial = getattr(request.app.state, "financial_costs", None)
-        if financial is None:
-            raise ProblemError(
-                404,
-                "No financial cost data",
-                f"basis {basis} needs cost data from Azure; run `aifinops collect`",
-            )
-        return await run_in_threadpool(financial, q, Basis(basis), caller.tenant)
-    rows = await run_in_threadpool(query_usage, store, q)
-    items = []
-    unpriced = 0
-    for row in rows:
-        unpriced += row.sums["unpriced_events"]
-        if row.currency is None:
-            continue
-        items.append(
-            {
-                "period_start": row.period_start.isoformat(),
-                **row.group,
-                "cost": plain(from_nanos(row.sums["cost_nanos"])),
-                "currency": row.currency,
-                "events": row.sums["events"],
-            }
-        )
-    return {
-        "basis": basis,
-        "start": q.start.isoformat(),
-        "end": q.end.isoformat(),
-        "granularity": q.granularity,
-        "group_by": list(q.group_by),
-        "timezone": q.timezone,
-        "unpriced_events": unpriced,
-        "totals": _totals(items),
-        "items": items,
-    }
-
-
-def _totals(items: list[dict[str, Any]]) -> list[dict[str, str]]:
-    totals: dict[str, Decimal] = {}
-    for item in items:
-        totals[item["currency"]] = totals.get(item["currency"], Decimal(0)) + Decimal(item["cost"])
-    return [{"currency": c, "cost": plain(v)} for c, v in sorted(totals.items())]
+    document = partial(costs_document, store, q, basis=Basis(basis), tenant=caller.tenant)
+    if basis == Basis.ESTIMATED.value:
+        return await run_in_threadpool(document)
+    return await run_in_threadpool(run_gc_paused, document)  # billed cost by group: a month of lines

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from aifinops.cli import core
+from aifinops.cli import core, demo
 
 __all__ = ["app", "main"]
 
@@ -34,6 +34,7 @@ def _optional(module: str, attr: str) -> Any:
 
 def _wire() -> None:
     core.register(app)
+    app.command("demo")(demo.demo)
     for module, attr, name in (
         ("prices", "app", "prices"),
         ("report", "app", "report"),

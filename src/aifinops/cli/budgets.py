@@ -11,12 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aifinops.budget_watch import configured_budgets, configured_channels, evaluate_and_alert
 from aifinops.config import load_settings
 from aifinops.engine.budgets import BudgetStatus, scope_label
+from aifinops.jobs.budgets import evaluate_and_alert
+from aifinops.queries.budgets import budget_status_document
 from aifinops.store import Store
 
-__all__ = ["app", "check", "configured_budgets", "configured_channels"]
+__all__ = ["app", "check"]
 
 app = typer.Typer(help="Budgets: status, forecasts and alerts.", no_args_is_help=True)
 
@@ -78,8 +79,6 @@ def check(
     ] = False,
 ) -> None:
     """Print every budget's spend, forecast and thresholds; exit 1 when one is exceeded."""
-    from aifinops.api.routes_budgets import budget_statuses_json
-
     settings = load_settings()
     store = Store.from_settings(settings)
     store.check_schema()
@@ -91,9 +90,7 @@ def check(
         channels = len(settings.alert_channels)
         typer.echo(f"{len(fired)} new alert(s) fired to {channels} channel(s)", err=True)
     if as_json:
-        typer.echo(
-            json.dumps({"as_of": when.isoformat(), "budgets": budget_statuses_json(statuses)}, indent=2)
-        )
+        typer.echo(json.dumps(budget_status_document(statuses, as_of=when), indent=2))
     else:
         Console().print(_table(statuses))
     failing = [

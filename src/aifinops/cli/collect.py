@@ -17,9 +17,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from aifinops.collector import SOURCES, CollectionStep, CollectionSummary, build_collector, collection_window
 from aifinops.config import load_settings
 from aifinops.errors import ConfigError
+from aifinops.jobs.collect import SOURCE_NAMES, CollectionSummary, build_collector, collection_window
+from aifinops.jobs.collection_sources import CollectionStep
 
 __all__ = ["collect", "summary_table"]
 
@@ -66,7 +67,7 @@ def collect(
     ] = None,
     source: Annotated[
         list[str],
-        typer.Option("--source", help=f"Only these sources: {', '.join(SOURCES)}; repeat for several."),
+        typer.Option("--source", help=f"Only these sources: {', '.join(SOURCE_NAMES)}; repeat for several."),
     ] = [],  # noqa: B006 - Typer reads the default, it is never mutated
 ) -> None:
     """Collect costs, exports, metrics and inventory into the store; exit 1 when a step failed."""

@@ -1,4 +1,4 @@
-"""Core commands: serve, demo, db upgrade, keys, reprice."""
+"""Core commands: serve, db upgrade, keys, reprice."""
 
 from __future__ import annotations
 
@@ -67,10 +67,10 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys (never their secrets)."""
-    from aifinops.store.keys import KeyStore
+    from aifinops.store.key_queries import list_keys
 
     table = Table("key id", "name", "scopes", "tenant", "created", "revoked")
-    for k in KeyStore(Store.from_settings(load_settings())).list():
+    for k in list_keys(Store.from_settings(load_settings())):
         table.add_row(
             k.key_id,
             k.name,
@@ -106,18 +106,17 @@ def reprice(
 ) -> None:
     """Re-price stored events with the current price book and record the run."""
     from aifinops.engine.pricing import PriceBook, price_event
-    from aifinops.store.prices import PriceStore
-    from aifinops.store.repricing import reprice as run
+    from aifinops.store.price_queries import read_prices
+    from aifinops.store.repricing import RepricingStore
 
     start, end = _day(from_, "from"), _day(to, "to")
     if end <= start:
         raise ValidationError(f"--to {to} must be after --from {from_}", field="to")
     store = Store.from_settings(load_settings())
     store.check_schema()
-    book = PriceBook(PriceStore(store).load())
+    book = PriceBook(read_prices(store))
     with console.status("re-pricing…"):
-        report = run(
-            store,
+        report = RepricingStore(store).reprice(
             lambda e: price_event(e, book),
             start=start,
             end=end,
@@ -140,13 +139,12 @@ def serve(
     import uvicorn
 
     from aifinops.api.app import check_bind, create_app
-    from aifinops.store.keys import KeyStore
 
     settings = load_settings()
     host, port = host or settings.host, port or settings.port
     store = Store.from_settings(settings)
     store.check_schema()
-    console.print(check_bind(host, KeyStore(store)))
+    console.print(check_bind(host, store))
     app = create_app(settings, store=store)
     stop = _start_collector(settings, store)
     console.print(f"serving on http://{host}:{port}  (dashboard: /, docs: /docs, metrics: /metrics)")
@@ -156,25 +154,12 @@ def serve(
         stop.set()
 
 
-def _keep_snapshots(settings: Settings, store: Store) -> None:
-    """After each collection keep snapshots of the running month, today and yesterday (yesterday's bill
-    arrives a day late); their history shows how each period moved."""
-    from zoneinfo import ZoneInfo
-
-    from aifinops.api.routes_snapshot import save_period_snapshot
-
-    now = dt.datetime.now(dt.UTC)
-    today = now.astimezone(ZoneInfo(settings.timezone)).date()
-    periods = (f"{today:%Y-%m}", today.isoformat(), (today - dt.timedelta(days=1)).isoformat())
-    for period in periods:
-        save_period_snapshot(store, period, timezone=settings.timezone, trigger="collect", now=now)
-
-
 def _start_collector(settings: Settings, store: Store) -> threading.Event:
     """Beside the API: budgets evaluated and alerted on a schedule, and the configured Azure sources
     collected on theirs (no collector when none is set)."""
-    from aifinops.budget_watch import watch_budgets
-    from aifinops.collector import build_collector, run_scheduled
+    from aifinops.jobs.budgets import watch_budgets
+    from aifinops.jobs.collect import build_collector, run_scheduled
+    from aifinops.jobs.snapshots import keep_snapshots
 
     stop = threading.Event()
     threading.Thread(
@@ -201,7 +186,9 @@ def _start_collector(settings: Settings, store: Store) -> threading.Event:
             "collector": collector,
             "stop": stop,
             "intervals": a.collect_interval_seconds,
-            "on_summary": lambda _summary: _keep_snapshots(settings, store),
+            "on_summary": lambda _summary: keep_snapshots(
+                store, timezone=settings.timezone, now=dt.datetime.now(dt.UTC)
+            ),
         },
     ).start()
     console.print(f"collector: every source on its schedule ({a.collect_interval_seconds or 'defaults'})")
@@ -213,6 +200,3 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
     app.command("reprice")(reprice)
     app.command("serve")(serve)
-    from aifinops.cli.demo import demo
-
-    app.command("demo")(demo)

@@ -19,7 +19,7 @@ from aifinops.sources.price_file import PriceFile, load_price_file
 from aifinops.sources.retail_prices import RetailPricesResult, fetch_retail_prices
 
 if TYPE_CHECKING:
-    from aifinops.store.prices import PriceStore
+    from aifinops.store import Store
 
 __all__ = [
     "app",
@@ -142,14 +142,13 @@ def sync_summary(result: RetailPricesResult, *, inserted: int, unchanged: int, u
     return lines
 
 
-def _store(settings: Settings) -> PriceStore:
-    """The price book in the configured database, imported on use so `--help` stays fast."""
+def _store(settings: Settings) -> Store:
+    """The configured database holding the price book, imported on use so `--help` stays fast."""
     from aifinops.store import Store
-    from aifinops.store.prices import PriceStore
 
     store = Store.from_settings(settings)
     store.check_schema()
-    return PriceStore(store)
+    return store
 
 
 def _fetch_with_progress(settings: Settings, products: list[str]) -> RetailPricesResult:
@@ -189,7 +188,9 @@ def sync(
     Discounts in the configured price files (AIFINOPS_PRICE_FILES) are applied to the new list prices.
     """
     settings = load_settings()
-    prices = _store(settings)
+    from aifinops.store.prices import PriceStore
+
+    prices = PriceStore(_store(settings))
     products = product or settings.azure.retail_prices_products
     result = _fetch_with_progress(settings, products)
     files = [load_price_file(path) for path in settings.price_files]
@@ -206,10 +207,13 @@ def sync(
 @app.command("load")
 def load(path: Annotated[str, typer.Argument(help="A .yaml, .yml or .csv price file.")]) -> None:
     """Load a price file; its discounts also apply to the list prices already in the price book."""
-    prices = _store(load_settings())
+    from aifinops.store.price_queries import read_prices
+    from aifinops.store.prices import PriceStore
+
+    store = _store(load_settings())
     file = load_price_file(path)
-    items = prices_to_load([file], prices.load())
-    saved = prices.save(items, now=dt.datetime.now(dt.UTC))
+    items = prices_to_load([file], read_prices(store))
+    saved = PriceStore(store).save(items, now=dt.datetime.now(dt.UTC))
     typer.echo(
         f"{path}: {len(file.prices)} prices and {len(items) - len(file.prices)} contract prices → "
         f"{saved.inserted} new, {saved.updated} updated, {saved.unchanged} unchanged"
@@ -236,7 +240,9 @@ def list_prices(
                 f"--at must be an ISO date or time like 2026-10-01, got {at!r}", field="at"
             ) from exc
         when = parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed
-    chosen = select_prices(_store(load_settings()).load(), model=model, source=source, at=when)
+    from aifinops.store.price_queries import read_prices
+
+    chosen = select_prices(read_prices(_store(load_settings())), model=model, source=source, at=when)
     table = Table()
     for name in (
         "id",

@@ -17,7 +17,7 @@ from aifinops.errors import ValidationError
 if TYPE_CHECKING:
     from aifinops.engine.allocation import AllocationResult, AllocationRule
     from aifinops.engine.showback import Showback
-    from aifinops.reports import ReportFormat
+    from aifinops.queries.reports import ReportFormat
 
 __all__ = ["app"]
 
@@ -45,7 +45,7 @@ def _period(value: str) -> tuple[dt.date, dt.date]:
 
 
 def _rules_file(path: Path) -> list[AllocationRule]:
-    from aifinops.store.allocations import parse_rules
+    from aifinops.engine.allocation_rules import parse_rules
 
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -67,7 +67,7 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 
 def _configured_rules(specs: list[dict[str, Any]]) -> list[AllocationRule] | None:
     """Rules from settings (``allocation.rules``), else None: the rules stored through the API."""
-    from aifinops.store.allocations import parse_rules
+    from aifinops.engine.allocation_rules import parse_rules
 
     return parse_rules(specs) if specs else None
 
@@ -78,9 +78,9 @@ def _build(
     from aifinops.config import load_settings
     from aifinops.domain import Basis
     from aifinops.engine.showback import build_showback
+    from aifinops.jobs.allocate import allocate_period, gc_paused_for_bulk_objects
     from aifinops.store import Store
-    from aifinops.store.allocations import AllocationStore
-    from aifinops.store.costs import CostStore
+    from aifinops.store.cost_queries import read_cost_records
 
     start, end = _period(period)
     chosen = Basis(_choice(basis, ("actual", "amortized"), "--basis"))
@@ -90,8 +90,9 @@ def _build(
     store.check_schema()
     dimensions = tuple(dict.fromkeys([*settings.allocation.dimensions, *group]))
     with console.status(f"allocating {period} ({chosen.value}) over {', '.join(dimensions)}"):
-        records = CostStore(store).records(start, end, basis=chosen)
-        result = AllocationStore(store).allocate(
+        records = read_cost_records(store, start, end, basis=chosen)
+        result = allocate_period(
+            store,
             start,
             end,
             basis=chosen,
@@ -103,7 +104,9 @@ def _build(
         console.print(
             f"no {chosen.value} cost records stored for {period}; collect them first (`aifinops collect`)"
         )
-    return result, build_showback(result, by=group, period=period, basis=chosen), (start, end)
+    with gc_paused_for_bulk_objects():  # the showback walks the period's million lines
+        showback = build_showback(result, by=group, period=period, basis=chosen)
+    return result, showback, (start, end)
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -115,7 +118,7 @@ def _write(text: str, output: Path | None) -> None:
 
 
 def _format(fmt: str) -> ReportFormat:
-    from aifinops.reports import ReportFormat
+    from aifinops.queries.reports import ReportFormat
 
     return ReportFormat(_choice(fmt, tuple(f.value for f in ReportFormat), "--format"))
 
@@ -123,7 +126,7 @@ def _format(fmt: str) -> ReportFormat:
 def _render(
     result: AllocationResult, showback: Showback, chosen: ReportFormat, bounds: tuple[dt.date, dt.date]
 ) -> str:
-    from aifinops.reports import ReportFormat, render_focus, render_showback
+    from aifinops.queries.reports import ReportFormat, render_focus, render_showback
 
     if chosen is ReportFormat.FOCUS:
         return render_focus(result, basis=showback.basis, period=bounds)

@@ -17,10 +17,8 @@ into lines when a report asks for them.
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -28,25 +26,16 @@ from itertools import repeat
 from typing import NamedTuple
 
 from aifinops.domain import DIMENSIONS, CostRecord, to_nanos
-from aifinops.engine.allocation_drivers import (
-    Driver,
-    FilterKey,
-    UsageIndex,
-    filter_key,
-    filter_label,
-    fixed_weights,
-    usage_weights,
-)
-from aifinops.engine.allocation_rules import (
+from aifinops.engine.allocation_rules import AllocationRule, IdlePolicy, Method, RecordMatch
+from aifinops.engine.drivers.usage_filter import (
     DRIVER_FIELDS,
-    AllocationRule,
-    DriverMetric,
-    IdlePolicy,
-    Method,
-    RecordMatch,
+    FilterKey,
     Scope,
     UsageFilter,
+    filter_key,
+    filter_label,
 )
+from aifinops.engine.drivers.usage_index import Driver, UsageIndex, fixed_weights, usage_weights
 
 __all__ = [
     "DRIVER_FIELDS",
@@ -56,7 +45,6 @@ __all__ = [
     "AllocationRule",
     "Bucket",
     "Driver",
-    "DriverMetric",
     "FilterKey",
     "IdlePolicy",
     "Method",
@@ -64,7 +52,6 @@ __all__ = [
     "Scope",
     "UsageFilter",
     "allocate",
-    "collector_paused",
     "filter_key",
     "split_largest_remainder",
 ]
@@ -119,14 +106,17 @@ class AllocationResult:
 
     @cached_property
     def lines(self) -> tuple[AllocationLine, ...]:
-        """Every line, in part order: each record's lines are consecutive, in the order they were split."""
+        """Every line, in part order: each record's lines are consecutive, in the order they were split.
+
+        A month is about a million lines: callers building them pause the cyclic garbage collector around it
+        (``aifinops.jobs.allocate.gc_paused_for_bulk_objects``), which the engine never touches itself.
+        """
         out: list[AllocationLine] = []
         extend, new = out.extend, tuple.__new__
-        with collector_paused():
-            for part in self.parts:
-                fixed = (repeat(part.currency), repeat(part.bucket), repeat(part.rule), repeat(part.driver))
-                rows = zip(repeat(part.record), part.owners, part.amounts, *fixed, repeat(part.reason))
-                extend(map(new, repeat(AllocationLine), rows))
+        for part in self.parts:
+            fixed = (repeat(part.currency), repeat(part.bucket), repeat(part.rule), repeat(part.driver))
+            rows = zip(repeat(part.record), part.owners, part.amounts, *fixed, repeat(part.reason))
+            extend(map(new, repeat(AllocationLine), rows))
         return tuple(out)
 
     @property
@@ -139,23 +129,6 @@ class AllocationResult:
         for part in self.parts:
             out[(part.currency, part.bucket)] += sum(part.amounts)
         return dict(out)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a month of lines, drivers or rows is built.
-
-    They are a million small tuples without reference cycles, and every few hundred of them the collector
-    would walk all that were built before: it cost more than building them. Reference counting still frees
-    everything; the collector runs again (and catches up) when the block ends.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def split_largest_remainder(total: int, weights: Sequence[int]) -> list[int]:
@@ -218,7 +191,7 @@ def _parts(*found: AllocationPart | None) -> list[AllocationPart]:
 
 def _no_usage(rule: AllocationRule, record: CostRecord) -> str:
     where = f" of {record.resource_id}" if rule.usage.scope is Scope.RESOURCE else ""
-    return f"no {rule.driver.value}{filter_label(rule.usage)} usage{where} on {record.billing_day}"
+    return f"no {rule.driver.name}{filter_label(rule.usage)} usage{where} on {record.billing_day}"
 
 
 def _owner(
@@ -268,9 +241,9 @@ def _shared(
     rule: AllocationRule, record: CostRecord, total: int, usage: UsageIndex, at: _At
 ) -> list[AllocationPart] | str:
     if rule.weights:
-        weights = fixed_weights(rule, usage, at.rule_index)
+        weights = fixed_weights(rule.driver, rule.weights, usage, at.rule_index)
     else:
-        found = usage_weights(rule, record, usage, at.rule_index)
+        found = usage_weights(rule.driver, rule.usage, record, usage, at.rule_index)
         if isinstance(found, str):
             return found
         weights = found
@@ -293,7 +266,7 @@ def _capacity(rule: AllocationRule, record: CostRecord) -> int | str:
 def _provisioned(
     rule: AllocationRule, record: CostRecord, total: int, usage: UsageIndex, at: _At
 ) -> list[AllocationPart] | str:
-    found = usage_weights(rule, record, usage, at.rule_index)
+    found = usage_weights(rule.driver, rule.usage, record, usage, at.rule_index)
     capacity = _capacity(rule, record)
     if isinstance(found, str) or isinstance(capacity, str):
         return found if isinstance(found, str) else str(capacity)
@@ -305,7 +278,7 @@ def _provisioned(
     parts = split_largest_remainder(total, [*values, idle_weight])
     out = _part(at, record.currency, rule.name, consumers, parts[:-1], label)
     idle = parts[-1]
-    reason = f"unused provisioned capacity: {used} of {capacity} {rule.driver.value} used"
+    reason = f"unused provisioned capacity: {used} of {capacity} {rule.driver.name} used"
     if not idle:
         return _parts(out)
     if rule.idle is IdlePolicy.SPREAD and consumers:
@@ -351,12 +324,11 @@ def allocate(
 
     A record of cost 0 produces no line; zero-amount shares are dropped. Every line carries the
     record's currency: amounts of different currencies never meet. ``filtered`` may give, per usage
-    filter (:func:`~aifinops.engine.allocation_drivers.filter_key`), the drivers that filter keeps, as the
+    filter (:func:`~aifinops.engine.drivers.usage_filter.filter_key`), the drivers that filter keeps, as the
     store computes them; rules with other filters filter ``drivers``.
     """
     dims = _check_dimensions(dimensions)
-    with collector_paused():
-        return _allocate(records, rules, UsageIndex(drivers, dims, filtered), dims)
+    return _allocate(records, rules, UsageIndex(drivers, dims, filtered), dims)
 
 
 def _allocate(

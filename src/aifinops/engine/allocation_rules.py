@@ -12,41 +12,27 @@ from types import MappingProxyType
 from typing import Any
 
 from aifinops.domain import DIMENSIONS, CostRecord
+from aifinops.engine.drivers.estimated_cost import ESTIMATED_COST
+from aifinops.engine.drivers.kind import DriverKind, UsageSum
+from aifinops.engine.drivers.registry import capacity_kinds, driver_kind
+from aifinops.engine.drivers.usage_filter import DRIVER_FIELDS, Scope, UsageFilter
+from aifinops.errors import ValidationError
 
 __all__ = [
-    "DRIVER_FIELDS",
     "AllocationRule",
-    "DriverMetric",
     "IdlePolicy",
     "Method",
     "RecordMatch",
-    "Scope",
-    "UsageFilter",
+    "parse_rules",
     "rule_from_mapping",
     "rule_to_mapping",
 ]
-
-#: Fields of a driver a usage filter may test besides the allocation dimensions.
-DRIVER_FIELDS: tuple[str, ...] = ("deployment", "model", "kind", "resource_id")
 
 
 class Method(StrEnum):
     DIRECT = "direct"  # to one owner named by tags, an inventory mapping or the rule
     SHARED = "shared"  # over consumers by a driver metric
     PROVISIONED = "provisioned"  # reserved capacity: used share by driver, the rest idle
-
-
-class DriverMetric(StrEnum):
-    ESTIMATED_COST = "estimated_cost"
-    TOKENS = "tokens"
-    REQUESTS = "requests"
-    EVEN = "even"
-    FIXED = "fixed"
-
-
-class Scope(StrEnum):
-    RESOURCE = "resource"  # only usage recorded against the cost record's resource id
-    ALL = "all"  # all usage of the billing day that passes the filter
 
 
 class IdlePolicy(StrEnum):
@@ -127,14 +113,6 @@ class _CompiledMatch:
 
 
 @dataclass(frozen=True, slots=True)
-class UsageFilter:
-    """Which usage drives a split: exact values per field (a dimension or one of ``DRIVER_FIELDS``)."""
-
-    where: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
-    scope: Scope = Scope.RESOURCE
-
-
-@dataclass(frozen=True, slots=True)
 class AllocationRule:
     """One allocation rule: which records it takes (``match``) and how it splits them (``method``).
 
@@ -147,7 +125,7 @@ class AllocationRule:
     name: str
     method: Method
     match: RecordMatch = field(default_factory=RecordMatch)
-    driver: DriverMetric = DriverMetric.ESTIMATED_COST
+    driver: DriverKind = ESTIMATED_COST
     usage: UsageFilter = field(default_factory=UsageFilter)
     owner: Mapping[str, str] = field(default_factory=lambda: _frozen(None))
     owner_tags: Mapping[str, str] = field(default_factory=lambda: _frozen(None))
@@ -162,6 +140,13 @@ class AllocationRule:
         problem = _rule_problem(self)
         if problem:
             raise ValueError(f"allocation rule {self.name!r}: {problem}")
+
+    @property
+    def usage_sums(self) -> tuple[UsageSum, ...]:
+        """The usage sums the rule weighs by: none when it names its owner or lists weights."""
+        if self.method is Method.DIRECT or (self.method is Method.SHARED and self.weights):
+            return ()
+        return self.driver.sums
 
 
 def _rule_problem(rule: AllocationRule) -> str | None:
@@ -182,13 +167,13 @@ def _rule_problem(rule: AllocationRule) -> str | None:
         return f"usage filter field(s) {bad_fields} unknown; use a dimension or one of {list(DRIVER_FIELDS)}"
     if rule.method is Method.DIRECT and not (rule.owner or rule.owner_tags or rule.inventory):
         return "a direct rule needs owner, owner_tags or inventory"
-    if rule.driver is DriverMetric.FIXED and not rule.weights:
-        return "driver 'fixed' needs weights"
+    if rule.driver.needs_weights and not rule.weights:
+        return f"driver {rule.driver.name!r} needs weights"
     if any(w <= 0 for _, w in rule.weights):
         return "weights must be positive"
     if rule.method is Method.PROVISIONED:
-        if rule.driver in (DriverMetric.EVEN, DriverMetric.FIXED):
-            return "a provisioned rule needs a usage driver (estimated_cost, tokens or requests)"
+        if not rule.driver.measures_capacity:
+            return f"a provisioned rule needs a usage driver ({capacity_kinds()})"
         if (rule.capacity_per_day is None) == (rule.capacity_per_quantity is None):
             return "a provisioned rule needs exactly one of capacity_per_day or capacity_per_quantity"
         if (rule.capacity_per_day or 1) <= 0 or (rule.capacity_per_quantity or 1) <= 0:
@@ -291,7 +276,7 @@ def _rule_kwargs(data: Mapping[str, Any]) -> dict[str, Any]:
         "match": _match,
         "usage": _usage,
         "weights": _weights,
-        "driver": lambda v: _enum(DriverMetric, v, "driver"),
+        "driver": driver_kind,
         "idle": lambda v: _enum(IdlePolicy, v, "idle"),
         "owner": lambda v: _str_map(v, "owner"),
         "owner_tags": lambda v: _str_map(v, "owner_tags"),
@@ -330,6 +315,25 @@ def rule_from_mapping(data: Mapping[str, Any], *, position: int = 0) -> Allocati
         raise ValueError(f"{label or f'allocation rule #{position + 1}'}: {exc}") from exc
 
 
+def parse_rules(specs: Sequence[Mapping[str, Any]]) -> list[AllocationRule]:
+    """Rules from their configuration/API form; ValidationError names the rule and field; names are unique."""
+    rules = []
+    for position, spec in enumerate(specs):
+        try:
+            rules.append(rule_from_mapping(spec, position=position))
+        except ValueError as exc:
+            raise ValidationError(str(exc), field=f"rules[{position}]") from exc
+    seen: set[str] = set()
+    for position, rule in enumerate(rules):
+        if rule.name in seen:
+            raise ValidationError(
+                f"allocation rule #{position + 1}: name {rule.name!r} is used twice; rename one",
+                field=f"rules[{position}].name",
+            )
+        seen.add(rule.name)
+    return rules
+
+
 def rule_to_mapping(rule: AllocationRule) -> dict[str, Any]:
     """The configuration/API form of a rule (JSON-safe; numbers that are money-like as strings)."""
     match: dict[str, Any] = {
@@ -341,7 +345,7 @@ def rule_to_mapping(rule: AllocationRule) -> dict[str, Any]:
         "name": rule.name,
         "method": rule.method.value,
         "match": match,
-        "driver": rule.driver.value,
+        "driver": rule.driver.name,
         "usage": {
             "where": {k: list(v) for k, v in rule.usage.where.items()},
             "scope": rule.usage.scope.value,

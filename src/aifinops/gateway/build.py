@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from functools import partial
 
 from aifinops.config import Settings
 from aifinops.engine.budgets import Action, BudgetStatus
@@ -21,10 +22,10 @@ from aifinops.gateway.recorder import Recorder
 from aifinops.gateway.redis_counters import RedisCounters
 from aifinops.gateway.routing import CredentialTokens, GatewayConfig, TokenProvider, load_gateway_config
 from aifinops.jobs.ingest import Ingestor
+from aifinops.queries.budgets import evaluate_budgets
 from aifinops.store import Store
-from aifinops.store.budget_spend import evaluate_budgets
-from aifinops.store.budgets import BudgetStore
-from aifinops.store.keys import KeyStore
+from aifinops.store.budget_queries import stored_budgets
+from aifinops.store.key_queries import verify_key
 
 __all__ = ["build_budget_guard", "build_counters", "build_enforcer", "build_gateway", "deployment_models"]
 
@@ -59,7 +60,7 @@ def build_gateway(
     )
     return create_gateway(
         config,
-        keys=KeyStore(store),
+        keys=partial(verify_key, store),
         enforcer=enforcer,
         budgets=build_budget_guard(settings, store),
         recorder=Recorder(ingestor, spool_path=settings.gateway.spool_path),
@@ -113,9 +114,7 @@ def build_budget_guard(settings: Settings, store: Store) -> BudgetGuard:
 
     def evaluate() -> list[BudgetStatus]:
         budgets = [
-            b.budget
-            for b in BudgetStore(store).list_all()
-            if b.budget.enforcement.action is not Action.NOTIFY
+            b.budget for b in stored_budgets(store) if b.budget.enforcement.action is not Action.NOTIFY
         ]
         if not budgets:
             return []

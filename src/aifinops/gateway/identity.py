@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 from aifinops.errors import AifinopsError, StoreError
 from aifinops.sources.openai_wire import error_body
@@ -23,10 +23,9 @@ _UNKNOWN_KEY_TTL = 5.0
 _KEY_CACHE_MAX = 10_000
 
 
-class KeyVerifier(Protocol):
-    """``aifinops.store.keys.KeyStore``: sync, backed by the SQL store."""
-
-    def verify(self, secret: str) -> ApiKey | None: ...
+#: The active key of a secret, or None: sync, backed by the SQL store
+#: (``functools.partial(aifinops.store.key_queries.verify_key, store)``).
+KeyVerifier = Callable[[str], ApiKey | None]
 
 
 class RequestRefused(AifinopsError):
@@ -97,7 +96,7 @@ class KeyCache:
         if hit is not None and hit[1] > now:
             return hit[0]
         try:
-            key = await asyncio.to_thread(self._keys.verify, secret)
+            key = await asyncio.to_thread(self._keys, secret)
         except StoreError as exc:
             if hit is not None:
                 # Availability over freshness while the store is down: the last answer stays valid a while.

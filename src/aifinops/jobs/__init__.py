@@ -1,1 +1,1 @@
-"""Application use cases: the orchestration of the layers below (ingest, collect, allocate, budgets, ...)."""
+"""Application use cases: collect, allocate, evaluate budgets and alert, keep snapshots, ingest."""

@@ -11,7 +11,6 @@ from aifinops.engine.pricing import PriceBook, price_event
 from aifinops.jobs.price_cache import PriceCache
 from aifinops.store import Store
 from aifinops.store.events import EventStore, event_values, sqlite_time
-from aifinops.store.prices import PriceStore
 
 __all__ = ["IngestResult", "Ingestor", "PricedEvent"]
 
@@ -44,7 +43,7 @@ class Ingestor:
     ) -> None:
         self.store = store
         self.events = EventStore(store)
-        self.prices = prices or PriceCache(PriceStore(store), ttl=refresh_seconds)
+        self.prices = prices or PriceCache.of_store(store, ttl=refresh_seconds)
         self._clock = clock
 
     def book(self) -> PriceBook:

@@ -6,22 +6,16 @@ import asyncio
 import math
 import threading
 import time
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from functools import partial
 
 from aifinops.domain import Price, PricedUsage, UsageEvent
 from aifinops.engine.pricing import PriceBook, price_event
 from aifinops.errors import StoreError
+from aifinops.store import Store
+from aifinops.store.price_queries import read_price_version, read_prices
 
-__all__ = ["PriceCache", "PriceSource"]
-
-
-class PriceSource(Protocol):
-    """Where prices come from (``aifinops.store.prices.PriceStore``)."""
-
-    def version(self) -> tuple[int, int]: ...
-
-    def load(self) -> Sequence[Price]: ...
+__all__ = ["PriceCache"]
 
 
 class PriceCache:
@@ -33,10 +27,19 @@ class PriceCache:
     ``ttl``, starts a refresh in a worker thread on the running event loop. A failed refresh keeps the
     previous book and is counted, so a slow or unreachable database neither blocks the gateway nor fails its
     calls. Thread-safe.
+
+    ``version`` answers a cheap fingerprint of the prices that changes when they change, ``load`` all of them
+    (:meth:`of_store` reads both from the store).
     """
 
-    def __init__(self, source: PriceSource, *, ttl: float = 5.0) -> None:
-        self._source = source
+    def __init__(
+        self,
+        version: Callable[[], tuple[int, int]],
+        load: Callable[[], Sequence[Price]],
+        *,
+        ttl: float = 5.0,
+    ) -> None:
+        self._version_of, self._load = version, load
         self._ttl = ttl
         self._lock = threading.Lock()
         self._book: PriceBook | None = None
@@ -47,6 +50,11 @@ class PriceCache:
         self.errors = 0
         self.last_error: str | None = None
 
+    @classmethod
+    def of_store(cls, store: Store, *, ttl: float = 5.0) -> PriceCache:
+        """The cache of ``store``'s prices."""
+        return cls(partial(read_price_version, store), partial(read_prices, store), ttl=ttl)
+
     def book(self) -> PriceBook:
         """The current price book, reloaded from the store when its prices changed (at most every ``ttl``)."""
         now = time.monotonic()
@@ -54,9 +62,9 @@ class PriceCache:
         if book is not None and now - self._checked < self._ttl:
             return book
         with self._lock:
-            version = self._source.version()
+            version = self._version_of()
             if self._book is None or version != self._version:
-                self._book = PriceBook(self._source.load())
+                self._book = PriceBook(self._load())
                 self._version = version
             self._checked = now
             return self._book

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
@@ -37,6 +37,9 @@ from aifinops.sources.export_schemas import (
     detect_schema,
     parse_manifest,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "BlobExports",
@@ -112,6 +115,10 @@ class ExportScan:
         """The rows to store, columns :data:`COST_ROW_COLUMNS` (one row per CostRecord grain)."""
         return self.conn.sql(f"SELECT {', '.join(COST_ROW_COLUMNS)} FROM {self.table} WHERE NOT bad")
 
+    def batches(self, batch_size: int = 20_000) -> pa.RecordBatchReader:
+        """The rows to store, streamed as Arrow record batches (what the store's ``replace_slice`` takes)."""
+        return self.relation.to_arrow_reader(batch_size=batch_size)
+
     def totals(self) -> Mapping[str, Decimal]:
         """Exact total cost per currency, before any rounding (36 decimal places)."""
         rows = self.conn.sql(
@@ -141,9 +148,8 @@ class ExportScan:
         return (first, last) if first is not None else None
 
     def records(self, *, scope: str = "", source: str = "") -> Iterator[CostRecord]:
-        """The aggregated rows as CostRecord values (for small files; bulk paths use :attr:`relation`)."""
-        reader = self.relation.to_arrow_reader(batch_size=10_000)
-        for batch in reader:
+        """The aggregated rows as CostRecord values (for small files; bulk paths use :meth:`batches`)."""
+        for batch in self.batches(10_000):
             for row in batch.to_pylist():
                 yield _to_record(row, basis=self.basis, scope=scope, source=source)
 

@@ -1,6 +1,6 @@
 """Run one read query on an SQLite database in a process of its own; print its rows as a pickle.
 
-Started by :mod:`aifinops.store.driver_reads` (by path, so that only the standard library is imported) to
+Started by :mod:`aifinops.store.driver_queries` (by path, so that only the standard library is imported) to
 compute part of an allocation's usage drivers on the second core while the caller reads cost records: in
 one process, two threads working SQLite slow each other down about twice.
 

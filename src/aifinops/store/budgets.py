@@ -1,13 +1,13 @@
-"""Budgets in the store: definitions (CRUD), alert state that survives restarts, and deliveries.
+"""Budgets in the store: writing definitions, the alert state that survives restarts, and deliveries.
 
-Spend per scope and the evaluation of budgets against it live in :mod:`aifinops.store.budget_spend`.
+They are read back by :mod:`aifinops.store.budget_queries`; spend per scope by
+:mod:`aifinops.store.spend_queries`; budgets are evaluated in :mod:`aifinops.queries.budgets`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -113,33 +113,13 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _stored(row: sa.RowMapping) -> StoredBudget:
-    return StoredBudget(
-        budget_from_dict(orjson.loads(row["spec"])),
-        row["origin"],
-        int(row["version"]),
-        row["created_at"],
-        row["updated_at"],
-    )
-
-
 class BudgetStore:
-    """Budget definitions, the fired-threshold state and alert deliveries."""
+    """Writes budget definitions, the fired-threshold state and alert deliveries."""
 
     def __init__(self, store: Store, *, clock: Callable[[], dt.datetime] = _now) -> None:
         self.store, self.clock = store, clock
 
     # --- definitions -----------------------------------------------------------------------------------
-    def list_all(self) -> list[StoredBudget]:
-        with self.store.reader() as conn:
-            rows = conn.execute(sa.select(budgets).order_by(budgets.c.name)).mappings().all()
-        return [_stored(r) for r in rows]
-
-    def get(self, name: str) -> StoredBudget | None:
-        with self.store.reader() as conn:
-            row = conn.execute(sa.select(budgets).where(budgets.c.name == name)).mappings().first()
-        return _stored(row) if row else None
-
     def create(self, budget: Budget) -> StoredBudget:
         """Add a budget through the API; ValidationError when the name is taken."""
         now = self.clock()
@@ -236,20 +216,6 @@ class BudgetStore:
                     )
 
     # --- alert state -----------------------------------------------------------------------------------
-    def fired(self, period_keys: Iterable[str]) -> dict[tuple[str, str], set[str]]:
-        """Threshold keys already fired, by (budget, period key), for the given period keys."""
-        keys = sorted(set(period_keys))
-        out: dict[tuple[str, str], set[str]] = defaultdict(set)
-        if not keys:
-            return out
-        a = budget_alerts.c
-        with self.store.reader() as conn:
-            for budget, period_key, threshold in conn.execute(
-                sa.select(a.budget, a.period_key, a.threshold).where(a.period_key.in_(keys))
-            ):
-                out[(budget, period_key)].add(threshold)
-        return out
-
     def record_fired(self, fired: Sequence[tuple[Alert, Mapping[str, Any]]]) -> list[int | None]:
         """Store the transitions armed → fired in one transaction, each alert with its notification payload.
 
@@ -287,50 +253,3 @@ class BudgetStore:
         if rows:
             with self.store.session() as conn:
                 conn.execute(sa.insert(alert_deliveries), rows)
-
-    def alerts(
-        self, *, budget: str | None = None, since: dt.datetime | None = None, limit: int = 100
-    ) -> list[AlertRecord]:
-        """Fired alerts, newest first, each with its deliveries."""
-        a, d = budget_alerts.c, alert_deliveries.c
-        query = sa.select(budget_alerts).order_by(a.fired_at.desc(), a.id.desc()).limit(limit)
-        if budget is not None:
-            query = query.where(a.budget == budget)
-        if since is not None:
-            query = query.where(a.fired_at >= since)
-        with self.store.reader() as conn:
-            rows = conn.execute(query).mappings().all()
-            by_alert: dict[int, list[DeliveryRecord]] = defaultdict(list)
-            if rows:
-                for r in conn.execute(
-                    sa.select(alert_deliveries).where(d.alert_id.in_([r["id"] for r in rows])).order_by(d.id)
-                ).mappings():
-                    by_alert[int(r["alert_id"])].append(
-                        DeliveryRecord(
-                            r["channel"],
-                            r["kind"],
-                            r["status"],
-                            int(r["attempts"]),
-                            r["http_status"],
-                            r["error"],
-                            r["finished_at"],
-                        )
-                    )
-        return [
-            AlertRecord(
-                id=int(r["id"]),
-                budget=r["budget"],
-                threshold=r["threshold"],
-                period_key=r["period_key"],
-                fired_at=r["fired_at"],
-                observed_nanos=int(r["observed_nanos"]),
-                amount_nanos=int(r["amount_nanos"]),
-                currency=r["currency"],
-                basis=Basis(r["basis"]),
-                ratio=r["ratio"],
-                summary=r["summary"],
-                payload=orjson.loads(r["payload"]),
-                deliveries=tuple(by_alert.get(int(r["id"]), ())),
-            )
-            for r in rows
-        ]

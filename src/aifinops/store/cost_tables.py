@@ -2,8 +2,8 @@
 
 ``cost_records`` holds rows at the grain of :class:`aifinops.domain.CostRecord` (one billing day, one
 resource, one meter, one charge type, one tag set), money as BIGINT nanos beside its currency. A slice
-``(source, scope, basis, day range)`` is always replaced as a whole (see ``store/costs.py``), so the table
-needs no natural unique key; its index serves that delete and the day-range reads.
+``(source, scope, basis, day range)`` is always replaced as a whole (see ``store/cost_records.py``), so the
+table needs no natural unique key; its index serves that delete and the day-range reads.
 """
 
 from __future__ import annotations

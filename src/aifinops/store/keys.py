@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from aifinops.domain import DIMENSIONS
 from aifinops.errors import ValidationError
 from aifinops.store.store import Store
 from aifinops.store.tables import api_keys
 
-__all__ = ["GATEWAY_HEADERS", "SCOPES", "ApiKey", "KeyStore"]
+__all__ = ["GATEWAY_HEADERS", "SCOPES", "ApiKey", "KeyStore", "api_key", "fetch_key", "hash_secret"]
 
 SCOPES = frozenset({"ingest", "read", "admin", "gateway"})
 #: The x-aifinops-* headers a gateway key may be allowed to set (DESIGN.md §7).
@@ -40,12 +40,14 @@ class ApiKey:
         return scope in self.scopes or "admin" in self.scopes
 
 
-def _hash(secret: str) -> str:
+def hash_secret(secret: str) -> str:
+    """What the store keeps of a secret."""
     # Secrets carry 192 bits of randomness, so a plain SHA-256 is enough (no password stretching needed).
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _key(r: object) -> ApiKey:
+def api_key(r: object) -> ApiKey:
+    """The key of an ``api_keys`` row."""
     return ApiKey(
         key_id=r.key_id,  # type: ignore[attr-defined]
         name=r.name,  # type: ignore[attr-defined]
@@ -57,6 +59,16 @@ def _key(r: object) -> ApiKey:
         created_at=r.created_at,  # type: ignore[attr-defined]
         revoked_at=r.revoked_at,  # type: ignore[attr-defined]
     )
+
+
+def fetch_key(conn: Connection, key_id: str) -> ApiKey:
+    """The key ``key_id`` on an open connection; ValidationError naming the fix when there is none."""
+    row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+    if row is None:
+        raise ValidationError(
+            f"no API key with id {key_id!r}; list them with `aifinops keys list`", field="key_id"
+        )
+    return api_key(row)
 
 
 def _check(scopes: frozenset[str], identity: Mapping[str, str], headers: frozenset[str]) -> None:
@@ -77,7 +89,7 @@ def _check(scopes: frozenset[str], identity: Mapping[str, str], headers: frozens
 
 
 class KeyStore:
-    """Create, verify, list and revoke API keys."""
+    """Creates and revokes API keys over one :class:`Store` (reads: :mod:`aifinops.store.key_queries`)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -103,7 +115,7 @@ class KeyStore:
                 api_keys.insert().values(
                     key_id=key_id,
                     name=name,
-                    secret_hash=_hash(secret),
+                    secret_hash=hash_secret(secret),
                     scopes=",".join(sorted(scopes)),
                     tenant=tenant,
                     identity=json.dumps(identity, sort_keys=True),
@@ -112,44 +124,15 @@ class KeyStore:
                     created_at=now,
                 )
             )
-        return self.get(key_id), secret
-
-    def get(self, key_id: str) -> ApiKey:
-        with self.store.reader() as conn:
-            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
-        if row is None:
-            raise ValidationError(
-                f"no API key with id {key_id!r}; list them with `aifinops keys list`", field="key_id"
-            )
-        return _key(row)
-
-    def verify(self, secret: str) -> ApiKey | None:
-        """The active key with this secret, or None."""
-        with self.store.reader() as conn:
-            row = conn.execute(select(api_keys).where(api_keys.c.secret_hash == _hash(secret))).first()
-        if row is None or row.revoked_at is not None:
-            return None
-        return _key(row)
-
-    def list(self) -> list[ApiKey]:
-        with self.store.reader() as conn:
-            return [_key(r) for r in conn.execute(select(api_keys).order_by(api_keys.c.created_at))]
+            return fetch_key(conn, key_id), secret
 
     def revoke(self, key_id: str) -> ApiKey:
-        self.get(key_id)
+        """Revoke ``key_id`` at once (revoking it again changes nothing); returns the key."""
         with self.store.session() as conn:
+            fetch_key(conn, key_id)
             conn.execute(
                 update(api_keys)
                 .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=dt.datetime.now(dt.UTC))
             )
-        return self.get(key_id)
-
-    def any_active(self) -> bool:
-        with self.store.reader() as conn:
-            return (
-                conn.execute(
-                    select(api_keys.c.key_id).where(api_keys.c.revoked_at.is_(None)).limit(1)
-                ).first()
-                is not None
-            )
+            return fetch_key(conn, key_id)

@@ -1,4 +1,7 @@
-"""The effective-dated price book in the store: saved idempotently, immutable once events used a price."""
+"""The effective-dated price book in the store: saved idempotently, immutable once events used a price.
+
+Reads are in :mod:`aifinops.store.price_queries`.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, or_, select, update
 
-from aifinops.domain import DeploymentType, MeterKind, Price, from_nanos, to_nanos
+from aifinops.domain import Price, from_nanos, to_nanos
 from aifinops.errors import PricingError
 from aifinops.store.store import Store
 from aifinops.store.tables import prices, usage_events
@@ -49,26 +52,6 @@ def _row(p: Price, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _price(r: Any) -> Price:
-    return Price(
-        price_id=r.id,
-        model=r.model,
-        model_version=r.model_version or None,
-        deployment_type=DeploymentType(r.deployment_type) if r.deployment_type else None,
-        region=r.region or None,
-        meter_kind=MeterKind(r.meter_kind),
-        unit_size=r.unit_size,
-        unit=r.unit,
-        price=from_nanos(r.price_nanos),
-        currency=r.currency,
-        effective_start=r.effective_start,
-        effective_end=r.effective_end,
-        meter_id=r.meter_id,
-        meter_name=r.meter_name,
-        source=r.source,
-    )
-
-
 def _used(conn: Connection, price_id: int) -> bool:
     c = usage_events.c
     hit = conn.execute(
@@ -87,7 +70,7 @@ def _used(conn: Connection, price_id: int) -> bool:
 
 
 class PriceStore:
-    """Prices in the store."""
+    """Writes prices over one :class:`Store`."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -136,19 +119,3 @@ class PriceStore:
                 meter_name=row["meter_name"],
             )
         )
-
-    def load(self) -> list[Price]:
-        with self.store.reader() as conn:
-            return [_price(r) for r in conn.execute(select(prices).order_by(prices.c.id))]
-
-    def version(self) -> tuple[int, int]:
-        """A cheap fingerprint that changes when prices are added or changed."""
-        with self.store.reader() as conn:
-            count, top, total = conn.execute(
-                select(
-                    func.count(),
-                    func.coalesce(func.max(prices.c.id), 0),
-                    func.coalesce(func.sum(prices.c.price_nanos), 0),
-                )
-            ).one()
-        return int(count), int(top) * 1_000_003 + int(total) % 1_000_003

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
@@ -16,7 +16,7 @@ from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
 from aifinops.store.store import Store
 from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
 
-__all__ = ["RepriceReport", "reprice"]
+__all__ = ["RepriceReport", "RepricingStore"]
 
 _CHUNK = 5000
 
@@ -67,72 +67,88 @@ def _event(r: Any) -> UsageEvent:
     )
 
 
-def _add(totals: dict[str, list[int]], currency: str | None, nanos: int | None, slot: int) -> None:
-    if currency and nanos is not None:
-        totals.setdefault(currency, [0, 0])[slot] += nanos
+@dataclass(slots=True)
+class _Tally:
+    """What a re-pricing run has seen so far."""
 
+    events: int = 0
+    changed: int = 0
+    unpriced_before: int = 0
+    unpriced_after: int = 0
+    totals: dict[str, list[int]] = field(default_factory=dict)  # currency → [nanos before, nanos after]
+    tasks: set[str] = field(default_factory=set)
 
-def reprice(
-    store: Store,
-    price: Callable[[UsageEvent], PricedUsage],
-    *,
-    start: dt.datetime,
-    end: dt.datetime,
-    note: str | None = None,
-    now: dt.datetime,
-) -> RepriceReport:
-    """Re-price events with ``start <= ts < end`` in one transaction, rebuild the affected rollups and record
-    the run with totals before and after."""
-    e = usage_events.c
-    events = changed = before_unpriced = after_unpriced = 0
-    totals: dict[str, list[int]] = {}
-    tasks: set[str] = set()
-    with store.session() as conn:
-        last_id = 0
-        while True:
-            rows = conn.execute(
-                select(usage_events)
-                .where(e.ts >= start, e.ts < end, e.id > last_id)
-                .order_by(e.id)
-                .limit(_CHUNK)
-            ).all()
-            if not rows:
-                break
-            last_id = rows[-1].id
-            for r in rows:
-                new = event_row(_event(r), price(_event(r)), source=r.source, now=now)
-                events += 1
-                before_unpriced += r.cost_nanos is None
-                after_unpriced += new["cost_nanos"] is None
-                _add(totals, r.currency, r.cost_nanos, 0)
-                _add(totals, new["currency"], new["cost_nanos"], 1)
-                if any(getattr(r, c) != new[c] for c in PRICE_COLUMNS):
-                    changed += 1
-                    conn.execute(
-                        update(usage_events).where(e.id == r.id).values({c: new[c] for c in PRICE_COLUMNS})
-                    )
-                    if r.task_id:
-                        tasks.add(r.task_id)
-        if changed:
-            _rebuild(conn, start, end, tasks)
+    def add(self, currency: str | None, nanos: int | None, slot: int) -> None:
+        if currency and nanos is not None:
+            self.totals.setdefault(currency, [0, 0])[slot] += nanos
+
+    def report(self) -> RepriceReport:
         summary = {
             c: {"before": plain(from_nanos(v[0])), "after": plain(from_nanos(v[1]))}
-            for c, v in totals.items()
+            for c, v in self.totals.items()
         }
-        conn.execute(
-            reprice_runs.insert().values(
-                started_at=now,
-                from_ts=start,
-                to_ts=end,
-                events=events,
-                changed=changed,
-                unpriced_before=before_unpriced,
-                unpriced_after=after_unpriced,
-                totals=json.dumps(summary, sort_keys=True),
-                note=note,
+        return RepriceReport(self.events, self.changed, self.unpriced_before, self.unpriced_after, summary)
+
+
+def _event_rows(conn: Connection, start: dt.datetime, end: dt.datetime) -> Iterator[Any]:
+    """The stored events with ``start <= ts < end``, read in chunks by row id."""
+    e, last_id = usage_events.c, 0
+    while rows := conn.execute(
+        select(usage_events).where(e.ts >= start, e.ts < end, e.id > last_id).order_by(e.id).limit(_CHUNK)
+    ).all():
+        last_id = rows[-1].id
+        yield from rows
+
+
+class RepricingStore:
+    """Re-prices stored events over one :class:`Store`; each run is recorded in ``reprice_runs``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def reprice(
+        self,
+        price: Callable[[UsageEvent], PricedUsage],
+        *,
+        start: dt.datetime,
+        end: dt.datetime,
+        note: str | None = None,
+        now: dt.datetime,
+    ) -> RepriceReport:
+        """Re-price events with ``start <= ts < end`` in one transaction, rebuild the affected rollups and
+        record the run with totals before and after."""
+        tally = _Tally()
+        with self.store.session() as conn:
+            for r in _event_rows(conn, start, end):
+                new = event_row(_event(r), price(_event(r)), source=r.source, now=now)
+                tally.events += 1
+                tally.unpriced_before += r.cost_nanos is None
+                tally.unpriced_after += new["cost_nanos"] is None
+                tally.add(r.currency, r.cost_nanos, 0)
+                tally.add(new["currency"], new["cost_nanos"], 1)
+                if any(getattr(r, c) != new[c] for c in PRICE_COLUMNS):
+                    tally.changed += 1
+                    values = {c: new[c] for c in PRICE_COLUMNS}
+                    conn.execute(update(usage_events).where(usage_events.c.id == r.id).values(values))
+                    if r.task_id:
+                        tally.tasks.add(r.task_id)
+            if tally.changed:
+                _rebuild(conn, start, end, tally.tasks)
+            report = tally.report()
+            conn.execute(
+                reprice_runs.insert().values(
+                    started_at=now,
+                    from_ts=start,
+                    to_ts=end,
+                    events=report.events,
+                    changed=report.changed,
+                    unpriced_before=report.unpriced_before,
+                    unpriced_after=report.unpriced_after,
+                    totals=json.dumps(report.totals, sort_keys=True),
+                    note=note,
+                )
             )
-        )
-    return RepriceReport(events, changed, before_unpriced, after_unpriced, summary)
+        return report
 
 
 def _rebuild(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[str]) -> None:
@@ -160,13 +176,3 @@ def _rebuild(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[
         conn.execute(delete(task_rollup).where(task_rollup.c.task_id.in_(chunk)))
         marks = ", ".join(["?" if conn.dialect.name == "sqlite" else "%s"] * len(chunk))
         roll_up(conn, f"task_id IN ({marks})", tuple(chunk), tables=("task",))
-
-
-def reprice_history(store: Store) -> list[dict[str, Any]]:
-    with store.reader() as conn:
-        return [
-            dict(r._mapping) for r in conn.execute(select(reprice_runs).order_by(reprice_runs.c.id.desc()))
-        ]
-
-
-__all__ += ["reprice_history"]

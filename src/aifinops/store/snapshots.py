@@ -36,12 +36,9 @@ class StoredSnapshot:
     body: dict[str, Any]
 
 
-def _snapshot(r: Any) -> StoredSnapshot:
-    return StoredSnapshot(r.period_key, r.timezone, r.generated_at, r.trigger, json.loads(r.body))
-
-
 class SnapshotStore:
-    """Snapshots by period: saved after each collection, read back as they were."""
+    """Saves snapshots by period (after each collection); :mod:`aifinops.store.snapshot_queries` reads them
+    back as they were."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -59,25 +56,3 @@ class SnapshotStore:
                     body=json.dumps(body, sort_keys=True),
                 )
             )
-
-    def latest(self, period_key: str, *, timezone: str) -> StoredSnapshot | None:
-        c = snapshots.c
-        with self.store.reader() as conn:
-            row = conn.execute(
-                sa.select(snapshots)
-                .where(c.period_key == period_key, c.timezone == timezone)
-                .order_by(c.generated_at.desc(), c.id.desc())
-                .limit(1)
-            ).first()
-        return _snapshot(row) if row is not None else None
-
-    def history(self, period_key: str, *, limit: int = 100) -> list[StoredSnapshot]:
-        c = snapshots.c
-        with self.store.reader() as conn:
-            rows = conn.execute(
-                sa.select(snapshots)
-                .where(c.period_key == period_key)
-                .order_by(c.generated_at.desc(), c.id.desc())
-                .limit(limit)
-            ).all()
-        return [_snapshot(r) for r in rows]

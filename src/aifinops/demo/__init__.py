@@ -1,0 +1,1 @@
+"""The simulated estate, month, bill and incident behind ``aifinops demo``."""

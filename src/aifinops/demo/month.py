@@ -1,0 +1,103 @@
+"""The demo month: prices and a simulated month stored, then billed, collected, allocated, budgeted, kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aifinops.config import Settings
+from aifinops.demo.finance import DemoFinanceReport, month_days, run_demo_finance
+from aifinops.demo.simulation import simulate_month
+from aifinops.domain import Basis, TaskOutcome, UsageEvent
+from aifinops.engine.kpis import TaskKpi
+from aifinops.errors import ValidationError
+from aifinops.jobs.ingest import Ingestor
+from aifinops.jobs.snapshots import save_period_snapshot
+from aifinops.queries.kpis import read_day_kpis
+from aifinops.sources.price_file import load_snapshot
+from aifinops.store import Store
+from aifinops.store.prices import PriceStore
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+__all__ = ["DemoMonth", "load_demo_month", "reset_sqlite", "run_demo_month"]
+
+_BATCH = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class DemoMonth:
+    """What the demo stored for one month and the figures it shows."""
+
+    period: str  # 2026-10
+    events: int  # new this run
+    tasks: int
+    kpis: tuple[TaskKpi, ...]  # by use case, estimated basis
+    finance: DemoFinanceReport
+
+
+def reset_sqlite(settings: Settings) -> None:
+    """Delete the SQLite database file of ``settings`` (``--fresh``); other databases are refused."""
+    url = settings.database_url
+    if not url.startswith("sqlite:///") or url in ("sqlite://", "sqlite:///:memory:"):
+        raise ValidationError(
+            "--fresh only deletes an SQLite file; for PostgreSQL drop the database yourself", field="fresh"
+        )
+    for suffix in ("", "-wal", "-shm"):
+        Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+
+
+def load_demo_month(
+    store: Store, *, year: int, month: int, seed: int, scale: float = 1.0, progress: Progress | None = None
+) -> tuple[int, int]:
+    """Load prices and one simulated month into ``store``; returns (events, tasks). Idempotent."""
+    now = dt.datetime.now(dt.UTC)
+    prices = PriceStore(store)
+    prices.save(load_snapshot().prices, now=now)
+    prices.save(load_snapshot("demo-contract.yaml").prices, now=now)
+    ingestor = Ingestor(store)
+    task_bar = progress.add_task("simulating and ingesting", total=None) if progress else None
+    events: list[UsageEvent] = []
+    outcomes: list[TaskOutcome] = []
+    n_events = n_tasks = 0
+    for task in simulate_month(year, month, seed=seed, scale=scale):
+        events.extend(task.events)
+        if task.outcome is not None:
+            outcomes.append(task.outcome)
+        n_tasks += 1
+        if len(events) >= _BATCH:
+            n_events += ingestor.ingest(events, source="demo").accepted
+            events = []
+            if progress is not None and task_bar is not None:
+                progress.update(task_bar, completed=n_tasks)
+    n_events += ingestor.ingest(events, source="demo").accepted
+    ingestor.record_outcomes(outcomes)
+    return n_events, n_tasks
+
+
+def run_demo_month(
+    store: Store,
+    settings: Settings,
+    *,
+    year: int,
+    month: int,
+    seed: int,
+    scale: float = 1.0,
+    progress: Progress | None = None,
+) -> DemoMonth:
+    """Simulate and store the month, bill, collect, allocate and budget it, keep its snapshot, and read
+    its cost per successful task (see :mod:`aifinops.demo.finance`). Running it twice changes no totals."""
+    n_events, n_tasks = load_demo_month(
+        store, year=year, month=month, seed=seed, scale=scale, progress=progress
+    )
+    finance = run_demo_finance(store, settings, year=year, month=month, seed=seed, progress=progress)
+    period = f"{year:04d}-{month:02d}"
+    save_period_snapshot(
+        store, period, timezone=settings.timezone, trigger="demo", now=dt.datetime.now(dt.UTC)
+    )
+    first, following = month_days(year, month)
+    report = read_day_kpis(store, first, following, by=("use_case",), bases=(Basis.ESTIMATED,))
+    return DemoMonth(period, n_events, n_tasks, report.kpis, finance)

@@ -1,0 +1,106 @@
+"""Allocating a period: drivers, records, the engine and the saved result, timed.
+
+The usage drivers are read in the background while the cost records are read; the engine allocates; the
+result replaces the stored one of every day of the period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
+
+from aifinops.domain import Basis, CostRecord
+from aifinops.engine.allocation import AllocationResult, AllocationRule, allocate
+from aifinops.errors import ValidationError
+from aifinops.store.allocation_queries import read_rules
+from aifinops.store.allocations import AllocationStore
+from aifinops.store.driver_queries import BACKGROUND_ROWS, start_driver_read
+from aifinops.store.store import Store
+
+__all__ = ["allocate_period", "gc_paused_for_bulk_objects", "run_gc_paused"]
+
+_PHASES = ("records", "drivers", "engine", "save")
+_T = TypeVar("_T")
+
+
+@contextmanager
+def gc_paused_for_bulk_objects() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a month of lines, drivers or rows is built or read.
+
+    They are a million small tuples without reference cycles, and every few hundred of them the collector
+    would walk all that were built before: it cost more than building them. Reference counting still frees
+    everything; the collector runs again (and catches up) when the block ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def run_gc_paused(read: Callable[[], _T]) -> _T:
+    """``read()`` with the collector paused: for adapters serving a stored month of allocation lines."""
+    with gc_paused_for_bulk_objects():
+        return read()
+
+
+def allocate_period(
+    store: Store,
+    start: dt.date,
+    end: dt.date,
+    *,
+    basis: Basis,
+    dimensions: Sequence[str],
+    records: Iterable[CostRecord],
+    rules: Sequence[AllocationRule] | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+    timings: dict[str, float] | None = None,
+    background_rows: int = BACKGROUND_ROWS,
+) -> AllocationResult:
+    """Allocate ``records`` of ``[start, end)`` by ``rules`` (default: the stored ones) and replace the
+    stored results of every day in it.
+
+    ``timings``, when given, receives the seconds of each phase: reading the records (the drivers are
+    computed meanwhile), waiting for and reading the drivers, the engine, and saving. ``background_rows``:
+    from this many rollup rows in the period, part of the drivers is read in the background
+    (:mod:`aifinops.store.driver_queries`).
+    """
+    if basis not in (Basis.ACTUAL, Basis.AMORTIZED):
+        raise ValidationError(
+            f"allocation runs on actual or amortized cost, got {basis.value!r}", field="basis"
+        )
+    allocations = AllocationStore(store, clock=clock)
+    chosen = read_rules(store) if rules is None else list(rules)
+    marks = [time.perf_counter()]
+    # The database computes the drivers while the records (often a lazy iterator over the store) are
+    # read; both build as many objects as the rest of the run, so the collector waits.
+    with gc_paused_for_bulk_objects():
+        allocations.refresh_deployments()
+        reading = start_driver_read(
+            store, start, end, dimensions=dimensions, rules=chosen, background_rows=background_rows
+        )
+        try:
+            kept = [r for r in records if start <= r.billing_day < end and r.basis is basis]
+        except BaseException:
+            reading.cancel()
+            raise
+        marks.append(time.perf_counter())
+        drivers = reading.drivers()
+        marks.append(time.perf_counter())
+        try:
+            result = allocate(kept, chosen, drivers.all, dimensions=dimensions, filtered=drivers.filtered)
+        except ValueError as exc:
+            raise ValidationError(str(exc), field="dimensions") from exc
+        marks.append(time.perf_counter())
+        days = [start + dt.timedelta(days=i) for i in range((end - start).days)]
+        allocations.save(result, basis=basis, days=days, rules=chosen)
+        marks.append(time.perf_counter())
+    if timings is not None:
+        timings.update({name: marks[i + 1] - marks[i] for i, name in enumerate(_PHASES)})
+    return result

@@ -1,0 +1,131 @@
+"""Spend anomalies over the stored usage: the last complete day or hour per scope, with its contributors.
+
+Reads estimated spend with :func:`aifinops.store.spend_queries.spend_sums` and judges it with
+:mod:`aifinops.engine.anomalies` (``/api/anomalies`` and the demo).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from aifinops.domain import DIMENSIONS, from_nanos
+from aifinops.engine.anomalies import Anomaly, detect_daily, detect_hourly
+from aifinops.engine.budgets import scope_label
+from aifinops.engine.periods import local_date, zone
+from aifinops.store import Store
+from aifinops.store.spend_queries import spend_sums
+
+__all__ = ["anomalies_json", "find_anomalies"]
+
+
+def find_anomalies(
+    store: Store,
+    *,
+    filters: dict[str, tuple[str, ...]],
+    by: str | None,
+    hourly: bool,
+    at: dt.datetime,
+    tz: str,
+    currency: str,
+) -> list[Anomaly]:
+    """Check the last complete local day (or UTC hour) before ``at``, per scope or value of ``by``."""
+    today = local_date(at, tz)
+    target: Any = (
+        at.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
+        if hourly
+        else today - dt.timedelta(days=1)
+    )
+
+    def sums(
+        group: tuple[str, ...], scope: dict[str, tuple[str, ...]]
+    ) -> list[tuple[Any, tuple[str, ...], int]]:
+        first = today - dt.timedelta(days=29 if hourly else 57)
+        return spend_sums(
+            store,
+            first_day=first,
+            end=at,
+            tz=zone(tz),
+            currency=currency,
+            group=group,
+            filters=scope,
+            hourly=hourly,
+        )
+
+    def check(points: dict[Any, Decimal], label: str, breakdown: Any = None) -> Anomaly | None:
+        if hourly:
+            return detect_hourly(
+                series=points, hour=target, scope=label, currency=currency, breakdown=breakdown
+            )
+        return detect_daily(series=points, day=target, scope=label, currency=currency, breakdown=breakdown)
+
+    series: dict[str, dict[Any, Decimal]] = {}
+    for bucket, values, nanos in sums((by,) if by else (), filters):
+        series.setdefault(values[0] if by else "", {})[bucket] = from_nanos(nanos)
+    found = []
+    for value, points in sorted(series.items()):
+        scope = {**filters, **({by: (value,)} if by else {})}
+        _fill_zeros(points, target, hourly)
+        if check(points, scope_label(scope)) is None:
+            continue
+        breakdown: dict[Any, dict[tuple[str, str], Decimal]] = {}
+        for dim in DIMENSIONS:
+            for bucket, values, nanos in sums((dim,), scope):
+                if values[0]:  # spend without a value for this dimension explains nothing
+                    breakdown.setdefault(bucket, {})[(dim, values[0])] = from_nanos(nanos)
+        anomaly = check(points, scope_label(scope), breakdown)
+        if anomaly is not None:
+            found.append(anomaly)
+    return found
+
+
+def _fill_zeros(points: dict[Any, Decimal], target: Any, hourly: bool) -> None:
+    """Spend-free buckets between the first one with data and ``target`` are zeros, not gaps."""
+    if not points:
+        return
+    step = dt.timedelta(hours=1) if hourly else dt.timedelta(days=1)
+    key = min(points)
+    while key <= target:
+        points.setdefault(key, Decimal(0))
+        key += step
+
+
+def anomalies_json(
+    found: Sequence[Anomaly], *, at: dt.datetime, hourly: bool, currency: str
+) -> dict[str, Any]:
+    """``/api/anomalies``: what :func:`find_anomalies` found at ``at``, as JSON."""
+    return {
+        "at": at.isoformat(),
+        "grain": "hour" if hourly else "day",
+        "currency": currency,
+        "anomalies": [_anomaly_json(a) for a in found],
+    }
+
+
+def _anomaly_json(a: Anomaly) -> dict[str, Any]:
+    return {
+        "scope": a.scope,
+        "grain": a.grain,
+        "at": a.at,
+        "direction": a.direction,
+        "observed": str(a.observed),
+        "expected": str(a.expected),
+        "expected_range": {"low": str(a.low), "high": str(a.high)},
+        "score": str(a.score),
+        "currency": a.currency,
+        "basis": "estimated",
+        "baseline_points": a.baseline_points,
+        "contributors": [
+            {
+                "dimension": c.dimension,
+                "value": c.value,
+                "expected": str(c.expected),
+                "observed": str(c.observed),
+                "delta": str(c.delta),
+            }
+            for c in a.contributors
+        ],
+        "explanation": a.explanation,
+    }
