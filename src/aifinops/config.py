@@ -40,7 +40,7 @@ def _known_dimensions(value: list[str]) -> list[str]:
 
 
 #: What an outcome event's properties can give (``logs.outcome_properties`` maps them to property names).
-OUTCOME_FIELDS: tuple[str, ...] = ("task_id", "outcome", "use_case", "tenant", "value", "currency", "unit")
+OUTCOME_FIELDS: tuple[str, ...] = ("task_id", "outcome", "use_case", "value", "currency", "unit")
 
 
 #: A list of allocation dimension names (metric labels, allocation dimensions), each one known.
