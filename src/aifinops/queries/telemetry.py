@@ -37,6 +37,11 @@ TELEMETRY_METER_CATEGORIES = frozenset(
 _MB_PER_GB = Decimal(1000)
 
 
+def _decimal(value: Decimal) -> str:
+    """Six decimals at most, no trailing zeros (volumes and prices per GB are measures, not money)."""
+    return plain(round(value, 6).normalize())
+
+
 def _volumes(store: Store, start: dt.date, end: dt.date) -> tuple[list[TableVolume], list[SenderVolume]]:
     begin = dt.datetime.combine(start, dt.time(), dt.UTC)
     until = dt.datetime.combine(end, dt.time(), dt.UTC)
@@ -127,7 +132,7 @@ def telemetry_cost_document(
             "data_type": key[1] or None,
             "resource": key[2],
             "app": apps.get(key[2]) if key[2] else None,
-            "gb": plain(round(gb.get(key, Decimal(0)), 6)),
+            "gb": _decimal(gb.get(key, Decimal(0))),
             "costs": [
                 {"kind": k, "currency": c, "amount": plain(from_nanos(n)), "basis": basis.value}
                 for (k, c), n in sorted(cost.get(key, {}).items())
@@ -158,7 +163,7 @@ def _workspace_totals(lines: list[TelemetryLine], tables: list[TableVolume]) -> 
         out.append(
             {
                 "workspace": ws,
-                "billable_gb": plain(round(gb, 6)),
+                "billable_gb": _decimal(gb),
                 "cost": [
                     {
                         "currency": c,
@@ -169,7 +174,7 @@ def _workspace_totals(lines: list[TelemetryLine], tables: list[TableVolume]) -> 
                 "ingestion_price_per_gb": [
                     {
                         "currency": c,
-                        "amount": plain(round(from_nanos(spent[ws].get(("ingestion", c), 0)) / gb, 6)),
+                        "amount": _decimal(from_nanos(spent[ws].get(("ingestion", c), 0)) / gb),
                     }
                     for c in currencies
                     if gb > 0
