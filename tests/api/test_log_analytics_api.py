@@ -146,3 +146,36 @@ def test_telemetry_cost_by_table_and_sending_app(client: TestClient, store: Stor
     total = sum(Decimal(c["amount"]) for i in body["items"] for c in i["costs"])
     assert total == Decimal("9.60")  # every charge split exactly, the storage record left alone
     assert client.get("/api/telemetry-cost", params={"basis": "estimated"}).status_code == 422
+
+
+def test_each_log_query_has_its_freshness_in_metrics_and_the_snapshot(
+    client: TestClient, store: Store
+) -> None:
+    from aifinops.store.log_watermarks import LogWatermarkStore
+
+    at = dt.datetime(2026, 10, 3, 12, tzinfo=dt.UTC)
+    LogWatermarkStore(store).advance(
+        WS,
+        "apim_requests",
+        watermark=at,
+        source="apim:apim_requests",
+        rows=3,
+        issues=0,
+        last_data_ts=at,
+        now=at,
+    )
+    text = client.get("/metrics").text
+    assert 'aifinops_last_ingest_timestamp_seconds{source="apim:apim_requests"}' in text
+    fresh = client.get("/api/snapshot", params={"period": "2026-10", "fresh": "true"}).json()["freshness"]
+    assert {"source": "apim:apim_requests", "last_data_ts": at.isoformat()}.items() <= next(
+        f for f in fresh if f["source"] == "apim:apim_requests"
+    ).items()
+
+
+def test_collect_help_names_the_log_sources() -> None:
+    from typer.testing import CliRunner
+
+    from aifinops.cli import app
+
+    out = CliRunner().invoke(app, ["collect", "--help"], terminal_width=200).output
+    assert all(name in out for name in ("apim", "appinsights", "loganalytics"))

@@ -329,3 +329,13 @@ def test_telemetry_volume_per_table_and_sending_resource(store: Store, emu: Logs
         if s.metric == "Usage.BilledBytes"
     }
     assert billed == {("ApiManagementGatewayLlmLog", APIM), ("ApiManagementGatewayLogs", APIM)}
+
+
+def test_a_backfill_of_days_before_the_watermark_reads_them_whole(store: Store, emu: LogsEmulator) -> None:
+    emu.state.add_log_rows(WS, _request("today", dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)))
+    collector = _collector(store, emu)
+    assert collector.collect(DAY1, DAY3, sources=["apim"]).ok
+    emu.state.add_log_rows(WS, _request("last-month", dt.datetime(2026, 10, 20, 8, 0, tzinfo=dt.UTC)))
+    assert collector.collect(dt.date(2026, 10, 1), DAY1, sources=["apim"]).ok
+    assert [e["event_id"] for e in _events(store)] == ["apim-last-month", "apim-today"]
+    assert {w.query: w.watermark for w in read_watermarks(store)}["apim_requests"] == NOW  # never moves back

@@ -106,12 +106,13 @@ def log_steps(source: str) -> Callable[[Collector, dt.date, dt.date], list[Colle
 def _window(
     c: Collector, logs: LogSources, ws: str, query: LogQuery, start: dt.date, end: dt.date
 ) -> tuple[dt.datetime, dt.datetime]:
-    """``[start, end)`` of the days asked, begun again from the watermark less the overlap when the
-    watermark lies inside it, and ended at now; the start on a whole hour (samples are hourly)."""
+    """``[start, end)`` of the days asked, ended at now, and begun again from the watermark less the overlap
+    when the watermark lies inside it (a backfill of days before it reads them whole); the start on a whole
+    hour (samples are hourly)."""
     begin = dt.datetime.combine(start, dt.time(), dt.UTC)
     until = min(dt.datetime.combine(end, dt.time(), dt.UTC), c.clock())
     watermark = read_watermark(c.samples.store, ws, query.name)
-    if watermark is not None and begin < watermark:
+    if watermark is not None and begin < watermark <= until:  # a window wholly before it is read again
         begin = max(begin, watermark - logs.overlap)
     return begin.replace(minute=0, second=0, microsecond=0), until
 
