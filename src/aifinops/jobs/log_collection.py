@@ -151,7 +151,8 @@ def _finish(
 ) -> None:
     metrics = _SAMPLE_METRICS.get(query.name)
     if metrics is not None:
-        run.written += c.samples.replace([ws], metrics, start=begin, end=until, samples=run.samples)
+        replaced = c.samples.replace([ws], metrics, start=begin, end=until, samples=run.samples)
+        run.written += replaced if query.name != "apim_requests" else 0  # its records are its events
     LogWatermarkStore(c.samples.store).advance(
         ws,
         query.name,
