@@ -364,12 +364,13 @@ def run_logs_query(
             "The request had some invalid properties",
             {"code": "QueryMissing", "message": "query is required"},
         )
+    tables = _target_rows(state, workspace, resource)  # an unknown workspace is 404 whatever the query
     span = _timespan(body.get("timespan"), now or dt.datetime.now(dt.UTC))
     name, ask = _recognise(kql, span)
     state.log_queries.append(
         {"query": name, "target": workspace or resource, "timespan": body.get("timespan")}
     )
-    columns, rows = _EVALUATORS[name](_target_rows(state, workspace, resource), ask)
+    columns, rows = _EVALUATORS[name](tables, ask)
     rows = rows[: ask.limit]
     error = None
     if len(rows) > state.logs_record_limit:
