@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
 from aifinops.config import ApimMapping, LogsSettings, Settings
 from aifinops.demo.estate import estate
+from aifinops.demo.finance import emulator_azure
 from aifinops.demo.simulation import arm_id
 from aifinops.emulator import EmulatorState, SyncASGITransport, azure_transport, create_emulator
 from aifinops.emulator.log_tables import app_event, app_metric, gateway_log, llm_log_rows, usage_row
@@ -41,8 +41,7 @@ _SUBSCRIPTION = "hr-assistant-prod"  # the API Management subscription the app c
 _TICKET_HEADER = "x-hr-ticket-id"  # the customer's own header, logged by the API diagnostic
 _DEPLOYMENT, _MODEL = "gpt-4o-mini-glbl", "gpt-4o-mini-2024-07-18"
 _TASKS_PER_WEEKDAY = 60
-_AUTHORITY = "https://login.emulator.local"
-_TENANT, _CLIENT = "aifinops-demo-tenant", "aifinops-demo-logs-reader"
+_CLIENT = "aifinops-demo-logs-reader"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,21 +172,7 @@ def collect_apim_app(
     secret = secrets.token_urlsafe(24)
     state = EmulatorState(client_secrets={_CLIENT: secret})
     state.add_log_rows(WORKSPACE_ID, rows)
-    azure = settings.azure.model_copy(
-        update={
-            "credential": "client_secret",
-            "tenant_id": _TENANT,
-            "client_id": _CLIENT,
-            "client_secret": SecretStr(secret),
-            "authority_host": _AUTHORITY,
-            "cost_scopes": [],
-            "subscriptions": [],
-            "monitor_resources": [],
-            "export_paths": [],
-            "export_blob_url": None,
-            "logs": logs_settings(),
-        }
-    )
+    azure = emulator_azure(settings.azure, client_id=_CLIENT, secret=secret, logs=logs_settings())
     first = dt.date(year, month, 1)
     following = dt.date(year + (month == 12), month % 12 + 1, 1)
     with httpx.Client(transport=SyncASGITransport(create_emulator(state)), timeout=60.0) as http:

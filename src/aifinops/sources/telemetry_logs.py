@@ -55,23 +55,28 @@ def _sample(
     )
 
 
-def usage_samples(
-    rows: Iterable[Mapping[str, Any]], *, resource_id: str, issues: RowIssues
+def _samples(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    column: str,
+    metric: str,
+    unit: str,
+    resource_id: str,
+    id_column: str,
+    id_dimension: str,
+    issues: RowIssues,
 ) -> list[MetricSample]:
-    """Billable MB per hour, table (``data_type``) and solution of one workspace."""
     out = []
     for row in rows:
-        uri = cell_text(row.get("ResourceUri"))
-        dims = {
-            "data_type": cell_text(row.get("DataType")),
-            "solution": cell_text(row.get("Solution")),
-            "workspace": uri.lower() if uri else None,
-        }
+        named = cell_text(row.get(id_column))
+        dims = {"data_type": cell_text(row.get("DataType")), id_dimension: named.lower() if named else None}
+        if column == "Quantity":
+            dims["solution"] = cell_text(row.get("Solution"))
         sample = _sample(
             row,
-            column="Quantity",
-            metric=BILLABLE_MB,
-            unit="MB",
+            column=column,
+            metric=metric,
+            unit=unit,
             resource_id=resource_id,
             dimensions=dims,
             issues=issues,
@@ -79,25 +84,36 @@ def usage_samples(
         if sample is not None:
             out.append(sample)
     return out
+
+
+def usage_samples(
+    rows: Iterable[Mapping[str, Any]], *, resource_id: str, issues: RowIssues
+) -> list[MetricSample]:
+    """Billable MB per hour, table (``data_type``) and solution of one workspace (``workspace``: its ARM
+    id, from ``ResourceUri``, lower-cased)."""
+    return _samples(
+        rows,
+        column="Quantity",
+        metric=BILLABLE_MB,
+        unit="MB",
+        resource_id=resource_id,
+        id_column="ResourceUri",
+        id_dimension="workspace",
+        issues=issues,
+    )
 
 
 def billed_samples(
     rows: Iterable[Mapping[str, Any]], *, resource_id: str, issues: RowIssues
 ) -> list[MetricSample]:
     """Billed bytes per hour, table and sending resource (``resource``, lower-cased)."""
-    out = []
-    for row in rows:
-        sender = cell_text(row.get("_ResourceId"))
-        dims = {"data_type": cell_text(row.get("DataType")), "resource": sender.lower() if sender else None}
-        sample = _sample(
-            row,
-            column="BilledBytes",
-            metric=BILLED_BYTES,
-            unit="Bytes",
-            resource_id=resource_id,
-            dimensions=dims,
-            issues=issues,
-        )
-        if sample is not None:
-            out.append(sample)
-    return out
+    return _samples(
+        rows,
+        column="BilledBytes",
+        metric=BILLED_BYTES,
+        unit="Bytes",
+        resource_id=resource_id,
+        id_column="_ResourceId",
+        id_dimension="resource",
+        issues=issues,
+    )
