@@ -91,77 +91,85 @@ def _days(year: int, month: int) -> Iterator[dt.date]:
         day += dt.timedelta(days=1)
 
 
-def _month_rows(year: int, month: int, seed: int, scale: float) -> tuple[list[dict[str, Any]], int, int]:
-    """Every row Azure logs for the app's month, the tickets and the requests."""
-    rng = random.Random(seed * 7919 + 11)
-    est = estate()
-    apim = arm_id("Microsoft.ApiManagement/service", f"apim-{APIM_APP}")
-    appi = arm_id("Microsoft.Insights/components", f"appi-{APIM_APP}")
+_APIM = arm_id("Microsoft.ApiManagement/service", f"apim-{APIM_APP}")
+_APPI = arm_id("Microsoft.Insights/components", f"appi-{APIM_APP}")
+
+
+def _ticket_rows(
+    rng: random.Random, ticket: str, at: dt.datetime, tokens: dict[tuple[dt.datetime, str], float]
+) -> list[dict[str, Any]]:
+    """One ticket: its requests through API Management (LLM and gateway log rows) and its closing event;
+    the tokens API Management's metric policy counts are added to ``tokens`` per hour."""
     rows: list[dict[str, Any]] = []
-    tokens: dict[tuple[dt.datetime, str], float] = defaultdict(float)
-    tickets = requests = 0
-    for day in _days(year, month):
-        for n in range(max(1, round(_TASKS_PER_WEEKDAY * scale * (0.3 if day.weekday() >= 5 else 1.0)))):
-            ticket = f"HR-{day:%Y%m%d}-{n:04d}"
-            at = dt.datetime(
-                day.year, day.month, day.day, rng.randint(7, 18), rng.randrange(60), tzinfo=dt.UTC
-            )
-            for step in range(rng.randint(1, 3)):
-                cid = f"{seed:04d}{ticket}-{step}"
-                prompt, completion = rng.randint(1500, 4000), rng.randint(150, 450)
-                ts = at + dt.timedelta(seconds=20 * step)
-                long = rng.random() < 0.2  # a long policy document: the message spans several rows
-                rows += llm_log_rows(
-                    cid,
-                    ts,
-                    deployment=_DEPLOYMENT,
-                    model=_MODEL,
-                    prompt_tokens=prompt,
-                    completion_tokens=completion,
-                    resource_id=apim,
-                    chunks=4 if long else 1,
-                    stream=rng.random() < 0.5,
-                )
-                rows.append(
-                    gateway_log(
-                        cid,
-                        ts,
-                        subscription=_SUBSCRIPTION,
-                        api="azure-openai",
-                        headers={_TICKET_HEADER: ticket},
-                        resource_id=apim,
-                    )
-                )
-                hour = ts.replace(minute=0, second=0)
-                tokens[(hour, "Prompt Tokens")] += prompt
-                tokens[(hour, "Completion Tokens")] += completion
-                requests += 1
-            resolution = rng.choices(("answered", "unanswered", "sent_to_hr"), weights=(80, 12, 8))[0]
-            props = {"ticketId": ticket, "resolution": resolution}
-            if resolution == "answered":
-                props |= {"minutesSaved": str(rng.randint(5, 20)), "unit": "minutes_saved"}
-            ended = at + dt.timedelta(minutes=2)
-            rows.append(
-                app_event(
-                    ended, name="TicketClosed", properties=props, AppRoleName=APIM_APP, _ResourceId=appi
-                )
-            )
-            tickets += 1
+    for step in range(rng.randint(1, 3)):
+        cid, ts = f"{ticket}-{step}", at + dt.timedelta(seconds=20 * step)
+        prompt, completion = rng.randint(1500, 4000), rng.randint(150, 450)
+        long = rng.random() < 0.2  # a long policy document: the message spans several rows
+        rows += llm_log_rows(
+            cid,
+            ts,
+            deployment=_DEPLOYMENT,
+            model=_MODEL,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            resource_id=_APIM,
+            chunks=4 if long else 1,
+            stream=rng.random() < 0.5,
+        )
+        headers = {_TICKET_HEADER: ticket}
+        rows.append(gateway_log(cid, ts, subscription=_SUBSCRIPTION, headers=headers, resource_id=_APIM))
+        tokens[(ts.replace(minute=0, second=0), "Prompt Tokens")] += prompt
+        tokens[(ts.replace(minute=0, second=0), "Completion Tokens")] += completion
+    resolution = rng.choices(("answered", "unanswered", "sent_to_hr"), weights=(80, 12, 8))[0]
+    props = {"ticketId": ticket, "resolution": resolution}
+    if resolution == "answered":
+        props |= {"minutesSaved": str(rng.randint(5, 20)), "unit": "minutes_saved"}
+    ended = at + dt.timedelta(minutes=2)
+    rows.append(
+        app_event(ended, name="TicketClosed", properties=props, AppRoleName=APIM_APP, _ResourceId=_APPI)
+    )
+    return rows
+
+
+def _workspace_rows(
+    rng: random.Random, year: int, month: int, tokens: dict[tuple[dt.datetime, str], float]
+) -> list[dict[str, Any]]:
+    """The token metrics API Management emitted, and the workspace's daily billable volume per table."""
     dims = {"Subscription ID": _SUBSCRIPTION, "API ID": "azure-openai", "Deployment": _DEPLOYMENT}
-    for (hour, name), total in sorted(tokens.items()):
-        rows.append(app_metric(hour, name=name, total=total, count=1, dimensions=dims, _ResourceId=appi))
-    workspace = est["logs"].resource_id
+    rows = [
+        app_metric(hour, name=name, total=total, count=1, dimensions=dims, _ResourceId=_APPI)
+        for (hour, name), total in sorted(tokens.items())
+    ]
+    workspace = estate()["logs"].resource_id
+    volumes = (
+        ("ApiManagementGatewayLlmLog", 900.0),
+        ("ApiManagementGatewayLogs", 350.0),
+        ("AppEvents", 20.0),
+    )
     for day in _days(year, month):
         at = dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.UTC)
-        for table, mb in (
-            ("ApiManagementGatewayLlmLog", 900.0),
-            ("ApiManagementGatewayLogs", 350.0),
-            ("AppEvents", 20.0),
-        ):
+        for table, mb in volumes:
             rows.append(
                 usage_row(at, data_type=table, megabytes=mb * rng.uniform(0.8, 1.2), workspace=workspace)
             )
-    return rows, tickets, requests
+    return rows
+
+
+def _month_rows(year: int, month: int, seed: int, scale: float) -> tuple[list[dict[str, Any]], int, int]:
+    """Every row Azure logs for the app's month, the tickets and the requests."""
+    rng = random.Random(seed * 7919 + 11)
+    rows: list[dict[str, Any]] = []
+    tokens: dict[tuple[dt.datetime, str], float] = defaultdict(float)
+    tickets = 0
+    for day in _days(year, month):
+        for n in range(max(1, round(_TASKS_PER_WEEKDAY * scale * (0.3 if day.weekday() >= 5 else 1.0)))):
+            at = dt.datetime(
+                day.year, day.month, day.day, rng.randint(7, 18), rng.randrange(60), tzinfo=dt.UTC
+            )
+            rows += _ticket_rows(rng, f"HR-{day:%Y%m%d}-{n:04d}", at, tokens)
+            tickets += 1
+    requests = sum(1 for r in rows if r["Type"] == "ApiManagementGatewayLogs")
+    return rows + _workspace_rows(rng, year, month, tokens), tickets, requests
 
 
 def collect_apim_app(
