@@ -34,8 +34,8 @@ def main() -> None:
             month = collect_apim_app(store, load_settings(), year=2026, month=10, seed=7, scale=args.scale)
             took = time.perf_counter() - started
             print(
-                f"logs {label}: {month.requests} requests, {month.tickets} tickets, {month.events} new events "
-                f"in {took:.2f} s ({month.requests / took:,.0f} requests/s)"
+                f"logs {label}: {month.requests} requests, {month.tickets} tickets, {month.events} new "
+                f"events in {took:.2f} s ({month.requests / took:,.0f} requests/s)"
             )
         store.dispose()
 
