@@ -339,3 +339,43 @@ def test_a_backfill_of_days_before_the_watermark_reads_them_whole(store: Store, 
     assert collector.collect(dt.date(2026, 10, 1), DAY1, sources=["apim"]).ok
     assert [e["event_id"] for e in _events(store)] == ["apim-last-month", "apim-today"]
     assert {w.query: w.watermark for w in read_watermarks(store)}["apim_requests"] == NOW  # never moves back
+
+
+def test_apps_that_report_their_own_usage_are_compared_not_counted_twice(
+    store: Store, emu: LogsEmulator
+) -> None:
+    emu.state.add_log_rows(WS, _request("c1", dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)))
+    PriceStore(store).save(gpt4o_prices(), now=NOW)
+    self_reporting = ApimRoute(subscription="sub-hr", dimensions={"app": "hr-assistant"}, record_events=False)
+    logs = LogSources(emu.client(), (WS,), apim_map=ApimMap([self_reporting]))
+    assert Collector(store, logs=logs, clock=lambda: NOW).collect(DAY1, DAY3, sources=["apim"]).ok
+    assert _events(store) == []
+    samples = read_metric_samples(store, dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC), NOW)
+    assert {s.metric: s.value for s in samples}["ApiManagementGatewayLlmLog.PromptTokens"] == 1000
+
+
+def test_a_workspace_based_application_insights_resource_is_queried_resource_centric(
+    store: Store, emu: LogsEmulator
+) -> None:
+    appi = "/subscriptions/s1/resourceGroups/rg/providers/microsoft.insights/components/appi-hr"
+    t = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
+    emu.state.add_log_rows(
+        WS,
+        [
+            app_event(
+                t,
+                name="TaskCompleted",
+                properties={"task_id": "mine", "outcome": "ok"},
+                _ResourceId=appi.lower(),
+            ),
+            app_event(
+                t, name="TaskCompleted", properties={"task_id": "other", "outcome": "ok"}, _ResourceId="/x"
+            ),
+        ],
+    )
+    logs = LogSources(emu.client(), (appi,))
+    summary = Collector(store, logs=logs, clock=lambda: NOW).collect(DAY1, DAY3, sources=["appinsights"])
+    assert summary.ok, summary.errors
+    with store.reader() as conn:
+        assert conn.execute(sa.select(task_outcomes.c.task_id)).scalars().all() == ["mine"]
+    assert {q["target"] for q in emu.state.log_queries} == {appi}
