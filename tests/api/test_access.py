@@ -70,3 +70,71 @@ def test_bad_key_definitions_are_refused(sqlite_store: Store) -> None:
         keys.create(name="k", scopes={"root"})
     with pytest.raises(ValidationError, match="identity"):
         keys.create(name="k", scopes={"gateway"}, identity={"colour": "red"})
+
+
+def _refuses_for_no_active_key(response: object) -> None:
+    assert response.status_code == 401, response.text  # type: ignore[attr-defined]
+    assert response.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
+    assert "no API key is active" in response.json()["detail"]  # type: ignore[attr-defined]
+
+
+def test_revoking_the_last_key_keeps_the_server_closed(sqlite_store: Store) -> None:
+    """Once a key has existed the API never opens again, even on loopback: every call needs an active key."""
+    keys = KeyStore(sqlite_store)
+    key, secret = keys.create(name="only", scopes={"admin"})
+    app = create_app(load_settings(), store=sqlite_store, key_check_seconds=0)
+    with TestClient(app) as c:
+        assert c.get("/api/costs", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+        keys.revoke(key.key_id)
+        _refuses_for_no_active_key(c.get("/api/costs"))
+        _refuses_for_no_active_key(c.get("/api/costs", headers={"Authorization": f"Bearer {secret}"}))
+        _refuses_for_no_active_key(c.post("/api/events", json=[event_json(1)]))
+    assert "no API key is active" in check_bind("127.0.0.1", sqlite_store)
+    with TestClient(create_app(load_settings(), store=sqlite_store, key_check_seconds=0)) as c:
+        _refuses_for_no_active_key(c.get("/api/tasks"))
+
+
+def test_an_empty_key_store_beyond_loopback_refuses_every_call(sqlite_store: Store) -> None:
+    """Bound beyond loopback, the API is closed from the start: no key yet means no call is served."""
+    app = create_app(load_settings(host="0.0.0.0"), store=sqlite_store, key_check_seconds=0)
+    with TestClient(app) as c:
+        _refuses_for_no_active_key(c.get("/api/costs"))
+        _refuses_for_no_active_key(c.get("/metrics"))
+    app = create_app(load_settings(), store=sqlite_store, host="10.1.2.3", key_check_seconds=0)
+    with TestClient(app) as c:
+        _refuses_for_no_active_key(c.get("/api/costs"))
+
+
+def test_without_keys_only_loopback_clients_are_served(sqlite_store: Store) -> None:
+    """Open on loopback without keys, yet a caller from another address (e.g. the server was started by a
+    process manager on 0.0.0.0) is refused: the open mode serves loopback clients only."""
+    app = create_app(load_settings(), store=sqlite_store, key_check_seconds=0)
+    with TestClient(app, client=("127.0.0.1", 5000)) as c:
+        assert c.get("/api/costs").status_code == 200
+    with TestClient(app, client=("::1", 5000)) as c:
+        assert c.get("/api/costs").status_code == 200
+    with TestClient(app, client=("203.0.113.7", 5000)) as c:
+        _refuses_for_no_active_key(c.get("/api/costs"))
+
+
+def test_metrics_need_a_key_that_sees_every_tenant(sqlite_store: Store) -> None:
+    """/metrics carries every tenant's cost: once keys exist it needs a metrics (or read/admin) key without a
+    tenant limit, sent the way Prometheus' ``authorization`` config sends it."""
+    keys = KeyStore(sqlite_store)
+    _, scraper = keys.create(name="prometheus", scopes={"metrics"})
+    _, reader = keys.create(name="reader", scopes={"read"})
+    _, ingest = keys.create(name="ingest", scopes={"ingest"})
+    _, contoso = keys.create(name="contoso", scopes={"read"}, tenant="contoso")
+    settings = load_settings(metrics={"labels": ["tenant"], "refresh_seconds": 0})
+    with TestClient(create_app(settings, store=sqlite_store)) as c:
+        c.post("/api/events", json=[event_json(1, tenant="fabrikam")], headers={"x-api-key": ingest})
+        missing = c.get("/metrics")
+        assert missing.status_code == 401 and "aifinops_" not in missing.text
+        for secret in (scraper, reader):
+            ok = c.get("/metrics", headers={"Authorization": f"Bearer {secret}"})
+            assert ok.status_code == 200 and 'tenant="fabrikam"' in ok.text
+        assert c.get("/metrics", headers={"Authorization": f"Bearer {ingest}"}).status_code == 403
+        limited = c.get("/metrics", headers={"Authorization": f"Bearer {contoso}"})
+        assert limited.status_code == 403 and "every tenant" in limited.json()["detail"]
+        # a metrics key reads nothing else
+        assert c.get("/api/costs", headers={"Authorization": f"Bearer {scraper}"}).status_code == 403

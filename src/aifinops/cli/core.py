@@ -32,7 +32,9 @@ def db_upgrade() -> None:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="A name to recognise the key by.")],
-    scope: Annotated[list[str], typer.Option(help="ingest, read, admin or gateway; repeat for several.")],
+    scope: Annotated[
+        list[str], typer.Option(help="ingest, read, admin, gateway or metrics; repeat for several.")
+    ],
     tenant: Annotated[str | None, typer.Option(help="Limit the key to this tenant's data.")] = None,
     identity: Annotated[list[str], typer.Option(help="Allocation bound to a gateway key: dim=value.")] = [],  # noqa: B006
     policy: Annotated[str | None, typer.Option(help="Gateway limit policy name.")] = None,
@@ -145,7 +147,7 @@ def serve(
     store = Store.from_settings(settings)
     store.check_schema()
     console.print(check_bind(host, store))
-    app = create_app(settings, store=store)
+    app = create_app(settings, store=store, host=host)
     stop = _start_collector(settings, store)
     console.print(f"serving on http://{host}:{port}  (dashboard: /, docs: /docs, metrics: /metrics)")
     try:

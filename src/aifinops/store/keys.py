@@ -19,7 +19,8 @@ from aifinops.store.tables import api_keys
 
 __all__ = ["GATEWAY_HEADERS", "SCOPES", "ApiKey", "KeyStore", "api_key", "fetch_key", "hash_secret"]
 
-SCOPES = frozenset({"ingest", "read", "admin", "gateway"})
+#: ``metrics`` reads /metrics only (every tenant's figures): a read-only credential for Prometheus.
+SCOPES = frozenset({"ingest", "read", "admin", "gateway", "metrics"})
 #: The x-aifinops-* headers a gateway key may be allowed to set (DESIGN.md §7).
 GATEWAY_HEADERS = frozenset({"task-id", "use-case", "agent", "tenant", "step", "attempt"})
 
