@@ -138,3 +138,20 @@ def test_metrics_need_a_key_that_sees_every_tenant(sqlite_store: Store) -> None:
         assert limited.status_code == 403 and "every tenant" in limited.json()["detail"]
         # a metrics key reads nothing else
         assert c.get("/api/costs", headers={"Authorization": f"Bearer {scraper}"}).status_code == 403
+
+
+def test_the_guard_api_never_lets_a_field_override_the_tenant_of_a_key(sqlite_store: Store) -> None:
+    """As with x-aifinops-tenant on the gateway, a tenant-bound key's guard request cannot name another."""
+    keys = KeyStore(sqlite_store)
+    _, bound = keys.create(name="apim", scopes={"gateway"}, tenant="contoso", allowed_headers={"tenant"})
+    _, free = keys.create(name="apim-all", scopes={"gateway"}, allowed_headers={"tenant"})
+    with TestClient(create_app(load_settings(), store=sqlite_store)) as c:
+
+        def guard(secret: str, tenant: str) -> object:
+            body = {"deployment": "gpt-4o", "tenant": tenant}
+            return c.post("/api/guard", json=body, headers={"Authorization": f"Bearer {secret}"})
+
+        refused = guard(bound, "fabrikam")
+        assert refused.status_code == 403 and "contoso" in refused.json()["detail"]  # type: ignore[attr-defined]
+        assert guard(bound, "contoso").status_code == 200  # type: ignore[attr-defined]
+        assert guard(free, "fabrikam").status_code == 200  # type: ignore[attr-defined]

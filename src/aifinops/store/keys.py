@@ -49,6 +49,12 @@ class ApiKey:
     def allows(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
 
+    @property
+    def bound_tenant(self) -> str | None:
+        """The tenant of every gateway call made with this key: its tenant limit, else its identity tenant.
+        An ``x-aifinops-tenant`` header (or guard request field) may repeat it, never change it."""
+        return self.tenant or self.identity.get("tenant") or None
+
 
 def hash_secret(secret: str) -> str:
     """What the store keeps of a secret."""
