@@ -155,3 +155,70 @@ def test_the_guard_api_never_lets_a_field_override_the_tenant_of_a_key(sqlite_st
         assert refused.status_code == 403 and "contoso" in refused.json()["detail"]  # type: ignore[attr-defined]
         assert guard(bound, "contoso").status_code == 200  # type: ignore[attr-defined]
         assert guard(free, "fabrikam").status_code == 200  # type: ignore[attr-defined]
+
+
+def _outcome(tenant: str | None = None, outcome: str = "succeeded") -> dict[str, object]:
+    body: dict[str, object] = {"task_id": "ticket-1", "outcome": outcome, "ended_at": "2026-10-01T02:00:00Z"}
+    return body if tenant is None else {**body, "tenant": tenant}
+
+
+def test_tenants_reusing_a_task_id_see_only_their_own_task(sqlite_store: Store) -> None:
+    """A task is its id within its tenant: another tenant's key can neither read nor join it, even when it
+    sends events under the same id."""
+    keys = KeyStore(sqlite_store)
+    ingest = {t: keys.create(name=f"{t}-in", scopes={"ingest"}, tenant=t)[1] for t in ("contoso", "fabrikam")}
+    read = {t: keys.create(name=f"{t}-read", scopes={"read"}, tenant=t)[1] for t in ("contoso", "fabrikam")}
+    _, everyone = keys.create(name="all", scopes={"read"})
+    with TestClient(create_app(load_settings(), store=sqlite_store)) as c:
+
+        def as_(secret: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {secret}"}
+
+        mine = [{**event_json(i, task_id="ticket-1"), "tenant": None} for i in (1, 2)]
+        theirs = [{**event_json(3, task_id="ticket-1"), "tenant": None}]  # "joining" contoso's ticket-1
+        assert c.post("/api/events", json=mine, headers=as_(ingest["contoso"])).json()["accepted"] == 2
+        assert c.post("/api/events", json=theirs, headers=as_(ingest["fabrikam"])).json()["accepted"] == 1
+        c.post("/api/outcomes", json=[_outcome()], headers=as_(ingest["contoso"]))
+        c.post("/api/outcomes", json=[_outcome(outcome="failed")], headers=as_(ingest["fabrikam"]))
+        a = c.get("/api/tasks/ticket-1", headers=as_(read["contoso"])).json()
+        b = c.get("/api/tasks/ticket-1", headers=as_(read["fabrikam"])).json()
+        assert [e["event_id"] for e in a["events"]] == ["e1", "e2"] and a["outcome"] == "succeeded"
+        assert [e["event_id"] for e in b["events"]] == ["e3"] and b["outcome"] == "failed"
+        assert (a["tenant"], a["events"][0]["event_id"]) == ("contoso", "e1")
+        other = c.get("/api/tasks/ticket-1", params={"tenant": "fabrikam"}, headers=as_(read["contoso"]))
+        assert other.status_code == 403
+        listed = c.get("/api/tasks", headers=as_(read["fabrikam"])).json()["items"]
+        assert [(t["task_id"], t["tenant"], t["input_tokens"]) for t in listed] == [
+            ("ticket-1", "fabrikam", 1000)
+        ]
+        ambiguous = c.get("/api/tasks/ticket-1", headers=as_(everyone))
+        assert ambiguous.status_code == 409 and "contoso" in ambiguous.json()["detail"]
+        chosen = c.get("/api/tasks/ticket-1", params={"tenant": "fabrikam"}, headers=as_(everyone)).json()
+        assert [e["event_id"] for e in chosen["events"]] == ["e3"]
+
+
+def test_a_tenant_limited_key_changes_only_its_own_tenants_outcomes(sqlite_store: Store) -> None:
+    """An outcome sent with a tenant-limited key applies to that tenant's task only; naming another tenant is
+    refused for that item, by field and reason."""
+    keys = KeyStore(sqlite_store)
+    _, admin = keys.create(name="all", scopes={"ingest", "read"})
+    _, contoso = keys.create(name="contoso-in", scopes={"ingest"}, tenant="contoso")
+    with TestClient(create_app(load_settings(), store=sqlite_store)) as c:
+        everyone, limited = {"x-api-key": admin}, {"x-api-key": contoso}
+        events = [event_json(1, task_id="ticket-1"), event_json(2, task_id="ticket-1", tenant="fabrikam")]
+        assert c.post("/api/events", json=events, headers=everyone).json()["accepted"] == 2
+        assert c.post("/api/outcomes", json=[_outcome("fabrikam")], headers=everyone).json()["accepted"] == 1
+        report = c.post(
+            "/api/outcomes",
+            json=[_outcome(outcome="failed"), _outcome("fabrikam", "abandoned")],
+            headers=limited,
+        ).json()
+        assert report["accepted"] == 1 and report["rejected"] == 1
+        assert report["errors"] == [
+            {"index": 1, "field": "tenant", "reason": "this key may only send tenant 'contoso'"}
+        ]
+        outcome = {
+            t: c.get("/api/tasks/ticket-1", params={"tenant": t}, headers=everyone).json()["outcome"]
+            for t in ("contoso", "fabrikam")
+        }
+        assert outcome == {"contoso": "failed", "fabrikam": "succeeded"}
