@@ -53,7 +53,9 @@ class Access:
         if not self._closed:
             now = time.monotonic()
             if now - self._closed_at >= self._ttl:
-                self._closed, self._closed_at = self._created(), now
+                if self._created():  # only ever set to True: a stale answer in another thread never reopens
+                    self._closed = True
+                self._closed_at = now
         return self._closed
 
     def any_active(self) -> bool:
