@@ -187,6 +187,10 @@ def test_tenants_reusing_a_task_id_see_only_their_own_task(sqlite_store: Store) 
         assert (a["tenant"], a["events"][0]["event_id"]) == ("contoso", "e1")
         other = c.get("/api/tasks/ticket-1", params={"tenant": "fabrikam"}, headers=as_(read["contoso"]))
         assert other.status_code == 403
+        assert (
+            c.get("/api/tasks", params={"tenant": "contoso"}, headers=as_(read["fabrikam"])).status_code
+            == 403
+        )
         listed = c.get("/api/tasks", headers=as_(read["fabrikam"])).json()["items"]
         assert [(t["task_id"], t["tenant"], t["input_tokens"]) for t in listed] == [
             ("ticket-1", "fabrikam", 1000)

@@ -61,6 +61,8 @@ async def tasks(
         else None
     )
     filters = {d: params[d] for d in DIMENSIONS if d in params}
+    if caller.tenant is not None and filters.get("tenant", caller.tenant) != caller.tenant:
+        raise _other_tenant(caller.tenant, filters["tenant"])
     return await run_in_threadpool(
         tasks_document,
         store,
@@ -98,17 +100,18 @@ async def task(
     return found
 
 
+def _other_tenant(own: str, asked: str) -> ProblemError:
+    return ProblemError(
+        403, "Tenant not allowed", f"this key sees only tenant {own!r}, asked {asked!r}", field="tenant"
+    )
+
+
 def _owner(store: Store, task_id: str, own: str | None, asked: str | None) -> str:
     """The tenant whose task ``task_id`` the caller asks for: its own when limited, else the one asked, else
     the only tenant with that id (409 when several have it)."""
     if own is not None:
         if asked is not None and asked != own:
-            raise ProblemError(
-                403,
-                "Tenant not allowed",
-                f"this key sees only tenant {own!r}, asked {asked!r}",
-                field="tenant",
-            )
+            raise _other_tenant(own, asked)
         return own
     if asked is not None:
         return asked
