@@ -1,6 +1,8 @@
 #!/bin/sh
-# Make sure what the tests need is here: PostgreSQL and Redis up (started when down), and Chromium for the
-# dashboard's browser tests (installed from Debian's packages when missing and we are root).
+# Make sure what the tests need is here: PostgreSQL and Redis up (started when down), Chromium for the
+# dashboard's browser tests and the review pack's PDF, promtool (Debian package prometheus) for the alerting
+# rules' unit tests, and pdftotext (poppler-utils) to read the PDF back — installed from Debian's packages
+# when missing and we are root.
 # Addresses: AIFINOPS_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test) and
 # AIFINOPS_TEST_REDIS_URL (default redis://127.0.0.1:6379/15).
 set -eu
@@ -27,14 +29,21 @@ if ! redis_up; then
   i=0; while ! redis_up && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
   redis_up || { echo "services: Redis is not reachable on 127.0.0.1:6379; start it and retry" >&2; exit 1; }
 fi
-if ! command -v chromium >/dev/null 2>&1; then
+# install_missing COMMAND PACKAGE WHAT: apt-get install PACKAGE as root when COMMAND is missing.
+install_missing() {
+  command -v "$1" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "services: installing Chromium (Debian package chromium) for the browser tests" >&2
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "services: installing $3 (Debian package $2)" >&2
+    if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq >/dev/null; APT_UPDATED=1; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
   fi
-  command -v chromium >/dev/null 2>&1 || {
-    echo "services: Chromium is missing; install the Debian package chromium (or run pytest -m 'not browser')" >&2
+  command -v "$1" >/dev/null 2>&1 || {
+    echo "services: $1 is missing; install the Debian package $2 ($3)" >&2
     exit 1
   }
-fi
-echo "services: PostgreSQL, Redis and Chromium are ready" >&2
+}
+
+install_missing chromium chromium "Chromium, for the browser tests and PDF review packs"
+install_missing promtool prometheus "promtool, for the Prometheus rules' unit tests"
+install_missing pdftotext poppler-utils "pdftotext, to read review pack PDFs back"
+echo "services: PostgreSQL, Redis, Chromium, promtool and pdftotext are ready" >&2

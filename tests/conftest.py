@@ -81,3 +81,24 @@ def sqlite_store(tmp_path: Path, _sqlite_template: Path) -> Iterator[Store]:
     s = Store(f"sqlite:///{path}")
     yield s
     s.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """October and November 2026 of the demo at 5 % of its volume (seed 42), billed, allocated and budgeted,
+    in one SQLite file shared by the tests that only read it (reviews, exports, the estate, /metrics)."""
+    from aifinops.config import load_settings
+    from aifinops.demo.month import run_demo_month
+
+    folder = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith(("AIFINOPS_", "AZURE_")):
+                mp.delenv(name)
+        mp.chdir(folder)
+        s = Store(f"sqlite:///{folder / 'aifinops.db'}")
+        s.upgrade()
+        for month in (10, 11):
+            run_demo_month(s, load_settings(), year=2026, month=month, seed=42, scale=0.05)
+    yield s
+    s.dispose()
