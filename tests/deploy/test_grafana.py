@@ -71,7 +71,9 @@ def test_provisioning_names_a_prometheus_and_an_infinity_json_api_data_source() 
     }
     (providers,) = (GRAFANA / "provisioning" / "dashboards").glob("*.yaml")
     (provider,) = _yaml(providers)["providers"]
-    assert provider["type"] == "file" and provider["options"]["path"].startswith("/var/lib/grafana/dashboards")
+    assert provider["type"] == "file" and provider["options"]["path"].startswith(
+        "/var/lib/grafana/dashboards"
+    )
 
 
 def test_dashboards_cover_each_subject_with_provisioned_data_sources_only() -> None:
@@ -113,7 +115,9 @@ def _scraped(demo_store: Store, tmp_path: Path) -> dict[str, int]:
     settings = load_settings(metrics={"refresh_seconds": 0})
     registry = CollectorRegistry()
     registry.register(
-        StoreCollector(demo_store, settings.metrics, clock=lambda: dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC))
+        StoreCollector(
+            demo_store, settings.metrics, clock=lambda: dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+        )
     )
     gateway = GatewayMetrics(
         Recorder(Ingestor(demo_store), spool_path=tmp_path / "spool.jsonl"),

@@ -18,7 +18,9 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.fail("promtool is missing: apt-get install -y prometheus (scripts/services.sh does it as root)")
+        pytest.fail(
+            "promtool is missing: apt-get install -y prometheus (scripts/services.sh does it as root)"
+        )
     return subprocess.run(
         [promtool, *args], cwd=DEPLOY, capture_output=True, text=True, timeout=120, check=False
     )

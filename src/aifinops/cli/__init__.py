@@ -43,7 +43,7 @@ def _wire() -> None:
         sub = _optional(module, attr)
         if sub is not None:
             app.add_typer(sub, name=name)
-    for module, attr in (("collect", "collect"), ("gateway", "gateway")):
+    for module, attr in (("collect", "collect"), ("gateway", "gateway"), ("export", "export")):
         command: Callable[..., Any] | None = _optional(module, attr)
         if command is not None:
             app.command(name=attr)(command)

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from aifinops.emulator import auth, blob
+from aifinops.emulator import auth, blob, blob_writes
 from aifinops.emulator.cost import QueryRejected, decode_skip, run_query
 from aifinops.emulator.graph import GraphRejected, query_resources
 from aifinops.emulator.logs import LogsRejected, run_logs_query
@@ -66,6 +66,20 @@ def create_emulator(state: EmulatorState) -> ASGIApp:
             lambda r: _sync(blob.get_blob(r, state, p["account"], p["container"], p["name"])),
         )
 
+    async def blob_write(request: Request) -> Response:
+        p = request.path_params
+        account, container, name = p["account"], p["container"], p["name"]
+        if request.method == "DELETE":
+            return await _guarded(
+                state,
+                "blob",
+                request,
+                lambda r: _sync(blob_writes.delete_blob(state, account, container, name)),
+            )
+        return await _guarded(
+            state, "blob", request, lambda r: blob_writes.put_blob(r, state, account, container, name)
+        )
+
     async def arm(request: Request) -> Response:
         return await _arm(request, state)
 
@@ -82,6 +96,7 @@ def create_emulator(state: EmulatorState) -> ASGIApp:
         Route("/api/retail/prices", prices, methods=["GET"]),
         Route("/blob/{account}/{container}", blob_list, methods=["GET"]),
         Route("/blob/{account}/{container}/{name:path}", blob_get, methods=["GET", "HEAD"]),
+        Route("/blob/{account}/{container}/{name:path}", blob_write, methods=["PUT", "DELETE"]),
         Route("/v1/workspaces/{workspace}/query", logs_workspace, methods=["POST"]),
         Route("/v1/{resource:path}/query", logs_resource, methods=["POST"]),
         Route("/{path:path}", arm, methods=["GET", "POST"]),

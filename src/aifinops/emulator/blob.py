@@ -12,13 +12,13 @@ from starlette.responses import Response
 
 from aifinops.emulator.state import EmulatedBlob, EmulatorState
 
-__all__ = ["get_blob", "list_blobs"]
+__all__ = ["blob_error", "blob_headers", "etag", "get_blob", "list_blobs"]
 
 _API_VERSION = "2025-01-05"
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
 
-def _headers(extra: dict[str, str] | None = None) -> dict[str, str]:
+def blob_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {
         "x-ms-version": _API_VERSION,
         "x-ms-request-id": "00000000-0000-0000-0000-000000000000",
@@ -27,15 +27,17 @@ def _headers(extra: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
-def _error(status: int, code: str, message: str) -> Response:
+def blob_error(status: int, code: str, message: str) -> Response:
     body = (
         f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code>'
         f"<Message>{escape(message)}</Message></Error>"
     )
-    return Response(body, status, headers=_headers({"x-ms-error-code": code}), media_type="application/xml")
+    return Response(
+        body, status, headers=blob_headers({"x-ms-error-code": code}), media_type="application/xml"
+    )
 
 
-def _etag(blob: EmulatedBlob) -> str:
+def etag(blob: EmulatedBlob) -> str:
     return '"0x' + hashlib.sha256(blob.content).hexdigest()[:15].upper() + '"'
 
 
@@ -43,10 +45,12 @@ def list_blobs(request: Request, state: EmulatorState, account: str, container: 
     """``GET /{account}/{container}?restype=container&comp=list`` (prefix, delimiter, marker, maxresults)."""
     params = request.query_params
     if params.get("restype") != "container" or params.get("comp") != "list":
-        return _error(400, "InvalidQueryParameterValue", "Use ?restype=container&comp=list to list blobs.")
+        return blob_error(
+            400, "InvalidQueryParameterValue", "Use ?restype=container&comp=list to list blobs."
+        )
     names = sorted(n for (a, c, n) in state.blobs if a == account and c == container)
     if not names and (account, container) not in state.containers:
-        return _error(404, "ContainerNotFound", "The specified container does not exist.")
+        return blob_error(404, "ContainerNotFound", "The specified container does not exist.")
     prefix, delimiter = params.get("prefix", ""), params.get("delimiter", "")
     marker, limit = params.get("marker", ""), int(params.get("maxresults", "5000"))
     entries: list[str] = []
@@ -78,14 +82,14 @@ def list_blobs(request: Request, state: EmulatorState, account: str, container: 
         + (f"<NextMarker>{escape(next_marker)}</NextMarker>" if next_marker else "<NextMarker />")
         + "</EnumerationResults>"
     )
-    return Response(body, 200, headers=_headers(), media_type="application/xml")
+    return Response(body, 200, headers=blob_headers(), media_type="application/xml")
 
 
 def _blob_xml(name: str, blob: EmulatedBlob) -> str:
     modified = email.utils.format_datetime(blob.last_modified, usegmt=True)
     return (
         f"<Blob><Name>{escape(name)}</Name><Properties><Creation-Time>{modified}</Creation-Time>"
-        f"<Last-Modified>{modified}</Last-Modified><Etag>{_etag(blob)}</Etag>"
+        f"<Last-Modified>{modified}</Last-Modified><Etag>{etag(blob)}</Etag>"
         f"<Content-Length>{len(blob.content)}</Content-Length><Content-Type>{escape(blob.content_type)}"
         "</Content-Type><Content-Encoding /><Content-Language /><Content-CRC64 /><Content-MD5 />"
         "<Cache-Control /><Content-Disposition /><BlobType>BlockBlob</BlobType><AccessTier>Hot</AccessTier>"
@@ -99,11 +103,11 @@ def get_blob(request: Request, state: EmulatorState, account: str, container: st
     """``GET``/``HEAD`` one blob; honours ``x-ms-range``/``Range`` with 206 and ``Content-Range``."""
     blob = state.blobs.get((account, container, name))
     if blob is None:
-        return _error(404, "BlobNotFound", "The specified blob does not exist.")
+        return blob_error(404, "BlobNotFound", "The specified blob does not exist.")
     content, status = blob.content, 200
-    headers = _headers(
+    headers = blob_headers(
         {
-            "ETag": _etag(blob),
+            "ETag": etag(blob),
             "Last-Modified": email.utils.format_datetime(blob.last_modified, usegmt=True),
             "x-ms-creation-time": email.utils.format_datetime(blob.last_modified, usegmt=True),
             "x-ms-blob-type": "BlockBlob",
@@ -118,7 +122,7 @@ def get_blob(request: Request, state: EmulatorState, account: str, container: st
     if match and content:
         first = int(match.group(1))
         if first >= len(content):
-            return _error(
+            return blob_error(
                 416, "InvalidRange", "The range specified is invalid for the current size of the resource."
             )
         last = min(int(match.group(2)) if match.group(2) else len(content) - 1, len(content) - 1)

@@ -110,6 +110,8 @@ class EmulatorState:
     prices: list[dict[str, Any]] = field(default_factory=list)
     blobs: dict[tuple[str, str, str], EmulatedBlob] = field(default_factory=dict)
     containers: set[tuple[str, str]] = field(default_factory=set)  # (account, container), also when empty
+    # Put Block's uncommitted blocks: (account, container, blob name) → block id → bytes.
+    blocks: dict[tuple[str, str, str], dict[str, bytes]] = field(default_factory=dict)
     supported_metrics: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: {"microsoft.cognitiveservices/accounts": COGNITIVE_SERVICES_METRICS}
     )

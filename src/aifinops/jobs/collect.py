@@ -26,6 +26,7 @@ import httpx
 from aifinops.errors import AifinopsError, ConfigError
 from aifinops.jobs.collection_sources import SOURCES, CollectionStep, SourceOutcome
 from aifinops.jobs.log_collection import LogSources
+from aifinops.sources.blob_container import container_from_url
 from aifinops.sources.cost_exports import BlobExports
 from aifinops.sources.protocols import CostQueryClient, ExportRunSource, InventoryClient, MetricsClient
 from aifinops.store.cost_records import CostRecordStore
@@ -166,25 +167,6 @@ class Collector:
             return [SourceOutcome(step.source, step.target, None, None, None, error=str(exc))]
 
 
-def _blob_container(url: str, credential: Any) -> tuple[Any, str]:
-    """A ContainerClient and a name prefix from ``https://acct.blob.core.windows.net/container/prefix[?sas]``."""
-    from urllib.parse import urlsplit
-
-    from azure.storage.blob import ContainerClient
-
-    parts = urlsplit(url)
-    container, _, prefix = parts.path.strip("/").partition("/")
-    if parts.scheme != "https" or not container:
-        raise ConfigError(
-            f"AIFINOPS_AZURE__EXPORT_BLOB_URL must look like https://<account>.blob.core.windows.net/<container>"
-            f"[/<folder>][?<sas>], got {parts.scheme}://{parts.netloc}{parts.path}"
-        )
-    container_url = f"https://{parts.netloc}/{container}" + (f"?{parts.query}" if parts.query else "")
-    # A SAS in the URL is the credential; otherwise the caller's Entra ID credential is used.
-    client = ContainerClient.from_container_url(container_url, credential=None if parts.query else credential)
-    return client, prefix
-
-
 def build_collector(
     settings: Any,
     store: Store,
@@ -214,7 +196,9 @@ def build_collector(
     endpoint = azure.management_endpoint
     blob_exports = None
     if azure.export_blob_url:
-        container, prefix = _blob_container(azure.export_blob_url, credential)
+        container, prefix = container_from_url(
+            azure.export_blob_url, credential, what="AIFINOPS_AZURE__EXPORT_BLOB_URL"
+        )
         folder = Path(download_dir) if download_dir else Path(tempfile.gettempdir()) / "aifinops-exports"
         blob_exports = BlobExports(container, folder, prefix=prefix)
     cost = CostManagementClient(http, tokens, endpoint=endpoint) if tokens and azure.cost_scopes else None

@@ -13,7 +13,7 @@ import datetime as dt
 import html
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Any
@@ -22,7 +22,14 @@ from aifinops.domain import Basis, CostRecord, from_nanos, to_nanos
 from aifinops.engine.allocation import AllocationLine, AllocationResult, Bucket
 from aifinops.engine.showback import Showback, ShowbackRow
 
-__all__ = ["FOCUS_COLUMNS", "ReportFormat", "render_focus", "render_showback", "showback_document"]
+__all__ = [
+    "FOCUS_COLUMNS",
+    "ReportFormat",
+    "focus_rows",
+    "render_focus",
+    "render_showback",
+    "showback_document",
+]
 
 _CENT = Decimal("0.01")
 _DISPLAY_NOTE = "Amounts rounded to 2 decimals for display; csv and json carry them exactly."
@@ -282,15 +289,20 @@ def _focus_row(
     ]
 
 
-def render_focus(result: AllocationResult, *, basis: Basis, period: tuple[dt.date, dt.date]) -> str:
-    """Allocated cost as FOCUS CSV, one row per allocation line; the basis fills BilledCost or EffectiveCost.
+def focus_rows(
+    result: AllocationResult, *, basis: Basis, period: tuple[dt.date, dt.date]
+) -> Iterator[tuple[AllocationLine, list[str]]]:
+    """Each allocation line with its FOCUS cells (:data:`FOCUS_COLUMNS`, as text; money exact); the basis
+    fills BilledCost or EffectiveCost. ``period`` is the billing period, end exclusive (FOCUS convention)."""
+    for line in result.lines:
+        rec = result.records[line.record]
+        yield line, _focus_row(line, rec, dimensions=result.dimensions, basis=basis, period=period)
 
-    ``period`` is the billing period, start inclusive and end exclusive (FOCUS convention).
-    """
+
+def render_focus(result: AllocationResult, *, basis: Basis, period: tuple[dt.date, dt.date]) -> str:
+    """Allocated cost as FOCUS CSV, one row per allocation line (see :func:`focus_rows`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(FOCUS_COLUMNS)
-    for line in result.lines:
-        rec = result.records[line.record]
-        writer.writerow(_focus_row(line, rec, dimensions=result.dimensions, basis=basis, period=period))
+    writer.writerows(cells for _, cells in focus_rows(result, basis=basis, period=period))
     return buffer.getvalue()
