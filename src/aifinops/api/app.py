@@ -18,6 +18,7 @@ from aifinops.api import (
     dashboard,
     routes_allocation,
     routes_budgets,
+    routes_estate,
     routes_guard,
     routes_ingest,
     routes_inventory,
@@ -115,6 +116,7 @@ def create_app(
         routes_budgets,
         routes_guard,
         routes_inventory,
+        routes_estate,
         routes_telemetry,
         dashboard,
     )

@@ -43,7 +43,12 @@ def _wire() -> None:
         sub = _optional(module, attr)
         if sub is not None:
             app.add_typer(sub, name=name)
-    for module, attr in (("collect", "collect"), ("gateway", "gateway"), ("export", "export")):
+    for module, attr in (
+        ("collect", "collect"),
+        ("gateway", "gateway"),
+        ("export", "export"),
+        ("discover", "discover"),
+    ):
         command: Callable[..., Any] | None = _optional(module, attr)
         if command is not None:
             app.command(name=attr)(command)

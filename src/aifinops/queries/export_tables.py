@@ -19,13 +19,14 @@ from typing import Any
 from aifinops.domain import DIMENSIONS, Basis, Outcome, from_nanos
 from aifinops.engine.kpis import TaskKpi
 from aifinops.queries.kpis import read_day_kpis
+from aifinops.queries.periods import month_bounds
 from aifinops.queries.reports import FOCUS_COLUMNS, focus_rows
 from aifinops.store import Store
 from aifinops.store.allocation_queries import read_allocation
 from aifinops.store.export_queries import task_rows, usage_day_rows
 from aifinops.store.tables import ROLLUP_SUMS
 
-__all__ = ["TABLES", "Column", "ExportTable", "Kind", "month_bounds", "month_tables"]
+__all__ = ["TABLES", "Column", "ExportTable", "Kind", "month_tables"]
 
 
 class Kind(StrEnum):
@@ -116,12 +117,6 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "tasks": TASKS,
     "kpis": KPIS,
 }
-
-
-def month_bounds(month: str) -> tuple[dt.date, dt.date]:
-    """``2026-11`` → (2026-11-01, 2026-12-01)."""
-    first = dt.date.fromisoformat(f"{month}-01")
-    return first, dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
 
 
 def _stamp(text: str) -> dt.datetime | None:

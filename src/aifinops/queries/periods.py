@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from aifinops.errors import ValidationError
 
-__all__ = ["TimeRange", "billing_days", "day_range", "month_range", "period_range"]
+__all__ = ["TimeRange", "billing_days", "day_range", "month_bounds", "month_range", "period_range"]
 
 _PERIOD = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 
@@ -76,3 +76,16 @@ def day_range(start: dt.date, end: dt.date) -> TimeRange:
         dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC),
         dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC),
     )
+
+
+def month_bounds(value: str, *, field: str = "period") -> tuple[dt.date, dt.date]:
+    """The days of the month ``YYYY-MM``, end exclusive; a clear error naming ``field`` otherwise.
+
+    >>> month_bounds("2026-12")
+    (datetime.date(2026, 12, 1), datetime.date(2027, 1, 1))
+    """
+    m = re.fullmatch(r"(\d{4})-(\d{2})", value)
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise ValidationError(f"{field} must be a month YYYY-MM, got {value!r}", field=field)
+    first = dt.date(int(m.group(1)), int(m.group(2)), 1)
+    return first, dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)

@@ -20,7 +20,7 @@ from aifinops.engine.usage_buckets import from_day, to_day
 from aifinops.store.store import Store
 from aifinops.store.tables import prices, usage_events
 
-__all__ = ["estimates"]
+__all__ = ["estimates", "price_rows"]
 
 _METERS = ("input_price_id", "cached_input_price_id", "output_price_id", "unit_price_id")
 
@@ -35,7 +35,8 @@ def _units(row: Any, meter: str) -> Decimal:
     return from_nanos(int(row.quantity_nanos or 0))
 
 
-def _price_book(store: Store, ids: set[int]) -> dict[int, Any]:
+def price_rows(store: Store, ids: set[int]) -> dict[int, Any]:
+    """The stored prices of ``ids``: unit size, price, currency, meter id and name, by id."""
     if not ids:
         return {}
     p = prices.c
@@ -65,7 +66,7 @@ def estimates(store: Store, start: dt.date, end: dt.date) -> list[Estimate]:
     )
     with store.reader() as conn:
         rows = conn.execute(query).all()
-    book = _price_book(store, {getattr(r, m) for r in rows for m in _METERS if getattr(r, m) is not None})
+    book = price_rows(store, {getattr(r, m) for r in rows for m in _METERS if getattr(r, m) is not None})
     out = []
     for row in rows:
         for meter in _METERS:
