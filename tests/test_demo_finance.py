@@ -70,14 +70,18 @@ def test_demo_month_is_billed_collected_allocated_budgeted_and_watched(sqlite_st
     assert {c: to_nanos(a) for c, a in first.bill_actual.items()} == {
         c: to_nanos(a) for c, a in first.actual.items()
     }
-    # allocated + idle + unallocated == actual, per currency.
+    # allocated + idle + purchases + unallocated == actual, per currency.
     for currency, total in first.actual.items():
-        parts = (first.allocated, first.idle_ptu, first.unallocated)
+        parts = (first.allocated, first.idle_ptu, first.purchases, first.unallocated)
         assert sum(p.get(currency, Decimal(0)) for p in parts) == total
     assert first.idle_ptu["USD"] > 0 and first.ptu_utilisation is not None
     assert Decimal("0.2") < first.ptu_utilisation < Decimal("0.8")
     assert any("owner tag(s) ['app'] missing" in r for r in first.unallocated_reasons)
-    assert 0 < first.unallocated_amortized["USD"] < first.unallocated["USD"]  # the purchase is spread
+    # The PTU reservation purchase is its own bucket on the actual basis, never unallocated usage.
+    assert first.purchases["USD"] == 2600 and first.purchases_named == (
+        "reservation Provisioned Managed Global Unit",
+    )
+    assert first.unallocated_amortized["USD"] == first.unallocated["USD"] > 0  # untagged storage only
     # Fully loaded cost per successful task exceeds the estimate for every use case with successes.
     loaded = {f.use_case: f for f in first.fully_loaded}
     assert set(loaded) >= {"doc-qa", "claim-triage", "case-summary"}
@@ -139,9 +143,10 @@ def test_the_api_and_the_showback_report_serve_the_demo_month(
     args = ["showback", "--period", "2026-10", "--by", "app,tenant", "--format", "json"]
     shown = CliRunner().invoke(app, args)
     assert shown.exit_code == 0, shown.output
-    document = json.loads(shown.output)
+    document = json.loads(shown.stdout)
     buckets = {r["bucket"] for r in document["rows"]}
-    assert buckets == {"allocated", "idle", "unallocated"}
+    assert buckets == {"allocated", "idle", "purchases", "unallocated"}
+    assert "charged through the amortized view" in document["notes"][0] in shown.stderr
     assert {r["app"] for r in document["rows"] if r["bucket"] == "allocated"} >= {
         "claims-agent",
         "doc-search",

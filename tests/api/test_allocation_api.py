@@ -85,6 +85,7 @@ def test_allocation_runs_and_shows_a_showback_whose_total_is_the_invoice(api: Te
             "currency": "USD",
             "allocated": "7.5",
             "idle": "0",
+            "purchases": "0",
             "unallocated": "2",
             "total": "9.5",
             "invoice": "9.5",

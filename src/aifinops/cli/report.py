@@ -109,6 +109,15 @@ def _build(
     return result, showback, (start, end)
 
 
+def _say_purchases(table: Showback) -> None:
+    """On the actual basis, say on stderr that commitment purchases are charged through the amortized view."""
+    from aifinops.engine.showback import purchase_note
+
+    note = purchase_note(table)
+    if note is not None:
+        console.print(note, soft_wrap=True)
+
+
 def _write(text: str, output: Path | None) -> None:
     if output is None:
         typer.echo(text, nl=False)
@@ -145,6 +154,7 @@ def showback(
     """Allocate the period and show who consumed what, with idle and unallocated lines."""
     chosen = _format(fmt)
     result, table, bounds = _build(period=period, by=by, basis=basis, rules=rules)
+    _say_purchases(table)
     _write(_render(result, table, chosen, bounds), output)
 
 
@@ -181,4 +191,5 @@ def chargeback(
         raise ValidationError(f"chargeback of {period} refused: {check.message()}", field="unallocated")
     shares = json.dumps({c: f"{s:.4f}" for c, s in check.shares})
     console.print(f"unallocated share {shares} within {limit:.2%}")
+    _say_purchases(table)
     _write(_render(result, table, chosen, bounds), output)
