@@ -8,6 +8,7 @@ judge is listed as not judged (``insufficient_history``), never as an anomaly.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -81,21 +82,28 @@ def find_anomalies(
         _fill_zeros(points, target, hourly)
         verdict = check(points, scope_label(scope))
         verdicts.append(verdict)
-        if verdict.status is not Status.ANOMALY:
-            continue
-        breakdown: dict[Any, dict[tuple[str, str], Decimal]] = {}
-        for dim in DIMENSIONS:
-            for bucket, values, nanos in sums((dim,), scope):
-                if values[0]:  # spend without a value for this dimension explains nothing
-                    breakdown.setdefault(bucket, {})[(dim, values[0])] = from_nanos(nanos)
-        anomaly = check(points, scope_label(scope), breakdown).anomaly
-        if anomaly is not None:
-            anomalies.append(anomaly)
+        if verdict.status is Status.ANOMALY:
+            anomaly = check(points, scope_label(scope), _breakdown(sums, scope)).anomaly
+            if anomaly is not None:
+                anomalies.append(anomaly)
     return AnomalyFindings(
         anomalies,
         [v for v in verdicts if v.status is Status.INSUFFICIENT_HISTORY],
         sum(v.status in (Status.NORMAL, Status.ANOMALY) for v in verdicts),
     )
+
+
+def _breakdown(
+    sums: Callable[[tuple[str, ...], dict[str, tuple[str, ...]]], list[tuple[Any, tuple[str, ...], int]]],
+    scope: dict[str, tuple[str, ...]],
+) -> dict[Any, dict[tuple[str, str], Decimal]]:
+    """The scope's spend per bucket and dimension value, for the contributors of an anomaly."""
+    breakdown: dict[Any, dict[tuple[str, str], Decimal]] = {}
+    for dim in DIMENSIONS:
+        for bucket, values, nanos in sums((dim,), scope):
+            if values[0]:  # spend without a value for this dimension explains nothing
+                breakdown.setdefault(bucket, {})[(dim, values[0])] = from_nanos(nanos)
+    return breakdown
 
 
 def _fill_zeros(points: dict[Any, Decimal], target: Any, hourly: bool) -> None:
