@@ -213,11 +213,16 @@ def test_conservation_is_exact_for_every_record(records, rules, drivers) -> None
 
 
 def _is_commitment_purchase(rec: CostRecord) -> bool:
-    """The test's own reading of the rule: a Purchase or Refund of a commitment, or — without a charge type —
-    a reservation (by pricing model or meter) with no resource."""
-    if rec.charge_type is not None:
-        return rec.charge_type in ("Purchase", "Refund") and rec.pricing_model != "OnDemand"
-    return rec.resource_id is None and (rec.meter_name == PTU_METER or rec.pricing_model == "Reservation")
+    """The test's own reading of the rule: never on-demand; a Purchase or Refund of a commitment (or of
+    anything with no resource), or — without a charge type — a reservation (by pricing model or meter) with
+    no resource."""
+    if rec.pricing_model == "OnDemand":
+        return False
+    if rec.charge_type is None:
+        return rec.resource_id is None and (rec.meter_name == PTU_METER or rec.pricing_model == "Reservation")
+    if rec.charge_type not in ("Purchase", "Refund"):
+        return False
+    return rec.pricing_model == "Reservation" or rec.resource_id is None
 
 
 @settings(max_examples=100, deadline=None)
@@ -312,6 +317,7 @@ def test_a_reservation_purchase_is_its_own_bucket_naming_the_reservation() -> No
         ),
         ({"charge_type": "Refund", "pricing_model": "Reservation", "meter_name": PTU_METER}, "purchases"),
         ({"charge_type": "Usage", "meter_name": PTU_METER}, "unallocated"),  # the charge type decides
+        ({"charge_type": "Refund", "resource_id": AOAI}, "unallocated"),  # a refund of usage on a resource
         ({"charge_type": "Purchase", "pricing_model": "OnDemand"}, "unallocated"),  # a marketplace purchase
         ({"meter_name": "gpt-4o-0806 Inp glbl Tokens"}, "unallocated"),  # not a commitment meter
     ],
@@ -319,7 +325,7 @@ def test_a_reservation_purchase_is_its_own_bucket_naming_the_reservation() -> No
 def test_commitment_purchases_are_recognised_by_charge_type_else_by_meter(
     fields: dict[str, str], bucket: str
 ) -> None:
-    (line,) = allocate([record("5", resource_id=None, **fields)], [], [], dimensions=DIMS).lines  # type: ignore[arg-type]
+    (line,) = allocate([record("5", **{"resource_id": None, **fields})], [], [], dimensions=DIMS).lines  # type: ignore[arg-type]
     assert line.bucket.value == bucket
 
 

@@ -23,10 +23,11 @@ _COMMITMENT_WORDS = ("reservation", "reserved", "savings plan", "commitment", "p
 def commitment_purchase(record: CostRecord) -> str | None:
     """What a record buys, as ``reservation <meter>`` or ``savings plan <meter>``; None for no purchase.
 
-    With a charge type, a ``Purchase`` or ``Refund`` is one unless its pricing model is on-demand or spot.
-    The Cost Management Query API drops ChargeType when rows are grouped by resource and meter; without it,
-    a row with no resource whose pricing model is a commitment, or whose meter names one, is a purchase:
-    usage always has a resource.
+    With a charge type, a ``Purchase`` or ``Refund`` is one when its pricing model is a commitment
+    (``Reservation``, ``SavingsPlan``), or is missing and the row has no resource; an on-demand or spot one
+    (a Marketplace purchase) or a refund on a resource is not. The Cost Management Query API drops ChargeType
+    when rows are grouped by resource and meter; without it, a row with no resource whose pricing model is a
+    commitment, or whose meter names one, is a purchase: usage always has a resource.
 
     >>> import datetime as dt; from decimal import Decimal; from aifinops.domain import Basis
     >>> commitment_purchase(CostRecord(dt.date(2026, 11, 1), Basis.ACTUAL, Decimal(2600), "USD",
@@ -34,9 +35,7 @@ def commitment_purchase(record: CostRecord) -> str | None:
     'reservation Provisioned Managed Global Unit'
     """
     charge = record.charge_type.strip().lower() if record.charge_type else ""
-    if charge and charge not in _PURCHASE_CHARGES:
-        return None
-    if not charge and record.resource_id:
+    if (charge and charge not in _PURCHASE_CHARGES) or (not charge and record.resource_id):
         return None
     pricing = (record.pricing_model or "").replace(" ", "").lower()
     names = [
@@ -45,10 +44,13 @@ def commitment_purchase(record: CostRecord) -> str | None:
         if n
     ]
     lowered = " ".join(names).lower()
-    if charge:
-        if pricing in _NOT_COMMITTED:
-            return None
-    elif pricing not in _COMMITTED and not any(word in lowered for word in _COMMITMENT_WORDS):
+    named = any(word in lowered for word in _COMMITMENT_WORDS)
+    if pricing in _NOT_COMMITTED:
         return None
-    kind = "savings plan" if pricing == "savingsplan" or "savings plan" in lowered else "reservation"
+    if pricing not in _COMMITTED and (record.resource_id or not (charge or named)):
+        return None
+    if pricing == "savingsplan" or "savings plan" in lowered:
+        kind = "savings plan"
+    else:
+        kind = "reservation" if pricing == "reservation" or named else "purchase"
     return f"{kind} {names[0] if names else '(unnamed)'}"
