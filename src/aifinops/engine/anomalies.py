@@ -30,6 +30,7 @@ from aifinops.engine.forecast import median, robust_sigma
 __all__ = [
     "Anomaly",
     "Contributor",
+    "Sensitivity",
     "Status",
     "Verdict",
     "contributors",
@@ -158,27 +159,28 @@ def _baseline_keys(
 
 
 @dataclass(frozen=True, slots=True)
-class _Rules:
-    """How a check judges: the band's width and floors, and the fewest baseline points."""
+class Sensitivity:
+    """How a check judges: the range is median ± ``k``·σ, σ floored at ``relative_floor`` × median and at
+    ``floor``; a baseline needs ``min_points`` comparable points."""
 
-    k: Decimal
-    floor: Decimal
-    relative_floor: Decimal
-    min_points: int
+    k: Decimal = Decimal(3)
+    floor: Decimal = Decimal("0.01")
+    relative_floor: Decimal = RELATIVE_FLOOR
+    min_points: int = 4
 
 
 def _check(
     *,
     at: K,
     series: Mapping[K, Decimal],
-    keys: tuple[list[K], str],
+    candidates: Callable[[int], list[K]],
     breakdown: Mapping[K, Mapping[DimensionValue, Decimal]] | None,
     scope: str,
     grain: str,
     currency: str,
-    rules: _Rules,
+    rules: Sensitivity,
 ) -> Verdict:
-    found, baseline = keys
+    found, baseline = _baseline_keys(at, series, candidates, rules.min_points)
     verdict = Verdict(scope, grain, at.isoformat(), Status.NORMAL, baseline, len(found), rules.min_points)
     if at not in series:
         return replace(verdict, status=Status.NO_DATA)
@@ -225,10 +227,7 @@ def judge_daily(
     currency: str,
     breakdown: Mapping[dt.date, Mapping[DimensionValue, Decimal]] | None = None,
     weeks: int = 8,
-    k: Decimal = Decimal(3),
-    floor: Decimal = Decimal("0.01"),
-    relative_floor: Decimal = RELATIVE_FLOOR,
-    min_points: int = 4,
+    rules: Sensitivity = Sensitivity(),
 ) -> Verdict:
     """Judge ``day`` in a daily spend ``series``: normal, an anomaly, or not judged (too little history).
 
@@ -242,12 +241,40 @@ def judge_daily(
     return _check(
         at=day,
         series=series,
-        keys=_baseline_keys(day, series, candidates, min_points),
+        candidates=candidates,
         breakdown=breakdown,
         scope=scope,
         grain="day",
         currency=currency,
-        rules=_Rules(k, floor, relative_floor, min_points),
+        rules=rules,
+    )
+
+
+def judge_hourly(
+    *,
+    series: Mapping[dt.datetime, Decimal],
+    hour: dt.datetime,
+    scope: str,
+    currency: str,
+    breakdown: Mapping[dt.datetime, Mapping[DimensionValue, Decimal]] | None = None,
+    weeks: int = 4,
+    rules: Sensitivity = Sensitivity(),
+) -> Verdict:
+    """Judge the hour starting at ``hour`` (aware UTC) against the same hour of earlier days."""
+
+    def candidates(step: int) -> list[dt.datetime]:
+        span = weeks * 7 if step == 7 else 14
+        return [hour - dt.timedelta(days=i) for i in range(step, span + 1, step)]
+
+    return _check(
+        at=hour,
+        series=series,
+        candidates=candidates,
+        breakdown=breakdown,
+        scope=scope,
+        grain="hour",
+        currency=currency,
+        rules=rules,
     )
 
 
@@ -261,37 +288,6 @@ def detect_daily(
 ) -> Anomaly | None:
     """The anomaly of ``day`` (None when normal or not judged): :func:`judge_daily` with its defaults."""
     return judge_daily(series=series, day=day, scope=scope, currency=currency, breakdown=breakdown).anomaly
-
-
-def judge_hourly(
-    *,
-    series: Mapping[dt.datetime, Decimal],
-    hour: dt.datetime,
-    scope: str,
-    currency: str,
-    breakdown: Mapping[dt.datetime, Mapping[DimensionValue, Decimal]] | None = None,
-    weeks: int = 4,
-    k: Decimal = Decimal(3),
-    floor: Decimal = Decimal("0.01"),
-    relative_floor: Decimal = RELATIVE_FLOOR,
-    min_points: int = 4,
-) -> Verdict:
-    """Judge the hour starting at ``hour`` (aware UTC) against the same hour of earlier days."""
-
-    def candidates(step: int) -> list[dt.datetime]:
-        span = weeks * 7 if step == 7 else 14
-        return [hour - dt.timedelta(days=i) for i in range(step, span + 1, step)]
-
-    return _check(
-        at=hour,
-        series=series,
-        keys=_baseline_keys(hour, series, candidates, min_points),
-        breakdown=breakdown,
-        scope=scope,
-        grain="hour",
-        currency=currency,
-        rules=_Rules(k, floor, relative_floor, min_points),
-    )
 
 
 def detect_hourly(
