@@ -141,26 +141,24 @@ def owner_cost_rows(
 ) -> list[dict[str, Any]]:
     """The ``allocation_owner_costs`` rows of one stored day: its ``allocated`` parts summed per owner and
     currency (``parts`` and ``owners`` as packed: a part names its owners by number)."""
-    sums: dict[tuple[int, str], int] = {}
+    sums: dict[str, list[int]] = {}  # per currency, per owner number
     for _record, currency, bucket, _rule, _driver, _reason, numbers, amounts in parts:
         if bucket != _ALLOCATED:
             continue
+        acc = sums.get(currency)
+        if acc is None:
+            acc = sums[currency] = [0] * len(owners)
         for number, amount in zip(numbers, amounts, strict=True):
-            key = (number, currency)
-            sums[key] = sums.get(key, 0) + amount
-    empty = dict.fromkeys(DIMENSIONS, "")
-    return [
-        {
-            "billing_day": day,
-            "basis": basis,
-            **empty,
-            **dict(zip(dimensions, owners[number], strict=True)),
-            "currency": currency,
-            "cost_nanos": nanos,
-        }
-        for (number, currency), nanos in sorted(sums.items())
-        if nanos
-    ]
+            acc[number] += amount
+    fixed = {"billing_day": day, "basis": basis, **dict.fromkeys(DIMENSIONS, "")}
+    rows = []
+    for currency, per_owner in sorted(sums.items()):
+        for number, nanos in enumerate(per_owner):
+            if nanos:
+                row = {**fixed, "currency": currency, "cost_nanos": nanos}
+                row.update(zip(dimensions, owners[number], strict=True))
+                rows.append(row)
+    return rows
 
 
 def _dimensions(conn: sa.Connection, start: dt.date, end: dt.date, basis: Basis) -> tuple[str, ...]:
