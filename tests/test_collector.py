@@ -28,8 +28,8 @@ from aifinops.errors import ConfigError, SourceError
 from aifinops.jobs.collect import CollectionSummary, Collector, collection_window, run_scheduled
 from aifinops.jobs.collection_sources import month_chunks
 from aifinops.sources._http import RetryPolicy
-from aifinops.sources.cost_exports import BlobExports
 from aifinops.sources.cost_management import CostManagementClient
+from aifinops.sources.export_runs import BlobExports
 from aifinops.sources.monitor import MonitorClient
 from aifinops.sources.resource_graph import ResourceGraphClient
 from aifinops.store import Store

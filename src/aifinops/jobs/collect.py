@@ -24,7 +24,7 @@ import httpx
 
 from aifinops.errors import AifinopsError, ConfigError
 from aifinops.jobs.collection_sources import SOURCES, CollectionStep, SourceOutcome
-from aifinops.sources.cost_exports import BlobExports
+from aifinops.sources.export_runs import BlobExports
 from aifinops.sources.protocols import CostQueryClient, ExportRunSource, InventoryClient, MetricsClient
 from aifinops.store.cost_records import CostRecordStore
 from aifinops.store.inventory import InventoryStore

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from aifinops.domain import Basis, Money
 from aifinops.errors import ConfigError
-from aifinops.sources.cost_exports import ExportReader, ExportRun, basis_from_name, local_runs
+from aifinops.sources.cost_exports import ExportReader, basis_from_name
+from aifinops.sources.export_runs import ExportRun, local_runs
 from aifinops.sources.export_schemas import ExportManifest, SchemaKind, detect_schema
 from aifinops.sources.protocols import ExportRunSource
 
