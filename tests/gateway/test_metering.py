@@ -18,7 +18,7 @@ from aifinops.sources.openai_wire import (
     usage_from_body,
     want_stream_usage,
 )
-from factories import SAMPLES_DIR
+from tests.factories import SAMPLES_DIR
 
 SAMPLES = SAMPLES_DIR / "openai-responses"
 SK = SAMPLES / "semantic-kernel"

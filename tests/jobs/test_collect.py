@@ -36,7 +36,7 @@ from aifinops.store import Store
 from aifinops.store.cost_queries import read_cost_checkpoints, read_cost_freshness, read_cost_totals
 from aifinops.store.inventory_queries import read_inventory
 from aifinops.store.metric_sample_queries import read_metric_samples
-from factories import SAMPLES_DIR, EmulatorToken
+from tests.factories import SAMPLES_DIR, EmulatorToken
 
 SAMPLES = SAMPLES_DIR
 EA_ACTUAL = SAMPLES / "azure-cost-export/finops-toolkit/EA_ActualCost_Small.csv"

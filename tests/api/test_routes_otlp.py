@@ -37,9 +37,9 @@ from aifinops.config import Settings, load_settings
 from aifinops.store import Store
 from aifinops.store.keys import KeyStore
 from aifinops.store.prices import PriceStore
-from factories import PRICE_START, gpt4o_prices
-from wire_examples import OTLP_REFERENCE_BODY as REFERENCE_BODY
-from wire_examples import OTLP_REFERENCE_TRACE as TRACE
+from tests.factories import PRICE_START, gpt4o_prices
+from tests.wire_examples import OTLP_REFERENCE_BODY as REFERENCE_BODY
+from tests.wire_examples import OTLP_REFERENCE_TRACE as TRACE
 
 PROBLEM = "application/problem+json"
 PROTOBUF = {"content-type": "application/x-protobuf"}
