@@ -92,16 +92,7 @@ def _key_exprs(
     currency = f"upper({_text(col('currency'))})"
     if default_currency:
         currency = f"coalesce({currency}, {sql_str(default_currency.upper())})"
-    plain = (
-        "meter_category",
-        "meter_subcategory",
-        "meter_name",
-        "meter_id",
-        "charge_type",
-        "pricing_model",
-        "unit",
-    )
-    return {
+    normalized = {
         "billing_day": (f"{_day(_text(col('billing_day')), date_format)} AS billing_day",),
         "currency": (f"{currency} AS currency",),
         "subscription_id": (
@@ -115,12 +106,13 @@ def _key_exprs(
         ),
         "location": (f"replace(lower({_text(col('location'))}), ' ', '') AS location",),
         "service_name": (f"{service} AS service_name",),
-        **{n: (f"{_text(col(n))} AS {n}",) for n in plain},
         "tags": (
             f"(CASE WHEN json_valid({wrapped}) THEN json({wrapped}) END) AS tags",
             f"{tags} IS NOT NULL AND NOT coalesce(json_valid({wrapped}), false) AS tags_invalid",
         ),
     }
+    # The meter and charge columns are kept as the file writes them, trimmed.
+    return {f: normalized.get(f) or (f"{_text(col(f))} AS {f}",) for f in _RAW_KEYS}
 
 
 # Normalized once per distinct value and joined back: these columns repeat a lot and cost the most to parse.
