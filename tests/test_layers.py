@@ -195,11 +195,25 @@ def test_engine_touches_no_process_state(path: Path) -> None:
     assert not calls, f"{_rel(path)} reads the clock ({calls}); take as_of as an argument"
 
 
+#: Database drivers and SQL toolkits.
+_SQL = {"sqlalchemy", "alembic", "sqlite3", "psycopg"}
+
+
 @pytest.mark.parametrize("path", _modules("store"), ids=_rel)
 def test_the_store_does_not_import_duckdb(path: Path) -> None:
     """Sources hand the store row batches or Arrow record batches, never a DuckDB relation."""
     lines = [i.line for i in imports(path) if i.name.split(".")[0] == "duckdb"]
     assert not lines, f"{_rel(path)} imports duckdb (line {lines}); take row batches or Arrow instead"
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES.values() if _layer(_module_name(p)) != "store"], ids=_rel
+)
+def test_only_the_store_touches_the_database(path: Path) -> None:
+    """One idiom: ``XStore`` classes write and ``*_queries`` modules read; nothing else speaks SQL to the
+    database (sources may still query the files they read with DuckDB)."""
+    sql = sorted(f"{i.name} (line {i.line})" for i in imports(path) if i.name.split(".")[0] in _SQL)
+    assert not sql, f"{_rel(path)} imports {sql}; read through a store/*_queries module instead"
 
 
 @pytest.mark.parametrize("path", _modules("cli") + _modules("demo"), ids=_rel)
