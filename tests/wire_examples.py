@@ -2,6 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+#: The usage of a chat completion with cached and reasoning tokens (reference/openai-wire.md).
+CHAT_USAGE: dict[str, Any] = {
+    "prompt_tokens": 1200,
+    "completion_tokens": 300,
+    "total_tokens": 1500,
+    "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
+    "completion_tokens_details": {
+        "reasoning_tokens": 128,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    },
+}
+#: Azure's ``prompt_filter_results`` of a prompt that passed every filter (reference/openai-wire.md).
+PROMPT_FILTER_RESULTS: list[dict[str, Any]] = [
+    {
+        "prompt_index": 0,
+        "content_filter_results": {
+            "hate": {"filtered": False, "severity": "safe"},
+            "self_harm": {"filtered": False, "severity": "safe"},
+            "sexual": {"filtered": False, "severity": "safe"},
+            "violence": {"filtered": False, "severity": "safe"},
+            "jailbreak": {"filtered": False, "detected": False},
+        },
+    }
+]
+
 #: The example body of reference/otel-genai.md §4.1, verbatim.
 OTLP_REFERENCE_BODY = b"""{"resourceSpans": [{
   "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "rag-api"}}]},

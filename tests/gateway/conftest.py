@@ -17,38 +17,15 @@ from aifinops.domain import PricedUsage, UsageEvent
 from aifinops.gateway.enforcer import Admission, CallContext
 from aifinops.gateway.routing import GatewayConfig, parse_gateway_config
 from aifinops.store.keys import ApiKey
+from tests.wire_examples import CHAT_USAGE, PROMPT_FILTER_RESULTS
 
 UPSTREAM_KEY = "upstream-secret-key-123"
 GATEWAY_SECRET = "afo_k1_testsecret"
 READ_SECRET = "afo_k2_readonly"
 WORDS = ["Hel", "lo", " there", "."]
-PROMPT_FILTER = [
-    {
-        "prompt_index": 0,
-        "content_filter_results": {
-            "hate": {"filtered": False, "severity": "safe"},
-            "self_harm": {"filtered": False, "severity": "safe"},
-            "sexual": {"filtered": False, "severity": "safe"},
-            "violence": {"filtered": False, "severity": "safe"},
-            "jailbreak": {"filtered": False, "detected": False},
-        },
-    }
-]
 CHOICE_FILTER = {
     "hate": {"filtered": False, "severity": "safe"},
     "protected_material_text": {"filtered": False, "detected": False},
-}
-CHAT_USAGE = {
-    "prompt_tokens": 1200,
-    "completion_tokens": 300,
-    "total_tokens": 1500,
-    "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
-    "completion_tokens_details": {
-        "reasoning_tokens": 128,
-        "audio_tokens": 0,
-        "accepted_prediction_tokens": 0,
-        "rejected_prediction_tokens": 0,
-    },
 }
 STREAM_USAGE = {
     "prompt_tokens": 12,
@@ -165,7 +142,7 @@ def _chat(request: Mapping[str, Any]) -> dict[str, Any]:
         "created": 1767225600,
         "model": MODEL,
         "system_fingerprint": "fp_abc123",
-        "prompt_filter_results": PROMPT_FILTER,
+        "prompt_filter_results": PROMPT_FILTER_RESULTS,
         "choices": [
             {
                 "index": 0,
@@ -221,7 +198,7 @@ async def _chat_stream(send: Any, request: Mapping[str, Any]) -> None:
             "created": 0,
             "model": "",
             "choices": [],
-            "prompt_filter_results": PROMPT_FILTER,
+            "prompt_filter_results": PROMPT_FILTER_RESULTS,
         }
     ]
     events.append(

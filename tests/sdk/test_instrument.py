@@ -15,28 +15,10 @@ import pytest
 from aifinops import sdk
 from aifinops.errors import ConfigError
 from tests.sdk.conftest import Ingest
+from tests.wire_examples import CHAT_USAGE, PROMPT_FILTER_RESULTS
 
 ENDPOINT = "https://res.openai.azure.com"
 MODEL = "gpt-4o-2024-11-20"
-CHAT_USAGE = {
-    "prompt_tokens": 1200,
-    "completion_tokens": 300,
-    "total_tokens": 1500,
-    "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
-    "completion_tokens_details": {
-        "reasoning_tokens": 128,
-        "audio_tokens": 0,
-        "accepted_prediction_tokens": 0,
-        "rejected_prediction_tokens": 0,
-    },
-}
-FILTERS = {
-    "hate": {"filtered": False, "severity": "safe"},
-    "self_harm": {"filtered": False, "severity": "safe"},
-    "sexual": {"filtered": False, "severity": "safe"},
-    "violence": {"filtered": False, "severity": "safe"},
-    "jailbreak": {"filtered": False, "detected": False},
-}
 
 
 def _chat_chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
@@ -64,7 +46,7 @@ def _chat(body: dict[str, Any]) -> httpx.Response:
                 "created": 1767225600,
                 "model": MODEL,
                 "system_fingerprint": "fp_abc123",
-                "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": FILTERS}],
+                "prompt_filter_results": PROMPT_FILTER_RESULTS,
                 "choices": [
                     {
                         "index": 0,
@@ -84,7 +66,7 @@ def _chat(body: dict[str, Any]) -> httpx.Response:
             "created": 0,
             "model": "",
             "choices": [],
-            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": FILTERS}],
+            "prompt_filter_results": PROMPT_FILTER_RESULTS,
         }
     ]
     events += [
