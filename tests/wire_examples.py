@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 #: The usage of a chat completion with cached and reasoning tokens (reference/openai-wire.md).
@@ -16,6 +17,14 @@ CHAT_USAGE: dict[str, Any] = {
         "accepted_prediction_tokens": 0,
         "rejected_prediction_tokens": 0,
     },
+}
+#: The usage of a Responses API answer with cached and reasoning tokens (reference/openai-wire.md).
+RESPONSES_USAGE: dict[str, Any] = {
+    "input_tokens": 1200,
+    "input_tokens_details": {"cached_tokens": 1024},
+    "output_tokens": 300,
+    "output_tokens_details": {"reasoning_tokens": 128},
+    "total_tokens": 1500,
 }
 #: Azure's ``prompt_filter_results`` of a prompt that passed every filter (reference/openai-wire.md).
 PROMPT_FILTER_RESULTS: list[dict[str, Any]] = [
@@ -58,3 +67,26 @@ OTLP_REFERENCE_BODY = b"""{"resourceSpans": [{
 }]}"""  # noqa: E501 (verbatim)
 #: The trace of :data:`OTLP_REFERENCE_BODY`.
 OTLP_REFERENCE_TRACE = "5b8efff798038103d269b633813fc60c"
+
+
+def chat_completion(
+    *, model: str, content: str, finish_reason: str, choice_filter: Mapping[str, Any]
+) -> dict[str, Any]:
+    """An Azure chat completion in one JSON body, with :data:`CHAT_USAGE` (reference/openai-wire.md)."""
+    return {
+        "id": "chatcmpl-Ab12Cd34",
+        "object": "chat.completion",
+        "created": 1767225600,
+        "model": model,
+        "system_fingerprint": "fp_abc123",
+        "prompt_filter_results": PROMPT_FILTER_RESULTS,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": finish_reason,
+                "message": {"role": "assistant", "content": content},
+                "content_filter_results": choice_filter,
+            }
+        ],
+        "usage": CHAT_USAGE,
+    }

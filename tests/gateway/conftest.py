@@ -17,7 +17,7 @@ from aifinops.domain import PricedUsage, UsageEvent
 from aifinops.gateway.enforcer import Admission, CallContext
 from aifinops.gateway.routing import GatewayConfig, parse_gateway_config
 from aifinops.store.keys import ApiKey
-from tests.wire_examples import CHAT_USAGE, PROMPT_FILTER_RESULTS
+from tests.wire_examples import PROMPT_FILTER_RESULTS, RESPONSES_USAGE, chat_completion
 
 UPSTREAM_KEY = "upstream-secret-key-123"
 GATEWAY_SECRET = "afo_k1_testsecret"
@@ -136,23 +136,12 @@ def _text_of(request: Mapping[str, Any]) -> str:
 def _chat(request: Mapping[str, Any]) -> dict[str, Any]:
     content = "".join(WORDS)
     filtered = "FILTERME" in _text_of(request)
-    return {
-        "id": "chatcmpl-Ab12Cd34",
-        "object": "chat.completion",
-        "created": 1767225600,
-        "model": MODEL,
-        "system_fingerprint": "fp_abc123",
-        "prompt_filter_results": PROMPT_FILTER_RESULTS,
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "content_filter" if filtered else "stop",
-                "message": {"role": "assistant", "content": content},
-                "content_filter_results": CHOICE_FILTER,
-            }
-        ],
-        "usage": CHAT_USAGE,
-    }
+    return chat_completion(
+        model=MODEL,
+        content=content,
+        finish_reason="content_filter" if filtered else "stop",
+        choice_filter=CHOICE_FILTER,
+    )
 
 
 def _response_obj() -> dict[str, Any]:
@@ -171,13 +160,7 @@ def _response_obj() -> dict[str, Any]:
                 "content": [{"type": "output_text", "text": "Hello.", "annotations": []}],
             }
         ],
-        "usage": {
-            "input_tokens": 1200,
-            "input_tokens_details": {"cached_tokens": 1024},
-            "output_tokens": 300,
-            "output_tokens_details": {"reasoning_tokens": 128},
-            "total_tokens": 1500,
-        },
+        "usage": RESPONSES_USAGE,
     }
 
 

@@ -15,7 +15,7 @@ import pytest
 from aifinops import sdk
 from aifinops.errors import ConfigError
 from tests.sdk.conftest import Ingest
-from tests.wire_examples import CHAT_USAGE, PROMPT_FILTER_RESULTS
+from tests.wire_examples import PROMPT_FILTER_RESULTS, RESPONSES_USAGE, chat_completion
 
 ENDPOINT = "https://res.openai.azure.com"
 MODEL = "gpt-4o-2024-11-20"
@@ -40,23 +40,12 @@ def _chat(body: dict[str, Any]) -> httpx.Response:
     if not body.get("stream"):
         return httpx.Response(
             200,
-            json={
-                "id": "chatcmpl-Ab12Cd34",
-                "object": "chat.completion",
-                "created": 1767225600,
-                "model": MODEL,
-                "system_fingerprint": "fp_abc123",
-                "prompt_filter_results": PROMPT_FILTER_RESULTS,
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": "Hello."},
-                        "content_filter_results": {"hate": {"filtered": False, "severity": "safe"}},
-                    }
-                ],
-                "usage": CHAT_USAGE,
-            },
+            json=chat_completion(
+                model=MODEL,
+                content="Hello.",
+                finish_reason="stop",
+                choice_filter={"hate": {"filtered": False, "severity": "safe"}},
+            ),
         )
     # Azure opens with an empty prompt-filter chunk (wire reference §3.1).
     events: list[dict[str, Any]] = [
@@ -87,13 +76,6 @@ def _chat(body: dict[str, Any]) -> httpx.Response:
 
 
 def _responses(body: dict[str, Any]) -> httpx.Response:
-    usage = {
-        "input_tokens": 1200,
-        "input_tokens_details": {"cached_tokens": 1024},
-        "output_tokens": 300,
-        "output_tokens_details": {"reasoning_tokens": 128},
-        "total_tokens": 1500,
-    }
     response = {
         "id": "resp_1",
         "object": "response",
@@ -104,7 +86,7 @@ def _responses(body: dict[str, Any]) -> httpx.Response:
         "parallel_tool_calls": True,
         "tool_choice": "auto",
         "tools": [],
-        "usage": usage,
+        "usage": RESPONSES_USAGE,
     }
     if not body.get("stream"):
         return httpx.Response(200, json=response)
