@@ -112,7 +112,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "sources": _EDGE,
     "store": _EDGE,
     "sdk": _BASE | {"sources"},
-    "emulator": _BASE,
+    "emulator": _BASE | {"sources"},  # it recognises the Log Analytics queries the sources send
     "queries": _READ | {"queries"},
     "jobs": _USE_CASES,
     "gateway": _USE_CASES | {"gateway"},

@@ -69,6 +69,17 @@ OTLP_REFERENCE_BODY = b"""{"resourceSpans": [{
 OTLP_REFERENCE_TRACE = "5b8efff798038103d269b633813fc60c"
 
 
+#: The chunk Azure opens a chat completion stream with: no choices, the prompt's filter results (§3.1).
+PROMPT_FILTER_CHUNK: dict[str, Any] = {
+    "id": "",
+    "object": "",
+    "created": 0,
+    "model": "",
+    "choices": [],
+    "prompt_filter_results": PROMPT_FILTER_RESULTS,
+}
+
+
 def chat_completion(
     *, model: str, content: str, finish_reason: str, choice_filter: Mapping[str, Any]
 ) -> dict[str, Any]:

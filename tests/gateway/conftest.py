@@ -17,7 +17,7 @@ from aifinops.domain import PricedUsage, UsageEvent
 from aifinops.gateway.enforcer import Admission, CallContext
 from aifinops.gateway.routing import GatewayConfig, parse_gateway_config
 from aifinops.store.keys import ApiKey
-from tests.wire_examples import PROMPT_FILTER_RESULTS, RESPONSES_USAGE, chat_completion
+from tests.wire_examples import PROMPT_FILTER_CHUNK, RESPONSES_USAGE, chat_completion
 
 UPSTREAM_KEY = "upstream-secret-key-123"
 GATEWAY_SECRET = "afo_k1_testsecret"
@@ -174,16 +174,7 @@ async def _chat_stream(send: Any, request: Mapping[str, Any]) -> None:
         "model": MODEL,
         "system_fingerprint": "fp_abc123",
     }
-    events: list[dict[str, Any]] = [
-        {
-            "id": "",
-            "object": "",
-            "created": 0,
-            "model": "",
-            "choices": [],
-            "prompt_filter_results": PROMPT_FILTER_RESULTS,
-        }
-    ]
+    events: list[dict[str, Any]] = [PROMPT_FILTER_CHUNK]
     events.append(
         {
             **base,

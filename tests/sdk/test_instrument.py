@@ -15,7 +15,7 @@ import pytest
 from aifinops import sdk
 from aifinops.errors import ConfigError
 from tests.sdk.conftest import Ingest
-from tests.wire_examples import PROMPT_FILTER_RESULTS, RESPONSES_USAGE, chat_completion
+from tests.wire_examples import PROMPT_FILTER_CHUNK, RESPONSES_USAGE, chat_completion
 
 ENDPOINT = "https://res.openai.azure.com"
 MODEL = "gpt-4o-2024-11-20"
@@ -48,16 +48,7 @@ def _chat(body: dict[str, Any]) -> httpx.Response:
             ),
         )
     # Azure opens with an empty prompt-filter chunk (wire reference §3.1).
-    events: list[dict[str, Any]] = [
-        {
-            "id": "",
-            "object": "",
-            "created": 0,
-            "model": "",
-            "choices": [],
-            "prompt_filter_results": PROMPT_FILTER_RESULTS,
-        }
-    ]
+    events: list[dict[str, Any]] = [PROMPT_FILTER_CHUNK]
     events += [
         _chat_chunk({"role": "assistant", "content": "Hel"}, None),
         _chat_chunk({"content": "lo"}, None),
