@@ -22,6 +22,8 @@ from tests.wire_examples import PROMPT_FILTER_CHUNK, RESPONSES_USAGE, chat_compl
 UPSTREAM_KEY = "upstream-secret-key-123"
 GATEWAY_SECRET = "afo_k1_testsecret"
 READ_SECRET = "afo_k2_readonly"
+#: Gateway keys that may send x-aifinops-tenant: bound to contoso by identity, by tenant limit, or unbound.
+TENANT_SECRETS = {"identity": "afo_k3_identity", "limit": "afo_k4_limit", "free": "afo_k5_free"}
 WORDS = ["Hel", "lo", " there", "."]
 CHOICE_FILTER = {
     "hate": {"filtered": False, "severity": "safe"},
@@ -345,6 +347,13 @@ def memory_keys() -> MemoryKeys:
         {
             GATEWAY_SECRET: gateway_key(),
             READ_SECRET: gateway_key(key_id="k2", name="reader", scopes=frozenset({"read"})),
+            TENANT_SECRETS["identity"]: gateway_key(key_id="k3", allowed_headers=frozenset({"tenant"})),
+            TENANT_SECRETS["limit"]: gateway_key(
+                key_id="k4", tenant="contoso", identity={"app": "a"}, allowed_headers=frozenset({"tenant"})
+            ),
+            TENANT_SECRETS["free"]: gateway_key(
+                key_id="k5", identity={"app": "a"}, allowed_headers=frozenset({"tenant"})
+            ),
         }
     )
 
