@@ -11,7 +11,7 @@ from aifinops.api.app import create_app
 from aifinops.config import load_settings
 from aifinops.queries.metrics import OTHER, cap_labels
 from aifinops.store import Store
-from factories import event_json
+from tests.factories import event_json
 
 
 def _families(text: str) -> dict[str, list[object]]:

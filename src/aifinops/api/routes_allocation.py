@@ -15,7 +15,7 @@ from aifinops.api.problems import ProblemError
 from aifinops.domain import DIMENSIONS, Basis
 from aifinops.engine.allocation_rules import parse_rules, rule_to_mapping
 from aifinops.errors import ValidationError
-from aifinops.jobs.allocate import allocate_period, run_gc_paused
+from aifinops.jobs.allocate import allocate_period
 from aifinops.queries.allocation import allocation_document, rules_document
 from aifinops.queries.kpis import allocation_kpis_document
 from aifinops.queries.reconciliation import reconciliation_document
@@ -150,9 +150,8 @@ async def get_allocation(
     by: str | None = None,
 ) -> dict[str, Any]:
     chosen, dims = _basis(basis), _dims(by, ()) if by else None
-    return await run_in_threadpool(  # a month is a million lines
-        run_gc_paused,
-        lambda: allocation_document(store, days.start, days.end, basis=chosen, by=dims, period=days.label),
+    return await run_in_threadpool(
+        lambda: allocation_document(store, days.start, days.end, basis=chosen, by=dims, period=days.label)
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,7 +12,6 @@ from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.problems import ProblemError
 from aifinops.api.query_params import check_known, parse_usage_query
 from aifinops.domain import Basis
-from aifinops.jobs.allocate import run_gc_paused
 from aifinops.queries.apim_usage import apim_usage_document
 from aifinops.queries.costs import costs_document
 from aifinops.queries.usage import monitor_usage_document, token_usage_document
@@ -68,7 +66,4 @@ async def costs(
             errors=[{"field": "basis", "reason": "must be estimated, actual or amortized"}],
         )
     q = parse_usage_query(request.query_params, timezone=settings.timezone, now=_now(), tenant=caller.tenant)
-    document = partial(costs_document, store, q, basis=Basis(basis), tenant=caller.tenant)
-    if basis == Basis.ESTIMATED.value:
-        return await run_in_threadpool(document)
-    return await run_in_threadpool(run_gc_paused, document)  # billed cost by group: a month of lines
+    return await run_in_threadpool(lambda: costs_document(store, q, basis=Basis(basis), tenant=caller.tenant))

@@ -77,8 +77,8 @@ def _build(
 ) -> tuple[AllocationResult, Showback, tuple[dt.date, dt.date]]:
     from aifinops.config import load_settings
     from aifinops.domain import Basis
-    from aifinops.engine.showback import build_showback
-    from aifinops.jobs.allocate import allocate_period, gc_paused_for_bulk_objects
+    from aifinops.jobs.allocate import allocate_period
+    from aifinops.queries.allocation import allocation_showback
     from aifinops.store import Store
     from aifinops.store.cost_queries import read_cost_records
 
@@ -104,8 +104,7 @@ def _build(
         console.print(
             f"no {chosen.value} cost records stored for {period}; collect them first (`aifinops collect`)"
         )
-    with gc_paused_for_bulk_objects():  # the showback walks the period's million lines
-        showback = build_showback(result, by=group, period=period, basis=chosen)
+    showback = allocation_showback(result, by=group, period=period, basis=chosen)
     return result, showback, (start, end)
 
 

@@ -113,7 +113,7 @@ class AllocationResult:
         """Every line, in part order: each record's lines are consecutive, in the order they were split.
 
         A month is about a million lines: callers building them pause the cyclic garbage collector around it
-        (``aifinops.jobs.allocate.gc_paused_for_bulk_objects``), which the engine never touches itself.
+        (``aifinops.queries.gc_pause.gc_paused_for_bulk_objects``), which the engine never touches itself.
         """
         out: list[AllocationLine] = []
         extend, new = out.extend, tuple.__new__

@@ -114,7 +114,7 @@ def test_kpis_show_cost_per_successful_task_estimated_and_fully_loaded(
     from aifinops.domain import Outcome, TaskOutcome
     from aifinops.jobs.ingest import Ingestor
     from aifinops.store.prices import PriceStore
-    from factories import PRICE_START, event, gpt4o_prices
+    from tests.factories import PRICE_START, event, gpt4o_prices
 
     PriceStore(sqlite_store).save(gpt4o_prices(), now=PRICE_START)
     ingestor = Ingestor(sqlite_store)
