@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from aifinops.engine.anomalies import Status, contributors, detect_daily, detect_hourly, judge_daily
-from factories import weekday_shaped_history
+from tests.factories import weekday_shaped_history
 
 DAY = dt.date(2026, 11, 25)  # a Wednesday
 

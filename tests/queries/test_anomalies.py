@@ -11,7 +11,7 @@ from aifinops.jobs.ingest import Ingestor
 from aifinops.queries.anomalies import anomalies_json, find_anomalies
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
-from factories import PRICE_START, event, gpt4o_prices, weekday_shaped_history
+from tests.factories import PRICE_START, event, gpt4o_prices, weekday_shaped_history
 
 FIRST = dt.date(2026, 9, 7)  # a Monday
 DAYS = 45

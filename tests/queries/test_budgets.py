@@ -20,7 +20,7 @@ from aifinops.store.allocation_queries import allocated_groups
 from aifinops.store.budgets import BudgetStore
 from aifinops.store.cost_records import CostRecordStore
 from aifinops.store.prices import PriceStore
-from factories import PRICE_START, event, gpt4o_prices
+from tests.factories import PRICE_START, event, gpt4o_prices
 
 AOAI = "/subscriptions/s/resourcegroups/rg/providers/microsoft.cognitiveservices/accounts/aoai"
 PTU = "/subscriptions/s/resourcegroups/rg/providers/microsoft.cognitiveservices/accounts/ptu"
