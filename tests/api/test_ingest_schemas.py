@@ -1,0 +1,81 @@
+"""The ingest schema holds every limit of the store: one bad item is refused by name, the batch is kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from factories import event_json
+
+GOOD_OUTCOME = {"task_id": "t1", "outcome": "succeeded", "ended_at": "2026-10-01T10:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"quantity": "50000000000", "unit": "images"}, "quantity", "less than or equal to"),
+        ({"quantity": 9.3e11, "unit": "images"}, "quantity", "less than or equal to"),
+        ({"app": "bad\x00app"}, "app", "NUL"),
+        ({"event_id": "e-\x00"}, "event_id", "NUL"),
+        ({"task_id": "t\x00"}, "task_id", "NUL"),
+        ({"unit": "s\x00", "quantity": "1"}, "unit", "NUL"),
+        ({"unit": "u" * 40, "quantity": "1"}, "unit", "at most 32 characters"),
+        ({"resource_id": "/subscriptions/\x00"}, "resource_id", "NUL"),
+        ({"attributes": {"k": "v\x00"}}, "attributes.k", "NUL"),
+        ({"attributes": {"k\x00": "v"}}, "attributes.k\x00.[key]", "NUL"),
+        ({"input_tokens": True}, "input_tokens", "integer"),
+        ({"requests": False}, "requests", "integer"),
+        ({"step": True}, "step", "integer"),
+        ({"latency_ms": "12"}, "latency_ms", "integer"),
+        ({"priority": "yes"}, "priority", "boolean"),
+    ],
+)
+def test_an_item_beyond_the_store_is_rejected_by_name_and_the_other_99_are_stored(
+    client: TestClient, change: dict[str, Any], field: str, reason: str
+) -> None:
+    batch = [event_json(i) for i in range(100)]
+    batch[42] = batch[42] | change
+    r = client.post("/api/events", json={"events": batch})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["accepted"], body["rejected"]) == (99, 1), body
+    (error,) = body["errors"]
+    assert (error["index"], error["field"]) == (42, field)
+    assert reason in error["reason"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"value_amount": "10000000000", "value_currency": "EUR"}, "value_amount", "less than or equal"),
+        ({"value_amount": "-10000000000", "value_currency": "EUR"}, "value_amount", "greater than or equal"),
+        ({"value_quantity": "1e13", "value_unit": "minutes"}, "value_quantity", "less than or equal"),
+        ({"task_id": "t\x00"}, "task_id", "NUL"),
+        ({"use_case": "uc\x00"}, "use_case", "NUL"),
+        ({"value_unit": "m\x00", "value_quantity": "1"}, "value_unit", "NUL"),
+        ({"value_unit": "m" * 40, "value_quantity": "1"}, "value_unit", "at most 32 characters"),
+        ({"ended_at": "9999-12-31T00:00:00Z"}, "ended_at", "in the future"),
+    ],
+)
+def test_an_outcome_beyond_the_store_is_rejected_by_name_and_the_rest_stored(
+    client: TestClient, change: dict[str, Any], field: str, reason: str
+) -> None:
+    items = [GOOD_OUTCOME | {"task_id": f"t{i}"} for i in range(10)]
+    items[3] = items[3] | change
+    r = client.post("/api/outcomes", json={"outcomes": items})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["accepted"], body["rejected"]) == (9, 1), body
+    (error,) = body["errors"]
+    assert (error["index"], error["field"]) == (3, field)
+    assert reason in error["reason"]
+
+
+def test_an_outcome_dated_far_ahead_never_blocks_the_real_one(client: TestClient) -> None:
+    future = GOOD_OUTCOME | {"outcome": "failed", "ended_at": "9999-01-01T00:00:00Z"}
+    client.post("/api/outcomes", json=[future])
+    client.post("/api/events", json=[event_json(3)])  # task t1
+    client.post("/api/outcomes", json=[GOOD_OUTCOME])
+    assert client.get("/api/tasks/t1").json()["outcome"] == "succeeded"
