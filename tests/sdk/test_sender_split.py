@@ -51,7 +51,8 @@ def test_one_bad_event_costs_only_itself(api: TestClient) -> None:
     assert s.flush(10)
     s.close()
     assert stored(api) == 9
-    assert (s.stats["sent"], s.stats["rejected"], s.stats["dropped_failed"]) == (10, 1, 0)  # the server received ten and refused one
+    # the server received ten and refused one
+    assert (s.stats["sent"], s.stats["rejected"], s.stats["dropped_failed"]) == (10, 1, 0)
 
 
 def test_an_item_that_is_not_json_is_dropped_alone(api: TestClient) -> None:
