@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import uvicorn
 
 from aifinops.domain import DeploymentType, MeterKind, Price, UsageEvent
 from aifinops.emulator.state import EmulatorState
@@ -16,6 +21,28 @@ SHARED_DIR = Path(os.environ.get("AIFINOPS_SHARED_DIR", Path(__file__).resolve()
 SAMPLES_DIR = SHARED_DIR / "samples"
 T0 = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
 PRICE_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+class Served:
+    """An ASGI app served by uvicorn on 127.0.0.1 at a random port, in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
 
 
 class EmulatorToken:

@@ -38,18 +38,13 @@ NO_NUL = r"^[^\x00]*$"
 _NUL_REASON = "contains a NUL character (\\u0000), which text columns cannot store"
 
 
-def _text(max_length: int, min_length: int = 1, *, strip: bool = True) -> Any:
-    return Annotated[
-        str,
-        StringConstraints(
-            min_length=min_length, max_length=max_length, strip_whitespace=strip, pattern=NO_NUL
-        ),
-    ]
-
-
-_Name = _text(128)
-_Short = _text(64)
-_Unit = _text(32)  # the unit columns are VARCHAR(32)
+_Name = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True, pattern=NO_NUL)]
+_Short = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True, pattern=NO_NUL)]
+_Unit = Annotated[  # the unit columns are VARCHAR(32)
+    str, StringConstraints(min_length=1, max_length=32, strip_whitespace=True, pattern=NO_NUL)
+]
+_AttributeValue = Annotated[str, StringConstraints(max_length=256, pattern=NO_NUL)]
+_ResourceId = Annotated[str, StringConstraints(max_length=512, pattern=NO_NUL)]
 # Strict: JSON true is not the number 1, nor "12" the number 12.
 _Int = Annotated[int, Strict()]
 _Tokens = Annotated[_Int, Field(ge=0, le=MAX_TOKENS_PER_EVENT)]
@@ -90,14 +85,12 @@ class EventIn(TypedDict, total=False):
     environment: _Name | None
     deployment: _Name | None
     model: _Name | None
-    attributes: Annotated[
-        dict[_Short, _text(256, min_length=0, strip=False)], Field(max_length=32)
-    ]
+    attributes: Annotated[dict[_Short, _AttributeValue], Field(max_length=32)]
     provider: _Short
     model_version: _Short | None
     deployment_type: DeploymentType | None
     region: _Short | None
-    resource_id: _text(512, min_length=0, strip=False) | None
+    resource_id: _ResourceId | None
     priority: Annotated[bool, Strict()]
     input_tokens: _Tokens
     cached_input_tokens: _Tokens

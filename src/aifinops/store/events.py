@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+import random
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, case
 from sqlalchemy.sql.elements import ColumnElement
 
 from aifinops.domain import DIMENSIONS, MeterKind, PricedUsage, TaskOutcome, UsageEvent, to_nanos
 from aifinops.engine.usage_buckets import EPOCH
-from aifinops.errors import StoreError
+from aifinops.errors import StoreError, StoreUnavailableError
 from aifinops.store.store import Store, dialect_insert
 from aifinops.store.tables import (
     ROLLUP_SUMS,
@@ -38,6 +40,7 @@ __all__ = [
 ]
 
 _SUMMED = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,14 +172,21 @@ def event_row(event: UsageEvent, priced: PricedUsage, *, source: str, now: dt.da
     )
 
 
-_DEADLOCK_RETRIES = 3
-_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+_ATTEMPTS = 4
+_BACKOFF = 0.05  # seconds, doubled per attempt, with jitter so that two deadlock victims do not meet again
 
 
-def _is_transient(exc: StoreError) -> bool:
-    """A PostgreSQL deadlock or serialization failure: the whole transaction can simply run again."""
-    orig = getattr(exc.__cause__, "orig", None)
-    return getattr(orig, "sqlstate", None) in _TRANSIENT_SQLSTATES
+def _retrying(work: Callable[[], _T]) -> _T:
+    """Run a whole write transaction again when the database aborted it (a deadlock between concurrent
+    re-sends, a serialization failure, a lock timeout, a dropped connection); the last failure is raised."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return work()
+        except StoreUnavailableError:
+            if attempt == _ATTEMPTS:
+                raise
+            time.sleep(_BACKOFF * 2 ** (attempt - 1) * (1 + random.random()))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _greater(new: ColumnElement[Any], old: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -298,15 +308,10 @@ class EventStore:
         """Insert rows from :func:`event_values` (in the store's driver form, see :attr:`sqlite`); rows whose
         ``event_id`` is already stored, or repeated in the batch, are duplicates."""
         unique: dict[str, tuple[Any, ...]] = {}
-        for row in rows:
+        # In event_id order, so that concurrent batches lock the ids they share in the same order.
+        for row in sorted(rows, key=lambda r: r[0]):
             unique.setdefault(row[0], row)
-        for attempt in range(1, _DEADLOCK_RETRIES + 1):
-            try:
-                return self._insert_once(unique, len(rows), source=source, now=now)
-            except StoreError as exc:
-                if attempt == _DEADLOCK_RETRIES or not _is_transient(exc):
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return _retrying(lambda: self._insert_once(unique, len(rows), source=source, now=now))
 
     def _insert_once(
         self, unique: dict[str, tuple[Any, ...]], received: int, *, source: str, now: dt.datetime
@@ -410,7 +415,10 @@ class EventStore:
         for o in outcomes:
             if o.task_id not in latest or o.ended_at >= latest[o.task_id].ended_at:
                 latest[o.task_id] = o
-        rows = [_outcome_row(o, now) for o in latest.values()]
+        rows = [_outcome_row(o, now) for _, o in sorted(latest.items())]  # one lock order for all writers
+        return _retrying(lambda: self._upsert_outcome_rows(rows))
+
+    def _upsert_outcome_rows(self, rows: list[dict[str, Any]]) -> int:
         with self.store.session() as conn:
             stmt = dialect_insert(conn, task_outcomes)
             cols = (
