@@ -89,6 +89,7 @@ def require(scope: str) -> object:
             )
         return Caller(key=key)
 
+    check.aifinops_scope = scope  # type: ignore[attr-defined]  # read by api.openapi for the document
     return Depends(check)
 
 

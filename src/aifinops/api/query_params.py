@@ -18,6 +18,7 @@ from aifinops.store.usage_queries import FILTERABLE, UsageQuery
 __all__ = [
     "check_known",
     "parse_bases",
+    "parse_flag",
     "parse_filters",
     "parse_group_by",
     "parse_range",
@@ -104,6 +105,19 @@ def parse_bases(params: QueryParams, allowed: Sequence[Basis]) -> tuple[Basis, .
     if unknown or not names:
         raise _bad("basis", f"{params['basis']!r}: give one or more of {choices}, comma-separated")
     return tuple(b for b in allowed if b.value in names)
+
+
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def parse_flag(params: QueryParams, name: str) -> bool:
+    """A yes/no parameter (true/false, 1/0, yes/no); absent is no, anything else a 422 naming it."""
+    raw = params.get(name)
+    if raw is None:
+        return False
+    if raw.lower() not in _FLAGS:
+        raise _bad(name, f"{raw!r} is not one of true, false, 1, 0, yes, no")
+    return _FLAGS[raw.lower()]
 
 
 def check_known(params: QueryParams, known: set[str]) -> None:

@@ -25,7 +25,8 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import IngestCaller, IngestorDep, SettingsDep
 from aifinops.api.ingest_schemas import EventIn, check_event, to_event, validate_items
-from aifinops.api.problems import ProblemError
+from aifinops.api.openapi import problems
+from aifinops.api.problems import PROBLEM_JSON, ProblemError
 from aifinops.domain import UsageEvent
 from aifinops.errors import SourceFormatError
 from aifinops.sources.otlp import decode_otlp_json, decode_otlp_protobuf
@@ -57,6 +58,16 @@ class _Mapped:
                 JSON: {"schema": {"type": "object", "description": "ExportTraceServiceRequest (OTLP JSON)"}},
             },
         }
+    },
+    responses={
+        200: {
+            "description": "ExportTraceServiceResponse: empty, or partialSuccess counting the rejected spans",
+            "content": {
+                JSON: {"schema": {"type": "object", "properties": {"partialSuccess": {"type": "object"}}}},
+                PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        **problems(400, 413, 415, media_types=(PROBLEM_JSON, PROTOBUF)),
     },
 )
 async def post_traces(

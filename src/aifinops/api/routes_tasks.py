@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
+from aifinops.api.openapi import query_doc
 from aifinops.api.problems import ProblemError
 from aifinops.api.query_params import check_known, parse_bases, parse_group_by, parse_range
 from aifinops.domain import DIMENSIONS, Outcome
@@ -40,7 +41,22 @@ def _int(params: Any, name: str, default: int, hi: int) -> int:
     return int(raw)
 
 
-@router.get("/api/tasks", summary="Business tasks with their steps, retries, tokens, cost and outcome")
+@router.get(
+    "/api/tasks",
+    summary="Business tasks with their steps, retries, tokens, cost and outcome",
+    openapi_extra=query_doc(
+        "start",
+        "end",
+        "period",
+        "outcome",
+        "limit",
+        "offset",
+        *DIMENSIONS,
+        outcome={"enum": sorted(_OUTCOMES)},
+        limit={"maximum": 1000},
+        offset={"maximum": 10_000_000},
+    ),
+)
 async def tasks(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
@@ -82,7 +98,17 @@ async def task(task_id: str, store: StoreDep, caller: ReadCaller) -> dict[str, A
 
 
 @router.get(
-    "/api/kpis", summary="Cost per successful task (estimated and fully loaded), success rate, waste, steps"
+    "/api/kpis",
+    summary="Cost per successful task (estimated and fully loaded), success rate, waste, steps",
+    openapi_extra=query_doc(
+        "start",
+        "end",
+        "period",
+        "group_by",
+        "basis",
+        group_by={"pattern": rf"^(({'|'.join(DIMENSIONS)}),)*({'|'.join(DIMENSIONS)})?$"},
+        basis={"pattern": rf"^(({'|'.join(b.value for b in KPI_BASES)}),?)+$"},
+    ),
 )
 async def kpis(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
