@@ -204,6 +204,8 @@ def _complete(operation: dict[str, Any], route: APIRoute) -> None:
         statuses += [401, 403]
     if "{" in route.path:
         statuses.append(404)
+    if "requestBody" in operation:
+        statuses.append(400)  # a body that is not JSON
     for status in statuses:
         responses.setdefault(str(status), _problem_response(status))
     for param in operation.get("parameters", []):

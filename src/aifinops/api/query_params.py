@@ -12,14 +12,14 @@ from starlette.datastructures import QueryParams
 from aifinops.api.problems import ProblemError
 from aifinops.domain import Basis
 from aifinops.engine.usage_buckets import GRANULARITIES
-from aifinops.queries.periods import TimeRange, period_range
+from aifinops.queries.periods import YEARS, TimeRange, period_range
 from aifinops.store.usage_queries import FILTERABLE, UsageQuery
 
 __all__ = [
     "check_known",
     "parse_bases",
-    "parse_flag",
     "parse_filters",
+    "parse_flag",
     "parse_group_by",
     "parse_range",
     "parse_usage_query",
@@ -38,12 +38,15 @@ def _instant(value: str, field: str, zone: ZoneInfo) -> dt.datetime:
     try:
         if len(value) == 10:
             day = dt.date.fromisoformat(value)
-            return dt.datetime(day.year, day.month, day.day, tzinfo=zone)
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = dt.datetime(day.year, day.month, day.day, tzinfo=zone)
+        else:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise _bad(field, f"{value!r} is not an ISO date (2026-10-01) or datetime with zone") from exc
     if parsed.tzinfo is None:
         raise _bad(field, f"{value!r} has no time zone; add Z or an offset, or give a date")
+    if parsed.year not in YEARS:
+        raise _bad(field, f"{value!r} names a year outside {YEARS.start}..{YEARS.stop - 1}")
     return parsed
 
 

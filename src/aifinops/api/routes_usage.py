@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
-from aifinops.api.openapi import query_doc
+from aifinops.api.openapi import problems, query_doc
 from aifinops.api.problems import ProblemError
 from aifinops.api.query_params import check_known, parse_usage_query
 from aifinops.domain import Basis
@@ -59,6 +59,7 @@ async def token_usage(
 @router.get(
     "/api/costs",
     summary="Cost by period and dimensions, on the basis asked for",
+    responses=problems(404),  # billed cost by app, tenant, use case… needs a stored allocation
     openapi_extra=query_doc(
         *sorted(_COST_PARAMS),
         *FILTERABLE,
