@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from factories import event_json
+from aifinops.domain import MeterKind, Price
+from aifinops.store import Store
+from aifinops.store.prices import PriceStore
+from factories import PRICE_START, event_json
 
 GOOD_OUTCOME = {"task_id": "t1", "outcome": "succeeded", "ended_at": "2026-10-01T10:00:00Z"}
 
@@ -79,3 +83,17 @@ def test_an_outcome_dated_far_ahead_never_blocks_the_real_one(client: TestClient
     client.post("/api/events", json=[event_json(3)])  # task t1
     client.post("/api/outcomes", json=[GOOD_OUTCOME])
     assert client.get("/api/tasks/t1").json()["outcome"] == "succeeded"
+
+
+def test_an_event_whose_cost_the_store_cannot_hold_is_kept_unpriced(store: Store, client: TestClient) -> None:
+    """A billion images at 100 USD each is 10¹¹ USD: beyond a 64-bit count of nano-dollars. The event is
+    stored and counted as unpriced (and alerted on), never a failed batch."""
+    image = Price("image", MeterKind.UNIT, Decimal(100), "USD", PRICE_START, unit_size=1, unit="image")
+    PriceStore(store).save([image], now=PRICE_START)
+    huge = event_json(1, quantity="1000000000", unit="image", input_tokens=0, cached_input_tokens=0)
+    huge |= {"output_tokens": 0, "model": "gpt-image-1", "deployment_type": None}
+    r = client.post("/api/events", json=[event_json(0), huge])
+    assert r.status_code == 200, r.text
+    assert (r.json()["accepted"], r.json()["unpriced"]) == (2, 1)
+    (stored,) = [e for e in client.get("/api/tasks/t0").json()["events"] if e["event_id"] == "e1"]
+    assert stored["cost"] is None
