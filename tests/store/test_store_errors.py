@@ -17,6 +17,9 @@ from aifinops.store.events import EventStore, event_row, event_values, sqlite_ti
 from aifinops.store.tables import usage_events
 from factories import event
 
+ON_POSTGRES = pytest.mark.parametrize(
+    "store", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 NOW = dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
 UNPRICED = PricedUsage(cost=None, currency=None, price_ids={}, unpriced_reason="test")
 
@@ -46,12 +49,10 @@ def test_an_unreachable_database_is_unavailable_and_names_no_password() -> None:
     assert caught.value.retry_after > 0
 
 
-@pytest.mark.postgres
+@ON_POSTGRES  # SQLite has one writer at a time: no deadlocks
 def test_a_deadlock_in_the_events_insert_is_retried(store: Store) -> None:
     """Another writer holds e2 and then wants e1, which our batch [e1, e2] took first: PostgreSQL aborts our
     transaction as the deadlock victim, and the insert runs again once the other writer is done."""
-    if store.dialect != "postgresql":
-        pytest.skip("SQLite has one writer at a time: no deadlocks")
     other_holds_e2 = threading.Event()
     other_error: list[BaseException] = []
 
