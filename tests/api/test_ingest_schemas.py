@@ -78,10 +78,11 @@ def test_an_outcome_beyond_the_store_is_rejected_by_name_and_the_rest_stored(
 
 
 def test_an_outcome_dated_far_ahead_never_blocks_the_real_one(client: TestClient) -> None:
-    future = GOOD_OUTCOME | {"outcome": "failed", "ended_at": "9999-01-01T00:00:00Z"}
+    real = GOOD_OUTCOME | {"tenant": "contoso"}
+    future = real | {"outcome": "failed", "ended_at": "9999-01-01T00:00:00Z"}
     client.post("/api/outcomes", json=[future])
-    client.post("/api/events", json=[event_json(3)])  # task t1
-    client.post("/api/outcomes", json=[GOOD_OUTCOME])
+    client.post("/api/events", json=[event_json(3)])  # task t1 of contoso
+    client.post("/api/outcomes", json=[real])
     assert client.get("/api/tasks/t1").json()["outcome"] == "succeeded"
 
 

@@ -31,7 +31,7 @@ from factories import PRICE_START, event, gpt4o_prices
 PROBLEM = "application/problem+json"
 INVALID = {"integer": "x1", "boolean": "maybe"}
 #: Generated requests per operation and store (AIFINOPS_TEST_CONTRACT_EXAMPLES digs deeper).
-EXAMPLES = int(os.environ.get("AIFINOPS_TEST_CONTRACT_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("AIFINOPS_TEST_CONTRACT_EXAMPLES", "10"))
 
 
 def operations(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:

@@ -41,8 +41,9 @@ CATALOGUE: dict[str, tuple[dict[str, Any], str]] = {
     "group_by": ({"type": "string"}, "dimensions to group by, comma-separated, e.g. app,model"),
     "basis": ({"type": "string"}, "the basis of the amounts (DESIGN §2)"),
     "source": (
-        {"type": "string", "enum": ["apps", "monitor"]},
-        "apps: usage the applications reported; monitor: Azure Monitor's metrics beside them",
+        {"type": "string"},
+        "apps: usage the applications reported; monitor: Azure Monitor's metrics beside them; apim: API "
+        "Management's token counts beside them",
     ),
     "fresh": (_BOOL, "true: compute now instead of answering with the stored snapshot"),
     "limit": ({"type": "integer", "minimum": 0}, "the most items to return"),

@@ -70,7 +70,8 @@ def collect(
         typer.Option("--source", help=f"Only these sources: {', '.join(SOURCE_NAMES)}; repeat for several."),
     ] = [],  # noqa: B006 - Typer reads the default, it is never mutated
 ) -> None:
-    """Collect costs, exports, metrics and inventory into the store; exit 1 when a step failed."""
+    """Collect costs, exports, metrics, inventory and Log Analytics logs into the store; exit 1 when a step
+    failed."""
     from aifinops.store import Store
 
     settings = load_settings()

@@ -1,8 +1,9 @@
 """Collection cycles, Azure sources → store, run once or on a schedule.
 
-Cost Management queries, cost exports (folder or blobs), Azure Monitor metrics and the Resource Graph
-inventory (the rows of :data:`~aifinops.jobs.collection_sources.SOURCES`), each written as a slice replaced
-atomically.
+Cost Management queries, cost exports (folder or blobs), Azure Monitor metrics, the Resource Graph
+inventory and Log Analytics (API Management, Application Insights, telemetry usage; the rows of
+:data:`~aifinops.jobs.collection_sources.SOURCES`), each written as a slice replaced atomically or keyed by
+the records' own ids.
 
 Every step is independent: one failing scope or file is recorded in the summary and the others still run,
 and because every write replaces its whole slice in one transaction, running a cycle twice changes nothing.
@@ -24,6 +25,7 @@ import httpx
 
 from aifinops.errors import AifinopsError, ConfigError
 from aifinops.jobs.collection_sources import SOURCES, CollectionStep, SourceOutcome
+from aifinops.jobs.log_collection import LogSources
 from aifinops.sources.cost_exports import BlobExports
 from aifinops.sources.protocols import CostQueryClient, ExportRunSource, InventoryClient, MetricsClient
 from aifinops.store.cost_records import CostRecordStore
@@ -92,6 +94,7 @@ class Collector:
         subscriptions: Sequence[str] = (),
         default_currency: str | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        logs: LogSources | None = None,
     ) -> None:
         self.costs = CostRecordStore(store)
         self.samples = MetricSampleStore(store)
@@ -108,6 +111,7 @@ class Collector:
         self.subscriptions: tuple[str, ...] = tuple(subscriptions)
         self.default_currency = default_currency
         self.clock: Callable[[], dt.datetime] = clock or partial(dt.datetime.now, dt.UTC)
+        self.logs: LogSources | None = logs
 
     @property
     def configured_sources(self) -> tuple[str, ...]:
@@ -188,11 +192,13 @@ def build_collector(
     http: httpx.Client | None = None,
     credential: Any = None,
     download_dir: str | Path | None = None,
+    azure_transport: Any = None,
 ) -> Collector:
     """A Collector for ``settings.azure``: the real Azure clients for every configured source.
 
     ``http`` and ``credential`` default to a plain httpx client and the azure-identity credential the
-    settings name; tests pass ones pointed at the emulator.
+    settings name; ``azure_transport`` (default azure-core's own) carries the Azure SDK clients' calls (Log
+    Analytics). Tests pass ones pointed at the emulator.
     """
     from aifinops.sources.azure_auth import CachedTokenProvider, build_credential
     from aifinops.sources.cost_management import CostManagementClient
@@ -201,7 +207,7 @@ def build_collector(
 
     azure = settings.azure
     needs_arm = bool(azure.cost_scopes or azure.monitor_resources or azure.subscriptions)
-    if credential is None and (needs_arm or azure.export_blob_url):
+    if credential is None and (needs_arm or azure.export_blob_url or azure.logs.workspaces):
         credential = build_credential(azure)
     http = http or httpx.Client(timeout=httpx.Timeout(120.0, connect=10.0))
     tokens = CachedTokenProvider(credential) if needs_arm else None
@@ -225,7 +231,24 @@ def build_collector(
         monitor_resources=azure.monitor_resources,
         inventory_client=graph,
         subscriptions=azure.subscriptions,
+        logs=_log_sources(azure.logs, credential, azure_transport) if azure.logs.workspaces else None,
     )
+
+
+def _log_sources(logs: Any, credential: Any, transport: Any) -> LogSources:
+    """The Log Analytics sources of ``settings.azure.logs`` (``transport``: an azure-core transport, or None
+    for the default)."""
+    from aifinops.sources.log_analytics import LogAnalyticsClient
+
+    client = LogAnalyticsClient(
+        credential,
+        endpoint=logs.endpoint,
+        audience=logs.audience,
+        window=dt.timedelta(hours=logs.window_hours),
+        max_rows=logs.max_rows,
+        **({"transport": transport} if transport is not None else {}),
+    )
+    return LogSources.from_settings(client, logs)
 
 
 def run_scheduled(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -18,7 +20,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from aifinops.errors import SchemaOutdatedError, StoreDataError, StoreError, StoreUnavailableError
 
-__all__ = ["Store", "database_error", "dialect_insert", "normalize_url"]
+__all__ = ["Store", "database_error", "dialect_insert", "normalize_url", "retrying"]
+
+_T = TypeVar("_T")
+_ATTEMPTS = 4
+_BACKOFF = 0.05  # seconds, doubled per attempt, with jitter so that two deadlock victims do not meet again
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -68,6 +74,20 @@ def database_error(exc: BaseException, *, url: str) -> StoreError:
         lock = any(text in first for text in _SQLITE_BUSY)
         return StoreUnavailableError(message, retry_after=_RETRY_LOCK if lock else _RETRY_CONNECT)
     return StoreError(message)
+
+
+def retrying(work: Callable[[], _T]) -> _T:
+    """Run a whole write transaction again when the database aborted it or could not be reached (a deadlock
+    between concurrent re-sends, a serialization failure, a lock timeout, a dropped connection); the last
+    StoreUnavailableError is raised."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return work()
+        except StoreUnavailableError:
+            if attempt == _ATTEMPTS:
+                raise
+            time.sleep(_BACKOFF * 2 ** (attempt - 1) * (1 + random.random()))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _sqlite_begin(conn: Connection) -> None:
