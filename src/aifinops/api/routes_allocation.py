@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Depends
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, Caller, ReadCaller, SettingsDep, StoreDep
+from aifinops.api.openapi import problems
 from aifinops.api.problems import ProblemError
 from aifinops.domain import DIMENSIONS, Basis
 from aifinops.engine.allocation_rules import parse_rules, rule_to_mapping
@@ -141,7 +142,11 @@ async def run_allocation(
     return await run_in_threadpool(_run, store, lo, hi, _basis(basis), _dims(dimensions, default))
 
 
-@router.get("/api/allocation", summary="Allocated cost by owner, with idle and unallocated lines and drivers")
+@router.get(
+    "/api/allocation",
+    summary="Allocated cost by owner, with idle and unallocated lines and drivers",
+    responses=problems(404),  # no stored allocation of the period
+)
 async def get_allocation(
     store: StoreDep,
     caller: OrgCaller,
