@@ -60,7 +60,7 @@ def test_parquet_tables_are_typed_as_documented_and_allocated_cost_sums_to_the_b
                 sums[row["BillingCurrency"]] += row[column]
         bill = read_cost_totals(demo_store, dt.date(2026, 11, 1), dt.date(2026, 12, 1), basis=basis)
         assert dict(sums) == {c: m.amount for c, m in bill.items()}  # allocated + idle + unallocated, exact
-    assert {r["x_AllocationBucket"] for r in cost} == {"allocated", "idle", "unallocated"}
+    assert {r["x_AllocationBucket"] for r in cost} >= {"allocated", "idle", "unallocated"}
     assert any(r["x_AllocatedUseCase"] == "claim-triage" for r in cost)
     kpis = {(r["use_case"], r["basis"]): r for r in read["kpis"].to_pylist()}
     report = read_day_kpis(demo_store, dt.date(2026, 11, 1), dt.date(2026, 12, 1), by=("use_case",))

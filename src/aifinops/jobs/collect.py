@@ -24,10 +24,11 @@ from typing import Any
 import httpx
 
 from aifinops.errors import AifinopsError, ConfigError
-from aifinops.jobs.collection_sources import SOURCES, CollectionStep, SourceOutcome
+from aifinops.jobs.collection_sources import SOURCES
+from aifinops.jobs.collection_steps import CollectionStep, SourceOutcome
 from aifinops.jobs.log_collection import LogSources
 from aifinops.sources.blob_container import container_from_url
-from aifinops.sources.cost_exports import BlobExports
+from aifinops.sources.export_runs import BlobExports
 from aifinops.sources.protocols import CostQueryClient, ExportRunSource, InventoryClient, MetricsClient
 from aifinops.store.cost_records import CostRecordStore
 from aifinops.store.inventory import InventoryStore

@@ -12,59 +12,24 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
-from aifinops.domain import Basis, Money
+from aifinops.domain import Basis
 from aifinops.errors import ConfigError
-from aifinops.sources.cost_exports import ExportReader, ExportRun, basis_from_name, local_runs
+from aifinops.jobs.collection_steps import CollectionSource, CollectionStep, SourceOutcome
+from aifinops.jobs.log_collection import log_steps
+from aifinops.sources.cost_exports import ExportReader, basis_from_name
+from aifinops.sources.export_runs import ExportRun, local_runs
 from aifinops.sources.export_schemas import ExportManifest, SchemaKind, detect_schema
 from aifinops.sources.protocols import ExportRunSource
 
 if TYPE_CHECKING:
     from aifinops.jobs.collect import Collector
 
-__all__ = ["SOURCES", "CollectionSource", "CollectionStep", "SourceOutcome", "month_chunks"]
+__all__ = ["SOURCES", "month_chunks"]
 
 _BASES = (Basis.ACTUAL, Basis.AMORTIZED)
-
-
-@dataclass(frozen=True, slots=True)
-class SourceOutcome:
-    """What one step did: the slice it replaced, rows written, totals per currency, or the error."""
-
-    source: str
-    target: str
-    basis: Basis | None
-    start: dt.date | dt.datetime | None
-    end: dt.date | dt.datetime | None
-    records: int = 0
-    totals: Mapping[str, Money] = field(default_factory=dict)
-    issues: tuple[str, ...] = ()
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CollectionStep:
-    """One unit of work of a cycle, planned before it runs so a progress bar knows the total."""
-
-    source: str
-    target: str
-    action: Callable[[], list[SourceOutcome]]
-
-
-@dataclass(frozen=True, slots=True)
-class CollectionSource:
-    """One Azure source: its name, the setting that configures it, its default interval between scheduled
-    runs, whether a collector has what it needs for it, and the steps it plans over ``[start, end)``."""
-
-    name: str
-    setting: str
-    interval_seconds: int
-    configured: Callable[[Collector], bool]
-    steps: Callable[[Collector, dt.date, dt.date], list[CollectionStep]]
 
 
 def month_chunks(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
@@ -231,15 +196,6 @@ def _collect_inventory(c: Collector) -> list[SourceOutcome]:
     return [SourceOutcome("inventory", ",".join(c.subscriptions), None, None, None, written)]
 
 
-def _log_steps(source: str) -> Callable[[Collector, dt.date, dt.date], list[CollectionStep]]:
-    def steps(c: Collector, start: dt.date, end: dt.date) -> list[CollectionStep]:
-        from aifinops.jobs.log_collection import log_steps
-
-        return log_steps(source)(c, start, end)
-
-    return steps
-
-
 def _logs_configured(c: Collector) -> bool:
     return c.logs is not None and bool(c.logs.workspaces)
 
@@ -275,15 +231,15 @@ SOURCES: tuple[CollectionSource, ...] = (
         _inventory_steps,
     ),
     # Log Analytics / Application Insights: what API Management and the apps already log.
-    CollectionSource("apim", "AIFINOPS_AZURE__LOGS__WORKSPACES", 900, _logs_configured, _log_steps("apim")),
+    CollectionSource("apim", "AIFINOPS_AZURE__LOGS__WORKSPACES", 900, _logs_configured, log_steps("apim")),
     CollectionSource(
-        "appinsights", "AIFINOPS_AZURE__LOGS__WORKSPACES", 900, _logs_configured, _log_steps("appinsights")
+        "appinsights", "AIFINOPS_AZURE__LOGS__WORKSPACES", 900, _logs_configured, log_steps("appinsights")
     ),
     CollectionSource(
         "loganalytics",
         "AIFINOPS_AZURE__LOGS__WORKSPACES",
         6 * 3600,
         _logs_configured,
-        _log_steps("loganalytics"),
+        log_steps("loganalytics"),
     ),
 )

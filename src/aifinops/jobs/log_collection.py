@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aifinops.domain import Basis, MetricSample, UsageEvent
 from aifinops.engine.pricing import price_event
-from aifinops.jobs.collection_sources import CollectionStep, SourceOutcome
+from aifinops.jobs.collection_steps import CollectionStep, SourceOutcome
 from aifinops.jobs.ingest import Ingestor
 from aifinops.sources.apim_logs import (
     LLM_LOG_METRICS,
