@@ -27,6 +27,7 @@ __all__ = [
     "GatewaySettings",
     "LogsSettings",
     "MetricsSettings",
+    "ReviewSettings",
     "Settings",
     "load_settings",
 ]
@@ -61,6 +62,15 @@ class AllocationSettings(BaseModel):
     dimensions: Dimensions = Field(default_factory=lambda: ["app", "use_case", "tenant"])
     max_unallocated_share: Decimal = Field(default=Decimal("0.05"), ge=0, le=1)
     rules: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ReviewSettings(BaseModel):
+    """The monthly cost review (``aifinops review``): its basis and targets of cost per successful task."""
+
+    # Fully loaded by default; a month without a stored allocation on it is reviewed on the estimate.
+    basis: str = Field(default="actual", pattern="^(estimated|actual|amortized)$")
+    targets: dict[str, Decimal] = Field(default_factory=dict)  # use case → target in ``currency``
+    stale_usage_hours: float = Field(default=3.0, gt=0, le=24 * 31)  # a source silent longer is stale
 
 
 class ApimMapping(BaseModel):
@@ -218,6 +228,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     azure: AzureSettings = Field(default_factory=AzureSettings)
     allocation: AllocationSettings = Field(default_factory=AllocationSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     webhook_secret: SecretStr | None = None
     # Budgets as aifinops.engine.budgets.budget_from_dict reads them; channels {name, kind, url[, secret]}.

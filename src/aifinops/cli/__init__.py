@@ -48,6 +48,7 @@ def _wire() -> None:
         ("gateway", "gateway"),
         ("export", "export"),
         ("discover", "discover"),
+        ("review", "review"),
     ):
         command: Callable[..., Any] | None = _optional(module, attr)
         if command is not None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from aifinops.domain import Basis, from_nanos, plain
+from aifinops.engine.allocation import AllocationResult
 from aifinops.engine.cost_drivers import (
     LOADED_CATEGORIES,
     TOKEN_DRIVERS,
@@ -114,14 +115,20 @@ def _usage_by_resource(rows: list[MeterUsage]) -> Mapping[str, Mapping[str, int]
 
 
 def cost_drivers_document(
-    store: Store, *, start: dt.date, end: dt.date, basis: Basis = Basis.ACTUAL
+    store: Store,
+    *,
+    start: dt.date,
+    end: dt.date,
+    basis: Basis = Basis.ACTUAL,
+    allocation: AllocationResult | None = None,
 ) -> dict[str, Any]:
     """Per use case: its estimated cost split by token meter, the billed services allocated to it on
     ``basis`` (from the stored allocation of the days ``[start, end)``, when it is over ``use_case``), its
-    share of idle capacity, what retries, extra steps and retrieval calls cost of it, and its top driver."""
+    share of idle capacity, what retries, extra steps and retrieval calls cost of it, and its top driver.
+    ``allocation``: that stored allocation, when the caller has read it already."""
     rows = read_meter_usage(store, start, end)
     used = {(u.use_case, u.currency): u for u in usage_drivers(rows)}
-    result = read_allocation(store, start, end, basis=basis)
+    result = read_allocation(store, start, end, basis=basis) if allocation is None else allocation
     loaded = {
         (d.use_case or NO_USE_CASE, d.currency): d
         for d in loaded_drivers(result, usage_by_resource=_usage_by_resource(rows))

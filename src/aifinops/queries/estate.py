@@ -133,10 +133,13 @@ def _shared(
     return sorted(items, key=lambda i: (i["kind"], i["name"]))
 
 
-def estate_document(store: Store, *, start: dt.date, end: dt.date) -> dict[str, Any]:
+def estate_document(
+    store: Store, *, start: dt.date, end: dt.date, allocation: AllocationResult | None = None
+) -> dict[str, Any]:
     """The estate of the UTC days ``[start, end)``: every app, use case, deployment and account that had
     usage, the shared resources in the inventory with who used them (allocated cost, actual basis), and the
-    owner and cost center of each resource (from its tags) and of each app (from its usage)."""
+    owner and cost center of each resource (from its tags) and of each app (from its usage).
+    ``allocation``: the stored actual allocation of those days, when the caller has read it already."""
     paths = usage_paths(store, start, end)
     inventory = {r.resource_id.lower(): r for r in ownership_matrix(read_inventory(store))}
     apps: dict[str, _Node] = defaultdict(_Node)
@@ -153,7 +156,9 @@ def estate_document(store: Store, *, start: dt.date, end: dt.date) -> dict[str, 
             deployments[deployment].add(row, account or None)
             models[deployment].add((row["model"] or "", row["deployment_type"] or ""))
     accounts = sorted({a for d in deployments.values() for a in d.links})
-    use = _shared_use(read_allocation(store, start, end, basis=Basis.ACTUAL))
+    if allocation is None:
+        allocation = read_allocation(store, start, end, basis=Basis.ACTUAL)
+    use = _shared_use(allocation)
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),

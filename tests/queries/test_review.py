@@ -1,0 +1,151 @@
+"""The monthly cost review of the demo month: every section from the read models, against October and the
+configured targets; HTML with inline SVG, Markdown, and a PDF printed by headless Chromium that reads back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import struct
+import subprocess
+import zlib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from aifinops.cli import app as cli
+from aifinops.config import ReviewSettings
+from aifinops.domain import Basis
+from aifinops.jobs.chromium import screenshot
+from aifinops.queries.review import REVIEW_SECTIONS, review_document
+from aifinops.queries.review_render import render_review_html, render_review_markdown
+from aifinops.queries.review_sections import SECTION_TITLES
+from aifinops.store import Store
+from aifinops.store.cost_queries import read_cost_totals
+
+NOW = dt.datetime(2026, 12, 3, 9, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def doc(demo_store: Store) -> dict[str, Any]:
+    settings = ReviewSettings(targets={"doc-qa": Decimal("0.40"), "case-summary": Decimal("1")})
+    return review_document(
+        demo_store,
+        "2026-11",
+        settings=settings,
+        currency="USD",
+        timezone="UTC",
+        max_unallocated_share=Decimal("0.05"),
+        now=NOW,
+    )
+
+
+def test_cost_per_successful_task_is_fully_loaded_beside_last_month_and_its_target(
+    doc: dict[str, Any],
+) -> None:
+    assert doc["sections"] == list(REVIEW_SECTIONS) and doc["basis"] == "actual"
+    rows = {r["use_case"]: r for r in doc["cost_per_successful_task"]}
+    assert {"claim-triage", "doc-qa", "case-summary"} <= set(rows)
+    doc_qa = rows["doc-qa"]
+    assert doc_qa["previous"] is not None and doc_qa["change"] is not None  # October is in the store
+    assert doc_qa["target"] == "0.40"
+    assert doc_qa["status"] == (
+        "above_target" if Decimal(doc_qa["cost_per_successful_task"]) > Decimal("0.40") else "within_target"
+    )
+    assert rows["case-summary"]["status"] == "within_target"
+    assert rows["claim-triage"]["target"] is None and rows["claim-triage"]["status"] == "no_target"
+    # Fully loaded: the provisioned use case costs on the bill although its tokens are estimated at 0.
+    assert (
+        Decimal(rows["claim-triage"]["cost_per_successful_task"])
+        > 0
+        == Decimal(rows["claim-triage"]["estimated"])
+    )
+
+
+def test_summary_allocation_budgets_and_quality_come_from_the_stored_month(
+    demo_store: Store, doc: dict[str, Any]
+) -> None:
+    nov, dec = dt.date(2026, 11, 1), dt.date(2026, 12, 1)
+    actual = read_cost_totals(demo_store, nov, dec, basis=Basis.ACTUAL)["USD"].amount
+    buckets = [Decimal(b["amount"]) for b in doc["summary"]["allocation"] if b["basis"] == "actual"]
+    assert sum(buckets) == actual  # the picture sums to the invoice
+    assert {s["budget"] for s in doc["budgets"]["statuses"]} == {
+        "demo-contoso-monthly",
+        "demo-doc-qa-monthly",
+    }
+    assert doc["budgets"]["alerts"] and all(a["period"] == "2026-11" for a in doc["budgets"]["alerts"])
+    quality = doc["allocation_quality"]
+    (usd,) = quality["unallocated"]
+    assert Decimal(usd["share"]) >= 0 and usd["within_limit"] == (Decimal(usd["share"]) <= Decimal("0.05"))
+    assert any(r.endswith("/stgenailegacy01") for r in quality["untagged_resources"])
+    assert quality["ownership_gaps"] and quality["no_use_case"]
+    data = doc["data_quality"]
+    assert data["events"] > 0 and data["unpriced_events"] >= 0
+    assert any(b["complete"] for b in data["billed_sources"])
+    assert data["usage_sources"] and all(not u["stale"] for u in data["usage_sources"])
+    assert doc["changes"]["previous_month_had_usage"] and doc["changes"]["new"]["use_case"] == []
+    assert doc["estate"]["apps"] and doc["cost_drivers"]["use_cases"]
+
+
+def test_html_and_markdown_show_every_section(doc: dict[str, Any]) -> None:
+    page = render_review_html(doc)
+    md = render_review_markdown(doc)
+    for key in REVIEW_SECTIONS:
+        assert f'<section id="{key}"><h2>{SECTION_TITLES[key]}</h2>' in page
+        assert f"## {SECTION_TITLES[key]}" in md
+    assert page.count("<svg") >= 4  # bill split, cost per task, budgets, estate
+    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+    assert "```mermaid" in md
+
+
+def _png_pixels(path: Path) -> tuple[int, int, bytes]:
+    """Width, height and the raw (filtered) scanlines of an 8-bit PNG, by the file format alone."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height = 8, b"", 0, 0
+    while pos < len(data):
+        (length,), kind = struct.unpack(">I", data[pos : pos + 4]), data[pos + 4 : pos + 8]
+        chunk = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height = struct.unpack(">II", chunk[:8])
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    return width, height, zlib.decompress(idat)
+
+
+@pytest.mark.browser
+def test_the_pack_renders_in_chromium_to_a_non_blank_png_and_a_pdf_with_its_sections(
+    demo_store: Store, doc: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = tmp_path / "review.html"
+    page.write_text(render_review_html(doc), encoding="utf-8")
+    png = tmp_path / "review.png"
+    screenshot(page, png, width=1200, height=1600)
+    width, height, raw = _png_pixels(png)
+    assert (width, height) == (1200, 1600)
+    assert len(set(raw[: len(raw) // 2])) > 50  # text and charts, not one flat colour
+    monkeypatch.setenv("AIFINOPS_DATABASE_URL", demo_store.url)
+    pdf = tmp_path / "review.pdf"
+    done = CliRunner().invoke(cli, ["review", "--period", "2026-11", "--format", "pdf", "--output", str(pdf)])
+    assert done.exit_code == 0, done.output
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        pytest.fail(
+            "pdftotext is missing: apt-get install -y poppler-utils (scripts/services.sh does it as root)"
+        )
+    text = subprocess.run(
+        [pdftotext, "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    for key in REVIEW_SECTIONS:
+        assert SECTION_TITLES[key] in text, key
+    assert "claim-triage" in text and "Monthly cost review 2026-11" in text
+
+
+def test_cli_refuses_a_bad_period_or_format(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["review", "--period", "2026-13"]).exit_code != 0
+    assert runner.invoke(cli, ["review", "--period", "2026-11", "--format", "docx"]).exit_code != 0
