@@ -35,6 +35,7 @@ from aifinops.api.app import create_app
 from aifinops.config import load_settings
 from aifinops.demo.month import load_demo_month
 from aifinops.domain import Basis, CostRecord, Outcome, TaskOutcome
+from aifinops.jobs.chromium import CHROMIUM_FLAGS
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.cost_records import CostRecordStore
@@ -45,18 +46,7 @@ from tests.factories import PRICE_START, T0, event, gpt4o_prices
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--remote-debugging-port=0",
-)
+FLAGS = (*CHROMIUM_FLAGS, "--remote-debugging-port=0")
 
 
 class Page:
