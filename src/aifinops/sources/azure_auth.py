@@ -106,7 +106,8 @@ class CachedTokenProvider:
                 s in text for s in ("well-known", "instance discovery", "login.microsoftonline.com")
             )
             hint = (
-                "; with a custom AIFINOPS_AZURE__AUTHORITY_HOST set AIFINOPS_AZURE__DISABLE_INSTANCE_DISCOVERY=true"
+                "; with a custom AIFINOPS_AZURE__AUTHORITY_HOST set "
+                "AIFINOPS_AZURE__DISABLE_INSTANCE_DISCOVERY=true"
                 if discovery
                 else ""
             )
