@@ -28,7 +28,7 @@ import duckdb
 import orjson
 from azure.core.exceptions import AzureError
 
-from aifinops.domain import COST_DIMENSIONS, COST_ROW_COLUMNS, Basis, CostRecord, from_nanos
+from aifinops.domain import COST_DIMENSIONS, COST_ROW_COLUMNS, Basis, CostRecord, from_nanos, join_nanos
 from aifinops.errors import SourceAuthError, SourceError, SourceFormatError
 from aifinops.sources.export_schemas import (
     ExportManifest,
@@ -53,7 +53,7 @@ __all__ = [
 
 _KEYS = COST_ROW_COLUMNS[:16]
 _SUMS = (
-    "cost_nanos",
+    "cost_e18",
     "quantity_nanos",
     "source_rows",
     "tags_bad",
@@ -113,7 +113,7 @@ class ExportScan:
     @property
     def relation(self) -> duckdb.DuckDBPyRelation:
         """The rows to store, columns :data:`COST_ROW_COLUMNS` (one row per CostRecord grain)."""
-        return self.conn.sql(f"SELECT {', '.join(COST_ROW_COLUMNS)} FROM {self.table} WHERE NOT bad")
+        return self.conn.sql(f"SELECT {_STORED_COLUMNS} FROM {self.table} WHERE NOT bad")
 
     def batches(self, batch_size: int = 20_000) -> pa.RecordBatchReader:
         """The rows to store, streamed as Arrow record batches (what the store's ``replace_slice`` takes)."""
@@ -133,12 +133,10 @@ class ExportScan:
                 out[currency] = total.normalize()
         return MappingProxyType(out)
 
-    def stored_totals(self) -> Mapping[str, int]:
-        """Total per currency in nanos, each row rounded half-even first (what the store will hold)."""
-        rows = self.conn.sql(
-            f"SELECT currency, sum(cost_nanos) FROM {self.table} WHERE NOT bad GROUP BY currency"
-        ).fetchall()
-        return MappingProxyType({c: int(n) for c, n in rows})
+    def stored_totals(self) -> Mapping[str, Decimal]:
+        """Total per currency as the store will hold it: each row exact to 10⁻¹⁸ (``domain.split_nanos``)."""
+        rows = self.relation.aggregate("currency, sum(cost_nanos), sum(cost_rem_e18)").fetchall()
+        return MappingProxyType({c: join_nanos(int(n), int(rest)) for c, n, rest in rows})
 
     def day_range(self) -> tuple[dt.date, dt.date] | None:
         """First and last billing day present, or None for an empty file."""
@@ -171,7 +169,7 @@ def _to_record(row: Mapping[str, object], *, basis: Basis, scope: str, source: s
     return CostRecord(
         billing_day=row["billing_day"],  # type: ignore[arg-type]
         basis=basis,
-        cost=from_nanos(int(row["cost_nanos"])),  # type: ignore[call-overload]
+        cost=join_nanos(int(row["cost_nanos"]), int(row["cost_rem_e18"])),  # type: ignore[call-overload]
         currency=str(row["currency"]),
         scope=scope,
         source=source,
@@ -330,6 +328,32 @@ def _nanos(prefix: str) -> str:
     return f"(CASE WHEN {prefix}_neg THEN -1 ELSE 1 END) * ({base} + {up})"
 
 
+def _e18(prefix: str) -> str:
+    """The amount in 10⁻¹⁸ units, rounded half-even at the 18th decimal by digits 19–36 (``split_nanos``)."""
+    low, half = f"{prefix}_l", "500000000000000000"
+    up = f"(CASE WHEN {low} > {half} THEN 1 WHEN {low} < {half} THEN 0 ELSE {prefix}_h % 2 END)"
+    whole = f"(CAST({prefix}_i AS HUGEINT) * 1000000000000000000 + {prefix}_h + {up})"
+    return f"(CASE WHEN {prefix}_neg THEN -1 ELSE 1 END) * {whole}"
+
+
+def _stored_columns() -> str:
+    """The scan table's columns as the store takes them: the exact ``cost_e18`` split into half-even nanos
+    and the rest below one nano (``domain.split_nanos``), every number a BIGINT (what SQLite accepts)."""
+    whole, rest = "(abs(cost_e18) // 1000000000)", "(abs(cost_e18) % 1000000000)"
+    up = f"(CASE WHEN {rest} > 500000000 OR ({rest} = 500000000 AND {whole} % 2 = 1) THEN 1 ELSE 0 END)"
+    nanos = f"(sign(cost_e18) * ({whole} + {up}))"
+    exprs = {
+        "cost_nanos": f"CAST({nanos} AS BIGINT) AS cost_nanos",
+        "cost_rem_e18": f"CAST(cost_e18 - {nanos} * 1000000000 AS BIGINT) AS cost_rem_e18",
+        "quantity_nanos": "CAST(quantity_nanos AS BIGINT) AS quantity_nanos",
+        "source_rows": "CAST(source_rows AS BIGINT) AS source_rows",
+    }
+    return ", ".join(exprs.get(c, c) for c in COST_ROW_COLUMNS)
+
+
+_STORED_COLUMNS = _stored_columns()
+
+
 def _aggregate_sql(source_sql: str, plan: _Plan, table: str) -> str:
     """Sum exact money per distinct raw key text, then normalize the keys of those groups.
 
@@ -352,7 +376,7 @@ d AS (SELECT * EXCLUDE (c_t, q_t), {_number_columns("c")}, {_number_columns("q")
 o AS (SELECT *, {_number_parts("c")}, {_number_parts("q")} FROM d),
 g AS (
   SELECT {", ".join(f"k_{f}" for f in _RAW_KEYS)}, (c_ok AND (q_ok OR NOT q_present)) AS row_ok,
-    sum(CASE WHEN c_ok THEN {_nanos("c")} END) AS cost_nanos,
+    sum(CASE WHEN c_ok THEN {_e18("c")} END) AS cost_e18,
     sum(CASE WHEN q_ok THEN {_nanos("q")} END) AS quantity_nanos,
     count(*) AS source_rows,
     sum(CASE WHEN c_ok THEN {sign} * (CAST(c_i AS HUGEINT) * 1000000000000000000 + c_h) END) AS e18_sum,
@@ -360,11 +384,11 @@ g AS (
   FROM o GROUP BY ALL
 ),
 {lookups}n AS (
-  SELECT {inline}{looked_up}, NOT row_ok AS row_bad, cost_nanos, quantity_nanos, source_rows, e18_sum, e36_sum
+  SELECT {inline}{looked_up}, NOT row_ok AS row_bad, cost_e18, quantity_nanos, source_rows, e18_sum, e36_sum
   FROM g {joins}
 ),
 r AS (SELECT *, (row_bad OR billing_day IS NULL OR currency IS NULL) AS bad FROM n)
-SELECT {keys}, bad, CAST(cost_nanos AS BIGINT) AS cost_nanos,
+SELECT {keys}, bad, cost_e18,
   CAST(quantity_nanos AS BIGINT) AS quantity_nanos,
   CAST(source_rows AS BIGINT) AS source_rows,
   CAST(CASE WHEN tags_invalid THEN source_rows ELSE 0 END AS BIGINT) AS tags_bad, e18_sum, e36_sum
