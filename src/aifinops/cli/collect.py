@@ -20,7 +20,7 @@ from rich.table import Table
 from aifinops.config import load_settings
 from aifinops.errors import ConfigError
 from aifinops.jobs.collect import SOURCE_NAMES, CollectionSummary, build_collector, collection_window
-from aifinops.jobs.collection_sources import CollectionStep
+from aifinops.jobs.collection_steps import CollectionStep
 
 __all__ = ["collect", "summary_table"]
 

@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 
 from aifinops.errors import AifinopsError, ConfigError
-from aifinops.jobs.collection_sources import SOURCES, CollectionStep, SourceOutcome
+from aifinops.jobs.collection_sources import SOURCES
+from aifinops.jobs.collection_steps import CollectionStep, SourceOutcome
 from aifinops.sources.cost_exports import BlobExports
 from aifinops.sources.protocols import CostQueryClient, ExportRunSource, InventoryClient, MetricsClient
 from aifinops.store.cost_records import CostRecordStore
@@ -91,6 +92,7 @@ class Collector:
         inventory_client: InventoryClient | None = None,
         subscriptions: Sequence[str] = (),
         default_currency: str | None = None,
+        accept_partial: bool = False,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.costs = CostRecordStore(store)
@@ -107,6 +109,8 @@ class Collector:
         self.inventory_client: InventoryClient | None = inventory_client
         self.subscriptions: tuple[str, ...] = tuple(subscriptions)
         self.default_currency = default_currency
+        #: Store the complete rows of a cut export file instead of refusing it (``collect --accept-partial``).
+        self.accept_partial = accept_partial
         self.clock: Callable[[], dt.datetime] = clock or partial(dt.datetime.now, dt.UTC)
 
     @property

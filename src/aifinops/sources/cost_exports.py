@@ -17,7 +17,7 @@ import csv
 import datetime as dt
 import itertools
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -42,7 +42,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "CELL_COLUMNS",
     "BlobExports",
+    "Cell",
     "ExportReader",
     "ExportRun",
     "ExportScan",
@@ -52,6 +54,8 @@ __all__ = [
 ]
 
 _KEYS = COST_ROW_COLUMNS[:16]
+#: The grain of a scan table: a stored row's keys plus the billing scope the file states (overlap checks).
+_SCAN_KEYS = (*_KEYS, "billing_scope")
 _SUMS = (
     "cost_e18",
     "quantity_nanos",
@@ -96,6 +100,12 @@ def _sql_str(value: str) -> str:
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+#: A cell of billed cost: (billing scope, subscription, resource group, billing day) — what two deliveries of
+#: the same bill have in common, whatever their format.
+Cell = tuple[str | None, str | None, str | None, dt.date]
+CELL_COLUMNS = ("billing_scope", "subscription_id", "resource_group", "billing_day")
 
 
 @dataclass(slots=True)
@@ -144,6 +154,42 @@ class ExportScan:
             f"SELECT min(billing_day), max(billing_day) FROM {self.table} WHERE NOT bad"
         ).fetchall()[0]
         return (first, last) if first is not None else None
+
+    def cells(self) -> dict[Cell, dict[str, int]]:
+        """Per cell (billing scope, subscription, resource group, billing day): exact cost per currency in
+        10⁻¹⁸ units. Deliveries sharing cells overlap; with the same amounts in each, they are equal."""
+        out: dict[Cell, dict[str, int]] = {}
+        for *cell, currency, e18 in self.conn.sql(
+            f"SELECT {', '.join(CELL_COLUMNS)}, currency, sum(cost_e18) FROM {self.table} WHERE NOT bad "
+            "GROUP BY ALL"
+        ).fetchall():
+            out.setdefault(tuple(cell), {})[currency] = int(e18 or 0)
+        return out
+
+    def drop_cells(self, cells: Iterable[Cell]) -> int:
+        """Remove the rows of ``cells`` (another delivery's); returns how many source rows they held."""
+        wanted = list(cells)
+        if not wanted:
+            return 0
+        self.conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE {self.table}_cells AS SELECT {', '.join(CELL_COLUMNS)} "
+            f"FROM {self.table} LIMIT 0"
+        )
+        self.conn.executemany(f"INSERT INTO {self.table}_cells VALUES (?, ?, ?, ?)", wanted)
+        match = " AND ".join(f"t.{c} IS NOT DISTINCT FROM x.{c}" for c in CELL_COLUMNS)
+        return self._drop(f"EXISTS (SELECT 1 FROM {self.table}_cells x WHERE {match})", alias="t")
+
+    def drop_days_outside(self, start: dt.date, end: dt.date) -> int:
+        """Remove the rows billed outside ``[start, end)``; returns how many source rows they held."""
+        return self._drop(f"NOT (billing_day >= DATE '{start}' AND billing_day < DATE '{end}')", alias="t")
+
+    def _drop(self, condition: str, *, alias: str) -> int:
+        (dropped,) = self.conn.execute(
+            f"SELECT coalesce(sum(source_rows), 0) FROM {self.table} {alias} WHERE NOT bad AND {condition}"
+        ).fetchall()[0]
+        self.conn.execute(f"DELETE FROM {self.table} {alias} WHERE {condition}")
+        self.source_rows -= int(dropped)
+        return int(dropped)
 
     def records(self, *, scope: str = "", source: str = "") -> Iterator[CostRecord]:
         """The aggregated rows as CostRecord values (for small files; bulk paths use :meth:`batches`)."""
@@ -205,6 +251,7 @@ _RAW_KEYS: tuple[str, ...] = (
     "currency",
     *(d for d in COST_DIMENSIONS if d != "resource_type"),
     "tags",
+    "billing_scope",
 )
 
 
@@ -224,6 +271,7 @@ def _key_exprs(
     tags = _text(col("tags"))
     wrapped = f"(CASE WHEN left({tags}, 1) = '{{' THEN {tags} ELSE '{{' || {tags} || '}}' END)"
     currency = f"upper({_text(col('currency'))})"
+    scope = _text(col("billing_scope"))
     if default_currency:
         currency = f"coalesce({currency}, {_sql_str(default_currency.upper())})"
     plain = (
@@ -248,6 +296,8 @@ def _key_exprs(
             f"nullif(regexp_extract({rid}, '/providers/([^/]+/[^/]+)', 1), '') AS resource_type",
         ),
         "location": (f"replace(lower({_text(col('location'))}), ' ', '') AS location",),
+        # the last segment of an id (/providers/Microsoft.Billing/billingAccounts/{id}[/billingProfiles/{id}])
+        "billing_scope": (f"nullif(lower(regexp_extract({scope}, '([^/]+)/*$', 1)), '') AS billing_scope",),
         "service_name": (f"{service} AS service_name",),
         **{n: (f"{_text(col(n))} AS {n}",) for n in plain},
         "tags": (
@@ -361,7 +411,7 @@ def _aggregate_sql(source_sql: str, plan: _Plan, table: str) -> str:
     grain: every consumer sums, and a second hash aggregation would double the cost of a scan.
     """
     sign = "(CASE WHEN c_neg THEN -1 ELSE 1 END)"
-    keys = ", ".join(_KEYS)
+    keys = ", ".join(_SCAN_KEYS)
     inline = "".join(f"{e}, " for f, exprs in plan.keys.items() if f not in _LOOKUP_FIELDS for e in exprs)
     looked_up = ", ".join(f"d_{f}.* EXCLUDE (k_{f})" for f in _LOOKUP_FIELDS)
     joins = " ".join(f"LEFT JOIN d_{f} ON g.k_{f} = d_{f}.k_{f}" for f in _LOOKUP_FIELDS)
@@ -535,7 +585,7 @@ class ExportReader:
         self.conn.execute(_aggregate_sql(pad, plan, merged))
         sums = ", ".join(f"sum({c}) AS {c}" for c in _SUMS)
         self.conn.execute(
-            f"CREATE TEMP TABLE {merged}_all AS SELECT {', '.join(_KEYS)}, bad, {sums} FROM "
+            f"CREATE TEMP TABLE {merged}_all AS SELECT {', '.join(_SCAN_KEYS)}, bad, {sums} FROM "
             f"(SELECT * FROM {scan.table} UNION ALL BY NAME SELECT * FROM {merged}) GROUP BY ALL"
         )
         self.conn.execute(f"DROP TABLE {merged}; DROP TABLE {pad}; DROP TABLE {scan.table}")
@@ -593,8 +643,9 @@ class ExportReader:
         table = f"cost_run_{next(self._counter)}"
         union = " UNION ALL BY NAME ".join(f"SELECT * FROM {s.table}" for s in scans)
         sums = ", ".join(f"sum({c}) AS {c}" for c in _SUMS)
+        keys = ", ".join(_SCAN_KEYS)
         self.conn.execute(
-            f"CREATE TEMP TABLE {table} AS SELECT {', '.join(_KEYS)}, bad, {sums} FROM ({union}) GROUP BY ALL"
+            f"CREATE TEMP TABLE {table} AS SELECT {keys}, bad, {sums} FROM ({union}) GROUP BY ALL"
         )
         for s in scans:
             s.close()
