@@ -192,11 +192,13 @@ def build_collector(
     http: httpx.Client | None = None,
     credential: Any = None,
     download_dir: str | Path | None = None,
+    accept_partial: bool = False,
 ) -> Collector:
     """A Collector for ``settings.azure``: the real Azure clients for every configured source.
 
     ``http`` and ``credential`` default to a plain httpx client and the azure-identity credential the
-    settings name; tests pass ones pointed at the emulator.
+    settings name; tests pass ones pointed at the emulator. ``accept_partial`` stores the complete rows of a
+    cut export file instead of refusing it (``collect --accept-partial``).
     """
     from aifinops.sources.azure_auth import CachedTokenProvider, build_credential
     from aifinops.sources.cost_management import CostManagementClient
@@ -229,6 +231,7 @@ def build_collector(
         monitor_resources=azure.monitor_resources,
         inventory_client=graph,
         subscriptions=azure.subscriptions,
+        accept_partial=accept_partial,
     )
 
 
