@@ -82,3 +82,43 @@ def event_json(i: int = 0, **kw: Any) -> dict[str, Any]:
     }
     base.update(kw)
     return base
+
+
+class LogsEmulator:
+    """The Azure emulator's Log Analytics query API with a real ``LogsQueryClient`` pointed at it: an
+    azure-identity client-secret credential and the SDK's own pipeline over the emulator's transport.
+
+    Use as a context manager; ``client(**kw)`` builds a :class:`LogAnalyticsClient` (``kw``: window,
+    max_rows, policy, …).
+    """
+
+    def __init__(self, state: EmulatorState | None = None) -> None:
+        self.state = state or EmulatorState()
+        self.state.client_secrets.setdefault("logs-reader", "s3cret")
+
+    def __enter__(self) -> LogsEmulator:
+        import httpx
+        from azure.identity import ClientSecretCredential
+
+        from aifinops.emulator import SyncASGITransport, azure_transport, create_emulator
+
+        self.http = httpx.Client(transport=SyncASGITransport(create_emulator(self.state)))
+        self.transport = azure_transport(self.http)
+        self.credential = ClientSecretCredential(
+            "tenant",
+            "logs-reader",
+            "s3cret",
+            authority="https://login.emulator.local",
+            transport=self.transport,
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+
+    def client(self, **kw: Any) -> Any:
+        from aifinops.sources._http import RetryPolicy
+        from aifinops.sources.log_analytics import LogAnalyticsClient
+
+        kw.setdefault("policy", RetryPolicy(max_attempts=3, sleep=lambda _: None))
+        return LogAnalyticsClient(self.credential, transport=self.transport, retry_backoff_factor=0, **kw)

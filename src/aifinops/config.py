@@ -29,12 +29,15 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
-from aifinops.domain import DIMENSIONS
+from aifinops.domain import DIMENSIONS, Outcome
 from aifinops.errors import ConfigError
 
 __all__ = [
+    "OUTCOME_FIELDS",
+    "ApimMapping",
     "AzureSettings",
     "GatewaySettings",
+    "LogsSettings",
     "MetricsSettings",
     "Settings",
     "load_settings",
@@ -82,6 +85,10 @@ def _known_dimensions(value: list[str]) -> list[str]:
     return value
 
 
+#: What an outcome event's properties can give (``logs.outcome_properties`` maps them to property names).
+OUTCOME_FIELDS: tuple[str, ...] = ("task_id", "outcome", "use_case", "value", "currency", "unit")
+
+
 #: A list of allocation dimension names (metric labels, allocation dimensions), each one known.
 Dimensions = Annotated[list[str], NoDecode, BeforeValidator(_split_list), AfterValidator(_known_dimensions)]
 
@@ -104,6 +111,71 @@ class AllocationSettings(BaseModel):
     dimensions: Dimensions = Field(default_factory=lambda: ["app", "use_case", "tenant"])
     max_unallocated_share: Decimal = Field(default=Decimal("0.05"), ge=0, le=1)
     rules: Mappings = Field(default_factory=list)
+
+
+class ApimMapping(BaseModel):
+    """One row of the API Management → allocation table: the first row whose subscription, product and API
+    match (``*`` matches any) gives a request its allocation dimensions."""
+
+    model_config = {"extra": "forbid"}
+
+    subscription: str = "*"
+    product: str = "*"
+    api: str = "*"
+    dimensions: dict[str, str] = Field(default_factory=dict)
+    deployment_type: str | None = None  # e.g. global_standard: the SKU prices are looked up with
+    region: str | None = None
+    # False when the apps behind it report their own usage (SDK, gateway, OTLP): the requests are then
+    # compared with that usage, never stored as events a second time.
+    record_events: bool = True
+
+    @field_validator("dimensions")
+    @classmethod
+    def _known(cls, value: dict[str, str]) -> dict[str, str]:
+        _known_dimensions(list(value))
+        return value
+
+
+class LogsSettings(BaseModel):
+    """Log Analytics workspaces (and workspace-based Application Insights resources) to read API Management
+    LLM logs, GenAI dependencies, outcome events, token metrics and telemetry usage from."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, never silently ignored
+
+    workspaces: TextList = Field(default_factory=list)  # workspace GUIDs, or ARM ids (resource-centric)
+    endpoint: str = "https://api.loganalytics.io"
+    audience: str | None = None  # token audience; default https://api.loganalytics.io
+    overlap_minutes: int = Field(default=120, ge=0, le=2880)  # re-read before the watermark: late rows
+    window_hours: int = Field(default=6, ge=1, le=24)  # one query covers at most this much time
+    max_rows: int = Field(default=50_000, ge=10, le=500_000)  # more rows than this: the window is split
+    apim_map: Annotated[list[ApimMapping], NoDecode, BeforeValidator(_json_value)] = Field(
+        default_factory=list
+    )
+    task_id_headers: TextList = Field(default_factory=lambda: ["x-aifinops-task-id"])
+    outcome_event: str = Field(default="TaskCompleted", min_length=1, max_length=128)
+    # our field → the event's property; the event's outcome value → ours (JSON objects in the environment)
+    outcome_properties: Annotated[dict[str, str], NoDecode, BeforeValidator(_json_value)] = Field(
+        default_factory=dict
+    )
+    outcome_values: Annotated[dict[str, str], NoDecode, BeforeValidator(_json_value)] = Field(
+        default_factory=dict
+    )
+
+    @field_validator("outcome_properties")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(OUTCOME_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown outcome field(s) {unknown}; choose from {list(OUTCOME_FIELDS)}")
+        return value
+
+    @field_validator("outcome_values")
+    @classmethod
+    def _known_outcomes(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted({v for v in value.values() if v not in {o.value for o in Outcome}})
+        if bad:
+            raise ValueError(f"outcome(s) {bad} unknown; map to one of {[o.value for o in Outcome]}")
+        return value
 
 
 class AzureSettings(BaseModel):
@@ -141,6 +213,7 @@ class AzureSettings(BaseModel):
     collect_interval_seconds: Annotated[dict[str, int], NoDecode, BeforeValidator(_json_value)] = Field(
         default_factory=dict
     )
+    logs: LogsSettings = Field(default_factory=LogsSettings)
 
 
 class GatewaySettings(BaseModel):

@@ -105,6 +105,7 @@ def test_demo_is_deterministic_and_idempotent(db: Store) -> None:
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "doc-qa" in first.stdout
+    assert "policy-qa" in first.stdout  # the API Management app, read from Log Analytics
     with db.reader() as conn:
         before = conn.execute(sa.text("SELECT COUNT(*), SUM(cost_nanos) FROM usage_events")).one()
     assert runner.invoke(app, args).exit_code == 0

@@ -26,6 +26,7 @@ from aifinops.api import (
     routes_otlp,
     routes_snapshot,
     routes_tasks,
+    routes_telemetry,
     routes_usage,
 )
 from aifinops.api.metrics import StoreCollector
@@ -120,6 +121,7 @@ def create_app(
         routes_budgets,
         routes_guard,
         routes_inventory,
+        routes_telemetry,
         dashboard,
     )
     for module in routers:

@@ -14,6 +14,7 @@ from aifinops.api.problems import ProblemError
 from aifinops.api.query_params import check_known, parse_usage_query
 from aifinops.domain import Basis
 from aifinops.jobs.allocate import run_gc_paused
+from aifinops.queries.apim_usage import apim_usage_document
 from aifinops.queries.costs import costs_document
 from aifinops.queries.usage import monitor_usage_document, token_usage_document
 
@@ -22,6 +23,12 @@ __all__ = ["router"]
 router = APIRouter(tags=["usage"])
 
 _USAGE_PARAMS = {"start", "end", "period", "granularity", "group_by", "source"}
+#: ``source=`` of /api/token-usage: the apps' own usage, or a measurement of it beside the apps' figures.
+_USAGE_DOCUMENTS = {
+    "apps": token_usage_document,
+    "monitor": monitor_usage_document,
+    "apim": apim_usage_document,
+}
 _COST_PARAMS = {"start", "end", "period", "granularity", "group_by", "basis"}
 
 
@@ -35,15 +42,15 @@ async def token_usage(
 ) -> dict[str, Any]:
     check_known(request.query_params, _USAGE_PARAMS)
     source = request.query_params.get("source", "apps")
-    if source not in ("apps", "monitor"):
+    if source not in _USAGE_DOCUMENTS:
         raise ProblemError(
             422,
             "Invalid request",
-            "source: must be 'apps' (reported usage) or 'monitor'",
-            errors=[{"field": "source", "reason": "must be apps or monitor"}],
+            "source: must be 'apps' (reported usage), 'monitor' or 'apim'",
+            errors=[{"field": "source", "reason": "must be apps, monitor or apim"}],
         )
     q = parse_usage_query(request.query_params, timezone=settings.timezone, now=_now(), tenant=caller.tenant)
-    document = monitor_usage_document if source == "monitor" else token_usage_document
+    document = _USAGE_DOCUMENTS[source]
     return await run_in_threadpool(document, store, q)
 
 

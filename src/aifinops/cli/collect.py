@@ -107,7 +107,8 @@ def collect(
         ),
     ] = False,
 ) -> None:
-    """Collect costs, exports, metrics and inventory into the store; exit 1 when a step failed.
+    """Collect costs, exports, metrics, inventory and Log Analytics logs into the store; exit 1 when a step
+    failed.
 
     Export rows billed outside --from/--to are not stored (the summary says how many).
     """

@@ -41,6 +41,8 @@ def _links(result: DemoMonth, host: str, port: int) -> list[str]:
         f"/?period={period}",
         f"/api/kpis?period={period}",
         f"/api/costs?period={period}&group_by=use_case",
+        f"/api/token-usage?period={period}&source=apim&granularity=month",
+        f"/api/telemetry-cost?period={period}",
         f"/api/snapshot?period={period}",
         f"/api/costs?period={period}&basis=actual",
         f"/api/allocation?period={period}&basis=amortized&by=app,tenant",
@@ -82,6 +84,12 @@ def demo(
             store, settings, year=year, month=mon, seed=seed, scale=scale, progress=progress
         )
     console.print(f"{year}-{mon:02d}: {result.tasks} tasks, {result.events} new events in {store.safe_url}")
+    if result.apim_app is not None:
+        a = result.apim_app
+        console.print(
+            f"hr-assistant (API Management only, outcomes as App Insights events): {a.tickets} tickets, "
+            f"{a.requests} requests read from Log Analytics ({a.events} new events, {a.outcomes} outcomes)"
+        )
     wide = Console(width=max(Console().width, 140))
     wide.print(kpi_table(result.kpis))
     for table in finance_tables(result.finance):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import SecretStr
 
-from aifinops.config import Settings
+from aifinops.config import AzureSettings, LogsSettings, Settings
 from aifinops.demo.bill import DailyUsage, build_bill, daily_usage
 from aifinops.demo.budgets import demo_anomalies, run_demo_budgets
 from aifinops.demo.estate import PTU_DEPLOYMENT, PTU_UNITS, SUBSCRIPTION, DemoResource, estate, inventory
@@ -44,7 +44,15 @@ from aifinops.store.inventory_queries import read_inventory
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-__all__ = ["PTU_RULE", "DemoFinanceReport", "FullyLoaded", "demo_rules", "month_days", "run_demo_finance"]
+__all__ = [
+    "PTU_RULE",
+    "DemoFinanceReport",
+    "FullyLoaded",
+    "demo_rules",
+    "emulator_azure",
+    "month_days",
+    "run_demo_finance",
+]
 
 _AUTHORITY = "https://login.emulator.local"
 _TENANT, _CLIENT = "aifinops-demo-tenant", "aifinops-demo-collector"
@@ -117,20 +125,12 @@ def _collect(
         client_secrets={_CLIENT: secret},
         today=end + dt.timedelta(days=4),  # the month is closed: queries are not clamped to a partial day
     )
-    azure = settings.azure.model_copy(
-        update={
-            "credential": "client_secret",
-            "tenant_id": _TENANT,
-            "client_id": _CLIENT,
-            "client_secret": SecretStr(secret),
-            "authority_host": _AUTHORITY,
-            "cost_scopes": [f"subscriptions/{SUBSCRIPTION}"],
-            "cost_group_tags": [],
-            "subscriptions": [SUBSCRIPTION],
-            "monitor_resources": [],
-            "export_paths": [],
-            "export_blob_url": None,
-        }
+    azure = emulator_azure(
+        settings.azure,
+        client_id=_CLIENT,
+        secret=secret,
+        cost_scopes=[f"subscriptions/{SUBSCRIPTION}"],
+        subscriptions=[SUBSCRIPTION],
     )
     with httpx.Client(transport=SyncASGITransport(create_emulator(state)), timeout=60.0) as http:
         credential = build_credential(azure, transport=azure_transport(http))
@@ -140,6 +140,26 @@ def _collect(
         summary = collector.collect(start, end, sources=["cost_management", "inventory"])
     if not summary.ok:
         raise SourceError("demo collection from the Azure emulator failed: " + "; ".join(summary.errors))
+
+
+def emulator_azure(azure: AzureSettings, *, client_id: str, secret: str, **sources: Any) -> AzureSettings:
+    """``azure`` signing in to the emulator's Entra ID with a client secret and collecting only what
+    ``sources`` configures (every other source's setting emptied)."""
+    update: dict[str, Any] = {
+        "credential": "client_secret",
+        "tenant_id": _TENANT,
+        "client_id": client_id,
+        "client_secret": SecretStr(secret),
+        "authority_host": _AUTHORITY,
+        "cost_scopes": [],
+        "cost_group_tags": [],
+        "subscriptions": [],
+        "monitor_resources": [],
+        "export_paths": [],
+        "export_blob_url": None,
+        "logs": LogsSettings(),
+    }
+    return azure.model_copy(update={**update, **sources})
 
 
 def _ptu_rule(usage: DailyUsage, ptu: DemoResource) -> dict[str, Any]:

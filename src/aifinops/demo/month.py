@@ -1,4 +1,5 @@
-"""The demo month: prices and a simulated month stored, then billed, collected, allocated, budgeted, kept."""
+"""The demo month: prices and a simulated month stored, the API Management app read from its logs, then
+billed, collected, allocated, budgeted, kept."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aifinops.config import Settings
+from aifinops.demo.apim_app import ApimAppMonth, collect_apim_app
 from aifinops.demo.finance import DemoFinanceReport, month_days, run_demo_finance
 from aifinops.demo.simulation import simulate_month
 from aifinops.domain import Basis, TaskOutcome, UsageEvent
@@ -37,6 +39,7 @@ class DemoMonth:
     tasks: int
     kpis: tuple[TaskKpi, ...]  # by use case, estimated basis
     finance: DemoFinanceReport
+    apim_app: ApimAppMonth | None = None  # the app read from API Management's and App Insights' logs
 
 
 def reset_sqlite(settings: Settings) -> None:
@@ -93,6 +96,7 @@ def run_demo_month(
     n_events, n_tasks = load_demo_month(
         store, year=year, month=month, seed=seed, scale=scale, progress=progress
     )
+    apim_app = collect_apim_app(store, settings, year=year, month=month, seed=seed, scale=scale)
     finance = run_demo_finance(store, settings, year=year, month=month, seed=seed, progress=progress)
     period = f"{year:04d}-{month:02d}"
     save_period_snapshot(
@@ -100,4 +104,6 @@ def run_demo_month(
     )
     first, following = month_days(year, month)
     report = read_day_kpis(store, first, following, by=("use_case",), bases=(Basis.ESTIMATED,))
-    return DemoMonth(period, n_events, n_tasks, report.kpis, finance)
+    return DemoMonth(
+        period, n_events + apim_app.events, n_tasks + apim_app.tickets, report.kpis, finance, apim_app
+    )

@@ -1,5 +1,6 @@
 """The Azure emulator as one ASGI app: Entra ID tokens, Cost Management, Monitor, Resource Graph,
-Retail Prices and Blob Storage, speaking the wire formats in the reference folder.
+Retail Prices, Blob Storage and the Log Analytics query API, speaking the wire formats in the reference
+folder.
 
 ARM paths are matched case-insensitively, as ARM does. Blob Storage lives under ``/blob/{account}`` so one
 server can host every service (``account_url="http://127.0.0.1:8765/blob/devstoreaccount1"``).
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp
 from aifinops.emulator import auth, blob
 from aifinops.emulator.cost import QueryRejected, decode_skip, run_query
 from aifinops.emulator.graph import GraphRejected, query_resources
+from aifinops.emulator.logs import LogsRejected, run_logs_query
 from aifinops.emulator.metrics import MetricsRejected, query_metrics
 from aifinops.emulator.prices import PricesRejected, list_prices
 from aifinops.emulator.state import EmulatorState, Fault
@@ -67,6 +69,12 @@ def create_emulator(state: EmulatorState) -> ASGIApp:
     async def arm(request: Request) -> Response:
         return await _arm(request, state)
 
+    async def logs_workspace(request: Request) -> Response:
+        return await _logs(request, state, workspace=request.path_params["workspace"])
+
+    async def logs_resource(request: Request) -> Response:
+        return await _logs(request, state, resource="/" + request.path_params["resource"].strip("/"))
+
     routes = [
         Route("/common/discovery/instance", auth.instance_discovery, methods=["GET"]),
         Route("/{tenant}/v2.0/.well-known/openid-configuration", auth.openid_configuration, methods=["GET"]),
@@ -74,6 +82,8 @@ def create_emulator(state: EmulatorState) -> ASGIApp:
         Route("/api/retail/prices", prices, methods=["GET"]),
         Route("/blob/{account}/{container}", blob_list, methods=["GET"]),
         Route("/blob/{account}/{container}/{name:path}", blob_get, methods=["GET", "HEAD"]),
+        Route("/v1/workspaces/{workspace}/query", logs_workspace, methods=["POST"]),
+        Route("/v1/{resource:path}/query", logs_resource, methods=["POST"]),
         Route("/{path:path}", arm, methods=["GET", "POST"]),
     ]
     return Starlette(routes=routes)
@@ -175,3 +185,49 @@ async def _prices(request: Request, state: EmulatorState) -> Response:
         return json_response(list_prices(state, dict(request.query_params), base))
     except PricesRejected as exc:
         return json_response({"Error": {"Code": "BadRequest", "Message": str(exc)}}, 400)
+
+
+def _logs_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return json_response({"error": {"message": message, "code": code}}, status, headers)
+
+
+async def _logs(
+    request: Request, state: EmulatorState, *, workspace: str | None = None, resource: str | None = None
+) -> Response:
+    """``POST /v1/workspaces/{id}/query`` and ``POST /v1/{resourceId}/query`` (log-analytics.md §1)."""
+    state.calls["logs"] += 1
+    fault = state.next_fault("logs")
+    if fault is not None and fault.status == 429:
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after >= 0 else None
+        return _logs_error(429, "ThrottledError", "Your request has been throttled", headers)
+    if fault is not None and fault.status != 200:
+        return _logs_error(fault.status, "ServiceUnavailable", "The service is temporarily unavailable.")
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer ") or header[7:] not in state.issued_tokens:
+        return _logs_error(
+            401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."
+        )
+    target = (workspace or resource or "").strip("/").lower()
+    if target in {s.strip("/").lower() for s in state.forbidden_scopes}:
+        denied = {
+            "error": {
+                "message": "The provided credentials have insufficient access to perform the requested "
+                "operation",
+                "code": "InsufficientAccessError",
+                "innererror": {
+                    "code": "AuthorizationFailedError",
+                    "message": f"User 'emulator-client' does not have access to read {workspace or resource}",
+                },
+            }
+        }
+        return json_response(denied, 403)
+    body = await _json_body(request)
+    if isinstance(body, Response):
+        return body
+    try:
+        payload = run_logs_query(
+            state, body, workspace=workspace, resource=resource, partial=fault is not None
+        )
+    except LogsRejected as exc:
+        return json_response(exc.body, exc.status)
+    return json_response(payload)

@@ -73,7 +73,11 @@ COGNITIVE_SERVICES_METRICS: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """One injected failure: the status to answer and the wait to ask for (seconds)."""
+    """One injected failure: the status to answer and the wait to ask for (seconds).
+
+    For the Logs query API (service ``logs``), a negative ``retry_after`` sends no ``Retry-After`` header, and
+    status 200 answers the query with its rows plus a ``PartialError``.
+    """
 
     status: int
     retry_after: int = 1
@@ -92,8 +96,12 @@ class EmulatedBlob:
 class EmulatorState:
     """Everything the emulator knows. Seed the public fields; the emulator updates the counters.
 
-    Services are keyed ``token``, ``cost``, ``metrics``, ``graph``, ``prices`` and ``blob`` in ``faults``
-    and ``calls``. ``forbidden_scopes`` answers 403 for ARM paths under those scopes (lower-cased).
+    Services are keyed ``token``, ``cost``, ``metrics``, ``graph``, ``prices``, ``blob`` and ``logs`` in
+    ``faults`` and ``calls``. ``forbidden_scopes`` answers 403 for ARM paths under those scopes (lower-cased)
+    and for Log Analytics workspaces (their GUID) and resources named there.
+
+    ``log_tables`` holds the Log Analytics fixture rows: workspace GUID (lower-cased) → table → rows built
+    with :mod:`aifinops.emulator.log_tables`; ``log_queries`` records each query answered.
     """
 
     cost_records: list[CostRecord] = field(default_factory=list)
@@ -114,6 +122,9 @@ class EmulatorState:
     prices_page_size: int = 1000
     fx_rates: dict[str, Decimal] = field(default_factory=dict)
     today: dt.date | None = None  # None: the real UTC date; relative timeframes and clamping use it
+    log_tables: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    logs_record_limit: int = 500_000  # the service's record count limit per query (reference §1.7)
+    log_queries: list[dict[str, Any]] = field(default_factory=list)
     issued_tokens: set[str] = field(default_factory=set)
     calls: Counter[str] = field(default_factory=Counter)
 
@@ -129,6 +140,12 @@ class EmulatorState:
         token = "emu." + secrets.token_urlsafe(24)
         self.issued_tokens.add(token)
         return token
+
+    def add_log_rows(self, workspace: str, rows: list[dict[str, Any]]) -> None:
+        """Append fixture rows to their tables (each row's ``Type``) in ``workspace``."""
+        tables = self.log_tables.setdefault(workspace.lower(), {})
+        for row in rows:
+            tables.setdefault(str(row["Type"]), []).append(row)
 
     def put_blob(self, account: str, container: str, name: str, blob: EmulatedBlob) -> None:
         self.blobs[(account, container, name)] = blob

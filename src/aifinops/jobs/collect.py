@@ -1,8 +1,9 @@
 """Collection cycles, Azure sources → store, run once or on a schedule.
 
-Cost Management queries, cost exports (folder or blobs), Azure Monitor metrics and the Resource Graph
-inventory (the rows of :data:`~aifinops.jobs.collection_sources.SOURCES`), each written as a slice replaced
-atomically.
+Cost Management queries, cost exports (folder or blobs), Azure Monitor metrics, the Resource Graph
+inventory and Log Analytics (API Management, Application Insights, telemetry usage; the rows of
+:data:`~aifinops.jobs.collection_sources.SOURCES`), each written as a slice replaced atomically or keyed by
+the records' own ids.
 
 Every step is independent: one failing scope or file is recorded in the summary and the others still run,
 and because every write replaces its whole slice in one transaction, running a cycle twice changes nothing.
@@ -25,6 +26,7 @@ import httpx
 from aifinops.errors import AifinopsError, ConfigError
 from aifinops.jobs.collection_sources import SOURCES
 from aifinops.jobs.collection_steps import CollectionStep, SourceOutcome
+from aifinops.jobs.log_collection import LogSources
 from aifinops.sources.cost_exports import BlobExports
 from aifinops.sources.protocols import CostQueryClient, ExportRunSource, InventoryClient, MetricsClient
 from aifinops.store.cost_records import CostRecordStore
@@ -94,6 +96,7 @@ class Collector:
         default_currency: str | None = None,
         accept_partial: bool = False,
         clock: Callable[[], dt.datetime] | None = None,
+        logs: LogSources | None = None,
     ) -> None:
         self.costs = CostRecordStore(store)
         self.samples = MetricSampleStore(store)
@@ -112,6 +115,7 @@ class Collector:
         #: Store the complete rows of a cut export file instead of refusing it (``collect --accept-partial``).
         self.accept_partial = accept_partial
         self.clock: Callable[[], dt.datetime] = clock or partial(dt.datetime.now, dt.UTC)
+        self.logs: LogSources | None = logs
 
     @property
     def configured_sources(self) -> tuple[str, ...]:
@@ -193,12 +197,14 @@ def build_collector(
     credential: Any = None,
     download_dir: str | Path | None = None,
     accept_partial: bool = False,
+    azure_transport: Any = None,
 ) -> Collector:
     """A Collector for ``settings.azure``: the real Azure clients for every configured source.
 
     ``http`` and ``credential`` default to a plain httpx client and the azure-identity credential the
-    settings name; tests pass ones pointed at the emulator. ``accept_partial`` stores the complete rows of a
-    cut export file instead of refusing it (``collect --accept-partial``).
+    settings name; ``azure_transport`` (default azure-core's own) carries the Azure SDK clients' calls (Log
+    Analytics). Tests pass ones pointed at the emulator. ``accept_partial`` stores the complete rows of a cut
+    export file instead of refusing it (``collect --accept-partial``).
     """
     from aifinops.sources.azure_auth import CachedTokenProvider, build_credential
     from aifinops.sources.cost_management import CostManagementClient
@@ -207,7 +213,7 @@ def build_collector(
 
     azure = settings.azure
     needs_arm = bool(azure.cost_scopes or azure.monitor_resources or azure.subscriptions)
-    if credential is None and (needs_arm or azure.export_blob_url):
+    if credential is None and (needs_arm or azure.export_blob_url or azure.logs.workspaces):
         credential = build_credential(azure)
     http = http or httpx.Client(timeout=httpx.Timeout(120.0, connect=10.0))
     tokens = CachedTokenProvider(credential) if needs_arm else None
@@ -232,7 +238,24 @@ def build_collector(
         inventory_client=graph,
         subscriptions=azure.subscriptions,
         accept_partial=accept_partial,
+        logs=_log_sources(azure.logs, credential, azure_transport) if azure.logs.workspaces else None,
     )
+
+
+def _log_sources(logs: Any, credential: Any, transport: Any) -> LogSources:
+    """The Log Analytics sources of ``settings.azure.logs`` (``transport``: an azure-core transport, or None
+    for the default)."""
+    from aifinops.sources.log_analytics import LogAnalyticsClient
+
+    client = LogAnalyticsClient(
+        credential,
+        endpoint=logs.endpoint,
+        audience=logs.audience,
+        window=dt.timedelta(hours=logs.window_hours),
+        max_rows=logs.max_rows,
+        **({"transport": transport} if transport is not None else {}),
+    )
+    return LogSources.from_settings(client, logs)
 
 
 def run_scheduled(

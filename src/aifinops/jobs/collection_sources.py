@@ -120,6 +120,19 @@ def _collect_inventory(c: Collector) -> list[SourceOutcome]:
     return [SourceOutcome("inventory", ",".join(c.subscriptions), None, None, None, written)]
 
 
+def _log_steps(source: str) -> Callable[[Collector, dt.date, dt.date], list[CollectionStep]]:
+    def steps(c: Collector, start: dt.date, end: dt.date) -> list[CollectionStep]:
+        from aifinops.jobs.log_collection import log_steps
+
+        return log_steps(source)(c, start, end)
+
+    return steps
+
+
+def _logs_configured(c: Collector) -> bool:
+    return c.logs is not None and bool(c.logs.workspaces)
+
+
 #: The sources, in the order a cycle runs them.
 SOURCES: tuple[CollectionSource, ...] = (
     CollectionSource(
@@ -149,5 +162,17 @@ SOURCES: tuple[CollectionSource, ...] = (
         6 * 3600,
         lambda c: c.inventory_client is not None and bool(c.subscriptions),
         _inventory_steps,
+    ),
+    # Log Analytics / Application Insights: what API Management and the apps already log.
+    CollectionSource("apim", "AIFINOPS_AZURE__LOGS__WORKSPACES", 900, _logs_configured, _log_steps("apim")),
+    CollectionSource(
+        "appinsights", "AIFINOPS_AZURE__LOGS__WORKSPACES", 900, _logs_configured, _log_steps("appinsights")
+    ),
+    CollectionSource(
+        "loganalytics",
+        "AIFINOPS_AZURE__LOGS__WORKSPACES",
+        6 * 3600,
+        _logs_configured,
+        _log_steps("loganalytics"),
     ),
 )

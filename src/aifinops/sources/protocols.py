@@ -1,14 +1,15 @@
 """What the collector needs of each Azure source: the protocols its injected clients satisfy.
 
 The real clients (:mod:`~aifinops.sources.cost_management`, :mod:`~aifinops.sources.monitor`,
-:mod:`~aifinops.sources.resource_graph`, :class:`~aifinops.sources.cost_exports.BlobExports`) satisfy
-them; tests point those clients at the emulator or pass their own.
+:mod:`~aifinops.sources.resource_graph`, :class:`~aifinops.sources.cost_exports.BlobExports`,
+:class:`~aifinops.sources.log_analytics.LogAnalyticsClient`) satisfy them; tests point those clients at the
+emulator or pass their own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from aifinops.domain import Basis, CostRecord, InventoryResource, MetricSample
@@ -16,8 +17,17 @@ from aifinops.domain import Basis, CostRecord, InventoryResource, MetricSample
 if TYPE_CHECKING:
     from aifinops.sources.cost_exports import ExportRun
     from aifinops.sources.export_schemas import ExportManifest
+    from aifinops.sources.log_analytics import LogsChunk
+    from aifinops.sources.log_queries import LogQuery
 
-__all__ = ["CostQueryClient", "ExportRunSource", "InventoryClient", "MetricsClient", "MetricsFetch"]
+__all__ = [
+    "CostQueryClient",
+    "ExportRunSource",
+    "InventoryClient",
+    "LogsReader",
+    "MetricsClient",
+    "MetricsFetch",
+]
 
 
 class CostQueryClient(Protocol):
@@ -67,3 +77,18 @@ class ExportRunSource(Protocol):
     def manifests(self) -> list[ExportManifest]: ...
 
     def fetch(self, manifest: ExportManifest) -> ExportRun: ...
+
+
+class LogsReader(Protocol):
+    """Log Analytics queries over a workspace (GUID) or a resource (ARM id): the rows of ``[start, end)`` in
+    bounded windows, in time order."""
+
+    def read(
+        self,
+        target: str,
+        query: LogQuery,
+        *,
+        start: dt.datetime,
+        end: dt.datetime,
+        params: Mapping[str, str] | None = None,
+    ) -> Iterator[LogsChunk]: ...

@@ -12,16 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, case
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection
 
 from aifinops.domain import DIMENSIONS, MeterKind, PricedUsage, TaskOutcome, UsageEvent, to_nanos
 from aifinops.engine.usage_buckets import EPOCH
 from aifinops.errors import StoreError
+from aifinops.store.freshness import touch_freshness
 from aifinops.store.store import Store, dialect_insert
 from aifinops.store.tables import (
     ROLLUP_SUMS,
-    freshness,
     task_outcomes,
     usage_events,
 )
@@ -177,10 +176,6 @@ def _is_transient(exc: StoreError) -> bool:
     """A PostgreSQL deadlock or serialization failure: the whole transaction can simply run again."""
     orig = getattr(exc.__cause__, "orig", None)
     return getattr(orig, "sqlstate", None) in _TRANSIENT_SQLSTATES
-
-
-def _greater(new: ColumnElement[Any], old: ColumnElement[Any]) -> ColumnElement[Any]:
-    return case((old.is_(None), new), (new > old, new), else_=old)
 
 
 def _placeholders(n: int) -> str:
@@ -389,18 +384,7 @@ class EventStore:
 
     @staticmethod
     def _touch_freshness(conn: Connection, source: str, now: dt.datetime, last_ts: dt.datetime) -> None:
-        stmt = dialect_insert(conn, freshness).values(
-            source=f"usage:{source}", last_ingest_at=now, last_data_ts=last_ts
-        )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["source"],
-                set_={
-                    "last_ingest_at": stmt.excluded.last_ingest_at,
-                    "last_data_ts": _greater(stmt.excluded.last_data_ts, freshness.c.last_data_ts),
-                },
-            )
-        )
+        touch_freshness(conn, f"usage:{source}", now=now, last_data_ts=last_ts)
 
     def upsert_outcomes(self, outcomes: Sequence[TaskOutcome], *, now: dt.datetime) -> int:
         """Store task outcomes; a later outcome (by ``ended_at``) for the same task replaces the earlier."""
