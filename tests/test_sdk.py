@@ -270,6 +270,21 @@ def test_task_allocates_calls_and_sends_its_outcome_with_value(sender: sdk.Sende
     assert ingest.auth == {"Bearer afo_k_ingest"}
 
 
+def test_the_outcome_names_the_tenant_of_its_task(sender: sdk.Sender, ingest: Ingest) -> None:
+    """A task is its id within its tenant: the outcome carries the tenant of the task (given to the task, or
+    to the instrumented client its calls went through), so it lands on that tenant's task."""
+    client = sdk.instrument(azure(), sender=sender, app="helpdesk", tenant="contoso")
+    with sdk.task("ticket-1", sender=sender):
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    with sdk.task("ticket-2", sender=sender, tenant="fabrikam"):
+        pass
+    with sdk.task("ticket-3", sender=sender):
+        pass
+    assert sender.flush(5)
+    outcomes = {o["task_id"]: o.get("tenant") for o in ingest.items("outcomes")}
+    assert outcomes == {"ticket-1": "contoso", "ticket-2": "fabrikam", "ticket-3": None}
+
+
 def test_stream_gets_usage_and_hides_the_extra_chunk(sender: sdk.Sender, ingest: Ingest) -> None:
     client = sdk.instrument(azure(), sender=sender)
     stream = client.chat.completions.create(

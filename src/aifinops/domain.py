@@ -371,6 +371,9 @@ class PricedUsage:
 
 @dataclass(frozen=True, slots=True)
 class TaskOutcome:
+    """How one business task ended. A task is its ``task_id`` within its ``tenant`` (None: the task's events
+    carry no tenant): two tenants that reuse an id have two tasks, each with its own outcome."""
+
     task_id: str
     outcome: Outcome
     ended_at: dt.datetime
@@ -379,6 +382,7 @@ class TaskOutcome:
     value_currency: str | None = None
     value_quantity: Decimal | None = None
     value_unit: str | None = None
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,9 +74,9 @@ def allocated_store(store: Store) -> Store:
     ended = at + dt.timedelta(hours=1)
     ingestor.record_outcomes(
         [
-            TaskOutcome("a1", Outcome.SUCCEEDED, ended),
-            TaskOutcome("a2", Outcome.FAILED, ended),
-            TaskOutcome("b1", Outcome.SUCCEEDED, ended),
+            TaskOutcome("a1", Outcome.SUCCEEDED, ended, tenant="contoso"),
+            TaskOutcome("a2", Outcome.FAILED, ended, tenant="fabrikam"),
+            TaskOutcome("b1", Outcome.SUCCEEDED, ended, tenant="contoso"),
         ]
     )
     rules = [

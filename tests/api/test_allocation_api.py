@@ -125,8 +125,8 @@ def test_kpis_show_cost_per_successful_task_estimated_and_fully_loaded(
     ended = dt.datetime(2026, 10, 2, 10, tzinfo=dt.UTC)
     ingestor.record_outcomes(
         [
-            TaskOutcome("t0", Outcome.SUCCEEDED, ended, use_case="uc-a"),
-            TaskOutcome("t1", Outcome.FAILED, ended, use_case="uc-a"),
+            TaskOutcome("t0", Outcome.SUCCEEDED, ended, use_case="uc-a", tenant="contoso"),
+            TaskOutcome("t1", Outcome.FAILED, ended, use_case="uc-a", tenant="contoso"),
         ]
     )
     shared = {

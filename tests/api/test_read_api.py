@@ -18,6 +18,9 @@ def _seed(client: TestClient) -> None:
         {"task_id": "t1", "outcome": "failed", "ended_at": "2026-10-01T01:00:00Z", "use_case": "uc-a"},
         {"task_id": "t2", "outcome": "succeeded", "ended_at": "2026-10-01T01:00:00Z", "use_case": "uc-a"},
     ]
+    outcomes = [
+        {**o, "tenant": "contoso"} for o in outcomes
+    ]  # the events' tenant: a task is its id within it
     assert client.post("/api/outcomes", json=outcomes).json()["accepted"] == 3
 
 
@@ -93,6 +96,7 @@ def test_kpis_count_unpriced_events_and_value_per_cost(client: TestClient) -> No
     outcomes = [
         {
             "task_id": "t0",
+            "tenant": "contoso",
             "outcome": "succeeded",
             "ended_at": "2026-10-01T01:00:00Z",
             "value_amount": "0.1690",

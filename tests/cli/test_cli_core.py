@@ -128,3 +128,50 @@ def test_each_collection_keeps_snapshots_of_the_month_today_and_yesterday(db: St
         history = snapshot_history(db, period)
         assert [s.trigger for s in history] == ["collect", "collect"], period
         assert history[0].timezone == "Pacific/Auckland"
+
+
+def _refused(args: list[str]) -> str:
+    result = runner.invoke(app, ["keys", "create", "--name", "k", *args])
+    assert result.exit_code != 0, result.output
+    return str(result.exception)
+
+
+def test_keys_create_refuses_a_tenant_it_would_not_enforce(db: Store) -> None:
+    """An admin (or metrics) key sees every tenant whatever it says: a tenant on it would only mislead."""
+    assert "admin" in _refused(["--scope", "admin", "--tenant", "contoso"])
+    assert "metrics" in _refused(["--scope", "metrics", "--tenant", "contoso"])
+    assert "tenant" in _refused(
+        ["--scope", "gateway", "--tenant", "contoso", "--identity", "tenant=fabrikam"]
+    )
+    with db.reader() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM api_keys").scalar_one() == 0
+    assert (
+        runner.invoke(app, ["keys", "create", "--name", "r", "--scope", "read", "--tenant", "c"]).exit_code
+        == 0
+    )
+
+
+def test_keys_create_refuses_a_policy_the_gateway_does_not_define(
+    db: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key naming an undefined policy would be refused on every gateway call: refuse it at creation, naming
+    the policies the configured policy file defines."""
+    unknown = _refused(["--scope", "gateway", "--policy", "standard"])
+    assert "AIFINOPS_GATEWAY__POLICIES_FILE" in unknown and "--policies-file" in unknown
+    policies = tmp_path / "policies.yaml"
+    policies.write_text("policies:\n  standard:\n    - {kind: rpm, limit: 60}\n  batch: []\n")
+    monkeypatch.setenv("AIFINOPS_GATEWAY__POLICIES_FILE", str(policies))
+    typo = _refused(["--scope", "gateway", "--policy", "standrad"])
+    assert "standrad" in typo and "['batch', 'standard']" in typo
+    assert "gateway" in _refused(["--scope", "read", "--policy", "standard"])
+    ok = runner.invoke(app, ["keys", "create", "--name", "g", "--scope", "gateway", "--policy", "standard"])
+    assert ok.exit_code == 0, ok.output
+    monkeypatch.delenv("AIFINOPS_GATEWAY__POLICIES_FILE")
+    args = ["--scope", "gateway", "--policy", "batch", "--policies-file", str(policies)]
+    assert runner.invoke(app, ["keys", "create", "--name", "b", *args]).exit_code == 0
+
+
+def test_keys_create_makes_a_metrics_key_for_prometheus(db: Store) -> None:
+    created = runner.invoke(app, ["keys", "create", "--name", "prometheus", "--scope", "metrics"])
+    assert created.exit_code == 0, created.output
+    assert "metrics" in created.output

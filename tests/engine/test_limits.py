@@ -96,6 +96,27 @@ def test_steps_count_first_attempts_and_retries_count_the_rest() -> None:
     assert decide(facts(), [steps], {}, as_of=NOW).charges == ()  # no task id, nothing to count
 
 
+def test_per_task_counters_are_kept_per_tenant() -> None:
+    """Two tenants reusing a task id never share a task's steps, retries or cost: a task is its id within its
+    tenant; a tenant name cannot be crafted to reach another tenant's counter."""
+    steps = Policy("steps", "max_steps", limit=Decimal(3))
+    retries = Policy("retries", "max_retries", limit=Decimal(1))
+    cost = Policy("cost", "max_cost_per_task", limit=Decimal(1), currency="USD")
+
+    def keys(tenant: str | None, task: str, attempt: int = 1) -> list[str]:
+        dims = {"app": "chat", "key_id": "k1"} | ({"tenant": tenant} if tenant else {})
+        decision = decide(
+            facts(dims=dims, task_id=task, attempt=attempt), [steps, retries, cost], {}, as_of=NOW
+        )
+        return sorted(c.key for c in decision.charges)
+
+    for attempt in (1, 2):
+        seen = [keys(t, "ticket-1", attempt) for t in ("contoso", "fabrikam", None)]
+        assert len({k for ks in seen for k in ks}) == 2 * len(seen)  # no key shared between the three
+    assert set(keys("a", "b:task=c")).isdisjoint(keys("a:task=b", "c"))
+    assert keys(None, "t1") == ["max_steps:task=t1", "taskcost:USD:task=t1"]  # no tenant: unchanged
+
+
 def test_rpm_refusal_is_429_with_retry_after_until_the_bucket_ends() -> None:
     policy = Policy("rpm", "rpm", limit=Decimal(10), window_seconds=60)
     (charge,) = counter_keys(facts(), [policy], as_of=NOW)

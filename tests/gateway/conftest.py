@@ -21,6 +21,8 @@ from aifinops.store.keys import ApiKey
 UPSTREAM_KEY = "upstream-secret-key-123"
 GATEWAY_SECRET = "afo_k1_testsecret"
 READ_SECRET = "afo_k2_readonly"
+#: Gateway keys that may send x-aifinops-tenant: bound to contoso by identity, by tenant limit, or unbound.
+TENANT_SECRETS = {"identity": "afo_k3_identity", "limit": "afo_k4_limit", "free": "afo_k5_free"}
 WORDS = ["Hel", "lo", " there", "."]
 PROMPT_FILTER = [
     {
@@ -394,6 +396,13 @@ def memory_keys() -> MemoryKeys:
         {
             GATEWAY_SECRET: gateway_key(),
             READ_SECRET: gateway_key(key_id="k2", name="reader", scopes=frozenset({"read"})),
+            TENANT_SECRETS["identity"]: gateway_key(key_id="k3", allowed_headers=frozenset({"tenant"})),
+            TENANT_SECRETS["limit"]: gateway_key(
+                key_id="k4", tenant="contoso", identity={"app": "a"}, allowed_headers=frozenset({"tenant"})
+            ),
+            TENANT_SECRETS["free"]: gateway_key(
+                key_id="k5", identity={"app": "a"}, allowed_headers=frozenset({"tenant"})
+            ),
         }
     )
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from aifinops.api.access import Access
 from aifinops.api.problems import install_problem_handlers
 from aifinops.api.routes_guard import router
 from aifinops.domain import MeterKind, Price
@@ -84,7 +85,7 @@ def make_app(enforcer: Enforcer) -> FastAPI:
     app.include_router(router)
     app.state.enforcer = enforcer
     app.state.verify_key = SECRETS.get
-    app.state.auth_required = lambda: True
+    app.state.access = Access(created=lambda: True, active=lambda: True, loopback=False)
     return app
 
 

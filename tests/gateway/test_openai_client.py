@@ -19,7 +19,7 @@ from aifinops.gateway.app import GatewayApp, create_gateway
 from aifinops.gateway.enforcer import Enforcer
 from aifinops.gateway.recorder import Recorder
 
-from .conftest import GATEWAY_SECRET, FakeAzureOpenAI, ListSink, gateway_config, memory_keys
+from .conftest import GATEWAY_SECRET, TENANT_SECRETS, FakeAzureOpenAI, ListSink, gateway_config, memory_keys
 
 MESSAGES: list[Any] = [{"role": "user", "content": "Say hello"}]
 
@@ -156,3 +156,29 @@ def test_pooled_upstream_connections_are_reused(stack: Stack) -> None:
     client.close()
     connections = {tuple(r["client"]) for r in stack.upstream.requests}
     assert len(connections) == 1 and len(stack.upstream.requests) == 10 and len(stack.events()) == 10
+
+
+def test_a_header_never_overrides_the_tenant_of_a_key(stack: Stack) -> None:
+    """A key bound to a tenant (by its identity or its tenant limit) may repeat that tenant in
+    x-aifinops-tenant but never name another: the call is refused with an OpenAI-style 403 and nothing is
+    recorded. Only a key without a tenant lets the header choose it."""
+
+    def call(secret: str, tenant: str | None) -> None:
+        headers = {"x-aifinops-tenant": tenant} if tenant else None
+        client = openai.OpenAI(
+            base_url=stack.url + "/v1", api_key=secret, max_retries=0, default_headers=headers
+        )
+        try:
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        finally:
+            client.close()
+
+    for bound in ("identity", "limit"):
+        with pytest.raises(openai.PermissionDeniedError) as refused:
+            call(TENANT_SECRETS[bound], "fabrikam")
+        assert refused.value.code == "tenant_not_allowed" and "contoso" in refused.value.message
+        call(TENANT_SECRETS[bound], "contoso")
+        call(TENANT_SECRETS[bound], None)
+    call(TENANT_SECRETS["free"], "fabrikam")
+    tenants = sorted(e.tenant or "" for e in stack.events())
+    assert tenants == ["contoso"] * 4 + ["fabrikam"]

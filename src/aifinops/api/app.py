@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -29,8 +27,10 @@ from aifinops.api import (
     routes_telemetry,
     routes_usage,
 )
+from aifinops.api.access import Access, is_loopback
+from aifinops.api.deps import MetricsCaller
 from aifinops.api.metrics import StoreCollector
-from aifinops.api.problems import install_problem_handlers
+from aifinops.api.problems import ProblemError, install_problem_handlers
 from aifinops.config import Settings
 from aifinops.errors import ConfigError
 from aifinops.gateway.build import build_enforcer
@@ -38,43 +38,26 @@ from aifinops.jobs.budgets import configured_budgets
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.budgets import BudgetStore
-from aifinops.store.key_queries import any_active_key, verify_key
+from aifinops.store.key_queries import any_active_key, any_key_created, verify_key
 
 __all__ = ["check_bind", "create_app"]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(host: str, store: Store) -> str:
     """Refuse to listen beyond loopback without API keys; return a line describing the access mode."""
     if any_active_key(store):
         return "API keys are required (Authorization: Bearer <key>)"
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise ConfigError(
             f"refusing to listen on {host} without API keys: anyone on the network could read and write cost "
             "data; create a key with `aifinops keys create --scope admin` or bind to 127.0.0.1"
         )
+    if any_key_created(store):
+        return (
+            "API keys are required, but no API key is active (all are revoked): every call is refused until "
+            "you create one with `aifinops keys create --scope admin`"
+        )
     return f"no API keys configured: listening on loopback ({host}) only, without authentication"
-
-
-class _AuthCache:
-    """Whether any key exists, re-checked at most every few seconds (a key created later takes effect)."""
-
-    def __init__(self, store: Store, ttl: float = 5.0) -> None:
-        self.store, self.ttl, self._at, self._value = store, ttl, 0.0, False
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if now - self._at > self.ttl:
-            self._value, self._at = any_active_key(self.store), now
-        return self._value
 
 
 @asynccontextmanager
@@ -89,9 +72,15 @@ def create_app(
     store: Store | None = None,
     ingestor: Ingestor | None = None,
     check_schema: bool = True,
+    host: str | None = None,
+    key_check_seconds: float = 5.0,
     **state: Any,
 ) -> FastAPI:
-    """Build the API. ``state`` adds optional providers (e.g. ``otlp_mapping``) to ``app.state``."""
+    """Build the API. ``state`` adds optional providers (e.g. ``otlp_mapping``) to ``app.state``.
+
+    ``host`` is the address the server listens on (default ``settings.host``): beyond loopback the API never
+    runs without keys. The key store is asked whether keys exist at most every ``key_check_seconds``.
+    """
     store = store or Store.from_settings(settings)
     if check_schema:
         store.check_schema()
@@ -105,7 +94,12 @@ def create_app(
     app.state.store = store
     app.state.ingestor = ingestor or Ingestor(store)
     app.state.verify_key = partial(verify_key, store)
-    app.state.auth_required = _AuthCache(store)
+    app.state.access = Access(
+        created=partial(any_key_created, store),
+        active=partial(any_active_key, store),
+        loopback=is_loopback(host or settings.host),
+        ttl=key_check_seconds,
+    )
     app.state.enforcer = build_enforcer(settings, book=app.state.ingestor.book)
     for name, value in state.items():
         setattr(app.state, name, value)
@@ -131,7 +125,15 @@ def create_app(
     app.state.registry = registry
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(caller: MetricsCaller) -> Response:
+        if caller.tenant is not None:
+            raise ProblemError(
+                403,
+                "Tenant-limited key",
+                f"key {caller.key.key_id if caller.key else '-'} is limited to tenant {caller.tenant!r} and "
+                "/metrics exposes every tenant; scrape with a key without a tenant "
+                "(`aifinops keys create --name prometheus --scope metrics`)",
+            )
         body = await run_in_threadpool(generate_latest, registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

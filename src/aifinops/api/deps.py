@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from aifinops.api.access import Access, local_client
 from aifinops.api.problems import ProblemError
 from aifinops.config import Settings
 from aifinops.jobs.ingest import Ingestor
@@ -63,14 +64,29 @@ def _secret(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def require(scope: str) -> object:
-    """A dependency that admits callers whose key has ``scope`` (or admin)."""
+def _no_active_key(detail: str) -> ProblemError:
+    return ProblemError(401, "No active API key", f"no API key is active: {detail}")
 
-    def check(request: Request) -> Caller:
-        verify: Callable[[str], ApiKey | None] = request.app.state.verify_key
-        if not request.app.state.auth_required():
+
+def _caller(request: Request, scopes: tuple[str, ...]) -> Caller:
+    access: Access = request.app.state.access
+    if not access.closed():
+        client = request.client.host if request.client else None
+        if local_client(client):
             return Caller(key=None)
-        secret = _secret(request)
+        raise _no_active_key(
+            f"without keys only loopback callers are served, this call came from {client}; create a key "
+            "with `aifinops keys create --scope admin`"
+        )
+    secret = _secret(request)
+    verify: Callable[[str], ApiKey | None] = request.app.state.verify_key
+    key = verify(secret) if secret is not None else None
+    if key is None:
+        if not access.any_active():
+            raise _no_active_key(
+                "every key is revoked (or none was created on this non-loopback server), so every call is "
+                "refused; create one with `aifinops keys create --scope admin`"
+            )
         if secret is None:
             raise ProblemError(
                 401,
@@ -78,16 +94,23 @@ def require(scope: str) -> object:
                 "send an aifinops API key as 'Authorization: Bearer <key>'; create one with "
                 "`aifinops keys create`",
             )
-        key = verify(secret)
-        if key is None:
-            raise ProblemError(401, "Unknown API key", "the API key is unknown or revoked")
-        if not key.allows(scope):
-            raise ProblemError(
-                403,
-                "Missing scope",
-                f"key {key.key_id} has scopes {sorted(key.scopes)}; this call needs '{scope}'",
-            )
-        return Caller(key=key)
+        raise ProblemError(401, "Unknown API key", "the API key is unknown or revoked")
+    if not any(key.allows(scope) for scope in scopes):
+        raise ProblemError(
+            403,
+            "Missing scope",
+            f"key {key.key_id} has scopes {sorted(key.scopes)}; this call needs "
+            + " or ".join(f"'{scope}'" for scope in scopes),
+        )
+    return Caller(key=key)
+
+
+def require(*scopes: str) -> object:
+    """A dependency that admits callers whose key has one of ``scopes`` (or admin); without any key ever
+    created and on a loopback bind, loopback callers need none (:class:`aifinops.api.access.Access`)."""
+
+    def check(request: Request) -> Caller:
+        return _caller(request, scopes)
 
     return Depends(check)
 
@@ -95,4 +118,6 @@ def require(scope: str) -> object:
 ReadCaller = Annotated[Caller, require("read")]
 IngestCaller = Annotated[Caller, require("ingest")]
 AdminCaller = Annotated[Caller, require("admin")]
-__all__ += ["AdminCaller", "IngestCaller"]
+#: /metrics: a metrics key (Prometheus' read-only credential), or a read or admin key.
+MetricsCaller = Annotated[Caller, require("metrics", "read")]
+__all__ += ["AdminCaller", "IngestCaller", "MetricsCaller"]

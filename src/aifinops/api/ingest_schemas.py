@@ -130,6 +130,11 @@ class OutcomeIn(BaseModel):
     value_currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     value_quantity: Annotated[Decimal, Field(ge=0, max_digits=30, decimal_places=9)] | None = None
     value_unit: _Short | None = None
+    tenant: _Name | None = Field(
+        default=None,
+        description="the tenant of the task (a task is its id within its tenant); a tenant-limited key's own "
+        "tenant when absent",
+    )
 
     @field_validator("ended_at")
     @classmethod

@@ -125,6 +125,16 @@ def _context(body: GuardRequest, caller: Caller) -> CallContext:
             )
     dims = {d: str(key.identity[d]) for d in _IDENTITY_DIMS if key and key.identity.get(d)}
     dims.update({d: v for d in ("use_case", "agent", "tenant") if (v := getattr(body, d))})
+    if key is not None and (bound := key.bound_tenant) is not None:
+        if dims.get("tenant", bound) != bound:
+            raise ProblemError(
+                403,
+                "Tenant not allowed",
+                f"key {key.key_id} is bound to tenant {bound!r} and may not act for tenant {body.tenant!r}; "
+                "drop the field or use that tenant's key",
+                field="tenant",
+            )
+        dims["tenant"] = bound
     key_id = key.key_id if key else "anonymous"
     if body.subject:
         key_id = f"{key_id}/{body.subject}"

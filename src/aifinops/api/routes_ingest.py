@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
@@ -17,6 +19,7 @@ from aifinops.api.problems import ProblemError
 __all__ = ["router"]
 
 router = APIRouter(tags=["ingest"])
+Item = TypeVar("Item")
 
 
 class IngestReport(BaseModel):
@@ -114,8 +117,10 @@ async def post_events(
     )
     now = dt.datetime.now(dt.UTC)
     valid, rejected = validate_items(EventIn, items, lambda e: check_event(e, now))
-    if caller.tenant is not None:
-        valid, rejected = _own_tenant(valid, rejected, caller.tenant)
+    if (tenant := caller.tenant) is not None:
+        valid, rejected = _own_tenant(
+            valid, rejected, tenant, asked=lambda v: v.get("tenant"), assign=lambda v: {**v, "tenant": tenant}
+        )
     events = [to_event(v) for _, v in valid]
     result = await run_in_threadpool(ingestor.ingest, events, source="http")
     return IngestReport(
@@ -129,17 +134,23 @@ async def post_events(
 
 
 def _own_tenant(
-    valid: list[tuple[int, dict[str, Any]]], rejected: list[Rejection], tenant: str
-) -> tuple[list[tuple[int, dict[str, Any]]], list[Rejection]]:
-    """A tenant-bound ingest key may only send its own tenant's events (missing tenant = its own)."""
+    valid: list[tuple[int, Item]],
+    rejected: list[Rejection],
+    tenant: str,
+    *,
+    asked: Callable[[Item], str | None],
+    assign: Callable[[Item], Item],
+) -> tuple[list[tuple[int, Item]], list[Rejection]]:
+    """A tenant-bound ingest key may only send its own tenant's items (missing tenant = its own)."""
     keep = []
     for index, v in valid:
-        if v.get("tenant") not in (None, tenant):
+        if asked(v) not in (None, tenant):
             rejected.append(
                 Rejection(index=index, field="tenant", reason=f"this key may only send tenant {tenant!r}")
             )
         else:
-            keep.append((index, {**v, "tenant": tenant}))
+            keep.append((index, assign(v)))
+    rejected.sort(key=lambda r: r.index)
     return keep, rejected
 
 
@@ -155,8 +166,13 @@ async def post_outcomes(
     items = await _read_items(
         request, "outcomes", max_bytes=settings.max_body_bytes, max_items=settings.max_batch_events
     )
-    valid, rejected = validate_items(OutcomeIn, items)
-    stored = await run_in_threadpool(ingestor.record_outcomes, [v.to_domain() for _, v in valid])
+    checked, rejected = validate_items(OutcomeIn, items)
+    valid = [(index, v.to_domain()) for index, v in checked]
+    if (tenant := caller.tenant) is not None:
+        valid, rejected = _own_tenant(
+            valid, rejected, tenant, asked=lambda o: o.tenant, assign=lambda o: replace(o, tenant=tenant)
+        )
+    stored = await run_in_threadpool(ingestor.record_outcomes, [o for _, o in valid])
     return IngestReport(
         received=len(items),
         accepted=stored,

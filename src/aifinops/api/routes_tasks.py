@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
@@ -14,7 +14,8 @@ from aifinops.api.query_params import check_known, parse_bases, parse_group_by, 
 from aifinops.domain import DIMENSIONS, Outcome
 from aifinops.engine.kpis import KPI_BASES
 from aifinops.queries.kpis import kpis_document
-from aifinops.queries.tasks import task_document, tasks_document
+from aifinops.queries.tasks import task_document, task_tenants, tasks_document
+from aifinops.store import Store
 
 __all__ = ["router"]
 
@@ -60,6 +61,8 @@ async def tasks(
         else None
     )
     filters = {d: params[d] for d in DIMENSIONS if d in params}
+    if caller.tenant is not None and filters.get("tenant", caller.tenant) != caller.tenant:
+        raise _other_tenant(caller.tenant, filters["tenant"])
     return await run_in_threadpool(
         tasks_document,
         store,
@@ -74,11 +77,53 @@ async def tasks(
 
 
 @router.get("/api/tasks/{task_id}", summary="One task: its events, steps, retries, tokens, cost and outcome")
-async def task(task_id: str, store: StoreDep, caller: ReadCaller) -> dict[str, Any]:
-    found = await run_in_threadpool(task_document, store, task_id, tenant=caller.tenant)
+async def task(
+    task_id: str,
+    store: StoreDep,
+    caller: ReadCaller,
+    tenant: Annotated[
+        str | None,
+        Query(
+            max_length=128,
+            description="The task's tenant (a task is its id within its tenant; empty: the task without "
+            "one). A tenant-limited key sees its own tenant only; other keys may leave it out when one "
+            "tenant has the id.",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    owner = await run_in_threadpool(_owner, store, task_id, caller.tenant, tenant)
+    found = await run_in_threadpool(task_document, store, task_id, tenant=owner)
     if found is None:
-        raise ProblemError(404, "Unknown task", f"no task {task_id!r}")
+        raise ProblemError(
+            404, "Unknown task", f"no task {task_id!r}" + (f" of tenant {owner!r}" if owner else "")
+        )
     return found
+
+
+def _other_tenant(own: str, asked: str) -> ProblemError:
+    return ProblemError(
+        403, "Tenant not allowed", f"this key sees only tenant {own!r}, asked {asked!r}", field="tenant"
+    )
+
+
+def _owner(store: Store, task_id: str, own: str | None, asked: str | None) -> str:
+    """The tenant whose task ``task_id`` the caller asks for: its own when limited, else the one asked, else
+    the only tenant with that id (409 when several have it)."""
+    if own is not None:
+        if asked is not None and asked != own:
+            raise _other_tenant(own, asked)
+        return own
+    if asked is not None:
+        return asked
+    tenants = task_tenants(store, task_id)
+    if len(tenants) > 1:
+        raise ProblemError(
+            409,
+            "Task id used by several tenants",
+            f"tenants {[t or None for t in tenants]} each have a task {task_id!r}; name one with ?tenant=",
+            field="tenant",
+        )
+    return tenants[0] if tenants else ""
 
 
 @router.get(

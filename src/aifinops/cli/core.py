@@ -32,10 +32,18 @@ def db_upgrade() -> None:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="A name to recognise the key by.")],
-    scope: Annotated[list[str], typer.Option(help="ingest, read, admin or gateway; repeat for several.")],
-    tenant: Annotated[str | None, typer.Option(help="Limit the key to this tenant's data.")] = None,
+    scope: Annotated[
+        list[str], typer.Option(help="ingest, read, admin, gateway or metrics; repeat for several.")
+    ],
+    tenant: Annotated[
+        str | None, typer.Option(help="Limit a read, ingest or gateway key to this tenant's data.")
+    ] = None,
     identity: Annotated[list[str], typer.Option(help="Allocation bound to a gateway key: dim=value.")] = [],  # noqa: B006
     policy: Annotated[str | None, typer.Option(help="Gateway limit policy name.")] = None,
+    policies_file: Annotated[
+        str | None,
+        typer.Option(help="Limit policy file that defines --policy (default: the gateway's, from settings)."),
+    ] = None,
     allow_header: Annotated[
         list[str], typer.Option(help="x-aifinops-* header the key may set, e.g. task-id.")
     ] = [],  # noqa: B006
@@ -49,7 +57,10 @@ def keys_create(
             raise ValidationError(f"--identity takes dim=value, got {item!r}", field="identity")
         k, v = item.split("=", 1)
         pairs[k.strip()] = v.strip()
-    keys = KeyStore(Store.from_settings(load_settings()))
+    settings = load_settings()
+    if policy is not None:
+        _check_policy(settings, policy, policies_file)
+    keys = KeyStore(Store.from_settings(settings))
     key, secret = keys.create(
         name=name,
         scopes=set(scope),
@@ -62,6 +73,27 @@ def keys_create(
         f"created key {key.key_id} ({', '.join(sorted(key.scopes))}); the secret is shown only once:"
     )
     typer.echo(secret)
+
+
+def _check_policy(settings: Settings, policy: str, policies_file: str | None) -> None:
+    """Refuse a policy the gateway would not find: every call of such a key would be refused."""
+    from aifinops.gateway.policies import load_policies
+    from aifinops.gateway.routing import policies_file_of
+
+    g = settings.gateway
+    path = policies_file or g.policies_file or (policies_file_of(g.config_file) if g.config_file else None)
+    if path is None:
+        raise ValidationError(
+            f"--policy {policy!r} names a limit policy, but no policy file is configured to define it: set "
+            "AIFINOPS_GATEWAY__POLICIES_FILE (or policies_file in the gateway config file) or pass "
+            "--policies-file PATH",
+            field="policy",
+        )
+    defined = sorted(load_policies(path).named)
+    if policy not in defined:
+        raise ValidationError(
+            f"--policy {policy!r} is not defined in {path}; defined policies: {defined}", field="policy"
+        )
 
 
 @keys_app.command("list")
@@ -145,7 +177,7 @@ def serve(
     store = Store.from_settings(settings)
     store.check_schema()
     console.print(check_bind(host, store))
-    app = create_app(settings, store=store)
+    app = create_app(settings, store=store, host=host)
     stop = _start_collector(settings, store)
     console.print(f"serving on http://{host}:{port}  (dashboard: /, docs: /docs, metrics: /metrics)")
     try:

@@ -87,7 +87,8 @@ def _loop_task(rng: random.Random, day: dt.date, n: int) -> tuple[list[UsageEven
                 **dims,
             )
         )
-    return events, TaskOutcome(task_id, Outcome.FAILED, ts + dt.timedelta(seconds=5), use_case=uc.name)
+    ended = ts + dt.timedelta(seconds=5)
+    return events, TaskOutcome(task_id, Outcome.FAILED, ended, use_case=uc.name, tenant=tenant)
 
 
 def inject_agent_loop(store: Store, *, year: int, month: int, seed: int) -> tuple[dt.date, int]:

@@ -353,6 +353,7 @@ def _build_task(
             outcome=outcome,
             ended_at=ended,
             use_case=uc.name,
+            tenant=b.dims["tenant"],
             value_quantity=None if minutes_saved is None else Decimal(minutes_saved),
             value_unit=None if minutes_saved is None else "minutes_saved",
         ),

@@ -9,6 +9,7 @@ share of it still inside the window.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
@@ -26,6 +27,7 @@ __all__ = [
     "period_bounds",
     "sliding_need",
     "task_count_need",
+    "task_scope",
     "worst_case_cost",
     "worst_case_nanos",
 ]
@@ -148,10 +150,22 @@ def sliding_need(
     return Need(charge, policy, scope, retry_after=left, what=what)
 
 
-def task_count_need(policy: Policy, task: str) -> Need:
+def task_scope(facts: CallFacts) -> str:
+    """The counter scope of the call's task: its id within its tenant, so that two tenants reusing an id never
+    share a task's counters. The tenant is JSON-quoted: no tenant or task name can spell another's scope.
+
+    >>> task_scope(CallFacts({"tenant": "contoso"}, "gpt-4o", task_id="ticket-1"))
+    'tenant="contoso":task=ticket-1'
+    """
+    tenant = facts.dims.get("tenant")
+    return f"tenant={json.dumps(tenant)}:task={facts.task_id}" if tenant else f"task={facts.task_id}"
+
+
+def task_count_need(policy: Policy, facts: CallFacts) -> Need:
     """One more call counted against a per-task limit (steps, retries)."""
+    task = task_scope(facts)
     charge = Charge(
-        f"{policy.kind}:task={task}",
+        f"{policy.kind}:{task}",
         ChargeMode.COUNT,
         1,
         int(policy.limit),
@@ -159,7 +173,7 @@ def task_count_need(policy: Policy, task: str) -> Need:
         policy.name,
         refund_on_release=False,
     )
-    return Need(charge, policy, f"task={task}")
+    return Need(charge, policy, task)
 
 
 def worst_case_nanos(

@@ -129,6 +129,9 @@ def _secret_of(headers: list[tuple[bytes, bytes]]) -> str | None:
 def caller_of(key: ApiKey, headers: list[tuple[bytes, bytes]]) -> Caller:
     """Resolve the caller; a header the key may not set (403) or a malformed step/attempt (400) is refused."""
     dims = {name: str(key.identity[name]) for name in _KEY_DIMS if key.identity.get(name)}
+    bound = key.bound_tenant
+    if bound is not None:
+        dims["tenant"] = bound
     task_id: str | None = None
     step: int | None = None
     attempt = 1
@@ -154,9 +157,25 @@ def caller_of(key: ApiKey, headers: list[tuple[bytes, bytes]]) -> Caller:
         elif name in ("step", "attempt"):
             number = _positive_int(name, value)
             step, attempt = (number, attempt) if name == "step" else (step, number)
+        elif name == "tenant" and bound is not None:
+            if value and value != bound:
+                raise _other_tenant(key, bound, value)
         elif name in _HEADER_DIMS and value:
             dims[_HEADER_DIMS[name]] = value[:200]
     return Caller(dims=MappingProxyType(dims), task_id=task_id, step=step, attempt=attempt)
+
+
+def _other_tenant(key: ApiKey, bound: str, asked: str) -> RequestRefused:
+    return RequestRefused(
+        403,
+        error_body(
+            f"key {key.key_id} is bound to tenant {bound!r} and may not act for tenant {asked[:200]!r}; drop "
+            "the x-aifinops-tenant header or use that tenant's key.",
+            "permission_error",
+            code="tenant_not_allowed",
+            param="x-aifinops-tenant",
+        ),
+    )
 
 
 def _positive_int(name: str, value: str) -> int:

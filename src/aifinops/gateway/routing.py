@@ -51,6 +51,7 @@ __all__ = [
     "Upstream",
     "load_gateway_config",
     "parse_gateway_config",
+    "policies_file_of",
     "upstream_request_parts",
 ]
 
@@ -147,9 +148,25 @@ def load_gateway_config(path: str | Path, *, environ: Mapping[str, str] | None =
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read gateway config {file}: {exc}; fix the file or the path") from exc
     config = parse_gateway_config(data, source=str(file), environ=os.environ if environ is None else environ)
-    if config.policies_file and not Path(config.policies_file).is_absolute():
-        config = dataclasses.replace(config, policies_file=str(file.parent / config.policies_file))
+    if config.policies_file:
+        config = dataclasses.replace(config, policies_file=_beside(file, config.policies_file))
     return config
+
+
+def _beside(config_file: Path, path: str) -> str:
+    return path if Path(path).is_absolute() else str(config_file.parent / path)
+
+
+def policies_file_of(path: str | Path) -> str | None:
+    """The limit policy file a gateway config file names (resolved against it), without reading the rest
+    (upstream secrets need not be set to ask)."""
+    file = Path(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read gateway config {file}: {exc}; fix the file or the path") from exc
+    named = data.get("policies_file") if isinstance(data, dict) else None
+    return _beside(file, str(named)) if named else None
 
 
 def parse_gateway_config(

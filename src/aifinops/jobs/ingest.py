@@ -11,6 +11,7 @@ from aifinops.engine.pricing import PriceBook, price_event
 from aifinops.jobs.price_cache import PriceCache
 from aifinops.store import Store
 from aifinops.store.events import EventStore, event_values, sqlite_time
+from aifinops.store.outcomes import OutcomeStore
 
 __all__ = ["IngestResult", "Ingestor", "PricedEvent"]
 
@@ -43,6 +44,7 @@ class Ingestor:
     ) -> None:
         self.store = store
         self.events = EventStore(store)
+        self.outcomes = OutcomeStore(store)
         self.prices = prices or PriceCache.of_store(store, ttl=refresh_seconds)
         self._clock = clock
 
@@ -82,4 +84,4 @@ class Ingestor:
         return IngestResult(accepted=result.inserted, duplicates=result.duplicates, unpriced=unpriced)
 
     def record_outcomes(self, outcomes: Sequence[TaskOutcome]) -> int:
-        return self.events.upsert_outcomes(outcomes, now=self._clock())
+        return self.outcomes.upsert(outcomes, now=self._clock())

@@ -8,9 +8,9 @@ from typing import Any
 
 from aifinops.queries.serialize import event_json, jsonable, task_costs_json
 from aifinops.store import Store
-from aifinops.store.task_queries import get_task, list_tasks
+from aifinops.store.task_queries import get_task, list_tasks, task_tenants
 
-__all__ = ["task_document", "tasks_document"]
+__all__ = ["task_document", "task_tenants", "tasks_document"]
 
 
 def _task_json(t: dict[str, Any]) -> dict[str, Any]:
@@ -44,8 +44,8 @@ def tasks_document(
     return {"items": [_task_json(r) for r in rows]}
 
 
-def task_document(store: Store, task_id: str, *, tenant: str | None) -> dict[str, Any] | None:
-    """One task with its events, or None when the caller sees no such task."""
+def task_document(store: Store, task_id: str, *, tenant: str) -> dict[str, Any] | None:
+    """The task ``task_id`` of ``tenant`` (``''``: no tenant) with its events, or None when there is none."""
     found = get_task(store, task_id, tenant=tenant)
     if found is None:
         return None

@@ -155,6 +155,8 @@ class _Call:
                 "agent": self.task.agent,
                 **self.task.dims,
             }
+            if self.task.tenant is None:  # e.g. instrument(client, tenant=...): the outcome goes with it
+                self.task.tenant = event.get("tenant")
         if self.usage is None and self.status is EventStatus.OK:
             event["attributes"] = {"usage": "missing"}  # e.g. a stream closed before its usage chunk
         event |= _tokens(self.usage)

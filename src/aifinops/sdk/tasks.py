@@ -35,6 +35,7 @@ class Task:
     value_currency: str | None = None
     value_quantity: Decimal | None = None
     value_unit: str | None = None
+    tenant: str | None = None  # the task's tenant: its own, else the first one its calls carried
     _steps: int = 0
 
     def next_step(self) -> int:
@@ -76,6 +77,8 @@ class Task:
             "ended_at": ended_at.isoformat(),
             "use_case": self.use_case,
         }
+        if self.tenant is not None:  # a task is its id within its tenant: the outcome must name it too
+            out["tenant"] = self.tenant
         if self.value_amount is not None:
             out |= {"value_amount": str(self.value_amount), "value_currency": self.value_currency}
         if self.value_quantity is not None:
@@ -109,7 +112,9 @@ def task(
     **dims: str,
 ) -> Iterator[Task]:
     """Run a business task: succeeded on normal exit, failed on an exception, unless set explicitly."""
-    current = Task(task_id or uuid.uuid4().hex, use_case=use_case, agent=agent, dims=dims)
+    current = Task(
+        task_id or uuid.uuid4().hex, use_case=use_case, agent=agent, dims=dims, tenant=dims.get("tenant")
+    )
     token = _current.set(current)
     try:
         yield current

@@ -1,4 +1,4 @@
-"""Writing usage events and task outcomes, keeping the hourly, daily and per-task rollups in step.
+"""Writing usage events, keeping the hourly, daily and per-task rollups in step (outcomes: ``outcomes.py``).
 
 Every write is one transaction: the events that were new (by ``event_id``) go in, and exactly those are
 added to the rollups, so re-sending a batch never counts twice.
@@ -14,16 +14,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from aifinops.domain import DIMENSIONS, MeterKind, PricedUsage, TaskOutcome, UsageEvent, to_nanos
+from aifinops.domain import DIMENSIONS, MeterKind, PricedUsage, UsageEvent, to_nanos
 from aifinops.engine.usage_buckets import EPOCH
 from aifinops.errors import StoreError
 from aifinops.store.freshness import touch_freshness
-from aifinops.store.store import Store, dialect_insert
-from aifinops.store.tables import (
-    ROLLUP_SUMS,
-    task_outcomes,
-    usage_events,
-)
+from aifinops.store.store import Store
+from aifinops.store.tables import ROLLUP_SUMS, usage_events
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -226,15 +222,16 @@ def _rollup_sql(table: str, grain: str, where: str, *, sqlite: bool) -> str:
 _TASK_SUMS = (*_SUMMED, "events", "first_attempts", "retries", "cost_nanos", "unpriced_events")
 
 
-_TASK_ORDER = "ORDER BY task_id, COALESCE(currency, '') "
+_TASK_DIMS = tuple(d for d in DIMENSIONS if d != "tenant")  # the tenant is part of the task's key
+_TASK_KEY = "COALESCE(tenant, ''), task_id, COALESCE(currency, '')"
 
 
 def _tasks_sql(where: str, *, sqlite: bool) -> str:
-    cols = ("task_id", "currency", *DIMENSIONS, "first_ts", "last_ts", "max_step", *_TASK_SUMS)
+    """Add the selected events to the task rollup: one row per tenant, task id and currency."""
+    cols = ("tenant", "task_id", "currency", *_TASK_DIMS, "first_ts", "last_ts", "max_step", *_TASK_SUMS)
     values = (
-        "task_id",
-        "COALESCE(currency, '')",
-        *(f"MIN({d})" for d in DIMENSIONS),
+        _TASK_KEY,
+        *(f"MIN({d})" for d in _TASK_DIMS),
         "MIN(ts)",
         "MAX(ts)",
         "MAX(step)",
@@ -249,10 +246,10 @@ def _tasks_sql(where: str, *, sqlite: bool) -> str:
         f"INSERT INTO task_rollup ({', '.join(cols)}) SELECT {', '.join(values)} FROM usage_events "
         # On SQLite, unary + keeps the planner on the row-id range instead of the task_id index.
         f"WHERE {'+' if sqlite else ''}task_id IS NOT NULL AND {where} "
-        "GROUP BY task_id, COALESCE(currency, '') "
-        f"{'' if sqlite else _TASK_ORDER}"
-        "ON CONFLICT (task_id, currency) DO UPDATE SET "
-        + ", ".join(f"{d} = COALESCE(task_rollup.{d}, excluded.{d})" for d in DIMENSIONS)
+        f"GROUP BY {_TASK_KEY} "
+        f"{'' if sqlite else f'ORDER BY {_TASK_KEY} '}"
+        "ON CONFLICT (tenant, task_id, currency) DO UPDATE SET "
+        + ", ".join(f"{d} = COALESCE(task_rollup.{d}, excluded.{d})" for d in _TASK_DIMS)
         + ", "
         + ", ".join(f"{n} = task_rollup.{n} + excluded.{n}" for n in _TASK_SUMS)
         + ", "
@@ -280,7 +277,7 @@ def roll_up(
 
 
 class EventStore:
-    """Usage events and task outcomes in the store.
+    """Usage events in the store.
 
     The insert path uses the driver directly (one executemany per table): SQLAlchemy's per-row parameter
     processing cost more than the database itself on this hot path.
@@ -385,47 +382,3 @@ class EventStore:
     @staticmethod
     def _touch_freshness(conn: Connection, source: str, now: dt.datetime, last_ts: dt.datetime) -> None:
         touch_freshness(conn, f"usage:{source}", now=now, last_data_ts=last_ts)
-
-    def upsert_outcomes(self, outcomes: Sequence[TaskOutcome], *, now: dt.datetime) -> int:
-        """Store task outcomes; a later outcome (by ``ended_at``) for the same task replaces the earlier."""
-        if not outcomes:
-            return 0
-        latest: dict[str, TaskOutcome] = {}
-        for o in outcomes:
-            if o.task_id not in latest or o.ended_at >= latest[o.task_id].ended_at:
-                latest[o.task_id] = o
-        rows = [_outcome_row(o, now) for o in latest.values()]
-        with self.store.session() as conn:
-            stmt = dialect_insert(conn, task_outcomes)
-            cols = (
-                "outcome",
-                "ended_at",
-                "use_case",
-                "value_nanos",
-                "value_currency",
-                "value_quantity_nanos",
-                "value_unit",
-                "received_at",
-            )
-            newer = stmt.excluded.ended_at >= task_outcomes.c.ended_at
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["task_id"], set_={c: stmt.excluded[c] for c in cols}, where=newer
-                ),
-                rows,
-            )
-        return len(rows)
-
-
-def _outcome_row(o: TaskOutcome, now: dt.datetime) -> dict[str, Any]:
-    return {
-        "task_id": o.task_id,
-        "outcome": o.outcome.value,
-        "ended_at": o.ended_at,
-        "use_case": o.use_case,
-        "value_nanos": to_nanos(o.value_amount) if o.value_amount is not None else None,
-        "value_currency": o.value_currency,
-        "value_quantity_nanos": to_nanos(o.value_quantity) if o.value_quantity is not None else None,
-        "value_unit": o.value_unit,
-        "received_at": now,
-    }

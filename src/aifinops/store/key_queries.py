@@ -8,7 +8,7 @@ from aifinops.store.keys import ApiKey, api_key, fetch_key, hash_secret
 from aifinops.store.store import Store
 from aifinops.store.tables import api_keys
 
-__all__ = ["any_active_key", "list_keys", "read_key", "verify_key"]
+__all__ = ["any_active_key", "any_key_created", "list_keys", "read_key", "verify_key"]
 
 
 def read_key(store: Store, key_id: str) -> ApiKey:
@@ -37,3 +37,9 @@ def any_active_key(store: Store) -> bool:
     with store.reader() as conn:
         found = conn.execute(select(api_keys.c.key_id).where(api_keys.c.revoked_at.is_(None)).limit(1))
         return found.first() is not None
+
+
+def any_key_created(store: Store) -> bool:
+    """Whether any key was ever created, revoked ones included (then the API never runs without keys)."""
+    with store.reader() as conn:
+        return conn.execute(select(api_keys.c.key_id).limit(1)).first() is not None

@@ -17,9 +17,19 @@ from aifinops.errors import ValidationError
 from aifinops.store.store import Store
 from aifinops.store.tables import api_keys
 
-__all__ = ["GATEWAY_HEADERS", "SCOPES", "ApiKey", "KeyStore", "api_key", "fetch_key", "hash_secret"]
+__all__ = [
+    "GATEWAY_HEADERS",
+    "SCOPES",
+    "TENANT_SCOPES",
+    "ApiKey",
+    "KeyStore",
+    "api_key",
+    "fetch_key",
+    "hash_secret",
+]
 
-SCOPES = frozenset({"ingest", "read", "admin", "gateway"})
+#: ``metrics`` reads /metrics only (every tenant's figures): a read-only credential for Prometheus.
+SCOPES = frozenset({"ingest", "read", "admin", "gateway", "metrics"})
 #: The x-aifinops-* headers a gateway key may be allowed to set (DESIGN.md §7).
 GATEWAY_HEADERS = frozenset({"task-id", "use-case", "agent", "tenant", "step", "attempt"})
 
@@ -38,6 +48,12 @@ class ApiKey:
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
+
+    @property
+    def bound_tenant(self) -> str | None:
+        """The tenant of every gateway call made with this key: its tenant limit, else its identity tenant.
+        An ``x-aifinops-tenant`` header (or guard request field) may repeat it, never change it."""
+        return self.tenant or self.identity.get("tenant") or None
 
 
 def hash_secret(secret: str) -> str:
@@ -71,7 +87,18 @@ def fetch_key(conn: Connection, key_id: str) -> ApiKey:
     return api_key(row)
 
 
-def _check(scopes: frozenset[str], identity: Mapping[str, str], headers: frozenset[str]) -> None:
+#: The scopes whose routes keep a tenant-limited key to its tenant (admin and metrics see every tenant).
+TENANT_SCOPES = frozenset({"read", "ingest", "gateway"})
+
+
+def _check(
+    scopes: frozenset[str],
+    identity: Mapping[str, str],
+    headers: frozenset[str],
+    *,
+    tenant: str | None,
+    policy: str | None,
+) -> None:
     if not scopes or not scopes <= SCOPES:
         raise ValidationError(
             f"scopes must be a non-empty subset of {sorted(SCOPES)}, got {sorted(scopes)}", field="scopes"
@@ -85,6 +112,24 @@ def _check(scopes: frozenset[str], identity: Mapping[str, str], headers: frozens
         raise ValidationError(
             f"allowed headers must be among {sorted(GATEWAY_HEADERS)}, got {sorted(headers)}",
             field="allowed_headers",
+        )
+    if tenant is not None and not scopes <= TENANT_SCOPES:
+        raise ValidationError(
+            f"a tenant limit is enforced on scopes {sorted(TENANT_SCOPES)} only; a key with "
+            f"{sorted(scopes - TENANT_SCOPES)} sees every tenant whatever it says: drop --tenant {tenant!r} "
+            "or the scope",
+            field="tenant",
+        )
+    if tenant is not None and identity.get("tenant", tenant) != tenant:
+        raise ValidationError(
+            f"tenant {tenant!r} contradicts the identity tenant {identity['tenant']!r}: a gateway key's "
+            "tenant limit is its identity tenant; give one of them",
+            field="tenant",
+        )
+    if policy is not None and not scopes & {"gateway", "admin"}:
+        raise ValidationError(
+            f"a limit policy applies to gateway calls only; policy {policy!r} needs the gateway scope",
+            field="policy",
         )
 
 
@@ -106,7 +151,7 @@ class KeyStore:
     ) -> tuple[ApiKey, str]:
         """Create a key; returns it and its secret, which is shown only this once."""
         scopes, headers, identity = frozenset(scopes), frozenset(allowed_headers or ()), dict(identity or {})
-        _check(scopes, identity, headers)
+        _check(scopes, identity, headers, tenant=tenant, policy=policy)
         key_id = "k_" + secrets.token_hex(6)
         secret = f"afo_{key_id[2:]}_{secrets.token_urlsafe(24)}"
         now = dt.datetime.now(dt.UTC)

@@ -32,6 +32,7 @@ __all__ = [
     "DIM_LEN",
     "ROLLUP_KEY",
     "ROLLUP_SUMS",
+    "TASK_KEY",
     "UtcDateTime",
     "api_keys",
     "freshness",
@@ -170,12 +171,21 @@ usage_daily = Table(
     UniqueConstraint("day", *ROLLUP_KEY[1:], name="uq_usage_daily_key"),
 )
 
+#: A task is its id within its tenant ('' when its events carry none): the key of its rollup and outcome.
+TASK_KEY = ("tenant", "task_id")
+
+
+def _task_tenant() -> Column[str]:
+    return Column("tenant", String(DIM_LEN), primary_key=True, server_default="")
+
+
 task_rollup = Table(
     "task_rollup",
     metadata,
+    _task_tenant(),
     Column("task_id", String(128), primary_key=True),
     Column("currency", String(3), primary_key=True, server_default=""),  # '' = unpriced events
-    *_dims(nullable=True),
+    *(c for c in _dims(nullable=True) if c.name != "tenant"),
     Column("first_ts", UtcDateTime(), nullable=False),
     Column("last_ts", UtcDateTime(), nullable=False),
     Column("events", BigInteger, nullable=False),
@@ -193,6 +203,7 @@ task_rollup = Table(
 task_outcomes = Table(
     "task_outcomes",
     metadata,
+    _task_tenant(),
     Column("task_id", String(128), primary_key=True),
     Column("outcome", String(16), nullable=False),
     Column("ended_at", UtcDateTime(), nullable=False, index=True),
@@ -278,5 +289,6 @@ freshness = Table(
 
 Index("ix_usage_rollup_hour", usage_rollup.c.hour)
 Index("ix_usage_daily_day", usage_daily.c.day)
+Index("ix_task_rollup_task_id", task_rollup.c.task_id)  # a task id across tenants (re-pricing, lookups)
 Index("ix_task_rollup_use_case", task_rollup.c.use_case)
 Index("ix_task_rollup_first_ts", task_rollup.c.first_ts)

@@ -1,4 +1,8 @@
-"""Reading tasks back: one task with its events and outcome, task lists, and per-group task aggregates."""
+"""Reading tasks back: one task with its events and outcome, task lists, and per-group task aggregates.
+
+A task is its id within its tenant (``''`` in the store, None in what these functions return, when its events
+carry no tenant): two tenants that reuse an id have two tasks, never one.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,14 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, case, cast, func, literal, select
+from sqlalchemy import BigInteger, and_, case, cast, func, literal, select, tuple_
 
 from aifinops.domain import DIMENSIONS, from_nanos
 from aifinops.engine.kpis import TaskAggregate
 from aifinops.store.store import Store
 from aifinops.store.tables import task_outcomes, task_rollup, usage_events
 
-__all__ = ["get_task", "list_tasks", "task_aggregates"]
+__all__ = ["get_task", "list_tasks", "task_aggregates", "task_tenants"]
 
 _T, _O = task_rollup, task_outcomes
 _COUNTS = (
@@ -47,23 +51,35 @@ def _per_task(
     tenant: str | None,
     dims: Sequence[str] = DIMENSIONS,
 ) -> Any:
-    """One row per task: dimensions, counts, and its outcome (NULL = open).
+    """One row per task (tenant and id): dimensions, counts, and its outcome (NULL = open).
 
     A task belongs to the period of its first event. Rows are filtered before grouping so that the
     ``first_ts`` index bounds the work to the period (a task's priced and unpriced rows are filtered each by
     their own first event, which only differs for a task that straddles a period boundary).
     """
-    if tenant is not None and "tenant" not in dims:
-        dims = (*dims, "tenant")
     cols = [
+        _T.c.tenant,
         _T.c.task_id,
-        *(func.min(_T.c[d]).label(d) for d in dims),
+        *(func.min(_T.c[d]).label(d) for d in dims if d != "tenant"),
         func.min(_T.c.first_ts).label("first_ts"),
         func.max(_T.c.last_ts).label("last_ts"),
         func.max(_T.c.max_step).label("max_step"),
         *(cast(func.sum(_T.c[n]), BigInteger).label(n) for n in _COUNTS),
     ]
-    return _in_period(select(*cols).group_by(_T.c.task_id), start, end, tenant).subquery("per_task")
+    stmt = select(*cols).group_by(_T.c.tenant, _T.c.task_id)
+    return _in_period(stmt, start, end, tenant).subquery("per_task")
+
+
+def _with_outcome(tasks: Any) -> Any:
+    """``tasks`` (rows with tenant and task_id) outer-joined to their outcomes."""
+    return tasks.outerjoin(_O, and_(_O.c.tenant == tasks.c.tenant, _O.c.task_id == tasks.c.task_id))
+
+
+def _named(row: dict[str, Any]) -> dict[str, Any]:
+    """A task row as read models show it: no tenant is None, and no outcome is ``open``."""
+    row["tenant"] = row["tenant"] or None
+    row["outcome"] = row["outcome"] or "open"
+    return row
 
 
 def list_tasks(
@@ -77,38 +93,46 @@ def list_tasks(
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Tasks with their totals and outcome, newest first."""
+    """Tasks with their totals and outcome, newest first (of every tenant, or of ``tenant``)."""
     p = _per_task(start, end, tenant)
-    stmt = select(p, _O.c.outcome, _O.c.ended_at).select_from(p.outerjoin(_O, _O.c.task_id == p.c.task_id))
+    stmt = select(p, _O.c.outcome, _O.c.ended_at).select_from(_with_outcome(p))
     for name, value in (filters or {}).items():
         stmt = stmt.where(p.c[name] == value)
     if outcome == "open":
         stmt = stmt.where(_O.c.outcome.is_(None))
     elif outcome:
         stmt = stmt.where(_O.c.outcome == outcome)
-    stmt = stmt.order_by(p.c.first_ts.desc(), p.c.task_id).limit(limit).offset(offset)
+    stmt = stmt.order_by(p.c.first_ts.desc(), p.c.tenant, p.c.task_id).limit(limit).offset(offset)
     with store.reader() as conn:
         rows = [dict(r._mapping) for r in conn.execute(stmt)]
-        costs = _costs(conn, [r["task_id"] for r in rows])
+        costs = _costs(conn, [(r["tenant"], r["task_id"]) for r in rows])
     for r in rows:
-        r["costs"] = costs.get(r["task_id"], {})
-        r["outcome"] = r["outcome"] or "open"
-    return rows
+        r["costs"] = costs.get((r["tenant"], r["task_id"]), {})
+    return [_named(r) for r in rows]
 
 
-def _costs(conn: Any, task_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(task_ids), 1000):
-        stmt = select(_T.c.task_id, _T.c.currency, _T.c.cost_nanos).where(
-            _T.c.task_id.in_(task_ids[i : i + 1000]), _T.c.currency != ""
+def _costs(conn: Any, tasks: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Estimated cost per currency of each (tenant, task id)."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for i in range(0, len(tasks), 500):
+        stmt = select(_T.c.tenant, _T.c.task_id, _T.c.currency, _T.c.cost_nanos).where(
+            tuple_(_T.c.tenant, _T.c.task_id).in_(tasks[i : i + 500]), _T.c.currency != ""
         )
         for r in conn.execute(stmt):
-            out.setdefault(r.task_id, {})[r.currency] = from_nanos(r.cost_nanos)
+            out.setdefault((r.tenant, r.task_id), {})[r.currency] = from_nanos(r.cost_nanos)
     return out
 
 
-def get_task(store: Store, task_id: str, *, tenant: str | None = None) -> dict[str, Any] | None:
-    """One task with its events in time order, or None when unknown (or outside the caller's tenant)."""
+def task_tenants(store: Store, task_id: str) -> list[str]:
+    """The tenants that have a task ``task_id`` (``''``: one whose events carry no tenant), sorted."""
+    with store.reader() as conn:
+        stmt = select(_T.c.tenant).where(_T.c.task_id == task_id).distinct().order_by(_T.c.tenant)
+        return [r.tenant for r in conn.execute(stmt)]
+
+
+def get_task(store: Store, task_id: str, *, tenant: str) -> dict[str, Any] | None:
+    """The task ``task_id`` of ``tenant`` (``''``: the task whose events carry no tenant) with its events in
+    time order, or None when that tenant has no such task."""
     with store.reader() as conn:
         p = _per_task(None, None, tenant)
         head = conn.execute(
@@ -121,43 +145,44 @@ def get_task(store: Store, task_id: str, *, tenant: str | None = None) -> dict[s
                 _O.c.value_quantity_nanos,
                 _O.c.value_unit,
             )
-            .select_from(p.outerjoin(_O, _O.c.task_id == p.c.task_id))
+            .select_from(_with_outcome(p))
             .where(p.c.task_id == task_id)
         ).first()
         if head is None:
             return None
         task = dict(head._mapping)
-        task["outcome"] = task["outcome"] or "open"
-        task["costs"] = _costs(conn, [task_id]).get(task_id, {})
-        e = usage_events.c
-        task["events"] = [
-            dict(r._mapping)
-            for r in conn.execute(
-                select(
-                    e.event_id,
-                    e.ts,
-                    e.step,
-                    e.attempt,
-                    e.kind,
-                    e.status,
-                    e.deployment,
-                    e.model,
-                    e.agent,
-                    e.tool_name,
-                    e.input_tokens,
-                    e.cached_input_tokens,
-                    e.output_tokens,
-                    e.reasoning_tokens,
-                    e.latency_ms,
-                    e.cost_nanos,
-                    e.currency,
-                    e.unpriced_reason,
-                )
-                .where(e.task_id == task_id)
-                .order_by(e.ts, e.id)
-            )
-        ]
-    return task
+        task["costs"] = _costs(conn, [(tenant, task_id)]).get((tenant, task_id), {})
+        task["events"] = _events(conn, task_id, tenant)
+    return _named(task)
+
+
+def _events(conn: Any, task_id: str, tenant: str) -> list[dict[str, Any]]:
+    e = usage_events.c
+    stmt = (
+        select(
+            e.event_id,
+            e.ts,
+            e.step,
+            e.attempt,
+            e.kind,
+            e.status,
+            e.deployment,
+            e.model,
+            e.agent,
+            e.tool_name,
+            e.input_tokens,
+            e.cached_input_tokens,
+            e.output_tokens,
+            e.reasoning_tokens,
+            e.latency_ms,
+            e.cost_nanos,
+            e.currency,
+            e.unpriced_reason,
+        )
+        .where(e.task_id == task_id, func.coalesce(e.tenant, "") == tenant)
+        .order_by(e.ts, e.id)
+    )
+    return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
 def task_aggregates(
@@ -191,7 +216,7 @@ def task_aggregates(
             func.sum(p.c.unpriced_events).label("unpriced_events"),
             cast(func.sum(_O.c.value_nanos), BigInteger).label("value"),
         )
-        .select_from(p.outerjoin(_O, _O.c.task_id == p.c.task_id))
+        .select_from(_with_outcome(p))
         .group_by(*keys, outcome, _O.c.value_currency)
     )
     sums: dict[tuple[Any, ...], list[int]] = {}
@@ -238,7 +263,7 @@ def _group_costs(
     keys = [_T.c[g] for g in group_by]
     stmt = (
         select(*keys, outcome, _T.c.currency, cast(func.sum(_T.c.cost_nanos), BigInteger).label("cost"))
-        .select_from(_T.outerjoin(_O, _O.c.task_id == _T.c.task_id))
+        .select_from(_with_outcome(_T))
         .where(_T.c.currency != "")
         .group_by(*keys, outcome, _T.c.currency)
     )

@@ -169,10 +169,10 @@ function showError(err) {
   $("problem").textContent = `Could not load the dashboard: ${err.message}`;
 }
 
-async function openTask(taskId) {
+async function openTask(taskId, tenant) {
   const dialog = $("task-dialog");
   try {
-    renderTask(await api(`/api/tasks/${encodeURIComponent(taskId)}`));
+    renderTask(await api(`/api/tasks/${encodeURIComponent(taskId)}`, { tenant }));
     dialog.showModal();
   } catch (err) {
     showError(err);

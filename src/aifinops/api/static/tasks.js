@@ -19,14 +19,15 @@ export function renderFailed(tasks, open) {
     rows: tasks.items.map((t) => ({
       cells: [
         el("button", { type: "button", class: "link", text: t.task_id, "data-task": t.task_id,
-          "aria-haspopup": "dialog" }),
+          "data-tenant": t.tenant ?? "", "aria-haspopup": "dialog" }),
         label(t.use_case), label(t.tenant), label(t.model), el("span", { class: "nowrap", text: minute(t.ended_at) }), count(steps(t)),
         count(t.retries), count(t.input_tokens), count(t.output_tokens), moneyList(t.estimated_cost),
       ],
     })),
   }));
   for (const button of $("failed-table").querySelectorAll("button[data-task]")) {
-    button.addEventListener("click", () => open(button.dataset.task));
+    // A task is its id within its tenant: the tenant goes with the id.
+    button.addEventListener("click", () => open(button.dataset.task, button.dataset.tenant));
   }
 }
 

@@ -16,7 +16,7 @@ def _plan(
 ) -> Need | None:
     if facts.task_id is None or facts.attempt <= 1:
         return None
-    return task_count_need(policy, facts.task_id)
+    return task_count_need(policy, facts)
 
 
 KIND = LimitKind("max_retries", fail=FailMode.OPEN, plan=_plan)

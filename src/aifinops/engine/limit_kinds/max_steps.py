@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from aifinops.engine.limit_charges import Need, task_count_need
+from aifinops.engine.limit_charges import Need, task_count_need, task_scope
 from aifinops.engine.limit_kinds.kind import LimitKind
 from aifinops.engine.limit_policies import CallFacts, FailMode, Policy, Refusal, refuse
 
@@ -17,7 +17,7 @@ def _check(
     limit = int(policy.limit)
     if facts.task_id is None or (facts.step or 0) <= limit:
         return None
-    return refuse(policy, f"task={facts.task_id}", str(facts.step), str(limit), what="step")
+    return refuse(policy, task_scope(facts), str(facts.step), str(limit), what="step")
 
 
 def _plan(
@@ -25,7 +25,7 @@ def _plan(
 ) -> Need | None:
     if facts.task_id is None or facts.attempt > 1:  # retries are max_retries' to count
         return None
-    return task_count_need(policy, facts.task_id)
+    return task_count_need(policy, facts)
 
 
 KIND = LimitKind("max_steps", fail=FailMode.OPEN, check=_check, plan=_plan)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from aifinops.domain import to_nanos
-from aifinops.engine.limit_charges import Charge, ChargeMode, Measure, Need, worst_case_nanos
+from aifinops.engine.limit_charges import Charge, ChargeMode, Measure, Need, task_scope, worst_case_nanos
 from aifinops.engine.limit_kinds.kind import LimitKind
 from aifinops.engine.limit_policies import CallFacts, FailMode, Policy, Refusal
 
@@ -20,7 +20,8 @@ def _plan(
     nanos = worst_case_nanos(facts, policy, scope, deployment=deployment, output=output)
     if not isinstance(nanos, int):
         return nanos
-    key, task = f"taskcost:{policy.currency}:task={facts.task_id}", f"task={facts.task_id}"
+    task = task_scope(facts)
+    key = f"taskcost:{policy.currency}:{task}"
     limit = to_nanos(policy.limit)
     charge = Charge(
         key, ChargeMode.POOL, nanos, limit, policy.task_ttl_seconds, policy.name, measure=Measure.COST
