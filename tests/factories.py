@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,23 @@ class LogsEmulator:
 
         kw.setdefault("policy", RetryPolicy(max_attempts=3, sleep=lambda _: None))
         return LogAnalyticsClient(self.credential, transport=self.transport, retry_backoff_factor=0, **kw)
+
+
+#: Daily spend of a weekday-shaped scope, Monday … Sunday, relative to its level.
+WEEKDAY_SHAPE = tuple(Decimal(x) for x in ("1.00", "1.06", "1.10", "1.04", "0.88", "0.32", "0.26"))
+SPEND_LEVELS = (40, 90, 250, 700, 2200)  # USD per weekday
+
+
+def weekday_shaped_history(
+    rng: random.Random, *, first: dt.date, days: int, noise: float, gaussian: bool = False
+) -> dict[dt.date, Decimal]:
+    """One scope's daily spend: a level, the weekday shape, and multiplicative noise: uniform in ±``noise``,
+    or (``gaussian``) normal with σ = ``noise``, the harsher reading of "±12 %"."""
+    level = Decimal(rng.choice(SPEND_LEVELS))
+    series = {}
+    for i in range(days):
+        day = first + dt.timedelta(days=i)
+        error = rng.gauss(0, noise) if gaussian else rng.uniform(-noise, noise)
+        jitter = Decimal(str(round(max(0.05, 1 + error), 6)))
+        series[day] = (level * WEEKDAY_SHAPE[day.weekday()] * jitter).quantize(Decimal("0.000001"))
+    return series

@@ -5,6 +5,8 @@ AifinopsError
 ├── ValidationError      bad input from a user or a file: names the field and the reason
 ├── NotFoundError        what a read asked for is not stored: names it and the command that makes it
 ├── StoreError           the database failed or its schema is out of date
+│   ├── StoreUnavailableError  unreachable, busy, a lock or deadlock: the same call may succeed later
+│   ├── StoreDataError   the database refused a value (out of range, too long, a constraint): never succeeds
 │   └── SchemaOutdatedError
 ├── PricingError         the price book cannot be built or used
 ├── SourceError          an outside system (Azure API, export file) failed
@@ -27,7 +29,9 @@ __all__ = [
     "SourceAuthError",
     "SourceError",
     "SourceFormatError",
+    "StoreDataError",
     "StoreError",
+    "StoreUnavailableError",
     "ValidationError",
 ]
 
@@ -59,6 +63,24 @@ class NotFoundError(AifinopsError):
 
 class StoreError(AifinopsError):
     """The store failed."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database is unreachable or busy, or aborted the transaction (deadlock, serialization failure,
+    lock timeout): the same call may succeed in ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StoreDataError(StoreError):
+    """The database refused a value (out of range, too long, a NUL, a broken constraint): bad input that got
+    past validation; sending it again never succeeds. ``reason`` is the database's word for it."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class SchemaOutdatedError(StoreError):

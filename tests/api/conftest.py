@@ -18,7 +18,7 @@ from aifinops.jobs.allocate import allocate_period
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
-from factories import PRICE_START, event, gpt4o_prices
+from tests.factories import PRICE_START, event, gpt4o_prices
 
 KPI_AOAI = "/subscriptions/s/resourcegroups/rg/providers/microsoft.cognitiveservices/accounts/aoai"
 

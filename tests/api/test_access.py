@@ -11,7 +11,7 @@ from aifinops.errors import ConfigError, ValidationError
 from aifinops.store import Store
 from aifinops.store.key_queries import verify_key
 from aifinops.store.keys import KeyStore
-from factories import event_json
+from tests.factories import event_json
 
 
 def test_without_keys_only_loopback_is_allowed(sqlite_store: Store) -> None:

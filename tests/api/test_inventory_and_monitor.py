@@ -11,7 +11,7 @@ from aifinops.domain import InventoryResource, MetricSample
 from aifinops.store import Store
 from aifinops.store.inventory import InventoryStore
 from aifinops.store.metric_samples import MetricSampleStore
-from factories import T0, event_json
+from tests.factories import T0, event_json
 
 ACCOUNT = "/subscriptions/s1/resourcegroups/rg/providers/microsoft.cognitiveservices/accounts/aoai"
 

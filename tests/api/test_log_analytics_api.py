@@ -14,7 +14,7 @@ from aifinops.store import Store
 from aifinops.store.cost_records import CostRecordStore
 from aifinops.store.inventory import InventoryStore
 from aifinops.store.metric_samples import MetricSampleStore
-from factories import T0, event, event_json
+from tests.factories import T0, event, event_json
 
 WS = "6d2b4c1e-0000-4a51-9c0e-2f4d8e6a1b90"
 LAW = "/subscriptions/s1/resourcegroups/rg/providers/microsoft.operationalinsights/workspaces/law"

@@ -11,7 +11,7 @@ from aifinops.api.app import create_app
 from aifinops.config import load_settings
 from aifinops.queries.metrics import OTHER, cap_labels
 from aifinops.store import Store
-from factories import event_json
+from tests.factories import event_json
 
 
 def _families(text: str) -> dict[str, list[object]]:
@@ -126,3 +126,41 @@ def test_cost_per_successful_task_is_served_fully_loaded_from_the_stored_allocat
     }
     tasks = {(s.labels["use_case"], s.labels["outcome"]): s.value for s in fams["aifinops_tasks"]}  # type: ignore[attr-defined]
     assert tasks == {("uc-a", "succeeded"): 1, ("uc-a", "failed"): 1, ("uc-b", "succeeded"): 1}
+
+
+def _counter_series(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value  # type: ignore[attr-defined]
+        for f in text_string_to_metric_families(text)
+        if f.type == "counter"
+        for s in f.samples
+        if s.name.endswith("_total")  # type: ignore[attr-defined]
+    }
+
+
+def test_capped_counters_never_fall_nor_vanish_when_the_ranking_changes(sqlite_store: Store) -> None:
+    """A value that had its own series keeps it; the ranking changing never moves it into ``other``."""
+    settings = load_settings(metrics={"labels": ["tenant"], "label_cap": 2, "refresh_seconds": 0})
+    with TestClient(create_app(settings, store=sqlite_store)) as c:
+
+        def send(first: int, tenant: str, n: int, tokens: int) -> None:
+            events = [
+                event_json(first + i, tenant=tenant, task_id=None, input_tokens=tokens, cached_input_tokens=0)
+                for i in range(n)
+            ]
+            assert c.post("/api/events", json=events).status_code in (200, 202)
+
+        # t-busy and t-many-small get their own series; t-big (few events, many tokens) goes to other.
+        send(0, "t-busy", 10, 100)
+        send(100, "t-many-small", 5, 10)
+        send(200, "t-big", 4, 50_000)
+        before = _counter_series(c.get("/metrics").text)
+        # t-big becomes busier than t-many-small: the ranking changes.
+        send(300, "t-big", 3, 50_000)
+        send(400, "t-new", 1, 10)
+        after = _counter_series(c.get("/metrics").text)
+    assert any(dict(labels).get("tenant") == OTHER for _, labels in before)
+    vanished = sorted(set(before) - set(after))
+    assert not vanished, f"series vanished after the ranking changed: {vanished}"
+    fell = {k: (before[k], after[k]) for k in before if after[k] < before[k]}
+    assert not fell, f"counters fell (a false reset for Prometheus): {fell}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from factories import event_json
+from tests.factories import event_json
 
 PROBLEM = "application/problem+json"
 

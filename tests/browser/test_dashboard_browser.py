@@ -40,7 +40,7 @@ from aifinops.store import Store
 from aifinops.store.cost_records import CostRecordStore
 from aifinops.store.keys import KeyStore
 from aifinops.store.prices import PriceStore
-from factories import PRICE_START, T0, event, gpt4o_prices
+from tests.factories import PRICE_START, T0, event, gpt4o_prices
 
 pytestmark = pytest.mark.browser
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import export_files
 from aifinops.cli import app
 from aifinops.domain import Basis
 from aifinops.jobs.collect import SOURCE_NAMES
 from aifinops.store import Store
 from aifinops.store.cost_queries import read_cost_series, read_cost_totals
+from tests import export_files
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 OCT, NOV = dt.date(2026, 10, 1), dt.date(2026, 11, 1)

@@ -38,6 +38,7 @@ DAY = dt.date(2026, 10, 1)
 DIMS = ("app", "tenant")
 AOAI = "/subscriptions/s1/resourcegroups/rg-ai/providers/microsoft.cognitiveservices/accounts/aoai-1"
 SEARCH = "/subscriptions/s1/resourcegroups/rg-ai/providers/microsoft.search/searchservices/srch"
+PTU_METER = "Provisioned Managed Global Unit"
 
 
 def record(cost: str, *, resource_id: str = AOAI, currency: str = "USD", **kw: object) -> CostRecord:
@@ -98,10 +99,13 @@ records_st = st.lists(
         basis=st.just(Basis.ACTUAL),
         cost=_amounts,
         currency=_currencies,
-        resource_id=_resources,
+        resource_id=st.one_of(_resources, st.none()),
         quantity=st.one_of(st.none(), st.decimals(min_value=0, max_value=100, places=3)),
         tags=st.dictionaries(st.sampled_from(["app", "App", "tenant"]), _names, max_size=2),
         meter_category=st.sampled_from([None, "Azure OpenAI", "Storage"]),
+        meter_name=st.sampled_from([None, "gpt-4o-0806 Inp glbl Tokens", PTU_METER]),
+        charge_type=st.sampled_from([None, "Usage", "Purchase", "Refund"]),
+        pricing_model=st.sampled_from([None, "OnDemand", "Reservation"]),
     ),
     max_size=20,
 )
@@ -160,6 +164,13 @@ rules_st = st.lists(
         ),
         st.builds(
             AllocationRule,
+            name=st.just("purchases-to-platform"),
+            method=st.just(Method.DIRECT),
+            match=st.just(RecordMatch(charge_types=("purchase",))),
+            owner=st.just({"app": "platform"}),
+        ),
+        st.builds(
+            AllocationRule,
             name=st.just("ptu-q"),
             method=st.just(Method.PROVISIONED),
             match=_match,
@@ -184,12 +195,34 @@ def test_conservation_is_exact_for_every_record(records, rules, drivers) -> None
     sums = per_record(result)
     for index, rec in enumerate(records):
         assert sums.get(index, 0) == to_nanos(rec.cost), f"record {index} not conserved"
+    per_bucket: dict[Bucket, int] = defaultdict(int)
     for line in result.lines:
         assert line.currency == records[line.record].currency, "a line changed currency"
         assert line.amount_nanos != 0
         assert (line.amount_nanos > 0) == (records[line.record].cost > 0), "a share changed sign"
         if line.bucket is Bucket.UNALLOCATED:
             assert line.reason, "unallocated without a reason"
+        purchase = _is_commitment_purchase(records[line.record])
+        assert (line.bucket is Bucket.PURCHASES) <= purchase, "usage taken for a purchase"
+        if purchase:  # its own bucket, unless a rule that matches its charge type takes it
+            assert line.bucket in (Bucket.PURCHASES, Bucket.ALLOCATED), "a purchase left unallocated"
+        per_bucket[line.bucket] += line.amount_nanos
+    # allocated + idle + purchases + unallocated == the records' cost, exactly
+    assert sum(per_bucket.values()) == sum(to_nanos(r.cost) for r in records)
+    assert set(per_bucket) <= set(Bucket)
+
+
+def _is_commitment_purchase(rec: CostRecord) -> bool:
+    """The test's own reading of the rule: never on-demand; a Purchase or Refund of a commitment (or of
+    anything with no resource), or — without a charge type — a reservation (by pricing model or meter) with
+    no resource."""
+    if rec.pricing_model == "OnDemand":
+        return False
+    if rec.charge_type is None:
+        return rec.resource_id is None and (rec.meter_name == PTU_METER or rec.pricing_model == "Reservation")
+    if rec.charge_type not in ("Purchase", "Refund"):
+        return False
+    return rec.pricing_model == "Reservation" or rec.resource_id is None
 
 
 @settings(max_examples=100, deadline=None)
@@ -255,6 +288,54 @@ def test_no_matching_rule_says_so() -> None:
     rule = AllocationRule("search", Method.SHARED, match=RecordMatch(resource_ids=(SEARCH,)))
     (line,) = allocate([record("1")], [rule], [], dimensions=DIMS).lines
     assert line.reason == "no rule matches"
+
+
+def test_a_reservation_purchase_is_its_own_bucket_naming_the_reservation() -> None:
+    """The Query API drops ChargeType: the demo's PTU reservation purchase arrives with no charge type and
+    no resource. It is recognised by its reservation meter, never spread as usage nor left unallocated."""
+    purchase = record(
+        "2600",
+        resource_id=None,
+        meter_name=PTU_METER,
+        quantity=Decimal(10),
+        unit="1/Hour",  # type: ignore[arg-type]
+    )
+    everything = AllocationRule("everything", Method.SHARED, driver=TOKENS)
+    drivers = [driver("a", "t", tokens=5, resource_id="")]
+    (line,) = allocate([purchase], [everything], drivers, dimensions=DIMS).lines
+    assert (line.bucket, line.amount_nanos, line.rule) == (Bucket.PURCHASES, 2_600 * 10**9, "")
+    assert line.driver == f"reservation {PTU_METER}"
+    assert "charged through the amortized view" in line.reason and "10 1/Hour" in line.reason
+
+
+@pytest.mark.parametrize(
+    ("fields", "bucket"),
+    [
+        (
+            {"charge_type": "Purchase", "pricing_model": "SavingsPlan", "meter_name": "Savings plan"},
+            "purchases",
+        ),
+        ({"charge_type": "Refund", "pricing_model": "Reservation", "meter_name": PTU_METER}, "purchases"),
+        ({"charge_type": "Usage", "meter_name": PTU_METER}, "unallocated"),  # the charge type decides
+        ({"charge_type": "Refund", "resource_id": AOAI}, "unallocated"),  # a refund of usage on a resource
+        ({"charge_type": "Purchase", "pricing_model": "OnDemand"}, "unallocated"),  # a marketplace purchase
+        ({"meter_name": "gpt-4o-0806 Inp glbl Tokens"}, "unallocated"),  # not a commitment meter
+    ],
+)
+def test_commitment_purchases_are_recognised_by_charge_type_else_by_meter(
+    fields: dict[str, str], bucket: str
+) -> None:
+    (line,) = allocate([record("5", **{"resource_id": None, **fields})], [], [], dimensions=DIMS).lines  # type: ignore[arg-type]
+    assert line.bucket.value == bucket
+
+
+def test_a_rule_that_names_the_purchase_charge_type_may_still_allocate_it() -> None:
+    rule = AllocationRule(
+        "to-platform", Method.DIRECT, match=RecordMatch(charge_types=("purchase",)), owner={"app": "platform"}
+    )
+    purchase = record("100", resource_id=None, charge_type="Purchase", pricing_model="Reservation")  # type: ignore[arg-type]
+    (line,) = allocate([purchase], [rule], [], dimensions=DIMS).lines
+    assert (line.bucket, line.dims) == (Bucket.ALLOCATED, ("platform", ""))
 
 
 def test_estimated_cost_share_charges_the_bigger_model_more() -> None:

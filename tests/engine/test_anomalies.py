@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
+from dataclasses import dataclass
 from decimal import Decimal
 
-from aifinops.engine.anomalies import contributors, detect_daily, detect_hourly
+import pytest
+
+from aifinops.engine.anomalies import Status, contributors, detect_daily, detect_hourly, judge_daily
+from tests.factories import weekday_shaped_history
 
 DAY = dt.date(2026, 11, 25)  # a Wednesday
 
@@ -102,3 +107,67 @@ def test_a_value_that_always_was_the_whole_scope_is_not_a_contributor() -> None:
         baseline=[usual] * 4,
     )
     assert [(c.dimension, c.value) for c in found] == [("agent", "looper"), ("model", "o3")]
+
+
+# --- back-test: a generated history of many scopes, asked day by day -----------------------------------
+
+
+@dataclass
+class BackTest:
+    clean: int = 0
+    false_alarms: int = 0
+    unjudged: int = 0
+    planted: int = 0
+    caught: int = 0
+
+
+def back_test(
+    *, seed: int, scopes: int, days: int, factor: Decimal, noise: float = 0.12, gaussian: bool = False
+) -> BackTest:
+    """Each scope gets one planted day (spend × ``factor``) after three weeks; every day is asked in turn,
+    with the history known up to it, as ``/api/anomalies`` is each morning."""
+    rng = random.Random(seed)
+    first = dt.date(2026, 9, 7)
+    out = BackTest()
+    for scope in range(scopes):
+        series = weekday_shaped_history(rng, first=first, days=days, noise=noise, gaussian=gaussian)
+        planted = first + dt.timedelta(days=rng.randrange(21, days))
+        series[planted] *= factor
+        for i in range(days):
+            day = first + dt.timedelta(days=i)
+            known = {d: v for d, v in series.items() if d <= day}
+            verdict = judge_daily(series=known, day=day, scope=str(scope), currency="USD")
+            if day == planted:
+                out.planted += 1
+                out.caught += verdict.status is Status.ANOMALY
+            else:
+                out.clean += 1
+                out.false_alarms += verdict.status is Status.ANOMALY
+                out.unjudged += verdict.status is Status.INSUFFICIENT_HISTORY
+    return out
+
+
+@pytest.mark.parametrize("factor", [Decimal(3), Decimal("0.3")], ids=["3x-spikes", "70pc-collapses"])
+def test_back_test_flags_at_most_one_percent_of_clean_days_and_catches_every_planted_one(
+    factor: Decimal,
+) -> None:
+    """100 scopes × 45 days of weekday-shaped spend with ±12 % noise, each with one planted 3× spike (or 70 %
+    collapse) after three weeks: ≤ 1 % of the clean scope-days alarm and every planted day is caught.
+
+    Measured (seeds 11–13): 0 of 4,400 clean days flagged, 100 of 100 planted days caught, for both; the
+    first 8 days of each scope say ``insufficient_history``. Before, the same history flagged 16 % of the
+    clean days (weekend days judged against weekdays, a MAD of three points) and missed up to 13 % of the
+    planted days.
+    """
+    result = back_test(seed=11, scopes=100, days=45, factor=factor)
+    assert result.false_alarms <= result.clean // 100, result
+    assert result.caught == result.planted, result
+
+
+@pytest.mark.parametrize("factor", [Decimal(3), Decimal("0.3")], ids=["3x-spikes", "70pc-collapses"])
+def test_back_test_with_normal_noise_of_twelve_percent_still_stays_under_one_percent(factor: Decimal) -> None:
+    """The harsher reading, normal noise with σ = 12 % (a day off by 36 % now and then): measured 0.23 % of
+    8,800 clean days flagged; 200 of 200 spikes and 193 of 200 collapses caught (seed 11, 200 scopes)."""
+    result = back_test(seed=11, scopes=200, days=45, factor=factor, gaussian=True)
+    assert result.false_alarms <= result.clean // 100, result
+    assert result.caught >= result.planted * 95 // 100, result

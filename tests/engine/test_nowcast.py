@@ -129,3 +129,38 @@ def test_budget_status_on_each_basis_counts_a_day_once_and_forecasts_from_known_
     )
     assert status(Basis.NOWCAST, {"tenant": ("contoso",)})[0] == Decimal(6 * 9 + 5 * 2)
     assert status(Basis.ACTUAL) == (Decimal(120), Decimal(12 * 30))  # forecast from the 9 complete days
+
+
+@given(
+    allocated=st.dictionaries(st.sampled_from([D1, D2, D3]), st.decimals(0, 100, places=2)),
+    basis=st.sampled_from([Basis.ACTUAL, Basis.NOWCAST]),
+)
+def test_a_scoped_budget_spends_its_allocation_where_there_is_one_and_names_each_days_source(
+    allocated: dict[dt.date, Decimal], basis: Basis
+) -> None:
+    as_of = dt.datetime(2026, 11, 3, 18, tzinfo=dt.UTC)
+    period = period_containing(as_of, PeriodKind.MONTH, "UTC")
+    assert period is not None
+    bill = {d: Decimal(40) for d in (D1, D2, D3)}
+    scope_estimate = {d: Decimal(1) for d in (D1, D2, D3)}
+    result = budget_status(
+        Budget("b", Decimal(100), "USD", basis=basis, scope={"use_case": ("a",)}),
+        period=period,
+        as_of=as_of,
+        history_first_day=D1,
+        scope_estimated=scope_estimate,
+        total_estimated={d: Decimal(4) for d in (D1, D2, D3)},
+        billed_total=bill,
+        last_complete_day=D2,
+        scope_allocated=allocated,
+    )
+    estimated_day = basis is Basis.NOWCAST
+    expected = {
+        d: (Decimal(1) if estimated_day and d == D3 else allocated.get(d, Decimal(10)))  # 10 = a quarter
+        for d in (D1, D2, D3)
+    }
+    assert result.spend.amount == sum(expected.values())
+    sources = {s.source.value: s.days for s in result.sources}
+    assert sum(sources.values()) == 3
+    assert sources.get("allocation", 0) == len([d for d in allocated if not (estimated_day and d == D3)])
+    assert sources.get("estimated", 0) == int(estimated_day)

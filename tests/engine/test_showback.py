@@ -20,7 +20,7 @@ from aifinops.engine.allocation import (
 )
 from aifinops.engine.drivers.tokens import TOKENS
 from aifinops.engine.drivers.usage_index import usage_sums
-from aifinops.engine.showback import build_showback, check_chargeback
+from aifinops.engine.showback import build_showback, check_chargeback, purchase_note
 
 DAY = dt.date(2026, 10, 3)
 DIMS = ("app", "tenant", "use_case")
@@ -125,3 +125,36 @@ def test_a_credit_cannot_hide_unallocated_charges() -> None:
     assert showback.totals[0].unallocated_nanos == 0
     check = check_chargeback(showback, max_unallocated_share=Decimal("0.3"))
     assert not check.allowed and check.shares == (("USD", Decimal("0.5")),)
+
+
+def test_purchases_are_their_own_row_and_total_outside_the_unallocated_share() -> None:
+    records = [
+        rec("30", resource_id="/untagged"),
+        rec("70"),
+        rec("2600", resource_id=None, meter_name="Provisioned Managed Global Unit"),  # type: ignore[arg-type]
+    ]
+    showback = build_showback(
+        allocate(records, RULES, DRIVERS, dimensions=DIMS), by=("app",), period="2026-10", basis=Basis.ACTUAL
+    )
+    (total,) = showback.totals
+    assert (total.allocated_nanos, total.purchases_nanos, total.unallocated_nanos) == (
+        70 * 10**9,
+        2600 * 10**9,
+        30 * 10**9,
+    )
+    assert total.total_nanos == total.invoice_nanos
+    (row,) = [r for r in showback.rows if r.bucket is Bucket.PURCHASES]
+    assert row.drivers == ("reservation Provisioned Managed Global Unit",)
+    assert [i.meter for i in showback.purchases] == ["Provisioned Managed Global Unit"]
+    assert [i.amount_nanos for i in showback.unallocated] == [30 * 10**9]
+    check = check_chargeback(showback, max_unallocated_share=Decimal("0.05"))
+    assert check.shares == (("USD", Decimal(30) / Decimal(2700)),) and check.allowed
+    note = purchase_note(showback)
+    assert note is not None and "2600.00 USD" in note and "amortized" in note
+    amortized = build_showback(
+        allocate(records, RULES, DRIVERS, dimensions=DIMS),
+        by=("app",),
+        period="2026-10",
+        basis=Basis.AMORTIZED,
+    )
+    assert purchase_note(amortized) is None  # amortized cost spreads purchases over the usage

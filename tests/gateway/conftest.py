@@ -17,6 +17,7 @@ from aifinops.domain import PricedUsage, UsageEvent
 from aifinops.gateway.enforcer import Admission, CallContext
 from aifinops.gateway.routing import GatewayConfig, parse_gateway_config
 from aifinops.store.keys import ApiKey
+from tests.wire_examples import PROMPT_FILTER_CHUNK, RESPONSES_USAGE, chat_completion
 
 UPSTREAM_KEY = "upstream-secret-key-123"
 GATEWAY_SECRET = "afo_k1_testsecret"
@@ -24,33 +25,9 @@ READ_SECRET = "afo_k2_readonly"
 #: Gateway keys that may send x-aifinops-tenant: bound to contoso by identity, by tenant limit, or unbound.
 TENANT_SECRETS = {"identity": "afo_k3_identity", "limit": "afo_k4_limit", "free": "afo_k5_free"}
 WORDS = ["Hel", "lo", " there", "."]
-PROMPT_FILTER = [
-    {
-        "prompt_index": 0,
-        "content_filter_results": {
-            "hate": {"filtered": False, "severity": "safe"},
-            "self_harm": {"filtered": False, "severity": "safe"},
-            "sexual": {"filtered": False, "severity": "safe"},
-            "violence": {"filtered": False, "severity": "safe"},
-            "jailbreak": {"filtered": False, "detected": False},
-        },
-    }
-]
 CHOICE_FILTER = {
     "hate": {"filtered": False, "severity": "safe"},
     "protected_material_text": {"filtered": False, "detected": False},
-}
-CHAT_USAGE = {
-    "prompt_tokens": 1200,
-    "completion_tokens": 300,
-    "total_tokens": 1500,
-    "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
-    "completion_tokens_details": {
-        "reasoning_tokens": 128,
-        "audio_tokens": 0,
-        "accepted_prediction_tokens": 0,
-        "rejected_prediction_tokens": 0,
-    },
 }
 STREAM_USAGE = {
     "prompt_tokens": 12,
@@ -161,23 +138,12 @@ def _text_of(request: Mapping[str, Any]) -> str:
 def _chat(request: Mapping[str, Any]) -> dict[str, Any]:
     content = "".join(WORDS)
     filtered = "FILTERME" in _text_of(request)
-    return {
-        "id": "chatcmpl-Ab12Cd34",
-        "object": "chat.completion",
-        "created": 1767225600,
-        "model": MODEL,
-        "system_fingerprint": "fp_abc123",
-        "prompt_filter_results": PROMPT_FILTER,
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "content_filter" if filtered else "stop",
-                "message": {"role": "assistant", "content": content},
-                "content_filter_results": CHOICE_FILTER,
-            }
-        ],
-        "usage": CHAT_USAGE,
-    }
+    return chat_completion(
+        model=MODEL,
+        content=content,
+        finish_reason="content_filter" if filtered else "stop",
+        choice_filter=CHOICE_FILTER,
+    )
 
 
 def _response_obj() -> dict[str, Any]:
@@ -196,13 +162,7 @@ def _response_obj() -> dict[str, Any]:
                 "content": [{"type": "output_text", "text": "Hello.", "annotations": []}],
             }
         ],
-        "usage": {
-            "input_tokens": 1200,
-            "input_tokens_details": {"cached_tokens": 1024},
-            "output_tokens": 300,
-            "output_tokens_details": {"reasoning_tokens": 128},
-            "total_tokens": 1500,
-        },
+        "usage": RESPONSES_USAGE,
     }
 
 
@@ -216,16 +176,7 @@ async def _chat_stream(send: Any, request: Mapping[str, Any]) -> None:
         "model": MODEL,
         "system_fingerprint": "fp_abc123",
     }
-    events: list[dict[str, Any]] = [
-        {
-            "id": "",
-            "object": "",
-            "created": 0,
-            "model": "",
-            "choices": [],
-            "prompt_filter_results": PROMPT_FILTER,
-        }
-    ]
+    events: list[dict[str, Any]] = [PROMPT_FILTER_CHUNK]
     events.append(
         {
             **base,

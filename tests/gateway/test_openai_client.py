@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,39 +9,16 @@ from typing import Any
 
 import openai
 import pytest
-import uvicorn
 
 from aifinops.domain import EventKind, EventStatus, UsageEvent
 from aifinops.gateway.app import GatewayApp, create_gateway
 from aifinops.gateway.enforcer import Enforcer
 from aifinops.gateway.recorder import Recorder
+from tests.served import Served
 
 from .conftest import GATEWAY_SECRET, TENANT_SECRETS, FakeAzureOpenAI, ListSink, gateway_config, memory_keys
 
 MESSAGES: list[Any] = [{"role": "user", "content": "Say hello"}]
-
-
-class _Served:
-    """An ASGI app on 127.0.0.1 at a random port, in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
 
 
 @dataclass
@@ -53,7 +27,7 @@ class Stack:
     upstream: FakeAzureOpenAI
     sink: ListSink
     gateway: GatewayApp
-    served: _Served
+    served: Served
 
     def events(self) -> list[UsageEvent]:
         """Stop the gateway (its shutdown flushes the recorder) and return what reached the sink."""
@@ -64,7 +38,7 @@ class Stack:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     upstream = FakeAzureOpenAI()
-    upstream_server = _Served(upstream)
+    upstream_server = Served(upstream, lifespan="on")
     sink = ListSink()
     config = gateway_config(f"http://127.0.0.1:{upstream_server.port}")
     gateway = create_gateway(
@@ -73,7 +47,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         enforcer=Enforcer(),
         recorder=Recorder(sink, spool_path=tmp_path / "spool.jsonl", flush_interval=0.01),
     )
-    served = _Served(gateway)
+    served = Served(gateway, lifespan="on")
     yield Stack(f"http://127.0.0.1:{served.port}", upstream, sink, gateway, served)
     served.stop()
     upstream_server.stop()

@@ -36,7 +36,7 @@ from aifinops.gateway.routing import (
 )
 from aifinops.jobs.price_cache import PriceCache
 from aifinops.store.keys import ApiKey
-from factories import gpt4o_prices
+from tests.factories import gpt4o_prices
 
 from .conftest import (
     GATEWAY_SECRET,

@@ -70,13 +70,12 @@ POLICIES = {
 
 def replica_app() -> Any:
     """The ASGI app of one replica (built by ``uvicorn --factory`` in a child process)."""
-    from tests.gateway.conftest import FakeAzureOpenAI, ListSink, MemoryKeys, gateway_config, gateway_key
-
     from aifinops.gateway.app import create_gateway
     from aifinops.gateway.enforcer import Enforcer
     from aifinops.gateway.policies import parse_policies
     from aifinops.gateway.recorder import Recorder
     from aifinops.gateway.redis_counters import RedisCounters
+    from tests.gateway.conftest import FakeAzureOpenAI, ListSink, MemoryKeys, gateway_config, gateway_key
 
     keys = MemoryKeys(
         {f"afo_{name}_secret": gateway_key(key_id=name, policy=name) for name in POLICIES["policies"]}

@@ -16,7 +16,7 @@ from aifinops.sources._http import RetryPolicy
 from aifinops.sources.cost_management import CostManagementClient
 from aifinops.store import Store
 from aifinops.store.cost_queries import read_cost_records, read_cost_series, read_cost_totals
-from factories import EmulatorToken
+from tests.factories import EmulatorToken
 
 SUB = "00000000-0000-0000-0000-0000000000ee"
 NOV, DEC = dt.date(2026, 11, 1), dt.date(2026, 12, 1)

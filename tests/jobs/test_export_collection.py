@@ -12,12 +12,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-import export_files
 from aifinops.domain import Basis
 from aifinops.jobs.collect import Collector
 from aifinops.store import Store
 from aifinops.store.cost_queries import read_cost_totals
-from factories import SAMPLES_DIR
+from tests import export_files
+from tests.factories import SAMPLES_DIR
 
 RUN = "cccccccc-0000-0000-0000-000000000000"
 SUB_B = "4f0c2b1e-0000-4000-8000-00000000b0b0"

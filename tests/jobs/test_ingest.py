@@ -11,7 +11,7 @@ from aifinops.jobs.ingest import Ingestor
 from aifinops.jobs.price_cache import PriceCache
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
-from factories import PRICE_START, event, gpt4o_prices
+from tests.factories import PRICE_START, event, gpt4o_prices
 
 
 def _costs(store: Store) -> dict[str, tuple[int | None, str | None]]:

@@ -30,7 +30,7 @@ from aifinops.store.log_watermark_queries import read_watermarks
 from aifinops.store.metric_sample_queries import read_metric_samples
 from aifinops.store.prices import PriceStore
 from aifinops.store.tables import task_outcomes, usage_events
-from factories import LogsEmulator, gpt4o_prices
+from tests.factories import LogsEmulator, gpt4o_prices
 
 WS = "6d2b4c1e-0000-4a51-9c0e-2f4d8e6a1b90"
 APIM = "/subscriptions/s1/resourcegroups/rg/providers/microsoft.apimanagement/service/apim-hr"

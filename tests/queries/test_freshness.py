@@ -9,13 +9,13 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-import export_files
 from aifinops.api.app import create_app
 from aifinops.config import load_settings
 from aifinops.jobs.collect import Collector
 from aifinops.queries.snapshot import snapshot_document
 from aifinops.store import Store
 from aifinops.store.usage_queries import UsageQuery
+from tests import export_files
 
 OCT = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
 NOV = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)

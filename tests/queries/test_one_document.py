@@ -16,7 +16,7 @@ from aifinops.config import load_settings
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
-from factories import PRICE_START, event, gpt4o_prices
+from tests.factories import PRICE_START, event, gpt4o_prices
 
 AS_OF = "2026-10-20T12:00:00+00:00"
 

@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 
 from aifinops.domain import Basis, to_nanos
 from aifinops.errors import SourceFormatError
-from aifinops.sources.cost_exports import ExportReader, local_runs
+from aifinops.sources.cost_exports import ExportReader
+from aifinops.sources.export_runs import local_runs
 from aifinops.sources.export_schemas import SchemaKind, detect_schema, parse_manifest
-from factories import SAMPLES_DIR
+from tests.factories import SAMPLES_DIR
 
 SAMPLES = SAMPLES_DIR
 EXPORTS = SAMPLES / "azure-cost-export"

@@ -22,7 +22,7 @@ from aifinops.emulator import EmulatorState, Fault, SyncASGITransport, create_em
 from aifinops.errors import SourceAuthError, SourceError, SourceFormatError, ValidationError
 from aifinops.sources._http import RetryPolicy
 from aifinops.sources.cost_management import CostManagementClient, month_windows, parse_query_response
-from factories import EmulatorToken
+from tests.factories import EmulatorToken
 
 SAMPLES = (
     Path(__file__).resolve().parents[3]

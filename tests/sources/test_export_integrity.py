@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import export_files
 from aifinops.sources.export_integrity import complete_copy, find_truncation, manifest_mismatches
 from aifinops.sources.export_schemas import parse_manifest
-from factories import SAMPLES_DIR
+from tests import export_files
+from tests.factories import SAMPLES_DIR
 
 TEXT = export_files.ea_csv()
 LINES = TEXT.split("\n")

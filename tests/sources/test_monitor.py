@@ -19,7 +19,7 @@ from aifinops.emulator import EmulatorState, SyncASGITransport, create_emulator
 from aifinops.errors import SourceAuthError, SourceFormatError, ValidationError
 from aifinops.sources._http import RetryPolicy
 from aifinops.sources.monitor import MonitorClient, parse_metrics_response
-from factories import EmulatorToken
+from tests.factories import EmulatorToken
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples" / "monitor-metrics"
 ACCOUNT = "/subscriptions/s1/resourceGroups/rg-ai/providers/Microsoft.CognitiveServices/accounts/aoai-prod"

@@ -25,8 +25,8 @@ from aifinops.jobs.ingest import Ingestor
 from aifinops.sources.otlp import Span, decode_otlp_json, decode_otlp_protobuf
 from aifinops.sources.otlp_genai import OtlpMapping, SkippedSpan, spans_to_events
 from aifinops.store import Store
-from wire_examples import OTLP_REFERENCE_BODY as REFERENCE_BODY
-from wire_examples import OTLP_REFERENCE_TRACE as TRACE
+from tests.wire_examples import OTLP_REFERENCE_BODY as REFERENCE_BODY
+from tests.wire_examples import OTLP_REFERENCE_TRACE as TRACE
 
 T_START = 1767225600000000000  # 2026-01-01T00:00:00Z
 

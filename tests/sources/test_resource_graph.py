@@ -17,7 +17,7 @@ from aifinops.sources.resource_graph import (
     ownership_matrix,
     parse_resources,
 )
-from factories import EmulatorToken
+from tests.factories import EmulatorToken
 
 
 def _resource(sub: str, name: str, rtype: str, tags: dict[str, str] | None = None) -> InventoryResource:

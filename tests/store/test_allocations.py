@@ -32,7 +32,7 @@ from aifinops.store.cost_queries import read_cost_records
 from aifinops.store.cost_records import CostRecordStore
 from aifinops.store.driver_queries import DriverRead, start_driver_read
 from aifinops.store.prices import PriceStore
-from factories import PRICE_START, event, gpt4o_prices
+from tests.factories import PRICE_START, event, gpt4o_prices
 
 D1, D2 = dt.date(2026, 10, 1), dt.date(2026, 10, 2)
 NOW = dt.datetime(2026, 10, 5, tzinfo=dt.UTC)

@@ -9,7 +9,7 @@ from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
 from aifinops.store.task_queries import get_task, list_tasks, task_aggregates, task_tenants
-from factories import PRICE_START, T0, event, gpt4o_prices
+from tests.factories import PRICE_START, T0, event, gpt4o_prices
 
 ENDED = T0 + dt.timedelta(hours=1)
 

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -30,6 +30,7 @@ from aifinops.api import (
 from aifinops.api.access import Access, is_loopback
 from aifinops.api.deps import MetricsCaller
 from aifinops.api.metrics import StoreCollector
+from aifinops.api.openapi import install_openapi, reject_unknown_query
 from aifinops.api.problems import ProblemError, install_problem_handlers
 from aifinops.config import Settings
 from aifinops.errors import ConfigError
@@ -89,6 +90,7 @@ def create_app(
         version=__version__,
         description="What did one successfully completed business task cost, and why?",
         lifespan=_lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.settings = settings
     app.state.store = store
@@ -104,6 +106,7 @@ def create_app(
     for name, value in state.items():
         setattr(app.state, name, value)
     install_problem_handlers(app)
+    install_openapi(app)
     BudgetStore(store).sync_config(configured_budgets(settings))
     routers = (
         routes_ingest,

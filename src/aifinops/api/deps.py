@@ -112,6 +112,7 @@ def require(*scopes: str) -> object:
     def check(request: Request) -> Caller:
         return _caller(request, scopes)
 
+    check.aifinops_scope = " or ".join(scopes)  # type: ignore[attr-defined]  # read by api.openapi
     return Depends(check)
 
 

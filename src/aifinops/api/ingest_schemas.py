@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     TypeAdapter,
     field_validator,
@@ -27,17 +28,37 @@ __all__ = ["EventIn", "OutcomeIn", "Rejection", "check_event", "to_event", "vali
 
 #: A single call above this many tokens is not a real call but a bug or an attack.
 MAX_TOKENS_PER_EVENT = 50_000_000
-_Name = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
-_Short = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
-_Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS_PER_EVENT)]
-_FUTURE_SLACK = dt.timedelta(days=1)
+#: The largest quantity or business value one item may carry: stored as a 64-bit count of 10⁻⁹ units, whose
+#: ceiling is about 9.2e9; a round 1e9 leaves room for the sums of the rollups.
+MAX_AMOUNT = Decimal(10) ** 9
+#: How far ahead of the server's clock an event or an outcome may be dated (clock skew), never more.
+FUTURE_SLACK = dt.timedelta(days=1)
+#: PostgreSQL text cannot hold the NUL character; every string of the ingest schema refuses it.
+NO_NUL = r"^[^\x00]*$"
+_NUL_REASON = "contains a NUL character (\\u0000), which text columns cannot store"
 
 
-def _aware(value: dt.datetime, field: str) -> dt.datetime:
+_Name = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True, pattern=NO_NUL)]
+_Short = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True, pattern=NO_NUL)]
+_Unit = Annotated[  # the unit columns are VARCHAR(32)
+    str, StringConstraints(min_length=1, max_length=32, strip_whitespace=True, pattern=NO_NUL)
+]
+_AttributeValue = Annotated[str, StringConstraints(max_length=256, pattern=NO_NUL)]
+_ResourceId = Annotated[str, StringConstraints(max_length=512, pattern=NO_NUL)]
+# Strict: JSON true is not the number 1, nor "12" the number 12.
+_Int = Annotated[int, Strict()]
+_Tokens = Annotated[_Int, Field(ge=0, le=MAX_TOKENS_PER_EVENT)]
+_Amount = Annotated[Decimal, Field(max_digits=30, decimal_places=9, ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
+_Quantity = Annotated[Decimal, Field(max_digits=30, decimal_places=9, ge=0, le=MAX_AMOUNT)]
+
+
+def _aware(value: dt.datetime, field: str, now: dt.datetime | None = None) -> dt.datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{field} needs a time zone, e.g. 2026-10-01T12:00:00Z")
     if value.year < 2000:
         raise ValueError(f"{field} {value.isoformat()} is before 2000")
+    if value > (now or dt.datetime.now(dt.UTC)) + FUTURE_SLACK:
+        raise ValueError(f"{field} {value.isoformat()} is more than a day in the future")
     return value.astimezone(dt.UTC)
 
 
@@ -52,8 +73,8 @@ class EventIn(TypedDict, total=False):
     event_id: Required[_Name]
     ts: Required[dt.datetime]
     task_id: _Name | None
-    step: Annotated[int, Field(ge=0, le=100_000)] | None
-    attempt: Annotated[int, Field(ge=1, le=1_000)]
+    step: Annotated[_Int, Field(ge=0, le=100_000)] | None
+    attempt: Annotated[_Int, Field(ge=1, le=1_000)]
     app: _Name | None
     use_case: _Name | None
     agent: _Name | None
@@ -64,25 +85,23 @@ class EventIn(TypedDict, total=False):
     environment: _Name | None
     deployment: _Name | None
     model: _Name | None
-    attributes: Annotated[
-        dict[_Short, Annotated[str, StringConstraints(max_length=256)]], Field(max_length=32)
-    ]
+    attributes: Annotated[dict[_Short, _AttributeValue], Field(max_length=32)]
     provider: _Short
     model_version: _Short | None
     deployment_type: DeploymentType | None
     region: _Short | None
-    resource_id: Annotated[str, StringConstraints(max_length=512)] | None
-    priority: bool
+    resource_id: _ResourceId | None
+    priority: Annotated[bool, Strict()]
     input_tokens: _Tokens
     cached_input_tokens: _Tokens
     output_tokens: _Tokens
     reasoning_tokens: _Tokens
-    requests: Annotated[int, Field(ge=0, le=1_000_000)]
-    quantity: Annotated[Decimal, Field(ge=0, le=Decimal(10) ** 12, max_digits=30, decimal_places=9)] | None
-    unit: _Short | None
+    requests: Annotated[_Int, Field(ge=0, le=1_000_000)]
+    quantity: _Quantity | None
+    unit: _Unit | None
     kind: EventKind
     status: EventStatus
-    latency_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None
+    latency_ms: Annotated[_Int, Field(ge=0, le=86_400_000)] | None
     tool_name: _Name | None
 
 
@@ -93,7 +112,7 @@ def check_event(e: dict[str, Any], now: dt.datetime) -> tuple[str, str] | None:
         return "ts", "ts needs a time zone, e.g. 2026-10-01T12:00:00Z"
     if ts.year < 2000:
         return "ts", f"ts {ts.isoformat()} is before 2000"
-    if ts > now + _FUTURE_SLACK:
+    if ts > now + FUTURE_SLACK:
         return "ts", f"ts {ts.isoformat()} is more than a day in the future"
     inp, cached = e.get("input_tokens", 0), e.get("cached_input_tokens", 0)
     if cached > inp:
@@ -126,10 +145,10 @@ class OutcomeIn(BaseModel):
     outcome: Outcome
     ended_at: dt.datetime
     use_case: _Name | None = None
-    value_amount: Annotated[Decimal, Field(max_digits=30, decimal_places=9)] | None = None
+    value_amount: _Amount | None = None
     value_currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
-    value_quantity: Annotated[Decimal, Field(ge=0, max_digits=30, decimal_places=9)] | None = None
-    value_unit: _Short | None = None
+    value_quantity: _Quantity | None = None
+    value_unit: _Unit | None = None
     tenant: _Name | None = Field(
         default=None,
         description="the tenant of the task (a task is its id within its tenant); a tenant-limited key's own "
@@ -164,6 +183,8 @@ def _rejections(index: int, exc: PydanticValidationError) -> list[Rejection]:
     for err in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "(item)"
         reason = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") == NO_NUL:
+            reason = _NUL_REASON
         out.append(Rejection(index=index, field=loc, reason=reason))
     return out
 

@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 from aifinops.config import MetricsSettings
 from aifinops.domain import from_nanos
 from aifinops.queries.freshness import cost_freshness, freshness
-from aifinops.queries.metrics import budget_gauges, labelled_usage, month_kpis
+from aifinops.queries.metrics import LabelCap, budget_gauges, labelled_usage, month_kpis
 from aifinops.store import Store
 
 __all__ = ["StaleWhileRevalidate", "StoreCollector"]
@@ -95,6 +95,8 @@ class StoreCollector(Collector):
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.store, self.settings, self.timezone, self.clock = store, settings, timezone, clock
+        # Kept for the life of the collector: a value's series never moves into or out of ``other``.
+        self._label_cap = LabelCap(settings.labels, settings.label_cap)
         self._cache = StaleWhileRevalidate(self._compute, max_age=settings.refresh_seconds)
 
     def collect(self) -> Iterator[Metric]:
@@ -106,7 +108,7 @@ class StoreCollector(Collector):
 
     def _read(self) -> Iterator[Metric]:
         labels = list(self.settings.labels)
-        by_status = labelled_usage(self.store, labels, cap=self.settings.label_cap)
+        by_status = labelled_usage(self.store, self._label_cap)
         yield from self._usage(by_status, labels)
         yield from self._tasks()
         yield from self._freshness()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,11 +10,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aifinops.errors import AccessError, AifinopsError, NotFoundError, StoreError, ValidationError
+from aifinops.errors import (
+    AccessError,
+    AifinopsError,
+    NotFoundError,
+    StoreDataError,
+    StoreError,
+    StoreUnavailableError,
+    ValidationError,
+)
 
-__all__ = ["ProblemError", "install_problem_handlers", "problem"]
+__all__ = ["PROBLEM_JSON", "ProblemError", "install_problem_handlers", "problem"]
 
 PROBLEM_JSON = "application/problem+json"
+_log = logging.getLogger("aifinops.api")
 
 
 class ProblemError(Exception):
@@ -24,10 +34,38 @@ class ProblemError(Exception):
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _store_problem(request: Request, exc: StoreError) -> JSONResponse:
+    """What a client may know of a database error: whether to retry, and the refused value's reason. The
+    statement, its parameters and the database URL go to the log only."""
+    where = f"{request.method} {request.url.path}"
+    if isinstance(exc, StoreUnavailableError):
+        _log.warning("%s: the store is unavailable: %s", where, exc)
+        return problem(
+            503,
+            "Store unavailable",
+            "the database is unreachable or busy; send the same request again later",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    if isinstance(exc, StoreDataError):
+        _log.warning("%s: the store refused a value: %s", where, exc)
+        reason = f"the database cannot store a value of this request: {exc.reason}"
+        return problem(422, "Value not storable", reason, errors=[{"field": "(request)", "reason": reason}])
+    _log.error("%s: store error", where, exc_info=exc)
+    return problem(500, "Store error", "the database failed; the server log has the details")
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return problem(500, "Internal error", "the server failed; the server log has the details")
 
 
 def _validation(_: Request, exc: Exception) -> JSONResponse:
@@ -48,7 +86,7 @@ def _http(_: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, "HTTP error", str(exc.detail))
 
 
-def _ours(_: Request, exc: Exception) -> JSONResponse:
+def _ours(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ProblemError):
         return problem(exc.status, exc.title, exc.detail, **exc.extra)
     if isinstance(exc, ValidationError):
@@ -65,8 +103,8 @@ def _ours(_: Request, exc: Exception) -> JSONResponse:
             401 if "missing" in str(exc) or "unknown" in str(exc) else 403, "Access denied", str(exc)
         )
     if isinstance(exc, StoreError):
-        return problem(503, "Store unavailable", str(exc))
-    return problem(500, "Internal error", str(exc))
+        return _store_problem(request, exc)
+    return _unexpected(request, exc)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -74,3 +112,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(ProblemError, _ours)
     app.add_exception_handler(AifinopsError, _ours)
+    app.add_exception_handler(Exception, _unexpected)  # a bug still answers problem+json, never text

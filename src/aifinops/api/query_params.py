@@ -12,13 +12,14 @@ from starlette.datastructures import QueryParams
 from aifinops.api.problems import ProblemError
 from aifinops.domain import Basis
 from aifinops.engine.usage_buckets import GRANULARITIES
-from aifinops.queries.periods import TimeRange, period_range
+from aifinops.queries.periods import YEARS, TimeRange, period_range
 from aifinops.store.usage_queries import FILTERABLE, UsageQuery
 
 __all__ = [
     "check_known",
     "parse_bases",
     "parse_filters",
+    "parse_flag",
     "parse_group_by",
     "parse_range",
     "parse_usage_query",
@@ -37,12 +38,15 @@ def _instant(value: str, field: str, zone: ZoneInfo) -> dt.datetime:
     try:
         if len(value) == 10:
             day = dt.date.fromisoformat(value)
-            return dt.datetime(day.year, day.month, day.day, tzinfo=zone)
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = dt.datetime(day.year, day.month, day.day, tzinfo=zone)
+        else:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise _bad(field, f"{value!r} is not an ISO date (2026-10-01) or datetime with zone") from exc
     if parsed.tzinfo is None:
         raise _bad(field, f"{value!r} has no time zone; add Z or an offset, or give a date")
+    if parsed.year not in YEARS:
+        raise _bad(field, f"{value!r} names a year outside {YEARS.start}..{YEARS.stop - 1}")
     return parsed
 
 
@@ -104,6 +108,19 @@ def parse_bases(params: QueryParams, allowed: Sequence[Basis]) -> tuple[Basis, .
     if unknown or not names:
         raise _bad("basis", f"{params['basis']!r}: give one or more of {choices}, comma-separated")
     return tuple(b for b in allowed if b.value in names)
+
+
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def parse_flag(params: QueryParams, name: str) -> bool:
+    """A yes/no parameter (true/false, 1/0, yes/no); absent is no, anything else a 422 naming it."""
+    raw = params.get(name)
+    if raw is None:
+        return False
+    if raw.lower() not in _FLAGS:
+        raise _bad(name, f"{raw!r} is not one of true, false, 1, 0, yes, no")
+    return _FLAGS[raw.lower()]
 
 
 def check_known(params: QueryParams, known: set[str]) -> None:

@@ -11,11 +11,12 @@ from fastapi import APIRouter, Body, Depends
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, Caller, ReadCaller, SettingsDep, StoreDep
+from aifinops.api.openapi import problems
 from aifinops.api.problems import ProblemError
 from aifinops.domain import DIMENSIONS, Basis
 from aifinops.engine.allocation_rules import parse_rules, rule_to_mapping
 from aifinops.errors import ValidationError
-from aifinops.jobs.allocate import allocate_period, run_gc_paused
+from aifinops.jobs.allocate import allocate_period
 from aifinops.queries.allocation import allocation_document, rules_document
 from aifinops.queries.kpis import allocation_kpis_document
 from aifinops.queries.reconciliation import reconciliation_document
@@ -141,7 +142,11 @@ async def run_allocation(
     return await run_in_threadpool(_run, store, lo, hi, _basis(basis), _dims(dimensions, default))
 
 
-@router.get("/api/allocation", summary="Allocated cost by owner, with idle and unallocated lines and drivers")
+@router.get(
+    "/api/allocation",
+    summary="Allocated cost by owner, with idle and unallocated lines and drivers",
+    responses=problems(404),  # no stored allocation of the period
+)
 async def get_allocation(
     store: StoreDep,
     caller: OrgCaller,
@@ -150,9 +155,8 @@ async def get_allocation(
     by: str | None = None,
 ) -> dict[str, Any]:
     chosen, dims = _basis(basis), _dims(by, ()) if by else None
-    return await run_in_threadpool(  # a month is a million lines
-        run_gc_paused,
-        lambda: allocation_document(store, days.start, days.end, basis=chosen, by=dims, period=days.label),
+    return await run_in_threadpool(
+        lambda: allocation_document(store, days.start, days.end, basis=chosen, by=dims, period=days.label)
     )
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, ReadCaller, SettingsDep, StoreDep
+from aifinops.api.openapi import problems, query_doc
 from aifinops.api.problems import ProblemError
 from aifinops.domain import DIMENSIONS
 from aifinops.errors import ValidationError
@@ -63,7 +64,7 @@ async def list_budgets(store: StoreDep, caller: ReadCaller) -> list[dict[str, An
     return await run_in_threadpool(budgets_document, store, tenant=caller.tenant)
 
 
-@router.post("/api/budgets", status_code=201)
+@router.post("/api/budgets", status_code=201, responses=problems(409))
 async def create_budget(body: BudgetIn, store: StoreDep, _: AdminCaller) -> dict[str, Any]:
     budget = parse_budget(body.model_dump())
     try:
@@ -92,7 +93,7 @@ async def get_budget(name: str, store: StoreDep, caller: ReadCaller) -> dict[str
     return found
 
 
-@router.put("/api/budgets/{name}")
+@router.put("/api/budgets/{name}", responses=problems(409))
 async def put_budget(name: str, body: BudgetIn, store: StoreDep, _: AdminCaller) -> dict[str, Any]:
     if body.name != name:
         raise ValidationError(
@@ -105,7 +106,7 @@ async def put_budget(name: str, body: BudgetIn, store: StoreDep, _: AdminCaller)
         raise ProblemError(409, "Budget is read-only", str(exc)) from exc
 
 
-@router.delete("/api/budgets/{name}", status_code=204)
+@router.delete("/api/budgets/{name}", status_code=204, responses=problems(409))
 async def delete_budget(name: str, store: StoreDep, _: AdminCaller) -> Response:
     try:
         deleted = await run_in_threadpool(BudgetStore(store).delete, name)
@@ -131,7 +132,7 @@ async def list_alerts(
     )
 
 
-@router.get("/api/anomalies")
+@router.get("/api/anomalies", openapi_extra=query_doc(*DIMENSIONS))
 async def list_anomalies(
     request: Request,
     store: StoreDep,

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import IngestCaller, IngestorDep, SettingsDep
 from aifinops.api.ingest_schemas import EventIn, OutcomeIn, Rejection, check_event, to_event, validate_items
+from aifinops.api.openapi import problems
 from aifinops.api.problems import ProblemError
 
 __all__ = ["router"]
@@ -108,6 +109,7 @@ def _body_schema(item: Any, key: str) -> dict[str, Any]:
     response_model=IngestReport,
     summary="Ingest a batch of usage events",
     openapi_extra=_body_schema(EventIn, "events"),
+    responses=problems(400, 413, 415),
 )
 async def post_events(
     request: Request, settings: SettingsDep, ingestor: IngestorDep, caller: IngestCaller
@@ -159,6 +161,7 @@ def _own_tenant(
     response_model=IngestReport,
     summary="Ingest a batch of task outcomes",
     openapi_extra=_body_schema(OutcomeIn, "outcomes"),
+    responses=problems(400, 413, 415),
 )
 async def post_outcomes(
     request: Request, settings: SettingsDep, ingestor: IngestorDep, caller: IngestCaller

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, StoreDep
-from aifinops.api.query_params import check_known
+from aifinops.api.openapi import query_doc
+from aifinops.api.query_params import check_known, parse_flag
 from aifinops.queries.inventory import inventory_document
 
 __all__ = ["router"]
@@ -16,7 +17,11 @@ __all__ = ["router"]
 router = APIRouter(tags=["inventory"])
 
 
-@router.get("/api/inventory", summary="AI-related Azure resources, their tags and the ownership matrix")
+@router.get(
+    "/api/inventory",
+    summary="AI-related Azure resources, their tags and the ownership matrix",
+    openapi_extra=query_doc("type", "unowned"),
+)
 async def inventory(request: Request, store: StoreDep, caller: ReadCaller) -> dict[str, Any]:
     check_known(request.query_params, {"type", "unowned"})
     kind = request.query_params.get("type")
@@ -24,6 +29,6 @@ async def inventory(request: Request, store: StoreDep, caller: ReadCaller) -> di
         inventory_document,
         store,
         resource_type=kind.lower() if kind else None,
-        unowned=request.query_params.get("unowned", "").lower() in ("1", "true", "yes"),
+        unowned=parse_flag(request.query_params, "unowned"),
         tenant=caller.tenant,
     )

@@ -25,7 +25,8 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import IngestCaller, IngestorDep, SettingsDep
 from aifinops.api.ingest_schemas import EventIn, check_event, to_event, validate_items
-from aifinops.api.problems import ProblemError
+from aifinops.api.openapi import problems
+from aifinops.api.problems import PROBLEM_JSON, ProblemError
 from aifinops.domain import UsageEvent
 from aifinops.errors import SourceFormatError
 from aifinops.sources.otlp import decode_otlp_json, decode_otlp_protobuf
@@ -58,6 +59,16 @@ class _Mapped:
             },
         }
     },
+    responses={
+        200: {
+            "description": "ExportTraceServiceResponse: empty, or partialSuccess counting the rejected spans",
+            "content": {
+                JSON: {"schema": {"type": "object", "properties": {"partialSuccess": {"type": "object"}}}},
+                PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        **problems(400, 413, 415, media_types=(PROBLEM_JSON, PROTOBUF)),
+    },
 )
 async def post_traces(
     request: Request, settings: SettingsDep, ingestor: IngestorDep, caller: IngestCaller
@@ -82,6 +93,7 @@ async def post_traces(
             mapping=mapping,
             tenant=caller.tenant,
             now=dt.datetime.now(dt.UTC),
+            max_events=settings.max_batch_events,
         )
     except ProblemError as exc:
         if ctype == PROTOBUF:
@@ -137,8 +149,14 @@ def _map(
     mapping: OtlpMapping,
     tenant: str | None,
     now: dt.datetime,
+    max_events: int,
 ) -> _Mapped:
-    """Inflate, decode and map one export; every event is held to the one ingest contract."""
+    """Inflate, decode and map one export; every event is held to the one ingest contract.
+
+    At most ``max_events`` GenAI spans become events, as ``POST /api/events`` takes at most that many items;
+    the excess is rejected in ``partialSuccess`` (a 413 would make the exporter drop the whole export, since
+    OTLP exporters retry only 429 and 5xx).
+    """
     if gzipped:
         body = _gunzip(body, max_bytes=max_bytes)
     try:
@@ -147,6 +165,14 @@ def _map(
         raise ProblemError(400, "Undecodable OTLP body", str(exc)) from exc
     events, skipped = spans_to_events(spans, mapping)
     rejections = [f"span {s.trace_id}/{s.span_id} ({s.name}): {s.reason}" for s in skipped if s.rejected]
+    if len(events) > max_events:
+        excess = len(events) - max_events
+        rejections += [
+            f"{excess} span(s) after the first {max_events}: more than {max_events} GenAI spans in one "
+            "export; lower the exporter's batch size (OTEL_BSP_MAX_EXPORT_BATCH_SIZE) or raise "
+            "AIFINOPS_MAX_BATCH_EVENTS"
+        ] * excess
+        events = events[:max_events]
     events, broken = _hold_to_contract(events, now)
     rejections += broken
     if tenant is not None:
@@ -189,8 +215,9 @@ def _export_response(ctype: str, rejections: list[str]) -> Response:
     """``ExportTraceServiceResponse``: empty on full success, else ``partialSuccess`` with the reasons."""
     message = ""
     if rejections:
-        shown = "; ".join(rejections[:_REASONS_SHOWN])
-        more = len(rejections) - _REASONS_SHOWN
+        distinct = list(dict.fromkeys(rejections))  # the spans beyond the cap share one reason
+        shown = "; ".join(distinct[:_REASONS_SHOWN])
+        more = len(distinct) - _REASONS_SHOWN
         message = f"{len(rejections)} GenAI span(s) rejected: {shown}" + (
             f"; and {more} more" if more > 0 else ""
         )

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, ReadCaller, SettingsDep, StoreDep
+from aifinops.api.openapi import query_doc
 from aifinops.api.problems import ProblemError
-from aifinops.api.query_params import check_known, parse_range
+from aifinops.api.query_params import check_known, parse_flag, parse_range
 from aifinops.jobs.snapshots import save_period_snapshot
 from aifinops.queries.periods import period_range
 from aifinops.queries.snapshot import snapshot_document, snapshot_history_document, stored_snapshot
@@ -27,7 +28,11 @@ def _query(request: Request, timezone: str, tenant: str | None, now: dt.datetime
     return UsageQuery(start=rng.start, end=rng.end, granularity="month", filters=filters, timezone=timezone)
 
 
-@router.get("/api/snapshot", summary="A period at a glance: totals by basis, top spenders, KPIs, freshness")
+@router.get(
+    "/api/snapshot",
+    summary="A period at a glance: totals by basis, top spenders, KPIs, freshness",
+    openapi_extra=query_doc("period", "start", "end", "fresh"),
+)
 async def snapshot(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
@@ -37,7 +42,7 @@ async def snapshot(
     now = dt.datetime.now(dt.UTC)
     q = _query(request, settings.timezone, caller.tenant, now)
     period = request.query_params.get("period")
-    fresh = request.query_params.get("fresh", "").lower() in ("1", "true", "yes")
+    fresh = parse_flag(request.query_params, "fresh")
     if period and caller.tenant is None and not fresh:
         stored = await run_in_threadpool(stored_snapshot, store, period, timezone=settings.timezone)
         if stored is not None:
@@ -60,7 +65,14 @@ def _required_period(request: Request, example: str) -> str:
     return period
 
 
-@router.post("/api/snapshot", summary="Take and keep a snapshot of a month or a day now")
+_PERIOD_REQUIRED = {"parameters": [query_doc("period")["parameters"][0] | {"required": True}]}
+
+
+@router.post(
+    "/api/snapshot",
+    summary="Take and keep a snapshot of a month or a day now",
+    openapi_extra=_PERIOD_REQUIRED,
+)
 async def take_snapshot(
     request: Request, settings: SettingsDep, store: StoreDep, caller: AdminCaller
 ) -> dict[str, Any]:
@@ -77,12 +89,17 @@ async def take_snapshot(
     )
 
 
-@router.get("/api/snapshots", summary="The stored snapshots of a period, newest first (history)")
+@router.get(
+    "/api/snapshots",
+    summary="The stored snapshots of a period, newest first (history)",
+    openapi_extra=_PERIOD_REQUIRED,
+)
 async def snapshot_history(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
-    check_known(request.query_params, {"period", "limit"})
+    check_known(request.query_params, {"period"})
     period = _required_period(request, "required, e.g. 2026-10")
+    period_range(period, settings.timezone)  # 422 naming the field for a period that cannot exist
     if caller.tenant is not None:
         return {"period": period, "items": []}  # stored snapshots span every tenant
     return await run_in_threadpool(snapshot_history_document, store, period)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
+from aifinops.api.openapi import problems, query_doc
 from aifinops.api.problems import ProblemError
 from aifinops.api.query_params import check_known, parse_bases, parse_group_by, parse_range
 from aifinops.domain import DIMENSIONS, Outcome
@@ -41,7 +42,22 @@ def _int(params: Any, name: str, default: int, hi: int) -> int:
     return int(raw)
 
 
-@router.get("/api/tasks", summary="Business tasks with their steps, retries, tokens, cost and outcome")
+@router.get(
+    "/api/tasks",
+    summary="Business tasks with their steps, retries, tokens, cost and outcome",
+    openapi_extra=query_doc(
+        "start",
+        "end",
+        "period",
+        "outcome",
+        "limit",
+        "offset",
+        *DIMENSIONS,
+        outcome={"enum": sorted(_OUTCOMES)},
+        limit={"maximum": 1000},
+        offset={"maximum": 10_000_000},
+    ),
+)
 async def tasks(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
@@ -76,7 +92,11 @@ async def tasks(
     )
 
 
-@router.get("/api/tasks/{task_id}", summary="One task: its events, steps, retries, tokens, cost and outcome")
+@router.get(
+    "/api/tasks/{task_id}",
+    summary="One task: its events, steps, retries, tokens, cost and outcome",
+    responses=problems(409),  # several tenants have a task of that id: name one
+)
 async def task(
     task_id: str,
     store: StoreDep,
@@ -127,7 +147,17 @@ def _owner(store: Store, task_id: str, own: str | None, asked: str | None) -> st
 
 
 @router.get(
-    "/api/kpis", summary="Cost per successful task (estimated and fully loaded), success rate, waste, steps"
+    "/api/kpis",
+    summary="Cost per successful task (estimated and fully loaded), success rate, waste, steps",
+    openapi_extra=query_doc(
+        "start",
+        "end",
+        "period",
+        "group_by",
+        "basis",
+        group_by={"pattern": rf"^(({'|'.join(DIMENSIONS)}),)*({'|'.join(DIMENSIONS)})?$"},
+        basis={"pattern": rf"^(({'|'.join(b.value for b in KPI_BASES)}),?)+$"},
+    ),
 )
 async def kpis(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller

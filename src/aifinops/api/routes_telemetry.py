@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
+from aifinops.api.openapi import query_doc
 from aifinops.api.problems import ProblemError
 from aifinops.api.query_params import check_known, parse_range
 from aifinops.domain import Basis
@@ -20,7 +21,13 @@ __all__ = ["router"]
 router = APIRouter(tags=["usage"])
 
 
-@router.get("/api/telemetry-cost", summary="Log Analytics cost by table and sending app, price per GB")
+@router.get(
+    "/api/telemetry-cost",
+    summary="Log Analytics cost by table and sending app, price per GB",
+    openapi_extra=query_doc(
+        "period", "start", "end", "basis", basis={"enum": [Basis.ACTUAL.value, Basis.AMORTIZED.value]}
+    ),
+)
 async def telemetry_cost(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:

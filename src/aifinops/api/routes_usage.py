@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
+from aifinops.api.openapi import problems, query_doc
 from aifinops.api.problems import ProblemError
 from aifinops.api.query_params import check_known, parse_usage_query
 from aifinops.domain import Basis
-from aifinops.jobs.allocate import run_gc_paused
 from aifinops.queries.apim_usage import apim_usage_document
 from aifinops.queries.costs import costs_document
 from aifinops.queries.usage import monitor_usage_document, token_usage_document
+from aifinops.store.usage_queries import FILTERABLE
 
 __all__ = ["router"]
 
@@ -36,7 +36,16 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@router.get("/api/token-usage", summary="Tokens and requests by period and dimensions (basis usage)")
+_GROUPS = {"pattern": rf"^(({'|'.join(FILTERABLE)}),)*({'|'.join(FILTERABLE)})?$"}
+
+
+@router.get(
+    "/api/token-usage",
+    summary="Tokens and requests by period and dimensions (basis usage)",
+    openapi_extra=query_doc(
+        *sorted(_USAGE_PARAMS), *FILTERABLE, group_by=_GROUPS, source={"enum": list(_USAGE_DOCUMENTS)}
+    ),
+)
 async def token_usage(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
@@ -54,7 +63,17 @@ async def token_usage(
     return await run_in_threadpool(document, store, q)
 
 
-@router.get("/api/costs", summary="Cost by period and dimensions, on the basis asked for")
+@router.get(
+    "/api/costs",
+    summary="Cost by period and dimensions, on the basis asked for",
+    responses=problems(404),  # billed cost by app, tenant, use case… needs a stored allocation
+    openapi_extra=query_doc(
+        *sorted(_COST_PARAMS),
+        *FILTERABLE,
+        group_by=_GROUPS,
+        basis={"enum": [Basis.ESTIMATED.value, Basis.ACTUAL.value, Basis.AMORTIZED.value]},
+    ),
+)
 async def costs(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
@@ -68,7 +87,4 @@ async def costs(
             errors=[{"field": "basis", "reason": "must be estimated, actual or amortized"}],
         )
     q = parse_usage_query(request.query_params, timezone=settings.timezone, now=_now(), tenant=caller.tenant)
-    document = partial(costs_document, store, q, basis=Basis(basis), tenant=caller.tenant)
-    if basis == Basis.ESTIMATED.value:
-        return await run_in_threadpool(document)
-    return await run_in_threadpool(run_gc_paused, document)  # billed cost by group: a month of lines
+    return await run_in_threadpool(lambda: costs_document(store, q, basis=Basis(basis), tenant=caller.tenant))

@@ -42,6 +42,7 @@ def _table(statuses: Sequence[BudgetStatus]) -> Table:
         "period",
         "spend",
         "basis",
+        "source",
         "amount",
         "used",
         "forecast (band)",
@@ -57,6 +58,7 @@ def _table(statuses: Sequence[BudgetStatus]) -> Table:
             s.period.key,
             f"{s.spend.quantized()} {s.spend.currency}",
             s.spend.basis.value,
+            s.spend_source or "—",
             f"{s.budget.amount:.2f}",
             f"{s.ratio * 100:.1f}%",
             forecast,
@@ -93,6 +95,9 @@ def check(
         typer.echo(json.dumps(budget_status_document(statuses, as_of=when), indent=2))
     else:
         Console().print(_table(statuses))
+        for s in statuses:
+            if s.note:
+                typer.echo(f"{s.budget.name}: {s.note}", err=True)
     failing = [
         s
         for s in statuses

@@ -77,8 +77,8 @@ def _build(
 ) -> tuple[AllocationResult, Showback, tuple[dt.date, dt.date]]:
     from aifinops.config import load_settings
     from aifinops.domain import Basis
-    from aifinops.engine.showback import build_showback
-    from aifinops.jobs.allocate import allocate_period, gc_paused_for_bulk_objects
+    from aifinops.jobs.allocate import allocate_period
+    from aifinops.queries.allocation import allocation_showback
     from aifinops.store import Store
     from aifinops.store.cost_queries import read_cost_records
 
@@ -104,9 +104,17 @@ def _build(
         console.print(
             f"no {chosen.value} cost records stored for {period}; collect them first (`aifinops collect`)"
         )
-    with gc_paused_for_bulk_objects():  # the showback walks the period's million lines
-        showback = build_showback(result, by=group, period=period, basis=chosen)
+    showback = allocation_showback(result, by=group, period=period, basis=chosen)
     return result, showback, (start, end)
+
+
+def _say_purchases(table: Showback) -> None:
+    """On the actual basis, say on stderr that commitment purchases are charged through the amortized view."""
+    from aifinops.engine.showback import purchase_note
+
+    note = purchase_note(table)
+    if note is not None:
+        console.print(note, soft_wrap=True)
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -145,6 +153,7 @@ def showback(
     """Allocate the period and show who consumed what, with idle and unallocated lines."""
     chosen = _format(fmt)
     result, table, bounds = _build(period=period, by=by, basis=basis, rules=rules)
+    _say_purchases(table)
     _write(_render(result, table, chosen, bounds), output)
 
 
@@ -181,4 +190,5 @@ def chargeback(
         raise ValidationError(f"chargeback of {period} refused: {check.message()}", field="unallocated")
     shares = json.dumps({c: f"{s:.4f}" for c, s in check.shares})
     console.print(f"unallocated share {shares} within {limit:.2%}")
+    _say_purchases(table)
     _write(_render(result, table, chosen, bounds), output)

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-import sqlalchemy as sa
-
 from aifinops.demo.estate import (
     APPS,
     PTU_DEPLOYMENT,
@@ -33,14 +31,13 @@ from aifinops.demo.estate import (
     aoai_account,
 )
 from aifinops.domain import Basis, CostRecord
-from aifinops.engine.usage_buckets import from_day, to_day
+from aifinops.store.event_queries import daily_requests, daily_token_sums
+from aifinops.store.price_queries import read_prices_by_id
 from aifinops.store.store import Store
-from aifinops.store.tables import prices, usage_events
 
 __all__ = ["MISPRICED_METER", "DailyUsage", "build_bill", "daily_usage"]
 
 _MICRO = Decimal("0.000001")
-_PRICE_IDS = ("input_price_id", "cached_input_price_id", "output_price_id")
 #: The meter Azure bills above the price book (a contract price that was never loaded).
 MISPRICED_METER = "o3 0416 Outp glbl Tokens"
 _MISPRICE = Decimal("1.10")
@@ -73,63 +70,48 @@ class DailyUsage:
 
 def _meter_names(store: Store, ids: set[int]) -> dict[int, tuple[str, Decimal, str]]:
     """Price id → (meter name, price per 1K units, currency) of the priced, named token meters."""
-    p = prices.c
-    with store.reader() as conn:
-        rows = conn.execute(
-            sa.select(p.id, p.model, p.deployment_type, p.meter_kind, p.meter_name, p.price_nanos)
-            .add_columns(p.unit_size, p.currency)
-            .where(p.id.in_(sorted(ids)))
-        ).all()
     out = {}
-    for r in rows:
-        name = r.meter_name or _CONTRACT_METERS.get((r.model, r.deployment_type, r.meter_kind))
-        if name and r.price_nanos:  # a zero contract price (PTU tokens) is billed as capacity instead
-            out[r.id] = (name, Decimal(r.price_nanos) * 1000 / Decimal(r.unit_size) / 10**9, r.currency)
+    for price_id, p in read_prices_by_id(store, ids).items():
+        deployment_type = p.deployment_type.value if p.deployment_type else ""
+        name = p.meter_name or _CONTRACT_METERS.get((p.model, deployment_type, p.meter_kind.value))
+        if name and p.price:  # a zero contract price (PTU tokens) is billed as capacity instead
+            out[price_id] = (name, p.price * 1000 / Decimal(p.unit_size), p.currency)
     return out
 
 
 def daily_usage(store: Store, start: dt.date, end: dt.date) -> DailyUsage:
     """Usage of ``[start, end)`` from the stored events, one GROUP BY per view."""
-    e = usage_events.c
-    lo, hi = to_day(start) * 24, to_day(end) * 24
-    day = (e.hour / 24).label("day")
-    keys = [day, e.region, e.deployment, *(e[c] for c in _PRICE_IDS)]
-    sums = [sa.func.sum(e[c]) for c in ("input_tokens", "cached_input_tokens", "output_tokens")]
-    window = (e.hour >= lo, e.hour < hi)
-    with store.reader() as conn:
-        token_rows = conn.execute(sa.select(*keys, *sums).where(*window).group_by(*keys)).all()
-        app_rows = conn.execute(
-            sa.select(day, e.app, e.kind, sa.func.sum(e.requests)).where(*window).group_by(day, e.app, e.kind)
-        ).all()
-    book = _meter_names(store, {r[i] for r in token_rows for i in (3, 4, 5) if r[i] is not None})
+    token_rows = daily_token_sums(store, start, end)
+    book = _meter_names(store, {i for r in token_rows for i in r.price_ids if i is not None})
     meters: dict[tuple[dt.date, str, str], list[Decimal | str]] = {}
     ptu: dict[dt.date, int] = defaultdict(int)
     deployments: dict[str, set[str]] = defaultdict(set)
-    for d, region, deployment, in_id, cached_id, out_id, inp, cached, out in token_rows:
-        when = from_day(int(d))
-        if deployment and region:
-            deployments[aoai_account(region, provisioned=deployment == PTU_DEPLOYMENT)].add(deployment)
-        if deployment == PTU_DEPLOYMENT:
-            ptu[when] += int(inp or 0) + int(out or 0)
+    for r in token_rows:
+        if r.deployment and r.region:
+            deployments[aoai_account(r.region, provisioned=r.deployment == PTU_DEPLOYMENT)].add(r.deployment)
+        if r.deployment == PTU_DEPLOYMENT:
+            ptu[r.day] += r.input_tokens + r.output_tokens
             continue
+        in_id, cached_id, out_id = r.price_ids
         for price_id, tokens in (
-            (in_id, int(inp or 0) - int(cached or 0)),
-            (cached_id, cached),
-            (out_id, out),
+            (in_id, r.input_tokens - r.cached_input_tokens),
+            (cached_id, r.cached_input_tokens),
+            (out_id, r.output_tokens),
         ):
             meter = book.get(price_id) if price_id is not None else None
-            if meter is None or not tokens or region is None:
+            if meter is None or not tokens or r.region is None:
                 continue
-            slot = meters.setdefault((when, aoai_account(region), meter[0]), [Decimal(0), meter[1], meter[2]])
+            slot = meters.setdefault(
+                (r.day, aoai_account(r.region), meter[0]), [Decimal(0), meter[1], meter[2]]
+            )
             slot[0] = Decimal(slot[0]) + Decimal(int(tokens))
     requests: dict[tuple[dt.date, str], int] = defaultdict(int)
     retrievals: dict[dt.date, int] = defaultdict(int)
-    for d, app, kind, n in app_rows:
-        when = from_day(int(d))
-        if app:
-            requests[(when, app)] += int(n or 0)
-        if kind == "retrieval":
-            retrievals[when] += int(n or 0)
+    for q in daily_requests(store, start, end):
+        if q.app:
+            requests[(q.day, q.app)] += q.requests
+        if q.kind == "retrieval":
+            retrievals[q.day] += q.requests
     return DailyUsage(
         {k: (Decimal(v[0]), Decimal(v[1]), str(v[2])) for k, v in meters.items()},
         dict(requests),

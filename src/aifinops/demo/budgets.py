@@ -141,4 +141,4 @@ def demo_anomalies(store: Store, settings: Settings, *, day: dt.date, currency: 
     at = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     return find_anomalies(
         store, filters={}, by="use_case", hourly=False, at=at, tz=settings.timezone, currency=currency
-    )
+    ).anomalies

@@ -82,10 +82,12 @@ class DemoFinanceReport:
     amortized: Mapping[str, Decimal]
     allocated: Mapping[str, Decimal]  # actual basis
     idle_ptu: Mapping[str, Decimal]  # actual basis
-    unallocated: Mapping[str, Decimal]  # actual basis: includes the PTU reservation purchase
+    purchases: Mapping[str, Decimal]  # actual basis: the PTU reservation, charged through the amortized view
+    purchases_named: tuple[str, ...]  # what was bought, as the allocation names it
+    unallocated: Mapping[str, Decimal]  # actual basis
     unallocated_reasons: tuple[str, ...]
     idle_ptu_amortized: Mapping[str, Decimal]
-    unallocated_amortized: Mapping[str, Decimal]  # the reservation is spread: only untagged resources
+    unallocated_amortized: Mapping[str, Decimal]  # only untagged resources
     ptu_utilisation: Decimal | None
     fully_loaded: tuple[FullyLoaded, ...]
     budgets_crossed: tuple[str, ...]  # "budget threshold (as of …)"
@@ -237,8 +239,9 @@ def demo_rules(
     usage: DailyUsage, est: Mapping[str, DemoResource], owners: Mapping[str, str]
 ) -> list[AllocationRule]:
     """The demo's default rule set, in order: PTU capacity, token meters per account, AI Search by
-    retrievals, app hosting and storage direct by ``app`` tag, Log Analytics by requests. Anything else
-    (the reservation purchase in actual cost, untagged storage) stays unallocated with its reason.
+    retrievals, app hosting and storage direct by ``app`` tag, Log Analytics by requests. The reservation
+    purchase in actual cost is its own ``purchases`` bucket; anything else (untagged storage) stays
+    unallocated with its reason.
 
     ``owners`` maps a resource id to its ``app`` tag as the inventory reports it.
     """
@@ -337,6 +340,10 @@ def run_demo_finance(
         },
         allocated=_bucket(actual, Bucket.ALLOCATED),
         idle_ptu=_bucket(actual, Bucket.IDLE),
+        purchases=_bucket(actual, Bucket.PURCHASES),
+        purchases_named=tuple(
+            sorted({line.driver for line in actual.lines if line.bucket is Bucket.PURCHASES})
+        ),
         unallocated=_bucket(actual, Bucket.UNALLOCATED),
         unallocated_reasons=tuple(
             sorted({line.reason for line in actual.lines if line.bucket is Bucket.UNALLOCATED})

@@ -11,14 +11,12 @@ import datetime as dt
 import random
 from typing import Any
 
-import sqlalchemy as sa
-
 from aifinops.demo.estate import aoai_account
 from aifinops.demo.simulation import USE_CASES
 from aifinops.domain import EventKind, Outcome, TaskOutcome, UsageEvent
 from aifinops.jobs.ingest import Ingestor
+from aifinops.store.event_queries import count_tasks_with_prefix
 from aifinops.store.store import Store
-from aifinops.store.tables import usage_events
 
 __all__ = ["INCIDENT_USE_CASE", "incident_day", "inject_agent_loop"]
 
@@ -35,13 +33,8 @@ def incident_day(year: int, month: int) -> dt.date:
 
 
 def _tasks_that_day(store: Store, day: dt.date) -> int:
-    e = usage_events.c
-    prefix = f"{INCIDENT_USE_CASE}-{day:%Y%m%d}-%"  # the simulation's task ids, not the incident's
-    with store.reader() as conn:
-        found = conn.execute(
-            sa.select(sa.func.count(sa.distinct(e.task_id))).where(e.task_id.like(prefix))
-        ).scalar()
-    return int(found or 0)
+    # The simulation's task ids of that day, not the incident's.
+    return count_tasks_with_prefix(store, f"{INCIDENT_USE_CASE}-{day:%Y%m%d}-")
 
 
 def _loop_task(rng: random.Random, day: dt.date, n: int) -> tuple[list[UsageEvent], TaskOutcome]:

@@ -72,6 +72,10 @@ def _summary(report: DemoFinanceReport) -> Table:
         ),
         ("PTU utilisation", utilisation),
         (
+            "commitment purchases (actual; charged through amortized)",
+            f"{_money(report.purchases)} {', '.join(report.purchases_named)}".strip(),
+        ),
+        (
             "unallocated (actual / amortized)",
             f"{_money(report.unallocated)} / {_money(report.unallocated_amortized)}",
         ),

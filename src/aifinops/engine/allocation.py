@@ -1,14 +1,16 @@
 """Cost allocation (pure): ordered rules split each cost record over usage drivers, conserving every nano.
 
-For every cost record, allocated + idle + unallocated lines sum to the record's cost exactly in integer
-nano-units. Shares are cut with the largest-remainder method: each consumer gets ``total × w ÷ W``
+For every cost record, allocated + idle + purchases + unallocated lines sum to the record's cost exactly in
+integer nano-units. Shares are cut with the largest-remainder method: each consumer gets ``total × w ÷ W``
 rounded down, and the nanos left over go one each to the largest remainders, ties to the consumer whose
 dimension tuple sorts first, so the same input always gives the same lines. A negative total (refund,
 credit) is split as its absolute value and negated, which keeps the rule symmetric.
 
 Rules apply in order. A rule that matches a record but cannot split it (no usage that day, a missing
 owner tag, drivers in several currencies) passes it on and leaves its reason; a record that no rule
-allocates becomes one ``unallocated`` line carrying those reasons.
+allocates becomes one ``unallocated`` line carrying those reasons. A commitment purchase
+(:func:`~aifinops.engine.commitments.commitment_purchase`) is no one's usage: only rules that name charge
+types may take it, else it is one ``purchases`` line naming the reservation or savings plan.
 
 A split is kept as one :class:`AllocationPart` (the owners and amounts of one record's lines that share a
 bucket, rule, driver and reason), the form the store saves; ``AllocationResult.lines`` expands the parts
@@ -27,6 +29,7 @@ from typing import NamedTuple
 
 from aifinops.domain import DIMENSIONS, CostRecord, to_nanos
 from aifinops.engine.allocation_rules import AllocationRule, IdlePolicy, Method, RecordMatch
+from aifinops.engine.commitments import commitment_purchase
 from aifinops.engine.drivers.usage_filter import (
     DRIVER_FIELDS,
     FilterKey,
@@ -60,6 +63,7 @@ __all__ = [
 class Bucket(StrEnum):
     ALLOCATED = "allocated"
     IDLE = "idle"
+    PURCHASES = "purchases"  # commitment purchases: charged through the amortized view
     UNALLOCATED = "unallocated"
 
 
@@ -109,7 +113,7 @@ class AllocationResult:
         """Every line, in part order: each record's lines are consecutive, in the order they were split.
 
         A month is about a million lines: callers building them pause the cyclic garbage collector around it
-        (``aifinops.jobs.allocate.gc_paused_for_bulk_objects``), which the engine never touches itself.
+        (``aifinops.queries.gc_pause.gc_paused_for_bulk_objects``), which the engine never touches itself.
         """
         out: list[AllocationLine] = []
         extend, new = out.extend, tuple.__new__
@@ -304,6 +308,16 @@ def _apply(
     return _provisioned(rule, record, total, usage, at)
 
 
+def _purchase_reason(record: CostRecord, purchase: str, reasons: Sequence[str]) -> str:
+    bought = f" ({record.quantity.normalize():f} {record.unit or 'units'})" if record.quantity else ""
+    charge = record.charge_type or "purchase"
+    why = f"; {'; '.join(reasons)}" if reasons else ""
+    return (
+        f"{charge} of {purchase}{bought} on {record.billing_day}: a commitment purchase, charged through the "
+        f"amortized view, which spreads it over the usage it covers{why}"
+    )
+
+
 def _check_dimensions(dimensions: Sequence[str]) -> tuple[str, ...]:
     dims = tuple(dimensions)
     unknown = [d for d in dims if d not in DIMENSIONS]
@@ -342,8 +356,11 @@ def _allocate(
         if total == 0:
             continue
         tags = {k.lower(): v for k, v in record.tags.items()} if record.tags else {}
+        purchase = commitment_purchase(record)
         reasons: list[str] = []
         for rule_index, rule, matcher in ordered:
+            if purchase is not None and not rule.match.charge_types:
+                continue  # a purchase is no usage: only a rule that names charge types may take it
             if not matcher.matches(record, tags):
                 continue
             found = _apply(rule, record, total=total, tags=tags, usage=usage, at=_At(index, rule_index, dims))
@@ -353,8 +370,12 @@ def _allocate(
             parts.extend(found)
             break
         else:
-            reason = "; ".join(reasons) or "no rule matches"
+            if purchase is not None:
+                reason = _purchase_reason(record, purchase, reasons)
+                bucket, label = Bucket.PURCHASES, purchase
+            else:
+                reason, bucket, label = "; ".join(reasons) or "no rule matches", Bucket.UNALLOCATED, ""
             parts.append(
-                AllocationPart(index, record.currency, Bucket.UNALLOCATED, "", "", reason, (empty,), (total,))
+                AllocationPart(index, record.currency, bucket, "", label, reason, (empty,), (total,))
             )
     return AllocationResult(dims, tuple(records), tuple(parts))

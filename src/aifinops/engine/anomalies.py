@@ -1,31 +1,59 @@
 """Spend anomalies against a robust, weekday-aware baseline, with the dimension values behind them (pure).
 
 The baseline of a day is the same weekday over the trailing weeks (8 by default); with fewer than
-``min_points`` such days it falls back to every day of the trailing four weeks. An hour is compared with
-the same hour one, two, … weeks earlier, else with the same hour of each of the trailing 14 days (steps of
-24 hours of UTC time, so a DST change shifts the local hour by one for the weeks across it). Expected range:
-median ± k·σ where σ = max(1.4826·MAD, 10 % of the median, ``floor``) — the floors keep a perfectly flat
-history from turning every cent of noise into an anomaly.
+``min_points`` such days it falls back to the days of the same kind — weekdays for a weekday, weekend days
+for a weekend day — of the trailing four weeks, never to a mix of both (a Sunday judged against weekdays is
+always a "drop"). An hour is compared with the same hour one, two, … weeks earlier, else with the same hour
+of the trailing 14 days of the same kind (steps of 24 hours of UTC time, so a DST change shifts the local
+hour by one for the weeks across it). With fewer than ``min_points`` of those either, the verdict is
+``insufficient_history``: nothing is alerted on a baseline too short to judge.
+
+Expected range: median ± k·σ where σ = max(1.4826·MAD, ``relative_floor`` × median, ``floor``). A MAD of
+four points is itself noisy and can be near zero; the relative floor (15 % by default, so the range is at
+least ±45 %) keeps ordinary day-to-day noise of ±12 % from alarming, while a 3× spike or a 70 % collapse
+still falls outside, and the absolute floor keeps a flat history of cents quiet. Back-test in
+``tests/engine/test_anomalies.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
 from typing import TypeVar
 
 from aifinops.domain import NANOS
 from aifinops.engine.forecast import median, robust_sigma
 
-__all__ = ["Anomaly", "Contributor", "contributors", "detect_daily", "detect_hourly"]
+__all__ = [
+    "Anomaly",
+    "Contributor",
+    "Sensitivity",
+    "Status",
+    "Verdict",
+    "contributors",
+    "detect_daily",
+    "detect_hourly",
+    "judge_daily",
+    "judge_hourly",
+]
 
 K = TypeVar("K", dt.date, dt.datetime)
 DimensionValue = tuple[str, str]  # (dimension, value), e.g. ("model", "o3")
 
 _ZERO = Decimal(0)
-_RELATIVE_FLOOR = Decimal("0.1")
+RELATIVE_FLOOR = Decimal("0.15")
+
+
+class Status(StrEnum):
+    """What a check of one day or hour concluded."""
+
+    NORMAL = "normal"
+    ANOMALY = "anomaly"
+    INSUFFICIENT_HISTORY = "insufficient_history"  # too few comparable points to judge: never alerted
+    NO_DATA = "no_data"  # the day or hour itself is not in the series
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +100,31 @@ class Anomaly:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of checking one scope at one day or hour, with the baseline it was judged against."""
+
+    scope: str
+    grain: str  # "day" | "hour"
+    at: str
+    status: Status
+    baseline: str  # "same weekday", "same hour, same weekday", "weekdays", "weekend days", …
+    baseline_points: int
+    needed: int  # the fewest points a baseline must have to judge
+    anomaly: Anomaly | None = None
+
+    @property
+    def explanation(self) -> str:
+        if self.anomaly is not None:
+            return self.anomaly.explanation
+        if self.status is Status.INSUFFICIENT_HISTORY:
+            return (
+                f"{self.scope} {self.grain} {self.at}: not judged, {self.baseline_points} comparable "
+                f"point(s) ({self.baseline}) and {self.needed} needed"
+            )
+        return f"{self.scope} {self.grain} {self.at}: {self.status.value}"
+
+
 def _q(value: Decimal) -> Decimal:
     """Rounded half-even to 10⁻⁹; zero as plain ``0`` (a quantized zero prints as ``0E-9``)."""
     rounded = value.quantize(NANOS, rounding=ROUND_HALF_EVEN)
@@ -79,51 +132,78 @@ def _q(value: Decimal) -> Decimal:
 
 
 def _judge(
-    *, observed: Decimal, baseline: Sequence[Decimal], k: Decimal, floor: Decimal
+    *, observed: Decimal, baseline: Sequence[Decimal], k: Decimal, floor: Decimal, relative_floor: Decimal
 ) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     """(median, low, high, score) of ``observed`` against ``baseline``."""
     center = median(baseline)
-    sigma = max(robust_sigma(baseline, center), abs(center) * _RELATIVE_FLOOR, floor)
+    sigma = max(robust_sigma(baseline, center), abs(center) * relative_floor, floor)
     low, high = max(_ZERO, center - k * sigma), center + k * sigma
     return center, low, high, (observed - center) / sigma
 
 
+def _weekend(key: dt.date) -> bool:
+    return key.weekday() >= 5
+
+
 def _baseline_keys(
     at: K, series: Mapping[K, Decimal], candidates: Callable[[int], list[K]], min_points: int
-) -> list[K]:
+) -> tuple[list[K], str]:
+    """The same weekday's keys when there are enough, else those of the same kind of day (and which)."""
     seasonal = [key for key in candidates(7) if key in series]
     if len(seasonal) >= min_points:
-        return seasonal
-    return [key for key in candidates(1) if key in series]
+        return seasonal, "same weekday"
+    weekend = _weekend(at)
+    return [key for key in candidates(1) if key in series and _weekend(key) == weekend], (
+        "weekend days" if weekend else "weekdays"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Sensitivity:
+    """How a check judges: the range is median ± ``k``·σ, σ floored at ``relative_floor`` × median and at
+    ``floor``; a baseline needs ``min_points`` comparable points."""
+
+    k: Decimal = Decimal(3)
+    floor: Decimal = Decimal("0.01")
+    relative_floor: Decimal = RELATIVE_FLOOR
+    min_points: int = 4
 
 
 def _check(
     *,
     at: K,
     series: Mapping[K, Decimal],
-    keys: list[K],
+    candidates: Callable[[int], list[K]],
     breakdown: Mapping[K, Mapping[DimensionValue, Decimal]] | None,
     scope: str,
     grain: str,
     currency: str,
-    k: Decimal,
-    floor: Decimal,
-    min_points: int,
-) -> Anomaly | None:
-    if at not in series or len(keys) < min_points:
-        return None
+    rules: Sensitivity,
+) -> Verdict:
+    found, baseline = _baseline_keys(at, series, candidates, rules.min_points)
+    verdict = Verdict(scope, grain, at.isoformat(), Status.NORMAL, baseline, len(found), rules.min_points)
+    if at not in series:
+        return replace(verdict, status=Status.NO_DATA)
+    if len(found) < rules.min_points:
+        return replace(verdict, status=Status.INSUFFICIENT_HISTORY)
     observed = series[at]
-    center, low, high, score = _judge(observed=observed, baseline=[series[x] for x in keys], k=k, floor=floor)
+    center, low, high, score = _judge(
+        observed=observed,
+        baseline=[series[x] for x in found],
+        k=rules.k,
+        floor=rules.floor,
+        relative_floor=rules.relative_floor,
+    )
     if low <= observed <= high:
-        return None
-    found: tuple[Contributor, ...] = ()
+        return verdict
+    drivers: tuple[Contributor, ...] = ()
     if breakdown is not None:
-        found = contributors(
+        drivers = contributors(
             observed=breakdown.get(at, {}),
-            baseline=[breakdown.get(x, {}) for x in keys],
+            baseline=[breakdown.get(x, {}) for x in found],
             spike=observed > center,
         )
-    return Anomaly(
+    anomaly = Anomaly(
         scope=scope,
         grain=grain,
         at=at.isoformat(),
@@ -133,8 +213,68 @@ def _check(
         high=_q(high),
         score=score.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN),
         currency=currency,
-        baseline_points=len(keys),
-        contributors=found,
+        baseline_points=len(found),
+        contributors=drivers,
+    )
+    return replace(verdict, status=Status.ANOMALY, anomaly=anomaly)
+
+
+def judge_daily(
+    *,
+    series: Mapping[dt.date, Decimal],
+    day: dt.date,
+    scope: str,
+    currency: str,
+    breakdown: Mapping[dt.date, Mapping[DimensionValue, Decimal]] | None = None,
+    weeks: int = 8,
+    rules: Sensitivity = Sensitivity(),
+) -> Verdict:
+    """Judge ``day`` in a daily spend ``series``: normal, an anomaly, or not judged (too little history).
+
+    ``series`` must hold zero for days without spend that belong to the history.
+    """
+
+    def candidates(step: int) -> list[dt.date]:
+        span = weeks * 7 if step == 7 else 28
+        return [day - dt.timedelta(days=i) for i in range(step, span + 1, step)]
+
+    return _check(
+        at=day,
+        series=series,
+        candidates=candidates,
+        breakdown=breakdown,
+        scope=scope,
+        grain="day",
+        currency=currency,
+        rules=rules,
+    )
+
+
+def judge_hourly(
+    *,
+    series: Mapping[dt.datetime, Decimal],
+    hour: dt.datetime,
+    scope: str,
+    currency: str,
+    breakdown: Mapping[dt.datetime, Mapping[DimensionValue, Decimal]] | None = None,
+    weeks: int = 4,
+    rules: Sensitivity = Sensitivity(),
+) -> Verdict:
+    """Judge the hour starting at ``hour`` (aware UTC) against the same hour of earlier days."""
+
+    def candidates(step: int) -> list[dt.datetime]:
+        span = weeks * 7 if step == 7 else 14
+        return [hour - dt.timedelta(days=i) for i in range(step, span + 1, step)]
+
+    return _check(
+        at=hour,
+        series=series,
+        candidates=candidates,
+        breakdown=breakdown,
+        scope=scope,
+        grain="hour",
+        currency=currency,
+        rules=rules,
     )
 
 
@@ -145,33 +285,9 @@ def detect_daily(
     scope: str,
     currency: str,
     breakdown: Mapping[dt.date, Mapping[DimensionValue, Decimal]] | None = None,
-    weeks: int = 8,
-    k: Decimal = Decimal(3),
-    floor: Decimal = Decimal("0.01"),
-    min_points: int = 4,
 ) -> Anomaly | None:
-    """The anomaly of ``day`` in a daily spend ``series`` (None when normal or the history is too short).
-
-    ``series`` must hold zero for days without spend that belong to the history.
-    """
-
-    def candidates(step: int) -> list[dt.date]:
-        span = weeks * 7 if step == 7 else 28
-        return [day - dt.timedelta(days=i) for i in range(step, span + 1, step)]
-
-    keys = _baseline_keys(day, series, candidates, min_points)
-    return _check(
-        at=day,
-        series=series,
-        keys=keys,
-        breakdown=breakdown,
-        scope=scope,
-        grain="day",
-        currency=currency,
-        k=k,
-        floor=floor,
-        min_points=min_points,
-    )
+    """The anomaly of ``day`` (None when normal or not judged): :func:`judge_daily` with its defaults."""
+    return judge_daily(series=series, day=day, scope=scope, currency=currency, breakdown=breakdown).anomaly
 
 
 def detect_hourly(
@@ -181,30 +297,9 @@ def detect_hourly(
     scope: str,
     currency: str,
     breakdown: Mapping[dt.datetime, Mapping[DimensionValue, Decimal]] | None = None,
-    weeks: int = 4,
-    k: Decimal = Decimal(3),
-    floor: Decimal = Decimal("0.01"),
-    min_points: int = 4,
 ) -> Anomaly | None:
-    """The anomaly of the hour starting at ``hour`` (aware UTC) against the same hour of earlier days."""
-
-    def candidates(step: int) -> list[dt.datetime]:
-        span = weeks * 7 if step == 7 else 14
-        return [hour - dt.timedelta(days=i) for i in range(step, span + 1, step)]
-
-    keys = _baseline_keys(hour, series, candidates, min_points)
-    return _check(
-        at=hour,
-        series=series,
-        keys=keys,
-        breakdown=breakdown,
-        scope=scope,
-        grain="hour",
-        currency=currency,
-        k=k,
-        floor=floor,
-        min_points=min_points,
-    )
+    """The anomaly of the hour (None when normal or not judged): :func:`judge_hourly` with its defaults."""
+    return judge_hourly(series=series, hour=hour, scope=scope, currency=currency, breakdown=breakdown).anomaly
 
 
 def contributors(

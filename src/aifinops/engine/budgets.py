@@ -22,6 +22,7 @@ from types import MappingProxyType
 from aifinops.domain import DIMENSIONS, Basis, Money, plain
 from aifinops.engine.forecast import Forecast
 from aifinops.engine.periods import Period, PeriodKind, period_containing, zone
+from aifinops.engine.spend_sources import SourceDays
 
 __all__ = [
     "Action",
@@ -171,10 +172,17 @@ class BudgetStatus:
     ratio: Decimal  # spend / amount
     forecast_ratio: Decimal | None
     crossed: tuple[Threshold, ...]
+    sources: tuple[SourceDays, ...] = ()  # where the spend's days came from
+    note: str = ""  # why some of them are not what they should be (no allocation covers them)
 
     @property
     def exceeded(self) -> bool:
         return self.ratio >= 1
+
+    @property
+    def spend_source(self) -> str:
+        """``allocation+estimated``: the spend's sources in the order of their first day."""
+        return "+".join(s.source.value for s in self.sources)
 
     @property
     def enforced(self) -> Enforcement | None:
@@ -193,7 +201,12 @@ def _is_crossed(threshold: Threshold, ratio: Decimal, forecast_ratio: Decimal | 
 
 
 def evaluate_budget(
-    budget: Budget, *, period: Period, spend: Decimal, forecast: Forecast | None
+    budget: Budget,
+    *,
+    period: Period,
+    spend: Decimal,
+    forecast: Forecast | None,
+    sources: tuple[SourceDays, ...] = (),
 ) -> BudgetStatus:
     """Compare spend (on the budget's basis) and the period-end forecast with each threshold.
 
@@ -213,6 +226,7 @@ def evaluate_budget(
         ratio=ratio,
         forecast_ratio=forecast_ratio,
         crossed=crossed,
+        sources=sources,
     )
 
 
@@ -229,15 +243,18 @@ class Alert:
     fired_at: dt.datetime
     scope: Mapping[str, tuple[str, ...]]
     enforcement: Enforcement
+    source: str = ""  # where the spend came from: BudgetStatus.spend_source
 
     @property
     def summary(self) -> str:
         what = "spend" if self.threshold.type is ThresholdType.ACTUAL else "forecast spend"
+        source = f" from {self.source}" if self.source else ""
         return (
             f"Budget {self.budget} ({self.period_key}): {what} "
             f"{self.observed.quantized()} {self.observed.currency} "
             f"is {(self.ratio * 100).quantize(Decimal('0.1'))}% of {self.amount.quantized()} "
-            f"{self.amount.currency} ({self.observed.basis.value}), threshold {self.threshold.percent}%"
+            f"{self.amount.currency} ({self.observed.basis.value}{source}), "
+            f"threshold {self.threshold.percent}%"
         )
 
 
@@ -265,6 +282,7 @@ def alerts_to_fire(status: BudgetStatus, *, fired: Collection[str], as_of: dt.da
                 fired_at=as_of,
                 scope=status.budget.scope,
                 enforcement=status.budget.enforcement,
+                source=status.spend_source,
             )
         )
     return tuple(alerts)

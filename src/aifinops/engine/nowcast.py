@@ -8,7 +8,7 @@ days from usage estimates.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -16,6 +16,7 @@ from aifinops.domain import NANOS, Basis
 from aifinops.engine.budgets import Budget, BudgetStatus, evaluate_budget
 from aifinops.engine.forecast import Forecast, forecast_period_end
 from aifinops.engine.periods import Period, day_start, local_date
+from aifinops.engine.spend_sources import SpendSource, source_days
 
 __all__ = ["DailyAmount", "Nowcast", "attribute_actual", "budget_status", "nowcast"]
 
@@ -119,19 +120,20 @@ def budget_status(
     total_estimated: Mapping[dt.date, Decimal],
     billed_total: Mapping[dt.date, Decimal],
     last_complete_day: dt.date | None,
+    scope_allocated: Mapping[dt.date, Decimal] | None = None,
 ) -> BudgetStatus:
     """A budget's status from daily inputs: spend on its basis, period-end forecast, crossed thresholds.
 
     ``billed_total`` is the unfiltered billed cost per day on the budget's billed basis (amortized for an
-    amortized budget, actual otherwise); a dimension-scoped budget gets its estimated share of it.
-    ``history_first_day`` is where the forecast's training history starts.
+    amortized budget, actual otherwise). A dimension-scoped budget spends ``scope_allocated`` — what the
+    stored allocation charged the scope — on the days it holds, and its estimated share of the bill on the
+    other billed days (:mod:`aifinops.engine.spend_sources`). ``history_first_day`` is where the forecast's
+    training history starts.
     """
     today = local_date(as_of, period.tz)
-    billed = dict(billed_total)
-    if budget.scope:
-        billed = attribute_actual(
-            actual_total=billed, scope_estimated=scope_estimated, total_estimated=total_estimated
-        )
+    billed, billed_from = _scoped_billed(
+        budget, scope_estimated, total_estimated, billed_total, scope_allocated
+    )
     forecast: Forecast | None = None
     if budget.basis is Basis.NOWCAST:
         daily = nowcast(
@@ -155,5 +157,33 @@ def budget_status(
             forecast = forecast_period_end(
                 daily=known, period=period, as_of=forecast_as_of, currency=budget.currency
             )
-    spend = sum((v for d, v in daily.items() if period.contains_day(d) and d <= today), Decimal(0))
-    return evaluate_budget(budget, period=period, spend=spend, forecast=forecast)
+    spent = [d for d in daily if period.contains_day(d) and d <= today]
+    spend = sum((daily[d] for d in spent), Decimal(0))
+    sources: dict[dt.date, SpendSource] = {}
+    for d in {*spent, *(d for d in billed_total if period.contains_day(d) and d <= today)}:
+        if budget.basis is Basis.NOWCAST and (last_complete_day is None or d > last_complete_day):
+            if d in scope_estimated:
+                sources[d] = SpendSource.ESTIMATED
+        elif d in billed or d in billed_total:
+            sources[d] = billed_from(d)
+    return evaluate_budget(
+        budget, period=period, spend=spend, forecast=forecast, sources=source_days(sources)
+    )
+
+
+def _scoped_billed(
+    budget: Budget,
+    scope_estimated: Mapping[dt.date, Decimal],
+    total_estimated: Mapping[dt.date, Decimal],
+    billed_total: Mapping[dt.date, Decimal],
+    scope_allocated: Mapping[dt.date, Decimal] | None,
+) -> tuple[dict[dt.date, Decimal], Callable[[dt.date], SpendSource]]:
+    """The budget's billed spend per day, and where each day's came from."""
+    if not budget.scope:
+        return dict(billed_total), lambda _: SpendSource.BILLED
+    billed = attribute_actual(
+        actual_total=billed_total, scope_estimated=scope_estimated, total_estimated=total_estimated
+    )
+    allocated = dict(scope_allocated or {})
+    billed.update(allocated)
+    return billed, lambda d: SpendSource.ALLOCATION if d in allocated else SpendSource.ESTIMATE_SHARE

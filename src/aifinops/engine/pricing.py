@@ -14,6 +14,7 @@ from aifinops.domain import DeploymentType, MeterKind, Price, PricedUsage, Usage
 
 __all__ = [
     "CONTRACT_SOURCE",
+    "MAX_EVENT_COST",
     "TOKEN_UNIT",
     "ContractDiscount",
     "PriceBook",
@@ -191,6 +192,11 @@ def _unpriced(
     return PricedUsage(None, None, {}, unpriced_reason=reason)
 
 
+#: The most one event may cost: stored as a 64-bit count of 10⁻⁹ currency units (ceiling ~9.2e9), with room
+#: left for the sums of the rollups. A costlier event is a wrong quantity or price: it stays unpriced.
+MAX_EVENT_COST = Decimal(10) ** 9
+
+
 def price_event(event: UsageEvent, book: PriceBook) -> PricedUsage:
     """Estimate one event's cost at the prices in effect at ``event.ts``; unpriced when any price is missing.
 
@@ -225,6 +231,12 @@ def price_event(event: UsageEvent, book: PriceBook) -> PricedUsage:
             return _unpriced(event, book, kind=kind, currency=currency, unit=unit)
         cost, currency = cost + price.cost_of(units), price.currency
         price_ids[kind] = price.price_id
+    if abs(cost) > MAX_EVENT_COST:
+        reason = (
+            f"event {event.event_id}: its cost {cost:.2f} {currency} is beyond the {MAX_EVENT_COST:,} "
+            "one event may cost (a 64-bit count of 10⁻⁹ units); check its quantity and its prices"
+        )
+        return PricedUsage(None, None, {}, unpriced_reason=reason)
     return PricedUsage(cost, currency, price_ids)
 
 

@@ -1,10 +1,11 @@
-"""Showback and chargeback tables (pure): allocated cost by owner, idle and unallocated kept visible.
+"""Showback and chargeback tables (pure): cost by owner; idle, purchases and unallocated kept visible.
 
 The rows of a table add up, per currency, to the sum of the cost records allocated (the invoice): the
 allocation conserves every nano and this module only regroups its lines. Chargeback adds a gate: it is
 refused while the unallocated share exceeds a limit, and the refusal names the largest unallocated items.
 The unallocated share is gross — Σ|unallocated lines| ÷ Σ|record totals| — so a credit cannot hide an
-unallocated charge of the same size.
+unallocated charge of the same size. Commitment purchases are neither usage nor unallocated: on the actual
+basis they are listed on their own and charged through the amortized view (:func:`purchase_note`).
 """
 
 from __future__ import annotations
@@ -18,28 +19,29 @@ from aifinops.domain import Basis, from_nanos, to_nanos
 from aifinops.engine.allocation import AllocationResult, Bucket
 
 __all__ = [
+    "BucketItem",
     "ChargebackCheck",
     "Showback",
     "ShowbackRow",
     "ShowbackTotal",
-    "UnallocatedItem",
     "build_showback",
     "check_chargeback",
+    "purchase_note",
 ]
 
-_BUCKET_ORDER = {Bucket.ALLOCATED: 0, Bucket.IDLE: 1, Bucket.UNALLOCATED: 2}
+_BUCKET_ORDER = {Bucket.ALLOCATED: 0, Bucket.IDLE: 1, Bucket.PURCHASES: 2, Bucket.UNALLOCATED: 3}
 
 
 @dataclass(frozen=True, slots=True)
 class ShowbackRow:
-    """Cost of one owner (values of ``Showback.by``; empty for idle and unallocated) in one currency."""
+    """Cost of one owner (values of ``Showback.by``; empty for the other buckets) in one currency."""
 
     key: tuple[str, ...]
     bucket: Bucket
     currency: str
     amount_nanos: int
     records: int
-    drivers: tuple[str, ...]  # "rule: driver" used for this row, sorted
+    drivers: tuple[str, ...]  # "rule: driver" used for this row (purchases: what was bought), sorted
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +49,19 @@ class ShowbackTotal:
     currency: str
     allocated_nanos: int
     idle_nanos: int
+    purchases_nanos: int
     unallocated_nanos: int
-    invoice_nanos: int  # Σ of the cost records; equals the three buckets' sum
+    invoice_nanos: int  # Σ of the cost records; equals the four buckets' sum
     gross_nanos: int  # Σ |record|, the base of the unallocated share
 
     @property
     def total_nanos(self) -> int:
-        return self.allocated_nanos + self.idle_nanos + self.unallocated_nanos
+        return self.allocated_nanos + self.idle_nanos + self.purchases_nanos + self.unallocated_nanos
 
 
 @dataclass(frozen=True, slots=True)
-class UnallocatedItem:
-    """One cost record (or part of one) that no rule allocated, with the reasons."""
+class BucketItem:
+    """One cost record (or part of one) that no rule allocated, or a commitment purchase, with the reason."""
 
     billing_day: str
     resource_id: str
@@ -76,7 +79,8 @@ class Showback:
     by: tuple[str, ...]
     rows: tuple[ShowbackRow, ...]
     totals: tuple[ShowbackTotal, ...]
-    unallocated: tuple[UnallocatedItem, ...]  # largest |amount| first
+    unallocated: tuple[BucketItem, ...]  # largest |amount| first
+    purchases: tuple[BucketItem, ...] = ()  # commitment purchases, largest |amount| first
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,7 @@ class ChargebackCheck:
     allowed: bool
     max_share: Decimal
     shares: tuple[tuple[str, Decimal], ...]  # (currency, gross unallocated share)
-    largest: tuple[UnallocatedItem, ...]
+    largest: tuple[BucketItem, ...]
 
     def message(self) -> str:
         """Why chargeback is refused, naming the largest unallocated items; empty when allowed."""
@@ -128,6 +132,8 @@ def _group(result: AllocationResult, positions: tuple[int, ...]) -> list[Showbac
         records[group].add(line.record)
         if line.rule:
             drivers[group].add(f"{line.rule}: {line.driver}")
+        elif line.bucket is Bucket.PURCHASES:
+            drivers[group].add(line.driver)
     rows = [
         ShowbackRow(
             key,
@@ -156,6 +162,7 @@ def _totals(result: AllocationResult) -> list[ShowbackTotal]:
             currency,
             sums.get((currency, Bucket.ALLOCATED), 0),
             sums.get((currency, Bucket.IDLE), 0),
+            sums.get((currency, Bucket.PURCHASES), 0),
             sums.get((currency, Bucket.UNALLOCATED), 0),
             total,
             gross[currency],
@@ -164,15 +171,15 @@ def _totals(result: AllocationResult) -> list[ShowbackTotal]:
     ]
 
 
-def _unallocated(result: AllocationResult) -> list[UnallocatedItem]:
+def _items(result: AllocationResult, bucket: Bucket) -> list[BucketItem]:
     items = []
     for line in result.lines:
-        if line.bucket is not Bucket.UNALLOCATED:
+        if line.bucket is not bucket:
             continue
         rec = result.records[line.record]
         meter = " / ".join(x for x in (rec.meter_category, rec.meter_name) if x) or rec.service_name or ""
         items.append(
-            UnallocatedItem(
+            BucketItem(
                 rec.billing_day.isoformat(),
                 rec.resource_id or "",
                 meter,
@@ -195,7 +202,8 @@ def build_showback(result: AllocationResult, *, by: Sequence[str], period: str, 
         tuple(by),
         tuple(_group(result, positions)),
         tuple(_totals(result)),
-        tuple(_unallocated(result)),
+        tuple(_items(result, Bucket.UNALLOCATED)),
+        tuple(_items(result, Bucket.PURCHASES)),
     )
 
 
@@ -213,3 +221,21 @@ def check_chargeback(showback: Showback, *, max_unallocated_share: Decimal, top:
     )
     allowed = all(share <= max_unallocated_share for _, share in shares)
     return ChargebackCheck(allowed, max_unallocated_share, shares, showback.unallocated[:top])
+
+
+def purchase_note(showback: Showback) -> str | None:
+    """On the actual basis, what the commitment purchases were and that the amortized view charges them.
+
+    None on the amortized basis (which spreads purchases over the usage they cover) or without purchases.
+    """
+    if showback.basis is not Basis.ACTUAL or not showback.purchases:
+        return None
+    sums: dict[str, int] = defaultdict(int)
+    for item in showback.purchases:
+        sums[item.currency] += item.amount_nanos
+    amounts = ", ".join(f"{from_nanos(n):.2f} {c}" for c, n in sorted(sums.items()))
+    bought = "; ".join(f"{i.billing_day} {i.meter or '(unnamed)'}" for i in showback.purchases[:5])
+    return (
+        f"commitment purchases of {amounts} ({bought}) are charged to no one on the actual basis: they are "
+        "charged through the amortized view (--basis amortized), spread over the usage they cover"
+    )

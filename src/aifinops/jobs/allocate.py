@@ -7,47 +7,21 @@ result replaces the stored one of every day of the period.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Sequence
 
 from aifinops.domain import Basis, CostRecord
 from aifinops.engine.allocation import AllocationResult, AllocationRule, allocate
 from aifinops.errors import ValidationError
+from aifinops.queries.gc_pause import gc_paused_for_bulk_objects
 from aifinops.store.allocation_queries import read_rules
 from aifinops.store.allocations import AllocationStore
 from aifinops.store.driver_queries import BACKGROUND_ROWS, start_driver_read
 from aifinops.store.store import Store
 
-__all__ = ["allocate_period", "gc_paused_for_bulk_objects", "run_gc_paused"]
+__all__ = ["allocate_period"]
 
 _PHASES = ("records", "drivers", "engine", "save")
-_T = TypeVar("_T")
-
-
-@contextmanager
-def gc_paused_for_bulk_objects() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a month of lines, drivers or rows is built or read.
-
-    They are a million small tuples without reference cycles, and every few hundred of them the collector
-    would walk all that were built before: it cost more than building them. Reference counting still frees
-    everything; the collector runs again (and catches up) when the block ends.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def run_gc_paused(read: Callable[[], _T]) -> _T:
-    """``read()`` with the collector paused: for adapters serving a stored month of allocation lines."""
-    with gc_paused_for_bulk_objects():
-        return read()
 
 
 def allocate_period(

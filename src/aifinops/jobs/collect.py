@@ -27,7 +27,7 @@ from aifinops.errors import AifinopsError, ConfigError
 from aifinops.jobs.collection_sources import SOURCES
 from aifinops.jobs.collection_steps import CollectionStep, SourceOutcome
 from aifinops.jobs.log_collection import LogSources
-from aifinops.sources.cost_exports import BlobExports
+from aifinops.sources.export_runs import BlobExports
 from aifinops.sources.protocols import CostQueryClient, ExportRunSource, InventoryClient, MetricsClient
 from aifinops.store.cost_records import CostRecordStore
 from aifinops.store.inventory import InventoryStore

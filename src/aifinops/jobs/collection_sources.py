@@ -11,33 +11,20 @@ so running a step twice changes nothing.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
 from aifinops.domain import Basis
-from aifinops.jobs.collection_steps import CollectionStep, SourceOutcome
+from aifinops.jobs.collection_steps import CollectionSource, CollectionStep, SourceOutcome
 from aifinops.jobs.export_collection import ExportCycle
+from aifinops.jobs.log_collection import log_steps
 
 if TYPE_CHECKING:
     from aifinops.jobs.collect import Collector
 
-__all__ = ["SOURCES", "CollectionSource", "month_chunks"]
+__all__ = ["SOURCES", "month_chunks"]
 
 _BASES = (Basis.ACTUAL, Basis.AMORTIZED)
-
-
-@dataclass(frozen=True, slots=True)
-class CollectionSource:
-    """One Azure source: its name, the setting that configures it, its default interval between scheduled
-    runs, whether a collector has what it needs for it, and the steps it plans over ``[start, end)``."""
-
-    name: str
-    setting: str
-    interval_seconds: int
-    configured: Callable[[Collector], bool]
-    steps: Callable[[Collector, dt.date, dt.date], list[CollectionStep]]
 
 
 def month_chunks(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
@@ -120,15 +107,6 @@ def _collect_inventory(c: Collector) -> list[SourceOutcome]:
     return [SourceOutcome("inventory", ",".join(c.subscriptions), None, None, None, written)]
 
 
-def _log_steps(source: str) -> Callable[[Collector, dt.date, dt.date], list[CollectionStep]]:
-    def steps(c: Collector, start: dt.date, end: dt.date) -> list[CollectionStep]:
-        from aifinops.jobs.log_collection import log_steps
-
-        return log_steps(source)(c, start, end)
-
-    return steps
-
-
 def _logs_configured(c: Collector) -> bool:
     return c.logs is not None and bool(c.logs.workspaces)
 
@@ -164,15 +142,15 @@ SOURCES: tuple[CollectionSource, ...] = (
         _inventory_steps,
     ),
     # Log Analytics / Application Insights: what API Management and the apps already log.
-    CollectionSource("apim", "AIFINOPS_AZURE__LOGS__WORKSPACES", 900, _logs_configured, _log_steps("apim")),
+    CollectionSource("apim", "AIFINOPS_AZURE__LOGS__WORKSPACES", 900, _logs_configured, log_steps("apim")),
     CollectionSource(
-        "appinsights", "AIFINOPS_AZURE__LOGS__WORKSPACES", 900, _logs_configured, _log_steps("appinsights")
+        "appinsights", "AIFINOPS_AZURE__LOGS__WORKSPACES", 900, _logs_configured, log_steps("appinsights")
     ),
     CollectionSource(
         "loganalytics",
         "AIFINOPS_AZURE__LOGS__WORKSPACES",
         6 * 3600,
         _logs_configured,
-        _log_steps("loganalytics"),
+        log_steps("loganalytics"),
     ),
 )

@@ -1,14 +1,18 @@
-"""The vocabulary of a collection cycle: a planned step, and what one step did."""
+"""A collection cycle's parts: a source (a row of ``collection_sources.SOURCES``), its steps, outcomes."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aifinops.domain import Basis, Money
 
-__all__ = ["CollectionStep", "SourceOutcome"]
+if TYPE_CHECKING:
+    from aifinops.jobs.collect import Collector
+
+__all__ = ["CollectionSource", "CollectionStep", "SourceOutcome"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +37,15 @@ class CollectionStep:
     source: str
     target: str
     action: Callable[[], list[SourceOutcome]]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionSource:
+    """One Azure source: its name, the setting that configures it, its default interval between scheduled
+    runs, whether a collector has what it needs for it, and the steps it plans over ``[start, end)``."""
+
+    name: str
+    setting: str
+    interval_seconds: int
+    configured: Callable[[Collector], bool]
+    steps: Callable[[Collector, dt.date, dt.date], list[CollectionStep]]

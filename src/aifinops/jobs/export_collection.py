@@ -30,15 +30,9 @@ from typing import TYPE_CHECKING
 from aifinops.domain import Basis, CostRecord
 from aifinops.errors import AifinopsError, ConfigError
 from aifinops.jobs.collection_steps import CollectionStep, SourceOutcome
-from aifinops.sources.cost_exports import (
-    Cell,
-    ExportReader,
-    ExportRun,
-    ExportScan,
-    basis_from_name,
-    local_runs,
-)
+from aifinops.sources.cost_exports import Cell, ExportReader, ExportScan, basis_from_name
 from aifinops.sources.export_integrity import Truncation, complete_copy, find_truncation, manifest_mismatches
+from aifinops.sources.export_runs import ExportRun, local_runs
 from aifinops.sources.export_schemas import ExportManifest, SchemaKind, detect_schema
 from aifinops.sources.protocols import ExportRunSource
 

@@ -1,24 +1,35 @@
 """Spend anomalies over the stored usage: the last complete day or hour per scope, with its contributors.
 
 Reads estimated spend with :func:`aifinops.store.spend_queries.spend_sums` and judges it with
-:mod:`aifinops.engine.anomalies` (``/api/anomalies`` and the demo).
+:mod:`aifinops.engine.anomalies` (``/api/anomalies`` and the demo). A scope whose baseline is too short to
+judge is listed as not judged (``insufficient_history``), never as an anomaly.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from aifinops.domain import DIMENSIONS, from_nanos
-from aifinops.engine.anomalies import Anomaly, detect_daily, detect_hourly
+from aifinops.engine.anomalies import Anomaly, Status, Verdict, judge_daily, judge_hourly
 from aifinops.engine.budgets import scope_label
 from aifinops.engine.periods import local_date, zone
 from aifinops.store import Store
 from aifinops.store.spend_queries import spend_sums
 
-__all__ = ["anomalies_json", "find_anomalies"]
+__all__ = ["AnomalyFindings", "anomalies_json", "find_anomalies"]
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyFindings:
+    """What one check found: the anomalies, the scopes not judged (and why), how many scopes were judged."""
+
+    anomalies: list[Anomaly] = field(default_factory=list)
+    not_judged: list[Verdict] = field(default_factory=list)
+    judged: int = 0
 
 
 def find_anomalies(
@@ -30,7 +41,7 @@ def find_anomalies(
     at: dt.datetime,
     tz: str,
     currency: str,
-) -> list[Anomaly]:
+) -> AnomalyFindings:
     """Check the last complete local day (or UTC hour) before ``at``, per scope or value of ``by``."""
     today = local_date(at, tz)
     target: Any = (
@@ -54,31 +65,45 @@ def find_anomalies(
             hourly=hourly,
         )
 
-    def check(points: dict[Any, Decimal], label: str, breakdown: Any = None) -> Anomaly | None:
+    def check(points: dict[Any, Decimal], label: str, breakdown: Any = None) -> Verdict:
         if hourly:
-            return detect_hourly(
+            return judge_hourly(
                 series=points, hour=target, scope=label, currency=currency, breakdown=breakdown
             )
-        return detect_daily(series=points, day=target, scope=label, currency=currency, breakdown=breakdown)
+        return judge_daily(series=points, day=target, scope=label, currency=currency, breakdown=breakdown)
 
     series: dict[str, dict[Any, Decimal]] = {}
     for bucket, values, nanos in sums((by,) if by else (), filters):
         series.setdefault(values[0] if by else "", {})[bucket] = from_nanos(nanos)
-    found = []
+    anomalies: list[Anomaly] = []
+    verdicts = []
     for value, points in sorted(series.items()):
         scope = {**filters, **({by: (value,)} if by else {})}
         _fill_zeros(points, target, hourly)
-        if check(points, scope_label(scope)) is None:
-            continue
-        breakdown: dict[Any, dict[tuple[str, str], Decimal]] = {}
-        for dim in DIMENSIONS:
-            for bucket, values, nanos in sums((dim,), scope):
-                if values[0]:  # spend without a value for this dimension explains nothing
-                    breakdown.setdefault(bucket, {})[(dim, values[0])] = from_nanos(nanos)
-        anomaly = check(points, scope_label(scope), breakdown)
-        if anomaly is not None:
-            found.append(anomaly)
-    return found
+        verdict = check(points, scope_label(scope))
+        verdicts.append(verdict)
+        if verdict.status is Status.ANOMALY:
+            anomaly = check(points, scope_label(scope), _breakdown(sums, scope)).anomaly
+            if anomaly is not None:
+                anomalies.append(anomaly)
+    return AnomalyFindings(
+        anomalies,
+        [v for v in verdicts if v.status is Status.INSUFFICIENT_HISTORY],
+        sum(v.status in (Status.NORMAL, Status.ANOMALY) for v in verdicts),
+    )
+
+
+def _breakdown(
+    sums: Callable[[tuple[str, ...], dict[str, tuple[str, ...]]], list[tuple[Any, tuple[str, ...], int]]],
+    scope: dict[str, tuple[str, ...]],
+) -> dict[Any, dict[tuple[str, str], Decimal]]:
+    """The scope's spend per bucket and dimension value, for the contributors of an anomaly."""
+    breakdown: dict[Any, dict[tuple[str, str], Decimal]] = {}
+    for dim in DIMENSIONS:
+        for bucket, values, nanos in sums((dim,), scope):
+            if values[0]:  # spend without a value for this dimension explains nothing
+                breakdown.setdefault(bucket, {})[(dim, values[0])] = from_nanos(nanos)
+    return breakdown
 
 
 def _fill_zeros(points: dict[Any, Decimal], target: Any, hourly: bool) -> None:
@@ -92,15 +117,26 @@ def _fill_zeros(points: dict[Any, Decimal], target: Any, hourly: bool) -> None:
         key += step
 
 
-def anomalies_json(
-    found: Sequence[Anomaly], *, at: dt.datetime, hourly: bool, currency: str
-) -> dict[str, Any]:
+def anomalies_json(found: AnomalyFindings, *, at: dt.datetime, hourly: bool, currency: str) -> dict[str, Any]:
     """``/api/anomalies``: what :func:`find_anomalies` found at ``at``, as JSON."""
     return {
         "at": at.isoformat(),
         "grain": "hour" if hourly else "day",
         "currency": currency,
-        "anomalies": [_anomaly_json(a) for a in found],
+        "judged": found.judged,
+        "anomalies": [_anomaly_json(a) for a in found.anomalies],
+        "not_judged": [
+            {
+                "scope": v.scope,
+                "at": v.at,
+                "status": v.status.value,
+                "baseline": v.baseline,
+                "baseline_points": v.baseline_points,
+                "needed": v.needed,
+                "explanation": v.explanation,
+            }
+            for v in found.not_judged
+        ],
     }
 
 

@@ -2,7 +2,10 @@
 
 Spend is read per scope with :mod:`aifinops.store.spend_queries` and judged with
 :func:`aifinops.engine.nowcast.budget_status`; ``/api/budgets/status``, the snapshot, ``/metrics``, the
-budget watch and ``aifinops budgets check`` all evaluate through :func:`evaluate_budgets`.
+budget watch and ``aifinops budgets check`` all evaluate through :func:`evaluate_budgets`. A scoped budget's
+billed spend is what the stored allocation charged its scope wherever an allocation covers the day; the
+status lists the sources of its days (:mod:`aifinops.engine.spend_sources`) and says why any day fell back
+to an estimated share of the whole bill.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -17,10 +21,18 @@ from aifinops.domain import Basis, from_nanos, plain
 from aifinops.engine.budgets import Budget, BudgetStatus, budget_to_dict, scope_label
 from aifinops.engine.nowcast import budget_status
 from aifinops.engine.periods import Period, local_date, zone
+from aifinops.engine.spend_sources import SpendSource
 from aifinops.store import Store
 from aifinops.store.budget_queries import alert_records, stored_budget, stored_budgets
 from aifinops.store.budgets import AlertRecord, StoredBudget
-from aifinops.store.spend_queries import billed_spend, estimated_spend, last_complete_day, scope_key
+from aifinops.store.spend_queries import (
+    AllocatedSpend,
+    allocated_spend,
+    billed_spend,
+    estimated_spend,
+    last_complete_day,
+    scope_key,
+)
 
 __all__ = [
     "alerts_document",
@@ -47,7 +59,7 @@ def evaluate_budgets(
 ) -> list[BudgetStatus]:
     """The status of every budget whose period contains ``as_of`` (custom ranges outside it are skipped)."""
     last_complete = {b: last_complete_day(store, b) for b in _BILLED}
-    groups: dict[tuple[str, str], list[tuple[Budget, Period, dt.date]]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[_Member]] = defaultdict(list)
     for budget in budget_list:
         period = budget.period_at(as_of, default_tz)
         if period is not None:
@@ -56,38 +68,90 @@ def evaluate_budgets(
             groups[(period.tz, budget.currency)].append((budget, period, window_first))
     statuses = []
     for (tz, currency), members in groups.items():
-        first = min(w for _, _, w in members)
-        estimated = estimated_spend(
+        statuses += _evaluate_group(
+            store, members, tz=tz, currency=currency, as_of=as_of, complete=last_complete
+        )
+    return sorted(statuses, key=lambda s: s.budget.name)
+
+
+_Member = tuple[Budget, Period, dt.date]  # a budget, its period at as_of, where its forecast history starts
+
+
+def _billed_basis(budget: Budget) -> Basis:
+    return Basis.AMORTIZED if budget.basis is Basis.AMORTIZED else Basis.ACTUAL
+
+
+def _evaluate_group(
+    store: Store,
+    members: Sequence[_Member],
+    *,
+    tz: str,
+    currency: str,
+    as_of: dt.datetime,
+    complete: Mapping[Basis, dt.date | None],
+) -> list[BudgetStatus]:
+    """The budgets of one zone and currency, their spend read once for all of them."""
+    first, last_day = min(w for _, _, w in members), local_date(as_of, tz)
+    estimated = estimated_spend(
+        store, [b.scope for b, _, _ in members], first_day=first, end=as_of, tz=zone(tz), currency=currency
+    )
+    billed = {
+        basis: _decimals(
+            billed_spend(store, basis=basis, first_day=first, last_day=last_day, currency=currency)
+        )
+        for basis in _BILLED
+    }
+    allocated = {
+        basis: allocated_spend(
             store,
-            [b.scope for b, _, _ in members],
+            [b.scope for b, _, _ in members if b.scope and _billed_basis(b) is basis],
+            basis=basis,
             first_day=first,
-            end=as_of,
-            tz=zone(tz),
+            last_day=last_day,
             currency=currency,
         )
-        total = _decimals(estimated.total)
-        last_day = local_date(as_of, tz)
-        billed = {
-            basis: _decimals(
-                billed_spend(store, basis=basis, first_day=first, last_day=last_day, currency=currency)
-            )
-            for basis in _BILLED
-        }
-        for budget, period, window_first in members:
-            billed_basis = Basis.AMORTIZED if budget.basis is Basis.AMORTIZED else Basis.ACTUAL
-            statuses.append(
-                budget_status(
-                    budget,
-                    period=period,
-                    as_of=as_of,
-                    history_first_day=window_first,
-                    scope_estimated=_decimals(estimated.by_scope.get(scope_key(budget.scope), {})),
-                    total_estimated=total,
-                    billed_total=billed[billed_basis],
-                    last_complete_day=last_complete[billed_basis],
-                )
-            )
-    return sorted(statuses, key=lambda s: s.budget.name)
+        for basis in {_billed_basis(b) for b, _, _ in members if b.scope}
+    }
+    total, statuses = _decimals(estimated.total), []
+    for budget, period, window_first in members:
+        basis = _billed_basis(budget)
+        by_allocation = allocated.get(basis)
+        status = budget_status(
+            budget,
+            period=period,
+            as_of=as_of,
+            history_first_day=window_first,
+            scope_estimated=_decimals(estimated.by_scope.get(scope_key(budget.scope), {})),
+            total_estimated=total,
+            billed_total=billed[basis],
+            last_complete_day=complete[basis],
+            scope_allocated=None
+            if by_allocation is None
+            else _decimals(by_allocation.by_scope.get(scope_key(budget.scope), {})),
+        )
+        statuses.append(replace(status, note=_fallback_note(status, by_allocation, basis)))
+    return statuses
+
+
+def _fallback_note(status: BudgetStatus, allocated: AllocatedSpend | None, basis: Basis) -> str:
+    """Why some days of a scoped budget are an estimated share of the bill rather than its allocated cost."""
+    fallback = next((s for s in status.sources if s.source is SpendSource.ESTIMATE_SHARE), None)
+    if fallback is None:
+        return ""
+    wanted = set(status.budget.scope)
+    runs = [] if allocated is None else [dims for dims in allocated.days.values() if not wanted <= set(dims)]
+    why = (
+        f"were allocated on the {basis.value} basis over {list(runs[0])}, not over "
+        f"{sorted(wanted - set(runs[0]))}"
+        if runs
+        else f"have no allocation on the {basis.value} basis"
+    )
+    return (
+        f"{fallback.days} day(s) from {fallback.first_day} to {fallback.last_day} {why}: their spend is "
+        "the scope's estimated share of the whole bill (idle capacity, purchases and unallocated cost "
+        "included); allocate them (POST /api/allocation/run or `aifinops report showback`) over the "
+        "scope's dimensions for its allocated cost"
+    )
 
 
 def visible(budget: Budget, tenant: str | None) -> bool:
@@ -132,6 +196,17 @@ def _status_json(s: BudgetStatus) -> dict[str, Any]:
             "currency": s.spend.currency,
             "basis": s.spend.basis.value,
         },
+        "spend_source": s.spend_source,
+        "spend_sources": [
+            {
+                "source": d.source.value,
+                "days": d.days,
+                "first_day": d.first_day.isoformat(),
+                "last_day": d.last_day.isoformat(),
+            }
+            for d in s.sources
+        ],
+        "note": s.note or None,
         "ratio": str(s.ratio),
         "exceeded": s.exceeded,
         "forecast": None

@@ -16,6 +16,7 @@ from typing import Any
 from aifinops.domain import Basis, from_nanos, plain, to_nanos
 from aifinops.engine.allocation import Bucket
 from aifinops.errors import NotFoundError, ValidationError
+from aifinops.queries.gc_pause import gc_paused_for_bulk_objects
 from aifinops.queries.periods import TimeRange, billing_days
 from aifinops.store import Store
 from aifinops.store.allocation_queries import read_allocation
@@ -48,7 +49,8 @@ def _head(
 def costs_document(store: Store, q: UsageQuery, *, basis: Basis, tenant: str | None) -> dict[str, Any]:
     """``/api/costs``: cost per period and group of ``q`` on ``basis`` (estimated, actual or amortized)."""
     if basis in _BILLED:
-        return _billed(store, q, basis=basis, tenant=tenant)
+        with gc_paused_for_bulk_objects():  # grouped billed cost walks a month of allocation lines
+            return _billed(store, q, basis=basis, tenant=tenant)
     items = []
     unpriced = 0
     for row in query_usage(store, q):

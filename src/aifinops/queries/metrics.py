@@ -1,12 +1,15 @@
 """The figures behind ``/metrics``: usage under bounded labels, this month's task KPIs and budget gauges.
 
-Labels are a configured subset of the allocation dimensions; each label keeps its ``cap`` busiest values
-(by events) and folds the rest into ``other``, so cardinality stays bounded whatever apps send.
+Labels are a configured subset of the allocation dimensions; each label gives at most ``cap`` values a series
+of their own and folds the rest into ``other``, so cardinality stays bounded whatever apps send. The values
+are chosen once per process and kept (:class:`LabelCap`): the usage series are counters, and a value moving
+between its own series and ``other`` would make both fall, which Prometheus reads as a reset.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,34 +21,74 @@ from aifinops.store import Store
 from aifinops.store.budget_queries import fired_thresholds
 from aifinops.store.usage_queries import usage_totals
 
-__all__ = ["OTHER", "BudgetGauge", "budget_gauges", "cap_labels", "labelled_usage", "month_kpis"]
+__all__ = [
+    "OTHER",
+    "BudgetGauge",
+    "LabelCap",
+    "budget_gauges",
+    "cap_labels",
+    "labelled_usage",
+    "month_kpis",
+]
 
 OTHER = "other"
 
 
-def cap_labels(rows: Sequence[dict[str, Any]], labels: Sequence[str], cap: int) -> list[dict[str, Any]]:
-    """Replace values outside each label's ``cap`` busiest (by events) with ``other``; None becomes ''."""
-    keep: dict[str, set[str]] = {}
-    for label in labels:
+class LabelCap:
+    """Which values of each label have a series of their own: chosen as they first appear, then kept.
+
+    While a label has fewer than ``cap`` values of its own, the busiest new values (by events, then by
+    name) join; once it is full every new value goes to ``other``. A value never moves from its own series
+    to ``other`` nor back, so every capped counter series only grows (restarting the process starts over,
+    which Prometheus reads as the reset it is). Scrapes may call :meth:`apply` from several threads.
+    """
+
+    def __init__(self, labels: Sequence[str], cap: int) -> None:
+        if cap < 1:
+            raise ValueError(f"a label cap must be at least 1, got {cap}")
+        self.labels, self.cap = tuple(labels), cap
+        self._kept: dict[str, set[str]] = {label: set() for label in self.labels}
+        self._seen: dict[str, set[str]] = {label: set() for label in self.labels}
+        self._lock = threading.Lock()
+
+    def apply(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Copies of ``rows`` with each label's value, or ``other`` when it has no series of its own."""
+        with self._lock:
+            keep = {label: frozenset(self._admit(label, rows)) for label in self.labels}
+        out = []
+        for r in rows:
+            copy = dict(r)
+            for label in self.labels:
+                v = r[label] or ""
+                copy[label] = v if v in keep[label] else OTHER
+            out.append(copy)
+        return out
+
+    def _admit(self, label: str, rows: Sequence[dict[str, Any]]) -> set[str]:
+        kept, seen = self._kept[label], self._seen[label]
         weight: dict[str, int] = {}
         for r in rows:
             v = r[label] or ""
-            weight[v] = weight.get(v, 0) + int(r.get("events") or 0)
-        ranked = sorted(weight, key=lambda v: (-weight[v], v))
-        keep[label] = set(ranked[:cap])
-    out = []
-    for r in rows:
-        copy = dict(r)
-        for label in labels:
-            v = r[label] or ""
-            copy[label] = v if v in keep[label] else OTHER
-        out.append(copy)
-    return out
+            if v not in seen:
+                weight[v] = weight.get(v, 0) + int(r.get("events") or 0)
+        for v in sorted(weight, key=lambda v: (-weight[v], v)):
+            if len(kept) < self.cap:
+                kept.add(v)
+            seen.add(v)
+        return kept
 
 
-def labelled_usage(store: Store, labels: Sequence[str], *, cap: int) -> list[dict[str, Any]]:
-    """All-time usage sums per ``labels`` value, status, kind and currency, each label capped at ``cap``."""
-    return cap_labels(usage_totals(store, group_by=[*labels, "status", "kind"]), labels, cap)
+def cap_labels(rows: Sequence[dict[str, Any]], labels: Sequence[str], cap: int) -> list[dict[str, Any]]:
+    """Replace values outside each label's ``cap`` busiest (by events) with ``other``; None becomes ''.
+
+    One ranking of ``rows`` alone; ``/metrics`` keeps a :class:`LabelCap` across scrapes instead.
+    """
+    return LabelCap(labels, cap).apply(rows)
+
+
+def labelled_usage(store: Store, label_cap: LabelCap) -> list[dict[str, Any]]:
+    """All-time usage sums per label value, status, kind and currency, each label capped by ``label_cap``."""
+    return label_cap.apply(usage_totals(store, group_by=[*label_cap.labels, "status", "kind"]))
 
 
 def month_kpis(store: Store, *, now: dt.datetime) -> KpiReport:

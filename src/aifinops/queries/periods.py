@@ -9,9 +9,12 @@ from zoneinfo import ZoneInfo
 
 from aifinops.errors import ValidationError
 
-__all__ = ["TimeRange", "billing_days", "day_range", "month_range", "period_range"]
+__all__ = ["YEARS", "TimeRange", "billing_days", "day_range", "month_range", "period_range"]
 
 _PERIOD = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+#: The years a period or a range may name: any later and the end of the range, or its conversion to UTC, falls
+#: beyond the last year a datetime can hold.
+YEARS = range(1970, 9999)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,9 @@ def period_range(value: str, timezone: str) -> TimeRange:
     ('2026-10-05T00:00:00+00:00', '2026-10-06T00:00:00+00:00')
     """
     m = _PERIOD.match(value)
+    if m and int(m.group(1)) not in YEARS:
+        reason = f"{value!r} names a year outside {YEARS.start}..{YEARS.stop - 1}"
+        raise ValidationError(f"period: {reason}", field="period", reason=reason)
     if m and 1 <= int(m.group(2)) <= 12 and m.group(3) is None:
         return month_range(int(m.group(1)), int(m.group(2)), timezone)
     if m and m.group(3) is not None:

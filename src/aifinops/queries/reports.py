@@ -20,7 +20,7 @@ from typing import Any
 
 from aifinops.domain import Basis, CostRecord, from_nanos, to_nanos
 from aifinops.engine.allocation import AllocationLine, AllocationResult, Bucket
-from aifinops.engine.showback import Showback, ShowbackRow
+from aifinops.engine.showback import BucketItem, Showback, ShowbackRow, purchase_note
 
 __all__ = ["FOCUS_COLUMNS", "ReportFormat", "render_focus", "render_showback", "showback_document"]
 
@@ -74,6 +74,7 @@ def _totals_rows(showback: Showback, *, exact: bool) -> list[list[str]]:
             t.currency,
             money(t.allocated_nanos),
             money(t.idle_nanos),
+            money(t.purchases_nanos),
             money(t.unallocated_nanos),
             money(t.total_nanos),
             money(t.invoice_nanos),
@@ -82,14 +83,19 @@ def _totals_rows(showback: Showback, *, exact: bool) -> list[list[str]]:
     ]
 
 
-_TOTAL_HEADER = ["currency", "allocated", "idle", "unallocated", "total", "invoice"]
+_TOTAL_HEADER = ["currency", "allocated", "idle", "purchases", "unallocated", "total", "invoice"]
+
+
+def _notes(showback: Showback) -> list[str]:
+    note = purchase_note(showback)
+    return [] if note is None else [note]
 
 
 def _text(showback: Showback) -> str:
     header, rows = _table_rows(showback, exact=False)
     out = [f"Showback {showback.period} basis={showback.basis.value} by={','.join(showback.by)}", ""]
     out += [*_aligned(header, rows), "", *_aligned(_TOTAL_HEADER, _totals_rows(showback, exact=False))]
-    return "\n".join([*out, "", _DISPLAY_NOTE]) + "\n"
+    return "\n".join([*out, "", *_notes(showback), _DISPLAY_NOTE]) + "\n"
 
 
 def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -128,18 +134,21 @@ def showback_document(showback: Showback) -> dict[str, Any]:
             for r in showback.rows
         ],
         "totals": [dict(zip(_TOTAL_HEADER, row, strict=True)) for row in _totals_rows(showback, exact=True)],
-        "unallocated": [
-            {
-                "billing_day": i.billing_day,
-                "resource_id": i.resource_id,
-                "meter": i.meter,
-                "charge_type": i.charge_type,
-                "amount": _exact(i.amount_nanos),
-                "currency": i.currency,
-                "reason": i.reason,
-            }
-            for i in showback.unallocated
-        ],
+        "unallocated": [_item_json(i) for i in showback.unallocated],
+        "purchases": [_item_json(i) for i in showback.purchases],
+        "notes": _notes(showback),
+    }
+
+
+def _item_json(item: BucketItem) -> dict[str, Any]:
+    return {
+        "billing_day": item.billing_day,
+        "resource_id": item.resource_id,
+        "meter": item.meter,
+        "charge_type": item.charge_type,
+        "amount": _exact(item.amount_nanos),
+        "currency": item.currency,
+        "reason": item.reason,
     }
 
 
@@ -161,7 +170,8 @@ def _html(showback: Showback) -> str:
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title></head><body><h1>{title}</h1>"
         f"{_html_table(header, rows)}<h2>Totals</h2>{totals}"
-        f"<p>{html.escape(_DISPLAY_NOTE)}</p></body></html>\n"
+        + "".join(f"<p>{html.escape(n)}</p>" for n in [*_notes(showback), _DISPLAY_NOTE])
+        + "</body></html>\n"
     )
 
 
@@ -243,7 +253,9 @@ def _focus_row(
     period: tuple[dt.date, dt.date],
 ) -> list[str]:
     amount = _exact(line.amount_nanos)
-    charge = (rec.charge_type or "Usage").replace(" ", "").lower()
+    # A purchase whose row lost its ChargeType (Cost Management queries drop it) is still a purchase.
+    default = "Purchase" if line.bucket is Bucket.PURCHASES else "Usage"
+    charge = (rec.charge_type or default).replace(" ", "").lower()
     total = to_nanos(rec.cost)
     ratio = Decimal(line.amount_nanos) / Decimal(total) if total else Decimal(0)
     details = {"Elements": [{"AllocatedRatio": float(ratio), "UsageUnit": line.driver or line.bucket.value}]}

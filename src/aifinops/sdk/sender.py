@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import threading
 from collections import deque
@@ -15,6 +16,8 @@ __all__ = ["Sender"]
 
 _log = logging.getLogger("aifinops.sdk")
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# The server refused the batch as a whole (malformed, too large, wrong shape): halves may pass.
+_SPLIT_STATUSES = frozenset({400, 413, 422})
 
 
 class Sender:
@@ -97,37 +100,73 @@ class Sender:
                 self._idle.set()
 
     def _post(self, kind: str, batch: list[dict[str, Any]]) -> None:
+        """Send ``batch``; a batch the server refuses as a whole is split in halves until only the items it
+        refuses alone are left, so one bad item never costs the good ones."""
+        parts = [batch]
+        while parts:
+            part = parts.pop()
+            if self._send(kind, part) != "split":
+                continue
+            if len(part) == 1:
+                self.stats["rejected"] += 1
+                continue
+            middle = len(part) // 2
+            parts += [part[middle:], part[:middle]]  # the first half goes first
+
+    def _send(self, kind: str, batch: list[dict[str, Any]]) -> str:
+        """Post one batch with retries: "done", "split" (refused as a whole) or "failed" (dropped)."""
+        try:
+            body = json.dumps({kind: batch}).encode()
+        except (TypeError, ValueError) as exc:
+            _log.error("aifinops: %d %s cannot be sent as JSON: %s", len(batch), kind, exc)
+            return "split"
+        headers = {**self._headers, "content-type": "application/json"}
         for attempt in range(self._retries + 1):
             try:
-                response = self._http.post(
-                    f"{self._url}/api/{kind}", json={kind: batch}, headers=self._headers
-                )
+                response = self._http.post(f"{self._url}/api/{kind}", content=body, headers=headers)
             except httpx.HTTPError as exc:
                 _log.warning("aifinops: sending %d %s failed: %s", len(batch), kind, exc)
             else:
                 if response.status_code < 300:
                     self.stats["sent"] += len(batch)
                     self.stats["rejected"] += _rejected(response)
-                    return
+                    return "done"
+                if response.status_code in _SPLIT_STATUSES:
+                    _log.warning(
+                        "aifinops: %s refused %d %s (%d): %s",
+                        self._url,
+                        len(batch),
+                        kind,
+                        response.status_code,
+                        response.text[:500],
+                    )
+                    return "split"
                 if response.status_code not in _RETRY_STATUSES:
                     _log.error(
                         "aifinops: %s refused %d %s: %s", self._url, len(batch), kind, response.text[:500]
                     )
                     self.stats["rejected"] += len(batch)
-                    return
+                    return "done"
             if attempt < self._retries:
                 self.stats["retries"] += 1
                 # Event ids make a re-sent batch count once, so retrying after a lost reply is safe.
                 if self._stop.wait(self._backoff * 2**attempt):
                     break
         self.stats["dropped_failed"] += len(batch)
+        return "failed"
 
 
 def _rejected(response: httpx.Response) -> int:
-    """How many items of an accepted batch the ingest API still refused (its per-item report)."""
+    """How many items of an accepted batch the ingest API still refused: its ``rejected`` count, or the
+    distinct indexes of its per-item ``errors``."""
     try:
         report = response.json()
     except ValueError:
         return 0
-    rejected = report.get("rejected") if isinstance(report, dict) else None
-    return len({r.get("index") for r in rejected if isinstance(r, dict)}) if isinstance(rejected, list) else 0
+    if not isinstance(report, dict):
+        return 0
+    rejected = report.get("rejected")
+    if isinstance(rejected, int) and not isinstance(rejected, bool):
+        return rejected
+    errors = rejected if isinstance(rejected, list) else report.get("errors")
+    return len({r.get("index") for r in errors if isinstance(r, dict)}) if isinstance(errors, list) else 0

@@ -1,4 +1,4 @@
-"""Retries, back-off and paging for every outside HTTP source, in one place.
+"""Retries, back-off and paging for every outside HTTP source, and the Azure Resource Manager client base.
 
 Azure asks clients to wait with ``Retry-After`` (seconds or an HTTP date) and, for Cost Management, with
 ``x-ms-ratelimit-microsoft.costmanagement-*-retry-after`` headers (see reference/cost-management.md). 5xx and
@@ -12,12 +12,19 @@ import email.utils
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from aifinops.errors import SourceError
 
-__all__ = ["RetryPolicy", "retry_after_seconds", "send_with_retry"]
+if TYPE_CHECKING:
+    from aifinops.sources.azure_auth import TokenProvider
+
+__all__ = ["ARM_ENDPOINT", "ArmClient", "RetryPolicy", "retry_after_seconds", "send_with_retry"]
+
+#: Azure Resource Manager, where Cost Management, Monitor and Resource Graph answer (tests: the emulator).
+ARM_ENDPOINT = "https://management.azure.com"
 
 _RETRY_AFTER_HEADERS = (
     "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after",
@@ -142,3 +149,38 @@ def iter_pages(
 
 
 __all__ += ["iter_pages"]
+
+
+class ArmClient:
+    """What every Azure Resource Manager source holds: the injected ``httpx.Client`` and token provider, the
+    endpoint and the retry policy; its requests carry a fresh bearer token."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        token_provider: TokenProvider,
+        *,
+        endpoint: str = ARM_ENDPOINT,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self._http = http
+        self._tokens = token_provider
+        self._endpoint = endpoint.rstrip("/")
+        self._policy = policy
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Request:
+        """A request to ``{endpoint}/{path}`` (``params``, ``json``: as httpx takes them)."""
+        return self._http.build_request(
+            method,
+            f"{self._endpoint}/{path.strip('/')}",
+            headers={"Authorization": f"Bearer {self._tokens.token()}"},
+            **kwargs,
+        )
+
+    def _send_with_retry(self, request: httpx.Request) -> httpx.Response:
+        return send_with_retry(self._http, request, self._policy)
+
+    def _iter_pages(
+        self, first: httpx.Request, next_link: Callable[[httpx.Response], str | None]
+    ) -> Iterator[httpx.Response]:
+        return iter_pages(self._http, first, next_link, self._policy)

@@ -19,7 +19,7 @@ import httpx
 
 from aifinops.domain import Basis, CostRecord
 from aifinops.errors import SourceAuthError, SourceError, SourceFormatError, ValidationError
-from aifinops.sources._http import RetryPolicy, iter_pages
+from aifinops.sources._http import ARM_ENDPOINT, ArmClient, RetryPolicy
 from aifinops.sources.azure_auth import TokenProvider
 
 __all__ = ["API_VERSION", "CostManagementClient", "month_windows", "parse_query_response"]
@@ -219,7 +219,7 @@ def month_windows(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]
     return windows
 
 
-class CostManagementClient:
+class CostManagementClient(ArmClient):
     """Reads daily cost for a scope through ``POST {scope}/providers/Microsoft.CostManagement/query``."""
 
     def __init__(
@@ -227,14 +227,11 @@ class CostManagementClient:
         http: httpx.Client,
         token_provider: TokenProvider,
         *,
-        endpoint: str = "https://management.azure.com",
+        endpoint: str = ARM_ENDPOINT,
         policy: RetryPolicy | None = None,
         cost_column: str = "Cost",
     ) -> None:
-        self._http = http
-        self._tokens = token_provider
-        self._endpoint = endpoint.rstrip("/")
-        self._policy = policy
+        super().__init__(http, token_provider, endpoint=endpoint, policy=policy)
         self._cost_column = cost_column
 
     def query(
@@ -269,16 +266,14 @@ class CostManagementClient:
             yield from self._pages(scope, basis, body)
 
     def _pages(self, scope: str, basis: Basis, body: dict[str, Any]) -> Iterator[CostRecord]:
-        url = f"{self._endpoint}/{scope}/providers/Microsoft.CostManagement/query"
-        request = self._http.build_request(
+        request = self._request(
             "POST",
-            url,
+            f"{scope}/providers/Microsoft.CostManagement/query",
             params={"api-version": API_VERSION},
             json=body,
-            headers={"Authorization": f"Bearer {self._tokens.token()}"},
         )
         pending: list[str | None] = [None]  # the nextLink of the page just parsed, for iter_pages to follow
-        for response in iter_pages(self._http, request, lambda _r: pending[0], self._policy):
+        for response in self._iter_pages(request, lambda _r: pending[0]):
             if response.status_code == 204:
                 return
             _raise_for_status(response, scope)

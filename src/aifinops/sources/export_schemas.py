@@ -33,7 +33,6 @@ from aifinops.domain import Basis
 from aifinops.errors import SourceFormatError
 
 __all__ = [
-    "CANONICAL_FIELDS",
     "REQUIRED_FIELDS",
     "ExportManifest",
     "ExportSchema",
@@ -51,28 +50,6 @@ class SchemaKind(StrEnum):
     PAYG = "payg"
     FOCUS = "focus"
 
-
-#: Canonical fields of a cost row, in the order the reader produces them.
-CANONICAL_FIELDS: tuple[str, ...] = (
-    "billing_day",
-    "cost",
-    "currency",
-    "subscription_id",
-    "resource_group",
-    "resource_id",
-    "location",
-    "service_name",
-    "meter_category",
-    "meter_subcategory",
-    "meter_name",
-    "meter_id",
-    "charge_type",
-    "pricing_model",
-    "quantity",
-    "unit",
-    "tags",
-    "billing_scope",
-)
 
 #: A row cannot be used without these; a file whose header lacks one of them is refused.
 REQUIRED_FIELDS: tuple[str, ...] = ("billing_day", "cost")

@@ -19,7 +19,7 @@ import httpx
 
 from aifinops.domain import MetricSample
 from aifinops.errors import SourceAuthError, SourceError, SourceFormatError, ValidationError
-from aifinops.sources._http import RetryPolicy, send_with_retry
+from aifinops.sources._http import ARM_ENDPOINT, ArmClient, RetryPolicy
 from aifinops.sources.azure_auth import TokenProvider
 
 __all__ = ["API_VERSION", "DEFAULT_METRICS", "MetricsResult", "MonitorClient", "parse_metrics_response"]
@@ -146,7 +146,7 @@ def _decimal(value: Any, metric: str) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-class MonitorClient:
+class MonitorClient(ArmClient):
     """Reads platform metrics of one resource: ``GET {resource}/providers/Microsoft.Insights/metrics``."""
 
     def __init__(
@@ -154,14 +154,11 @@ class MonitorClient:
         http: httpx.Client,
         token_provider: TokenProvider,
         *,
-        endpoint: str = "https://management.azure.com",
+        endpoint: str = ARM_ENDPOINT,
         policy: RetryPolicy | None = None,
         metrics_by_type: Mapping[str, Mapping[str, str]] = DEFAULT_METRICS,
     ) -> None:
-        self._http = http
-        self._tokens = token_provider
-        self._endpoint = endpoint.rstrip("/")
-        self._policy = policy
+        super().__init__(http, token_provider, endpoint=endpoint, policy=policy)
         self._metrics_by_type = {k.lower(): v for k, v in metrics_by_type.items()}
         self._unsupported: dict[str, dict[str, str]] = {}  # resource id → metric (lower) → reason
 
@@ -243,11 +240,8 @@ class MonitorClient:
         }
         if split:
             params["$filter"] = " and ".join(f"{d} eq '*'" for d in split)
-        url = f"{self._endpoint}/{resource_id.strip('/')}/providers/Microsoft.Insights/metrics"
-        request = self._http.build_request(
-            "GET", url, params=params, headers={"Authorization": f"Bearer {self._tokens.token()}"}
-        )
-        return send_with_retry(self._http, request, self._policy)
+        path = f"{resource_id.strip('/')}/providers/Microsoft.Insights/metrics"
+        return self._send_with_retry(self._request("GET", path, params=params))
 
     def _decode(
         self, response: httpx.Response, resource_id: str

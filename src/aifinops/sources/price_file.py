@@ -21,7 +21,7 @@ import datetime as dt
 import importlib.resources
 import io
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -205,6 +205,12 @@ def _meter(text: str) -> MeterKind:
         raise ValueError(f"{text!r} is not a meter; use one of {[m.value for m in MeterKind]}") from exc
 
 
+def _refuse_unknown_fields(row: _Row, where: str, known: Sequence[str], problems: _Problems) -> None:
+    for name in row:
+        if name != "__line__" and name not in known:
+            problems.add(_line(row, name), f"{where}.{name}", f"unknown field; fields are {list(known)}")
+
+
 def _field(
     row: _Row,
     name: str,
@@ -231,11 +237,7 @@ def _price_row(
     row: _Row, where: str, defaults: Mapping[str, str | None], problems: _Problems
 ) -> Price | None:
     before = len(problems.messages)
-    for name in row:
-        if name != "__line__" and name not in PRICE_FIELDS:
-            problems.add(
-                _line(row, name), f"{where}.{name}", f"unknown field; fields are {list(PRICE_FIELDS)}"
-            )
+    _refuse_unknown_fields(row, where, PRICE_FIELDS, problems)
     model = _field(row, "model", str, where, problems, required=True)
     meter = _field(row, "meter", _meter, where, problems, required=True)
     price = _field(row, "price", _decimal, where, problems, required=True)
@@ -285,11 +287,7 @@ def _percent(text: str) -> Decimal:
 
 def _discount_row(row: _Row, where: str, problems: _Problems) -> ContractDiscount | None:
     before = len(problems.messages)
-    for name in row:
-        if name != "__line__" and name not in DISCOUNT_FIELDS:
-            problems.add(
-                _line(row, name), f"{where}.{name}", f"unknown field; fields are {list(DISCOUNT_FIELDS)}"
-            )
+    _refuse_unknown_fields(row, where, DISCOUNT_FIELDS, problems)
     percent = _field(row, "percent", _percent, where, problems, required=True)
     start = _field(row, "effective_start", _when, where, problems, required=True)
     end = _field(row, "effective_end", _when, where, problems)

@@ -1,7 +1,7 @@
 """What the collector needs of each Azure source: the protocols its injected clients satisfy.
 
 The real clients (:mod:`~aifinops.sources.cost_management`, :mod:`~aifinops.sources.monitor`,
-:mod:`~aifinops.sources.resource_graph`, :class:`~aifinops.sources.cost_exports.BlobExports`,
+:mod:`~aifinops.sources.resource_graph`, :class:`~aifinops.sources.export_runs.BlobExports`,
 :class:`~aifinops.sources.log_analytics.LogAnalyticsClient`) satisfy them; tests point those clients at the
 emulator or pass their own.
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from aifinops.domain import Basis, CostRecord, InventoryResource, MetricSample
 
 if TYPE_CHECKING:
-    from aifinops.sources.cost_exports import ExportRun
+    from aifinops.sources.export_runs import ExportRun
     from aifinops.sources.export_schemas import ExportManifest
     from aifinops.sources.log_analytics import LogsChunk
     from aifinops.sources.log_queries import LogQuery

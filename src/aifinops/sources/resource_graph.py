@@ -16,7 +16,7 @@ import httpx
 
 from aifinops.domain import InventoryResource
 from aifinops.errors import SourceAuthError, SourceError, SourceFormatError, ValidationError
-from aifinops.sources._http import RetryPolicy, send_with_retry
+from aifinops.sources._http import ARM_ENDPOINT, ArmClient, RetryPolicy
 from aifinops.sources.azure_auth import TokenProvider
 
 __all__ = [
@@ -93,7 +93,7 @@ def _after(parts: list[str], name: str) -> str | None:
     return parts[parts.index(name) + 1] if name in parts[:-1] else None
 
 
-class ResourceGraphClient:
+class ResourceGraphClient(ArmClient):
     """Lists resources across subscriptions with Resource Graph, following ``$skipToken``."""
 
     def __init__(
@@ -101,14 +101,11 @@ class ResourceGraphClient:
         http: httpx.Client,
         token_provider: TokenProvider,
         *,
-        endpoint: str = "https://management.azure.com",
+        endpoint: str = ARM_ENDPOINT,
         policy: RetryPolicy | None = None,
         types: Sequence[str] = AI_RESOURCE_TYPES,
     ) -> None:
-        self._http = http
-        self._tokens = token_provider
-        self._endpoint = endpoint.rstrip("/")
-        self._policy = policy
+        super().__init__(http, token_provider, endpoint=endpoint, policy=policy)
         self._query = inventory_query(types)
 
     def query_inventory(self, subscriptions: Sequence[str]) -> list[InventoryResource]:
@@ -138,14 +135,13 @@ class ResourceGraphClient:
             seen.add(token)
 
     def _post(self, body: dict[str, Any], subscriptions: list[str]) -> Mapping[str, Any]:
-        request = self._http.build_request(
+        request = self._request(
             "POST",
-            f"{self._endpoint}/providers/Microsoft.ResourceGraph/resources",
+            "providers/Microsoft.ResourceGraph/resources",
             params={"api-version": API_VERSION},
             json=body,
-            headers={"Authorization": f"Bearer {self._tokens.token()}"},
         )
-        response = send_with_retry(self._http, request, self._policy)
+        response = self._send_with_retry(request)
         if response.status_code in (401, 403):
             raise SourceAuthError(
                 f"Resource Graph refused subscriptions {subscriptions} ({response.status_code}): "

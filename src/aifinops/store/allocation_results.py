@@ -2,7 +2,8 @@
 
 A day's records, owners and record parts are stored as one ``allocation_packs`` row of JSON documents (the
 layout is described in :mod:`aifinops.store.allocation_tables`): a month's hundred thousand records and
-million lines become thirty rows, written and read with orjson.
+million lines become thirty rows, written and read with orjson. Each day's allocated cost per owner and
+currency goes to ``allocation_owner_costs`` in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from aifinops.domain import COST_DIMENSIONS, Basis, CostRecord, from_nanos, to_nanos
+from aifinops.domain import COST_DIMENSIONS, DIMENSIONS, Basis, CostRecord, from_nanos, to_nanos
 from aifinops.engine.allocation import AllocationPart, AllocationResult, AllocationRule, Bucket
 from aifinops.errors import StoreError, ValidationError
-from aifinops.store.allocation_tables import allocation_packs, allocation_runs
+from aifinops.store.allocation_tables import allocation_owner_costs, allocation_packs, allocation_runs
 
-__all__ = ["StoredDay", "load_result", "save_result", "stored_days"]
+__all__ = ["StoredDay", "load_result", "owner_cost_rows", "save_result", "stored_days"]
 
 #: The columns of a pack's ``records`` rows, as written now; reading goes by the names a pack carries.
 RECORD_COLUMNS = ("currency", "cost_nanos", "quantity_nanos", "tags", *COST_DIMENSIONS)
 _BUCKETS = {b.value: b for b in Bucket}
+_ALLOCATED = Bucket.ALLOCATED.value
 
 
 class _Numbering(dict[tuple[str, ...], int]):
@@ -94,12 +96,12 @@ def save_result(
         raise ValidationError(
             f"result has records of {outside[0]}, outside the days being replaced", field="days"
         )
-    for table in (allocation_packs, allocation_runs):
+    for table in (allocation_packs, allocation_runs, allocation_owner_costs):
         conn.execute(sa.delete(table).where(table.c.basis == basis.value, table.c.billing_day.in_(days)))
     packs = _packs(result)
     names = json.dumps([r.name for r in rules])
     dumps = orjson.dumps
-    runs, rows = [], []
+    runs, rows, owner_costs = [], [], []
     for day in days:
         records, owners, parts = packs.get(day, ([], _Numbering(), []))
         runs.append(
@@ -122,9 +124,41 @@ def save_result(
                 "parts": dumps(parts).decode(),
             }
         )
+        owner_costs += owner_cost_rows(day, basis.value, result.dimensions, list(owners), parts)
     if runs:
         conn.execute(sa.insert(allocation_runs), runs)
         conn.execute(sa.insert(allocation_packs), rows)
+    if owner_costs:
+        conn.execute(sa.insert(allocation_owner_costs), owner_costs)
+
+
+def owner_cost_rows(
+    day: dt.date,
+    basis: str,
+    dimensions: Sequence[str],
+    owners: Sequence[Sequence[str]],
+    parts: Sequence[Sequence[Any]],
+) -> list[dict[str, Any]]:
+    """The ``allocation_owner_costs`` rows of one stored day: its ``allocated`` parts summed per owner and
+    currency (``parts`` and ``owners`` as packed: a part names its owners by number)."""
+    sums: dict[str, list[int]] = {}  # per currency, per owner number
+    for _record, currency, bucket, _rule, _driver, _reason, numbers, amounts in parts:
+        if bucket != _ALLOCATED:
+            continue
+        acc = sums.get(currency)
+        if acc is None:
+            acc = sums[currency] = [0] * len(owners)
+        for number, amount in zip(numbers, amounts, strict=True):
+            acc[number] += amount
+    fixed = {"billing_day": day, "basis": basis, **dict.fromkeys(DIMENSIONS, "")}
+    rows = []
+    for currency, per_owner in sorted(sums.items()):
+        for number, nanos in enumerate(per_owner):
+            if nanos:
+                row = {**fixed, "currency": currency, "cost_nanos": nanos}
+                row.update(zip(dimensions, owners[number], strict=True))
+                rows.append(row)
+    return rows
 
 
 def _dimensions(conn: sa.Connection, start: dt.date, end: dt.date, basis: Basis) -> tuple[str, ...]:

@@ -13,6 +13,10 @@ counts) and its ``allocation_packs`` row, which holds the day's allocation as th
 A month allocates about a million lines from about a hundred thousand records; stored one row each they
 made saving the slowest step of a run, packed they are thirty rows. Reading a pack back gives every record
 and line exactly.
+
+``allocation_owner_costs`` keeps, beside each pack, its ``allocated`` bucket summed per owner and currency
+(one row per owner, its values in the dimension columns, '' outside the run's dimensions): a budget reads a
+scope's allocated cost per day in SQL instead of unpacking the day's lines.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Index,
     Integer,
     String,
     Table,
@@ -29,10 +34,12 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from aifinops.domain import DIMENSIONS
 from aifinops.store.tables import DIM_LEN, UtcDateTime, metadata
 
 __all__ = [
     "allocation_deployments",
+    "allocation_owner_costs",
     "allocation_packs",
     "allocation_rules",
     "allocation_runs",
@@ -75,6 +82,18 @@ allocation_packs = Table(
     Column("owners", Text, nullable=False),
     Column("parts", Text, nullable=False),
 )
+
+allocation_owner_costs = Table(
+    "allocation_owner_costs",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("billing_day", Date, nullable=False),
+    Column("basis", String(16), nullable=False),
+    *[Column(name, String(DIM_LEN), nullable=False, server_default="") for name in DIMENSIONS],
+    Column("currency", String(3), nullable=False),
+    Column("cost_nanos", BigInteger, nullable=False),
+)
+Index("ix_allocation_owner_costs_day", allocation_owner_costs.c.basis, allocation_owner_costs.c.billing_day)
 
 #: Which resource each deployment's events were recorded against, kept current incrementally: the rollups
 #: that drivers come from carry no resource id, and scanning a month of events for it on every run is slow.

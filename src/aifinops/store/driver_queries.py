@@ -37,7 +37,7 @@ from aifinops.engine.usage_buckets import from_day, to_day
 from aifinops.errors import StoreError, ValidationError
 from aifinops.store.allocation_queries import deployment_resources
 from aifinops.store.raw import statement
-from aifinops.store.store import Store
+from aifinops.store.store import Store, database_error
 from aifinops.store.tables import DIM_LEN, ROLLUP_SUMS, usage_daily
 
 __all__ = ["BACKGROUND_ROWS", "EXTRA_FIELDS", "DriverRead", "DriverSet", "start_driver_read"]
@@ -217,7 +217,7 @@ def _read(store: Store, setup: list[tuple[str, list[Any]]], query: tuple[str, An
     try:
         raw: Any = store.engine.raw_connection()
     except (error, sa.exc.SQLAlchemyError) as exc:
-        raise StoreError(f"reading usage drivers failed: {exc.__class__.__name__}: {exc}") from exc
+        raise database_error(exc, url=store.safe_url) from exc
     sqlite = store.dialect == "sqlite"
     try:
         cursor = raw.driver_connection.cursor()
@@ -237,7 +237,7 @@ def _read(store: Store, setup: list[tuple[str, list[Any]]], query: tuple[str, An
     except Exception as exc:
         raw.invalidate()  # a connection in an unknown state is not given back to the pool
         if isinstance(exc, error):
-            raise StoreError(f"reading usage drivers failed: {exc.__class__.__name__}: {exc}") from exc
+            raise database_error(exc, url=store.safe_url) from exc
         raise
     finally:
         raw.close()

@@ -18,7 +18,7 @@ from aifinops.domain import DIMENSIONS, MeterKind, PricedUsage, UsageEvent, to_n
 from aifinops.engine.usage_buckets import EPOCH
 from aifinops.errors import StoreError
 from aifinops.store.freshness import touch_freshness
-from aifinops.store.store import Store
+from aifinops.store.store import Store, retrying
 from aifinops.store.tables import ROLLUP_SUMS, usage_events
 
 __all__ = [
@@ -164,16 +164,6 @@ def event_row(event: UsageEvent, priced: PricedUsage, *, source: str, now: dt.da
     )
 
 
-_DEADLOCK_RETRIES = 3
-_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
-
-
-def _is_transient(exc: StoreError) -> bool:
-    """A PostgreSQL deadlock or serialization failure: the whole transaction can simply run again."""
-    orig = getattr(exc.__cause__, "orig", None)
-    return getattr(orig, "sqlstate", None) in _TRANSIENT_SQLSTATES
-
-
 def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
@@ -290,15 +280,10 @@ class EventStore:
         """Insert rows from :func:`event_values` (in the store's driver form, see :attr:`sqlite`); rows whose
         ``event_id`` is already stored, or repeated in the batch, are duplicates."""
         unique: dict[str, tuple[Any, ...]] = {}
-        for row in rows:
+        # In event_id order, so that concurrent batches lock the ids they share in the same order.
+        for row in sorted(rows, key=lambda r: r[0]):
             unique.setdefault(row[0], row)
-        for attempt in range(1, _DEADLOCK_RETRIES + 1):
-            try:
-                return self._insert_once(unique, len(rows), source=source, now=now)
-            except StoreError as exc:
-                if attempt == _DEADLOCK_RETRIES or not _is_transient(exc):
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return retrying(lambda: self._insert_once(unique, len(rows), source=source, now=now))
 
     def _insert_once(
         self, unique: dict[str, tuple[Any, ...]], received: int, *, source: str, now: dt.datetime

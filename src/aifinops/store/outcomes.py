@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aifinops.domain import TaskOutcome, to_nanos
-from aifinops.store.store import Store, dialect_insert
+from aifinops.store.store import Store, dialect_insert, retrying
 from aifinops.store.tables import TASK_KEY, task_outcomes
 
 __all__ = ["OutcomeStore"]
@@ -40,7 +40,10 @@ class OutcomeStore:
             key = (o.tenant or "", o.task_id)
             if key not in latest or o.ended_at >= latest[key].ended_at:
                 latest[key] = o
-        rows = [_outcome_row(o, now) for o in latest.values()]
+        rows = [_outcome_row(o, now) for _, o in sorted(latest.items())]  # one lock order for all writers
+        return retrying(lambda: self._upsert_rows(rows))
+
+    def _upsert_rows(self, rows: list[dict[str, Any]]) -> int:
         with self.store.session() as conn:
             stmt = dialect_insert(conn, task_outcomes)
             newer = stmt.excluded.ended_at >= task_outcomes.c.ended_at

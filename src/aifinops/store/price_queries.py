@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -10,7 +11,7 @@ from aifinops.domain import DeploymentType, MeterKind, Price, from_nanos
 from aifinops.store.store import Store
 from aifinops.store.tables import prices
 
-__all__ = ["read_price_version", "read_prices"]
+__all__ = ["read_price_version", "read_prices", "read_prices_by_id"]
 
 
 def _price(r: Any) -> Price:
@@ -37,6 +38,13 @@ def read_prices(store: Store) -> list[Price]:
     """Every stored price, in the order they were added."""
     with store.reader() as conn:
         return [_price(r) for r in conn.execute(select(prices).order_by(prices.c.id))]
+
+
+def read_prices_by_id(store: Store, ids: Iterable[int]) -> dict[int, Price]:
+    """The stored prices of ``ids`` (those that exist), by id."""
+    with store.reader() as conn:
+        rows = conn.execute(select(prices).where(prices.c.id.in_(sorted(set(ids)))))
+        return {r.id: _price(r) for r in rows}
 
 
 def read_price_version(store: Store) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from aifinops.errors import StoreError
+from aifinops.store.store import database_error
 
 __all__ = ["day_parser", "raw_batches", "statement"]
 
@@ -37,7 +37,7 @@ def statement(dialect: sa.Dialect, query: sa.ClauseElement) -> tuple[str, Any]:
 def raw_batches(
     conn: sa.Connection, query: sa.ClauseElement, size: int = 20_000
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """The rows of ``query`` in lists of up to ``size`` driver tuples; driver errors become StoreError."""
+    """The rows of ``query`` in lists of up to ``size`` driver tuples; driver errors: database_error."""
     sql, params = statement(conn.dialect, query)
     dbapi = conn.connection.driver_connection
     error: Any = conn.dialect.loaded_dbapi.Error
@@ -50,7 +50,7 @@ def raw_batches(
         finally:
             cursor.close()
     except error as exc:
-        raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+        raise database_error(exc, url=conn.engine.url.render_as_string(hide_password=True)) from exc
 
 
 def day_parser() -> Any:

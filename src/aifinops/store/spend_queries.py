@@ -3,7 +3,8 @@
 Estimated spend comes from ``usage_rollup`` summed in SQL per local day of a zone and per value of the
 scoped dimensions (one query per zone and currency, not per budget). Billed spend comes from
 :mod:`aifinops.store.cost_queries`; a billing day counts as complete once a later day has data in
-every collected scope.
+every collected scope. Allocated spend — what the stored allocation charged a scope on a billing day — comes
+from ``allocation_owner_costs``, on the days whose allocation ran over every scoped dimension.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ import sqlalchemy as sa
 
 from aifinops.domain import Basis
 from aifinops.engine.usage_buckets import from_day, hour_start
+from aifinops.store.allocation_tables import allocation_owner_costs, allocation_runs
 from aifinops.store.cost_queries import read_cost_freshness, read_cost_series
 from aifinops.store.store import Store
 from aifinops.store.tables import usage_rollup
 
 __all__ = [
+    "AllocatedSpend",
     "EstimatedSpend",
     "ScopeKey",
+    "allocated_spend",
     "billed_spend",
     "estimated_spend",
     "last_complete_day",
@@ -42,6 +46,18 @@ class EstimatedSpend:
 
     by_scope: Mapping[ScopeKey, Mapping[dt.date, int]]  # nano-units
     total: Mapping[dt.date, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AllocatedSpend:
+    """Allocated spend per billing day for each requested scope, on the days an allocation covers it.
+
+    ``by_scope[key]`` holds every allocated day whose run was over all of the scope's dimensions (zero when
+    nothing was charged to the scope); ``days`` maps each allocated day (with records) to its dimensions.
+    """
+
+    by_scope: Mapping[ScopeKey, Mapping[dt.date, int]]  # nano-units
+    days: Mapping[dt.date, tuple[str, ...]]
 
 
 def scope_key(scope: Mapping[str, tuple[str, ...]]) -> ScopeKey:
@@ -94,16 +110,30 @@ def estimated_spend(
     currency: str,
 ) -> EstimatedSpend:
     """Estimated nano-units per local day (in ``tz``) from ``first_day`` up to the instant ``end``."""
-    by_dims: dict[tuple[str, ...], list[ScopeKey]] = defaultdict(list)
-    for key in {scope_key(s) for s in scopes}:
-        by_dims[tuple(dim for dim, _ in key)].append(key)
+    by_dims = _by_dimensions(scopes)
     union = tuple(sorted({dim for dims in by_dims for dim in dims}))
     # One query per zone, grouped by every scoped dimension; each scope's dimension set is a projection.
     rows = spend_sums(store, first_day=first_day, end=end, tz=tz, currency=currency, group=union)
     total: dict[dt.date, int] = defaultdict(int)
     for day, _, nanos in rows:
         total[day] += nanos
-    out: dict[ScopeKey, dict[dt.date, int]] = {(): dict(total)}
+    return EstimatedSpend({(): dict(total), **_project(rows, union, by_dims)}, dict(total))
+
+
+def _by_dimensions(scopes: Iterable[Mapping[str, tuple[str, ...]]]) -> dict[tuple[str, ...], list[ScopeKey]]:
+    by_dims: dict[tuple[str, ...], list[ScopeKey]] = defaultdict(list)
+    for key in {scope_key(s) for s in scopes}:
+        by_dims[tuple(dim for dim, _ in key)].append(key)
+    return by_dims
+
+
+def _project(
+    rows: Sequence[tuple[Any, tuple[str, ...], int]],
+    union: tuple[str, ...],
+    by_dims: Mapping[tuple[str, ...], list[ScopeKey]],
+) -> dict[ScopeKey, dict[Any, int]]:
+    """Each scope's sums per day from rows grouped by the ``union`` of the scoped dimensions."""
+    out: dict[ScopeKey, dict[Any, int]] = {}
     for dims, keys in by_dims.items():
         positions = [union.index(d) for d in dims]
         cells: dict[tuple[str, ...], dict[Any, int]] = defaultdict(lambda: defaultdict(int))
@@ -111,7 +141,51 @@ def estimated_spend(
             cells[tuple(values[i] for i in positions)][day] += nanos
         for key in keys:
             out[key] = _sum_cells(cells, key)
-    return EstimatedSpend(out, dict(total))
+    return out
+
+
+def allocated_spend(
+    store: Store,
+    scopes: Iterable[Mapping[str, tuple[str, ...]]],
+    *,
+    basis: Basis,
+    first_day: dt.date,
+    last_day: dt.date,
+    currency: str,
+) -> AllocatedSpend:
+    """Allocated nano-units per billing day (inclusive range) on ``basis`` and in ``currency`` per scope.
+
+    Only the ``allocated`` bucket counts: idle capacity, purchases and unallocated cost belong to no scope.
+    """
+    by_dims = _by_dimensions(scopes)
+    union = tuple(sorted({dim for dims in by_dims for dim in dims}))
+    r, o = allocation_runs.c, allocation_owner_costs.c
+    with store.reader() as conn:
+        runs = conn.execute(
+            sa.select(r.billing_day, r.dimensions).where(
+                r.basis == basis.value, r.billing_day >= first_day, r.billing_day <= last_day, r.records > 0
+            )
+        ).all()
+        cols = [o[d] for d in union]
+        sums = conn.execute(
+            sa.select(o.billing_day, *cols, sa.func.sum(o.cost_nanos))
+            .where(
+                o.basis == basis.value,
+                o.billing_day >= first_day,
+                o.billing_day <= last_day,
+                o.currency == currency,
+            )
+            .group_by(o.billing_day, *cols)
+        ).all()
+    days = {day: tuple(d for d in dims.split(",") if d) for day, dims in runs}
+    rows = [(row[0], tuple(row[1:-1]), int(row[-1] or 0)) for row in sums]
+    projected = _project(rows, union, by_dims)
+    out: dict[ScopeKey, dict[dt.date, int]] = {}
+    for dims, keys in by_dims.items():
+        covered = [day for day, run in days.items() if set(dims) <= set(run)]
+        for key in keys:
+            out[key] = {day: projected[key].get(day, 0) for day in covered}
+    return AllocatedSpend(out, days)
 
 
 def spend_sums(

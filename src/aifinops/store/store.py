@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from aifinops.errors import SchemaOutdatedError, StoreError
+from aifinops.errors import SchemaOutdatedError, StoreDataError, StoreError, StoreUnavailableError
 
-__all__ = ["Store", "dialect_insert", "normalize_url"]
+__all__ = ["Store", "database_error", "dialect_insert", "normalize_url", "retrying"]
+
+_T = TypeVar("_T")
+_ATTEMPTS = 4
+_BACKOFF = 0.05  # seconds, doubled per attempt, with jitter so that two deadlock victims do not meet again
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -31,6 +38,56 @@ def normalize_url(url: str) -> str:
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return url
+
+
+# SQLSTATE classes (PostgreSQL appendix A) that say "try again": connection exceptions, transaction rollback
+# (serialization failure, deadlock), insufficient resources, operator intervention (shutdown, cancel).
+_TRANSIENT_CLASSES = ("08", "40", "53", "57")
+_TRANSIENT_STATES = frozenset({"55P03", "55006"})  # lock not available, object in use
+# Data exceptions (22: out of range, too long, NUL) and integrity violations (23): the values are wrong.
+_DATA_CLASSES = ("22", "23")
+_SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy", "unable to open")
+_DBAPI_DATA = ("DataError", "IntegrityError")
+#: The connection was lost or the pool ran dry: a few seconds; a lock or deadlock: right away.
+_RETRY_CONNECT, _RETRY_LOCK = 5, 1
+
+
+def database_error(exc: BaseException, *, url: str) -> StoreError:
+    """A driver error as the StoreError that says whether trying again can help.
+
+    The message names the database (without password), the driver's error class and its first line: never
+    the SQL statement nor its parameters (SQLAlchemy's text carries both, and they may hold user data).
+    """
+    orig = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the DBAPI error in .orig
+    first = (str(orig).strip().splitlines() or [""])[0][:300]
+    message = f"database error on {url}: {orig.__class__.__name__}: {first}"
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    name = orig.__class__.__name__
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError):
+        return StoreUnavailableError(message, retry_after=_RETRY_CONNECT)
+    if sqlstate.startswith(_TRANSIENT_CLASSES) or sqlstate in _TRANSIENT_STATES:
+        retry = _RETRY_CONNECT if sqlstate.startswith(("08", "57")) else _RETRY_LOCK
+        return StoreUnavailableError(message, retry_after=retry)
+    if sqlstate.startswith(_DATA_CLASSES) or isinstance(orig, OverflowError) or name in _DBAPI_DATA:
+        return StoreDataError(message, reason=first)
+    if name == "OperationalError":  # no SQLSTATE: the connection failed, or SQLite is busy / locked
+        lock = any(text in first for text in _SQLITE_BUSY)
+        return StoreUnavailableError(message, retry_after=_RETRY_LOCK if lock else _RETRY_CONNECT)
+    return StoreError(message)
+
+
+def retrying(work: Callable[[], _T]) -> _T:
+    """Run a whole write transaction again when the database aborted it or could not be reached (a deadlock
+    between concurrent re-sends, a serialization failure, a lock timeout, a dropped connection); the last
+    StoreUnavailableError is raised."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return work()
+        except StoreUnavailableError:
+            if attempt == _ATTEMPTS:
+                raise
+            time.sleep(_BACKOFF * 2 ** (attempt - 1) * (1 + random.random()))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -93,9 +150,18 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        """What a database call can raise: SQLAlchemy's errors, the driver's own (raw cursors), and the
+        OverflowError of sqlite3 binding an integer beyond 64 bits."""
+        return (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error, OverflowError)
+
     @contextmanager
     def session(self) -> Iterator[Connection]:
-        """A connection in one transaction: committed on success, rolled back on error."""
+        """A connection in one transaction: committed on success, rolled back on error.
+
+        Driver errors become :func:`database_error`: StoreUnavailableError, StoreDataError or StoreError.
+        """
         try:
             with self.engine.connect() as conn:
                 conn.info["aifinops_write"] = True
@@ -104,17 +170,17 @@ class Store:
                         yield conn
                 finally:
                     conn.info.pop("aifinops_write", None)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database error on {self.safe_url}: {exc.__class__.__name__}: {exc}") from exc
+        except self.driver_errors as exc:
+            raise database_error(exc, url=self.safe_url) from exc
 
     @contextmanager
     def reader(self) -> Iterator[Connection]:
-        """A connection for reads (no explicit transaction work)."""
+        """A connection for reads (no explicit transaction work); driver errors as in :meth:`session`."""
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database error on {self.safe_url}: {exc.__class__.__name__}: {exc}") from exc
+        except self.driver_errors as exc:
+            raise database_error(exc, url=self.safe_url) from exc
 
     # --- schema -------------------------------------------------------------------------------
     def _alembic_config(self) -> Config:

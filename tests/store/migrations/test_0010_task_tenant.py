@@ -15,7 +15,7 @@ from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
 from aifinops.store.task_queries import list_tasks, task_aggregates
-from factories import PRICE_START, T0, event, gpt4o_prices
+from tests.factories import PRICE_START, T0, event, gpt4o_prices
 
 REVISION = "0010_task_tenant"
 

@@ -85,6 +85,7 @@ def test_allocation_runs_and_shows_a_showback_whose_total_is_the_invoice(api: Te
             "currency": "USD",
             "allocated": "7.5",
             "idle": "0",
+            "purchases": "0",
             "unallocated": "2",
             "total": "9.5",
             "invoice": "9.5",
@@ -113,7 +114,7 @@ def test_kpis_show_cost_per_successful_task_estimated_and_fully_loaded(
     from aifinops.domain import Outcome, TaskOutcome
     from aifinops.jobs.ingest import Ingestor
     from aifinops.store.prices import PriceStore
-    from factories import PRICE_START, event, gpt4o_prices
+    from tests.factories import PRICE_START, event, gpt4o_prices
 
     PriceStore(sqlite_store).save(gpt4o_prices(), now=PRICE_START)
     ingestor = Ingestor(sqlite_store)

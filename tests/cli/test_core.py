@@ -15,7 +15,7 @@ from aifinops.domain import DeploymentType, MeterKind, Price
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
-from factories import PRICE_START, event, gpt4o_prices
+from tests.factories import PRICE_START, event, gpt4o_prices
 
 runner = CliRunner()
 

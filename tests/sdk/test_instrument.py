@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -15,28 +14,11 @@ import pytest
 
 from aifinops import sdk
 from aifinops.errors import ConfigError
+from tests.sdk.conftest import Ingest
+from tests.wire_examples import PROMPT_FILTER_CHUNK, RESPONSES_USAGE, chat_completion
 
 ENDPOINT = "https://res.openai.azure.com"
 MODEL = "gpt-4o-2024-11-20"
-CHAT_USAGE = {
-    "prompt_tokens": 1200,
-    "completion_tokens": 300,
-    "total_tokens": 1500,
-    "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
-    "completion_tokens_details": {
-        "reasoning_tokens": 128,
-        "audio_tokens": 0,
-        "accepted_prediction_tokens": 0,
-        "rejected_prediction_tokens": 0,
-    },
-}
-FILTERS = {
-    "hate": {"filtered": False, "severity": "safe"},
-    "self_harm": {"filtered": False, "severity": "safe"},
-    "sexual": {"filtered": False, "severity": "safe"},
-    "violence": {"filtered": False, "severity": "safe"},
-    "jailbreak": {"filtered": False, "detected": False},
-}
 
 
 def _chat_chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
@@ -58,35 +40,15 @@ def _chat(body: dict[str, Any]) -> httpx.Response:
     if not body.get("stream"):
         return httpx.Response(
             200,
-            json={
-                "id": "chatcmpl-Ab12Cd34",
-                "object": "chat.completion",
-                "created": 1767225600,
-                "model": MODEL,
-                "system_fingerprint": "fp_abc123",
-                "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": FILTERS}],
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": "Hello."},
-                        "content_filter_results": {"hate": {"filtered": False, "severity": "safe"}},
-                    }
-                ],
-                "usage": CHAT_USAGE,
-            },
+            json=chat_completion(
+                model=MODEL,
+                content="Hello.",
+                finish_reason="stop",
+                choice_filter={"hate": {"filtered": False, "severity": "safe"}},
+            ),
         )
     # Azure opens with an empty prompt-filter chunk (wire reference §3.1).
-    events: list[dict[str, Any]] = [
-        {
-            "id": "",
-            "object": "",
-            "created": 0,
-            "model": "",
-            "choices": [],
-            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": FILTERS}],
-        }
-    ]
+    events: list[dict[str, Any]] = [PROMPT_FILTER_CHUNK]
     events += [
         _chat_chunk({"role": "assistant", "content": "Hel"}, None),
         _chat_chunk({"content": "lo"}, None),
@@ -105,13 +67,6 @@ def _chat(body: dict[str, Any]) -> httpx.Response:
 
 
 def _responses(body: dict[str, Any]) -> httpx.Response:
-    usage = {
-        "input_tokens": 1200,
-        "input_tokens_details": {"cached_tokens": 1024},
-        "output_tokens": 300,
-        "output_tokens_details": {"reasoning_tokens": 128},
-        "total_tokens": 1500,
-    }
     response = {
         "id": "resp_1",
         "object": "response",
@@ -122,7 +77,7 @@ def _responses(body: dict[str, Any]) -> httpx.Response:
         "parallel_tool_calls": True,
         "tool_choice": "auto",
         "tools": [],
-        "usage": usage,
+        "usage": RESPONSES_USAGE,
     }
     if not body.get("stream"):
         return httpx.Response(200, json=response)
@@ -178,33 +133,6 @@ def fake_azure_openai(request: httpx.Request) -> httpx.Response:
             },
         )
     return httpx.Response(404, json={"error": {"code": "DeploymentNotFound", "message": path}})
-
-
-class Ingest:
-    """The aifinops ingest endpoint: records batches; can fail its first answers."""
-
-    def __init__(self, failures: int = 0, status: int = 503) -> None:
-        self.batches: list[tuple[str, list[dict[str, Any]]]] = []
-        self.failures, self.status, self.auth = failures, status, set[str]()
-        self.lock = threading.Lock()
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        with self.lock:
-            self.auth.add(request.headers.get("authorization", ""))
-            if self.failures:
-                self.failures -= 1
-                return httpx.Response(self.status, json={"title": "Store unavailable"})
-            kind = request.url.path.rsplit("/", 1)[-1]
-            self.batches.append((kind, json.loads(request.content)[kind]))
-        return httpx.Response(200, json={"accepted": 1, "duplicates": 0, "rejected": []})
-
-    def items(self, kind: str) -> list[dict[str, Any]]:
-        return [item for k, batch in self.batches if k == kind for item in batch]
-
-
-@pytest.fixture
-def ingest() -> Ingest:
-    return Ingest()
 
 
 @pytest.fixture
@@ -369,36 +297,6 @@ def test_instrument_twice_records_once(sender: sdk.Sender, ingest: Ingest) -> No
     assert sender.flush(5) and len(ingest.items("events")) == 1
 
 
-def test_sender_retries_with_backoff_then_delivers() -> None:
-    ingest = Ingest(failures=2)
-    sender = sdk.Sender(
-        "http://aifinops",
-        flush_interval=0.05,
-        backoff=0.01,
-        http_client=httpx.Client(transport=httpx.MockTransport(ingest)),
-    )
-    sender.send_event({"event_id": "e1"})
-    assert sender.flush(5)
-    sender.close()
-    assert ingest.items("events") == [{"event_id": "e1"}] and sender.stats["retries"] == 2
-
-
-def test_full_buffer_drops_the_oldest_and_counts() -> None:
-    ingest = Ingest()
-    sender = sdk.Sender(
-        "http://aifinops",
-        max_buffer=3,
-        flush_interval=60,
-        http_client=httpx.Client(transport=httpx.MockTransport(ingest)),
-    )
-    for i in range(5):
-        sender.send_event({"event_id": f"e{i}"})
-    assert sender.stats["dropped_full"] == 2
-    assert sender.flush(5)
-    sender.close()
-    assert [e["event_id"] for e in ingest.items("events")] == ["e2", "e3", "e4"]
-
-
 def test_unreachable_ingest_never_blocks_or_raises_into_the_app() -> None:
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
@@ -415,19 +313,6 @@ def test_unreachable_ingest_never_blocks_or_raises_into_the_app() -> None:
     assert sender.flush(5)
     sender.close()
     assert sender.stats["dropped_failed"] == 1 and sender.stats["sent"] == 0
-
-
-def test_a_refused_batch_is_not_retried() -> None:
-    ingest = Ingest(failures=1, status=401)
-    sender = sdk.Sender(
-        "http://aifinops",
-        flush_interval=0.01,
-        http_client=httpx.Client(transport=httpx.MockTransport(ingest)),
-    )
-    sender.send_event({"event_id": "e1"})
-    assert sender.flush(5)
-    sender.close()
-    assert sender.stats["rejected"] == 1 and sender.stats["retries"] == 0
 
 
 def test_configured_sender_is_the_default_and_instrument_without_one_fails_at_setup(ingest: Ingest) -> None:
@@ -456,23 +341,3 @@ def test_configured_sender_is_the_default_and_instrument_without_one_fails_at_se
     finally:
         sdk.configure(None)
         sender.close()
-
-
-def test_items_the_ingest_api_rejects_are_counted_once_each() -> None:
-    def partly(request: httpx.Request) -> httpx.Response:
-        rejected = [
-            {"index": 0, "field": "ts", "reason": "needs a time zone"},
-            {"index": 0, "field": "step", "reason": "must be ≥ 0"},
-        ]
-        return httpx.Response(200, json={"accepted": 1, "duplicates": 0, "rejected": rejected})
-
-    sender = sdk.Sender(
-        "http://aifinops",
-        flush_interval=0.01,
-        http_client=httpx.Client(transport=httpx.MockTransport(partly)),
-    )
-    sender.send_event({"event_id": "bad"})
-    sender.send_event({"event_id": "good"})
-    assert sender.flush(5)
-    sender.close()
-    assert sender.stats["sent"] == 2 and sender.stats["rejected"] == 1

@@ -28,15 +28,15 @@ from aifinops.errors import ConfigError, SourceError
 from aifinops.jobs.collect import CollectionSummary, Collector, collection_window, run_scheduled
 from aifinops.jobs.collection_sources import month_chunks
 from aifinops.sources._http import RetryPolicy
-from aifinops.sources.cost_exports import BlobExports
 from aifinops.sources.cost_management import CostManagementClient
+from aifinops.sources.export_runs import BlobExports
 from aifinops.sources.monitor import MonitorClient
 from aifinops.sources.resource_graph import ResourceGraphClient
 from aifinops.store import Store
 from aifinops.store.cost_queries import read_cost_checkpoints, read_cost_freshness, read_cost_totals
 from aifinops.store.inventory_queries import read_inventory
 from aifinops.store.metric_sample_queries import read_metric_samples
-from factories import SAMPLES_DIR, EmulatorToken
+from tests.factories import SAMPLES_DIR, EmulatorToken
 
 SAMPLES = SAMPLES_DIR
 EA_ACTUAL = SAMPLES / "azure-cost-export/finops-toolkit/EA_ActualCost_Small.csv"

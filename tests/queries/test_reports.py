@@ -74,6 +74,7 @@ def test_json_carries_money_as_strings_with_totals_and_unallocated_reasons() -> 
         "currency": "USD",
         "allocated": "9.500000001",
         "idle": "3",
+        "purchases": "0",
         "unallocated": "0",
         "total": "12.500000001",
         "invoice": "12.500000001",

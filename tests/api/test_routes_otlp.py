@@ -5,15 +5,11 @@ from __future__ import annotations
 import copy
 import gzip
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from google.rpc.status_pb2 import Status as RpcStatus
@@ -37,9 +33,10 @@ from aifinops.config import Settings, load_settings
 from aifinops.store import Store
 from aifinops.store.keys import KeyStore
 from aifinops.store.prices import PriceStore
-from factories import PRICE_START, gpt4o_prices
-from wire_examples import OTLP_REFERENCE_BODY as REFERENCE_BODY
-from wire_examples import OTLP_REFERENCE_TRACE as TRACE
+from tests.factories import PRICE_START, gpt4o_prices
+from tests.served import Served
+from tests.wire_examples import OTLP_REFERENCE_BODY as REFERENCE_BODY
+from tests.wire_examples import OTLP_REFERENCE_TRACE as TRACE
 
 PROBLEM = "application/problem+json"
 PROTOBUF = {"content-type": "application/x-protobuf"}
@@ -261,28 +258,6 @@ def test_ingest_scope_is_required_and_a_tenant_key_sends_only_its_tenant(sqlite_
 # --- the real OpenTelemetry SDK and OTLP/HTTP exporter --------------------------------------------
 
 
-class _Served:
-    """An ASGI app on 127.0.0.1 at a random port, in a background thread."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
-
-
 def _agent_run(provider: TracerProvider) -> str:
     """An in-process agent that calls a model, a tool, the model again, and an HTTP API; its trace id."""
     tracer = provider.get_tracer("test.genai")
@@ -344,7 +319,7 @@ def test_the_real_otel_exporter_sends_genai_spans_that_become_task_events(
     keys = KeyStore(store)
     _, ingest = keys.create(name="otel", scopes={"ingest"})
     _, reader = keys.create(name="reader", scopes={"read"})
-    served = _Served(otlp_app(store))
+    served = Served(otlp_app(store))
     try:
         # Configured the way the README says: the standard OTel environment variables.
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"{served.url}/v1/traces")

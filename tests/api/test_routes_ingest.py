@@ -7,7 +7,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from factories import event_json
+from tests.factories import event_json
 
 PROBLEM = "application/problem+json"
 

@@ -11,7 +11,7 @@ from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.budget_queries import fired_thresholds
 from aifinops.store.prices import PriceStore
-from factories import PRICE_START, event, gpt4o_prices
+from tests.factories import PRICE_START, event, gpt4o_prices
 
 
 def test_configured_budget_fires_once_across_rounds(sqlite_store: Store) -> None:

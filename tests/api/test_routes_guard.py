@@ -8,7 +8,6 @@ import datetime as dt
 import time
 from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,12 +18,12 @@ from aifinops.api.access import Access
 from aifinops.api.problems import install_problem_handlers
 from aifinops.api.routes_guard import router
 from aifinops.domain import MeterKind, Price
-from aifinops.engine.limit_policies import BudgetPeriod, FailMode, TokenPrices
+from aifinops.engine.limit_policies import TokenPrices
 from aifinops.engine.pricing import PriceBook
-from aifinops.errors import ConfigError, StoreError
+from aifinops.errors import StoreError
 from aifinops.gateway.counters import AcquireResult, InProcessCounters, Reservation, Settlement
 from aifinops.gateway.enforcer import BookPrices, CallContext, DeploymentModel, Enforcer
-from aifinops.gateway.policies import load_policies, parse_policies
+from aifinops.gateway.policies import parse_policies
 from aifinops.store.keys import ApiKey
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, 30, tzinfo=dt.UTC)
@@ -241,51 +240,6 @@ def test_book_prices_reads_the_price_book_in_effect() -> None:
     euro = BookPrices(lambda: book, {"chat": DeploymentModel("gpt-4o")}, currency="EUR", clock=lambda: NOW)
     assert euro("chat") is None
     assert BookPrices(lambda: None, {"chat": DeploymentModel("gpt-4o")})("chat") is None
-
-
-def test_policy_file_errors_name_file_line_field_and_reason(tmp_path: Path) -> None:
-    path = tmp_path / "limits.yaml"
-    path.write_text(
-        "policies:\n"
-        "  team:\n"
-        "    - kind: rpm\n"
-        "      limit: 10\n"
-        "    - kind: rpm\n"
-        "      limit: 5\n"
-        "      scope: {colour: blue}\n"
-        "    - {kind: budget, limit: '5.00'}\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(ConfigError) as info:
-        load_policies(path)
-    message = str(info.value)
-    assert f"{path}:5: policies.team[1].scope" in message and "colour" in message
-    assert f"{path}:8: policies.team[2]" in message and "needs 'currency'" in message
-
-
-def test_policy_file_loads_defaults_and_fail_modes(tmp_path: Path) -> None:
-    path = tmp_path / "limits.yaml"
-    path.write_text(
-        "global:\n"
-        "  - {kind: max_tokens, limit: 4096, action: reject}\n"
-        "policies:\n"
-        "  team:\n"
-        "    - {kind: rpm, name: team-rpm, limit: 10, scope: {key_id: '*'}}\n"
-        "    - {kind: budget, limit: '5.00', currency: USD, period: day, downgrade_to: gpt-4o-mini}\n"
-        "    - {kind: tpm, limit: 1000, fail: closed}\n",
-        encoding="utf-8",
-    )
-    book = load_policies(path)
-    team = book.for_key("team")
-    assert team is not None and [p.name for p in team] == [
-        "global[0]",
-        "team-rpm",
-        "policies.team[1]",
-        "policies.team[2]",
-    ]
-    assert team[0].reject and team[1].fail is FailMode.OPEN and team[2].fail is FailMode.CLOSED
-    assert team[3].fail is FailMode.CLOSED and team[2].period is BudgetPeriod.DAY
-    assert book.for_key(None) == team[:1] and book.for_key("other") is None
 
 
 def test_no_policy_admission_is_cheap() -> None:

@@ -13,7 +13,7 @@ from aifinops.domain import Outcome, TaskOutcome
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
-from factories import PRICE_START, T0, event, gpt4o_prices
+from tests.factories import PRICE_START, T0, event, gpt4o_prices
 
 
 def _sums(store: Store, table: str) -> tuple[int, ...]:

@@ -1,5 +1,4 @@
-"""Cost records, metric samples and inventory on SQLite and PostgreSQL: slices replaced atomically and
-idempotently, totals, freshness."""
+"""Cost records on SQLite and PostgreSQL: slices replaced atomically and idempotently, totals, freshness."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aifinops.domain import Basis, CostRecord, InventoryResource, MetricSample, Money
+from aifinops.domain import Basis, CostRecord, Money
 from aifinops.errors import SourceError, ValidationError
 from aifinops.sources.cost_exports import ExportReader
 from aifinops.store import Store
@@ -23,11 +22,7 @@ from aifinops.store.cost_queries import (
     read_cost_totals,
 )
 from aifinops.store.cost_records import CostRecordStore
-from aifinops.store.inventory import InventoryStore
-from aifinops.store.inventory_queries import read_inventory
-from aifinops.store.metric_sample_queries import read_metric_samples
-from aifinops.store.metric_samples import MetricSampleStore
-from factories import SAMPLES_DIR
+from tests.factories import SAMPLES_DIR
 
 EA_AMORTIZED = SAMPLES_DIR / "azure-cost-export" / "finops-toolkit" / "EA_AmortizedCost_Small.csv"
 SEPT, OCT = dt.date(2023, 9, 1), dt.date(2023, 10, 1)
@@ -202,66 +197,3 @@ def test_reingesting_changes_nothing(sqlite_store: Store, rows: list[tuple[int, 
         expected[currency] = expected.get(currency, Decimal(0)) + cost
     assert once == twice == {c: Money(n, c, Basis.ACTUAL) for c, n in expected.items()}
     assert read_cost_totals(sqlite_store, SEPT, OCT, basis=Basis.ACTUAL) == dict(twice)
-
-
-def test_metric_samples_are_replaced_per_window(store: Store) -> None:
-    rid = "/subscriptions/s1/resourcegroups/rg/providers/microsoft.cognitiveservices/accounts/aoai"
-    t0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-    hour = dt.timedelta(hours=1)
-
-    def sample(h: int, value: str) -> MetricSample:
-        return MetricSample(
-            resource_id=rid,
-            metric="ProcessedPromptTokens",
-            ts=t0 + h * hour,
-            value=Decimal(value),
-            aggregation="total",
-            unit="Count",
-            deployment="gpt-4o",
-            dimensions={"ModelDeploymentName": "gpt-4o"},
-        )
-
-    MetricSampleStore(store).replace(
-        [rid],
-        ["ProcessedPromptTokens"],
-        start=t0,
-        end=t0 + 3 * hour,
-        samples=[sample(0, "10"), sample(1, "20")],
-    )
-    MetricSampleStore(store).replace(
-        [rid],
-        ["ProcessedPromptTokens"],
-        start=t0 + hour,
-        end=t0 + 3 * hour,
-        samples=[sample(1, "25"), sample(2, "5")],
-    )
-    stored = read_metric_samples(store, t0, t0 + 3 * hour)
-    assert [(s.ts.hour, s.value, s.deployment) for s in stored] == [
-        (0, Decimal(10), "gpt-4o"),
-        (1, Decimal(25), "gpt-4o"),
-        (2, Decimal(5), "gpt-4o"),
-    ]
-    assert stored[0].dimensions == {"ModelDeploymentName": "gpt-4o"}
-
-
-def test_inventory_is_replaced_per_subscription(store: Store) -> None:
-    def res(name: str, sub: str) -> InventoryResource:
-        return InventoryResource(
-            resource_id=f"/subscriptions/{sub}/resourcegroups/rg/providers/microsoft.cognitiveservices/accounts/{name}",
-            name=name,
-            type="Microsoft.CognitiveServices/accounts",
-            subscription_id=sub,
-            resource_group="rg",
-            kind="OpenAI",
-            tags={"team": "search"},
-        )
-
-    InventoryStore(store).replace(["s1", "s2"], [res("a", "s1"), res("b", "s1"), res("c", "s2")])
-    InventoryStore(store).replace(["s1"], [res("a", "s1")])
-    stored = read_inventory(store, resource_type="microsoft.cognitiveservices/accounts")
-    assert [(r.name, r.subscription_id, dict(r.tags)) for r in stored] == [
-        ("a", "s1", {"team": "search"}),
-        ("c", "s2", {"team": "search"}),
-    ]
-    with pytest.raises(ValidationError, match="not in subscriptions"):
-        InventoryStore(store).replace(["s9"], [res("a", "s1")])

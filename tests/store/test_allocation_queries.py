@@ -19,7 +19,7 @@ from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.allocation_queries import allocated_groups, allocation_coverage, bucket_totals
 from aifinops.store.allocation_results import load_result
-from factories import event
+from tests.factories import event
 
 D1, D2, D3 = dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10, 3)
 NOW = dt.datetime(2026, 10, 5, tzinfo=dt.UTC)

@@ -36,7 +36,7 @@ from aifinops.store.allocation_queries import deployment_resources
 from aifinops.store.allocations import AllocationStore
 from aifinops.store.driver_queries import _WORKER, DriverRead
 from aifinops.store.prices import PriceStore
-from factories import PRICE_START, event, gpt4o_prices
+from tests.factories import PRICE_START, event, gpt4o_prices
 
 START = dt.date(2026, 10, 1)
 DAYS = 6
