@@ -54,3 +54,53 @@ def test_unreadable_config_file_is_named(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("AIFINOPS_CONFIG", str(tmp_path / "missing.yaml"))
     with pytest.raises(ConfigError, match=r"missing\.yaml"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "attr", "expected"),
+    [
+        ("AIFINOPS_AZURE__EXPORT_PATHS", "/data/exports", ("azure", "export_paths"), ["/data/exports"]),
+        ("AIFINOPS_AZURE__EXPORT_PATHS", "/a, /b ,/c", ("azure", "export_paths"), ["/a", "/b", "/c"]),
+        ("AIFINOPS_AZURE__EXPORT_PATHS", '["/a,b", "/c"]', ("azure", "export_paths"), ["/a,b", "/c"]),
+        ("AIFINOPS_AZURE__COST_SCOPES", "subscriptions/s1", ("azure", "cost_scopes"), ["subscriptions/s1"]),
+        ("AIFINOPS_METRICS__LABELS", "tenant,app", ("metrics", "labels"), ["tenant", "app"]),
+        ("AIFINOPS_PRICE_FILES", "a.yaml,b.yaml", ("price_files",), ["a.yaml", "b.yaml"]),
+        ("AIFINOPS_AZURE__SUBSCRIPTIONS", "", ("azure", "subscriptions"), []),
+    ],
+)
+def test_list_settings_take_a_comma_separated_value_or_json(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, attr: tuple[str, ...], expected: list[str]
+) -> None:
+    monkeypatch.setenv(name, value)
+    got: object = load_settings()
+    for part in attr:
+        got = getattr(got, part)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fix"),
+    [
+        ("AIFINOPS_AZURE__EXPORT_PATHS", '["/a", ', "comma-separated"),
+        ("AIFINOPS_AZURE__COLLECT_INTERVAL_SECONDS", "exports=60", "JSON object"),
+        ("AIFINOPS_BUDGETS", "monthly", "JSON"),
+        ("AIFINOPS_PORT", "eighty", "whole number"),
+        ("AIFINOPS_AZURE__DISABLE_INSTANCE_DISCOVERY", "maybe", "true or false"),
+        ("AIFINOPS_AZURE__EXPORT_PATH", "/data", "spelling"),
+    ],
+)
+def test_a_bad_setting_is_one_line_through_the_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, value: str, fix: str
+) -> None:
+    import sys
+
+    from aifinops.cli import main
+
+    monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", ["aifinops", "collect"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code != 0
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert name in err and value in err and fix in err

@@ -6,6 +6,7 @@ from ``AIFINOPS_CONFIG`` when set, else ``./aifinops.yaml`` when present. Enviro
 
 from __future__ import annotations
 
+import json
 import os
 import zoneinfo
 from decimal import Decimal
@@ -13,9 +14,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from aifinops.domain import DIMENSIONS, Outcome
 from aifinops.errors import ConfigError
@@ -33,6 +45,40 @@ __all__ = [
 ]
 
 
+def _split_list(value: Any) -> Any:
+    """A list from an environment value: a JSON array, or comma-separated items (``/a,/b``)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise ValueError(
+                f'not a JSON array ({exc}); give comma-separated items (a,b) or a JSON array (["a", "b"])'
+            ) from exc
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _json_value(value: Any) -> Any:
+    """A mapping or a list of mappings from an environment value, which must be JSON."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise ValueError(
+            f'not JSON ({exc}); give a JSON object such as {{"exports": 600}} or a JSON list of objects, '
+            "or set it in aifinops.yaml"
+        ) from exc
+
+
+#: A list setting: the environment gives it comma-separated or as a JSON array.
+TextList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+#: Structured settings: JSON in the environment, YAML in aifinops.yaml.
+Mappings = Annotated[list[dict[str, Any]], NoDecode, BeforeValidator(_json_value)]
+
+
 def _known_dimensions(value: list[str]) -> list[str]:
     unknown = [v for v in value if v not in DIMENSIONS]
     if unknown:
@@ -45,11 +91,13 @@ OUTCOME_FIELDS: tuple[str, ...] = ("task_id", "outcome", "use_case", "value", "c
 
 
 #: A list of allocation dimension names (metric labels, allocation dimensions), each one known.
-Dimensions = Annotated[list[str], AfterValidator(_known_dimensions)]
+Dimensions = Annotated[list[str], NoDecode, BeforeValidator(_split_list), AfterValidator(_known_dimensions)]
 
 
 class MetricsSettings(BaseModel):
     """Which allocation dimensions become Prometheus labels, and how many values each may have."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, never silently ignored
 
     labels: Dimensions = Field(default_factory=lambda: ["app", "use_case", "model"])
     label_cap: int = Field(default=20, ge=1, le=1000)
@@ -59,9 +107,11 @@ class MetricsSettings(BaseModel):
 class AllocationSettings(BaseModel):
     """How shared cost is allocated (rules as ``aifinops.engine.allocation_rules.parse_rules`` reads them)."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, never silently ignored
+
     dimensions: Dimensions = Field(default_factory=lambda: ["app", "use_case", "tenant"])
     max_unallocated_share: Decimal = Field(default=Decimal("0.05"), ge=0, le=1)
-    rules: list[dict[str, Any]] = Field(default_factory=list)
+    rules: Mappings = Field(default_factory=list)
 
 
 class ReviewSettings(BaseModel):
@@ -100,17 +150,26 @@ class LogsSettings(BaseModel):
     """Log Analytics workspaces (and workspace-based Application Insights resources) to read API Management
     LLM logs, GenAI dependencies, outcome events, token metrics and telemetry usage from."""
 
-    workspaces: list[str] = Field(default_factory=list)  # workspace GUIDs, or ARM ids (resource-centric)
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, never silently ignored
+
+    workspaces: TextList = Field(default_factory=list)  # workspace GUIDs, or ARM ids (resource-centric)
     endpoint: str = "https://api.loganalytics.io"
     audience: str | None = None  # token audience; default https://api.loganalytics.io
     overlap_minutes: int = Field(default=120, ge=0, le=2880)  # re-read before the watermark: late rows
     window_hours: int = Field(default=6, ge=1, le=24)  # one query covers at most this much time
     max_rows: int = Field(default=50_000, ge=10, le=500_000)  # more rows than this: the window is split
-    apim_map: list[ApimMapping] = Field(default_factory=list)
-    task_id_headers: list[str] = Field(default_factory=lambda: ["x-aifinops-task-id"])
+    apim_map: Annotated[list[ApimMapping], NoDecode, BeforeValidator(_json_value)] = Field(
+        default_factory=list
+    )
+    task_id_headers: TextList = Field(default_factory=lambda: ["x-aifinops-task-id"])
     outcome_event: str = Field(default="TaskCompleted", min_length=1, max_length=128)
-    outcome_properties: dict[str, str] = Field(default_factory=dict)  # our field → the event's property
-    outcome_values: dict[str, str] = Field(default_factory=dict)  # the event's outcome value → ours
+    # our field → the event's property; the event's outcome value → ours (JSON objects in the environment)
+    outcome_properties: Annotated[dict[str, str], NoDecode, BeforeValidator(_json_value)] = Field(
+        default_factory=dict
+    )
+    outcome_values: Annotated[dict[str, str], NoDecode, BeforeValidator(_json_value)] = Field(
+        default_factory=dict
+    )
 
     @field_validator("outcome_properties")
     @classmethod
@@ -132,6 +191,8 @@ class LogsSettings(BaseModel):
 class AzureSettings(BaseModel):
     """Azure identity and what to collect."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, never silently ignored
+
     tenant_id: str | None = None
     client_id: str | None = None
     client_secret: SecretStr | None = None
@@ -141,7 +202,7 @@ class AzureSettings(BaseModel):
     disable_instance_discovery: bool = False  # for authorities that are not Entra ID (Azure Stack, ADFS)
     management_endpoint: str = "https://management.azure.com"
     retail_prices_endpoint: str = "https://prices.azure.com/api/retail/prices"
-    retail_prices_products: list[str] = Field(
+    retail_prices_products: TextList = Field(
         default_factory=lambda: [
             "Azure OpenAI",
             "Azure OpenAI GPT5",
@@ -150,21 +211,25 @@ class AzureSettings(BaseModel):
         ]
     )
     retail_prices_currency: str = "USD"
-    cost_scopes: list[str] = Field(default_factory=list)
-    cost_group_tags: list[str] = Field(default_factory=list)
-    monitor_resources: list[str] = Field(default_factory=list)
-    monitor_metrics: dict[str, dict[str, str]] = Field(
+    cost_scopes: TextList = Field(default_factory=list)
+    cost_group_tags: TextList = Field(default_factory=list)
+    monitor_resources: TextList = Field(default_factory=list)
+    monitor_metrics: Annotated[dict[str, dict[str, str]], NoDecode, BeforeValidator(_json_value)] = Field(
         default_factory=dict
     )  # resource type → metric → aggregation
-    export_paths: list[str] = Field(default_factory=list)
+    export_paths: TextList = Field(default_factory=list)
     export_blob_url: str | None = None
-    subscriptions: list[str] = Field(default_factory=list)
-    collect_interval_seconds: dict[str, int] = Field(default_factory=dict)
+    subscriptions: TextList = Field(default_factory=list)
+    collect_interval_seconds: Annotated[dict[str, int], NoDecode, BeforeValidator(_json_value)] = Field(
+        default_factory=dict
+    )
     logs: LogsSettings = Field(default_factory=LogsSettings)
 
 
 class GatewaySettings(BaseModel):
     """The OpenAI-compatible gateway."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, never silently ignored
 
     host: str = "127.0.0.1"
     port: int = Field(default=8100, ge=1, le=65535)
@@ -222,7 +287,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     currency: str = Field(default="USD", pattern="^[A-Z]{3}$")
     timezone: str = "UTC"
-    price_files: list[str] = Field(default_factory=list)
+    price_files: TextList = Field(default_factory=list)
     max_batch_events: int = Field(default=10_000, ge=1, le=100_000)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
@@ -232,8 +297,8 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     webhook_secret: SecretStr | None = None
     # Budgets as aifinops.engine.budgets.budget_from_dict reads them; channels {name, kind, url[, secret]}.
-    budgets: list[dict[str, Any]] = Field(default_factory=list)
-    alert_channels: list[dict[str, Any]] = Field(default_factory=list)
+    budgets: Mappings = Field(default_factory=list)
+    alert_channels: Mappings = Field(default_factory=list)
     budget_check_seconds: float = Field(default=300.0, ge=10, le=86_400)  # serve evaluates budgets this often
 
     @field_validator("database_url")
@@ -271,14 +336,46 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _YamlSource(settings_cls, _config_path()))
 
 
+#: What to do about a value of the wrong type, by pydantic error type (the message says what is wrong).
+_FIXES = {
+    "int_parsing": "set a whole number",
+    "int_from_float": "set a whole number",
+    "float_parsing": "set a number",
+    "decimal_parsing": "set a number",
+    "bool_parsing": "set true or false",
+    "list_type": "give comma-separated items (a,b) or a JSON array",
+    "dict_type": "give a JSON object (or a mapping in aifinops.yaml)",
+    "extra_forbidden": "remove it or fix its spelling (the settings are in src/aifinops/config.py)",
+    "string_pattern_mismatch": "use one of the values the pattern allows",
+}
+
+
+def _shown(key: str, value: Any) -> str:
+    """A value as an error may show it: secrets hidden, URL credentials cut off."""
+    if any(word in key for word in ("SECRET", "PASSWORD", "KEY")) and value not in (None, ""):
+        return "'***'"
+    if isinstance(value, str) and "@" in value and "://" in value:
+        scheme, _, rest = value.partition("://")
+        return repr(f"{scheme}://…@{rest.rsplit('@', 1)[-1]}")
+    return repr(value)
+
+
+def _problem(err: ErrorDetails) -> str:
+    names = [str(p).upper() for p in err["loc"] if isinstance(p, str)]
+    items = [p for p in err["loc"] if isinstance(p, int)]
+    key = "AIFINOPS_" + "__".join(names) + (f" (item {items[0]})" if items else "")
+    fix = _FIXES.get(err["type"])
+    return f"{key}={_shown(key, err.get('input'))}: {err['msg']}" + (f"; {fix}" if fix else "")
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings, turning validation errors into one ConfigError naming key, value and fix."""
     try:
         return Settings(**overrides)
     except PydanticValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = "AIFINOPS_" + "__".join(str(p).upper() for p in err["loc"])
-            value = err.get("input")
-            problems.append(f"{key}={value!r}: {err['msg']}")
+        problems = [_problem(err) for err in exc.errors()]
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc
+    except SettingsError as exc:  # a value the settings sources could not even decode
+        raise ConfigError(
+            f"invalid configuration: {exc}; check the AIFINOPS_* variables and aifinops.yaml"
+        ) from exc

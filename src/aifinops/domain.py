@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -29,7 +29,9 @@ __all__ = [
     "TaskOutcome",
     "UsageEvent",
     "from_nanos",
+    "join_nanos",
     "plain",
+    "split_nanos",
     "to_nanos",
 ]
 
@@ -70,6 +72,7 @@ COST_ROW_COLUMNS: tuple[str, ...] = (
     *COST_DIMENSIONS,
     "tags",
     "cost_nanos",
+    "cost_rem_e18",
     "quantity_nanos",
     "source_rows",
 )
@@ -90,6 +93,43 @@ def to_nanos(amount: Decimal) -> int:
     0
     """
     return int((amount * _NANOS_PER_UNIT).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+#: Billed cost keeps what Azure sent to 10⁻¹⁸: nanos plus the remainder below one nano (docs/billed-cost.md).
+_E18_PER_NANO = 10**9
+
+
+def split_nanos(amount: Decimal) -> tuple[int, int]:
+    """An amount as ``(nanos, rest)``: its half-even nanos and what that rounding left, in 10⁻¹⁸ units.
+
+    The amount is first rounded half-even at the 18th decimal (no Azure amount carries more precision
+    than that matters); ``nanos * 10⁹ + rest`` is then that amount exactly, with ``|rest| ≤ 5·10⁸``.
+
+    >>> split_nanos(Decimal("94.0732580074"))
+    (94073258007, 400000000)
+    >>> split_nanos(Decimal("-0.0000000015"))
+    (-2, 500000000)
+    """
+    with localcontext() as ctx:
+        ctx.prec = 60  # amount × 10¹⁸ must never be rounded by the context
+        e18 = int(amount.scaleb(18).to_integral_value(rounding=ROUND_HALF_EVEN))
+    nanos, rest = divmod(e18, _E18_PER_NANO)
+    if rest * 2 > _E18_PER_NANO or (rest * 2 == _E18_PER_NANO and nanos % 2):
+        nanos += 1
+    return nanos, e18 - nanos * _E18_PER_NANO
+
+
+def join_nanos(nanos: int, rest: int = 0) -> Decimal:
+    """The exact amount of ``nanos`` plus ``rest`` units of 10⁻¹⁸ (the inverse of :func:`split_nanos`).
+
+    >>> join_nanos(94073258007, 400000000)
+    Decimal('94.0732580074')
+    """
+    if not rest:
+        return from_nanos(nanos)
+    with localcontext() as ctx:
+        ctx.prec = 60  # a fraction is left, so the normalized exponent is negative: never an exponent form
+        return Decimal(nanos * _E18_PER_NANO + rest).scaleb(-18).normalize()
 
 
 def plain(amount: Decimal) -> str:
@@ -150,8 +190,9 @@ class Money:
         return to_nanos(self.amount)
 
     @classmethod
-    def from_nanos(cls, nanos: int, currency: str, basis: Basis) -> Money:
-        return cls(from_nanos(nanos), currency, basis)
+    def from_nanos(cls, nanos: int, currency: str, basis: Basis, rest: int = 0) -> Money:
+        """Money from nanos (and, for billed cost, the ``rest`` below one nano in 10⁻¹⁸ units)."""
+        return cls(join_nanos(nanos, rest), currency, basis)
 
     def quantized(self, places: int = 2) -> Decimal:
         """The amount rounded half-even to ``places`` decimals, for display only."""

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from azure.storage.blob import ContainerClient
 
-from aifinops.domain import Basis, CostRecord, InventoryResource, MetricSample, to_nanos
+from aifinops.domain import Basis, CostRecord, InventoryResource, MetricSample
 from aifinops.emulator import (
     EmulatedBlob,
     EmulatorState,
@@ -79,11 +79,14 @@ def _write_run(
     (folder / "manifest.json").write_bytes(_manifest(name, export_type, run_id, submitted, [blob]))
 
 
-def _file_nanos(path: Path, column: str) -> int:
+def _file_total(path: Path, column: str) -> Decimal:
+    """The file's total as the store keeps it: each row exact to 18 decimals (docs/billed-cost.md)."""
     import csv
 
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        return sum(to_nanos(Decimal(row[column])) for row in csv.DictReader(fh))
+        return sum(
+            (Decimal(row[column]).quantize(Decimal("1e-18")) for row in csv.DictReader(fh)), Decimal(0)
+        )
 
 
 def test_export_folder_collects_actual_and_amortized_and_rerun_changes_nothing(
@@ -96,8 +99,8 @@ def test_export_folder_collects_actual_and_amortized_and_rerun_changes_nothing(
     assert first.ok, first.errors
     actual = read_cost_totals(store, SEPT, OCT, basis=Basis.ACTUAL)["USD"]
     amortized = read_cost_totals(store, SEPT, OCT, basis=Basis.AMORTIZED)["USD"]
-    assert actual.nanos == _file_nanos(EA_ACTUAL, "Cost")
-    assert amortized.nanos == _file_nanos(EA_AMORTIZED, "Cost")
+    assert actual.amount == _file_total(EA_ACTUAL, "Cost")
+    assert amortized.amount == _file_total(EA_AMORTIZED, "Cost")
     (checkpoint,) = [c for c in read_cost_checkpoints(store) if c.basis is Basis.ACTUAL]
     # The manifest says one day, the run carries 09/04..09/21: the slice grows to cover every row.
     assert (checkpoint.scope, checkpoint.start, checkpoint.end) == (
@@ -117,7 +120,7 @@ def test_a_newer_run_supersedes_the_older_one(store: Store, tmp_path: Path) -> N
     _write_run(tmp_path, "daily", "AmortizedCost", EA_ACTUAL, RUN_B, "202310020600")
     summary = Collector(store, export_paths=[tmp_path]).collect(SEPT, OCT)
     assert [o.target.split("/")[-2] for o in summary.outcomes] == [RUN_B]
-    assert read_cost_totals(store, SEPT, OCT, basis=Basis.AMORTIZED)["USD"].nanos == _file_nanos(
+    assert read_cost_totals(store, SEPT, OCT, basis=Basis.AMORTIZED)["USD"].amount == _file_total(
         EA_ACTUAL, "Cost"
     )
 
@@ -177,7 +180,7 @@ def test_blob_export_runs_are_downloaded_and_collected(
     blobs = BlobExports(container, tmp_path / "downloads", prefix="costs/")
     summary = Collector(store, blob_exports=blobs).collect(SEPT, OCT)
     assert summary.ok, summary.errors
-    assert read_cost_totals(store, SEPT, OCT, basis=Basis.AMORTIZED)["USD"].nanos == _file_nanos(
+    assert read_cost_totals(store, SEPT, OCT, basis=Basis.AMORTIZED)["USD"].amount == _file_total(
         EA_AMORTIZED, "Cost"
     )
     assert state.calls["blob"] >= 3  # list, manifest, data
@@ -248,10 +251,10 @@ def test_scheduler_runs_due_sources_until_stopped(sqlite_store: Store, tmp_path:
         stop=stop,
         intervals={"exports": 60},
         on_summary=record,
-        clock=lambda: dt.datetime(2023, 9, 3, 12, tzinfo=dt.UTC),
+        clock=lambda: dt.datetime(2023, 9, 25, 12, tzinfo=dt.UTC),  # the month to date holds the file
     )
     assert len(seen) == 1 and seen[0].ok
-    assert read_cost_totals(sqlite_store, SEPT, OCT, basis=Basis.ACTUAL)["USD"].nanos == _file_nanos(
+    assert read_cost_totals(sqlite_store, SEPT, OCT, basis=Basis.ACTUAL)["USD"].amount == _file_total(
         EA_ACTUAL, "Cost"
     )
 
@@ -372,7 +375,7 @@ def test_collect_command_prints_the_slices_and_exits_non_zero_on_a_failed_step(
     app.command()(collect)
     ok = CliRunner().invoke(app, ["--from", "2023-09-01", "--to", "2023-09-30"])
     assert ok.exit_code == 0, ok.output
-    assert read_cost_totals(sqlite_store, SEPT, OCT, basis=Basis.ACTUAL)["USD"].nanos == _file_nanos(
+    assert read_cost_totals(sqlite_store, SEPT, OCT, basis=Basis.ACTUAL)["USD"].amount == _file_total(
         EA_ACTUAL, "Cost"
     )
     shutil.copy(SAMPLES / "azure-cost-export/opencost/headersets_German.csv", exports / "de_ActualCost.csv")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aifinops.domain import Basis, CostRecord, Money, to_nanos
+from aifinops.domain import Basis, CostRecord, Money
 from aifinops.errors import SourceError, ValidationError
 from aifinops.sources.cost_exports import ExportReader
 from aifinops.store import Store
@@ -49,7 +49,7 @@ def test_replace_slice_from_arrow_batches_is_idempotent(store: Store, reader: Ex
     second = costs.replace_slice(
         "export:daily", "subscriptions/s1", Basis.AMORTIZED, SEPT, OCT, scan.batches()
     )
-    expected = Money.from_nanos(scan.stored_totals()["USD"], "USD", Basis.AMORTIZED)
+    expected = Money(scan.stored_totals()["USD"], "USD", Basis.AMORTIZED)
     assert first.totals == second.totals == {"USD": expected}
     assert (first.replaced, second.replaced, second.records, second.source_rows) == (
         0,
@@ -192,8 +192,8 @@ def test_reingesting_changes_nothing(sqlite_store: Store, rows: list[tuple[int, 
     records = [_record(day, str(cost), currency) for day, cost, currency in rows]
     once = costs.replace_slice("cm", "s1", Basis.ACTUAL, SEPT, OCT, records).totals
     twice = costs.replace_slice("cm", "s1", Basis.ACTUAL, SEPT, OCT, records).totals
-    expected: dict[str, int] = {}
-    for _, cost, currency in rows:
-        expected[currency] = expected.get(currency, 0) + to_nanos(cost)
-    assert once == twice == {c: Money.from_nanos(n, c, Basis.ACTUAL) for c, n in expected.items()}
+    expected: dict[str, Decimal] = {}
+    for _, cost, currency in rows:  # billed cost is kept exactly as sent (docs/billed-cost.md)
+        expected[currency] = expected.get(currency, Decimal(0)) + cost
+    assert once == twice == {c: Money(n, c, Basis.ACTUAL) for c, n in expected.items()}
     assert read_cost_totals(sqlite_store, SEPT, OCT, basis=Basis.ACTUAL) == dict(twice)

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 from aifinops.config import MetricsSettings
 from aifinops.domain import from_nanos
-from aifinops.queries.freshness import cost_freshness, ingest_freshness
+from aifinops.queries.freshness import cost_freshness, freshness
 from aifinops.queries.metrics import LabelCap, budget_gauges, labelled_usage, month_kpis
 from aifinops.store import Store
 
@@ -170,9 +170,11 @@ class StoreCollector(Collector):
 
     def _freshness(self) -> Iterator[Metric]:
         last = GaugeMetricFamily(
-            "aifinops_last_ingest_timestamp_seconds", "When data last arrived, by source", labels=["source"]
+            "aifinops_last_ingest_timestamp_seconds",
+            "When data last arrived, by source (usage:<how>, billed:<source>:<basis>)",
+            labels=["source"],
         )
-        for f in ingest_freshness(self.store):
+        for f in freshness(self.store):
             last.add_metric([f["source"]], f["last_ingest_at"].timestamp())
         yield last
         collected = GaugeMetricFamily(

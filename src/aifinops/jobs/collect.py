@@ -95,6 +95,7 @@ class Collector:
         inventory_client: InventoryClient | None = None,
         subscriptions: Sequence[str] = (),
         default_currency: str | None = None,
+        accept_partial: bool = False,
         clock: Callable[[], dt.datetime] | None = None,
         logs: LogSources | None = None,
     ) -> None:
@@ -112,6 +113,8 @@ class Collector:
         self.inventory_client: InventoryClient | None = inventory_client
         self.subscriptions: tuple[str, ...] = tuple(subscriptions)
         self.default_currency = default_currency
+        #: Store the complete rows of a cut export file instead of refusing it (``collect --accept-partial``).
+        self.accept_partial = accept_partial
         self.clock: Callable[[], dt.datetime] = clock or partial(dt.datetime.now, dt.UTC)
         self.logs: LogSources | None = logs
 
@@ -175,13 +178,15 @@ def build_collector(
     http: httpx.Client | None = None,
     credential: Any = None,
     download_dir: str | Path | None = None,
+    accept_partial: bool = False,
     azure_transport: Any = None,
 ) -> Collector:
     """A Collector for ``settings.azure``: the real Azure clients for every configured source.
 
     ``http`` and ``credential`` default to a plain httpx client and the azure-identity credential the
     settings name; ``azure_transport`` (default azure-core's own) carries the Azure SDK clients' calls (Log
-    Analytics). Tests pass ones pointed at the emulator.
+    Analytics). Tests pass ones pointed at the emulator. ``accept_partial`` stores the complete rows of a cut
+    export file instead of refusing it (``collect --accept-partial``).
     """
     from aifinops.sources.azure_auth import CachedTokenProvider, build_credential
     from aifinops.sources.cost_management import CostManagementClient
@@ -216,6 +221,7 @@ def build_collector(
         monitor_resources=azure.monitor_resources,
         inventory_client=graph,
         subscriptions=azure.subscriptions,
+        accept_partial=accept_partial,
         logs=_log_sources(azure.logs, credential, azure_transport) if azure.logs.workspaces else None,
     )
 

@@ -11,18 +11,13 @@ so running a step twice changes nothing.
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from functools import partial
 from typing import TYPE_CHECKING
 
 from aifinops.domain import Basis
-from aifinops.errors import ConfigError
 from aifinops.jobs.collection_steps import CollectionSource, CollectionStep, SourceOutcome
+from aifinops.jobs.export_collection import ExportCycle
 from aifinops.jobs.log_collection import log_steps
-from aifinops.sources.cost_exports import ExportReader, basis_from_name
-from aifinops.sources.export_runs import ExportRun, local_runs
-from aifinops.sources.export_schemas import ExportManifest, SchemaKind, detect_schema
-from aifinops.sources.protocols import ExportRunSource
 
 if TYPE_CHECKING:
     from aifinops.jobs.collect import Collector
@@ -72,93 +67,9 @@ def _query_step(c: Collector, scope: str, basis: Basis, start: dt.date, end: dt.
     return CollectionStep("cost_management", f"{scope} {basis} {start}..{end}", action)
 
 
-# --- exports ----------------------------------------------------------------------------------------------
+# --- exports (jobs/export_collection.py) ---------------------------------------------------------------
 def _export_steps(c: Collector, start: dt.date, end: dt.date) -> list[CollectionStep]:
-    steps = []
-    for path in c.export_paths:
-        for run in local_runs(path):
-            m = run.manifest
-            if m is None or (m.start < end and start < m.end):
-                steps.append(CollectionStep("exports", run.origin, partial(_collect_run, c, run)))
-    if c.blob_exports is not None:
-        for manifest in c.blob_exports.manifests():
-            if manifest.start < end and start < manifest.end:
-                target = f"{manifest.export_name} {manifest.run_id}"
-                action = partial(_collect_blob_run, c, c.blob_exports, manifest)
-                steps.append(CollectionStep("exports", target, action))
-    return steps
-
-
-def _collect_blob_run(c: Collector, blobs: ExportRunSource, manifest: ExportManifest) -> list[SourceOutcome]:
-    return _collect_run(c, blobs.fetch(manifest))
-
-
-def _run_bases(run: ExportRun, reader: ExportReader) -> tuple[Basis, ...]:
-    if run.manifest is not None:
-        return run.manifest.bases
-    schema = detect_schema(reader.header(run.files[0]), file=str(run.files[0]))
-    if schema.kind is SchemaKind.FOCUS:
-        return schema.bases
-    named = Basis.ACTUAL if schema.kind is SchemaKind.PAYG else basis_from_name(run.files[0].name)
-    if named is None:
-        raise ConfigError(
-            f"{run.files[0]}: cannot tell actual from amortized cost; put ActualCost or "
-            "AmortizedCost in the file name or deliver it with its export manifest.json"
-        )
-    return (named,)
-
-
-def _collect_run(c: Collector, run: ExportRun) -> list[SourceOutcome]:
-    m = run.manifest
-    source = f"export:{m.export_name}"[:64] if m else "file"
-    scope = m.scope if m else str(run.files[0].resolve())
-    outcomes = []
-    with (
-        tempfile.TemporaryDirectory(prefix="aifinops-duckdb-") as spill,
-        ExportReader(temp_directory=spill) as reader,
-    ):
-        for basis in _run_bases(run, reader):
-            if not run.files:  # a run with no data (NewDataNotAvailable): the period holds no cost
-                assert m is not None
-                empty = c.costs.replace_slice(
-                    source, scope, basis, m.start, m.end, [], detail={"run_id": m.run_id}
-                )
-                outcomes.append(SourceOutcome("exports", run.origin, basis, m.start, m.end, 0, empty.totals))
-                continue
-            scan = reader.scan_run(run, basis=basis, default_currency=c.default_currency)
-            issues = tuple(map(str, scan.issues))
-            period = _slice_period(m, scan.day_range())
-            if period is None:  # a loose file without rows: no period to replace
-                outcomes.append(SourceOutcome("exports", run.origin, basis, None, None, issues=issues))
-                continue
-            detail = {
-                "files": [str(f) for f in run.files],
-                "run_id": m.run_id if m else None,
-                "schema": f"{scan.schema.kind}:{scan.schema.version}",
-                "issues": len(scan.issues),
-                "file_totals": {k: str(v) for k, v in scan.totals().items()},
-            }
-            summary = c.costs.replace_slice(source, scope, basis, *period, scan.batches(), detail=detail)
-            outcomes.append(
-                SourceOutcome("exports", run.origin, basis, *period, summary.records, summary.totals, issues)
-            )
-            scan.close()
-    return outcomes
-
-
-def _slice_period(
-    manifest: ExportManifest | None, days: tuple[dt.date, dt.date] | None
-) -> tuple[dt.date, dt.date] | None:
-    """The slice a run replaces: its manifest period, grown to cover every row it carries.
-
-    A month-to-date run's ``runInfo`` period may end before the last day in its files; a slice that did not
-    cover them would let those rows escape the next replacement and count twice.
-    """
-    starts = [d for d in (manifest.start if manifest else None, days[0] if days else None) if d is not None]
-    ends = [
-        d for d in (manifest.end if manifest else None, days[1] + dt.timedelta(days=1) if days else None) if d
-    ]
-    return (min(starts), max(ends)) if starts and ends else None
+    return ExportCycle(c, start, end).steps()
 
 
 # --- monitor and inventory --------------------------------------------------------------------------------

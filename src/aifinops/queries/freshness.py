@@ -11,7 +11,7 @@ from aifinops.store import Store
 from aifinops.store.cost_queries import read_cost_freshness
 from aifinops.store.freshness_queries import read_freshness
 
-__all__ = ["CostCollected", "cost_freshness", "ingest_freshness", "ingest_freshness_json"]
+__all__ = ["CostCollected", "cost_freshness", "freshness", "freshness_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,14 +24,27 @@ class CostCollected:
     last_data_day: dt.date | None  # the newest billing day of that collection's scope
 
 
-def ingest_freshness(store: Store) -> list[dict[str, Any]]:
-    """Per source: when data last arrived (``last_ingest_at``) and what it held."""
-    return read_freshness(store)
+def freshness(store: Store) -> list[dict[str, Any]]:
+    """Per source: when data last arrived (``last_ingest_at``), the newest data it held (``last_data_ts``) and
+    a ``detail``. Usage sources are ``usage:<how it came>``; billed cost is ``billed:<source>:<basis>``
+    (collected at, start of its newest billing day in UTC, over all its scopes)."""
+    billed = [
+        {
+            "source": f"billed:{c.source}:{c.basis}",
+            "last_ingest_at": c.collected_at,
+            "last_data_ts": None
+            if c.last_data_day is None
+            else dt.datetime.combine(c.last_data_day, dt.time(), dt.UTC),
+            "detail": f"{c.basis} billed cost",
+        }
+        for c in cost_freshness(store)
+    ]
+    return read_freshness(store) + billed
 
 
-def ingest_freshness_json(store: Store) -> list[dict[str, Any]]:
-    """:func:`ingest_freshness` as JSON (the snapshot's ``freshness``)."""
-    return list(jsonable(read_freshness(store)))
+def freshness_json(store: Store) -> list[dict[str, Any]]:
+    """:func:`freshness` as JSON (the snapshot's ``freshness``)."""
+    return list(jsonable(freshness(store)))
 
 
 def cost_freshness(store: Store) -> list[CostCollected]:

@@ -11,7 +11,7 @@ from typing import Any
 from aifinops.domain import Basis, Price, from_nanos, plain
 from aifinops.engine.allocation import AllocationResult
 from aifinops.engine.showback import build_showback, check_chargeback
-from aifinops.queries.freshness import cost_freshness, ingest_freshness
+from aifinops.queries.freshness import cost_freshness, freshness
 from aifinops.queries.reconciliation import reconciliation_document
 from aifinops.sources.resource_graph import ownership_matrix
 from aifinops.store import Store
@@ -129,7 +129,8 @@ def data_quality(
                 "last_ingest_at": f["last_ingest_at"].isoformat(),
                 "stale": _stale(f["last_ingest_at"], now, stale_hours),
             }
-            for f in ingest_freshness(store)
+            for f in freshness(store)
+            if not f["source"].startswith("billed:")  # billed cost is judged below, by its billing days
         ],
         "billed_sources": [
             {

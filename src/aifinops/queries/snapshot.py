@@ -10,12 +10,12 @@ from aifinops.domain import Basis, from_nanos, plain
 from aifinops.engine.kpis import ALLOCATED_BASES
 from aifinops.queries.budgets import budget_statuses, budget_statuses_json
 from aifinops.queries.costs import billed_totals
+from aifinops.queries.freshness import freshness_json
 from aifinops.queries.kpis import read_kpis
 from aifinops.queries.periods import TimeRange, billing_days
-from aifinops.queries.serialize import jsonable, kpi_json
+from aifinops.queries.serialize import kpi_json
 from aifinops.store import Store
 from aifinops.store.allocation_queries import bucket_totals
-from aifinops.store.freshness_queries import read_freshness
 from aifinops.store.snapshot_queries import latest_snapshot, snapshot_history
 from aifinops.store.usage_queries import UsageQuery, query_usage
 
@@ -73,7 +73,7 @@ def _usage_part(
         "top": {d: _top(store, q, d) for d in TOP_DIMENSIONS},
         "kpi_bases": [b.value for b in report.bases],
         "kpis": [kpi_json(k, ("use_case",)) for k in report.kpis],
-        "freshness": jsonable(read_freshness(store)),
+        "freshness": freshness_json(store),
     }
 
 

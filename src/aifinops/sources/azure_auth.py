@@ -34,10 +34,15 @@ def build_credential(
     ``default`` → DefaultAzureCredential (managed identity in Azure, developer login locally);
     ``client_secret`` → ClientSecretCredential; ``workload_identity`` → WorkloadIdentityCredential.
     ``credential_kwargs`` reach the credential unchanged (for example ``transport=`` in tests).
+    ``settings.disable_instance_discovery`` stops MSAL from asking Microsoft's public discovery endpoint
+    whether ``authority_host`` is a known authority: needed for sovereign clouds, Azure Stack, ADFS and
+    private identity endpoints, which it does not know (the token is then asked of that authority alone).
     """
     kwargs = dict(credential_kwargs)
     if settings.authority_host:
         kwargs.setdefault("authority", settings.authority_host)
+    if settings.disable_instance_discovery:
+        kwargs.setdefault("disable_instance_discovery", True)
     if settings.credential == "client_secret":
         secret = settings.client_secret.get_secret_value() if settings.client_secret else ""
         _require(settings, tenant_id=settings.tenant_id, client_id=settings.client_id, client_secret=secret)
@@ -96,7 +101,17 @@ class CachedTokenProvider:
         try:
             return self._credential.get_token(self._scope)
         except ClientAuthenticationError as exc:
+            text = str(exc.message)
+            discovery = any(
+                s in text for s in ("well-known", "instance discovery", "login.microsoftonline.com")
+            )
+            hint = (
+                "; with a custom AIFINOPS_AZURE__AUTHORITY_HOST set "
+                "AIFINOPS_AZURE__DISABLE_INSTANCE_DISCOVERY=true"
+                if discovery
+                else ""
+            )
             raise SourceAuthError(
-                f"cannot get a token for {self._scope}: {exc.message}; check AIFINOPS_AZURE__CREDENTIAL, "
-                "the tenant/client ids and the secret or federated token"
+                f"cannot get a token for {self._scope}: {text}; check AIFINOPS_AZURE__CREDENTIAL, "
+                f"the tenant/client ids and the secret or federated token{hint}"
             ) from exc

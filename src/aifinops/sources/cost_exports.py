@@ -3,9 +3,9 @@
 A file is scanned once by DuckDB: every column is read as text, the header picks the schema
 (:mod:`aifinops.sources.export_schemas`), and the rows are summed per distinct key (the grain of
 :class:`aifinops.domain.CostRecord`) and normalized without ever becoming Python objects
-(:mod:`aifinops.sources.export_sql`). Money is exact: each row is rounded half-even to 10⁻⁹ (the rule of
-``domain.to_nanos``) and the exact file total is kept to 36 decimal places (no float involved). The runs to
-read are found by :mod:`aifinops.sources.export_runs`.
+(:mod:`aifinops.sources.export_sql`). Money is exact: each row is kept to 18 decimals (the rule of
+``domain.split_nanos``) and the exact file total to 36 decimal places (no float involved). The runs to read
+are found by :mod:`aifinops.sources.export_runs`.
 
 Quirks handled (see shared/samples/FACTS.md): UTF-8 BOM, PascalCase vs camelCase headers, tags without
 braces, header-only files, short rows (reported with file and line, kept when the date and cost are there),
@@ -18,7 +18,7 @@ import csv
 import datetime as dt
 import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import orjson
 
-from aifinops.domain import COST_ROW_COLUMNS, Basis, CostRecord, from_nanos
+from aifinops.domain import Basis, CostRecord, from_nanos, join_nanos
 from aifinops.errors import SourceFormatError
 from aifinops.sources.export_schemas import ExportSchema, SchemaKind, detect_schema
 from aifinops.sources.export_sql import (
@@ -39,6 +39,7 @@ from aifinops.sources.export_sql import (
     scan_plan,
     sql_ident,
     sql_str,
+    stored_columns,
 )
 
 if TYPE_CHECKING:
@@ -46,10 +47,11 @@ if TYPE_CHECKING:
 
     from aifinops.sources.export_runs import ExportRun
 
-__all__ = ["ExportReader", "ExportScan", "RowIssue", "basis_from_name"]
+__all__ = ["CELL_COLUMNS", "Cell", "ExportReader", "ExportScan", "RowIssue", "basis_from_name"]
 
 _MAX_LISTED_ISSUES = 50
 _PLAIN_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)"
+_STORED_COLUMNS = stored_columns()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,12 @@ def basis_from_name(name: str) -> Basis | None:
     return None
 
 
+#: A cell of billed cost: (billing scope, subscription, resource group, billing day) — what two deliveries of
+#: the same bill have in common, whatever their format.
+Cell = tuple[str | None, str | None, str | None, dt.date]
+CELL_COLUMNS = ("billing_scope", "subscription_id", "resource_group", "billing_day")
+
+
 @dataclass(slots=True)
 class ExportScan:
     """One scanned file for one basis: an aggregated DuckDB table plus what went wrong on the way."""
@@ -92,8 +100,8 @@ class ExportScan:
 
     @property
     def relation(self) -> duckdb.DuckDBPyRelation:
-        """The rows to store, columns :data:`COST_ROW_COLUMNS` (one row per CostRecord grain)."""
-        return self.conn.sql(f"SELECT {', '.join(COST_ROW_COLUMNS)} FROM {self.table} WHERE NOT bad")
+        """The rows to store, columns :data:`~aifinops.domain.COST_ROW_COLUMNS` (one per CostRecord grain)."""
+        return self.conn.sql(f"SELECT {_STORED_COLUMNS} FROM {self.table} WHERE NOT bad")
 
     def batches(self, batch_size: int = 20_000) -> pa.RecordBatchReader:
         """The rows to store, streamed as Arrow record batches (what the store's ``replace_slice`` takes)."""
@@ -113,12 +121,10 @@ class ExportScan:
                 out[currency] = total.normalize()
         return MappingProxyType(out)
 
-    def stored_totals(self) -> Mapping[str, int]:
-        """Total per currency in nanos, each row rounded half-even first (what the store will hold)."""
-        rows = self.conn.sql(
-            f"SELECT currency, sum(cost_nanos) FROM {self.table} WHERE NOT bad GROUP BY currency"
-        ).fetchall()
-        return MappingProxyType({c: int(n) for c, n in rows})
+    def stored_totals(self) -> Mapping[str, Decimal]:
+        """Total per currency as the store will hold it: each row exact to 10⁻¹⁸ (``domain.split_nanos``)."""
+        rows = self.relation.aggregate("currency, sum(cost_nanos), sum(cost_rem_e18)").fetchall()
+        return MappingProxyType({c: join_nanos(int(n), int(rest)) for c, n, rest in rows})
 
     def day_range(self) -> tuple[dt.date, dt.date] | None:
         """First and last billing day present, or None for an empty file."""
@@ -126,6 +132,42 @@ class ExportScan:
             f"SELECT min(billing_day), max(billing_day) FROM {self.table} WHERE NOT bad"
         ).fetchall()[0]
         return (first, last) if first is not None else None
+
+    def cells(self) -> dict[Cell, dict[str, int]]:
+        """Per cell (billing scope, subscription, resource group, billing day): exact cost per currency in
+        10⁻¹⁸ units. Deliveries sharing cells overlap; with the same amounts in each, they are equal."""
+        out: dict[Cell, dict[str, int]] = {}
+        for *cell, currency, e18 in self.conn.sql(
+            f"SELECT {', '.join(CELL_COLUMNS)}, currency, sum(cost_e18) FROM {self.table} WHERE NOT bad "
+            "GROUP BY ALL"
+        ).fetchall():
+            out.setdefault(tuple(cell), {})[currency] = int(e18 or 0)
+        return out
+
+    def drop_cells(self, cells: Iterable[Cell]) -> int:
+        """Remove the rows of ``cells`` (another delivery's); returns how many source rows they held."""
+        wanted = list(cells)
+        if not wanted:
+            return 0
+        self.conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE {self.table}_cells AS SELECT {', '.join(CELL_COLUMNS)} "
+            f"FROM {self.table} LIMIT 0"
+        )
+        self.conn.executemany(f"INSERT INTO {self.table}_cells VALUES (?, ?, ?, ?)", wanted)
+        match = " AND ".join(f"t.{c} IS NOT DISTINCT FROM x.{c}" for c in CELL_COLUMNS)
+        return self._drop(f"EXISTS (SELECT 1 FROM {self.table}_cells x WHERE {match})", alias="t")
+
+    def drop_days_outside(self, start: dt.date, end: dt.date) -> int:
+        """Remove the rows billed outside ``[start, end)``; returns how many source rows they held."""
+        return self._drop(f"NOT (billing_day >= DATE '{start}' AND billing_day < DATE '{end}')", alias="t")
+
+    def _drop(self, condition: str, *, alias: str) -> int:
+        (dropped,) = self.conn.execute(
+            f"SELECT coalesce(sum(source_rows), 0) FROM {self.table} {alias} WHERE NOT bad AND {condition}"
+        ).fetchall()[0]
+        self.conn.execute(f"DELETE FROM {self.table} {alias} WHERE {condition}")
+        self.source_rows -= int(dropped)
+        return int(dropped)
 
     def records(self, *, scope: str = "", source: str = "") -> Iterator[CostRecord]:
         """The aggregated rows as CostRecord values (for small files; bulk paths use :meth:`batches`)."""
@@ -151,7 +193,7 @@ def _to_record(row: Mapping[str, object], *, basis: Basis, scope: str, source: s
     return CostRecord(
         billing_day=row["billing_day"],  # type: ignore[arg-type]
         basis=basis,
-        cost=from_nanos(int(row["cost_nanos"])),  # type: ignore[call-overload]
+        cost=join_nanos(int(row["cost_nanos"]), int(row["cost_rem_e18"])),  # type: ignore[call-overload]
         currency=str(row["currency"]),
         scope=scope,
         source=source,

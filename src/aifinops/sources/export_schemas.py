@@ -74,6 +74,9 @@ _COST_DETAILS: Mapping[str, tuple[str, ...]] = {
     "quantity": ("Quantity", "UsageQuantity"),
     "unit": ("UnitOfMeasure",),
     "tags": ("Tags",),
+    # The billing scope a row belongs to, as the file states it: an EA enrollment (its billing profile id is
+    # the enrollment number too) or an MCA billing profile, which is what FOCUS calls BillingAccountId.
+    "billing_scope": ("BillingProfileId", "BillingAccountId"),
 }
 
 _FOCUS: Mapping[str, tuple[str, ...]] = {
@@ -93,6 +96,7 @@ _FOCUS: Mapping[str, tuple[str, ...]] = {
     "quantity": ("ConsumedQuantity",),
     "unit": ("ConsumedUnit",),
     "tags": ("Tags",),
+    "billing_scope": ("BillingAccountId",),
 }
 _FOCUS_COST = {Basis.ACTUAL: "BilledCost", Basis.AMORTIZED: "EffectiveCost"}
 
@@ -214,6 +218,8 @@ class ExportManifest:
     end: dt.date
     blobs: tuple[str, ...]  # container-relative names, in manifest order
     submitted: dt.datetime | None
+    #: Per blob (same order): its ``byteCount`` and ``dataRowCount`` as the manifest states them, or None.
+    blob_counts: tuple[tuple[int | None, int | None], ...] = ()
 
     @property
     def bases(self) -> tuple[Basis, ...]:
@@ -233,6 +239,10 @@ def _day(value: Any, *, name: str, key: str) -> dt.datetime:
         return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError as exc:
         raise SourceFormatError(f"{name}: {key} {value!r} is not an ISO date-time") from exc
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def parse_manifest(payload: bytes | str, *, name: str) -> ExportManifest:
@@ -264,11 +274,9 @@ def parse_manifest(payload: bytes | str, *, name: str) -> ExportManifest:
         if end.time() == dt.time(0) and end.date() > start.date()
         else end.date() + dt.timedelta(days=1)
     )
-    blobs = tuple(
-        str(b.get("blobName"))
-        for b in data.get("blobs") or []
-        if isinstance(b, Mapping) and b.get("blobName")
-    )
+    listed = [b for b in data.get("blobs") or [] if isinstance(b, Mapping) and b.get("blobName")]
+    blobs = tuple(str(b.get("blobName")) for b in listed)
+    counts = tuple((_count(b.get("byteCount")), _count(b.get("dataRowCount"))) for b in listed)
     submitted = _get(data, "runInfo", "submittedTime")
     return ExportManifest(
         export_name=str(
@@ -281,6 +289,7 @@ def parse_manifest(payload: bytes | str, *, name: str) -> ExportManifest:
         start=start.date(),
         end=end_day,
         blobs=blobs,
+        blob_counts=counts,
         submitted=_day(submitted[:26].rstrip("Z") + "+00:00", name=name, key="runInfo.submittedTime")
         if submitted
         else None,

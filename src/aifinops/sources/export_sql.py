@@ -1,8 +1,10 @@
 """The DuckDB SQL that reads an export file as text and sums it, exactly, to the cost-record grain.
 
-Every column is read as text; the cost and quantity texts are split into sign, integer and fraction digits,
-each row is rounded half-even to 10⁻⁹ (the rule of ``domain.to_nanos``) and the exact total is kept to 36
-decimal places, with no float involved. :class:`aifinops.sources.cost_exports.ExportReader` runs it.
+Every column is read as text; the cost and quantity texts are split into sign, integer and fraction digits.
+Each cost is kept to 18 decimals (rounded half-even at the 18th, then split into nanos and the rest below one
+nano as ``domain.split_nanos`` does, docs/billed-cost.md), each quantity rounded half-even to 10⁻⁹, and the
+exact total is kept to 36 decimal places, with no float involved.
+:class:`aifinops.sources.cost_exports.ExportReader` runs it.
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ from aifinops.sources.export_schemas import ExportSchema
 
 __all__ = [
     "KEY_COLUMNS",
+    "SCAN_KEYS",
     "ScanPlan",
     "aggregate_sql",
     "merged_sql",
     "scan_plan",
     "sql_ident",
     "sql_str",
+    "stored_columns",
 ]
 
 #: The grain of a stored row: the key columns of :data:`COST_ROW_COLUMNS`.
 KEY_COLUMNS = COST_ROW_COLUMNS[:16]
+#: The grain of a scan table: a stored row's keys plus the billing scope the file states (overlap checks).
+SCAN_KEYS = (*KEY_COLUMNS, "billing_scope")
 _SUMS = (
-    "cost_nanos",
+    "cost_e18",
     "quantity_nanos",
     "source_rows",
     "tags_bad",
@@ -71,6 +77,7 @@ _RAW_KEYS: tuple[str, ...] = (
     "currency",
     *(d for d in COST_DIMENSIONS if d != "resource_type"),
     "tags",
+    "billing_scope",
 )
 
 
@@ -90,6 +97,7 @@ def _key_exprs(
     tags = _text(col("tags"))
     wrapped = f"(CASE WHEN left({tags}, 1) = '{{' THEN {tags} ELSE '{{' || {tags} || '}}' END)"
     currency = f"upper({_text(col('currency'))})"
+    scope = _text(col("billing_scope"))
     if default_currency:
         currency = f"coalesce({currency}, {sql_str(default_currency.upper())})"
     normalized = {
@@ -106,6 +114,8 @@ def _key_exprs(
         ),
         "location": (f"replace(lower({_text(col('location'))}), ' ', '') AS location",),
         "service_name": (f"{service} AS service_name",),
+        # the last segment of an id (/providers/Microsoft.Billing/billingAccounts/{id}[/billingProfiles/{id}])
+        "billing_scope": (f"nullif(lower(regexp_extract({scope}, '([^/]+)/*$', 1)), '') AS billing_scope",),
         "tags": (
             f"(CASE WHEN json_valid({wrapped}) THEN json({wrapped}) END) AS tags",
             f"{tags} IS NOT NULL AND NOT coalesce(json_valid({wrapped}), false) AS tags_invalid",
@@ -186,6 +196,30 @@ def _nanos(prefix: str) -> str:
     return f"(CASE WHEN {prefix}_neg THEN -1 ELSE 1 END) * ({base} + {up})"
 
 
+def _e18(prefix: str) -> str:
+    """The amount in 10⁻¹⁸ units, rounded half-even at the 18th decimal by digits 19–36 (``split_nanos``)."""
+    low, half = f"{prefix}_l", "500000000000000000"
+    up = f"(CASE WHEN {low} > {half} THEN 1 WHEN {low} < {half} THEN 0 ELSE {prefix}_h % 2 END)"
+    whole = f"(CAST({prefix}_i AS HUGEINT) * 1000000000000000000 + {prefix}_h + {up})"
+    return f"(CASE WHEN {prefix}_neg THEN -1 ELSE 1 END) * {whole}"
+
+
+def stored_columns() -> str:
+    """A scan table's columns as the store takes them (:data:`COST_ROW_COLUMNS`): the exact ``cost_e18``
+    split into half-even nanos and the rest below one nano (``domain.split_nanos``), every number a BIGINT
+    (what SQLite accepts, whatever type a sum over merged tables gave)."""
+    whole, rest = "(abs(cost_e18) // 1000000000)", "(abs(cost_e18) % 1000000000)"
+    up = f"(CASE WHEN {rest} > 500000000 OR ({rest} = 500000000 AND {whole} % 2 = 1) THEN 1 ELSE 0 END)"
+    nanos = f"(sign(cost_e18) * ({whole} + {up}))"
+    exprs = {
+        "cost_nanos": f"CAST({nanos} AS BIGINT) AS cost_nanos",
+        "cost_rem_e18": f"CAST(cost_e18 - {nanos} * 1000000000 AS BIGINT) AS cost_rem_e18",
+        "quantity_nanos": "CAST(quantity_nanos AS BIGINT) AS quantity_nanos",
+        "source_rows": "CAST(source_rows AS BIGINT) AS source_rows",
+    }
+    return ", ".join(exprs.get(c, c) for c in COST_ROW_COLUMNS)
+
+
 def aggregate_sql(source_sql: str, plan: ScanPlan, table: str) -> str:
     """Sum exact money per distinct raw key text, then normalize the keys of those groups.
 
@@ -193,7 +227,7 @@ def aggregate_sql(source_sql: str, plan: ScanPlan, table: str) -> str:
     grain: every consumer sums, and a second hash aggregation would double the cost of a scan.
     """
     sign = "(CASE WHEN c_neg THEN -1 ELSE 1 END)"
-    keys = ", ".join(KEY_COLUMNS)
+    keys = ", ".join(SCAN_KEYS)
     inline = "".join(f"{e}, " for f, exprs in plan.keys.items() if f not in _LOOKUP_FIELDS for e in exprs)
     looked_up = ", ".join(f"d_{f}.* EXCLUDE (k_{f})" for f in _LOOKUP_FIELDS)
     joins = " ".join(f"LEFT JOIN d_{f} ON g.k_{f} = d_{f}.k_{f}" for f in _LOOKUP_FIELDS)
@@ -208,7 +242,7 @@ d AS (SELECT * EXCLUDE (c_t, q_t), {_number_columns("c")}, {_number_columns("q")
 o AS (SELECT *, {_number_parts("c")}, {_number_parts("q")} FROM d),
 g AS (
   SELECT {", ".join(f"k_{f}" for f in _RAW_KEYS)}, (c_ok AND (q_ok OR NOT q_present)) AS row_ok,
-    sum(CASE WHEN c_ok THEN {_nanos("c")} END) AS cost_nanos,
+    sum(CASE WHEN c_ok THEN {_e18("c")} END) AS cost_e18,
     sum(CASE WHEN q_ok THEN {_nanos("q")} END) AS quantity_nanos,
     count(*) AS source_rows,
     sum(CASE WHEN c_ok THEN {sign} * (CAST(c_i AS HUGEINT) * 1000000000000000000 + c_h) END) AS e18_sum,
@@ -216,11 +250,11 @@ g AS (
   FROM o GROUP BY ALL
 ),
 {lookups}n AS (
-  SELECT {inline}{looked_up}, NOT row_ok AS row_bad, cost_nanos, quantity_nanos, source_rows, e18_sum, e36_sum
+  SELECT {inline}{looked_up}, NOT row_ok AS row_bad, cost_e18, quantity_nanos, source_rows, e18_sum, e36_sum
   FROM g {joins}
 ),
 r AS (SELECT *, (row_bad OR billing_day IS NULL OR currency IS NULL) AS bad FROM n)
-SELECT {keys}, bad, CAST(cost_nanos AS BIGINT) AS cost_nanos,
+SELECT {keys}, bad, cost_e18,
   CAST(quantity_nanos AS BIGINT) AS quantity_nanos,
   CAST(source_rows AS BIGINT) AS source_rows,
   CAST(CASE WHEN tags_invalid THEN source_rows ELSE 0 END AS BIGINT) AS tags_bad, e18_sum, e36_sum
@@ -232,5 +266,5 @@ def merged_sql(table: str, sources: list[str]) -> str:
     """A table summing the aggregated tables (or queries) ``sources`` per grain key, as one scan."""
     union = " UNION ALL BY NAME ".join(f"SELECT * FROM {s}" for s in sources)
     sums = ", ".join(f"sum({c}) AS {c}" for c in _SUMS)
-    keys = ", ".join(KEY_COLUMNS)
+    keys = ", ".join(SCAN_KEYS)
     return f"CREATE TEMP TABLE {table} AS SELECT {keys}, bad, {sums} FROM ({union}) GROUP BY ALL"

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from aifinops.domain import Basis, CostRecord, Money, from_nanos
+from aifinops.domain import Basis, CostRecord, Money, from_nanos, join_nanos
 from aifinops.errors import ValidationError
 from aifinops.store.cost_records import BATCH_ROWS, SliceSummary
 from aifinops.store.cost_tables import COST_DIMENSIONS, cost_checkpoints, cost_records
@@ -110,11 +110,11 @@ def read_cost_totals(
     c = cost_records.c
     with store.reader() as conn:
         rows = conn.execute(
-            sa.select(c.currency, sa.func.sum(c.cost_nanos))
+            sa.select(c.currency, sa.func.sum(c.cost_nanos), sa.func.sum(c.cost_rem_e18))
             .where(_where(start, end, basis, filters, source, scope))
             .group_by(c.currency)
         ).all()
-    return {cur: Money.from_nanos(int(n), cur, Basis(basis)) for cur, n in sorted(rows)}
+    return {cur: Money.from_nanos(int(n), cur, Basis(basis), int(rest)) for cur, n, rest in sorted(rows)}
 
 
 def read_cost_series(
@@ -146,25 +146,29 @@ def read_cost_series(
     keys = [c.billing_day, c.currency, *(c[g] for g in columns), *([c.tags] if tag_keys else [])]
     with store.reader() as conn:
         rows = conn.execute(
-            sa.select(*keys, sa.func.sum(c.cost_nanos))
+            sa.select(*keys, sa.func.sum(c.cost_nanos), sa.func.sum(c.cost_rem_e18))
             .where(_where(start, end, basis, filters))
             .group_by(*keys)
         ).all()
-    buckets: dict[tuple[Any, ...], int] = defaultdict(int)
+    buckets: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
     for row in rows:
         day = row[0] if isinstance(row[0], dt.date) else dt.date.fromisoformat(row[0])
         period = day.replace(day=1) if granularity == "month" else day
         tags = orjson.loads(row[2 + len(columns)]) if tag_keys and row[2 + len(columns)] else {}
         tag_values = tuple(None if tags.get(k) is None else str(tags[k]) for k in tag_keys)
-        buckets[(period, row[1], *row[2 : 2 + len(columns)], *tag_values)] += int(row[-1])
+        bucket = buckets[(period, row[1], *row[2 : 2 + len(columns)], *tag_values)]
+        bucket[0] += int(row[-2])
+        bucket[1] += int(row[-1])
     names = [*columns, *(f"tag:{k}" for k in tag_keys)]
     return [
         CostPoint(
             k[0],
             MappingProxyType(dict(zip(names, k[2:], strict=True))),
-            Money.from_nanos(n, k[1], Basis(basis)),
+            Money.from_nanos(n, k[1], Basis(basis), rest),
         )
-        for k, n in sorted(buckets.items(), key=lambda kv: tuple("" if v is None else str(v) for v in kv[0]))
+        for k, (n, rest) in sorted(
+            buckets.items(), key=lambda kv: tuple("" if v is None else str(v) for v in kv[0])
+        )
     ]
 
 
@@ -180,6 +184,7 @@ def read_cost_records(
         sa.select(
             c.billing_day,
             c.cost_nanos,
+            c.cost_rem_e18,
             c.currency,
             c.scope,
             c.source,
@@ -195,12 +200,24 @@ def read_cost_records(
     day, chosen, loads = day_parser(), Basis(basis), orjson.loads
     with store.reader() as conn:
         for batch in raw_batches(conn, query, BATCH_ROWS):
-            for billing_day, cost, currency, scope_, source, quantity, tags, unit, kind, *billed in batch:
+            for (
+                billing_day,
+                nanos,
+                rest,
+                currency,
+                scope_,
+                source,
+                quantity,
+                tags,
+                unit,
+                kind,
+                *billed,
+            ) in batch:
                 # the billed fields fill the positions from subscription_id to pricing_model
                 yield CostRecord(  # type: ignore[misc]
                     day(billing_day),
                     chosen,
-                    from_nanos(cost),
+                    join_nanos(nanos, rest),
                     currency,
                     scope_,
                     source,

@@ -23,7 +23,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from aifinops.domain import COST_ROW_COLUMNS, Basis, CostRecord, Money, to_nanos
+from aifinops.domain import COST_ROW_COLUMNS, Basis, CostRecord, Money, split_nanos, to_nanos
 from aifinops.errors import ValidationError
 from aifinops.store.cost_tables import cost_checkpoints, cost_records
 from aifinops.store.store import Store
@@ -86,7 +86,7 @@ def _record_row(record: CostRecord, basis: Basis, start: dt.date, end: dt.date) 
         record.pricing_model,
         record.unit,
         _tags_json(record.tags),
-        to_nanos(record.cost),
+        *split_nanos(record.cost),
         None if record.quantity is None else to_nanos(record.quantity),
         1,
     )
@@ -148,7 +148,8 @@ class CostRecordStore:
         """Replace every cost row of ``(source, scope, basis)`` with billing day in ``[start, end)``.
 
         ``rows`` are CostRecord values, or Arrow record batches with the columns of
-        :data:`~aifinops.domain.COST_ROW_COLUMNS` (one row per CostRecord grain, money in nanos). One
+        :data:`~aifinops.domain.COST_ROW_COLUMNS` (one row per CostRecord grain, money in nanos plus the rest
+        below one nano in 10⁻¹⁸ units, as :func:`~aifinops.domain.split_nanos` splits it). One
         transaction: the delete, the inserts and the checkpoint commit together or not at all. Rows outside
         the range are refused (they would escape the next replacement and count twice).
         """
@@ -206,20 +207,26 @@ class CostRecordStore:
     ) -> SliceSummary:
         c = cost_records.c
         rows = conn.execute(
-            sa.select(c.currency, sa.func.sum(c.cost_nanos), sa.func.count(), sa.func.sum(c.source_rows))
+            sa.select(
+                c.currency,
+                sa.func.sum(c.cost_nanos),
+                sa.func.sum(c.cost_rem_e18),
+                sa.func.count(),
+                sa.func.sum(c.source_rows),
+            )
             .where(in_slice)
             .group_by(c.currency)
             .order_by(c.currency)
         ).all()
-        totals = {cur: Money.from_nanos(int(n), cur, basis) for cur, n, _, _ in rows}
+        totals = {cur: Money.from_nanos(int(n), cur, basis, int(rest)) for cur, n, rest, _, _ in rows}
         return SliceSummary(
             source,
             scope,
             basis,
             start,
             end,
-            sum(int(r[2]) for r in rows),
             sum(int(r[3]) for r in rows),
+            sum(int(r[4]) for r in rows),
             MappingProxyType(totals),
             replaced,
         )

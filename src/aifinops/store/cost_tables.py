@@ -1,7 +1,9 @@
 """SQLAlchemy Core tables of financial truth: cost records, collection checkpoints, metric samples, inventory.
 
 ``cost_records`` holds rows at the grain of :class:`aifinops.domain.CostRecord` (one billing day, one
-resource, one meter, one charge type, one tag set), money as BIGINT nanos beside its currency. A slice
+resource, one meter, one charge type, one tag set), money as BIGINT nanos beside its currency plus, in
+``cost_rem_e18``, the part below one nano in 10⁻¹⁸ units, so that the amount Azure sent is kept exactly
+(docs/billed-cost.md). A slice
 ``(source, scope, basis, day range)`` is always replaced as a whole (see ``store/cost_records.py``), so the
 table needs no natural unique key; its index serves that delete and the day-range reads.
 """
@@ -58,7 +60,8 @@ cost_records = Table(
     Column("basis", String(16), nullable=False),
     Column("billing_day", Date, nullable=False),
     Column("currency", String(3), nullable=False),
-    Column("cost_nanos", BigInteger, nullable=False),
+    Column("cost_nanos", BigInteger, nullable=False),  # half-even nanos of the exact amount
+    Column("cost_rem_e18", BigInteger, nullable=False, server_default="0"),  # exact − nanos, in 10⁻¹⁸
     Column("quantity_nanos", BigInteger),
     *billed_columns(),
     Column("source_rows", BigInteger, nullable=False, server_default="1"),
