@@ -152,9 +152,8 @@ def _budgets(doc: dict[str, Any], s: Section) -> None:
     )
     if statuses:
         bars = [(b["budget"], Decimal(b["ratio"]) * 100, Decimal(100)) for b in statuses]
-        s.blocks.append(
-            ("svg", hbar_chart(bars, title="Spent, % of each budget", unit="%", marker_label="100 %"))
-        )
+        chart = hbar_chart(bars, title="Spent, % of each budget", unit="%", marker_label="100 %", places=1)
+        s.blocks.append(("svg", chart))
     s.table(
         ("fired", "budget", "threshold", "ratio", "delivery"),
         [

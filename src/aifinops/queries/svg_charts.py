@@ -25,6 +25,7 @@ def hbar_chart(
     unit: str,
     marker_label: str = "target",
     width: int = 720,
+    places: int = 4,
 ) -> str:
     """One bar per ``(label, value, marker)``; a marker (e.g. a target or a threshold) is a vertical tick."""
     label_w, bar_h, gap, top = 190, 18, 8, 34
@@ -39,7 +40,7 @@ def hbar_chart(
         parts.append(
             f'<rect x="{label_w}" y="{y}" width="{max(w, 1)}" height="{bar_h}" fill="{PALETTE[0]}"/>'
         )
-        amount = _esc(f"{value:,.4f} {unit}")
+        amount = _esc(f"{value:,.{places}f} {unit}")
         parts.append(
             f'<text x="{label_w + w + 6}" y="{y + 13}" style="{_FONT};font-size:11px">{amount}</text>'
         )
@@ -48,7 +49,7 @@ def hbar_chart(
             parts.append(
                 f'<line x1="{mx}" x2="{mx}" y1="{y - 3}" y2="{y + bar_h + 3}" '
                 f'stroke="{PALETTE[3]}" stroke-width="3">'
-                f"<title>{_esc(f'{marker_label} {marker:,.4f} {unit}')}</title></line>"
+                f"<title>{_esc(f'{marker_label} {marker:,.{places}f} {unit}')}</title></line>"
             )
     if any(m is not None for *_, m in rows):
         parts.append(
