@@ -242,6 +242,21 @@ class DeploymentType(StrEnum):
         return self.value.endswith("provisioned")
 
 
+class ProcessingTier(StrEnum):
+    """How a standard deployment processed a call (OpenAI's ``service_tier``); each tier has meters of its own."""
+
+    STANDARD = "standard"
+    PRIORITY = "priority"
+    FLEX = "flex"
+
+
+class ContextTier(StrEnum):
+    """Short- or long-context pricing of models whose price steps up past an input-token threshold."""
+
+    SHORT = "short"
+    LONG = "long"
+
+
 class MeterKind(StrEnum):
     """What a price meters. Priority processing has meters of its own."""
 
@@ -298,6 +313,8 @@ class UsageEvent:
     cached_input_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0  # prompt-cache writes, part of input where the wire reports them
+    service_tier: ProcessingTier | None = None  # None = not reported
     requests: int = 1
     quantity: Decimal | None = None
     unit: str | None = None
