@@ -64,6 +64,8 @@ def _event(r: Any) -> UsageEvent:
         status=EventStatus(r.status),
         latency_ms=r.latency_ms,
         tool_name=r.tool_name,
+        finish_reason=r.finish_reason,
+        request_hash=r.request_hash,
     )
 
 
