@@ -1,0 +1,200 @@
+"""Recommendations and what-ifs of a period: ``/api/recommendations``, ``/api/whatif``, ``aifinops
+recommend``, ``aifinops whatif``, ``/metrics``, the snapshot and the demo all read through here.
+
+The store aggregates the period's events into call groups and task step counts; the engine detects, applies
+and prices; this module turns the result into the documents every reader shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from aifinops.domain import Basis, plain
+from aifinops.engine.optimize.finding import OptimizeSettings
+from aifinops.engine.optimize.recommend import Recommendation, recommend, stacked_parts
+from aifinops.engine.optimize.scenario import ScenarioPart, parse_scenario
+from aifinops.engine.optimize.whatif import WhatIf, what_if
+from aifinops.engine.optimize.workload import NO_STEP, CallGroup, Cell, Meters, TaskGroup, Workload
+from aifinops.store import Store
+from aifinops.store.optimize_queries import call_groups, task_steps
+from aifinops.store.reconciliation_queries import price_rows
+
+__all__ = [
+    "read_workload",
+    "recommendation_json",
+    "recommendations_document",
+    "whatif_document",
+]
+
+_PRICE_IDS = ("input_price_id", "cached_input_price_id", "output_price_id", "unit_price_id")
+_HOURS_PER_MONTH = Decimal(730)
+
+
+def _meters(row: Mapping[str, Any], book: Mapping[int, Any]) -> Meters:
+    def per_unit(column: str) -> Decimal | None:
+        price = book.get(row[column]) if row[column] is not None else None
+        return None if price is None else Decimal(int(price.price_nanos)) / int(price.unit_size)
+
+    return Meters(*(per_unit(c) for c in _PRICE_IDS))
+
+
+def _first_steps(rows: Sequence[Mapping[str, Any]]) -> dict[str | None, int]:
+    first: dict[str | None, int] = {}
+    for r in rows:
+        if r["step"] is not None:
+            first[r["use_case"]] = min(first.get(r["use_case"], r["step"]), r["step"])
+    return first
+
+
+def read_workload(
+    store: Store, start: dt.datetime, end: dt.datetime, *, where: Mapping[str, Sequence[str]] | None = None
+) -> Workload:
+    """The calls and tasks of ``[start, end)`` (``where``: dimension filters) as the optimizer's workload."""
+    rows = call_groups(store, start, end, where=where)
+    book = price_rows(store, {r[c] for r in rows for c in _PRICE_IDS if r[c] is not None})
+    first = _first_steps(rows)
+    groups = tuple(
+        CallGroup(
+            cell=Cell(
+                use_case=r["use_case"],
+                app=r["app"],
+                agent=r["agent"],
+                deployment=r["deployment"],
+                model=r["model"],
+                deployment_type=r["deployment_type"],
+                region=r["region"],
+                kind=r["kind"],
+                currency=r["currency"],
+            ),
+            meters=_meters(r, book),
+            calls=int(r["calls"]),
+            input_tokens=int(r["input_tokens"] or 0),
+            cached_input_tokens=int(r["cached_input_tokens"] or 0),
+            output_tokens=int(r["output_tokens"] or 0),
+            quantity=Decimal(int(r["quantity_nanos"] or 0)).scaleb(-9),
+            step=NO_STEP if r["step"] is None else r["step"] - first[r["use_case"]],
+            attempt=int(r["attempt"]),
+            status=r["status"],
+            duplicate=bool(r["duplicate"]),
+            length_stop=bool(r["length_stop"]),
+            samples=tuple(dict.fromkeys(t for t in (r["first_task"], r["last_task"]) if t)),
+        )
+        for r in rows
+    )
+    tasks = tuple(
+        TaskGroup(
+            use_case=t["use_case"],
+            steps=0 if t["max_step"] is None else t["max_step"] - first.get(t["use_case"], 0) + 1,
+            outcome=t["outcome"],
+            tasks=int(t["tasks"]),
+        )
+        for t in task_steps(store, start, end, where=where)
+    )
+    return Workload(start=start, end=end, groups=groups, tasks=tasks)
+
+
+def _money(nanos: Decimal, currency: str, basis: Basis = Basis.ESTIMATED) -> dict[str, str]:
+    amount = (nanos / 1_000_000_000).quantize(Decimal("0.000001"))
+    return {"amount": plain(amount), "currency": currency, "basis": basis.value}
+
+
+def _amounts(values: Mapping[str, Decimal | None]) -> list[dict[str, str]]:
+    return [_money(v, c) for c, v in sorted(values.items()) if v is not None]
+
+
+def _per_month(workload: Workload, values: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    hours = Decimal((workload.end - workload.start).total_seconds()) / 3600
+    return {c: v * _HOURS_PER_MONTH / hours for c, v in values.items()} if hours else dict(values)
+
+
+def _whatif_json(result: WhatIf, workload: Workload) -> dict[str, Any]:
+    return {
+        "before": _amounts(result.before),
+        "after": _amounts(result.after),
+        "savings": _amounts(result.saved()),
+        "savings_per_month": _amounts(_per_month(workload, result.saved())),
+        "succeeded_tasks": {"before": result.succeeded_before, "after": result.succeeded_after},
+        "cost_per_successful_task": {
+            "before": _amounts(result.per_task(after=False)),
+            "after": _amounts(result.per_task(after=True)),
+        },
+        "assumptions": list(result.assumptions),
+    }
+
+
+def recommendation_json(
+    rank: int, rec: Recommendation, recs: Sequence[Recommendation], workload: Workload
+) -> dict[str, Any]:
+    """One recommendation as every reader shows it."""
+    f = rec.finding
+    return {
+        "rank": rank,
+        "lever": f.lever,
+        "scope": dict(f.scope),
+        "evidence": list(f.evidence),
+        "figures": dict(f.figures),
+        "sample_task_ids": list(f.samples),
+        "action": f.action,
+        "policy": None if f.policy is None else dict(f.policy),
+        "savings": _amounts(rec.savings),
+        "savings_per_month": _amounts(_per_month(workload, rec.savings)),
+        "stacked_savings": _amounts(rec.stacked_savings),
+        "stacked_savings_per_month": _amounts(_per_month(workload, rec.stacked_savings)),
+        "scope_cost": _amounts(rec.standalone.before),
+        "cost_per_successful_task": {
+            "before": _amounts(rec.standalone.per_task(after=False)),
+            "after": _amounts(rec.standalone.per_task(after=True)),
+        },
+        "confidence": {"level": f.confidence, "assumptions": list(f.assumptions)},
+        "effort": f.effort,
+        "risk": f.risk,
+        "reversible": f.reversible,
+        "window": {"start": workload.start.isoformat(), "end": workload.end.isoformat()},
+        "scenario": [f.part.as_json()],
+        "stacked_scenario": [p.as_json() for p in stacked_parts(recs, rank - 1)],
+    }
+
+
+def recommendations_document(
+    store: Store,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    where: Mapping[str, Sequence[str]] | None = None,
+    settings: OptimizeSettings | None = None,
+) -> dict[str, Any]:
+    """The recommendations of ``[start, end)`` in the levers' order, and the what-if of applying them all."""
+    workload = read_workload(store, start, end, where=where)
+    recs = recommend(workload, settings)
+    parts: list[ScenarioPart] = [r.finding.part for r in recs]
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "filters": {k: list(v) for k, v in (where or {}).items()},
+        "recommendations": [recommendation_json(i + 1, r, recs, workload) for i, r in enumerate(recs)],
+        "all_applied": _whatif_json(what_if(workload, parts), workload),
+    }
+
+
+def whatif_document(
+    store: Store,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    scenario: Any,
+    where: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """A scenario (JSON parts, checked) priced over ``[start, end)``: cost and cost per successful task before
+    and after, with the assumptions."""
+    parts = parse_scenario(scenario)
+    workload = read_workload(store, start, end, where=where)
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "filters": {k: list(v) for k, v in (where or {}).items()},
+        "scenario": [p.as_json() for p in parts],
+        **_whatif_json(what_if(workload, parts), workload),
+    }
