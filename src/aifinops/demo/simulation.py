@@ -8,6 +8,7 @@ tenants and cost centers, a mix of models and deployment types — and one delib
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ __all__ = [
     "USE_CASES",
     "SimulatedTask",
     "UseCase",
+    "Waste",
     "aoai_account",
     "arm_id",
     "simulate_month",
@@ -52,6 +54,26 @@ class UseCase:
     retrieval: bool = False
     embedding: bool = False
     reasoning_share: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Waste:
+    """Waste of a known size injected into one use case, each wasted event tagged with the lever that removes
+    it (``attributes["waste"]``), or, when only some of its tokens are waste, with their number
+    (``attributes["waste_context"]`` input tokens, ``attributes["waste_output"]`` output tokens).
+
+    ``clean`` removes the simulation's own loops elsewhere, so that only the injected waste remains.
+    """
+
+    use_case: str
+    duplicates: float = 0.0  # a model call sent again, identical, after it succeeded
+    loops: float = 0.0  # a task loops: 12–25 extra steps, then fails
+    retries: float = 0.0  # a call times out after its prompt was billed, then is retried
+    context: float = 0.0  # a call carries ``excess_context`` extra input tokens
+    excess_context: int = 60_000
+    output: float = 0.0  # a call runs on to its length limit, ``excess_output`` tokens too many
+    excess_output: int = 6_000
+    clean: bool = True
 
 
 #: The demo's use cases. ``doc-qa`` is the wasteful one.
@@ -220,9 +242,17 @@ def _start(rng: random.Random, day: dt.date) -> dt.datetime:
     )
 
 
+def _request_hash(*parts: object) -> str:
+    return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
 class _TaskBuilder:
-    def __init__(self, rng: random.Random, uc: UseCase, task_id: str, ts: dt.datetime) -> None:
+    def __init__(
+        self, rng: random.Random, uc: UseCase, task_id: str, ts: dt.datetime, waste: Waste | None = None
+    ) -> None:
         self.rng, self.uc, self.task_id, self.ts = rng, uc, task_id, ts
+        self.waste = waste if waste is not None and waste.use_case == uc.name else None
+        self.tag: str | None = None  # the waste every event added now belongs to (a loop's extra steps)
         tenant, cost_center = _pick_tenant(rng)
         self.dims: dict[str, Any] = {
             "app": uc.app,
@@ -244,9 +274,13 @@ class _TaskBuilder:
         self, step: int, attempt: int, kind: EventKind, status: EventStatus = EventStatus.OK, **kw: Any
     ) -> None:
         latency = int(kw.pop("latency_ms", self.rng.randrange(300, 4000)))
+        suffix = kw.pop("suffix", "")
+        tag = kw.pop("waste", None) or self.tag
+        if tag is not None:
+            kw["attributes"] = {"waste": tag, **kw.pop("attributes", {})}
         self.events.append(
             UsageEvent(
-                event_id=f"{self.task_id}-s{step}-a{attempt}-{kind.value}",
+                event_id=f"{self.task_id}-s{step}-a{attempt}-{kind.value}{suffix}",
                 ts=self._next_ts(latency),
                 task_id=self.task_id,
                 step=step,
@@ -279,20 +313,42 @@ class _TaskBuilder:
             attempt += 1
         inp = rng.randint(*uc.input_tokens) + step * rng.randint(200, 900)  # context grows with each step
         out = rng.randint(*uc.output_tokens)
-        self.add(
-            step,
-            attempt,
-            EventKind.CHAT,
-            deployment=uc.deployment,
-            model=uc.model,
-            model_version=uc.model_version,
-            deployment_type=uc.deployment_type,
-            resource_id=_account(uc),
-            input_tokens=inp,
-            cached_input_tokens=int(inp * uc.cached_share * rng.uniform(0.6, 1.0)) // 128 * 128,
-            output_tokens=out,
-            reasoning_tokens=int(out * uc.reasoning_share),
-        )
+        call: dict[str, Any] = {
+            "deployment": uc.deployment,
+            "model": uc.model,
+            "model_version": uc.model_version,
+            "deployment_type": uc.deployment_type,
+            "resource_id": _account(uc),
+            "input_tokens": inp,
+            "cached_input_tokens": int(inp * uc.cached_share * rng.uniform(0.6, 1.0)) // 128 * 128,
+            "output_tokens": out,
+            "reasoning_tokens": int(out * uc.reasoning_share),
+            "request_hash": _request_hash(self.task_id, step),
+            "finish_reason": "stop",
+        }
+        if self.waste is not None:
+            attempt = self._wasted(step, attempt, call)
+        self.add(step, attempt, EventKind.CHAT, **call)
+        if self.waste is not None and rng.random() < self.waste.duplicates:
+            self.add(step, attempt, EventKind.CHAT, suffix="-repeat", waste="requests", **call)
+
+    def _wasted(self, step: int, attempt: int, call: dict[str, Any]) -> int:
+        """Inject this use case's waste into one model call; returns the attempt of the call that succeeds."""
+        waste, rng = self.waste, self.rng
+        assert waste is not None
+        if rng.random() < waste.retries:  # billed prompt, no answer: a timeout, then the retry
+            timed_out = {**call, "output_tokens": 0, "reasoning_tokens": 0, "finish_reason": None}
+            self.add(step, attempt, EventKind.CHAT, EventStatus.TIMEOUT, waste="retries", **timed_out)
+            attempt += 1
+        if rng.random() < waste.context:
+            call["input_tokens"] += waste.excess_context
+            call["attributes"] = {**call.get("attributes", {}), "waste_context": str(waste.excess_context)}
+        if rng.random() < waste.output:
+            call["output_tokens"] += waste.excess_output
+            call["reasoning_tokens"] = int(call["output_tokens"] * self.uc.reasoning_share)
+            call["finish_reason"] = "length"
+            call["attributes"] = {**call.get("attributes", {}), "waste_output": str(waste.excess_output)}
+        return attempt
 
     def support_calls(self, step: int) -> None:
         if self.uc.embedding:
@@ -319,12 +375,23 @@ class _TaskBuilder:
 
 
 def _build_task(
-    rng: random.Random, uc: UseCase, task_id: str, start: dt.datetime, month_end: dt.datetime
+    rng: random.Random,
+    uc: UseCase,
+    task_id: str,
+    start: dt.datetime,
+    month_end: dt.datetime,
+    waste: Waste | None = None,
 ) -> SimulatedTask:
-    b = _TaskBuilder(rng, uc, task_id, start)
-    looping = rng.random() < uc.loop_rate
-    steps = rng.randint(*uc.steps) + (rng.randint(12, 25) if looping else 0)
+    b = _TaskBuilder(rng, uc, task_id, start, waste)
+    loop_rate = uc.loop_rate
+    if waste is not None:
+        loop_rate = waste.loops if b.waste is not None else (0.0 if waste.clean else loop_rate)
+    looping = rng.random() < loop_rate
+    base = rng.randint(*uc.steps)
+    steps = base + (rng.randint(12, 25) if looping else 0)
     for step in range(steps):
+        if b.waste is not None and looping and step == base:
+            b.tag = "loops"
         b.support_calls(step)
         b.model_call(step)
         if uc.agent and not looping and rng.random() < 0.3:
@@ -360,8 +427,11 @@ def _build_task(
     )
 
 
-def simulate_month(year: int, month: int, *, seed: int = 42, scale: float = 1.0) -> Iterator[SimulatedTask]:
-    """Yield the tasks of one calendar month (UTC), in day order. ``scale`` multiplies the task volume."""
+def simulate_month(
+    year: int, month: int, *, seed: int = 42, scale: float = 1.0, waste: Waste | None = None
+) -> Iterator[SimulatedTask]:
+    """Yield the tasks of one calendar month (UTC), in day order. ``scale`` multiplies the task volume;
+    ``waste`` injects waste of a known size (and, when ``clean``, removes the simulation's own loops)."""
     rng = random.Random(seed)
     first = dt.date(year, month, 1)
     nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
@@ -375,5 +445,5 @@ def simulate_month(year: int, month: int, *, seed: int = 42, scale: float = 1.0)
                 base = uc.tasks_per_weekday * scale  # batch runs nightly, weekends included
             for n in range(max(0, round(rng.gauss(base, base * 0.12)))):
                 task_id = f"{uc.name}-{day:%Y%m%d}-{n:05d}"
-                yield _build_task(rng, uc, task_id, _start(rng, day), month_end)
+                yield _build_task(rng, uc, task_id, _start(rng, day), month_end, waste)
         day += dt.timedelta(days=1)

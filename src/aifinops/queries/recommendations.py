@@ -67,7 +67,7 @@ def read_workload(
                 deployment_type=r["deployment_type"],
                 region=r["region"],
                 kind=r["kind"],
-                currency=r["currency"],
+                currency=r["currency"] or "",  # free calls (a refused attempt) have no currency
             ),
             meters=_meters(r, book),
             calls=int(r["calls"]),

@@ -18,8 +18,10 @@ from aifinops.sources.openai_wire import (
     RESPONSE_FAILED,
     RESPONSE_FINAL_EVENTS,
     content_filtered,
+    finish_reason_of,
     is_azure_endpoint,
     is_usage_chunk,
+    request_hash,
     split_model,
     status_of_error,
     usage_numbers,
@@ -68,6 +70,8 @@ class _Call:
     model: str | None = None
     status: EventStatus = EventStatus.OK
     finished: bool = False
+    request_hash: str | None = None
+    finish_reason: str | None = None
 
     @classmethod
     def start(cls, recorder: _Recorder, kind: EventKind, kwargs: dict[str, Any]) -> _Call:
@@ -75,12 +79,15 @@ class _Call:
         hide = kind is EventKind.CHAT and bool(kwargs.get("stream")) and not want_stream_usage(kwargs, kind)
         current = current_task()
         step = current.next_step() if current is not None else None
-        return cls(recorder, kind, kwargs.get("model"), current, step, hide)
+        call = cls(recorder, kind, kwargs.get("model"), current, step, hide)
+        call.request_hash = request_hash(kwargs)
+        return call
 
     def response(self, result: Any) -> Any:
         """Note a whole (non-stream) response, report the call, and hand the response back."""
         self.usage, self.model = getattr(result, "usage", None), getattr(result, "model", None)
         self._filtered(getattr(result, "choices", None))
+        self.finish_reason = finish_reason_of(getattr(result, "choices", None))
         if getattr(result, "status", None) == "failed":
             self.status = EventStatus.ERROR
         self.finish()
@@ -97,6 +104,7 @@ class _Call:
         self.model = getattr(item, "model", None) or self.model
         choices = getattr(item, "choices", None)
         self._filtered(choices)
+        self.finish_reason = finish_reason_of(choices) or self.finish_reason
         if getattr(item, "usage", None) is not None:
             self.usage = item.usage
             return not (self.hide_usage_chunk and is_usage_chunk(choices))
@@ -145,6 +153,8 @@ class _Call:
             "model": model,
             "model_version": version,
             "latency_ms": int((time.perf_counter() - self.started) * 1000),
+            "finish_reason": self.finish_reason,
+            "request_hash": self.request_hash,
             **self.recorder.dims,
         }
         if self.task is not None:

@@ -60,7 +60,8 @@ def call_groups(
         earlier.c.task_id == e.task_id,
         earlier.c.request_hash == e.request_hash,
         sa.func.coalesce(earlier.c.tenant, "") == sa.func.coalesce(e.tenant, ""),
-        earlier.c.id < e.id,
+        earlier.c.status == "ok",
+        sa.or_(earlier.c.ts < e.ts, sa.and_(earlier.c.ts == e.ts, earlier.c.id < e.id)),
     )
     duplicate = sa.case(
         (sa.and_(e.request_hash.is_not(None), e.task_id.is_not(None), repeat), 1), else_=0

@@ -50,7 +50,8 @@ class ScenarioPart:
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def as_json(self) -> dict[str, Any]:
-        return {"lever": self.lever, "scope": dict(self.scope), **dict(self.settings)}
+        settings = {k: list(v) if isinstance(v, tuple) else v for k, v in self.settings.items()}
+        return {"lever": self.lever, "scope": dict(self.scope), **settings}
 
 
 def _fail(where: str, reason: str) -> ValidationError:

@@ -147,10 +147,10 @@ def cost_nanos(g: CallGroup) -> Decimal:
 def costs_by_currency(
     groups: Iterable[CallGroup], scope: Mapping[str, str] | None = None
 ) -> dict[str, Decimal]:
-    """Nanos per currency of the groups in ``scope`` (all when None)."""
+    """Nanos per currency of the groups in ``scope`` (all when None); free calls have no currency."""
     out: dict[str, Decimal] = defaultdict(Decimal)
     for g in groups:
-        if scope is None or g.cell.matches(scope):
+        if g.cell.currency and (scope is None or g.cell.matches(scope)):
             out[g.cell.currency] += cost_nanos(g)
     return dict(out)
 

@@ -1,0 +1,118 @@
+"""Back-tests: waste of a known size injected by the simulator is found by its lever, priced within ±10 %."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from aifinops.demo.simulation import Waste, simulate_month
+from aifinops.domain import UsageEvent
+from aifinops.engine.pricing import PriceBook, price_event
+from aifinops.jobs.ingest import Ingestor
+from aifinops.queries.recommendations import recommendations_document, whatif_document
+from aifinops.sources.price_file import load_snapshot
+from aifinops.store import Store
+from aifinops.store.prices import PriceStore
+
+START = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+END = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
+
+def _cost(event: UsageEvent, book: PriceBook) -> Decimal:
+    return price_event(event, book).cost or Decimal(0)
+
+
+def _truth(events: list[UsageEvent], lever: str, book: PriceBook) -> Decimal:
+    """The cost of the waste the simulator tagged for ``lever``."""
+    total = Decimal(0)
+    for e in events:
+        if e.attributes.get("waste") == lever:
+            total += _cost(e, book)
+        elif lever == "context" and "waste_context" in e.attributes:
+            less = e.input_tokens - int(e.attributes["waste_context"])
+            total += _cost(e, book) - _cost(dataclasses.replace(e, input_tokens=less), book)
+        elif lever == "output" and "waste_output" in e.attributes:
+            less = e.output_tokens - int(e.attributes["waste_output"])
+            total += _cost(e, book) - _cost(dataclasses.replace(e, output_tokens=less), book)
+    return total
+
+
+def _load(store: Store, waste: Waste, scale: float = 0.1) -> list[UsageEvent]:
+    snapshot = load_snapshot()
+    PriceStore(store).save(snapshot.prices, now=START)
+    ingestor = Ingestor(store)
+    events: list[UsageEvent] = []
+    outcomes = []
+    for task in simulate_month(2026, 10, seed=3, scale=scale, waste=waste):
+        events += task.events
+        if task.outcome is not None:
+            outcomes.append(task.outcome)
+    ingestor.ingest(events, source="sim")
+    ingestor.record_outcomes(outcomes)
+    return events
+
+
+def _book(store: Store) -> PriceBook:
+    return Ingestor(store).book()
+
+
+def _money(amounts: list[dict[str, str]]) -> Decimal:
+    return sum((Decimal(a["amount"]) for a in amounts if a["currency"] == "USD"), Decimal(0))
+
+
+def _found(doc: dict[str, Any], lever: str, use_case: str) -> list[dict[str, Any]]:
+    return [
+        r for r in doc["recommendations"] if r["lever"] == lever and r["scope"].get("use_case") == use_case
+    ]
+
+
+BACK_TESTS = [
+    ("requests", Waste("reply-draft", duplicates=0.15)),
+    ("loops", Waste("lead-research", loops=0.1)),
+    ("retries", Waste("doc-qa", retries=0.3)),
+    ("context", Waste("case-summary", context=0.2)),
+    ("output", Waste("reply-draft", output=0.2)),
+]
+
+
+@pytest.mark.parametrize(("lever", "waste"), BACK_TESTS, ids=[b[0] for b in BACK_TESTS])
+def test_injected_waste_is_found_and_priced_within_ten_percent(
+    sqlite_store: Store, lever: str, waste: Waste
+) -> None:
+    events = _load(sqlite_store, waste)
+    truth = _truth(events, lever, _book(sqlite_store))
+    assert truth > 0
+    doc = recommendations_document(sqlite_store, start=START, end=END)
+    found = _found(doc, lever, waste.use_case)
+    assert found, [(r["lever"], r["scope"]) for r in doc["recommendations"]]
+    estimate = sum((_money(r["savings"]) for r in found), Decimal(0))
+    error = (estimate - truth) / truth
+    print(f"{lever}: truth {truth:.2f} estimate {estimate:.2f} error {error:+.1%}")
+    assert abs(error) <= Decimal("0.10"), (truth, estimate)
+
+
+def test_a_clean_month_yields_no_recommendation(sqlite_store: Store) -> None:
+    _load(sqlite_store, Waste("none"))
+    doc = recommendations_document(sqlite_store, start=START, end=END)
+    assert doc["recommendations"] == [], [
+        (r["lever"], r["scope"], r["savings"]) for r in doc["recommendations"]
+    ]
+
+
+def test_a_recommendation_saves_exactly_what_its_scenario_saves_in_the_whatif(sqlite_store: Store) -> None:
+    _load(sqlite_store, Waste("doc-qa", loops=0.1, retries=0.2, context=0.2, output=0.2, duplicates=0.1))
+    doc = recommendations_document(sqlite_store, start=START, end=END)
+    recs = doc["recommendations"]
+    assert {r["lever"] for r in recs} >= {"requests", "loops", "retries", "context", "output"}
+    previous = Decimal(0)
+    for rec in recs:
+        alone = whatif_document(sqlite_store, start=START, end=END, scenario=rec["scenario"])
+        assert alone["savings"] == rec["savings"]
+        stacked = whatif_document(sqlite_store, start=START, end=END, scenario=rec["stacked_scenario"])
+        assert _money(stacked["savings"]) - previous == _money(rec["stacked_savings"])
+        previous = _money(stacked["savings"])
+    assert _money(doc["all_applied"]["savings"]) == previous

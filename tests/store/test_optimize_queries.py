@@ -1,0 +1,57 @@
+"""The optimizer's aggregates: call groups with duplicates and length stops, task step counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from aifinops.domain import EventStatus, Outcome, TaskOutcome
+from aifinops.jobs.ingest import Ingestor
+from aifinops.store import Store
+from aifinops.store.optimize_queries import call_groups, task_steps
+from aifinops.store.prices import PriceStore
+from tests.factories import PRICE_START, T0, event, gpt4o_prices
+
+END = T0 + dt.timedelta(days=1)
+
+
+def _load(store: Store) -> None:
+    PriceStore(store).save(gpt4o_prices(), now=PRICE_START)
+    events = [
+        event(0, task_id="t1", step=0, request_hash="h1"),
+        event(1, task_id="t1", step=1, request_hash="h1"),  # the same request again, after it succeeded
+        event(2, task_id="t1", step=2, request_hash="h2", status=EventStatus.TIMEOUT),
+        event(3, task_id="t1", step=2, attempt=2, request_hash="h2", finish_reason="length"),  # a retry
+        event(4, task_id="t2", step=0, request_hash="h1"),  # same request, another task
+        event(5, task_id="t2", step=1, request_hash=None),
+        event(6, task_id="t1", step=3, request_hash="h1", tenant="fabrikam"),  # another tenant's task t1
+    ]
+    ingestor = Ingestor(store)
+    ingestor.ingest(events, source="test")
+    ingestor.record_outcomes(
+        [
+            TaskOutcome("t1", Outcome.SUCCEEDED, T0 + dt.timedelta(hours=1), tenant="contoso"),
+            TaskOutcome("t2", Outcome.FAILED, T0 + dt.timedelta(hours=1), tenant="contoso"),
+        ]
+    )
+
+
+def test_call_groups_mark_repeats_of_a_request_that_succeeded_in_the_same_task(store: Store) -> None:
+    _load(store)
+    rows = call_groups(store, T0, END)
+    assert sum(r["calls"] for r in rows) == 7
+    duplicates = [r for r in rows if r["duplicate"]]
+    assert [(r["step"], r["calls"]) for r in duplicates] == [(1, 1)]
+    assert [r["step"] for r in rows if r["length_stop"]] == [2]
+    assert {r["status"] for r in rows if r["attempt"] == 2} == {"ok"}
+    only = call_groups(store, T0, END, where={"tenant": ["fabrikam"]})
+    assert [(r["step"], r["duplicate"]) for r in only] == [(3, 0)]
+
+
+def test_task_steps_count_tasks_per_use_case_highest_step_and_outcome(store: Store) -> None:
+    _load(store)
+    rows = sorted(task_steps(store, T0, END), key=lambda r: (r["max_step"], r["outcome"] or ""))
+    assert [(r["use_case"], r["max_step"], r["outcome"], r["tasks"]) for r in rows] == [
+        ("uc-a", 1, "failed", 1),
+        ("uc-a", 2, "succeeded", 1),
+        ("uc-a", 3, None, 1),
+    ]
