@@ -9,14 +9,13 @@ from typing import Any
 
 import pytest
 
-from aifinops.demo.simulation import Waste, simulate_month
+from aifinops.demo.simulation import Waste
 from aifinops.domain import UsageEvent
 from aifinops.engine.pricing import PriceBook, price_event
 from aifinops.jobs.ingest import Ingestor
 from aifinops.queries.recommendations import recommendations_document, whatif_document
-from aifinops.sources.price_file import load_snapshot
 from aifinops.store import Store
-from aifinops.store.prices import PriceStore
+from tests.factories import load_simulated_month
 
 START = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
 END = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -41,19 +40,8 @@ def _truth(events: list[UsageEvent], lever: str, book: PriceBook) -> Decimal:
     return total
 
 
-def _load(store: Store, waste: Waste, scale: float = 0.1) -> list[UsageEvent]:
-    snapshot = load_snapshot()
-    PriceStore(store).save(snapshot.prices, now=START)
-    ingestor = Ingestor(store)
-    events: list[UsageEvent] = []
-    outcomes = []
-    for task in simulate_month(2026, 10, seed=3, scale=scale, waste=waste):
-        events += task.events
-        if task.outcome is not None:
-            outcomes.append(task.outcome)
-    ingestor.ingest(events, source="sim")
-    ingestor.record_outcomes(outcomes)
-    return events
+def _load(store: Store, waste: Waste) -> list[UsageEvent]:
+    return load_simulated_month(store, waste)
 
 
 def _book(store: Store) -> PriceBook:

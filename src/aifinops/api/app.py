@@ -23,6 +23,7 @@ from aifinops.api import (
     routes_ingest,
     routes_inventory,
     routes_otlp,
+    routes_recommendations,
     routes_snapshot,
     routes_tasks,
     routes_telemetry,
@@ -121,6 +122,7 @@ def create_app(
         routes_inventory,
         routes_estate,
         routes_telemetry,
+        routes_recommendations,
         dashboard,
     )
     for module in routers:

@@ -49,6 +49,11 @@ def _filters(table: Any, where: Mapping[str, Sequence[str]]) -> list[Any]:
     return [table.c[k].in_(list(values)) for k, values in where.items()]
 
 
+def _task_filters(where: Mapping[str, Sequence[str]] | None) -> dict[str, Sequence[str]]:
+    """The filters a task can be held to (its dimensions; not an event's kind or status)."""
+    return {k: v for k, v in (where or {}).items() if k in task_rollup.c}
+
+
 def call_groups(
     store: Store, start: dt.datetime, end: dt.datetime, *, where: Mapping[str, Sequence[str]] | None = None
 ) -> list[dict[str, Any]]:
@@ -100,7 +105,7 @@ def task_steps(
             sa.func.min(t.use_case).label("use_case"),
             sa.func.max(t.max_step).label("max_step"),
         )
-        .where(t.first_ts >= start, t.first_ts < end, *_filters(task_rollup, where or {}))
+        .where(t.first_ts >= start, t.first_ts < end, *_filters(task_rollup, _task_filters(where)))
         .group_by(t.tenant, t.task_id)
         .subquery("per_task")
     )
