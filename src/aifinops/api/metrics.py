@@ -16,7 +16,13 @@ from prometheus_client.registry import Collector
 from aifinops.config import MetricsSettings
 from aifinops.domain import from_nanos
 from aifinops.queries.freshness import cost_freshness, freshness
-from aifinops.queries.metrics import LabelCap, budget_gauges, labelled_usage, month_kpis
+from aifinops.queries.metrics import (
+    LabelCap,
+    budget_gauges,
+    labelled_usage,
+    month_kpis,
+    recommendation_savings,
+)
 from aifinops.store import Store
 
 __all__ = ["StaleWhileRevalidate", "StoreCollector"]
@@ -112,6 +118,18 @@ class StoreCollector(Collector):
         yield from self._usage(by_status, labels)
         yield from self._tasks()
         yield from self._freshness()
+        yield from self._recommendations()
+
+    def _recommendations(self) -> Iterator[Metric]:
+        savings = GaugeMetricFamily(
+            "aifinops_recommendation_savings",
+            "Savings per month of the recommendations over the last 30 days, stacked in the levers' order "
+            "(each on what the earlier levers leave), in units of the currency label",
+            labels=["lever", "currency", "basis"],
+        )
+        for (lever, currency), amount in sorted(recommendation_savings(self.store, now=self.clock()).items()):
+            savings.add_metric([lever, currency, "estimated"], float(amount))
+        yield savings
 
     def _usage(self, rows: list[dict[str, Any]], labels: list[str]) -> Iterator[Metric]:
         tokens = CounterMetricFamily(
