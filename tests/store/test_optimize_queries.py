@@ -55,3 +55,28 @@ def test_task_steps_count_tasks_per_use_case_highest_step_and_outcome(store: Sto
         ("uc-a", 2, "succeeded", 1),
         ("uc-a", 3, None, 1),
     ]
+
+
+def _totals(rows: list[dict[str, object]]) -> tuple[int, int, int]:
+    return (
+        sum(int(r["calls"]) for r in rows),  # type: ignore[call-overload]
+        sum(int(r["input_tokens"]) for r in rows),  # type: ignore[call-overload]
+        sum(int(r["duplicate"]) * int(r["calls"]) for r in rows),  # type: ignore[call-overload]
+    )
+
+
+def test_daily_groups_are_built_once_match_the_events_and_follow_late_events(store: Store) -> None:
+    from aifinops.store.optimize_days import OptimizeDayStore
+    from aifinops.store.optimize_queries import day_groups, stale_days
+
+    _load(store)
+    day = (T0 - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).days
+    stale = stale_days(store, day, day + 1)
+    assert stale == {day: 7}
+    OptimizeDayStore(store).build(stale, now=T0)
+    assert stale_days(store, day, day + 1) == {}
+    assert _totals(day_groups(store, day, day + 1)) == _totals(call_groups(store, T0, END)) == (7, 7000, 1)
+    Ingestor(store).ingest([event(9, task_id="t2", step=2, request_hash="h1")], source="test")  # a late repeat
+    assert stale_days(store, day, day + 1) == {day: 8}
+    OptimizeDayStore(store).build(stale_days(store, day, day + 1), now=T0)
+    assert _totals(day_groups(store, day, day + 1)) == (8, 8000, 2)

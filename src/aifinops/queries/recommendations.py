@@ -18,8 +18,10 @@ from aifinops.engine.optimize.recommend import Recommendation, recommend, stacke
 from aifinops.engine.optimize.scenario import ScenarioPart, parse_scenario
 from aifinops.engine.optimize.whatif import WhatIf, what_if
 from aifinops.engine.optimize.workload import NO_STEP, CallGroup, Cell, Meters, TaskGroup, Workload
+from aifinops.engine.usage_buckets import EPOCH
 from aifinops.store import Store
-from aifinops.store.optimize_queries import call_groups, task_steps
+from aifinops.store.optimize_days import OptimizeDayStore
+from aifinops.store.optimize_queries import call_groups, day_groups, stale_days, task_steps
 from aifinops.store.reconciliation_queries import price_rows
 
 __all__ = [
@@ -49,11 +51,34 @@ def _first_steps(rows: Sequence[Mapping[str, Any]]) -> dict[str | None, int]:
     return first
 
 
+_DAY = dt.timedelta(days=1)
+
+
+def _call_rows(
+    store: Store, start: dt.datetime, end: dt.datetime, where: Mapping[str, Sequence[str]] | None
+) -> list[dict[str, Any]]:
+    """Call groups of ``[start, end)``: whole UTC days from the daily groups (built first where missing or
+    stale), the partial days at either end from the events. Filtered reads go to the events."""
+    first = -(-(start - EPOCH) // _DAY)  # the first whole day, rounded up
+    following = (end - EPOCH) // _DAY
+    if where or first >= following:
+        return call_groups(store, start, end, where=where)
+    stale = stale_days(store, first, following)
+    if stale:
+        OptimizeDayStore(store).build(stale, now=dt.datetime.now(dt.UTC))
+    rows = day_groups(store, first, following)
+    if start < EPOCH + first * _DAY:
+        rows += call_groups(store, start, EPOCH + first * _DAY)
+    if EPOCH + following * _DAY < end:
+        rows += call_groups(store, EPOCH + following * _DAY, end)
+    return rows
+
+
 def read_workload(
     store: Store, start: dt.datetime, end: dt.datetime, *, where: Mapping[str, Sequence[str]] | None = None
 ) -> Workload:
     """The calls and tasks of ``[start, end)`` (``where``: dimension filters) as the optimizer's workload."""
-    rows = call_groups(store, start, end, where=where)
+    rows = _call_rows(store, start, end, where)
     book = price_rows(store, {r[c] for r in rows for c in _PRICE_IDS if r[c] is not None})
     first = _first_steps(rows)
     groups = tuple(

@@ -1,8 +1,10 @@
 """Reading what the optimizer needs, aggregated by the database: call groups and task step counts.
 
 A month of a million events comes back as a few thousand rows: calls grouped by who made them, the prices
-charged, step, attempt, status, whether an identical request came earlier in the task, whether the model
-stopped at its length limit, and the size class of their input and output.
+charged, step, attempt, status, whether an identical request succeeded earlier in the task, whether the model
+stopped at its length limit, and the size class of their input and output. Whole UTC days are read from
+``optimize_daily`` (built by :class:`aifinops.store.optimize_days.OptimizeDayStore`), the rest from the
+events.
 """
 
 from __future__ import annotations
@@ -13,14 +15,25 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from aifinops.store.optimize_tables import GROUP_SUMS, optimize_daily, optimize_days
 from aifinops.store.store import Store
-from aifinops.store.tables import task_outcomes, task_rollup, usage_events
+from aifinops.store.tables import task_outcomes, task_rollup, usage_daily, usage_events
 
-__all__ = ["CALL_KEYS", "SIZE_CLASSES", "call_groups", "hourly_tokens", "task_steps"]
+__all__ = [
+    "CALL_KEYS",
+    "FLAG_KEYS",
+    "SIZE_CLASSES",
+    "call_groups",
+    "day_groups",
+    "event_groups_select",
+    "hourly_tokens",
+    "stale_days",
+    "task_steps",
+]
 
 #: Upper bounds (exclusive) of the token size classes: ×1.25 steps from 64 tokens, then one open class.
 SIZE_CLASSES: tuple[int, ...] = tuple(int(64 * 1.25**i) for i in range(52))
-#: What a call group is keyed by, besides its size classes.
+#: What a call group is keyed by, besides :data:`FLAG_KEYS`.
 CALL_KEYS = (
     "use_case",
     "app",
@@ -39,6 +52,7 @@ CALL_KEYS = (
     "attempt",
     "status",
 )
+FLAG_KEYS = ("duplicate", "length_stop", "input_class", "output_class")
 
 
 def _size_class(column: Any) -> Any:
@@ -54,11 +68,14 @@ def _task_filters(where: Mapping[str, Sequence[str]] | None) -> dict[str, Sequen
     return {k: v for k, v in (where or {}).items() if k in task_rollup.c}
 
 
-def call_groups(
-    store: Store, start: dt.datetime, end: dt.datetime, *, where: Mapping[str, Sequence[str]] | None = None
-) -> list[dict[str, Any]]:
-    """Priced events of ``[start, end)`` as call groups with their sums (``where``: the values each named
-    dimension may take)."""
+def event_groups_select(
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    where: Mapping[str, Sequence[str]] | None = None,
+    day: int | None = None,
+) -> Any:
+    """The SELECT grouping priced events of ``[start, end)`` into call groups (``day`` first when given)."""
     e = usage_events.c
     earlier = usage_events.alias("earlier")
     repeat = sa.exists().where(
@@ -68,52 +85,97 @@ def call_groups(
         earlier.c.status == "ok",
         sa.or_(earlier.c.ts < e.ts, sa.and_(earlier.c.ts == e.ts, earlier.c.id < e.id)),
     )
-    duplicate = sa.case(
-        (sa.and_(e.request_hash.is_not(None), e.task_id.is_not(None), repeat), 1), else_=0
-    ).label("duplicate")
-    length = sa.case((e.finish_reason == "length", 1), else_=0).label("length_stop")
-    in_class = _size_class(e.input_tokens).label("input_class")
-    out_class = _size_class(e.output_tokens).label("output_class")
-    keys = [*(e[k] for k in CALL_KEYS), duplicate, length, in_class, out_class]
+    flags = [
+        sa.case((sa.and_(e.request_hash.is_not(None), e.task_id.is_not(None), repeat), 1), else_=0).label(
+            "duplicate"
+        ),
+        sa.case((e.finish_reason == "length", 1), else_=0).label("length_stop"),
+        _size_class(e.input_tokens).label("input_class"),
+        _size_class(e.output_tokens).label("output_class"),
+    ]
+    keys = [*(e[k] for k in CALL_KEYS), *flags]
     sums = [
         sa.func.count().label("calls"),
-        *(
-            sa.func.sum(e[c]).label(c)
-            for c in ("input_tokens", "cached_input_tokens", "output_tokens", "quantity_nanos", "cost_nanos")
-        ),
+        *(sa.func.coalesce(sa.func.sum(e[c]), 0).label(c) for c in GROUP_SUMS[1:]),
         sa.func.min(e.task_id).label("first_task"),
         sa.func.max(e.task_id).label("last_task"),
     ]
-    query = (
-        sa.select(*keys, *sums)
+    leading = [] if day is None else [sa.literal(day, sa.BigInteger).label("day")]
+    return (
+        sa.select(*leading, *keys, *sums)
         .where(e.ts >= start, e.ts < end, e.cost_nanos.is_not(None), *_filters(usage_events, where or {}))
+        .group_by(*keys)
+    )
+
+
+def day_groups(store: Store, first: int, following: int) -> list[dict[str, Any]]:
+    """The call groups of the built UTC days ``[first, following)`` (days since the epoch), days summed."""
+    d = optimize_daily.c
+    keys = [d[k] for k in (*CALL_KEYS, *FLAG_KEYS)]
+    query = (
+        sa.select(
+            *keys,
+            *(sa.func.sum(d[c]).label(c) for c in GROUP_SUMS),
+            sa.func.min(d.first_task).label("first_task"),
+            sa.func.max(d.last_task).label("last_task"),
+        )
+        .where(d.day >= first, d.day < following)
         .group_by(*keys)
     )
     with store.reader() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
 
 
+def call_groups(
+    store: Store, start: dt.datetime, end: dt.datetime, *, where: Mapping[str, Sequence[str]] | None = None
+) -> list[dict[str, Any]]:
+    """Priced events of ``[start, end)`` as call groups with their sums, read from the events themselves
+    (``where``: the values each named dimension may take)."""
+    with store.reader() as conn:
+        return [dict(r._mapping) for r in conn.execute(event_groups_select(start, end, where=where))]
+
+
+def stale_days(store: Store, first: int, following: int) -> dict[int, int]:
+    """Days of ``[first, following)`` with events whose call groups are missing or older than their events:
+    day → events stored that day."""
+    u, o = usage_daily.c, optimize_days.c
+    with store.reader() as conn:
+        stored = dict(
+            conn.execute(
+                sa.select(u.day, sa.func.sum(u.events))
+                .where(u.day >= first, u.day < following)
+                .group_by(u.day)
+            ).all()
+        )
+        built = dict(conn.execute(sa.select(o.day, o.events).where(o.day >= first, o.day < following)).all())
+    return {int(day): int(n) for day, n in stored.items() if built.get(day) != n}
+
+
 def task_steps(
     store: Store, start: dt.datetime, end: dt.datetime, *, where: Mapping[str, Sequence[str]] | None = None
 ) -> list[dict[str, Any]]:
-    """Tasks started in ``[start, end)`` counted per use case, highest step and outcome (None = open)."""
+    """Tasks with priced events started in ``[start, end)``, counted per use case, highest step and outcome
+    (None = open). A task's priced events decide its step count: its unpriced ones cost nothing known."""
     t, o = task_rollup.c, task_outcomes.c
-    per_task = (
-        sa.select(
-            t.tenant,
-            t.task_id,
-            sa.func.min(t.use_case).label("use_case"),
-            sa.func.max(t.max_step).label("max_step"),
+    joined = task_rollup.outerjoin(task_outcomes, sa.and_(o.tenant == t.tenant, o.task_id == t.task_id))
+    keys = [t.use_case, t.max_step, o.outcome]
+    # Unary + on SQLite: a month is most of the table, scanned faster than walked through the index.
+    first_ts = (
+        sa.literal_column("+task_rollup.first_ts", type_=t.first_ts.type)
+        if store.dialect == "sqlite"
+        else t.first_ts
+    )
+    query = (
+        sa.select(*keys, sa.func.count().label("tasks"))
+        .select_from(joined)
+        .where(
+            t.currency != "",
+            first_ts >= start,
+            first_ts < end,
+            *_filters(task_rollup, _task_filters(where)),
         )
-        .where(t.first_ts >= start, t.first_ts < end, *_filters(task_rollup, _task_filters(where)))
-        .group_by(t.tenant, t.task_id)
-        .subquery("per_task")
+        .group_by(*keys)
     )
-    joined = per_task.outerjoin(
-        task_outcomes, sa.and_(o.tenant == per_task.c.tenant, o.task_id == per_task.c.task_id)
-    )
-    keys = [per_task.c.use_case, per_task.c.max_step, o.outcome]
-    query = sa.select(*keys, sa.func.count().label("tasks")).select_from(joined).group_by(*keys)
     with store.reader() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
 

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete, select, update
 from aifinops.domain import DeploymentType, EventKind, EventStatus, PricedUsage, UsageEvent, from_nanos, plain
 from aifinops.engine.usage_buckets import EPOCH, to_hour
 from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
+from aifinops.store.optimize_days import drop_days
 from aifinops.store.store import Store
 from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
 
@@ -166,6 +167,7 @@ def _rebuild(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[
         tables=("hour",),
     )
     conn.execute(delete(usage_daily).where(usage_daily.c.day >= d0, usage_daily.c.day < d1))
+    drop_days(conn, d0, d1)  # the optimizer's daily groups are built again when next read
     roll_up(
         conn,
         "hour >= ? AND hour < ?" if conn.dialect.name == "sqlite" else "hour >= %s AND hour < %s",
