@@ -94,3 +94,16 @@ def test_the_openapi_document_describes_every_query_parameter(
     names = {p["name"] for p in doc["paths"]["/api/recommendations"]["get"]["parameters"]}
     assert {"period", "start", "end", "tenant", "use_case", "deployment"} <= names
     assert "/api/whatif" in doc["paths"]
+
+
+def test_the_snapshot_carries_the_recommendations_in_short(
+    client: tuple[TestClient, dict[str, str], dict[str, str]],
+) -> None:
+    http, admin, _ = client
+    full = http.get("/api/recommendations", params={"period": "2026-10"}, headers=admin).json()
+    snap = http.get("/api/snapshot", params={"period": "2026-10", "fresh": "true"}, headers=admin).json()
+    items = snap["recommendations"]["items"]
+    assert [(i["lever"], i["scope"], i["savings"]) for i in items] == [
+        (r["lever"], r["scope"], r["savings"]) for r in full["recommendations"]
+    ]
+    assert snap["recommendations"]["all_applied"]["savings"] == full["all_applied"]["savings"]
