@@ -34,6 +34,10 @@ def _truth(events: list[UsageEvent], lever: str, book: PriceBook) -> Decimal:
         elif lever == "context" and "waste_context" in e.attributes:
             less = e.input_tokens - int(e.attributes["waste_context"])
             total += _cost(e, book) - _cost(dataclasses.replace(e, input_tokens=less), book)
+        elif lever == "caching" and "waste_prefix" in e.attributes:
+            prefix = int(e.attributes["waste_prefix"])
+            cached = dataclasses.replace(e, cached_input_tokens=e.cached_input_tokens + prefix)
+            total += _cost(e, book) - _cost(cached, book)
         elif lever == "output" and "waste_output" in e.attributes:
             less = e.output_tokens - int(e.attributes["waste_output"])
             total += _cost(e, book) - _cost(dataclasses.replace(e, output_tokens=less), book)
@@ -64,6 +68,7 @@ BACK_TESTS = [
     ("retries", Waste("doc-qa", retries=0.3)),
     ("context", Waste("case-summary", context=0.2)),
     ("output", Waste("reply-draft", output=0.2)),
+    ("caching", Waste("reply-draft", prefix=40_000)),
 ]
 
 

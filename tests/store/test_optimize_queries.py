@@ -76,7 +76,9 @@ def test_daily_groups_are_built_once_match_the_events_and_follow_late_events(sto
     OptimizeDayStore(store).build(stale, now=T0)
     assert stale_days(store, day, day + 1) == {}
     assert _totals(day_groups(store, day, day + 1)) == _totals(call_groups(store, T0, END)) == (7, 7000, 1)
-    Ingestor(store).ingest([event(9, task_id="t2", step=2, request_hash="h1")], source="test")  # a late repeat
+    Ingestor(store).ingest(
+        [event(9, task_id="t2", step=2, request_hash="h1")], source="test"
+    )  # a late repeat
     assert stale_days(store, day, day + 1) == {day: 8}
     OptimizeDayStore(store).build(stale_days(store, day, day + 1), now=T0)
     assert _totals(day_groups(store, day, day + 1)) == (8, 8000, 2)

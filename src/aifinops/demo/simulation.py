@@ -73,7 +73,8 @@ class Waste:
     excess_context: int = 60_000
     output: float = 0.0  # a call runs on to its length limit, ``excess_output`` tokens too many
     excess_output: int = 6_000
-    clean: bool = True
+    prefix: int = 0  # every call carries this stable prefix, never served from the prompt cache
+    clean: bool = True  # elsewhere: no loops, and prompts cached as well as they can be
 
 
 #: The demo's use cases. ``doc-qa`` is the wasteful one.
@@ -253,6 +254,11 @@ class _TaskBuilder:
         self.rng, self.uc, self.task_id, self.ts = rng, uc, task_id, ts
         self.waste = waste if waste is not None and waste.use_case == uc.name else None
         self.tag: str | None = None  # the waste every event added now belongs to (a loop's extra steps)
+        self.cached_share = uc.cached_share
+        if self.waste is not None and self.waste.prefix:
+            self.cached_share = 0.0
+        elif waste is not None and self.waste is None and waste.clean:
+            self.cached_share = max(uc.cached_share, 0.5)
         tenant, cost_center = _pick_tenant(rng)
         self.dims: dict[str, Any] = {
             "app": uc.app,
@@ -320,7 +326,7 @@ class _TaskBuilder:
             "deployment_type": uc.deployment_type,
             "resource_id": _account(uc),
             "input_tokens": inp,
-            "cached_input_tokens": int(inp * uc.cached_share * rng.uniform(0.6, 1.0)) // 128 * 128,
+            "cached_input_tokens": int(inp * self.cached_share * rng.uniform(0.6, 1.0)) // 128 * 128,
             "output_tokens": out,
             "reasoning_tokens": int(out * uc.reasoning_share),
             "request_hash": _request_hash(self.task_id, step),
@@ -343,6 +349,9 @@ class _TaskBuilder:
         if rng.random() < waste.context:
             call["input_tokens"] += waste.excess_context
             call["attributes"] = {**call.get("attributes", {}), "waste_context": str(waste.excess_context)}
+        if waste.prefix:
+            call["input_tokens"] += waste.prefix
+            call["attributes"] = {**call.get("attributes", {}), "waste_prefix": str(waste.prefix)}
         if rng.random() < waste.output:
             call["output_tokens"] += waste.excess_output
             call["reasoning_tokens"] = int(call["output_tokens"] * self.uc.reasoning_share)

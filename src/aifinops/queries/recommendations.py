@@ -12,17 +12,18 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from aifinops.domain import Basis, plain
+from aifinops.domain import Basis, MeterKind, Price, plain, to_nanos
 from aifinops.engine.optimize.finding import OptimizeSettings
 from aifinops.engine.optimize.recommend import Recommendation, recommend, stacked_parts
 from aifinops.engine.optimize.scenario import ScenarioPart, parse_scenario
 from aifinops.engine.optimize.whatif import WhatIf, what_if
 from aifinops.engine.optimize.workload import NO_STEP, CallGroup, Cell, Meters, TaskGroup, Workload
+from aifinops.engine.pricing import PriceBook
 from aifinops.engine.usage_buckets import EPOCH
 from aifinops.store import Store
 from aifinops.store.optimize_days import OptimizeDayStore
 from aifinops.store.optimize_queries import call_groups, day_groups, stale_days, task_steps
-from aifinops.store.reconciliation_queries import price_rows
+from aifinops.store.price_queries import read_prices, read_prices_by_id
 
 __all__ = [
     "read_workload",
@@ -35,12 +36,42 @@ _PRICE_IDS = ("input_price_id", "cached_input_price_id", "output_price_id", "uni
 _HOURS_PER_MONTH = Decimal(730)
 
 
-def _meters(row: Mapping[str, Any], book: Mapping[int, Any]) -> Meters:
-    def per_unit(column: str) -> Decimal | None:
-        price = book.get(row[column]) if row[column] is not None else None
-        return None if price is None else Decimal(int(price.price_nanos)) / int(price.unit_size)
+def _nanos_per_unit(price: Price | None) -> Decimal | None:
+    return None if price is None else to_nanos(price.price) / Decimal(price.unit_size)
 
-    return Meters(*(per_unit(c) for c in _PRICE_IDS))
+
+class _Prices:
+    """The meters of call groups: the prices their events were charged, and — for a meter a group never
+    used (no cached tokens yet) — the price the book gives the same model, deployment type and region."""
+
+    def __init__(self, store: Store, rows: Sequence[Mapping[str, Any]], at: dt.datetime) -> None:
+        self.charged = read_prices_by_id(store, {r[c] for r in rows for c in _PRICE_IDS if r[c] is not None})
+        self.book = PriceBook(read_prices(store)) if self.charged else None
+        self.at = at
+        self._meters: dict[tuple[Any, ...], Meters] = {}
+
+    def _like(self, price: Price, kind: MeterKind) -> Price | None:
+        assert self.book is not None
+        return self.book.find(
+            model=price.model,
+            meter_kind=kind,
+            ts=self.at,
+            deployment_type=price.deployment_type,
+            region=price.region,
+            model_version=price.model_version,
+            currency=price.currency,
+        )
+
+    def meters(self, row: Mapping[str, Any]) -> Meters:
+        key = tuple(row[c] for c in _PRICE_IDS)
+        if key not in self._meters:
+            found = [self.charged.get(i) if i is not None else None for i in key]
+            if found[0] is not None and found[1] is None:
+                found[1] = self._like(found[0], MeterKind.CACHED_INPUT)
+            if found[0] is not None and found[2] is None:
+                found[2] = self._like(found[0], MeterKind.OUTPUT)
+            self._meters[key] = Meters(*(_nanos_per_unit(p) for p in found))
+        return self._meters[key]
 
 
 def _first_steps(rows: Sequence[Mapping[str, Any]]) -> dict[str | None, int]:
@@ -79,7 +110,7 @@ def read_workload(
 ) -> Workload:
     """The calls and tasks of ``[start, end)`` (``where``: dimension filters) as the optimizer's workload."""
     rows = _call_rows(store, start, end, where)
-    book = price_rows(store, {r[c] for r in rows for c in _PRICE_IDS if r[c] is not None})
+    prices = _Prices(store, rows, start)
     first = _first_steps(rows)
     groups = tuple(
         CallGroup(
@@ -94,7 +125,7 @@ def read_workload(
                 kind=r["kind"],
                 currency=r["currency"] or "",  # free calls (a refused attempt) have no currency
             ),
-            meters=_meters(r, book),
+            meters=prices.meters(r),
             calls=int(r["calls"]),
             input_tokens=int(r["input_tokens"] or 0),
             cached_input_tokens=int(r["cached_input_tokens"] or 0),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -39,6 +40,7 @@ PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
     "retries": {"fixed_causes": (list, None)},
     "context": {"max_input_tokens": (int, 1)},
     "output": {"max_output_tokens": (int, 1)},
+    "caching": {"cached_share": (float, (0, 1))},
 }
 RETRY_CAUSES = ("rate_limited", "error", "timeout", "content_filtered")
 
@@ -63,6 +65,16 @@ def _setting(where: str, name: str, value: Any, kind: type, least: Any) -> Any:
         raise _fail(f"{where}.{name}", f"must be true or false, got {value!r}")
     if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < least):
         raise _fail(f"{where}.{name}", f"must be a whole number ≥ {least}, got {value!r}")
+    if kind is float:
+        low, high = least
+        number = value if isinstance(value, int | float | str) and not isinstance(value, bool) else None
+        try:
+            parsed = None if number is None else Decimal(str(number))
+        except ArithmeticError:
+            parsed = None
+        if parsed is None or not parsed.is_finite() or not low <= parsed <= high:
+            raise _fail(f"{where}.{name}", f"must be a number from {low} to {high}, got {value!r}")
+        return str(parsed)
     if kind is list:
         if not isinstance(value, list) or not value or any(v not in RETRY_CAUSES for v in value):
             raise _fail(f"{where}.{name}", f"must be a non-empty list of {list(RETRY_CAUSES)}, got {value!r}")

@@ -22,6 +22,7 @@ _ASSUMPTIONS = {
     "retries": "once a retry cause is fixed the first attempt succeeds",
     "context": "input above a context limit is trimmed; cached tokens stay cached",
     "output": "output above max_tokens is not generated",
+    "caching": "the stable prefix is served from the prompt cache at the cached-input price",
 }
 
 
