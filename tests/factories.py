@@ -146,13 +146,15 @@ def weekday_shaped_history(
 
 
 def load_simulated_month(store: Any, waste: Any, *, scale: float = 0.1, seed: int = 3) -> list[UsageEvent]:
-    """October 2026 of the simulator (list prices, outcomes recorded) with ``waste`` injected; its events."""
+    """October 2026 of the simulator (list and demo contract prices, outcomes recorded) with ``waste``
+    injected; its events."""
     from aifinops.demo.simulation import simulate_month
     from aifinops.jobs.ingest import Ingestor
     from aifinops.sources.price_file import load_snapshot
     from aifinops.store.prices import PriceStore
 
     PriceStore(store).save(load_snapshot().prices, now=T0)
+    PriceStore(store).save(load_snapshot("demo-contract.yaml").prices, now=T0)
     ingestor = Ingestor(store)
     events: list[UsageEvent] = []
     outcomes = []

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from aifinops.demo.simulation import Waste
-from aifinops.domain import UsageEvent
+from aifinops.domain import DeploymentType, UsageEvent
 from aifinops.engine.pricing import PriceBook, price_event
 from aifinops.jobs.ingest import Ingestor
 from aifinops.queries.recommendations import recommendations_document, whatif_document
@@ -38,6 +38,9 @@ def _truth(events: list[UsageEvent], lever: str, book: PriceBook) -> Decimal:
             prefix = int(e.attributes["waste_prefix"])
             cached = dataclasses.replace(e, cached_input_tokens=e.cached_input_tokens + prefix)
             total += _cost(e, book) - _cost(cached, book)
+        elif lever == "batch" and "waste_batch" in e.attributes:
+            batch = dataclasses.replace(e, deployment_type=DeploymentType(e.attributes["waste_batch"]))
+            total += _cost(e, book) - _cost(batch, book)
         elif lever == "output" and "waste_output" in e.attributes:
             less = e.output_tokens - int(e.attributes["waste_output"])
             total += _cost(e, book) - _cost(dataclasses.replace(e, output_tokens=less), book)
@@ -69,6 +72,7 @@ BACK_TESTS = [
     ("context", Waste("case-summary", context=0.2)),
     ("output", Waste("reply-draft", output=0.2)),
     ("caching", Waste("reply-draft", prefix=40_000)),
+    ("batch", Waste("invoice-extraction", interactive=True)),
 ]
 
 

@@ -74,6 +74,7 @@ class Waste:
     output: float = 0.0  # a call runs on to its length limit, ``excess_output`` tokens too many
     excess_output: int = 6_000
     prefix: int = 0  # every call carries this stable prefix, never served from the prompt cache
+    interactive: bool = False  # a batch use case runs on the interactive (global standard) deployment
     clean: bool = True  # elsewhere: no loops, and prompts cached as well as they can be
 
 
@@ -255,6 +256,9 @@ class _TaskBuilder:
         self.waste = waste if waste is not None and waste.use_case == uc.name else None
         self.tag: str | None = None  # the waste every event added now belongs to (a loop's extra steps)
         self.cached_share = uc.cached_share
+        self.deployment, self.deployment_type = uc.deployment, uc.deployment_type
+        if self.waste is not None and self.waste.interactive and uc.deployment_type is _B:
+            self.deployment, self.deployment_type = uc.deployment.replace("-batch", "-glbl"), _G
         if self.waste is not None and self.waste.prefix:
             self.cached_share = 0.0
         elif waste is not None and self.waste is None and waste.clean:
@@ -309,10 +313,10 @@ class _TaskBuilder:
                 attempt,
                 EventKind.CHAT,
                 EventStatus.RATE_LIMITED,
-                deployment=uc.deployment,
+                deployment=self.deployment,
                 model=uc.model,
                 model_version=uc.model_version,
-                deployment_type=uc.deployment_type,
+                deployment_type=self.deployment_type,
                 resource_id=_account(uc),
                 latency_ms=rng.randrange(20, 120),
             )
@@ -320,10 +324,10 @@ class _TaskBuilder:
         inp = rng.randint(*uc.input_tokens) + step * rng.randint(200, 900)  # context grows with each step
         out = rng.randint(*uc.output_tokens)
         call: dict[str, Any] = {
-            "deployment": uc.deployment,
+            "deployment": self.deployment,
             "model": uc.model,
             "model_version": uc.model_version,
-            "deployment_type": uc.deployment_type,
+            "deployment_type": self.deployment_type,
             "resource_id": _account(uc),
             "input_tokens": inp,
             "cached_input_tokens": int(inp * self.cached_share * rng.uniform(0.6, 1.0)) // 128 * 128,
@@ -349,6 +353,8 @@ class _TaskBuilder:
         if rng.random() < waste.context:
             call["input_tokens"] += waste.excess_context
             call["attributes"] = {**call.get("attributes", {}), "waste_context": str(waste.excess_context)}
+        if self.deployment_type is not self.uc.deployment_type:
+            call["attributes"] = {**call.get("attributes", {}), "waste_batch": self.uc.deployment_type.value}
         if waste.prefix:
             call["input_tokens"] += waste.prefix
             call["attributes"] = {**call.get("attributes", {}), "waste_prefix": str(waste.prefix)}

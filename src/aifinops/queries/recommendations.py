@@ -7,12 +7,13 @@ and prices; this module turns the result into the documents every reader shows.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from aifinops.domain import Basis, MeterKind, Price, plain, to_nanos
+from aifinops.domain import Basis, DeploymentType, MeterKind, Price, plain, to_nanos
 from aifinops.engine.optimize.finding import OptimizeSettings
 from aifinops.engine.optimize.recommend import Recommendation, recommend, stacked_parts
 from aifinops.engine.optimize.scenario import ScenarioPart, parse_scenario
@@ -22,7 +23,7 @@ from aifinops.engine.pricing import PriceBook
 from aifinops.engine.usage_buckets import EPOCH
 from aifinops.store import Store
 from aifinops.store.optimize_days import OptimizeDayStore
-from aifinops.store.optimize_queries import call_groups, day_groups, stale_days, task_steps
+from aifinops.store.optimize_queries import call_groups, daily_calls, day_groups, stale_days, task_steps
 from aifinops.store.price_queries import read_prices, read_prices_by_id
 
 __all__ = [
@@ -34,6 +35,10 @@ __all__ = [
 
 _PRICE_IDS = ("input_price_id", "cached_input_price_id", "output_price_id", "unit_price_id")
 _HOURS_PER_MONTH = Decimal(730)
+_BATCH_TWINS = {
+    DeploymentType.GLOBAL_STANDARD: DeploymentType.GLOBAL_BATCH,
+    DeploymentType.DATA_ZONE_STANDARD: DeploymentType.DATA_ZONE_BATCH,
+}
 
 
 def _nanos_per_unit(price: Price | None) -> Decimal | None:
@@ -61,6 +66,25 @@ class _Prices:
             model_version=price.model_version,
             currency=price.currency,
         )
+
+    def batch_meters(self, row: Mapping[str, Any]) -> Meters | None:
+        """The Batch prices of the model a row's calls used, on the batch twin of its deployment type."""
+        charged = self.charged.get(row["input_price_id"]) if row["input_price_id"] is not None else None
+        kind = charged.deployment_type if charged is not None else None
+        twin = _BATCH_TWINS.get(kind) if kind is not None else None
+        if charged is None or twin is None:
+            return None
+        key = ("batch", charged.price_id)
+        if key not in self._meters:
+            batch = dataclasses.replace(charged, deployment_type=twin)
+            found = [
+                self._like(batch, kind)
+                for kind in (MeterKind.INPUT, MeterKind.CACHED_INPUT, MeterKind.OUTPUT)
+            ]
+            if found[0] is None or found[2] is None or found[0].deployment_type is not twin:
+                return None
+            self._meters[key] = Meters(*(_nanos_per_unit(p) for p in found))
+        return self._meters[key]
 
     def meters(self, row: Mapping[str, Any]) -> Meters:
         key = tuple(row[c] for c in _PRICE_IDS)
@@ -137,6 +161,7 @@ def read_workload(
             duplicate=bool(r["duplicate"]),
             length_stop=bool(r["length_stop"]),
             samples=tuple(dict.fromkeys(t for t in (r["first_task"], r["last_task"]) if t)),
+            batch_meters=prices.batch_meters(r),
         )
         for r in rows
     )
@@ -149,7 +174,10 @@ def read_workload(
         )
         for t in task_steps(store, start, end, where=where)
     )
-    return Workload(start=start, end=end, groups=groups, tasks=tasks)
+    per_day: dict[str | None, dict[int, int]] = {}
+    for d in daily_calls(store, (start - EPOCH) // _DAY, -(-(end - EPOCH) // _DAY), where=where):
+        per_day.setdefault(d["use_case"], {})[int(d["day"])] = int(d["calls"] or 0)
+    return Workload(start=start, end=end, groups=groups, tasks=tasks, daily_calls=per_day)
 
 
 def _money(nanos: Decimal, currency: str, basis: Basis = Basis.ESTIMATED) -> dict[str, str]:

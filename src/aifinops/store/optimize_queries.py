@@ -24,6 +24,7 @@ __all__ = [
     "FLAG_KEYS",
     "SIZE_CLASSES",
     "call_groups",
+    "daily_calls",
     "day_groups",
     "event_groups_select",
     "hourly_tokens",
@@ -149,6 +150,26 @@ def stale_days(store: Store, first: int, following: int) -> dict[int, int]:
         )
         built = dict(conn.execute(sa.select(o.day, o.events).where(o.day >= first, o.day < following)).all())
     return {int(day): int(n) for day, n in stored.items() if built.get(day) != n}
+
+
+def daily_calls(
+    store: Store, first: int, following: int, *, where: Mapping[str, Sequence[str]] | None = None
+) -> list[dict[str, Any]]:
+    """Model requests per use case and UTC day of ``[first, following)`` (days since the epoch): the shape of
+    the traffic (people work weekdays; schedules run every day)."""
+    u = usage_daily.c
+    query = (
+        sa.select(u.use_case, u.day, sa.func.sum(u.requests).label("calls"))
+        .where(
+            u.day >= first,
+            u.day < following,
+            u.kind.in_(["chat", "responses", "completion"]),
+            *_filters(usage_daily, where or {}),
+        )
+        .group_by(u.use_case, u.day)
+    )
+    with store.reader() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
 
 
 def task_steps(

@@ -37,6 +37,10 @@ class OptimizeSettings:
     loop_percentile: float = 0.99  # the step count successful tasks need
     context_factor: Decimal = Decimal("1.5")  # context limit = factor × median input of the scope's calls
     output_percentile: float = 0.99  # max_tokens = this percentile of outputs that stopped on their own
+    batchable: frozenset[str] = frozenset()  # use cases or apps configured as not interactive
+    weekend_ratio: Decimal = Decimal(
+        "0.8"
+    )  # calls per weekend day ÷ per weekday at or above: not interactive
 
 
 @dataclass(frozen=True, slots=True)

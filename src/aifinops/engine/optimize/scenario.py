@@ -41,6 +41,7 @@ PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
     "context": {"max_input_tokens": (int, 1)},
     "output": {"max_output_tokens": (int, 1)},
     "caching": {"cached_share": (float, (0, 1))},
+    "batch": {"to_batch": (bool, None)},
 }
 RETRY_CAUSES = ("rate_limited", "error", "timeout", "content_filtered")
 

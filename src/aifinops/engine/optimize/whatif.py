@@ -23,6 +23,7 @@ _ASSUMPTIONS = {
     "context": "input above a context limit is trimmed; cached tokens stay cached",
     "output": "output above max_tokens is not generated",
     "caching": "the stable prefix is served from the prompt cache at the cached-input price",
+    "batch": "calls moved to Batch cost the Batch prices and are answered within 24 hours",
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 __all__ = [
@@ -85,6 +85,7 @@ class CallGroup:
     length_stop: bool = False
     outcome: str | None = None
     samples: tuple[str, ...] = ()  # a few task ids of these calls
+    batch_meters: Meters | None = None  # the same model's Batch prices, where a batch deployment type exists
 
     def scaled(self, share: Decimal) -> CallGroup:
         """The same calls with every count multiplied by ``share`` (0 ≤ share ≤ 1), rounded down."""
@@ -117,6 +118,9 @@ class Workload:
     groups: tuple[CallGroup, ...]
     tasks: tuple[TaskGroup, ...]
     assumptions: tuple[str, ...] = ()
+    daily_calls: Mapping[str | None, Mapping[int, int]] = field(
+        default_factory=dict
+    )  # use case → day → calls
 
     @property
     def days(self) -> Decimal:
