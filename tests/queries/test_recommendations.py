@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from aifinops.demo.simulation import Waste
-from aifinops.domain import DeploymentType, UsageEvent
+from aifinops.demo.simulation import Waste, aoai_account
+from aifinops.domain import Basis, CostRecord, DeploymentType, UsageEvent
 from aifinops.engine.pricing import PriceBook, price_event
 from aifinops.jobs.ingest import Ingestor
 from aifinops.queries.recommendations import recommendations_document, whatif_document
 from aifinops.store import Store
+from aifinops.store.cost_records import CostRecordStore
 from tests.factories import load_simulated_month
 
 START = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
@@ -113,3 +114,47 @@ def test_a_recommendation_saves_exactly_what_its_scenario_saves_in_the_whatif(sq
         assert _money(stacked["savings"]) - previous == _money(rec["stacked_savings"])
         previous = _money(stacked["savings"])
     assert _money(doc["all_applied"]["savings"]) == previous
+
+
+def _ptu_bill(store: Store, units: int) -> None:
+    """October's PTU hours of the provisioned account as Cost Management bills them (hourly, 1.00 per PTU)."""
+    records = [
+        CostRecord(
+            dt.date(2026, 10, 1) + dt.timedelta(days=i),
+            Basis.ACTUAL,
+            Decimal(units * 24),
+            "USD",
+            resource_id=aoai_account("swedencentral", provisioned=True),
+            meter_name="Provisioned Managed Global Unit",
+            quantity=Decimal(units * 24),
+            unit="1/Hour",
+        )
+        for i in range(31)
+    ]
+    CostRecordStore(store).replace_slice(
+        "test", "s", Basis.ACTUAL, dt.date(2026, 10, 1), dt.date(2026, 11, 1), records
+    )
+
+
+def test_an_oversized_ptu_is_found_with_its_utilisation_and_priced_against_pay_as_you_go(
+    sqlite_store: Store,
+) -> None:
+    events = _load(sqlite_store, Waste("none"))
+    _ptu_bill(sqlite_store, units=15)
+    book = _book(sqlite_store)
+    on_ptu = [e for e in events if e.deployment == "gpt-4.1-ptu" and e.input_tokens]
+    payg = sum(
+        (_cost(dataclasses.replace(e, deployment_type=DeploymentType.GLOBAL_STANDARD), book) for e in on_ptu),
+        Decimal(0),
+    )
+    truth = Decimal(15 * 24 * 31) - payg  # the PTU hours, less what its tokens cost pay-as-you-go
+    doc = recommendations_document(sqlite_store, start=START, end=END)
+    (rec,) = [r for r in doc["recommendations"] if r["lever"] == "provisioning"]
+    assert rec["scope"] == {"deployment": "gpt-4.1-ptu"} and rec["policy"] == {"ptu_units": 0}
+    figures = rec["figures"]
+    assert figures["units"] == 15 and 0 < figures["utilisation"] < 0.2  # the sizing table's 3,000 TPM per PTU
+    assert figures["break_even_utilisation"] > 1  # at the hourly price a PTU never pays for itself
+    estimate = _money(rec["savings"])
+    print(f"provisioning: truth {truth:.2f} estimate {estimate:.2f} error {(estimate - truth) / truth:+.1%}")
+    assert abs(estimate - truth) / truth <= Decimal("0.10")
+    assert [p["units"] for p in figures["curve"]][:2] == [0, 15]

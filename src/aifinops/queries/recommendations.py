@@ -15,15 +15,32 @@ from typing import Any
 
 from aifinops.domain import Basis, DeploymentType, MeterKind, Price, plain, to_nanos
 from aifinops.engine.optimize.finding import OptimizeSettings
+from aifinops.engine.optimize.ptu import Capacity, normalized, spec_for
 from aifinops.engine.optimize.recommend import Recommendation, recommend, stacked_parts
 from aifinops.engine.optimize.scenario import ScenarioPart, parse_scenario
 from aifinops.engine.optimize.whatif import WhatIf, what_if
-from aifinops.engine.optimize.workload import NO_STEP, CallGroup, Cell, Meters, TaskGroup, Workload
+from aifinops.engine.optimize.workload import (
+    NO_STEP,
+    CallGroup,
+    Cell,
+    Meters,
+    TaskGroup,
+    Workload,
+    cost_nanos,
+)
 from aifinops.engine.pricing import PriceBook
 from aifinops.engine.usage_buckets import EPOCH
 from aifinops.store import Store
 from aifinops.store.optimize_days import OptimizeDayStore
-from aifinops.store.optimize_queries import call_groups, daily_calls, day_groups, stale_days, task_steps
+from aifinops.store.optimize_queries import (
+    call_groups,
+    daily_calls,
+    day_groups,
+    hourly_tokens,
+    ptu_hours,
+    stale_days,
+    task_steps,
+)
 from aifinops.store.price_queries import read_prices, read_prices_by_id
 
 __all__ = [
@@ -86,6 +103,30 @@ class _Prices:
             self._meters[key] = Meters(*(_nanos_per_unit(p) for p in found))
         return self._meters[key]
 
+    def twin(self, charged: Price, deployment_type: DeploymentType) -> Meters | None:
+        """The token prices of ``charged``'s model on another deployment type (None: the book has none)."""
+        other = dataclasses.replace(charged, deployment_type=deployment_type)
+        found = [self._like(other, k) for k in (MeterKind.INPUT, MeterKind.CACHED_INPUT, MeterKind.OUTPUT)]
+        if found[0] is None or found[2] is None or found[0].deployment_type is not deployment_type:
+            return None
+        return Meters(*(_nanos_per_unit(p) for p in found))
+
+    def ptu_hour(self, charged: Price, deployment_type: DeploymentType | None) -> Decimal | None:
+        """Nanos of one PTU for one hour on ``deployment_type`` (the price book's ``ptu_hour`` meter)."""
+        if deployment_type is None or self.book is None:
+            return None
+        price = self.book.find(
+            model="ptu_hour",
+            meter_kind=MeterKind.UNIT,
+            ts=self.at,
+            deployment_type=deployment_type,
+            region=charged.region,
+            model_version=None,
+            currency=charged.currency,
+            unit="ptu_hour",
+        )
+        return _nanos_per_unit(price)
+
     def meters(self, row: Mapping[str, Any]) -> Meters:
         key = tuple(row[c] for c in _PRICE_IDS)
         if key not in self._meters:
@@ -96,6 +137,82 @@ class _Prices:
                 found[2] = self._like(found[0], MeterKind.OUTPUT)
             self._meters[key] = Meters(*(_nanos_per_unit(p) for p in found))
         return self._meters[key]
+
+
+_PAYG_TWINS = {
+    DeploymentType.GLOBAL_PROVISIONED: DeploymentType.GLOBAL_STANDARD,
+    DeploymentType.DATA_ZONE_PROVISIONED: DeploymentType.DATA_ZONE_STANDARD,
+    DeploymentType.PROVISIONED: DeploymentType.STANDARD,
+}
+_PTU_TWINS = {v: k for k, v in _PAYG_TWINS.items()}
+
+
+def _capacities(
+    store: Store,
+    rows: Sequence[Mapping[str, Any]],
+    prices: _Prices,
+    window: tuple[dt.datetime, dt.datetime, Mapping[str, Sequence[str]] | None],
+    settings: OptimizeSettings,
+) -> dict[str, Capacity]:
+    """Each deployment of a model with PTU parameters, priced both ways: its hourly profile, the PTU hour
+    price of its deployment type, its pay-as-you-go prices, and — provisioned — the units billed."""
+    start, end, where = window
+    hours = max(1, int((end - start).total_seconds() // 3600))
+    first_row = {r["deployment"]: r for r in rows if r["deployment"] and r["input_price_id"] is not None}
+    billed = ptu_hours(store, start.date(), end.date() + dt.timedelta(days=int(end.time() != dt.time(0))))
+    profile: dict[str, list[dict[str, Any]]] = {}
+    for h in hourly_tokens(store, start, end, where=where):
+        profile.setdefault(h["deployment"], []).append(h)
+    out: dict[str, Capacity] = {}
+    for deployment, row in first_row.items():
+        charged = prices.charged.get(row["input_price_id"])
+        spec = spec_for(row["model"], deployment, settings.ptu_throughput)
+        if charged is None or spec is None or charged.deployment_type is None:
+            continue
+        owned = charged.deployment_type.is_provisioned
+        payg = prices.twin(charged, _PAYG_TWINS[charged.deployment_type]) if owned else prices.meters(row)
+        hour_price = prices.ptu_hour(
+            charged, charged.deployment_type if owned else _PTU_TWINS.get(charged.deployment_type)
+        )
+        units = round(billed.get((row["resource_id"] or "").lower(), Decimal(0)) / hours) if owned else 0
+        if payg is None or hour_price is None or (owned and not units):
+            continue
+        hourly = tuple(
+            (
+                normalized(
+                    int(h["input_tokens"]),
+                    int(h["cached_input_tokens"]),
+                    int(h["output_tokens"]),
+                    spec.output_weight,
+                ),
+                cost_nanos(
+                    CallGroup(
+                        Cell(None),
+                        payg,
+                        1,
+                        int(h["input_tokens"]),
+                        int(h["cached_input_tokens"]),
+                        int(h["output_tokens"]),
+                    )
+                ),
+            )
+            for h in profile.get(deployment, [])
+            if h["model"] == row["model"]
+        )
+        out[deployment] = Capacity(
+            deployment=deployment,
+            model=row["model"],
+            currency=charged.currency,
+            hours=hours,
+            hourly=hourly,
+            unit_hour_nanos=hour_price,
+            tokens_per_unit_hour=spec.input_tpm * 60,
+            units=units,
+            owned=owned,
+            minimum=spec.minimum,
+            increment=spec.increment,
+        )
+    return out
 
 
 def _first_steps(rows: Sequence[Mapping[str, Any]]) -> dict[str | None, int]:
@@ -130,7 +247,12 @@ def _call_rows(
 
 
 def read_workload(
-    store: Store, start: dt.datetime, end: dt.datetime, *, where: Mapping[str, Sequence[str]] | None = None
+    store: Store,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    where: Mapping[str, Sequence[str]] | None = None,
+    settings: OptimizeSettings | None = None,
 ) -> Workload:
     """The calls and tasks of ``[start, end)`` (``where``: dimension filters) as the optimizer's workload."""
     rows = _call_rows(store, start, end, where)
@@ -177,7 +299,10 @@ def read_workload(
     per_day: dict[str | None, dict[int, int]] = {}
     for d in daily_calls(store, (start - EPOCH) // _DAY, -(-(end - EPOCH) // _DAY), where=where):
         per_day.setdefault(d["use_case"], {})[int(d["day"])] = int(d["calls"] or 0)
-    return Workload(start=start, end=end, groups=groups, tasks=tasks, daily_calls=per_day)
+    capacities = _capacities(store, rows, prices, (start, end, where), settings or OptimizeSettings())
+    return Workload(
+        start=start, end=end, groups=groups, tasks=tasks, daily_calls=per_day, capacities=capacities
+    )
 
 
 def _money(nanos: Decimal, currency: str, basis: Basis = Basis.ESTIMATED) -> dict[str, str]:
@@ -251,7 +376,7 @@ def recommendations_document(
     settings: OptimizeSettings | None = None,
 ) -> dict[str, Any]:
     """The recommendations of ``[start, end)`` in the levers' order, and the what-if of applying them all."""
-    workload = read_workload(store, start, end, where=where)
+    workload = read_workload(store, start, end, where=where, settings=settings)
     recs = recommend(workload, settings)
     parts: list[ScenarioPart] = [r.finding.part for r in recs]
     return {
@@ -270,11 +395,12 @@ def whatif_document(
     end: dt.datetime,
     scenario: Any,
     where: Mapping[str, Sequence[str]] | None = None,
+    settings: OptimizeSettings | None = None,
 ) -> dict[str, Any]:
     """A scenario (JSON parts, checked) priced over ``[start, end)``: cost and cost per successful task before
     and after, with the assumptions."""
     parts = parse_scenario(scenario)
-    workload = read_workload(store, start, end, where=where)
+    workload = read_workload(store, start, end, where=where, settings=settings)
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),

@@ -19,7 +19,7 @@ from aifinops.store.store import Store
 
 __all__ = ["OptimizeDayStore", "drop_days"]
 
-_COLUMNS = ("day", *CALL_KEYS, *FLAG_KEYS, *GROUP_SUMS, "first_task", "last_task")
+_COLUMNS = ("day", *CALL_KEYS, *FLAG_KEYS, *GROUP_SUMS, "first_task", "last_task", "resource_id")
 
 
 def drop_days(conn: Connection, first: int, following: int) -> None:

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
+from aifinops.domain import from_nanos
+from aifinops.engine.usage_buckets import EPOCH, to_hour
+from aifinops.store.cost_tables import cost_records
 from aifinops.store.optimize_tables import GROUP_SUMS, optimize_daily, optimize_days
 from aifinops.store.store import Store
-from aifinops.store.tables import task_outcomes, task_rollup, usage_daily, usage_events
+from aifinops.store.tables import task_outcomes, task_rollup, usage_daily, usage_events, usage_rollup
 
 __all__ = [
     "CALL_KEYS",
@@ -28,6 +32,7 @@ __all__ = [
     "day_groups",
     "event_groups_select",
     "hourly_tokens",
+    "ptu_hours",
     "stale_days",
     "task_steps",
 ]
@@ -100,6 +105,7 @@ def event_groups_select(
         *(sa.func.coalesce(sa.func.sum(e[c]), 0).label(c) for c in GROUP_SUMS[1:]),
         sa.func.min(e.task_id).label("first_task"),
         sa.func.max(e.task_id).label("last_task"),
+        sa.func.min(e.resource_id).label("resource_id"),
     ]
     leading = [] if day is None else [sa.literal(day, sa.BigInteger).label("day")]
     return (
@@ -119,6 +125,7 @@ def day_groups(store: Store, first: int, following: int) -> list[dict[str, Any]]
             *(sa.func.sum(d[c]).label(c) for c in GROUP_SUMS),
             sa.func.min(d.first_task).label("first_task"),
             sa.func.max(d.last_task).label("last_task"),
+            sa.func.min(d.resource_id).label("resource_id"),
         )
         .where(d.day >= first, d.day < following)
         .group_by(*keys)
@@ -204,18 +211,45 @@ def task_steps(
 def hourly_tokens(
     store: Store, start: dt.datetime, end: dt.datetime, *, where: Mapping[str, Sequence[str]] | None = None
 ) -> list[dict[str, Any]]:
-    """Per deployment, model, deployment type and hour since the epoch: input, cached and output tokens."""
-    e = usage_events.c
-    keys = [e.deployment, e.model, e.deployment_type, e.region, e.hour]
+    """Model calls' input, cached and output tokens per deployment, model and hour since the epoch, from the
+    hourly rollup (whole hours of ``[start, end)``)."""
+    r = usage_rollup.c
+    first, following = to_hour(start), -(-int((end - EPOCH).total_seconds()) // 3600)
+    keys = [r.deployment, r.model, r.hour]
     query = (
         sa.select(
             *keys,
-            sa.func.sum(e.input_tokens).label("input_tokens"),
-            sa.func.sum(e.cached_input_tokens).label("cached_input_tokens"),
-            sa.func.sum(e.output_tokens).label("output_tokens"),
+            sa.func.sum(r.input_tokens).label("input_tokens"),
+            sa.func.sum(r.cached_input_tokens).label("cached_input_tokens"),
+            sa.func.sum(r.output_tokens).label("output_tokens"),
         )
-        .where(e.ts >= start, e.ts < end, e.deployment.is_not(None), *_filters(usage_events, where or {}))
+        .where(
+            r.hour >= first,
+            r.hour < following,
+            r.deployment != "",
+            r.kind.in_(["chat", "responses", "completion"]),
+            *_filters(usage_rollup, where or {}),
+        )
         .group_by(*keys)
     )
     with store.reader() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+        return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def ptu_hours(store: Store, first: dt.date, following: dt.date) -> dict[str, Decimal]:
+    """Provisioned throughput unit-hours billed (actual basis) per resource over the billing days
+    ``[first, following)``: a PTU meter is billed per unit and hour, whatever the model."""
+    c = cost_records.c
+    query = (
+        sa.select(c.resource_id, sa.func.sum(c.quantity_nanos))
+        .where(
+            c.basis == "actual",
+            c.billing_day >= first,
+            c.billing_day < following,
+            c.resource_id.is_not(None),
+            sa.func.lower(c.meter_name).like("%provisioned%unit%"),
+        )
+        .group_by(c.resource_id)
+    )
+    with store.reader() as conn:
+        return {str(rid).lower(): from_nanos(int(n or 0)) for rid, n in conn.execute(query)}

@@ -40,6 +40,7 @@ optimize_daily = Table(
     *(Column(name, BigInteger, nullable=False) for name in GROUP_SUMS),
     Column("first_task", String(128)),
     Column("last_task", String(128)),
+    Column("resource_id", String(512)),
 )
 
 optimize_days = Table(

@@ -38,9 +38,9 @@ class OptimizeSettings:
     context_factor: Decimal = Decimal("1.5")  # context limit = factor × median input of the scope's calls
     output_percentile: float = 0.99  # max_tokens = this percentile of outputs that stopped on their own
     batchable: frozenset[str] = frozenset()  # use cases or apps configured as not interactive
-    weekend_ratio: Decimal = Decimal(
-        "0.8"
-    )  # calls per weekend day ÷ per weekday at or above: not interactive
+    # calls per weekend day ÷ per weekday at or above which a use case is not interactive
+    weekend_ratio: Decimal = Decimal("0.8")
+    ptu_throughput: Mapping[str, int] = field(default_factory=dict)  # model or deployment → input TPM per PTU
 
 
 @dataclass(frozen=True, slots=True)

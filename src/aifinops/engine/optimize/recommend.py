@@ -15,7 +15,7 @@ from aifinops.engine.optimize.finding import Finding, OptimizeSettings, worth_it
 from aifinops.engine.optimize.levers import LEVERS
 from aifinops.engine.optimize.scenario import LEVER_IDS, ScenarioPart
 from aifinops.engine.optimize.whatif import WhatIf, apply_parts, compare, what_if
-from aifinops.engine.optimize.workload import Workload, costs_by_currency
+from aifinops.engine.optimize.workload import Workload, workload_costs
 
 __all__ = ["Recommendation", "recommend", "stacked_parts"]
 
@@ -54,7 +54,7 @@ def recommend(
         found = []
         for finding in LEVERS[lever].detect(workload, settings):
             alone = what_if(workload, [finding.part], finding.scope)
-            scope_cost = costs_by_currency(workload.groups, finding.scope)
+            scope_cost = workload_costs(workload, finding.scope)
             if any(worth_it(s, scope_cost.get(c, Decimal(0)), settings) for c, s in alone.saved().items()):
                 found.append((finding, alone))
         kept += sorted(found, key=lambda fa: _largest(fa[1].saved()), reverse=True)

@@ -42,6 +42,7 @@ PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
     "output": {"max_output_tokens": (int, 1)},
     "caching": {"cached_share": (float, (0, 1))},
     "batch": {"to_batch": (bool, None)},
+    "provisioning": {"ptu_units": (int, 0)},
 }
 RETRY_CAUSES = ("rate_limited", "error", "timeout", "content_filtered")
 

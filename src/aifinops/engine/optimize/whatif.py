@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from aifinops.engine.optimize.levers import LEVERS
 from aifinops.engine.optimize.scenario import LEVER_IDS, ScenarioPart
-from aifinops.engine.optimize.workload import Workload, costs_by_currency, succeeded
+from aifinops.engine.optimize.workload import Workload, succeeded, workload_costs
 
 __all__ = ["WhatIf", "apply_parts", "compare", "what_if"]
 
@@ -24,6 +24,7 @@ _ASSUMPTIONS = {
     "output": "output above max_tokens is not generated",
     "caching": "the stable prefix is served from the prompt cache at the cached-input price",
     "batch": "calls moved to Batch cost the Batch prices and are answered within 24 hours",
+    "provisioning": "PTU hours at the price book's hourly price; tokens above capacity spill over to PAYG",
 }
 
 
@@ -58,8 +59,8 @@ def compare(
     """Two states of one workload priced the same way, within ``scope`` (everything when None)."""
     use_cases: set[str | None] | None = None if not scope or "use_case" not in scope else {scope["use_case"]}
     return WhatIf(
-        before=costs_by_currency(before.groups, scope),
-        after=costs_by_currency(after.groups, scope),
+        before=workload_costs(before, scope),
+        after=workload_costs(after, scope),
         succeeded_before=succeeded(before.tasks, use_cases),
         succeeded_after=succeeded(after.tasks, use_cases),
         assumptions=tuple(dict.fromkeys(_ASSUMPTIONS[p.lever] for p in parts if p.lever in _ASSUMPTIONS)),

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from aifinops.engine.optimize.ptu import Capacity, capacity_cost
+
 __all__ = [
     "NO_STEP",
     "SCOPE_KEYS",
@@ -24,6 +26,7 @@ __all__ = [
     "cost_nanos",
     "costs_by_currency",
     "succeeded",
+    "workload_costs",
 ]
 
 #: The dimensions a scope may name, in the order a scope is written.
@@ -118,9 +121,8 @@ class Workload:
     groups: tuple[CallGroup, ...]
     tasks: tuple[TaskGroup, ...]
     assumptions: tuple[str, ...] = ()
-    daily_calls: Mapping[str | None, Mapping[int, int]] = field(
-        default_factory=dict
-    )  # use case → day → calls
+    daily_calls: Mapping[str | None, Mapping[int, int]] = field(default_factory=dict)  # use case → day → n
+    capacities: Mapping[str, Capacity] = field(default_factory=dict)  # deployment → provisioned throughput
 
     @property
     def days(self) -> Decimal:
@@ -157,6 +159,22 @@ def costs_by_currency(
         if g.cell.currency and (scope is None or g.cell.matches(scope)):
             out[g.cell.currency] += cost_nanos(g)
     return dict(out)
+
+
+def workload_costs(workload: Workload, scope: Mapping[str, str] | None = None) -> dict[str, Decimal]:
+    """Nanos per currency of ``workload`` in ``scope``: its calls, except those of deployments priced by
+    provisioned units, whose units and spillover are counted instead (in scopes of deployment or model)."""
+    owned = {name for name, cap in workload.capacities.items() if cap.owned}
+    out = costs_by_currency((g for g in workload.groups if g.cell.deployment not in owned), scope)
+    for name in sorted(owned):
+        cap = workload.capacities[name]
+        if scope is None or (
+            set(scope) <= {"deployment", "model"}
+            and scope.get("deployment", name) == name
+            and scope.get("model", cap.model) == cap.model
+        ):
+            out[cap.currency] = out.get(cap.currency, Decimal(0)) + capacity_cost(cap, cap.units)
+    return out
 
 
 def succeeded(tasks: Iterable[TaskGroup], use_cases: set[str | None] | None = None) -> int:

@@ -7,7 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aifinops.engine.optimize.finding import Finding, OptimizeSettings
-from aifinops.engine.optimize.levers import batch, caching, context, loops, output, requests, retries
+from aifinops.engine.optimize.levers import (
+    batch,
+    caching,
+    context,
+    loops,
+    output,
+    provisioning,
+    requests,
+    retries,
+)
 from aifinops.engine.optimize.scenario import ScenarioPart
 from aifinops.engine.optimize.workload import Workload
 
@@ -22,5 +31,6 @@ class Lever:
 
 
 LEVERS: dict[str, Lever] = {
-    m.ID: Lever(m.ID, m.detect, m.apply) for m in (requests, loops, retries, context, output, caching, batch)
+    m.ID: Lever(m.ID, m.detect, m.apply)
+    for m in (requests, loops, retries, context, output, caching, batch, provisioning)
 }

@@ -36,6 +36,7 @@ def upgrade() -> None:
         *(sa.Column(name, sa.BigInteger(), nullable=False) for name in _SUMS),
         sa.Column("first_task", sa.String(128), nullable=True),
         sa.Column("last_task", sa.String(128), nullable=True),
+        sa.Column("resource_id", sa.String(512), nullable=True),
     )
     op.create_index("ix_optimize_daily_day", "optimize_daily", ["day"])
     op.create_table(
