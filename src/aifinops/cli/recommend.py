@@ -59,15 +59,16 @@ def _check_format(fmt: str) -> None:
         raise ValidationError(f"--format must be one of {list(_FORMATS)}, got {fmt!r}", field="format")
 
 
-def recommendations_table(doc: dict[str, Any], top: int | None = None) -> Table:
-    """The recommendations as a Rich table (the demo prints the same one)."""
+def recommendations_table(doc: dict[str, Any], top: int | None = None, *, evidence: bool = True) -> Table:
+    """The recommendations as a Rich table (the demo prints the same one, without the evidence)."""
     from aifinops.queries.recommendations_render import COLUMNS, recommendation_rows
 
+    shown = len(COLUMNS) if evidence else len(COLUMNS) - 1
     table = Table(title="Recommendations, in the levers' order (estimated basis)")
-    for col in COLUMNS:
+    for col in COLUMNS[:shown]:
         table.add_column(col, justify="right" if "/ month" in col or col == "#" else "left")
     for row in recommendation_rows(doc, top):
-        table.add_row(*row)
+        table.add_row(*row[:shown])
     return table
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "demo_rules",
     "emulator_azure",
     "month_days",
+    "ptu_tokens_per_hour",
     "run_demo_finance",
 ]
 
@@ -164,13 +165,18 @@ def emulator_azure(azure: AzureSettings, *, client_id: str, secret: str, **sourc
     return azure.model_copy(update={**update, **sources})
 
 
-def _ptu_rule(usage: DailyUsage, ptu: DemoResource) -> dict[str, Any]:
-    """Provisioned split of the PTU account by tokens, the unused capacity kept visible as idle."""
+def ptu_tokens_per_hour(usage: DailyUsage) -> int:
+    """Tokens one PTU serves per hour in the demo, sized to the simulated volume so that the deployment runs
+    at about 45 % of its capacity on an average day: a deployment sized for peaks, idle more than half the
+    time (the demo's volume is far below a real PTU's, whose throughput the sizing table gives)."""
     used = [n for n in usage.ptu_tokens.values() if n]
     mean_daily = Decimal(sum(used)) / max(len(used), 1)
-    # Tokens one PTU serves per hour, sized to the simulated volume so that the deployment runs at about
-    # 45 % of its capacity on an average day: a deployment sized for peaks, idle more than half the time.
-    per_ptu_hour = max(1, math.ceil(mean_daily / (_PTU_TARGET_UTILISATION * PTU_UNITS * 24)))
+    return max(1, math.ceil(mean_daily / (_PTU_TARGET_UTILISATION * PTU_UNITS * 24)))
+
+
+def _ptu_rule(usage: DailyUsage, ptu: DemoResource) -> dict[str, Any]:
+    """Provisioned split of the PTU account by tokens, the unused capacity kept visible as idle."""
+    per_ptu_hour = ptu_tokens_per_hour(usage)
     return {
         "name": PTU_RULE,
         "method": "provisioned",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -62,7 +62,8 @@ class Waste:
     it (``attributes["waste"]``), or, when only some of its tokens are waste, with their number
     (``attributes["waste_context"]`` input tokens, ``attributes["waste_output"]`` output tokens).
 
-    ``clean`` removes the simulation's own loops elsewhere, so that only the injected waste remains.
+    ``clean`` removes the simulation's own loops elsewhere and caches other use cases' prompts, so that only
+    the injected waste remains; several of them (one per use case) may be injected at once.
     """
 
     use_case: str
@@ -250,10 +251,11 @@ def _request_hash(*parts: object) -> str:
 
 class _TaskBuilder:
     def __init__(
-        self, rng: random.Random, uc: UseCase, task_id: str, ts: dt.datetime, waste: Waste | None = None
+        self, rng: random.Random, uc: UseCase, task_id: str, ts: dt.datetime, wastes: tuple[Waste, ...] = ()
     ) -> None:
         self.rng, self.uc, self.task_id, self.ts = rng, uc, task_id, ts
-        self.waste = waste if waste is not None and waste.use_case == uc.name else None
+        self.waste = next((w for w in wastes if w.use_case == uc.name), None)
+        self.clean = any(w.clean for w in wastes)
         self.tag: str | None = None  # the waste every event added now belongs to (a loop's extra steps)
         self.cached_share = uc.cached_share
         self.deployment, self.deployment_type = uc.deployment, uc.deployment_type
@@ -261,7 +263,7 @@ class _TaskBuilder:
             self.deployment, self.deployment_type = uc.deployment.replace("-batch", "-glbl"), _G
         if self.waste is not None and self.waste.prefix:
             self.cached_share = 0.0
-        elif waste is not None and self.waste is None and waste.clean:
+        elif self.waste is None and self.clean:
             self.cached_share = max(uc.cached_share, 0.5)
         tenant, cost_center = _pick_tenant(rng)
         self.dims: dict[str, Any] = {
@@ -395,12 +397,14 @@ def _build_task(
     task_id: str,
     start: dt.datetime,
     month_end: dt.datetime,
-    waste: Waste | None = None,
+    wastes: tuple[Waste, ...] = (),
 ) -> SimulatedTask:
-    b = _TaskBuilder(rng, uc, task_id, start, waste)
+    b = _TaskBuilder(rng, uc, task_id, start, wastes)
     loop_rate = uc.loop_rate
-    if waste is not None:
-        loop_rate = waste.loops if b.waste is not None else (0.0 if waste.clean else loop_rate)
+    if b.waste is not None:
+        loop_rate = b.waste.loops if b.waste.loops or b.waste.clean else loop_rate
+    elif b.clean:
+        loop_rate = 0.0
     looping = rng.random() < loop_rate
     base = rng.randint(*uc.steps)
     steps = base + (rng.randint(12, 25) if looping else 0)
@@ -443,11 +447,17 @@ def _build_task(
 
 
 def simulate_month(
-    year: int, month: int, *, seed: int = 42, scale: float = 1.0, waste: Waste | None = None
+    year: int,
+    month: int,
+    *,
+    seed: int = 42,
+    scale: float = 1.0,
+    waste: Waste | Sequence[Waste] | None = None,
 ) -> Iterator[SimulatedTask]:
     """Yield the tasks of one calendar month (UTC), in day order. ``scale`` multiplies the task volume;
     ``waste`` injects waste of a known size (and, when ``clean``, removes the simulation's own loops)."""
     rng = random.Random(seed)
+    wastes = () if waste is None else (waste,) if isinstance(waste, Waste) else tuple(waste)
     first = dt.date(year, month, 1)
     nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
     month_end = dt.datetime(nxt.year, nxt.month, 1, tzinfo=dt.UTC)
@@ -460,5 +470,5 @@ def simulate_month(
                 base = uc.tasks_per_weekday * scale  # batch runs nightly, weekends included
             for n in range(max(0, round(rng.gauss(base, base * 0.12)))):
                 task_id = f"{uc.name}-{day:%Y%m%d}-{n:05d}"
-                yield _build_task(rng, uc, task_id, _start(rng, day), month_end, waste)
+                yield _build_task(rng, uc, task_id, _start(rng, day), month_end, wastes)
         day += dt.timedelta(days=1)

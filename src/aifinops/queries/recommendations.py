@@ -315,8 +315,11 @@ def _amounts(values: Mapping[str, Decimal | None]) -> list[dict[str, str]]:
 
 
 def _per_month(workload: Workload, values: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """Amounts of the window per month: a window of 28 to 31 days is a month; others are scaled to 730 h."""
     hours = Decimal((workload.end - workload.start).total_seconds()) / 3600
-    return {c: v * _HOURS_PER_MONTH / hours for c, v in values.items()} if hours else dict(values)
+    if not hours or 28 * 24 <= hours <= 31 * 24:
+        return dict(values)
+    return {c: v * _HOURS_PER_MONTH / hours for c, v in values.items()}
 
 
 def _whatif_json(result: WhatIf, workload: Workload) -> dict[str, Any]:

@@ -28,6 +28,9 @@ _ASSUMPTIONS = {
 }
 
 
+_CAPACITY = "provisioned deployments cost their PTU hours at the price book's hourly price, not per token"
+
+
 @dataclass(frozen=True, slots=True)
 class WhatIf:
     """Estimated cost (nanos per currency) and successful tasks before and after a scenario, in ``scope``."""
@@ -63,7 +66,18 @@ def compare(
         after=workload_costs(after, scope),
         succeeded_before=succeeded(before.tasks, use_cases),
         succeeded_after=succeeded(after.tasks, use_cases),
-        assumptions=tuple(dict.fromkeys(_ASSUMPTIONS[p.lever] for p in parts if p.lever in _ASSUMPTIONS)),
+        assumptions=tuple(
+            dict.fromkeys(
+                [
+                    *(_ASSUMPTIONS[p.lever] for p in parts if p.lever in _ASSUMPTIONS),
+                    *(
+                        _CAPACITY
+                        for c in (*before.capacities.values(), *after.capacities.values())
+                        if c.owned
+                    ),
+                ]
+            )
+        ),
     )
 
 

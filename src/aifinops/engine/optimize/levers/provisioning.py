@@ -71,9 +71,10 @@ def detect(workload: Workload, settings: OptimizeSettings) -> list[Finding]:
                     ],
                 },
                 samples=(),
-                action=f"set {cap.deployment} to {best} PTU"
-                + (" and serve it pay-as-you-go (Global Standard), spillover off" if best == 0 else "")
-                + " (reserve the units that stay busy: a 1-month reservation costs about 36 % of hourly)",
+                action=f"delete the PTU deployment {cap.deployment} and serve its calls pay-as-you-go"
+                if best == 0
+                else f"set {cap.deployment} to {best} PTU with spillover to pay-as-you-go (reserve the units "
+                "that stay busy: a 1-month reservation costs about 36 % of the hourly price)",
                 policy={"ptu_units": best},
                 part=ScenarioPart(ID, scope, {"ptu_units": best}),
                 confidence="medium",
