@@ -190,4 +190,4 @@ def test_recommendation_savings_are_served_per_lever_as_the_recommendations_stac
     for rec in doc["recommendations"]:
         for a in rec["stacked_savings_per_month"]:
             expected[rec["lever"]] = expected.get(rec["lever"], 0.0) + float(a["amount"])
-    assert set(served) == {"loops", "retries"} and served == expected
+    assert set(served) == {"loops", "retries", "caching"} and served == expected

@@ -39,7 +39,7 @@ def test_recommendations_list_the_levers_in_order_with_scenarios_the_whatif_acce
     assert r.status_code == 200, r.text
     recs: list[dict[str, Any]] = r.json()["recommendations"]
     levers = [x["lever"] for x in recs]
-    assert levers[:2] == ["loops", "retries"] and levers == sorted(levers, key=["loops", "retries"].index)
+    assert levers == ["loops", "retries", "caching"]  # doc-qa's prompts are never cached either
     loops = recs[0]
     assert loops["scope"]["use_case"] == "doc-qa" and loops["policy"]["max_steps"] >= 1
     assert loops["sample_task_ids"] and loops["evidence"] and loops["confidence"]["assumptions"]
