@@ -39,6 +39,7 @@ from aifinops.errors import ConfigError
 from aifinops.gateway.build import build_enforcer
 from aifinops.jobs.budgets import configured_budgets
 from aifinops.jobs.ingest import Ingestor
+from aifinops.queries.recommendations import optimize_settings
 from aifinops.store import Store
 from aifinops.store.budgets import BudgetStore
 from aifinops.store.key_queries import any_active_key, any_key_created, verify_key
@@ -128,7 +129,14 @@ def create_app(
     for module in routers:
         app.include_router(module.router)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store, settings.metrics, timezone=settings.timezone))
+    registry.register(
+        StoreCollector(
+            store,
+            settings.metrics,
+            timezone=settings.timezone,
+            optimize=optimize_settings(settings.optimize),
+        )
+    )
     app.state.registry = registry
 
     @app.get("/metrics", include_in_schema=False)

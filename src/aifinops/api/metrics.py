@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 
 from aifinops.config import MetricsSettings
 from aifinops.domain import from_nanos
+from aifinops.engine.optimize.finding import OptimizeSettings
 from aifinops.queries.freshness import cost_freshness, freshness
 from aifinops.queries.metrics import (
     LabelCap,
@@ -99,8 +100,10 @@ class StoreCollector(Collector):
         *,
         timezone: str = "UTC",
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        optimize: OptimizeSettings | None = None,
     ) -> None:
         self.store, self.settings, self.timezone, self.clock = store, settings, timezone, clock
+        self.optimize = optimize
         # Kept for the life of the collector: a value's series never moves into or out of ``other``.
         self._label_cap = LabelCap(settings.labels, settings.label_cap)
         self._cache = StaleWhileRevalidate(self._compute, max_age=settings.refresh_seconds)
@@ -127,7 +130,9 @@ class StoreCollector(Collector):
             "(each on what the earlier levers leave), in units of the currency label",
             labels=["lever", "currency", "basis"],
         )
-        for (lever, currency), amount in sorted(recommendation_savings(self.store, now=self.clock()).items()):
+        for (lever, currency), amount in sorted(
+            recommendation_savings(self.store, now=self.clock(), settings=self.optimize).items()
+        ):
             savings.add_metric([lever, currency, "estimated"], float(amount))
         yield savings
 

@@ -14,7 +14,7 @@ from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import query_doc
 from aifinops.api.query_params import check_known, parse_filters, parse_range
 from aifinops.engine.optimize.scenario import LEVER_IDS
-from aifinops.queries.recommendations import recommendations_document, whatif_document
+from aifinops.queries.recommendations import optimize_settings, recommendations_document, whatif_document
 from aifinops.store.usage_queries import FILTERABLE
 
 __all__ = ["router"]
@@ -76,5 +76,11 @@ async def whatif(
     check_known(QueryParams(filters), set())
     where = parse_filters(QueryParams(filters), tenant=caller.tenant)
     return await run_in_threadpool(
-        whatif_document, store, start=rng.start, end=rng.end, scenario=body.scenario, where=where
+        whatif_document,
+        store,
+        start=rng.start,
+        end=rng.end,
+        scenario=body.scenario,
+        where=where,
+        settings=optimize_settings(settings.optimize),
     )

@@ -45,6 +45,13 @@ def _range(period: str | None) -> tuple[dt.datetime, dt.datetime]:
     return rng.start, rng.end
 
 
+def _settings() -> Any:
+    from aifinops.config import load_settings
+    from aifinops.queries.recommendations import optimize_settings
+
+    return optimize_settings(load_settings().optimize)
+
+
 def _store() -> Any:
     from aifinops.config import load_settings
     from aifinops.store import Store
@@ -88,7 +95,9 @@ def recommend(
     _check_format(fmt)
     start, end = _range(period)
     with console.status(f"looking for waste in {start:%Y-%m-%d}..{end:%Y-%m-%d}"):
-        doc = recommendations_document(_store(), start=start, end=end, where=_where(where or []))
+        doc = recommendations_document(
+            _store(), start=start, end=end, where=_where(where or []), settings=_settings()
+        )
     if fmt == "table" and output is None:
         Console(width=160).print(recommendations_table(doc))
         return

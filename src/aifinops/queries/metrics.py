@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from aifinops.engine.optimize.finding import OptimizeSettings
 from aifinops.queries.budgets import budget_statuses
 from aifinops.queries.kpis import KpiReport, read_kpis
 from aifinops.queries.recommendations import recommendations_document
@@ -97,12 +98,14 @@ def labelled_usage(store: Store, label_cap: LabelCap) -> list[dict[str, Any]]:
 RECOMMENDATION_WINDOW = dt.timedelta(days=30)
 
 
-def recommendation_savings(store: Store, *, now: dt.datetime) -> dict[tuple[str, str], Decimal]:
+def recommendation_savings(
+    store: Store, *, now: dt.datetime, settings: OptimizeSettings | None = None
+) -> dict[tuple[str, str], Decimal]:
     """Stacked savings per month by lever and currency of the recommendations over the last 30 days.
 
     Labels stay bounded: one series per lever (eleven at most) and currency, never per scope.
     """
-    doc = recommendations_document(store, start=now - RECOMMENDATION_WINDOW, end=now)
+    doc = recommendations_document(store, start=now - RECOMMENDATION_WINDOW, end=now, settings=settings)
     out: dict[tuple[str, str], Decimal] = {}
     for rec in doc["recommendations"]:
         for amount in rec["stacked_savings_per_month"]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from aifinops.config import OptimizeConfig
 from aifinops.domain import Basis, DeploymentType, MeterKind, Price, plain, to_nanos
 from aifinops.engine.optimize.finding import OptimizeSettings
 from aifinops.engine.optimize.ptu import Capacity, normalized, spec_for
@@ -44,6 +45,7 @@ from aifinops.store.optimize_queries import (
 from aifinops.store.price_queries import read_prices, read_prices_by_id
 
 __all__ = [
+    "optimize_settings",
     "read_workload",
     "recommendation_json",
     "recommendations_document",
@@ -56,6 +58,15 @@ _BATCH_TWINS = {
     DeploymentType.GLOBAL_STANDARD: DeploymentType.GLOBAL_BATCH,
     DeploymentType.DATA_ZONE_STANDARD: DeploymentType.DATA_ZONE_BATCH,
 }
+
+
+def optimize_settings(config: OptimizeConfig) -> OptimizeSettings:
+    """The levers' settings from the configuration (``optimize:``)."""
+    return OptimizeSettings(
+        min_share=config.min_share,
+        batchable=frozenset(config.batchable),
+        ptu_throughput=dict(config.ptu_throughput),
+    )
 
 
 def _nanos_per_unit(price: Price | None) -> Decimal | None:

@@ -120,3 +120,27 @@ def test_a_bad_scenario_names_the_field_and_the_reason(raw: object, field: str) 
     with pytest.raises(ValidationError) as caught:
         parse_scenario([raw])
     assert caught.value.field == field
+
+
+def test_batch_takes_use_cases_configured_as_not_interactive_or_shaped_so() -> None:
+    from aifinops.engine.optimize.finding import OptimizeSettings
+
+    batch = Meters(Decimal(1000), Decimal(250), Decimal(4000))
+    group = CallGroup(
+        Cell("extract", app="finance", deployment="mini", model="m", deployment_type="global_standard"),
+        METERS,
+        100,
+        100_000,
+        0,
+        10_000,
+        batch_meters=batch,
+    )
+    weekdays_only = {20727 + d: 50 for d in range(7) if (20727 + d + 3) % 7 < 5}  # one week of October 2026
+    every_day = {20727 + d: 50 for d in range(7)}
+    quiet = Workload(START, END, (group,), (), daily_calls={"extract": weekdays_only})
+    assert recommend(quiet) == []
+    configured = recommend(quiet, OptimizeSettings(batchable=frozenset({"finance"})))
+    assert [r.finding.lever for r in configured] == ["batch"]
+    assert configured[0].savings == {"USD": (100_000 * Decimal(1000) + 10_000 * Decimal(4000))}
+    shaped = recommend(Workload(START, END, (group,), (), daily_calls={"extract": every_day}))
+    assert [r.finding.lever for r in shaped] == ["batch"] and shaped[0].finding.confidence == "low"
