@@ -10,7 +10,16 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from aifinops.domain import DeploymentType, EventKind, EventStatus, PricedUsage, UsageEvent, from_nanos, plain
+from aifinops.domain import (
+    DeploymentType,
+    EventKind,
+    EventStatus,
+    PricedUsage,
+    ProcessingTier,
+    UsageEvent,
+    from_nanos,
+    plain,
+)
 from aifinops.engine.usage_buckets import EPOCH, to_hour
 from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
 from aifinops.store.store import Store
@@ -57,6 +66,8 @@ def _event(r: Any) -> UsageEvent:
         cached_input_tokens=r.cached_input_tokens,
         output_tokens=r.output_tokens,
         reasoning_tokens=r.reasoning_tokens,
+        cache_write_tokens=r.cache_write_tokens,
+        service_tier=ProcessingTier(r.service_tier) if r.service_tier else None,
         requests=r.requests,
         quantity=from_nanos(r.quantity_nanos) if r.quantity_nanos is not None else None,
         unit=r.unit,

@@ -111,6 +111,8 @@ usage_events = Table(
     Column("cached_input_tokens", BigInteger, nullable=False),
     Column("output_tokens", BigInteger, nullable=False),
     Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("cache_write_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("service_tier", String(16)),  # NULL = not reported
     Column("requests", Integer, nullable=False),
     Column("quantity_nanos", BigInteger),
     Column("unit", String(32)),
@@ -138,6 +140,7 @@ ROLLUP_SUMS: tuple[str, ...] = (
     "cached_input_tokens",
     "output_tokens",
     "reasoning_tokens",
+    "cache_write_tokens",
     "retries",
     "cost_nanos",
     "unpriced_events",
