@@ -25,7 +25,7 @@ from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
 from aifinops.store.store import Store
 from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
 
-__all__ = ["RepriceReport", "RepricingStore"]
+__all__ = ["RepriceReport", "RepricingStore", "rebuild_rollups"]
 
 _CHUNK = 5000
 
@@ -144,7 +144,7 @@ class RepricingStore:
                     if r.task_id:
                         tally.tasks.add(r.task_id)
             if tally.changed:
-                _rebuild(conn, start, end, tally.tasks)
+                rebuild_rollups(conn, start, end, tally.tasks)
             report = tally.report()
             conn.execute(
                 reprice_runs.insert().values(
@@ -162,8 +162,8 @@ class RepricingStore:
         return report
 
 
-def _rebuild(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[str]) -> None:
-    """Recompute the rollup rows that cover the re-priced range from the events themselves."""
+def rebuild_rollups(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[str]) -> None:
+    """Recompute the rollup rows that cover ``[start, end)`` (and the rows of ``tasks``) from the events."""
     h0 = to_hour(start)
     h1 = -(-int((end - EPOCH).total_seconds()) // 3600)  # the hour containing ``end``, rounded up
     d0, d1 = h0 // 24, -(-h1 // 24)
