@@ -126,7 +126,7 @@ class ProvisionedDeployment(BaseModel):
 
     model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, never silently ignored
 
-    units: int | None = Field(default=None, ge=1)  # None: from the collected inventory
+    units: int | None = Field(default=None, ge=1)  # None: not estimated (reported with the fix)
     deployment_type: str | None = Field(
         default=None, pattern="^(global_provisioned|data_zone_provisioned|provisioned)$"
     )

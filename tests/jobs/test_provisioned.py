@@ -168,12 +168,14 @@ def test_a_deployment_without_units_or_price_is_reported_with_the_fix_and_left_a
     assert read_provisioned_totals(store, T0, END) == []
 
 
-def test_reserved_units_cost_the_reservation_rate_and_units_may_come_from_the_inventory(store: Store) -> None:
+def test_reserved_units_cost_the_reservation_rate(store: Store) -> None:
     _store_month(store)
     reserved = ProvisionedSettings(
-        deployments={"ptu-a": ProvisionedDeployment(reserved_units=1, reservation_rate=Decimal("0.5"))}
+        deployments={
+            "ptu-a": ProvisionedDeployment(units=2, reserved_units=1, reservation_rate=Decimal("0.5"))
+        }
     )
-    report = estimate_provisioned(store, reserved, start=T0, end=END, now=END, inventory_units={"ptu-a": 2})
+    report = estimate_provisioned(store, reserved, start=T0, end=END, now=END)
     (ptu,) = report.deployments
     # an hour = 1 unit × 0.50 + 1 unit × 2.00; no capacity known: used hours are wholly their calls'
     assert (ptu.units, ptu.cost, ptu.used, ptu.idle) == (2, Decimal("7.5"), Decimal(5), Decimal("2.5"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -182,12 +182,11 @@ def estimate_provisioned(
     end: dt.datetime,
     now: dt.datetime,
     currency: str = "USD",
-    inventory_units: Mapping[str, int] | None = None,
 ) -> ProvisionedReport:
     """Estimate every provisioned deployment over the whole hours of ``[start, end)`` and store it.
 
-    Units come from ``settings`` (by deployment name), else ``inventory_units``; ``currency`` is the one of
-    configured prices and reservation rates. A deployment that cannot be estimated is reported with the
+    Units come from ``settings`` (by deployment name); ``currency`` is the one of configured prices and
+    reservation rates. A deployment that cannot be estimated is reported with the
     reason and the fix, and its calls are left as they were.
     """
     h0, h1 = to_hour(start), -(-int((end - EPOCH).total_seconds()) // 3600)
@@ -202,11 +201,11 @@ def estimate_provisioned(
     for name in sorted(set(by_name) | set(settings.deployments)):
         calls = by_name.get(name, [])
         conf = settings.deployments.get(name) or ProvisionedDeployment()
-        units = conf.units or (inventory_units or {}).get(name)
+        units = conf.units
         kind = _deployment_type(conf, calls)
         problem = None
         if units is None:
-            problem = f"units unknown: set provisioned.deployments.{name}.units or collect the inventory"
+            problem = f"units unknown: set provisioned.deployments.{name}.units"
         elif kind is None:
             problem = f"deployment type unknown: set provisioned.deployments.{name}.deployment_type"
         if problem is not None or units is None or kind is None:
