@@ -12,7 +12,7 @@ from aifinops.config import Settings
 from aifinops.demo.apim_app import ApimAppMonth, collect_apim_app
 from aifinops.demo.bill import daily_usage
 from aifinops.demo.estate import PTU_DEPLOYMENT
-from aifinops.demo.finance import DemoFinanceReport, month_days, ptu_tokens_per_hour, run_demo_finance
+from aifinops.demo.finance import DemoFinanceReport, month_days, ptu_capacity, run_demo_finance
 from aifinops.demo.simulation import Waste, simulate_month
 from aifinops.domain import Basis, TaskOutcome, UsageEvent
 from aifinops.engine.kpis import TaskKpi
@@ -107,7 +107,7 @@ def demo_recommendations(store: Store, *, year: int, month: int) -> tuple[dict[s
     first, following = month_days(year, month)
     start = dt.datetime(first.year, first.month, 1, tzinfo=dt.UTC)
     end = dt.datetime(following.year, following.month, 1, tzinfo=dt.UTC)
-    per_hour = ptu_tokens_per_hour(daily_usage(store, first, following))
+    per_hour = ptu_capacity(daily_usage(store, first, following))
     settings = OptimizeSettings(ptu_throughput={PTU_DEPLOYMENT: max(1, per_hour // 60)})
     doc = recommendations_document(store, start=start, end=end, settings=settings)
     top3 = [r["scenario"][0] for r in doc["recommendations"][:3]]

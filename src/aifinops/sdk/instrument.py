@@ -10,18 +10,20 @@ from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mappi
 from dataclasses import dataclass, field
 from typing import Any
 
-from aifinops.domain import EventKind, EventStatus
+from aifinops.domain import EventKind, EventStatus, ProcessingTier
 from aifinops.errors import ConfigError
 from aifinops.sdk.sender import Sender
 from aifinops.sdk.tasks import Task, current_task, record_safely, resolve_sender
 from aifinops.sources.openai_wire import (
     RESPONSE_FAILED,
     RESPONSE_FINAL_EVENTS,
+    cache_write_tokens,
     content_filtered,
     finish_reason_of,
     is_azure_endpoint,
     is_usage_chunk,
     request_hash,
+    service_tier_of,
     split_model,
     status_of_error,
     usage_numbers,
@@ -35,10 +37,14 @@ _TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reason
 
 
 def _tokens(usage: Any) -> dict[str, int]:
-    """Token counts of a Chat / Embeddings or Responses usage object (cached ⊂ input, reasoning ⊂ output)."""
+    """Token counts of a Chat / Embeddings or Responses usage object (cached and cache-write ⊂ input,
+    reasoning ⊂ output); cache writes only where the wire reports them."""
     if usage is None:
         return {}
-    return dict(zip(_TOKEN_FIELDS, usage_numbers(usage), strict=True))
+    tokens = dict(zip(_TOKEN_FIELDS, usage_numbers(usage), strict=True))
+    if writes := min(cache_write_tokens(usage), tokens["input_tokens"]):
+        tokens["cache_write_tokens"] = writes
+    return tokens
 
 
 def _status_of(exc: BaseException) -> EventStatus:
@@ -65,9 +71,13 @@ class _Call:
     task: Task | None
     step: int | None
     hide_usage_chunk: bool
+    requested_tier: ProcessingTier | None = (
+        None  # the request's service_tier, until a response names the tier that served it
+    )
     started: float = field(default_factory=time.perf_counter)
     usage: Any = None
     model: str | None = None
+    tier: ProcessingTier | None = None
     status: EventStatus = EventStatus.OK
     finished: bool = False
     request_hash: str | None = None
@@ -79,13 +89,14 @@ class _Call:
         hide = kind is EventKind.CHAT and bool(kwargs.get("stream")) and not want_stream_usage(kwargs, kind)
         current = current_task()
         step = current.next_step() if current is not None else None
-        call = cls(recorder, kind, kwargs.get("model"), current, step, hide)
+        call = cls(recorder, kind, kwargs.get("model"), current, step, hide, service_tier_of(kwargs))
         call.request_hash = request_hash(kwargs)
         return call
 
     def response(self, result: Any) -> Any:
         """Note a whole (non-stream) response, report the call, and hand the response back."""
         self.usage, self.model = getattr(result, "usage", None), getattr(result, "model", None)
+        self.tier = service_tier_of(result) or self.tier
         self._filtered(getattr(result, "choices", None))
         self.finish_reason = finish_reason_of(getattr(result, "choices", None))
         if getattr(result, "status", None) == "failed":
@@ -99,9 +110,11 @@ class _Call:
         if isinstance(kind, str) and kind.startswith("response."):  # Responses API stream events
             if kind in RESPONSE_FINAL_EVENTS:
                 self.usage, self.model = item.response.usage, item.response.model
+                self.tier = service_tier_of(item.response) or self.tier
                 self.status = EventStatus.ERROR if kind == RESPONSE_FAILED else self.status
             return True
         self.model = getattr(item, "model", None) or self.model
+        self.tier = service_tier_of(item) or self.tier
         choices = getattr(item, "choices", None)
         self._filtered(choices)
         self.finish_reason = finish_reason_of(choices) or self.finish_reason
@@ -170,6 +183,8 @@ class _Call:
         if self.usage is None and self.status is EventStatus.OK:
             event["attributes"] = {"usage": "missing"}  # e.g. a stream closed before its usage chunk
         event |= _tokens(self.usage)
+        if tier := self.tier or self.requested_tier:
+            event["service_tier"] = str(tier)  # ingest derives ``priority`` from it
         self.recorder.sender.send_event({k: v for k, v in event.items() if v is not None})
 
 
