@@ -39,6 +39,9 @@ def _truth(events: list[UsageEvent], lever: str, book: PriceBook) -> Decimal:
             prefix = int(e.attributes["waste_prefix"])
             cached = dataclasses.replace(e, cached_input_tokens=e.cached_input_tokens + prefix)
             total += _cost(e, book) - _cost(cached, book)
+        elif lever == "routing" and "waste_model" in e.attributes:
+            own = dataclasses.replace(e, model="gpt-4o-mini", model_version=e.attributes["waste_model"])
+            total += _cost(e, book) - _cost(own, book)
         elif lever == "batch" and "waste_batch" in e.attributes:
             batch = dataclasses.replace(e, deployment_type=DeploymentType(e.attributes["waste_batch"]))
             total += _cost(e, book) - _cost(batch, book)
@@ -72,6 +75,7 @@ BACK_TESTS = [
     ("retries", Waste("doc-qa", retries=0.3)),
     ("context", Waste("case-summary", context=0.2)),
     ("output", Waste("reply-draft", output=0.2)),
+    ("routing", Waste("case-summary", overpowered=0.5)),
     ("caching", Waste("reply-draft", prefix=40_000)),
     ("batch", Waste("invoice-extraction", interactive=True)),
 ]

@@ -76,6 +76,7 @@ class Waste:
     excess_output: int = 6_000
     prefix: int = 0  # every call carries this stable prefix, never served from the prompt cache
     interactive: bool = False  # a batch use case runs on the interactive (global standard) deployment
+    overpowered: float = 0.0  # this share of its tasks runs on gpt-4o (gpt-4o-glbl) instead of its own model
     clean: bool = True  # elsewhere: no loops, and prompts cached as well as they can be
 
 
@@ -259,6 +260,9 @@ class _TaskBuilder:
         self.tag: str | None = None  # the waste every event added now belongs to (a loop's extra steps)
         self.cached_share = uc.cached_share
         self.deployment, self.deployment_type = uc.deployment, uc.deployment_type
+        self.model, self.model_version = uc.model, uc.model_version
+        if self.waste is not None and self.waste.overpowered and rng.random() < self.waste.overpowered:
+            self.deployment, self.model, self.model_version = "gpt-4o-glbl", "gpt-4o", "2024-11-20"
         if self.waste is not None and self.waste.interactive and uc.deployment_type is _B:
             self.deployment, self.deployment_type = uc.deployment.replace("-batch", "-glbl"), _G
         if self.waste is not None and self.waste.prefix:
@@ -316,8 +320,8 @@ class _TaskBuilder:
                 EventKind.CHAT,
                 EventStatus.RATE_LIMITED,
                 deployment=self.deployment,
-                model=uc.model,
-                model_version=uc.model_version,
+                model=self.model,
+                model_version=self.model_version,
                 deployment_type=self.deployment_type,
                 resource_id=_account(uc),
                 latency_ms=rng.randrange(20, 120),
@@ -327,8 +331,8 @@ class _TaskBuilder:
         out = rng.randint(*uc.output_tokens)
         call: dict[str, Any] = {
             "deployment": self.deployment,
-            "model": uc.model,
-            "model_version": uc.model_version,
+            "model": self.model,
+            "model_version": self.model_version,
             "deployment_type": self.deployment_type,
             "resource_id": _account(uc),
             "input_tokens": inp,
@@ -355,6 +359,8 @@ class _TaskBuilder:
         if rng.random() < waste.context:
             call["input_tokens"] += waste.excess_context
             call["attributes"] = {**call.get("attributes", {}), "waste_context": str(waste.excess_context)}
+        if self.model != self.uc.model:
+            call["attributes"] = {**call.get("attributes", {}), "waste_model": self.uc.model_version}
         if self.deployment_type is not self.uc.deployment_type:
             call["attributes"] = {**call.get("attributes", {}), "waste_batch": self.uc.deployment_type.value}
         if waste.prefix:

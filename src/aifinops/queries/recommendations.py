@@ -304,6 +304,7 @@ def read_workload(
             steps=0 if t["max_step"] is None else t["max_step"] - first.get(t["use_case"], 0) + 1,
             outcome=t["outcome"],
             tasks=int(t["tasks"]),
+            model=t["model"],
         )
         for t in task_steps(store, start, end, where=where)
     )

@@ -186,7 +186,7 @@ def task_steps(
     (None = open). A task's priced events decide its step count: its unpriced ones cost nothing known."""
     t, o = task_rollup.c, task_outcomes.c
     joined = task_rollup.outerjoin(task_outcomes, sa.and_(o.tenant == t.tenant, o.task_id == t.task_id))
-    keys = [t.use_case, t.max_step, o.outcome]
+    keys = [t.use_case, t.max_step, o.outcome, t.model]
     # Unary + on SQLite: a month is most of the table, scanned faster than walked through the index.
     first_ts = (
         sa.literal_column("+task_rollup.first_ts", type_=t.first_ts.type)

@@ -40,6 +40,7 @@ PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
     "retries": {"fixed_causes": (list, None)},
     "context": {"max_input_tokens": (int, 1)},
     "output": {"max_output_tokens": (int, 1)},
+    "routing": {"to_deployment": (str, None)},
     "caching": {"cached_share": (float, (0, 1))},
     "batch": {"to_batch": (bool, None)},
     "provisioning": {"ptu_units": (int, 0)},
@@ -67,6 +68,10 @@ def _setting(where: str, name: str, value: Any, kind: type, least: Any) -> Any:
         raise _fail(f"{where}.{name}", f"must be true or false, got {value!r}")
     if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < least):
         raise _fail(f"{where}.{name}", f"must be a whole number ≥ {least}, got {value!r}")
+    if kind is str:
+        if not isinstance(value, str) or not value or len(value) > 128:
+            raise _fail(f"{where}.{name}", f"must be a deployment name, got {value!r}")
+        return value
     if kind is float:
         low, high = least
         number = value if isinstance(value, int | float | str) and not isinstance(value, bool) else None

@@ -22,6 +22,7 @@ _ASSUMPTIONS = {
     "retries": "once a retry cause is fixed the first attempt succeeds",
     "context": "input above a context limit is trimmed; cached tokens stay cached",
     "output": "output above max_tokens is not generated",
+    "routing": "a routed call needs as many tokens on the cheaper model, which succeeds as often",
     "caching": "the stable prefix is served from the prompt cache at the cached-input price",
     "batch": "calls moved to Batch cost the Batch prices and are answered within 24 hours",
     "provisioning": "PTU hours at the price book's hourly price; tokens above capacity spill over to PAYG",

@@ -110,6 +110,7 @@ class TaskGroup:
     steps: int  # steps run (0 when the calls name no step)
     outcome: str | None
     tasks: int
+    model: str | None = None  # the model the tasks ran on (the first by name when several)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from aifinops.engine.optimize.levers import (
     provisioning,
     requests,
     retries,
+    routing,
 )
 from aifinops.engine.optimize.scenario import ScenarioPart
 from aifinops.engine.optimize.workload import Workload
@@ -32,5 +33,5 @@ class Lever:
 
 LEVERS: dict[str, Lever] = {
     m.ID: Lever(m.ID, m.detect, m.apply)
-    for m in (requests, loops, retries, context, output, caching, batch, provisioning)
+    for m in (requests, loops, retries, context, output, routing, caching, batch, provisioning)
 }
