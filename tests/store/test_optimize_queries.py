@@ -82,3 +82,17 @@ def test_daily_groups_are_built_once_match_the_events_and_follow_late_events(sto
     assert stale_days(store, day, day + 1) == {day: 8}
     OptimizeDayStore(store).build(stale_days(store, day, day + 1), now=T0)
     assert _totals(day_groups(store, day, day + 1)) == (8, 8000, 2)
+
+
+def test_rebuilding_the_rollups_after_re_pricing_drops_the_daily_groups_it_touched(store: Store) -> None:
+    from aifinops.store.optimize_days import OptimizeDayStore
+    from aifinops.store.optimize_queries import stale_days
+    from aifinops.store.repricing import rebuild_rollups
+
+    _load(store)
+    day = (T0 - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).days
+    OptimizeDayStore(store).build(stale_days(store, day, day + 1), now=T0)
+    assert stale_days(store, day, day + 1) == {}
+    with store.session() as conn:
+        rebuild_rollups(conn, T0, END, set())
+    assert stale_days(store, day, day + 1) == {day: 7}  # built again on the next read, at the new prices
