@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from aifinops import __version__
 from aifinops.api import (
     dashboard,
+    docs,
     routes_allocation,
     routes_budgets,
     routes_estate,
@@ -91,6 +92,8 @@ def create_app(
         version=__version__,
         description="What did one successfully completed business task cost, and why?",
         lifespan=_lifespan,
+        docs_url=None,  # served from packaged files by api/docs.py, never from a CDN
+        redoc_url=None,
         dependencies=[Depends(reject_unknown_query)],
     )
     app.state.settings = settings
@@ -122,6 +125,7 @@ def create_app(
         routes_estate,
         routes_telemetry,
         dashboard,
+        docs,
     )
     for module in routers:
         app.include_router(module.router)

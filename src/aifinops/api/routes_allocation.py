@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Depends
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, Caller, ReadCaller, SettingsDep, StoreDep
-from aifinops.api.openapi import problems
+from aifinops.api.openapi import narrow_query, problems
 from aifinops.api.problems import ProblemError
 from aifinops.domain import DIMENSIONS, Basis
 from aifinops.engine.allocation_rules import parse_rules, rule_to_mapping
@@ -91,6 +91,18 @@ def _org_wide(caller: ReadCaller) -> Caller:
     return caller
 
 
+#: What the billing-day routes accept: a month, or start/end dates (end exclusive).
+BILLING_DAYS: dict[str, dict[str, Any]] = {
+    "period": {
+        "pattern": r"^\d{4}-(0[1-9]|1[0-2])$",
+        "description": "a month, e.g. 2026-10; instead of start/end",
+    },
+    "start": {"format": "date", "description": "the first billing day, e.g. 2026-10-01"},
+    "end": {"format": "date", "description": "the billing day after the last, e.g. 2026-11-01 (exclusive)"},
+}
+_BILLED = {"enum": [Basis.ACTUAL.value, Basis.AMORTIZED.value]}
+_DIMENSION_LIST = {"pattern": "^(" + "|".join(DIMENSIONS) + ")(,(" + "|".join(DIMENSIONS) + "))*$"}
+
 # Routes declare the period after the caller, so that a bad key is refused before the period is parsed.
 PeriodQuery = Annotated[_Days, Depends(_period_query)]
 OrgCaller = Annotated[Caller, Depends(_org_wide)]
@@ -128,7 +140,11 @@ def _run(store: Store, start: dt.date, end: dt.date, basis: Basis, dims: tuple[s
     }
 
 
-@router.post("/api/allocation/run", summary="Allocate a period's cost records (replaces its stored result)")
+@router.post(
+    "/api/allocation/run",
+    summary="Allocate a period's cost records (replaces its stored result)",
+    openapi_extra=narrow_query(**BILLING_DAYS, basis=_BILLED, dimensions=_DIMENSION_LIST),
+)
 async def run_allocation(
     store: StoreDep,
     settings: SettingsDep,
@@ -146,6 +162,11 @@ async def run_allocation(
     "/api/allocation",
     summary="Allocated cost by owner, with idle and unallocated lines and drivers",
     responses=problems(404),  # no stored allocation of the period
+    openapi_extra=narrow_query(
+        **BILLING_DAYS,
+        basis=_BILLED,
+        by={**_DIMENSION_LIST, "description": "the allocation dimensions to show, comma-separated"},
+    ),
 )
 async def get_allocation(
     store: StoreDep,
@@ -155,13 +176,22 @@ async def get_allocation(
     by: str | None = None,
 ) -> dict[str, Any]:
     chosen, dims = _basis(basis), _dims(by, ()) if by else None
+    unknown = [d for d in dims or () if d not in DIMENSIONS]
+    if unknown:
+        raise _invalid("by", f"unknown dimension(s) {unknown}; choose from {list(DIMENSIONS)}")
     return await run_in_threadpool(
         lambda: allocation_document(store, days.start, days.end, basis=chosen, by=dims, period=days.label)
     )
 
 
 @router.get(
-    "/api/reconciliation", summary="Estimated vs billed cost per resource, meter and day; price checks"
+    "/api/reconciliation",
+    summary="Estimated vs billed cost per resource, meter and day; price checks",
+    openapi_extra=narrow_query(
+        **BILLING_DAYS,
+        basis=_BILLED,
+        as_of={"format": "date", "description": "the day to judge billing lag at"},
+    ),
 )
 async def get_reconciliation(
     store: StoreDep,
@@ -184,7 +214,9 @@ async def get_reconciliation(
 
 
 @router.get(
-    "/api/allocation/kpis", summary="Cost per successful task: estimated and fully loaded (allocated)"
+    "/api/allocation/kpis",
+    summary="Cost per successful task: estimated and fully loaded (allocated)",
+    openapi_extra=narrow_query(**BILLING_DAYS, by=_DIMENSION_LIST),
 )
 async def get_kpis(
     store: StoreDep,
