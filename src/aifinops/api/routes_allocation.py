@@ -35,6 +35,9 @@ def _invalid(field: str, reason: str) -> ProblemError:
     )
 
 
+_MAX_DAYS = 3 * 366
+
+
 def parse_period(period: str | None, start: str | None, end: str | None) -> tuple[dt.date, dt.date]:
     """``period=YYYY-MM`` or ``start``/``end`` dates (end exclusive) → the billing days ``[start, end)``."""
     try:
@@ -46,6 +49,8 @@ def parse_period(period: str | None, start: str | None, end: str | None) -> tupl
             lo, hi = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
             if hi <= lo:
                 raise _invalid("end", f"must be after start {start}, got {end}")
+            if (hi - lo).days > _MAX_DAYS:
+                raise _invalid("end", f"the range may span at most {_MAX_DAYS} days; split the query")
             return lo, hi
     except ValueError as exc:
         raise _invalid(
@@ -61,7 +66,7 @@ def _basis(value: str) -> Basis:
 
 
 def _dims(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else default
+    return tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip())) if value else default
 
 
 @dataclass(frozen=True, slots=True)
