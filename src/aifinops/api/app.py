@@ -28,6 +28,7 @@ from aifinops.api import (
     routes_tasks,
     routes_telemetry,
     routes_usage,
+    routes_views,
 )
 from aifinops.api.access import Access, is_loopback
 from aifinops.api.deps import MetricsCaller
@@ -124,6 +125,7 @@ def create_app(
         routes_inventory,
         routes_estate,
         routes_telemetry,
+        routes_views,
         dashboard,
         docs,
     )

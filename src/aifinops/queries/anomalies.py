@@ -20,7 +20,7 @@ from aifinops.engine.periods import local_date, zone
 from aifinops.store import Store
 from aifinops.store.spend_queries import spend_sums
 
-__all__ = ["AnomalyFindings", "anomalies_json", "find_anomalies"]
+__all__ = ["AnomalyFindings", "anomalies_json", "find_anomalies", "period_anomalies"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,3 +165,18 @@ def _anomaly_json(a: Anomaly) -> dict[str, Any]:
         ],
         "explanation": a.explanation,
     }
+
+
+def period_anomalies(
+    store: Store, start: dt.date, end: dt.date, *, by: str | None, tz: str, currency: str
+) -> list[dict[str, Any]]:
+    """Every local day of ``[start, end)`` judged as ``/api/anomalies`` judges its last complete day."""
+    found: list[dict[str, Any]] = []
+    day = start
+    while day < end:
+        following = day + dt.timedelta(days=1)
+        at = dt.datetime(following.year, following.month, following.day, tzinfo=zone(tz))
+        findings = find_anomalies(store, filters={}, by=by, hourly=False, at=at, tz=tz, currency=currency)
+        found += anomalies_json(findings, at=at, hourly=False, currency=currency)["anomalies"]
+        day = following
+    return found
