@@ -175,6 +175,7 @@ async def run_allocation(
 )
 async def get_allocation(
     store: StoreDep,
+    settings: SettingsDep,
     caller: OrgCaller,
     days: PeriodQuery,
     basis: str = "actual",
@@ -184,9 +185,12 @@ async def get_allocation(
     unknown = [d for d in dims or () if d not in DIMENSIONS]
     if unknown:
         raise _invalid("by", f"unknown dimension(s) {unknown}; choose from {list(DIMENSIONS)}")
-    return await run_in_threadpool(
+    document = await run_in_threadpool(
         lambda: allocation_document(store, days.start, days.end, basis=chosen, by=dims, period=days.label)
     )
+    # Chargeback readiness: the unallocated share a chargeback tolerates (allocation.max_unallocated_share).
+    document["max_unallocated_share"] = str(settings.allocation.max_unallocated_share)
+    return document
 
 
 @router.get(
