@@ -23,6 +23,7 @@ from tests.browser.test_dashboard_browser import page as page  # the Chromium of
 pytestmark = pytest.mark.browser
 
 PERIOD = "2026-10"
+OUTPUT = os.environ.get("AIFINOPS_TEST_OUTPUT")  # read before fixtures clear AIFINOPS_* for the app
 AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-8")
 _SERIOUS = """
 axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
@@ -44,7 +45,7 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = Path(os.environ.get("AIFINOPS_TEST_OUTPUT") or tmp_path_factory.getbasetemp())
+    root = Path(OUTPUT).resolve() if OUTPUT else tmp_path_factory.getbasetemp()
     folder = root / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -150,7 +150,7 @@ function budgetChart(status, thresholds, width) {
   const max = Math.max(...values, 1e-9);
   const x = (v) => 8 + (v / max) * (w - 16);
   const cur = status.amount.currency;
-  const root = svg("svg", { viewBox: `0 0 ${w} 74`, width: w, height: 74, role: "img", class: "svg-chart budget",
+  const root = svg("svg", { viewBox: `0 0 ${w} 80`, width: w, height: 80, role: "img", class: "svg-chart budget",
     "aria-label": `${status.budget}: spend ${formatAmount(status.spend.amount)} ${cur} of ${formatAmount(status.amount.amount)}; forecast ${formatAmount(f.amount || "0")} (band ${formatAmount(f.low || "0")}–${formatAmount(f.high || "0")})` });
   if (f.low && f.high) {
     root.append(svg("rect", { x: x(toNumber(f.low)), y: 14, width: Math.max(2, x(toNumber(f.high)) - x(toNumber(f.low))),
@@ -162,7 +162,7 @@ function budgetChart(status, thresholds, width) {
   for (const t of thresholds) {
     const at = x((amount * Number(t.percent)) / 100);
     root.append(svg("line", { x1: at, x2: at, y1: 6, y2: 50, class: `threshold ${t.type}` }));
-    const label = svg("text", { x: at, y: 64, "text-anchor": "middle", class: "axis" });
+    const label = svg("text", { x: at, y: t.type === "forecast" ? 74 : 62, "text-anchor": "middle", class: "axis" });
     label.textContent = `${t.percent} % ${t.type}`;
     root.append(label);
   }

@@ -3,6 +3,7 @@
 import { PALETTE, pairedBars, stackedBars } from "./charts.js";
 import { $, count, el, fill, label, money, moneyList, percent, table } from "./dom.js";
 import { formatAmount, fromNanos, share, sumByCurrency, toNanos, toNumber } from "./money.js";
+import { useCaseName } from "./pages.js";
 
 /** Beyond seven use cases the stack would be unreadable: the smaller ones are drawn as one. */
 const OTHER = "other use cases";
@@ -98,7 +99,7 @@ export function renderKpis(kpis) {
   const sorted = [...kpis].sort((a, b) => (costOrder(b) > costOrder(a) ? 1 : costOrder(b) < costOrder(a) ? -1 : 0));
   const rows = sorted.map((k) => ({
     attrs: { "data-use-case": label(k.use_case) },
-    cells: [label(k.use_case), moneyCell(k.cost_per_successful_task, "cost_per_successful_task"),
+    cells: [useCaseName(k.use_case, null), moneyCell(k.cost_per_successful_task, "cost_per_successful_task"),
       percent(k.success_rate), el("span", { title: outcomesText(k.by_outcome), text: count(k.tasks) }),
       `${count(k.by_outcome.failed || 0)} / ${count(k.by_outcome.abandoned || 0)}`, moneyCell(k.cost, "cost"),
       moneyCell(k.cost_of_failed_and_abandoned, "cost_of_failed_and_abandoned"),
