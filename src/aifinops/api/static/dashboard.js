@@ -137,8 +137,14 @@ async function fetchMonth(period) {
     optional(api("/api/allocation/kpis", { period: shiftMonth(period, -1) })),
   ]);
   const basis = chosenBasis(snapshot);
-  const bill = await optional(api("/api/allocation", { period, basis: billedBasis(basis) }));
-  return { snapshot, kpis: kpis.items, costs, usage, failed, loaded, before, bill, basis };
+  const [bill, billedCosts] = basis === "estimated" ? [null, null] : await Promise.all([
+    optional(api("/api/allocation", { period, basis })),
+    optional(api("/api/costs", { period, group_by: "use_case", granularity: "day", basis })),
+  ]);
+  const fallbackBill = bill || (basis === "estimated" ? await optional(api("/api/allocation", { period })) : null);
+  // The daily chart follows the basis once the bill is allocated; until then it shows the estimate.
+  return { snapshot, kpis: kpis.items, costs: billedCosts || costs, usage, failed, loaded, before,
+    bill: fallbackBill, basis };
 }
 
 function currencies(data) {
@@ -153,7 +159,8 @@ function renderCharts() {
   const picker = $("currency");
   const currency = list.includes(picker?.value) ? picker.value : list[0];
   const colors = useCaseColors(data.kpis);
-  renderCostPerTask(data.kpis, currency, colors);
+  const served = data.kpis.some((k) => k.cost_per_successful_task.some((m) => m.basis === data.basis));
+  renderCostPerTask(data.kpis, currency, colors, served ? data.basis : "estimated");
   renderDaily(data.costs, currency, colors);
 }
 
