@@ -177,36 +177,33 @@ def period_anomalies(
     (:func:`find_anomalies` at the next midnight), from one read of the spend per day, not one per day."""
     place = zone(tz)
 
-    def sums(group: tuple[str, ...]) -> list[tuple[Any, tuple[str, ...], int]]:
+    def sums(group: tuple[str, ...], first: dt.date) -> list[tuple[Any, tuple[str, ...], int]]:
         following = dt.datetime(end.year, end.month, end.day, tzinfo=place)
-        first = start - dt.timedelta(days=_WINDOW)
         return spend_sums(
             store, first_day=first, end=following, tz=place, currency=currency, group=group, filters={}
         )
 
     series: dict[str, dict[dt.date, Decimal]] = {}
-    for day, values, nanos in sums((by,) if by else ()):
+    for day, values, nanos in sums((by,) if by else (), start - dt.timedelta(days=_WINDOW)):
         series.setdefault(values[0] if by else "", {})[day] = from_nanos(nanos)
-    # The contributors' spend per value of ``by``, day and dimension value (read once a day is anomalous).
+    # The contributors' spend per value of ``by``, day and dimension value: read in one pass over every
+    # dimension, once the first anomalous day is known (its window is the earliest needed).
     breakdowns: dict[str, dict[dt.date, dict[tuple[str, str], Decimal]]] | None = None
 
-    def breakdown_of(value: str) -> dict[dt.date, dict[tuple[str, str], Decimal]]:
+    def breakdown_of(value: str, since: dt.date) -> dict[dt.date, dict[tuple[str, str], Decimal]]:
         nonlocal breakdowns
         if breakdowns is None:
-            breakdowns = {}
-            for dim in DIMENSIONS:
-                if dim == by:  # the scope's own dimension: its one value is the scope's spend
-                    for key, points in series.items():
-                        for day, amount in points.items():
-                            if key:
-                                breakdowns.setdefault(key, {}).setdefault(day, {})[(dim, key)] = amount
-                    continue
-                for day, values, nanos in sums((by, dim) if by else (dim,)):
-                    key, dim_value = (values[0], values[1]) if by else ("", values[0])
+            nanos_of: dict[str, dict[dt.date, dict[tuple[str, str], int]]] = {}
+            for day, values, nanos in sums(DIMENSIONS, since):
+                row = dict(zip(DIMENSIONS, values, strict=True))
+                per_day = nanos_of.setdefault(row[by] or "" if by else "", {}).setdefault(day, {})
+                for dim, dim_value in row.items():
                     if dim_value:  # spend without a value for this dimension explains nothing
-                        breakdowns.setdefault(key or "", {}).setdefault(day, {})[(dim, dim_value)] = (
-                            from_nanos(nanos)
-                        )
+                        per_day[(dim, dim_value)] = per_day.get((dim, dim_value), 0) + nanos
+            breakdowns = {
+                key: {d: {k: from_nanos(n) for k, n in b.items()} for d, b in days.items()}
+                for key, days in nanos_of.items()
+            }
         return breakdowns.get(value, {})
 
     found: list[dict[str, Any]] = []
@@ -222,7 +219,7 @@ def period_anomalies(
             verdict = judge_daily(series=points, day=day, scope=label, currency=currency)
             if verdict.status is not Status.ANOMALY:
                 continue
-            window = {d: b for d, b in breakdown_of(value).items() if first <= d <= day}
+            window = {d: b for d, b in breakdown_of(value, first).items() if first <= d <= day}
             anomaly = judge_daily(
                 series=points, day=day, scope=label, currency=currency, breakdown=window
             ).anomaly
