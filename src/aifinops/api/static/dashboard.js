@@ -137,14 +137,19 @@ async function fetchMonth(period) {
     optional(api("/api/allocation/kpis", { period: shiftMonth(period, -1) })),
   ]);
   const basis = chosenBasis(snapshot);
-  const [bill, billedCosts] = basis === "estimated" ? [null, null] : await Promise.all([
-    optional(api("/api/allocation", { period, basis })),
-    optional(api("/api/costs", { period, group_by: "use_case", granularity: "day", basis })),
-  ]);
-  const fallbackBill = bill || (basis === "estimated" ? await optional(api("/api/allocation", { period })) : null);
+  const billed = billedBasis(basis);
+  // Only ask for what is stored (the snapshot says which bases are allocated): no 404 to explain away.
+  const [bill, billedCosts] = allocated(snapshot, billed) ? await Promise.all([
+    optional(api("/api/allocation", { period, basis: billed })),
+    basis === "estimated" ? null : optional(api("/api/costs", { period, group_by: "use_case", granularity: "day", basis })),
+  ]) : [null, null];
   // The daily chart follows the basis once the bill is allocated; until then it shows the estimate.
-  return { snapshot, kpis: kpis.items, costs: billedCosts || costs, usage, failed, loaded, before,
-    bill: fallbackBill, basis };
+  return { snapshot, kpis: kpis.items, costs: billedCosts || costs, usage, failed, loaded, before, bill, basis };
+}
+
+/** Whether the period's bill is allocated on `basis` (stored allocation buckets in the snapshot). */
+function allocated(snapshot, basis) {
+  return (snapshot.allocation?.[basis] || []).length > 0;
 }
 
 function currencies(data) {
@@ -293,7 +298,8 @@ function drawers(period, basis, snapshot) {
       renderAnomalies(node, { costs, found }, costs.items[0]?.currency || "USD", width);
     },
     allocation: async () => {
-      const doc = await optional(api("/api/allocation", { period, basis: billedBasis(basis), by: state.allocBy }));
+      const doc = allocated(snapshot, billedBasis(basis))
+        ? await optional(api("/api/allocation", { period, basis: billedBasis(basis), by: state.allocBy })) : null;
       if (!doc) {
         node.replaceChildren(el("p", { class: "panel muted", text: `No allocation of ${period} on the `
           + `${billedBasis(basis)} basis yet: collect the bill and run the allocation.` }));
