@@ -6,11 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
-
 from aifinops.domain import from_nanos, plain
 from aifinops.store import Store
-from aifinops.store.tables import prices
+from aifinops.store.price_book_queries import read_price_rows
 
 __all__ = ["price_book_document"]
 
@@ -20,17 +18,10 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def price_book_document(store: Store, *, now: dt.datetime, model: str | None = None) -> dict[str, Any]:
-    """Every stored price (of ``model`` when given), newest source first; ``in_effect`` says whether it
+    """Every stored price (of ``model`` when given) by source, model and meter; ``in_effect`` says whether it
     applies at ``now``, ``age_days`` how long ago it took effect, ``loaded_at`` when it was stored."""
-    query = select(prices).order_by(
-        prices.c.source, prices.c.model, prices.c.meter_kind, prices.c.effective_start
-    )
-    if model is not None:
-        query = query.where(prices.c.model == model)
-    with store.reader() as conn:
-        rows = conn.execute(query).all()
     items = []
-    for r in rows:
+    for r in read_price_rows(store, model=model):
         start, end = r.effective_start, r.effective_end
         items.append(
             {

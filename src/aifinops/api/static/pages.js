@@ -23,6 +23,15 @@ export function region(name, node) {
 }
 
 const m = (amount, currency, basis) => money({ amount, currency, basis });
+/** An amount that may carry more places than the page rounds (a derived unit price): shown as sent. */
+function unitPrice(amount, currency, basis) {
+  try {
+    return m(amount, currency, basis);
+  } catch {
+    return el("span", { class: "amount" }, [el("span", { class: "money", text: `${amount} ${currency}` }),
+      el("span", { class: `basis basis-${basis}`, text: basis })]);
+  }
+}
 const day = (iso) => (iso ? iso.slice(0, 10) : "—");
 const when = (iso) => (iso ? `${new Date(iso).toISOString().slice(0, 16).replace("T", " ")} UTC` : "—");
 const shortId = (id) => (id ? id.split("/").slice(-1)[0] : "—");
@@ -331,8 +340,8 @@ export function renderReconciliation(node, doc, freshness) {
     cells: [r.key, m(fromNanos(r.bill), r.currency, basis), [...r.statuses].join(", ")] }));
   const priceRows = doc.prices.map((p) => ({
     attrs: p.mismatch ? { "data-mismatch": "true", class: "retry" } : {},
-    cells: [p.meter, p.book_price === null ? "not in the price book" : `${p.book_price} ${p.currency}`,
-      `${p.effective_price} ${p.currency}`, `per ${count(p.unit_size)}`, p.mismatch ? "differs" : "matches"],
+    cells: [p.meter, p.book_price === null ? "not in the price book" : unitPrice(p.book_price, p.currency, "list"),
+      unitPrice(p.effective_price, p.currency, basis), `per ${count(p.unit_size)}`, p.mismatch ? "differs" : "matches"],
   }));
   const billed = freshness.filter((f) => f.source.startsWith("billed"));
   const lagRows = billed.map((f) => {
