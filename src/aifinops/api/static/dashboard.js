@@ -308,7 +308,7 @@ function drawers(period, basis, snapshot) {
       renderAllocation(node, doc, {
         by: state.allocBy, choices: DIMENSION_CHOICES,
         onBy: (by) => { state.allocBy = by; load(state.period); },
-        download: (format) => download(period, basis, format),
+        download: (format) => download(period, basis, format), width,
       });
     },
     reconciliation: async () => {

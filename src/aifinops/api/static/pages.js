@@ -263,7 +263,7 @@ export function renderAnomalies(node, { costs, found }, currency, width) {
 
 const BUCKET_NAMES = { allocated: "allocated", idle: "idle capacity", purchases: "commitment purchase", unallocated: "unallocated" };
 
-export function renderAllocation(node, doc, { by, choices, onBy, download }) {
+export function renderAllocation(node, doc, { by, choices, onBy, download, width = 900 }) {
   const dims = doc.by;
   const rows = doc.rows.map((r) => {
     const owner = dims.map((d) => r[d]).filter(Boolean).join(" · ");
@@ -300,7 +300,7 @@ export function renderAllocation(node, doc, { by, choices, onBy, download }) {
     panel("Chargeback readiness", null, ...readiness, ...(doc.notes || []).map((n) => el("p", { class: "hint", text: n }))),
     panel(`Showback by ${by}`, "Idle capacity, commitment purchases and unallocated cost stay visible as their own lines.",
       el("div", { class: "toolbar" }, [el("label", { for: "alloc-by", text: "Group by" }), select, csv, focus]),
-      ...billPicture(doc.totals, doc.basis, 900),
+      ...billPicture(doc.totals, doc.basis, width - 40),
       region("Showback", table({ caption: `Showback by ${by}`, columns: ["Owner", ...dims, "Bucket", "Amount", "Drivers"],
         numeric: [dims.length + 2], rows }))),
   );
