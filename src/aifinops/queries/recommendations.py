@@ -354,8 +354,12 @@ def recommendation_json(
 ) -> dict[str, Any]:
     """One recommendation as every reader shows it."""
     f = rec.finding
+    stacked = _amounts(_per_month(workload, rec.stacked_savings))
     return {
         "rank": rank,
+        "title": f"{f.lever}: " + (", ".join(f"{k}={v}" for k, v in f.scope.items()) or "everything"),
+        "detail": f.action,
+        "headline": stacked[0] if stacked else None,  # stacked savings per month, first currency
         "lever": f.lever,
         "scope": dict(f.scope),
         "evidence": list(f.evidence),
