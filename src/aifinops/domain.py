@@ -262,7 +262,10 @@ class MeterKind(StrEnum):
 
     INPUT = "input"
     CACHED_INPUT = "cached_input"
+    CACHE_WRITE = "cache_write"  # prompt-cache writes, where a model prices them (GPT-5.6 family)
     OUTPUT = "output"
+    # Older spellings of priority processing, kept so stored prices and price files stay readable: a Price
+    # made with one of them is read as the plain kind with processing_tier PRIORITY.
     PRIORITY_INPUT = "priority_input"
     PRIORITY_CACHED_INPUT = "priority_cached_input"
     PRIORITY_OUTPUT = "priority_output"
