@@ -1,13 +1,14 @@
 """One parser for Azure Retail Prices meters: what an item (productName, skuName, meterName, unitOfMeasure,
 serviceName) prices.
 
-Azure spells the same thing many ways (`Inp`, `Inpt`, `in`; `glbl`, `Gl`; `Data Zone`, `DZone`, `Dz`; `cached`,
-`cchd`, `cd`, `Cache`...; shared/reference/retail-meters/README.md lists the patterns seen from 2025-09 to
-2026-09). The parser splits a meterName into words and reads each word as one of a closed set of markers
-(deployment, batch, direction, cached, cache write, processing tier, context tier, modality, version stamp,
-fine-tune, hosting, training); the remaining words name the model family. A meter whose words leave the meter
-kind open, or that carries a marker whose meaning is not documented (Grok's trailing ``L``), is not mapped: it
-comes back as an :class:`UnmappedMeter` with the reason, and callers list it — nothing is guessed silently.
+Azure spells the same thing many ways (`Inp`, `Inpt`, `in`; `glbl`, `Gl`; `Data Zone`, `DZone`, `Dz`;
+`cached`, `cchd`, `cd`, `Cache`...; shared/reference/retail-meters/README.md lists the patterns seen from
+2025-09 to 2026-09). The parser splits a meterName into words and reads each word as one of a closed set of
+markers (deployment, batch, direction, cached, cache write, processing tier, context tier, modality, version
+stamp, fine-tune, hosting, training); the remaining words name the model family. A meter whose words leave
+the meter kind open, or that carries a marker whose meaning is not documented (Grok's trailing ``L``), is
+not mapped: it comes back as an :class:`UnmappedMeter` with the reason, and callers list it — nothing is
+guessed silently.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ __all__ = [
 #: so these prices carry the unit name as their model too (see engine.pricing.price_event); a third-party
 #: publisher's provisioned unit is ``ptu_hour:<publisher>`` so it never shares a price with Azure OpenAI's.
 PTU_HOUR = "ptu_hour"
-#: Units of token meters by modality: ordinary (text) tokens, and audio or image tokens where the meter says so.
-TOKEN_UNITS = MappingProxyType({None: "tokens", "text": "tokens", "audio": "audio_tokens", "image": "image_tokens"})
+#: Units of token meters by modality: ordinary (text) tokens, audio or image tokens where the meter says so.
+TOKEN_UNITS = MappingProxyType(
+    {None: "tokens", "text": "tokens", "audio": "audio_tokens", "image": "image_tokens"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +87,13 @@ _TIERS = {"std": ProcessingTier.STANDARD, "pp": ProcessingTier.PRIORITY, "prty":
           "flex": ProcessingTier.FLEX, "fl": ProcessingTier.FLEX}  # fmt: skip
 _CONTEXT = {"shortco": ContextTier.SHORT, "shco": ContextTier.SHORT,
             "longco": ContextTier.LONG, "loco": ContextTier.LONG}  # fmt: skip
-_MODALITY = {"txt": "text", "text": "text", "aud": "audio", "audio": "audio", "img": "image", "image": "image"}
+_MODALITY = {"txt": "text", "text": "text", "aud": "audio", "audio": "audio",
+             "img": "image", "image": "image"}  # fmt: skip
 _NOISE = {"tokens", "tkn", "1m", "api", "new", "unit", "-"}
 # Abbreviations inside model names.
-_NAME_WORDS = {"mn": "mini", "rt": "realtime", "rtime": "realtime", "trscb": "transcribe", "tcrb": "transcribe",
-               "trb": "turbo", "mnstrl": "ministral", "prvw": "preview", "rsng": "reasoning",
+_NAME_WORDS = {"mn": "mini", "rt": "realtime", "rtime": "realtime", "trscb": "transcribe",
+               "tcrb": "transcribe", "trb": "turbo", "mnstrl": "ministral", "prvw": "preview",
+               "rsng": "reasoning",
                "aud": "audio", "img": "image"}  # fmt: skip
 # Two-digit GPT versions written without their dot (`gpt 41`, `54 mini`, `56luna`).
 _GPT_DOTLESS = {"41": "4.1", "54": "5.4", "55": "5.5", "56": "5.6"}
@@ -122,6 +127,7 @@ _KNOWN_STAMPS = {
 }  # fmt: skip
 # Products whose models are named without their publisher (`V3.1`, `4.3`, `K2 Thinking`): the family is
 # prefixed with the publisher unless it already starts with one of its own names.
+_MISTRAL = frozenset({"mistral", "ministral", "codestral", "magistral", "devstral"})
 _PUBLISHERS: dict[str, tuple[str, frozenset[str]]] = {
     "azure deepseek models": ("deepseek", frozenset({"deepseek"})),
     "azure grok models": ("grok", frozenset({"grok"})),
@@ -129,8 +135,8 @@ _PUBLISHERS: dict[str, tuple[str, frozenset[str]]] = {
     "azure kimi": ("kimi", frozenset({"kimi"})),
     "azure llama models": ("llama", frozenset({"llama"})),
     "llama models": ("llama", frozenset({"llama"})),
-    "azure mistral models": ("mistral", frozenset({"mistral", "ministral", "codestral", "magistral", "devstral"})),
-    "mistral models": ("mistral", frozenset({"mistral", "ministral", "codestral", "magistral", "devstral"})),
+    "azure mistral models": ("mistral", _MISTRAL),
+    "mistral models": ("mistral", _MISTRAL),
     "azure phi models": ("phi", frozenset({"phi"})),
     "cohere models": ("cohere", frozenset({"cohere"})),
     "mai models": ("mai", frozenset({"mai"})),
@@ -140,8 +146,12 @@ _PUBLISHERS: dict[str, tuple[str, frozenset[str]]] = {
     "speech": ("voice-live", frozenset({"voice"})),
     "azure fireworks models": ("fireworks", frozenset({"fw"})),
 }
-# Products of Azure OpenAI's own provisioned throughput (one PTU meter per deployment type for all its models).
-_FIRST_PARTY_PTU = {"azure openai", "azure ai foundry provisioned throughput reservation", "foundry local azure open ai"}
+# Products of Azure OpenAI's own provisioned throughput (one PTU meter per deployment type, all its models).
+_FIRST_PARTY_PTU = {
+    "azure openai",
+    "azure ai foundry provisioned throughput reservation",
+    "foundry local azure open ai",
+}
 # OpenAI model names that stand on their own; other names in OpenAI products get `gpt-` in front.
 _OPENAI_ROOTS = ("gpt", "o1", "o3", "o4", "text", "embedding", "codex", "computer", "davinci", "sora",
                  "chat", "dall", "tts", "whisper", "model")  # fmt: skip
@@ -277,7 +287,7 @@ def parse_meter(
     return _parse_words(meter_name, product_name, product, unit_of_measure, seen)
 
 
-def _parse_words(  # noqa: C901, PLR0912, PLR0915 — one pass over a closed set of markers reads best as one loop
+def _parse_words(
     meter_name: str, product_name: str, product: str, unit_of_measure: str, seen: dt.date | None
 ) -> MeterSpec | UnmappedMeter:
     words = _words(meter_name)
@@ -394,7 +404,9 @@ def _why(meter: UnmappedMeter, reason: str) -> UnmappedMeter:
     return UnmappedMeter(meter.meter_name, meter.product_name, reason)
 
 
-def lookup_meter(meter_name: str, product_name: str = "Azure OpenAI", unit_of_measure: str = "") -> MeterSpec | None:
+def lookup_meter(
+    meter_name: str, product_name: str = "Azure OpenAI", unit_of_measure: str = ""
+) -> MeterSpec | None:
     """What ``meter_name`` prices, or None when it is not mapped (see :func:`parse_meter`).
 
     >>> spec = lookup_meter("gpt 4o 1120 cached Inp glbl Tokens")
