@@ -7,7 +7,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from aifinops.domain import DeploymentType, MeterKind, Price, from_nanos
+from aifinops.domain import (
+    ContextTier,
+    DeploymentType,
+    MeterKind,
+    Price,
+    ProcessingTier,
+    from_nanos,
+)
 from aifinops.store.store import Store
 from aifinops.store.tables import prices
 
@@ -31,6 +38,9 @@ def _price(r: Any) -> Price:
         meter_id=r.meter_id,
         meter_name=r.meter_name,
         source=r.source,
+        product_name=r.product_name or None,
+        context_tier=ContextTier(r.context_tier) if r.context_tier else None,
+        processing_tier=ProcessingTier(r.processing_tier),
     )
 
 

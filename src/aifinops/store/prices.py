@@ -49,6 +49,9 @@ def _row(p: Price, now: dt.datetime) -> dict[str, Any]:
         "meter_name": p.meter_name,
         "source": p.source,
         "created_at": now,
+        "product_name": p.product_name or "",
+        "context_tier": p.context_tier.value if p.context_tier else "",
+        "processing_tier": p.processing_tier.value,
     }
 
 
@@ -102,7 +105,7 @@ class PriceStore:
     def _update(conn: Connection, old: Any, row: dict[str, Any]) -> None:
         if old.price_nanos != row["price_nanos"] and _used(conn, old.id):
             raise PricingError(
-                f"price {old.id} ({old.model} {old.meter_kind} {old.deployment_type} "
+                f"price {old.id} ({old.model} {old.meter_kind} {old.processing_tier} {old.deployment_type} "
                 f"from {old.effective_start}) "
                 f"is already used by events and cannot change from {from_nanos(old.price_nanos)} to "
                 f"{from_nanos(row['price_nanos'])}; give the new price a later effective_start and run "
