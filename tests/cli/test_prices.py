@@ -108,7 +108,7 @@ def test_price_rows_show_exact_amounts_and_open_ends() -> None:
     )
 
 
-def test_sync_summary_lists_what_was_skipped() -> None:
+def test_sync_summary_lists_every_unmapped_meter() -> None:
     result = RetailPricesResult(
         prices=(LISTED,),
         items=30,
@@ -119,9 +119,9 @@ def test_sync_summary_lists_what_was_skipped() -> None:
     )
     lines = sync_summary(result, inserted=1, unchanged=0, updated=0)
     assert lines[0] == "read 30 items on 2 pages → 1 prices: 1 new, 0 updated, 0 unchanged"
-    assert lines[1] == "skipped: 3 reservation, 0 other price type, 0 higher-tier items, 22 unknown meters"
-    assert lines[2:4] == ["  unknown meter: meter 00", "  unknown meter: meter 01"]
-    assert "  … and 2 more unknown meters" in lines
+    assert lines[1] == "skipped: 3 reservation, 0 other price type, 0 higher-tier items, 22 unmapped meters"
+    assert lines[2:24] == [f"  unmapped meter: meter {n:02d}" for n in range(22)]
+    assert not any("more" in line for line in lines)
     assert lines[-1].startswith("  problem: Items[4]")
 
 
@@ -172,7 +172,7 @@ def retail_prices_server() -> Iterator[tuple[str, EmulatorState]]:
         ("gpt 4.1 Inp glbl Tokens", 0.002),
         ("gpt 4.1 Outp glbl Tokens", 0.008),
         ("gpt 4.1 cached Inp glbl Tokens", 0.0005),
-        ("Whisper hypothetical Unit", 0.1),
+        ("Whisper hypothetical Widget", 0.1),
     ]
     state = EmulatorState(prices_page_size=2)
     state.prices = [
@@ -218,7 +218,7 @@ def test_sync_reads_the_api_and_saves_list_and_contract_prices(
     result = CliRunner().invoke(app, ["sync", "--product", "Azure OpenAI"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "read 4 items on 2 pages → 3 prices: 6 new, 0 updated, 0 unchanged" in result.output
-    assert "  unknown meter: Whisper hypothetical Unit" in result.output
+    assert "  unmapped meter: Whisper hypothetical Widget [Azure OpenAI]: the last word" in result.output
     assert "3 contract prices from the discounts of 1 price file(s)" in result.output
     stored = {(p.meter_name, p.source): p.price for p in read_prices(sqlite_store)}
     assert stored[("gpt 4.1 Outp glbl Tokens", RETAIL_SOURCE)] == Decimal("0.008")
