@@ -23,10 +23,22 @@ keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=T
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Create or migrate the database schema to the latest version."""
+    """Create or migrate the database schema to the latest version; an empty price book gets the shipped
+    snapshot of Azure list prices (run `aifinops prices sync` for current, per-region prices)."""
+    from aifinops.jobs.price_sync import seed_snapshot
+
     store = Store.from_settings(load_settings())
     heads = store.upgrade()
     typer.echo(f"database {store.safe_url} is at {', '.join(heads)}")
+    seeded = seed_snapshot(store, now=dt.datetime.now(dt.UTC))
+    if seeded is not None:
+        snapshot, saved = seeded
+        captured = snapshot.captured_at.date().isoformat() if snapshot.captured_at else "an unknown date"
+        typer.echo(
+            f"price book was empty: {saved.inserted} list prices from the shipped snapshot "
+            f"{snapshot.path} (captured {captured}); `aifinops prices sync` reads current ones"
+        )
+        typer.echo("provenance: " + " ".join((snapshot.provenance or "not given").split()))
 
 
 @keys_app.command("create")

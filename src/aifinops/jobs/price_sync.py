@@ -14,10 +14,10 @@ import httpx
 from aifinops.config import Settings
 from aifinops.domain import Price
 from aifinops.errors import AifinopsError
-from aifinops.sources.price_file import PriceFile, load_price_file, load_snapshot
-from aifinops.sources.retail_prices import RetailPricesResult, fetch_retail_prices
-from aifinops.store.price_queries import read_prices
-from aifinops.store.prices import PriceStore, SavePricesResult
+from aifinops.sources.price_file import SNAPSHOT, PriceFile, load_price_file, load_snapshot
+from aifinops.sources.retail_prices import RETAIL_SOURCE, RetailPricesResult, fetch_retail_prices
+from aifinops.store.price_queries import read_price_version
+from aifinops.store.prices import PriceStore, SavePricesResult, SyncRecord
 from aifinops.store.store import Store
 
 __all__ = ["SyncOutcome", "contract_prices", "save_synced", "seed_snapshot", "sync_from_api", "watch_prices"]
@@ -50,11 +50,23 @@ def contract_prices(files: Iterable[PriceFile], list_prices: Iterable[Price]) ->
     return list(contract.values())
 
 
-def save_synced(settings: Settings, store: Store, result: RetailPricesResult) -> SyncOutcome:
+def save_synced(
+    settings: Settings, store: Store, result: RetailPricesResult, *, source: str = RETAIL_SOURCE
+) -> SyncOutcome:
     """Save synced list prices and the contract prices of the configured price files, all or nothing."""
     files = [load_price_file(path) for path in settings.price_files]
     contract = contract_prices(files, list(result.prices))
-    saved = PriceStore(store).save([*result.prices, *contract], now=dt.datetime.now(dt.UTC))
+    now = dt.datetime.now(dt.UTC)
+    currencies = sorted({p.currency for p in result.prices}) or [settings.azure.retail_prices_currency]
+    record = SyncRecord(
+        source=source,
+        captured_at=now,
+        currency=currencies[0],
+        prices=len(result.prices),
+        unmapped=len(result.skipped_meters),
+        provenance=f"{source}: {result.items} items on {result.pages} pages",
+    )
+    saved = PriceStore(store).save([*result.prices, *contract], now=now, record=record)
     return SyncOutcome(result, saved, len(contract), len(files))
 
 
@@ -89,10 +101,18 @@ def sync_from_api(
 
 def seed_snapshot(store: Store, *, now: dt.datetime) -> tuple[PriceFile, SavePricesResult] | None:
     """Load the shipped snapshot into an empty price book; None (nothing done) when it holds prices."""
-    if read_prices(store):
+    if read_price_version(store)[0]:
         return None
     snapshot = load_snapshot()
-    return snapshot, PriceStore(store).save(list(snapshot.prices), now=now)
+    currencies = sorted({p.currency for p in snapshot.prices})
+    record = SyncRecord(
+        source=f"snapshot {SNAPSHOT}",
+        captured_at=snapshot.captured_at or now,
+        currency=currencies[0] if currencies else "USD",
+        prices=len(snapshot.prices),
+        provenance=snapshot.provenance or "",
+    )
+    return snapshot, PriceStore(store).save(list(snapshot.prices), now=now, record=record)
 
 
 def watch_prices(settings: Settings, store: Store, stop: threading.Event, interval: float) -> None:

@@ -15,14 +15,26 @@ from sqlalchemy import Connection, or_, select, update
 from aifinops.domain import Price, from_nanos, to_nanos
 from aifinops.errors import PricingError
 from aifinops.store.store import Store
-from aifinops.store.tables import prices, usage_events
+from aifinops.store.tables import price_syncs, prices, usage_events
 
-__all__ = ["PriceStore", "SavePricesResult"]
+__all__ = ["PriceStore", "SavePricesResult", "SyncRecord"]
 
 # What identifies a price: the columns of the table's unique key (one definition, in store/tables.py).
 _KEY = tuple(
     next(c for c in prices.constraints if c.name == "uq_prices_key").columns.keys()  # type: ignore[attr-defined]
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRecord:
+    """One sync or seed of the price book: where from, captured when, what it gave."""
+
+    source: str
+    captured_at: dt.datetime
+    currency: str
+    prices: int
+    unmapped: int = 0
+    provenance: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +90,28 @@ class PriceStore:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def save(self, items: Sequence[Price], *, now: dt.datetime) -> SavePricesResult:
+    def save(
+        self, items: Sequence[Price], *, now: dt.datetime, record: SyncRecord | None = None
+    ) -> SavePricesResult:
         """Insert new prices; identical ones are unchanged; a changed amount or end date of a price that
-        no event has used yet is updated, of a used one is refused (re-price explicitly instead)."""
+        no event has used yet is updated, of a used one is refused (re-price explicitly instead).
+
+        All of it is one transaction: a refused price leaves the book as it was. ``record`` (a sync or a
+        seed) is written in the same transaction."""
         inserted = unchanged = updated = 0
         with self.store.session() as conn:
+            if record is not None:
+                conn.execute(
+                    price_syncs.insert().values(
+                        synced_at=now,
+                        captured_at=record.captured_at,
+                        source=record.source,
+                        currency=record.currency,
+                        prices=record.prices,
+                        unmapped=record.unmapped,
+                        provenance=record.provenance,
+                    )
+                )
             existing = {tuple(getattr(r, k) for k in _KEY): r for r in conn.execute(select(prices))}
             for p in items:
                 row = _row(p, now)

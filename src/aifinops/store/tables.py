@@ -37,6 +37,7 @@ __all__ = [
     "api_keys",
     "freshness",
     "metadata",
+    "price_syncs",
     "prices",
     "reprice_runs",
     "task_outcomes",
@@ -252,6 +253,20 @@ prices = Table(
         "effective_start",
         name="uq_prices_key",
     ),
+)
+
+#: Every time the price book was synced or seeded: what from, captured when, and how many prices it gave.
+price_syncs = Table(
+    "price_syncs",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("synced_at", UtcDateTime(), nullable=False),
+    Column("captured_at", UtcDateTime(), nullable=False),
+    Column("source", String(256), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("prices", BigInteger, nullable=False),
+    Column("unmapped", BigInteger, nullable=False),
+    Column("provenance", Text, nullable=False, server_default=""),
 )
 
 reprice_runs = Table(

@@ -1,4 +1,5 @@
-"""Prices know their product (publisher), processing tier and context tier, and these are part of their key.
+"""Prices know their product (publisher), processing tier and context tier, and these are part of their key;
+``price_syncs`` records every sync or seed of the price book (its capture date gives the book's age).
 
 ``product_name`` is the Retail Prices productName ('' when a price file gives none), ``context_tier`` is
 ``short``/``long`` ('' for meters without context tiers), ``processing_tier`` is ``standard``, ``priority`` or
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from aifinops.store.tables import UtcDateTime
 
 revision = "0012_price_tiers"
 down_revision = "0001_foundation"
@@ -49,6 +52,18 @@ _PRIORITY = (
 
 
 def upgrade() -> None:
+    op.create_table(
+        "price_syncs",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("synced_at", UtcDateTime(), nullable=False),
+        sa.Column("captured_at", UtcDateTime(), nullable=False),
+        sa.Column("source", sa.String(256), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("prices", sa.BigInteger(), nullable=False),
+        sa.Column("unmapped", sa.BigInteger(), nullable=False),
+        sa.Column("provenance", sa.Text(), nullable=False, server_default=""),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_price_syncs")),
+    )
     with op.batch_alter_table("prices") as batch:
         batch.add_column(sa.Column("product_name", sa.String(128), nullable=False, server_default=""))
         batch.add_column(sa.Column("context_tier", sa.String(8), nullable=False, server_default=""))
@@ -81,3 +96,4 @@ def downgrade() -> None:
         batch.drop_column("processing_tier")
         batch.drop_column("context_tier")
         batch.drop_column("product_name")
+    op.drop_table("price_syncs")
