@@ -156,9 +156,12 @@ def reprice(
     start, end = _day(from_, "from"), _day(to, "to")
     if end <= start:
         raise ValidationError(f"--to {to} must be after --from {from_}", field="to")
-    store = Store.from_settings(load_settings())
+    from aifinops.jobs.price_cache import pricing_rules
+
+    settings = load_settings()
+    store = Store.from_settings(settings)
     store.check_schema()
-    book = PriceBook(read_prices(store))
+    book = PriceBook(read_prices(store), rules=pricing_rules(settings))
     with console.status("re-pricing…"):
         report = RepricingStore(store).reprice(
             lambda e: price_event(e, book),

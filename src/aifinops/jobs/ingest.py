@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from aifinops.domain import PricedUsage, TaskOutcome, UsageEvent
-from aifinops.engine.pricing import PriceBook, price_event
+from aifinops.engine.pricing import PriceBook, PricingRules, price_event
 from aifinops.jobs.price_cache import PriceCache
 from aifinops.store import Store
 from aifinops.store.events import EventStore, event_values, sqlite_time
@@ -40,12 +40,13 @@ class Ingestor:
         *,
         prices: PriceCache | None = None,
         refresh_seconds: float = 5.0,
+        rules: PricingRules | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.store = store
         self.events = EventStore(store)
         self.outcomes = OutcomeStore(store)
-        self.prices = prices or PriceCache.of_store(store, ttl=refresh_seconds)
+        self.prices = prices or PriceCache.of_store(store, ttl=refresh_seconds, rules=rules)
         self._clock = clock
 
     def book(self) -> PriceBook:
