@@ -220,6 +220,7 @@ def _start_collector(settings: Settings, store: Store) -> threading.Event:
             "interval": settings.budget_check_seconds,
         },
     ).start()
+    _start_price_sync(settings, store, stop)
     a = settings.azure
     if not (a.cost_scopes or a.export_paths or a.export_blob_url or a.monitor_resources or a.subscriptions):
         console.print("no Azure source configured (AIFINOPS_AZURE__COST_SCOPES, …): the collector is off")
@@ -240,6 +241,23 @@ def _start_collector(settings: Settings, store: Store) -> threading.Event:
     ).start()
     console.print(f"collector: every source on its schedule ({a.collect_interval_seconds or 'defaults'})")
     return stop
+
+
+def _start_price_sync(settings: Settings, store: Store, stop: threading.Event) -> None:
+    """Beside the API: the Retail Prices API re-read on its schedule (off when the interval is 0)."""
+    from aifinops.jobs.price_sync import watch_prices
+
+    interval = settings.azure.retail_prices_sync_seconds
+    if not interval:
+        console.print("price sync: off (AIFINOPS_AZURE__RETAIL_PRICES_SYNC_SECONDS=0)")
+        return
+    threading.Thread(
+        target=watch_prices,
+        name="aifinops-prices",
+        daemon=True,
+        kwargs={"settings": settings, "store": store, "stop": stop, "interval": float(interval)},
+    ).start()
+    console.print(f"price sync: Retail Prices API every {interval} s when reachable")
 
 
 def register(app: typer.Typer) -> None:

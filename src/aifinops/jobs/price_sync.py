@@ -16,7 +16,7 @@ from aifinops.domain import Price
 from aifinops.errors import AifinopsError
 from aifinops.sources.price_file import SNAPSHOT, PriceFile, load_price_file, load_snapshot
 from aifinops.sources.retail_prices import RETAIL_SOURCE, RetailPricesResult, fetch_retail_prices
-from aifinops.store.price_queries import read_price_version
+from aifinops.store.price_queries import read_price_book_state, read_price_version
 from aifinops.store.prices import PriceStore, SavePricesResult, SyncRecord
 from aifinops.store.store import Store
 
@@ -24,6 +24,7 @@ __all__ = ["SyncOutcome", "contract_prices", "save_synced", "seed_snapshot", "sy
 
 log = logging.getLogger(__name__)
 _HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+_RETRY_SECONDS = 3600.0  # a failed scheduled sync is retried after this long at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +116,29 @@ def seed_snapshot(store: Store, *, now: dt.datetime) -> tuple[PriceFile, SavePri
     return snapshot, PriceStore(store).save(list(snapshot.prices), now=now, record=record)
 
 
-def watch_prices(settings: Settings, store: Store, stop: threading.Event, interval: float) -> None:
-    """Re-sync the Retail Prices API every ``interval`` seconds until ``stop``; an unreachable API or a failed
-    sync is logged and retried at the next turn (the price book keeps what it had)."""
-    while not stop.wait(interval):
+def watch_prices(
+    settings: Settings,
+    store: Store,
+    stop: threading.Event,
+    interval: float,
+    *,
+    sync: Callable[[], SyncOutcome] | None = None,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> None:
+    """Re-sync the Retail Prices API every ``interval`` seconds until ``stop``: first as soon as the newest
+    prices are older than that (a seeded snapshot usually is), then on the interval. An unreachable API or a
+    failed sync changes nothing, is logged, and is retried after at most an hour."""
+    run = sync or (lambda: sync_from_api(settings, store))
+    age = read_price_book_state(store).age_seconds(clock())
+    wait = 0.0 if age is None else max(0.0, interval - age)
+    while not stop.wait(wait):
         try:
-            outcome = sync_from_api(settings, store)
+            outcome = run()
         except (AifinopsError, httpx.HTTPError) as exc:
             log.warning("price sync failed, the price book is unchanged: %s", exc)
+            wait = min(interval, _RETRY_SECONDS)
             continue
+        wait = interval
         log.info(
             "price sync: %d prices (%d new, %d updated), %d unmapped meters",
             len(outcome.result.prices),
