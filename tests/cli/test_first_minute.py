@@ -73,6 +73,7 @@ def test_the_readme_event_example_is_priced_after_db_upgrade_and_serve(served: s
     answer = httpx.post(f"{served}/api/events", json=body, timeout=30)
     assert answer.status_code == 200, answer.text
     assert (answer.json()["accepted"], answer.json()["unpriced"]) == (1, 0)
+    assert answer.json()["inferred_versions"] == {"gpt-4o-mini": "2024-07-18"}
     costs = httpx.get(
         f"{served}/api/costs", params={"start": "2026-10-01", "end": "2026-10-02"}, timeout=30
     ).json()
@@ -80,3 +81,6 @@ def test_the_readme_event_example_is_priced_after_db_upgrade_and_serve(served: s
     # snapshot's global standard list prices: 1376 × 0.00015 + 1024 × 0.000075 + 310 × 0.0006 per 1K tokens
     assert costs["basis"] == "estimated"
     assert costs["totals"] == [{"currency": "USD", "cost": "0.0004692"}]
+    snapshot = httpx.get(f"{served}/api/snapshot", params={"period": "2026-10", "fresh": "true"}, timeout=30)
+    book = snapshot.json()["price_book"]
+    assert (book["prices"], book["captured_at"]) == (1567, "2026-09-01T00:00:00+00:00")
