@@ -196,3 +196,19 @@ def test_every_token_is_billed_once_at_exactly_one_meter(
         assert priced.cost is None
     else:
         assert priced.cost == inp + out
+
+
+def test_the_billing_currency_wins_and_currencies_are_never_mixed_in_one_event() -> None:
+    usd = [_p(IN, "2", model="gpt-4.1"), _p(OUT, "8", model="gpt-4.1")]
+    eur = [dataclasses.replace(p, price=p.price * Decimal("0.9"), currency="EUR") for p in usd]
+    event = _event(model="gpt-4.1", input_tokens=1_000_000, output_tokens=1_000_000)
+    in_eur = price_event(event, PriceBook([*usd, *eur], rules=PricingRules.extended(currency="EUR")))
+    in_usd = price_event(event, PriceBook([*eur, *usd], rules=PricingRules.extended(currency="USD")))
+    assert (in_eur.cost, in_eur.currency) == (Decimal("9.0"), "EUR")
+    assert (in_usd.cost, in_usd.currency) == (Decimal("10"), "USD")
+    # an output price only in USD: the whole event is priced in USD, never EUR input + USD output
+    partial = PriceBook([eur[0], *usd], rules=PricingRules.extended(currency="EUR"))
+    assert (price_event(event, partial).cost, price_event(event, partial).currency) == (Decimal("10"), "USD")
+    # no currency prices every meter: unpriced, saying which meter lacks a price in the event's currency
+    split = price_event(event, PriceBook([eur[0], usd[1]], rules=PricingRules.extended(currency="EUR")))
+    assert split.cost is None and "in EUR" in (split.unpriced_reason or "")

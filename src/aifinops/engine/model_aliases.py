@@ -63,10 +63,17 @@ class PricingRules:
     aliases: Mapping[str, str] = field(default_factory=lambda: DEFAULT_ALIASES)
     context_thresholds: Mapping[str, int] = field(default_factory=lambda: DEFAULT_CONTEXT_THRESHOLDS)
     default_threshold: int = DEFAULT_LONG_CONTEXT_TOKENS
+    # The billing currency: where a meter has prices in several currencies, this one's are used (the other
+    # meters of the event then in the same currency: amounts of different currencies are never added).
+    currency: str | None = None
 
     @classmethod
     def extended(
-        cls, aliases: Mapping[str, str] | None = None, thresholds: Mapping[str, int] | None = None
+        cls,
+        aliases: Mapping[str, str] | None = None,
+        thresholds: Mapping[str, int] | None = None,
+        *,
+        currency: str | None = None,
     ) -> PricingRules:
         """The defaults with ``aliases`` and ``thresholds`` added (lower-cased; users win on a clash)."""
         return cls(
@@ -76,6 +83,7 @@ class PricingRules:
             MappingProxyType(
                 {**DEFAULT_CONTEXT_THRESHOLDS, **{k.lower(): v for k, v in (thresholds or {}).items()}}
             ),
+            currency=currency,
         )
 
     def family(self, model: str) -> tuple[str, str | None]:

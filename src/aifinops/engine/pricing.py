@@ -64,13 +64,15 @@ class PriceBook:
     contract price wins over a list price, then the latest ``effective_start`` wins.
     """
 
-    __slots__ = ("_by_meter", "_chains", "_size", "_versions", "rules")
+    __slots__ = ("_by_meter", "_chains", "_models", "_size", "_versions", "currencies", "rules")
 
     def __init__(self, prices: Iterable[Price], *, rules: PricingRules | None = None) -> None:
         by_meter: dict[tuple[str, MeterKind], list[Price]] = defaultdict(list)
         versions: dict[str, list[Price]] = defaultdict(list)
+        currencies: set[str] = set()
         size = 0
         for price in prices:
+            currencies.add(price.currency)
             by_meter[(price.model.lower(), price.meter_kind)].append(price)
             if price.model_version is not None:
                 versions[price.model.lower()].append(price)
@@ -78,8 +80,22 @@ class PriceBook:
         self._by_meter = dict(by_meter)
         self._versions = dict(versions)
         self._chains: dict[_Key, tuple[Price, ...]] = {}
+        self._models: dict[str, tuple[str, str | None, int]] = {}
         self._size = size
+        self.currencies = frozenset(currencies)
         self.rules = rules or PricingRules()
+
+    def model_of(self, model: str) -> tuple[str, str | None, int]:
+        """A client's model name as its meter family, the version its name carries, and the input tokens
+        past which it is priced as long context (``rules``, cached per name)."""
+        found = self._models.get(model)
+        if found is None:
+            family, version = self.rules.family(model)
+            found = (family, version, self.rules.long_context_from(family))
+            if len(self._models) >= _MAX_CHAINS:
+                self._models.clear()
+            self._models[model] = found
+        return found
 
     def versions_in_effect(
         self, model: str, *, ts: dt.datetime, deployment_type: DeploymentType | None, region: str | None
@@ -146,7 +162,8 @@ class PriceBook:
         """Every price that can match ``key`` at some time, in preference order; cached per key."""
         model, meter_kind, deployment_type, region, version, tier, context = key
         wanted_region = _region_key(region)
-        ranked: list[tuple[tuple[int, int, int, int, int, float], Price]] = []
+        billing = self.rules.currency
+        ranked: list[tuple[tuple[int, int, int, int, int, int, float], Price]] = []
         for price in self._by_meter.get((model, meter_kind), ()):
             price_region = _region_key(price.region)
             if price.deployment_type not in (None, deployment_type) or price.processing_tier is not tier:
@@ -160,6 +177,7 @@ class PriceBook:
                 price.deployment_type is None,
                 price.model_version is None,
                 price_region is None,
+                billing is not None and price.currency != billing,
                 price.source != CONTRACT_SOURCE,
                 -price.effective_start.timestamp(),
             )
@@ -223,16 +241,19 @@ class _Query:
     version: str | None
     tier: ProcessingTier
     context: ContextTier
+    names: tuple[str, ...]  # the family, then the model as the client sent it when that differs
 
 
 def _lookup(
     event: UsageEvent, book: PriceBook, query: _Query, *, kind: MeterKind, currency: str | None, unit: str
 ) -> Price | None:
     """The price of one meter of ``event``; a unit price may be model-agnostic, named for its unit."""
-    models = (query.family, unit) if kind is MeterKind.UNIT and unit else (query.family,)
-    if event.model and event.model.lower() != query.family:
-        models = (*models, event.model)  # a price file may name the model as the client sends it
-    for name in models:
+    if kind is MeterKind.UNIT:
+        names = (query.family, unit, *query.names[1:]) if unit else query.names
+        tier, context = ProcessingTier.STANDARD, None
+    else:
+        names, tier, context = query.names, query.tier, query.context
+    for name in names:
         price = book.find(
             model=name,
             meter_kind=kind,
@@ -242,8 +263,8 @@ def _lookup(
             model_version=query.version,
             currency=currency,
             unit=unit,
-            processing_tier=query.tier if kind is not MeterKind.UNIT else ProcessingTier.STANDARD,
-            context_tier=query.context if kind is not MeterKind.UNIT else None,
+            processing_tier=tier,
+            context_tier=context,
         )
         if price is not None:
             return price
@@ -309,12 +330,14 @@ def price_event(event: UsageEvent, book: PriceBook) -> PricedUsage:
         return PricedUsage(Decimal(0), None, {})
     if event.model is None and any(kind is not MeterKind.UNIT for kind, _, _ in needs):
         return PricedUsage(None, None, {}, unpriced_reason=f"event {event.event_id} has tokens but no model")
-    family, named_version = book.rules.family(event.model or "")
+    model = event.model or ""
+    family, named_version, threshold = book.model_of(model)
     query = _Query(
         family,
         event.model_version or named_version,
         processing_tier(event),
-        context_tier(event, family, book.rules),
+        ContextTier.LONG if event.input_tokens > threshold else ContextTier.SHORT,
+        (family,) if model == family or not model else (family, model),
     )
     priced = _priced(event, book, query, needs)
     if priced.priced or query.version is not None:
@@ -333,7 +356,26 @@ def price_event(event: UsageEvent, book: PriceBook) -> PricedUsage:
 def _priced(
     event: UsageEvent, book: PriceBook, query: _Query, needs: list[tuple[MeterKind, int | Decimal, str]]
 ) -> PricedUsage:
-    cost, currency = Decimal(0), None
+    """The event at the prices of ``query``, all in one currency: the billing currency where every meter has
+    a price in it, else the first other currency that prices every meter."""
+    priced = _priced_in(event, book, query, needs, None)
+    if priced.priced or len(book.currencies) < 2:
+        return priced
+    for currency in sorted(book.currencies):
+        other = _priced_in(event, book, query, needs, currency)
+        if other.priced:
+            return other
+    return priced
+
+
+def _priced_in(
+    event: UsageEvent,
+    book: PriceBook,
+    query: _Query,
+    needs: list[tuple[MeterKind, int | Decimal, str]],
+    currency: str | None,
+) -> PricedUsage:
+    cost = Decimal(0)
     price_ids: dict[MeterKind, int | None] = {}
     for kind, units, unit in needs:
         price = _lookup(event, book, query, kind=kind, currency=currency, unit=unit)

@@ -21,7 +21,9 @@ __all__ = ["PriceCache", "pricing_rules"]
 
 def pricing_rules(settings: Settings) -> PricingRules:
     """The alias table and context thresholds of ``settings`` over the defaults."""
-    return PricingRules.extended(settings.model_aliases, settings.context_thresholds)
+    return PricingRules.extended(
+        settings.model_aliases, settings.context_thresholds, currency=settings.currency
+    )
 
 
 class PriceCache:
