@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from aifinops.config import Settings, load_settings
-from aifinops.domain import Price, plain
+from aifinops.domain import Price, ProcessingTier, plain
 from aifinops.errors import SourceFormatError, ValidationError
 from aifinops.jobs.price_sync import SyncOutcome, contract_prices, save_synced, sync_from_api
 from aifinops.sources.price_file import PriceFile, load_price_file
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "app",
     "contract_prices",
+    "describe_meter",
     "describe_per",
     "price_json",
     "price_rows",
@@ -94,6 +95,24 @@ def describe_per(price: Price) -> str:
     return f"{size} {price.unit}"
 
 
+def describe_meter(price: Price) -> str:
+    """The meter kind with its tiers where they are not the plain ones: ``output · priority · long``.
+
+    >>> from decimal import Decimal
+    >>> from aifinops.domain import ContextTier, MeterKind, ProcessingTier
+    >>> at = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
+    >>> describe_meter(Price("m", MeterKind.CACHE_WRITE, Decimal(1), "USD", at, context_tier=ContextTier.LONG,
+    ...                      processing_tier=ProcessingTier.FLEX))
+    'cache_write · flex · long'
+    """
+    parts = [price.meter_kind.value]
+    if price.processing_tier is not ProcessingTier.STANDARD:
+        parts.append(price.processing_tier.value)
+    if price.context_tier is not None:
+        parts.append(price.context_tier.value)
+    return " · ".join(parts)
+
+
 def price_rows(prices: Sequence[Price]) -> list[tuple[str, ...]]:
     """The rows of ``prices list``: exact amounts, open ends shown as ``-``."""
     return [
@@ -103,7 +122,7 @@ def price_rows(prices: Sequence[Price]) -> list[tuple[str, ...]]:
             p.model_version or "*",
             p.deployment_type.value if p.deployment_type else "*",
             p.region or "*",
-            p.meter_kind.value,
+            describe_meter(p),
             f"{p.price} {p.currency}",
             describe_per(p),
             p.effective_start.isoformat(),
