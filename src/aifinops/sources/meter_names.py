@@ -145,13 +145,11 @@ _PUBLISHERS: dict[str, tuple[str, frozenset[str]]] = {
     "azure baseten models": ("baseten", frozenset({"baseten"})),
     "speech": ("voice-live", frozenset({"voice"})),
     "azure fireworks models": ("fireworks", frozenset({"fw"})),
+    # Foundry Local's provisioned unit is its own offer, not Azure OpenAI's cloud PTU
+    "foundry local azure open ai": ("foundry-local", frozenset({"gpt", "o1", "o3", "o4"})),
 }
 # Products of Azure OpenAI's own provisioned throughput (one PTU meter per deployment type, all its models).
-_FIRST_PARTY_PTU = {
-    "azure openai",
-    "azure ai foundry provisioned throughput reservation",
-    "foundry local azure open ai",
-}
+_FIRST_PARTY_PTU = {"azure openai", "azure ai foundry provisioned throughput reservation"}
 # OpenAI model names that stand on their own; other names in OpenAI products get `gpt-` in front.
 _OPENAI_ROOTS = ("gpt", "o1", "o3", "o4", "text", "embedding", "codex", "computer", "davinci", "sora",
                  "chat", "dall", "tts", "whisper", "model")  # fmt: skip
