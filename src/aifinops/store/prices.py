@@ -77,6 +77,7 @@ def _used(conn: Connection, price_id: int) -> bool:
                 c.cached_input_price_id == price_id,
                 c.output_price_id == price_id,
                 c.unit_price_id == price_id,
+                c.cache_write_price_id == price_id,
             )
         )
         .limit(1)

@@ -128,6 +128,7 @@ usage_events = Table(
     Column("cached_input_price_id", BigInteger),
     Column("output_price_id", BigInteger),
     Column("unit_price_id", BigInteger),
+    Column("cache_write_price_id", BigInteger),
     Column("unpriced_reason", String(256)),
     Column("source", String(32), nullable=False),
     Column("ingested_at", UtcDateTime(), nullable=False),

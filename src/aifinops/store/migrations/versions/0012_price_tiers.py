@@ -1,5 +1,7 @@
 """Prices know their product (publisher), processing tier and context tier, and these are part of their key;
-``price_syncs`` records every sync or seed of the price book (its capture date gives the book's age).
+``price_syncs`` records every sync or seed of the price book (its capture date gives the book's age);
+``usage_events.cache_write_price_id`` remembers the cache-write price an event was charged at, so that price
+cannot change under priced usage either.
 
 ``product_name`` is the Retail Prices productName ('' when a price file gives none), ``context_tier`` is
 ``short``/``long`` ('' for meters without context tiers), ``processing_tier`` is ``standard``, ``priority`` or
@@ -52,6 +54,7 @@ _PRIORITY = (
 
 
 def upgrade() -> None:
+    op.add_column("usage_events", sa.Column("cache_write_price_id", sa.BigInteger(), nullable=True))
     op.create_table(
         "price_syncs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -97,3 +100,5 @@ def downgrade() -> None:
         batch.drop_column("context_tier")
         batch.drop_column("product_name")
     op.drop_table("price_syncs")
+    with op.batch_alter_table("usage_events") as batch:
+        batch.drop_column("cache_write_price_id")
