@@ -84,10 +84,13 @@ def test_cache_writes_are_priced_at_the_cache_write_meter_and_taken_out_of_input
     assert priced.price_ids == {IN: 1, CA: 2, WR: 3}
 
 
-def test_cache_writes_without_a_cache_write_price_leave_the_event_unpriced() -> None:
+def test_cache_writes_of_a_model_without_a_cache_write_meter_are_billed_as_input() -> None:
     book = PriceBook([p for p in GPT56 if p.meter_kind is not WR])
-    priced = price_event(_event(input_tokens=10, cache_write_tokens=5), book)
-    assert priced.cost is None and "no cache_write price" in (priced.unpriced_reason or "")
+    priced = price_event(_event(input_tokens=1_000, cache_write_tokens=400), book)
+    assert (priced.cost, priced.price_ids) == (Decimal("0.002"), {IN: 1, WR: 1})  # 1000 × 2 per 1M
+    none = PriceBook([p for p in GPT56 if p.meter_kind not in (WR, IN)])
+    unpriced = price_event(_event(input_tokens=1_000, cache_write_tokens=1_000), none)
+    assert unpriced.cost is None and "no cache_write price" in (unpriced.unpriced_reason or "")
 
 
 def test_cache_writes_and_cached_tokens_may_not_exceed_input() -> None:

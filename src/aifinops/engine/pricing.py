@@ -303,16 +303,17 @@ MAX_EVENT_COST = Decimal(10) ** 9
 def price_event(event: UsageEvent, book: PriceBook) -> PricedUsage:
     """Estimate one event's cost at the prices in effect at ``event.ts``; unpriced when any price is missing.
 
-    Token meters: (input − cached − cache write) × input + cached × cached input + cache write × cache write
-    + output × output, at the meters of the event's processing tier (``service_tier``; ``priority`` means
-    the priority tier) and of its context tier (input tokens past the model's threshold are long context);
-    batch through the batch deployment types. The model name goes through the alias table of
-    ``book.rules``; an event without ``model_version`` is priced with the newest version in effect for its
-    model, deployment type and region, and says so in ``inferred_version``. Non-token work
-    (``quantity`` + ``unit``) uses a ``MeterKind.UNIT`` price of that unit for the event's model, else a
-    model-agnostic price whose model is the unit name (PTU hours are metered once for all models).
-    Provisioned deployments get no special case: tokens cost 0 only when a price of 0 says so. An event
-    with no usage at all costs exactly 0 with no currency and no price.
+    Token meters: (input − cached − cache write) × input + cached × cached input + cache write × cache
+    write (the input price for models without a cache-write meter) + output × output, at the meters of the
+    event's processing tier (``service_tier``; ``priority`` means the priority tier) and of its context
+    tier (input tokens past the model's threshold are long context); batch through the batch deployment
+    types. The model name goes through the alias table of ``book.rules``; an event without
+    ``model_version`` is priced with the newest version in effect for its model, deployment type and
+    region, and says so in ``inferred_version``. Non-token work (``quantity`` + ``unit``) uses a
+    ``MeterKind.UNIT`` price of that unit for the event's model, else a model-agnostic price whose model
+    is the unit name (PTU hours are metered once for all models). Provisioned deployments get no special
+    case: tokens cost 0 only when a price of 0 says so. An event with no usage at all costs exactly 0 with
+    no currency and no price.
 
     >>> import datetime as dt
     >>> ts = dt.datetime(2025, 5, 1, tzinfo=dt.UTC)
@@ -379,6 +380,9 @@ def _priced_in(
     price_ids: dict[MeterKind, int | None] = {}
     for kind, units, unit in needs:
         price = _lookup(event, book, query, kind=kind, currency=currency, unit=unit)
+        if price is None and kind is MeterKind.CACHE_WRITE:
+            # A model without a cache-write meter bills cache writes as the input tokens they are.
+            price = _lookup(event, book, query, kind=MeterKind.INPUT, currency=currency, unit=unit)
         if price is None:
             return _unpriced(event, book, query, kind=kind, currency=currency, unit=unit)
         cost, currency = cost + price.cost_of(units), price.currency
