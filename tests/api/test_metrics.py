@@ -191,3 +191,21 @@ def test_recommendation_savings_are_served_per_lever_as_the_recommendations_stac
         for a in rec["stacked_savings_per_month"]:
             expected[rec["lever"]] = expected.get(rec["lever"], 0.0) + float(a["amount"])
     assert set(served) == {"loops", "retries", "caching"} and served == expected
+
+
+def test_metrics_give_the_price_book_size_and_age_without_labels(sqlite_store: Store) -> None:
+    from aifinops.jobs.price_sync import seed_snapshot
+
+    with TestClient(create_app(load_settings(), store=sqlite_store)) as c:
+        before = _families(c.get("/metrics").text)
+        assert [s.value for s in before["aifinops_price_book_prices"]] == [0]  # type: ignore[attr-defined]
+        assert "aifinops_price_book_age_seconds" not in before  # never synced nor seeded: no age to give
+    seed_snapshot(sqlite_store, now=dt.datetime(2026, 10, 1, tzinfo=dt.UTC))
+    with TestClient(create_app(load_settings(), store=sqlite_store)) as c:
+        fams = _families(c.get("/metrics").text)
+    assert [s.value for s in fams["aifinops_price_book_prices"]] == [1567]  # type: ignore[attr-defined]
+    (age,) = fams["aifinops_price_book_age_seconds"]
+    assert age.labels == {}  # type: ignore[attr-defined]
+    assert (
+        age.value >= (dt.datetime.now(dt.UTC) - dt.datetime(2026, 9, 1, tzinfo=dt.UTC)).total_seconds() - 60
+    )  # type: ignore[attr-defined]

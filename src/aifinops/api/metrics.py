@@ -24,6 +24,7 @@ from aifinops.queries.metrics import (
     month_kpis,
     recommendation_savings,
 )
+from aifinops.queries.price_book import price_book_json
 from aifinops.store import Store
 
 __all__ = ["StaleWhileRevalidate", "StoreCollector"]
@@ -127,6 +128,7 @@ class StoreCollector(Collector):
         yield from self._usage(by_status, labels)
         yield from self._tasks()
         yield from self._freshness()
+        yield from self._price_book()
         yield from self._recommendations()
 
     def _recommendations(self) -> Iterator[Metric]:
@@ -225,6 +227,19 @@ class StoreCollector(Collector):
                 )
         yield collected
         yield billed
+
+    def _price_book(self) -> Iterator[Metric]:
+        book = price_book_json(self.store, now=self.clock())
+        prices = GaugeMetricFamily("aifinops_price_book_prices", "Prices in the price book")
+        prices.add_metric([], book["prices"])
+        yield prices
+        if book["age_seconds"] is not None:
+            age = GaugeMetricFamily(
+                "aifinops_price_book_age_seconds",
+                "Seconds since the newest prices were captured (a sync, or the shipped snapshot's capture)",
+            )
+            age.add_metric([], book["age_seconds"])
+            yield age
 
     def _budgets(self) -> Iterator[Metric]:
         labels = ["budget", "currency", "basis", "period"]
