@@ -12,6 +12,7 @@ from aifinops.jobs.price_cache import PriceCache
 from aifinops.store import Store
 from aifinops.store.events import EventStore, event_values, sqlite_time
 from aifinops.store.outcomes import OutcomeStore
+from aifinops.store.rollups import catch_up
 
 __all__ = ["IngestResult", "Ingestor", "PricedEvent"]
 
@@ -32,6 +33,11 @@ class Ingestor:
 
     ``prices`` is the price cache to price with (one per process, shared with the gateway); by default a new
     one over the store's prices, checked every ``refresh_seconds``.
+
+    Events are stored without touching the roll-ups. With ``defer_rollups`` (the server, which runs a
+    :class:`aifinops.jobs.rollups.RollupWriter`) the roll-ups catch up in the background and reads catch up
+    what is still pending; otherwise each call catches them up itself before it returns, in a transaction of
+    its own (:func:`aifinops.store.rollups.catch_up`).
     """
 
     def __init__(
@@ -41,8 +47,10 @@ class Ingestor:
         prices: PriceCache | None = None,
         refresh_seconds: float = 5.0,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        defer_rollups: bool = False,
     ) -> None:
         self.store = store
+        self.defer_rollups = defer_rollups
         self.events = EventStore(store)
         self.outcomes = OutcomeStore(store)
         self.prices = prices or PriceCache.of_store(store, ttl=refresh_seconds)
@@ -75,13 +83,14 @@ class Ingestor:
         now = self._clock()
         sqlite = self.events.sqlite
         ingested_at = sqlite_time(now) if sqlite else now
-        rows = []
-        unpriced = 0
-        for event, priced in events:
-            unpriced += priced.cost is None
-            rows.append(event_values(event, priced, source=source, ingested_at=ingested_at, sqlite=sqlite))
+        rows = [
+            event_values(event, priced, source=source, ingested_at=ingested_at, sqlite=sqlite)
+            for event, priced in events
+        ]
         result = self.events.insert(rows, source=source, now=now)
-        return IngestResult(accepted=result.inserted, duplicates=result.duplicates, unpriced=unpriced)
+        if result.inserted and not self.defer_rollups:
+            catch_up(self.store)
+        return IngestResult(accepted=result.inserted, duplicates=result.duplicates, unpriced=result.unpriced)
 
     def record_outcomes(self, outcomes: Sequence[TaskOutcome]) -> int:
         return self.outcomes.upsert(outcomes, now=self._clock())

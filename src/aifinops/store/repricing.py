@@ -12,7 +12,9 @@ from sqlalchemy import Connection, delete, select, update
 
 from aifinops.domain import DeploymentType, EventKind, EventStatus, PricedUsage, UsageEvent, from_nanos, plain
 from aifinops.engine.usage_buckets import EPOCH, to_hour
+from aifinops.store import task_kpi_rollup
 from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
+from aifinops.store.rollups import catch_up_in
 from aifinops.store.store import Store
 from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
 
@@ -119,6 +121,7 @@ class RepricingStore:
         record the run with totals before and after."""
         tally = _Tally()
         with self.store.session() as conn:
+            catch_up_in(conn)  # the rollups rebuilt below must not meet events still to be rolled up
             for r in _event_rows(conn, start, end):
                 new = event_row(_event(r), price(_event(r)), source=r.source, now=now)
                 tally.events += 1
@@ -171,8 +174,19 @@ def _rebuild(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[
         tables=("day",),
     )
     ids = sorted(tasks)
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    task_kpi_rollup.mark_tasks(conn)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ", ".join([mark] * len(chunk))
+        task_kpi_rollup.add_tasks(
+            conn, f"SELECT tenant, task_id FROM task_rollup WHERE task_id IN ({marks})", tuple(chunk)
+        )
+    task_kpi_rollup.apply(conn, -1)  # the tasks' aggregates follow their re-priced rows
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         conn.execute(delete(task_rollup).where(task_rollup.c.task_id.in_(chunk)))
-        marks = ", ".join(["?" if conn.dialect.name == "sqlite" else "%s"] * len(chunk))
+        marks = ", ".join([mark] * len(chunk))
         roll_up(conn, f"task_id IN ({marks})", tuple(chunk), tables=("task",))
+    task_kpi_rollup.apply(conn, 1)
+    task_kpi_rollup.refresh_split(conn)

@@ -127,6 +127,7 @@ usage_events = Table(
     Column("unpriced_reason", String(256)),
     Column("source", String(32), nullable=False),
     Column("ingested_at", UtcDateTime(), nullable=False),
+    sqlite_autoincrement=True,  # ids never reused: the rollup watermark counts on it
 )
 
 #: The key of an hourly usage rollup row, and the sums it carries.

@@ -14,6 +14,7 @@ from sqlalchemy import BigInteger, and_, case, cast, func, literal, select, tupl
 
 from aifinops.domain import DIMENSIONS, from_nanos
 from aifinops.engine.kpis import TaskAggregate
+from aifinops.store.rollups import rolled_up
 from aifinops.store.store import Store
 from aifinops.store.tables import task_outcomes, task_rollup, usage_events
 
@@ -94,6 +95,7 @@ def list_tasks(
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Tasks with their totals and outcome, newest first (of every tenant, or of ``tenant``)."""
+    rolled_up(store)
     p = _per_task(start, end, tenant)
     stmt = select(p, _O.c.outcome, _O.c.ended_at).select_from(_with_outcome(p))
     for name, value in (filters or {}).items():
@@ -125,6 +127,7 @@ def _costs(conn: Any, tasks: Sequence[tuple[str, str]]) -> dict[tuple[str, str],
 
 def task_tenants(store: Store, task_id: str) -> list[str]:
     """The tenants that have a task ``task_id`` (``''``: one whose events carry no tenant), sorted."""
+    rolled_up(store)
     with store.reader() as conn:
         stmt = select(_T.c.tenant).where(_T.c.task_id == task_id).distinct().order_by(_T.c.tenant)
         return [r.tenant for r in conn.execute(stmt)]
@@ -133,6 +136,7 @@ def task_tenants(store: Store, task_id: str) -> list[str]:
 def get_task(store: Store, task_id: str, *, tenant: str) -> dict[str, Any] | None:
     """The task ``task_id`` of ``tenant`` (``''``: the task whose events carry no tenant) with its events in
     time order, or None when that tenant has no such task."""
+    rolled_up(store)
     with store.reader() as conn:
         p = _per_task(None, None, tenant)
         head = conn.execute(
@@ -198,6 +202,7 @@ def task_aggregates(
 
     A task belongs to the period of its first event; a missing dimension value groups as ``""``.
     """
+    rolled_up(store)
     p = _per_task(start, end, tenant, dims=tuple(group_by))
     outcome = func.coalesce(_O.c.outcome, literal("open")).label("outcome")
     steps = case((p.c.max_step.is_not(None), p.c.max_step + 1), else_=p.c.first_attempts)
