@@ -38,6 +38,7 @@ from aifinops.errors import ConfigError
 from aifinops.gateway.build import build_enforcer
 from aifinops.jobs.budgets import configured_budgets
 from aifinops.jobs.ingest import Ingestor
+from aifinops.jobs.rollups import RollupWriter
 from aifinops.store import Store
 from aifinops.store.budgets import BudgetStore
 from aifinops.store.key_queries import any_active_key, any_key_created, verify_key
@@ -64,7 +65,12 @@ def check_bind(host: str, store: Store) -> str:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
+    writer = RollupWriter(app.state.store)
+    writer.start()
+    try:
+        yield
+    finally:
+        await run_in_threadpool(writer.stop)
     await app.state.enforcer.aclose()  # Redis connections of the guard API's counters
 
 
@@ -95,7 +101,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.ingestor = ingestor or Ingestor(store)
+    # Roll-ups catch up in the background while serving (see _lifespan), and reads catch up what is pending.
+    app.state.ingestor = ingestor or Ingestor(store, defer_rollups=True)
     app.state.verify_key = partial(verify_key, store)
     app.state.access = Access(
         created=partial(any_key_created, store),
