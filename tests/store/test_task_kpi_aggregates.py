@@ -117,7 +117,9 @@ def _key(a: TaskAggregate) -> tuple[object, ...]:
     return (a.group, a.outcome)
 
 
-def _same(store: Store, start: dt.datetime, end: dt.datetime, by: tuple[str, ...], tenant: str | None) -> None:
+def _same(
+    store: Store, start: dt.datetime, end: dt.datetime, by: tuple[str, ...], tenant: str | None
+) -> None:
     oracle = sorted(task_aggregates(store, group_by=by, start=start, end=end, tenant=tenant), key=_key)
     fast = sorted(day_task_aggregates(store, group_by=by, start=start, end=end, tenant=tenant), key=_key)
     assert [(a, dict(a.estimated_nanos), dict(a.value_nanos)) for a in fast] == [
@@ -128,7 +130,9 @@ def _same(store: Store, start: dt.datetime, end: dt.datetime, by: tuple[str, ...
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     batches=st.lists(
-        st.tuples(st.lists(_event, min_size=1, max_size=12), st.lists(_outcome, max_size=4)), min_size=1, max_size=4
+        st.tuples(st.lists(_event, min_size=1, max_size=12), st.lists(_outcome, max_size=4)),
+        min_size=1,
+        max_size=4,
     ),
     resend=st.booleans(),
     ranges=st.lists(_range, min_size=1, max_size=3),
@@ -167,7 +171,9 @@ def test_the_kpi_report_reads_the_day_aggregates_and_agrees_with_its_tasks(store
     PriceStore(store).save(gpt4o_prices(), now=PRICE_START)
     ingestor = Ingestor(store, defer_rollups=True)
     ingestor.ingest([event(i, ts=T0 + dt.timedelta(hours=5 * i)) for i in range(30)], source="test")
-    ingestor.record_outcomes([TaskOutcome(f"t{i}", Outcome.SUCCEEDED, T0, tenant="contoso") for i in range(5)])
+    ingestor.record_outcomes(
+        [TaskOutcome(f"t{i}", Outcome.SUCCEEDED, T0, tenant="contoso") for i in range(5)]
+    )
     report = read_kpis(store, start=T0, end=T0 + dt.timedelta(days=7), days=(T0.date(), T0.date()), by=())
     (kpi,) = report.kpis
     assert (kpi.tasks, kpi.succeeded) == (10, 5)
