@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import itertools
@@ -10,13 +11,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from aifinops.domain import DeploymentType, MeterKind, Price, PricedUsage, UsageEvent
+from aifinops.domain import DeploymentType, MeterKind, Price, PricedUsage, UsageEvent, to_nanos
 
 __all__ = [
     "CONTRACT_SOURCE",
     "MAX_EVENT_COST",
     "TOKEN_UNIT",
     "ContractDiscount",
+    "NanoPrice",
+    "NanoPricer",
     "PriceBook",
     "apply_discounts",
     "price_event",
@@ -323,3 +326,112 @@ def _discounted(price: Price, discounts: list[ContractDiscount]) -> list[Price]:
 
 def _covers(discount: ContractDiscount, ts: dt.datetime) -> bool:
     return discount.effective_start <= ts and (discount.effective_end is None or ts < discount.effective_end)
+
+
+#: What :class:`NanoPricer` answers for an event: (cost in nano-units or None, currency, price ids, reason).
+NanoPrice = tuple[int | None, str | None, dict[MeterKind, int | None], str | None]
+
+
+def _nanos_of(price: Price) -> int | None:
+    """The price in whole nano-units when it is exactly that many, else None."""
+    nanos = price.price * 1_000_000_000
+    return int(nanos) if nanos == nanos.to_integral_value() else None
+
+
+def _power_of_ten(n: int) -> bool:
+    return 0 < n <= 10**9 and str(n).rstrip("0") == "1"
+
+
+class NanoPricer:
+    """:func:`price_event` in integer nano-units, with the prices of each price key cached.
+
+    A price key (model, deployment type, region, version, priority, the token meters used) keeps its prices
+    between two consecutive effective-date boundaries of its candidate prices, so one lookup per key and
+    period prices every event of it: cost = Σ units × price nanos ÷ unit size, rounded half to even once,
+    exactly what :func:`price_event` and :func:`aifinops.domain.to_nanos` give. Events it does not cover
+    (quantities, invalid token counts, missing prices, non-decimal unit sizes) go through
+    :func:`price_event` itself, so the answer is always the same.
+    """
+
+    __slots__ = ("_book", "_keys")
+
+    def __init__(self, book: PriceBook) -> None:
+        self._book = book
+        self._keys: dict[tuple[object, ...], tuple[list[dt.datetime], dict[int, object]]] = {}
+
+    @property
+    def book(self) -> PriceBook:
+        return self._book
+
+    def price(self, event: UsageEvent) -> NanoPrice:
+        """The estimate of ``event`` as stored: cost nano-units (None: unpriced), currency, ids, reason."""
+        inp, cached, out = event.input_tokens, event.cached_input_tokens, event.output_tokens
+        if (event.quantity is not None and event.quantity != 0) or event.model is None:
+            return self._slow(event)
+        if inp < 0 or cached < 0 or out < 0 or cached > inp or not (inp or out):
+            return self._slow(event)
+        kinds = _PRIORITY_KINDS if event.priority else _TOKEN_KINDS
+        used = (inp > cached, cached > 0, out > 0)
+        key = (event.model, event.deployment_type, event.region, event.model_version, kinds, used)
+        entry = self._keys.get(key)
+        if entry is None:
+            entry = self._keys[key] = (self._boundaries(event, kinds, used), {})
+            if len(self._keys) > _MAX_CHAINS:
+                self._keys.clear()
+        bounds, segments = entry
+        segment = bisect.bisect_right(bounds, event.ts)
+        found = segments.get(segment)
+        if found is None:
+            found = segments[segment] = self._coefficients(event, kinds, used)
+        if found is False:
+            return self._slow(event)
+        currency, factors, denominator, ids = found  # type: ignore[misc]
+        units = (inp - cached, cached, out)
+        numerator = sum(u * f for u, f in zip(units, factors, strict=True))
+        if abs(numerator) > 10**18 * denominator:  # beyond MAX_EVENT_COST: price_event says why
+            return self._slow(event)
+        q, r = divmod(numerator, denominator)
+        if 2 * r > denominator or (2 * r == denominator and q % 2):
+            q += 1
+        return q, currency, dict(ids), None  # type: ignore[call-overload]
+
+    def _boundaries(
+        self, event: UsageEvent, kinds: tuple[MeterKind, ...], used: tuple[bool, ...]
+    ) -> list[dt.datetime]:
+        """Every instant at which the price of a used meter of this key may change."""
+        out: set[dt.datetime] = set()
+        for kind, needed in zip(kinds, used, strict=True):
+            if needed:
+                key = (event.model or "", kind, event.deployment_type, event.region, event.model_version)
+                for price in self._book._chains.get(key) or self._book._chain(key):
+                    out.add(price.effective_start)
+                    if price.effective_end is not None:
+                        out.add(price.effective_end)
+        return sorted(out)
+
+    def _coefficients(
+        self, event: UsageEvent, kinds: tuple[MeterKind, ...], used: tuple[bool, ...]
+    ) -> object:
+        """(currency, nanos per unit × denominator ÷ unit size per meter, denominator, ids), or False when
+        the event must be priced by :func:`price_event`."""
+        currency: str | None = None
+        found: list[Price | None] = []
+        for kind, needed in zip(kinds, used, strict=True):
+            if not needed:
+                found.append(None)
+                continue
+            price = _lookup(event, self._book, kind=kind, currency=currency, unit=TOKEN_UNIT)
+            if price is None or _nanos_of(price) is None or not _power_of_ten(price.unit_size):
+                return False
+            currency = price.currency
+            found.append(price)
+        denominator = max(p.unit_size for p in found if p is not None)
+        factors = tuple(0 if p is None else (_nanos_of(p) or 0) * (denominator // p.unit_size) for p in found)
+        ids = {kind: p.price_id for kind, p in zip(kinds, found, strict=True) if p is not None}
+        return currency, factors, denominator, tuple(ids.items())
+
+    def _slow(self, event: UsageEvent) -> NanoPrice:
+        priced = price_event(event, self._book)
+        if priced.cost is None:
+            return None, None, dict(priced.price_ids), priced.unpriced_reason
+        return to_nanos(priced.cost), priced.currency, dict(priced.price_ids), None

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aifinops.domain import PricedUsage, TaskOutcome, UsageEvent
-from aifinops.engine.pricing import PriceBook, price_event
+from aifinops.engine.pricing import NanoPricer, PriceBook, price_event
 from aifinops.jobs.price_cache import PriceCache
 from aifinops.store import Store
-from aifinops.store.events import EventStore, event_values, sqlite_time
+from aifinops.store.events import EventStore, event_values, priced_values, sqlite_time
 from aifinops.store.outcomes import OutcomeStore
 from aifinops.store.rollups import catch_up
 
@@ -51,6 +52,7 @@ class Ingestor:
     ) -> None:
         self.store = store
         self.defer_rollups = defer_rollups
+        self._nano: NanoPricer | None = None
         self.events = EventStore(store)
         self.outcomes = OutcomeStore(store)
         self.prices = prices or PriceCache.of_store(store, ttl=refresh_seconds)
@@ -62,8 +64,27 @@ class Ingestor:
 
     def ingest(self, events: Sequence[UsageEvent], *, source: str) -> IngestResult:
         """Price and store ``events``; events already stored (same event_id) are counted as duplicates."""
+        pricer = self._pricer()
+        now = self._clock()
+        sqlite = self.events.sqlite
+        ingested_at = sqlite_time(now) if sqlite else now
+        rows = []
+        for event in events:
+            cost, currency, ids, reason = pricer.price(event)
+            rows.append(
+                priced_values(
+                    event, cost, currency, ids, reason, source=source, ingested_at=ingested_at, sqlite=sqlite
+                )
+            )
+        return self._store(rows, source=source, now=now)
+
+    def _pricer(self) -> NanoPricer:
+        """The integer pricer of the current book (a new one, with an empty cache, when the book changed)."""
         book = self.prices.book()
-        return self._insert(((event, price_event(event, book)) for event in events), source=source)
+        pricer = self._nano
+        if pricer is None or pricer.book is not book:
+            pricer = self._nano = NanoPricer(book)
+        return pricer
 
     def ingest_priced(self, events: Sequence[PricedEvent], *, source: str) -> IngestResult:
         """Store events their producer already priced (the gateway settles its limits with that estimate).
@@ -87,6 +108,9 @@ class Ingestor:
             event_values(event, priced, source=source, ingested_at=ingested_at, sqlite=sqlite)
             for event, priced in events
         ]
+        return self._store(rows, source=source, now=now)
+
+    def _store(self, rows: list[tuple[Any, ...]], *, source: str, now: dt.datetime) -> IngestResult:
         result = self.events.insert(rows, source=source, now=now)
         if result.inserted and not self.defer_rollups:
             catch_up(self.store)

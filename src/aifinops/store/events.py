@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ __all__ = [
     "InsertResult",
     "event_row",
     "event_values",
+    "priced_values",
     "roll_up",
     "sqlite_time",
 ]
@@ -109,9 +110,33 @@ def event_values(
 
     ``ingested_at`` is passed already in the driver's form (text on SQLite) since a batch shares it.
     """
-    ts = event.ts
-    ids = priced.price_ids
     cost = priced.cost
+    return priced_values(
+        event,
+        to_nanos(cost) if cost is not None else None,
+        priced.currency if cost is not None else None,
+        priced.price_ids,
+        priced.unpriced_reason,
+        source=source,
+        ingested_at=ingested_at,
+        sqlite=sqlite,
+    )
+
+
+def priced_values(
+    event: UsageEvent,
+    cost_nanos: int | None,
+    currency: str | None,
+    ids: Mapping[MeterKind, int | None],
+    unpriced_reason: str | None,
+    *,
+    source: str,
+    ingested_at: object,
+    sqlite: bool,
+) -> tuple[Any, ...]:
+    """:func:`event_values` of an estimate already in nano-units (see
+    :class:`aifinops.engine.pricing.NanoPricer`); ``currency`` is None when ``cost_nanos`` is."""
+    ts = event.ts
     quantity = event.quantity
     return (
         event.event_id,
@@ -148,13 +173,13 @@ def event_values(
         event.status.value,
         event.latency_ms,
         event.tool_name,
-        to_nanos(cost) if cost is not None else None,
-        priced.currency if cost is not None else None,
+        cost_nanos,
+        currency,
         (ids.get(MeterKind.INPUT) or ids.get(MeterKind.PRIORITY_INPUT)) if ids else None,
         (ids.get(MeterKind.CACHED_INPUT) or ids.get(MeterKind.PRIORITY_CACHED_INPUT)) if ids else None,
         (ids.get(MeterKind.OUTPUT) or ids.get(MeterKind.PRIORITY_OUTPUT)) if ids else None,
         ids.get(MeterKind.UNIT) if ids else None,
-        (priced.unpriced_reason or "")[:256] or None,
+        (unpriced_reason or "")[:256] or None,
         source,
         ingested_at,
     )
