@@ -53,6 +53,7 @@ def _per_task(
     tenant: str | None,
     dims: Sequence[str] = DIMENSIONS,
     split: bool | None = None,
+    only: Sequence[tuple[str, str]] | None = None,
 ) -> Any:
     """One row per task (tenant and id): dimensions, counts, and its outcome (NULL = open).
 
@@ -70,9 +71,10 @@ def _per_task(
         *(cast(func.sum(_T.c[n]), BigInteger).label(n) for n in _COUNTS),
     ]
     stmt = select(*cols).group_by(_T.c.tenant, _T.c.task_id)
-    if split is not None:
-        listed = exists().where(_S.c.tenant == _T.c.tenant, _S.c.task_id == _T.c.task_id)
-        stmt = stmt.where(listed if split else ~listed)
+    if split is False:
+        stmt = stmt.where(~exists().where(_S.c.tenant == _T.c.tenant, _S.c.task_id == _T.c.task_id))
+    if only is not None:
+        stmt = stmt.where(tuple_(_T.c.tenant, _T.c.task_id).in_(only))
     return _in_period(stmt, start, end, tenant).subquery("per_task")
 
 
@@ -247,7 +249,16 @@ class TaskSums:
     ) -> None:
         """Add the tasks started in ``[start, end)``, grouped per task at read time; with ``split`` only the
         tasks listed in ``kpi_split_tasks`` (True) or only the others (False)."""
-        p = _per_task(start, end, tenant, dims=tuple(group_by), split=split)
+        if split:  # few: read by their keys
+            listed = [(r.tenant, r.task_id) for r in conn.execute(select(_S.c.tenant, _S.c.task_id))]
+            for i in range(0, len(listed), 400):
+                self._add(
+                    conn, group_by, _per_task(start, end, tenant, tuple(group_by), only=listed[i : i + 400])
+                )
+            return
+        self._add(conn, group_by, _per_task(start, end, tenant, dims=tuple(group_by), split=split))
+
+    def _add(self, conn: Any, group_by: Sequence[str], p: Any) -> None:
         outcome = func.coalesce(_O.c.outcome, literal("open")).label("outcome")
         steps = case((p.c.max_step.is_not(None), p.c.max_step + 1), else_=p.c.first_attempts)
         keys = [p.c[g] for g in group_by]
