@@ -59,6 +59,58 @@ def build(store: Store, events: int) -> None:
     )
 
 
+_GENERATE = """
+INSERT INTO usage_events (event_id, ts, hour, task_id, step, attempt, app, use_case, agent, tenant, team,
+    environment, deployment, model, provider, deployment_type, priority, input_tokens, cached_input_tokens,
+    output_tokens, reasoning_tokens, requests, kind, status, latency_ms, cost_nanos, currency, source,
+    ingested_at)
+SELECT 'g-' || i, ts, (EXTRACT(EPOCH FROM ts)::bigint / 3600), 't-' || (i / 4), i %% 4,
+    1 + (i %% 11 = 0)::int,
+    'app-' || (i / 4) %% 6, 'uc-' || (i / 4) %% 7, 'agent-' || (i / 4) %% 3, 'tenant-' || (i / 4) %% 5,
+    'team-' || (i / 4) %% 4, 'prod', 'dep-' || (i / 4) %% 8, 'model-' || (i / 4) %% 6, 'azure_openai',
+    'global_standard', false, 1000 + i %% 3000, (i %% 3000) / 4, 100 + i %% 500, 0, 1, 'chat', 'ok', 800,
+    CASE WHEN i %% 97 = 0 THEN NULL ELSE 1000 + (i %% 7919) * 1000 END,
+    CASE WHEN i %% 97 = 0 THEN NULL ELSE 'USD' END, 'bench', now()
+FROM (SELECT i, TIMESTAMPTZ '2026-10-01 00:00:00+00'
+        + ((i / 4) * (31 * 86400.0 / (%(n)s / 4))) * INTERVAL '1 second'
+        + (i %% 4) * INTERVAL '20 seconds' AS ts
+      FROM generate_series(%(lo)s, %(hi)s - 1) AS i) g
+"""
+_OUTCOMES = """
+INSERT INTO task_outcomes (tenant, task_id, outcome, ended_at, received_at)
+SELECT 'tenant-' || t %% 5, 't-' || t,
+    CASE WHEN t %% 10 < 7 THEN 'succeeded' WHEN t %% 10 < 9 THEN 'failed' ELSE 'abandoned' END,
+    TIMESTAMPTZ '2026-11-01 00:00:00+00', now()
+FROM generate_series(0, %(n)s / 4 - 1) AS t WHERE t %% 20 <> 0
+"""
+
+
+def build_postgres(url: str, events: int) -> Store:
+    """A month of ``events`` generated in SQL (4 events a task), outcomes for 95 % of the tasks, rolled up by
+    the same catch-up as ingest."""
+    store = Store(url)
+    with store.session() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    store.upgrade()
+    start = time.perf_counter()
+    for lo in range(0, events, 1_000_000):
+        with store.session() as conn:
+            conn.exec_driver_sql(_GENERATE, {"n": events, "lo": lo, "hi": min(events, lo + 1_000_000)})
+        print(
+            f"generated {min(events, lo + 1_000_000):,} events ({time.perf_counter() - start:.0f} s)",
+            file=sys.stderr,
+        )
+    with store.session() as conn:
+        conn.exec_driver_sql(_OUTCOMES, {"n": events})
+        conn.exec_driver_sql("ANALYZE")
+    rolled = time.perf_counter()
+    catch_up(store, step=500_000)
+    with store.session() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    print(f"rolled up {events:,} events in {time.perf_counter() - rolled:.0f} s", file=sys.stderr)
+    return store
+
+
 def timed(fn: Callable[[], object], runs: int) -> tuple[float, float, float]:
     """(p50 ms, p95 ms, CPU ms per run) of ``fn`` after one warm-up."""
     fn()
@@ -78,13 +130,13 @@ def line(label: str, p50: float, p95: float, cpu: float, target: float | None) -
     print(f"kpis {label}: p50 {p50:.1f} ms, p95 {p95:.1f} ms, cpu {cpu:.1f} ms/run{goal}")
 
 
-def compare(store: Store, label: str, runs: int, target: float) -> None:
+def compare(store: Store, label: str, runs: int, target: float, baseline_runs: int) -> None:
     rng = day_range(dt.date(2026, 10, 1), dt.date(2026, 11, 1))
     for by in _GROUPINGS:
         group = tuple(g for g in by.split(",") if g)
         old = timed(
             lambda g=group: task_kpis(task_aggregates(store, group_by=g, start=rng.start, end=rng.end)),
-            max(3, runs // 5),
+            baseline_runs,
         )
         new = timed(
             lambda g=group: task_kpis(day_task_aggregates(store, group_by=g, start=rng.start, end=rng.end)),
@@ -117,8 +169,23 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--postgres-events", type=int, default=0, help="0: skip PostgreSQL")
+    parser.add_argument(
+        "--postgres", default="postgresql://postgres@127.0.0.1:5432/aifinops_bench_kpis", help="its database"
+    )
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--baseline-runs", type=int, default=3, help="runs of the per-task path (slow)")
     args = parser.parse_args()
     wall0, cpu0 = time.perf_counter(), time.process_time()
+    if args.postgres_events:
+        _ensure_database(args.postgres)
+        pg = build_postgres(args.postgres, args.postgres_events)
+        print(f"kpis postgresql: {args.postgres_events:,} events, {args.postgres_events // 4:,} tasks")
+        compare(pg, "postgresql", args.runs, 300, args.baseline_runs)
+        http(args.postgres, "postgresql", args.runs, 300)
+        pg.dispose()
+    if args.skip_sqlite:
+        return
     path = Path(f"/tmp/aifinops-bench-kpis-{args.events}.db")
     url = f"sqlite:///{path}"
     store = Store(url)
@@ -134,12 +201,23 @@ def main() -> None:
             "SELECT COUNT(*) FROM (SELECT DISTINCT tenant, task_id FROM task_rollup)"
         ).scalar()
     print(f"kpis sqlite: {n:,} events, {tasks:,} tasks")
-    compare(store, "sqlite", args.runs, 100)
+    compare(store, "sqlite", args.runs, 100, args.baseline_runs)
     http(url, "sqlite", args.runs, 100)
     print(
         f"kpis wall {time.perf_counter() - wall0:.0f} s, "
         f"cpu {time.process_time() - cpu0:.0f} s (this process)"
     )
+
+
+def _ensure_database(url: str) -> None:
+    import sqlalchemy as sa
+
+    base, name = url.rsplit("/", 1)
+    admin = sa.create_engine(Store(base + "/postgres").url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
 
 
 if __name__ == "__main__":
