@@ -332,6 +332,10 @@ def _covers(discount: ContractDiscount, ts: dt.datetime) -> bool:
 NanoPrice = tuple[int | None, str | None, dict[MeterKind, int | None], str | None]
 
 
+#: (currency, nanos × denominator ÷ unit size per token meter, denominator, price ids) of a key and period.
+_Coefficients = tuple[str | None, tuple[int, ...], int, tuple[tuple[MeterKind, int | None], ...]]
+
+
 def _nanos_of(price: Price) -> int | None:
     """The price in whole nano-units when it is exactly that many, else None."""
     nanos = price.price * 1_000_000_000
@@ -357,7 +361,7 @@ class NanoPricer:
 
     def __init__(self, book: PriceBook) -> None:
         self._book = book
-        self._keys: dict[tuple[object, ...], tuple[list[dt.datetime], dict[int, object]]] = {}
+        self._keys: dict[tuple[object, ...], tuple[list[dt.datetime], dict[int, _Coefficients | None]]] = {}
 
     @property
     def book(self) -> PriceBook:
@@ -380,12 +384,12 @@ class NanoPricer:
                 self._keys.clear()
         bounds, segments = entry
         segment = bisect.bisect_right(bounds, event.ts)
-        found = segments.get(segment)
+        if segment not in segments:
+            segments[segment] = self._coefficients(event, kinds, used)
+        found = segments[segment]
         if found is None:
-            found = segments[segment] = self._coefficients(event, kinds, used)
-        if found is False:
             return self._slow(event)
-        currency, factors, denominator, ids = found  # type: ignore[misc]
+        currency, factors, denominator, ids = found
         units = (inp - cached, cached, out)
         numerator = sum(u * f for u, f in zip(units, factors, strict=True))
         if abs(numerator) > 10**18 * denominator:  # beyond MAX_EVENT_COST: price_event says why
@@ -393,7 +397,7 @@ class NanoPricer:
         q, r = divmod(numerator, denominator)
         if 2 * r > denominator or (2 * r == denominator and q % 2):
             q += 1
-        return q, currency, dict(ids), None  # type: ignore[call-overload]
+        return q, currency, dict(ids), None
 
     def _boundaries(
         self, event: UsageEvent, kinds: tuple[MeterKind, ...], used: tuple[bool, ...]
@@ -411,9 +415,9 @@ class NanoPricer:
 
     def _coefficients(
         self, event: UsageEvent, kinds: tuple[MeterKind, ...], used: tuple[bool, ...]
-    ) -> object:
-        """(currency, nanos per unit × denominator ÷ unit size per meter, denominator, ids), or False when
-        the event must be priced by :func:`price_event`."""
+    ) -> _Coefficients | None:
+        """The coefficients of this key and period, or None when its events must be priced by
+        :func:`price_event`."""
         currency: str | None = None
         found: list[Price | None] = []
         for kind, needed in zip(kinds, used, strict=True):
@@ -422,7 +426,7 @@ class NanoPricer:
                 continue
             price = _lookup(event, self._book, kind=kind, currency=currency, unit=TOKEN_UNIT)
             if price is None or _nanos_of(price) is None or not _power_of_ten(price.unit_size):
-                return False
+                return None
             currency = price.currency
             found.append(price)
         denominator = max(p.unit_size for p in found if p is not None)
