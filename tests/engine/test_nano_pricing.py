@@ -1,4 +1,4 @@
-"""The integer pricer with its per-key cache gives exactly what price_event and to_nanos give, for any book."""
+"""The integer pricer with its per-key cache answers exactly what price_event and to_nanos give."""
 
 from __future__ import annotations
 
