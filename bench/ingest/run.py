@@ -92,13 +92,15 @@ def _cpu() -> tuple[float, float]:
     return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
-def bench_http(url: str, bodies: list[bytes], n: int, label: str, target: float) -> float:
+def bench_http(
+    url: str, bodies: list[bytes], n: int, label: str, target: float, *, workers: int = 1
+) -> float:
     _prepare(url).dispose()
     cpu0 = _cpu()
-    with api_server(url) as client:
+    with api_server(url, workers=workers) as client:
         headers = {"content-type": "application/json"}
         start = time.perf_counter()
-        with ThreadPoolExecutor(2) as pool:  # two requests in flight keep the server busy
+        with ThreadPoolExecutor(2 * workers) as pool:  # two requests in flight per worker keep it busy
             results = list(pool.map(lambda b: client.post("/api/events", content=b, headers=headers), bodies))
         elapsed = time.perf_counter() - start
         store = Store(url)
@@ -111,7 +113,7 @@ def bench_http(url: str, bodies: list[bytes], n: int, label: str, target: float)
     assert accepted == n, f"accepted {accepted} of {n}"
     rate = n / elapsed
     print(
-        f"ingest http {label}: {rate:,.0f} events/s "
+        f"ingest http {label}, {workers} worker(s): {rate:,.0f} events/s "
         f"(target ≥ {target:,.0f}: {'met' if rate >= target else 'NOT met'}; "
         f"{n:,} events in {elapsed:.2f} s wall, batches of {BATCH}); roll-ups caught up after {rolled:.2f} s "
         f"({n / rolled:,.0f} events/s rolled up); cpu: server {server:.2f} s, client {me:.2f} s"
@@ -165,6 +167,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sqlite_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         http = bench_http(sqlite_url, bodies, len(events), "sqlite", 50_000)
+        bench_http(f"sqlite:///{Path(tmp) / 'bench2.db'}", bodies, len(events), "sqlite", 50_000, workers=2)
         ceiling = bench_store(f"sqlite:///{Path(tmp) / 'ceiling.db'}", events, "sqlite", deferred=True)
         bench_store(f"sqlite:///{Path(tmp) / 'baseline.db'}", events, "sqlite", deferred=False)
         ratio = http / ceiling
@@ -175,6 +178,7 @@ def main() -> None:
         return
     _ensure_database(args.postgres)
     http_pg = bench_http(args.postgres, bodies, len(events), "postgresql", 30_000)
+    bench_http(args.postgres, bodies, len(events), "postgresql", 30_000, workers=2)
     ceiling_pg = bench_store(args.postgres, events, "postgresql", deferred=True)
     bench_store(args.postgres, events, "postgresql", deferred=False)
     print(f"ingest http/ceiling postgresql: {http_pg / ceiling_pg:.2f}")
