@@ -40,6 +40,7 @@ from aifinops.errors import ConfigError
 from aifinops.gateway.build import build_enforcer
 from aifinops.jobs.budgets import configured_budgets
 from aifinops.jobs.ingest import Ingestor
+from aifinops.jobs.price_cache import pricing_rules
 from aifinops.jobs.rollups import RollupWriter
 from aifinops.store import Store
 from aifinops.store.budgets import BudgetStore
@@ -106,7 +107,7 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     # Roll-ups catch up in the background while serving (see _lifespan), and reads catch up what is pending.
-    app.state.ingestor = ingestor or Ingestor(store, defer_rollups=True)
+    app.state.ingestor = ingestor or Ingestor(store, rules=pricing_rules(settings), defer_rollups=True)
     app.state.verify_key = partial(verify_key, store)
     app.state.access = Access(
         created=partial(any_key_created, store),

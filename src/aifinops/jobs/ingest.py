@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from aifinops.domain import PricedUsage, TaskOutcome, UsageEvent
-from aifinops.engine.pricing import NanoPricer, PriceBook, price_event
+from aifinops.engine.pricing import PriceBook, PricingRules, price_event
 from aifinops.jobs.price_cache import PriceCache
 from aifinops.store import Store
-from aifinops.store.events import EventStore, event_values, priced_values, sqlite_time
+from aifinops.store.events import EventStore, event_values, sqlite_time
 from aifinops.store.outcomes import OutcomeStore
 from aifinops.store.rollups import catch_up
 
@@ -27,18 +26,20 @@ class IngestResult:
     accepted: int
     duplicates: int
     unpriced: int
+    # model → the version events without model_version were priced at (the version in effect)
+    inferred_versions: Mapping[str, str] = field(default_factory=dict)
 
 
 class Ingestor:
     """Prices and stores events. Thread-safe; the price book is reloaded when prices change.
 
-    ``prices`` is the price cache to price with (one per process, shared with the gateway); by default a new
-    one over the store's prices, checked every ``refresh_seconds``.
-
     Events are stored without touching the roll-ups. With ``defer_rollups`` (the server, which runs a
     :class:`aifinops.jobs.rollups.RollupWriter`) the roll-ups catch up in the background and reads catch up
     what is still pending; otherwise each call catches them up itself before it returns, in a transaction of
     its own (:func:`aifinops.store.rollups.catch_up`).
+
+    ``prices`` is the price cache to price with (one per process, shared with the gateway); by default a new
+    one over the store's prices, checked every ``refresh_seconds``.
     """
 
     def __init__(
@@ -47,15 +48,15 @@ class Ingestor:
         *,
         prices: PriceCache | None = None,
         refresh_seconds: float = 5.0,
+        rules: PricingRules | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         defer_rollups: bool = False,
     ) -> None:
         self.store = store
         self.defer_rollups = defer_rollups
-        self._nano: NanoPricer | None = None
         self.events = EventStore(store)
         self.outcomes = OutcomeStore(store)
-        self.prices = prices or PriceCache.of_store(store, ttl=refresh_seconds)
+        self.prices = prices or PriceCache.of_store(store, ttl=refresh_seconds, rules=rules)
         self._clock = clock
 
     def book(self) -> PriceBook:
@@ -64,27 +65,8 @@ class Ingestor:
 
     def ingest(self, events: Sequence[UsageEvent], *, source: str) -> IngestResult:
         """Price and store ``events``; events already stored (same event_id) are counted as duplicates."""
-        pricer = self._pricer()
-        now = self._clock()
-        sqlite = self.events.sqlite
-        ingested_at = sqlite_time(now) if sqlite else now
-        rows = []
-        for event in events:
-            cost, currency, ids, reason = pricer.price(event)
-            rows.append(
-                priced_values(
-                    event, cost, currency, ids, reason, source=source, ingested_at=ingested_at, sqlite=sqlite
-                )
-            )
-        return self._store(rows, source=source, now=now)
-
-    def _pricer(self) -> NanoPricer:
-        """The integer pricer of the current book (a new one, with an empty cache, when the book changed)."""
         book = self.prices.book()
-        pricer = self._nano
-        if pricer is None or pricer.book is not book:
-            pricer = self._nano = NanoPricer(book)
-        return pricer
+        return self._insert(((event, price_event(event, book)) for event in events), source=source)
 
     def ingest_priced(self, events: Sequence[PricedEvent], *, source: str) -> IngestResult:
         """Store events their producer already priced (the gateway settles its limits with that estimate).
@@ -104,17 +86,21 @@ class Ingestor:
         now = self._clock()
         sqlite = self.events.sqlite
         ingested_at = sqlite_time(now) if sqlite else now
-        rows = [
-            event_values(event, priced, source=source, ingested_at=ingested_at, sqlite=sqlite)
-            for event, priced in events
-        ]
-        return self._store(rows, source=source, now=now)
-
-    def _store(self, rows: list[tuple[Any, ...]], *, source: str, now: dt.datetime) -> IngestResult:
+        rows = []
+        inferred: dict[str, str] = {}
+        for event, priced in events:
+            if priced.inferred_version is not None and event.model is not None:
+                inferred[event.model] = priced.inferred_version
+            rows.append(event_values(event, priced, source=source, ingested_at=ingested_at, sqlite=sqlite))
         result = self.events.insert(rows, source=source, now=now)
         if result.inserted and not self.defer_rollups:
             catch_up(self.store)
-        return IngestResult(accepted=result.inserted, duplicates=result.duplicates, unpriced=result.unpriced)
+        return IngestResult(
+            accepted=result.inserted,
+            duplicates=result.duplicates,
+            unpriced=result.unpriced,
+            inferred_versions=inferred,
+        )
 
     def record_outcomes(self, outcomes: Sequence[TaskOutcome]) -> int:
         return self.outcomes.upsert(outcomes, now=self._clock())

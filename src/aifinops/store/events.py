@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,6 @@ __all__ = [
     "InsertResult",
     "event_row",
     "event_values",
-    "priced_values",
     "roll_up",
     "sqlite_time",
 ]
@@ -81,6 +80,7 @@ EVENT_COLUMNS = (
     "cached_input_price_id",
     "output_price_id",
     "unit_price_id",
+    "cache_write_price_id",
     "unpriced_reason",
     "source",
     "ingested_at",
@@ -112,33 +112,9 @@ def event_values(
 
     ``ingested_at`` is passed already in the driver's form (text on SQLite) since a batch shares it.
     """
-    cost = priced.cost
-    return priced_values(
-        event,
-        to_nanos(cost) if cost is not None else None,
-        priced.currency if cost is not None else None,
-        priced.price_ids,
-        priced.unpriced_reason,
-        source=source,
-        ingested_at=ingested_at,
-        sqlite=sqlite,
-    )
-
-
-def priced_values(
-    event: UsageEvent,
-    cost_nanos: int | None,
-    currency: str | None,
-    ids: Mapping[MeterKind, int | None],
-    unpriced_reason: str | None,
-    *,
-    source: str,
-    ingested_at: object,
-    sqlite: bool,
-) -> tuple[Any, ...]:
-    """:func:`event_values` of an estimate already in nano-units (see
-    :class:`aifinops.engine.pricing.NanoPricer`); ``currency`` is None when ``cost_nanos`` is."""
     ts = event.ts
+    ids = priced.price_ids
+    cost = priced.cost
     quantity = event.quantity
     return (
         event.event_id,
@@ -177,13 +153,14 @@ def priced_values(
         event.status.value,
         event.latency_ms,
         event.tool_name,
-        cost_nanos,
-        currency,
+        to_nanos(cost) if cost is not None else None,
+        priced.currency if cost is not None else None,
         (ids.get(MeterKind.INPUT) or ids.get(MeterKind.PRIORITY_INPUT)) if ids else None,
         (ids.get(MeterKind.CACHED_INPUT) or ids.get(MeterKind.PRIORITY_CACHED_INPUT)) if ids else None,
         (ids.get(MeterKind.OUTPUT) or ids.get(MeterKind.PRIORITY_OUTPUT)) if ids else None,
         ids.get(MeterKind.UNIT) if ids else None,
-        (unpriced_reason or "")[:256] or None,
+        ids.get(MeterKind.CACHE_WRITE) if ids else None,
+        (priced.unpriced_reason or "")[:256] or None,
         source,
         ingested_at,
     )
