@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.ipc
 
 from aifinops.domain import COST_ROW_COLUMNS, Basis, CostRecord, from_nanos, join_nanos
 from aifinops.errors import SourceFormatError
@@ -40,6 +40,7 @@ from aifinops.sources.export_batches import (
     BatchTotals,
     day_range,
     per_currency,
+    prefetched,
     stored,
 )
 from aifinops.sources.export_schemas import ExportSchema, SchemaKind, detect_schema
@@ -109,7 +110,6 @@ class ExportScan:
     window: tuple[dt.date, dt.date] | None = None
 
     def _rows_sql(self) -> str:
-        files = ", ".join(sql_str(str(p)) for p in self.parts)
         where = ["TRUE"]
         if self.window is not None:
             where.append(f"billing_day >= DATE '{self.window[0]}' AND billing_day < DATE '{self.window[1]}'")
@@ -120,12 +120,19 @@ class ExportScan:
             where.append(
                 f"NOT EXISTS (SELECT 1 FROM (VALUES {values}) AS x({', '.join(CELL_COLUMNS)}) WHERE {match})"
             )
-        return f"SELECT {_STORED_COLUMNS} FROM read_parquet([{files}]) t WHERE {' AND '.join(where)}"
+        return f"SELECT {_STORED_COLUMNS} FROM spilled t WHERE {' AND '.join(where)}"
+
+    def _spilled(self) -> Iterator[pa.RecordBatch]:
+        for part in self.parts:
+            with pa.memory_map(str(part)) as source:
+                yield from pa.ipc.open_stream(source)
 
     def batches(self, batch_size: int = 100_000) -> pa.RecordBatchReader:
         """The rows to store, one per source row (columns :data:`~aifinops.domain.COST_ROW_COLUMNS`),
         streamed from the spill as Arrow record batches (what the store's ``replace_slice`` takes)."""
-        return self.conn.sql(self._rows_sql()).to_arrow_reader(batch_size=batch_size)
+        spilled = pa.RecordBatchReader.from_batches(SPILL_SCHEMA, self._spilled())
+        rel = self.conn.from_arrow(spilled).query("spilled", self._rows_sql())
+        return rel.to_arrow_reader(batch_size=batch_size)
 
     def totals(self) -> Mapping[str, Decimal]:
         """Exact total cost per currency, before any rounding (36 decimal places)."""
@@ -314,17 +321,17 @@ class ExportReader:
     def _stream(self, scan: ExportScan, source_sql: str, plan: ScanPlan) -> None:
         """Stream the rows of ``source_sql`` through the normalizer into a new spill part of ``scan``,
         adding each batch's exact sums."""
-        part = self.spill / f"part_{next(self._counter)}.parquet"
+        part = self.spill / f"part_{next(self._counter)}.arrows"
         scan.parts.append(part)
         side = self.conn.cursor()  # the stream holds the connection's result open
         normalizer = BatchNormalizer(side, plan)
         raw = self.conn.sql(rows_sql(source_sql, plan)).to_arrow_reader(batch_size=_SCAN_BATCH)
-        with pq.ParquetWriter(part, SPILL_SCHEMA, compression="lz4") as writer:
-            for batch in raw:
+        with pa.OSFile(str(part), "wb") as sink, pa.ipc.new_stream(sink, SPILL_SCHEMA) as writer:
+            for batch in prefetched(raw):
                 if not batch.num_rows:
                     continue
                 normalized, tail = normalizer.normalize(batch)
-                scan.sums.add_batch(side, normalized, tail)
+                scan.sums.add_batch(normalized, tail)
                 writer.write_batch(stored(normalized))
         side.close()
 

@@ -19,9 +19,11 @@ texts and the cost and quantity cast to ``DECIMAL(38,18)`` and to half-away nano
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 
 import duckdb
@@ -78,40 +80,71 @@ class CellSums:
         self.tags_bad += other.tags_bad
 
 
-@dataclass(slots=True)
+_MONEY = ("cost_nanos", "cost_rem_e18", "tail")
+_EXACT = pa.decimal128(38, 0)
+_COMPACT_ROWS = 500_000
+
+
 class BatchTotals:
-    """Exact sums per :data:`SUMMARY_KEYS`, batch after batch."""
+    """Exact sums per :data:`SUMMARY_KEYS`, batch after batch.
 
-    sums: dict[tuple[object, ...], CellSums] = field(default_factory=dict)
+    Each batch is grouped in Arrow (64-bit sums where the batch cannot overflow them, 128-bit decimals
+    where it could); the grouped batches are summed again, in 128-bit decimals, whenever they grow large
+    and when :attr:`sums` is read.
+    """
 
-    def add_batch(self, conn: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, tail: pa.Array) -> None:
-        """Add one normalized batch (with its ``bad`` and ``tags_invalid`` columns and the cost tail)."""
-        table = pa.table(
-            {k: batch.column(k) for k in SUMMARY_KEYS}
-            | {
-                "cost_nanos": batch.column("cost_nanos"),
-                "cost_rem_e18": batch.column("cost_rem_e18"),
-                "tail": tail,
-                "tags_invalid": batch.column("tags_invalid"),
-            }
-        )
-        rows = (
-            conn.from_arrow(table)
-            .aggregate(
-                f"{', '.join(SUMMARY_KEYS)}, sum(cost_nanos)::HUGEINT, sum(cost_rem_e18)::HUGEINT, "
-                "sum(tail)::HUGEINT, count(*), count(*) FILTER (WHERE tags_invalid)",
-                ", ".join(SUMMARY_KEYS),
-            )
-            .fetchall()
-        )
-        for *key, nanos, rest, tail_sum, count, tags_bad in rows:
-            sums = CellSums(int(nanos or 0), int(rest or 0), int(tail_sum or 0), count, tags_bad)
-            self.merge(tuple(key), sums)
+    def __init__(self) -> None:
+        self._grouped: list[pa.Table] = []
+        self._pending = 0
+        self._sums: dict[tuple[object, ...], CellSums] = {}
+
+    def add_batch(self, batch: pa.RecordBatch, tail: pa.Array) -> None:
+        """Add one normalized batch (with its ``bad`` and ``tags_invalid`` columns) and its cost tails."""
+        keys: dict[str, pa.Array] = {}
+        for k in SUMMARY_KEYS:  # grouped on dictionary indices and day numbers, turned back into values after
+            column = batch.column(k)
+            keys[k] = column.indices if pa.types.is_dictionary(column.type) else column
+        keys["billing_day"] = pc.cast(keys["billing_day"], pa.int32())
+        columns = keys | {
+            "cost_nanos": _summable(batch.column("cost_nanos")),
+            "cost_rem_e18": batch.column("cost_rem_e18"),
+            "tail": _summable(tail),
+            "tags_invalid": pc.cast(batch.column("tags_invalid"), pa.int64()),
+        }
+        grouped = _group(pa.table(columns))
+        values = []
+        for k in SUMMARY_KEYS:
+            column = batch.column(k)
+            if pa.types.is_dictionary(column.type):
+                values.append(column.dictionary.take(grouped.column(k)))
+            elif k == "billing_day":
+                values.append(pc.cast(grouped.column(k), pa.date32()))
+            else:
+                values.append(grouped.column(k))
+        grouped = pa.table(values + grouped.columns[len(SUMMARY_KEYS) :], names=grouped.column_names)
+        self._grouped.append(grouped)
+        self._pending += grouped.num_rows
+        if self._pending > _COMPACT_ROWS:
+            self._grouped = [_group(pa.concat_tables(self._grouped), again=True)]
+            self._pending = self._grouped[0].num_rows
+
+    @property
+    def sums(self) -> dict[tuple[object, ...], CellSums]:
+        """The sums so far, per summary key (a plain dict: dropping a key drops its rows)."""
+        if self._grouped:
+            table = _group(pa.concat_tables(self._grouped), again=True)
+            self._grouped, self._pending = [], 0
+            columns = [table.column(c).to_pylist() for c in table.column_names]
+            width = len(SUMMARY_KEYS)
+            for row in zip(*columns, strict=True):
+                nanos, rest, tail, rows, tags_bad = row[width:]
+                self.merge(row[:width], CellSums(int(nanos), int(rest), int(tail), rows, tags_bad))
+        return self._sums
 
     def merge(self, key: tuple[object, ...], sums: CellSums) -> None:
-        held = self.sums.get(key)
+        held = self._sums.get(key)
         if held is None:
-            self.sums[key] = CellSums(sums.nanos, sums.rest, sums.tail, sums.rows, sums.tags_bad)
+            self._sums[key] = CellSums(sums.nanos, sums.rest, sums.tail, sums.rows, sums.tags_bad)
         else:
             held.add(sums)
 
@@ -124,6 +157,28 @@ class BatchTotals:
         for key, sums in self.sums.items():
             if not key[-1]:
                 yield key[:-1], sums
+
+
+def _summable(values: pa.Array) -> pa.Array:
+    """``values`` as they can be summed exactly over one batch: int64 when no sum can overflow it."""
+    bounds = pc.min_max(values)
+    low, high = bounds["min"].as_py() or 0, bounds["max"].as_py() or 0
+    return values if max(-low, high) * len(values) < 2**63 else pc.cast(values, _EXACT)
+
+
+def _group(table: pa.Table, *, again: bool = False) -> pa.Table:
+    """Sums per summary key; ``again`` re-sums tables this function made."""
+    counts = ("rows", "tags_bad") if again else ("tags_invalid",)
+    aggregates: list[tuple[object, str]] = [(c, "sum") for c in (*_MONEY, *counts)]
+    if not again:
+        aggregates.append(([], "count_all"))
+    grouped = table.group_by(list(SUMMARY_KEYS), use_threads=False).aggregate(aggregates)
+    keys = [grouped.column(k) for k in SUMMARY_KEYS]
+    keys = [pc.cast(c, pa.string()) if pa.types.is_dictionary(c.type) else c for c in keys]
+    money = [pc.cast(grouped.column(f"{c}_sum"), _EXACT) for c in _MONEY]
+    rows = grouped.column("rows_sum" if again else "count_all")
+    tags_bad = grouped.column("tags_bad_sum" if again else "tags_invalid_sum")
+    return pa.table([*keys, *money, rows, tags_bad], names=[*SUMMARY_KEYS, *_MONEY, "rows", "tags_bad"])
 
 
 def _lows(array: pa.Array) -> np.ndarray:
@@ -218,16 +273,6 @@ def _slow_rows(column: pa.Array) -> Iterator[tuple[int, str]]:
             yield i, text
 
 
-def _dictionary(indices: pa.Array, normal: list[object]) -> pa.DictionaryArray:
-    """Dictionary-encoded text: ``normal[i]`` for each index, a null where it is None (Parquet takes nulls
-    in the indices only)."""
-    if None in normal:
-        missing = pa.array([v is None for v in normal]).take(indices)
-        indices = pc.if_else(missing, pa.scalar(None, pa.int32()), indices)
-        normal = ["" if v is None else v for v in normal]
-    return pa.DictionaryArray.from_arrays(indices, pa.array(normal, type=pa.string()))
-
-
 class BatchNormalizer:
     """Turns raw batches of one scan plan into normalized batches, caching each key value's normal form."""
 
@@ -244,8 +289,8 @@ class BatchNormalizer:
         new = [v for v in values if v not in cache]
         if not new:
             return
-        table = pa.table({f"k_{key}": pa.array(new, type=pa.string())})
-        rel = self.conn.from_arrow(table).select(", ".join([f"k_{key}", *self.plan.keys[key]]))
+        select = ", ".join([f"k_{key}", *self.plan.keys[key]])
+        rel = self.conn.execute(f"SELECT {select} FROM (SELECT unnest(?::VARCHAR[]) AS k_{key})", [new])
         for raw, *normal in rel.fetchall():
             cache[raw] = tuple(normal)
 
@@ -262,7 +307,10 @@ class BatchNormalizer:
             elif name == "tags_invalid":
                 out[name] = pa.array(normal, type=pa.bool_()).take(encoded.indices)
             else:
-                out[name] = _dictionary(encoded.indices, normal)
+                dictionary = pa.array(normal, type=pa.string())
+                out[name] = pa.DictionaryArray.from_arrays(encoded.indices, dictionary)
+                if name == "currency":
+                    out["currency_missing"] = pa.array([v is None for v in normal]).take(encoded.indices)
         return out
 
     def normalize(self, raw: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Array]:
@@ -278,11 +326,47 @@ class BatchNormalizer:
         readable = numbers.cost_ok & numbers.quantity_ok
         bad = pc.or_kleene(
             pa.array(~readable),
-            pc.or_(pc.is_null(columns["billing_day"]), pc.is_null(columns["currency"])),
+            pc.or_(pc.is_null(columns["billing_day"]), columns["currency_missing"]),
         )
         columns["bad"] = bad
         names = [*SPILL_SCHEMA.names, "bad", "tags_invalid"]
         return pa.RecordBatch.from_arrays([columns[n] for n in names], names=names), pa.array(numbers.tail)
+
+
+def prefetched(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """``batches`` read ahead by a thread: DuckDB parses the next batch while this one is normalized (both
+    release the GIL). An error in the reader is raised here, where the batch would have been."""
+    ready: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand(item: pa.RecordBatch | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # the consumer is gone
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not hand(batch):
+                    return
+            hand(None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            hand(exc)
+
+    reader = threading.Thread(target=read, name="export-scan-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def stored(batch: pa.RecordBatch) -> pa.RecordBatch:
