@@ -28,8 +28,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc
 
 from aifinops.domain import COST_ROW_COLUMNS, Basis, CostRecord, from_nanos, join_nanos
@@ -55,6 +57,10 @@ _MAX_LISTED_ISSUES = 50
 _PLAIN_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)"
 _STORED_COLUMNS = ", ".join(
     "CAST(1 AS BIGINT) AS source_rows" if c == "source_rows" else c for c in COST_ROW_COLUMNS
+)
+#: Rows as the store takes them, in :data:`COST_ROW_COLUMNS` order (texts dictionary-encoded).
+_ROWS_SCHEMA = pa.schema(
+    [*(SPILL_SCHEMA.field(c) for c in COST_ROW_COLUMNS[:-1]), pa.field("source_rows", pa.int64())]
 )
 #: Rows per batch out of DuckDB: large enough that per-batch work (a dictionary per key column, one small
 #: aggregation) is noise, small enough that a batch is a few tens of MB.
@@ -128,11 +134,26 @@ class ExportScan:
                 yield from pa.ipc.open_stream(source)
 
     def batches(self, batch_size: int = 100_000) -> pa.RecordBatchReader:
-        """The rows to store, one per source row (columns :data:`~aifinops.domain.COST_ROW_COLUMNS`),
-        streamed from the spill as Arrow record batches (what the store's ``replace_slice`` takes)."""
+        """The rows to store, one per source row (columns :data:`~aifinops.domain.COST_ROW_COLUMNS`, texts
+        dictionary-encoded), streamed from the spill as Arrow record batches (what the store's
+        ``replace_slice`` takes). Batches are at most ``batch_size`` rows."""
         spilled = pa.RecordBatchReader.from_batches(SPILL_SCHEMA, self._spilled())
-        rel = self.conn.from_arrow(spilled).query("spilled", self._rows_sql())
-        return rel.to_arrow_reader(batch_size=batch_size)
+        if self.dropped:  # cells left to another delivery: DuckDB filters them out
+            rel = self.conn.from_arrow(spilled).query("spilled", self._rows_sql())
+            return rel.to_arrow_reader(batch_size=batch_size)
+        return pa.RecordBatchReader.from_batches(_ROWS_SCHEMA, self._in_window(spilled, batch_size))
+
+    def _in_window(self, spilled: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.RecordBatch]:
+        for batch in spilled:
+            if self.window is not None:
+                day = batch.column("billing_day")
+                start, end = (pa.scalar(d, pa.date32()) for d in self.window)
+                batch = batch.filter(pc.and_(pc.greater_equal(day, start), pc.less(day, end)))
+            ones = pa.array(np.ones(batch.num_rows, dtype=np.int64))
+            columns = [batch.column(c) for c in COST_ROW_COLUMNS[:-1]]
+            rows = pa.RecordBatch.from_arrays([*columns, ones], schema=_ROWS_SCHEMA)
+            for offset in range(0, rows.num_rows, batch_size):
+                yield rows.slice(offset, batch_size)
 
     def totals(self) -> Mapping[str, Decimal]:
         """Exact total cost per currency, before any rounding (36 decimal places)."""
