@@ -203,6 +203,7 @@ def _split(e18_array: pa.Array, n9_array: pa.Array) -> tuple[np.ndarray, np.ndar
 
 def _exact(text: str) -> Decimal | None:
     """A number text read with Decimal, or None when it is not a plain number with at most 36 decimals."""
+    text = text.strip()
     if not _PLAIN.fullmatch(text):
         return None
     try:

@@ -135,7 +135,10 @@ def scan_plan(
         f"CAST({sql_ident(c)} AS VARCHAR) AS k_{f}" if (c := col(f)) else f"NULL::VARCHAR AS k_{f}"
         for f in RAW_KEYS
     ]
-    raw += [f"{_text(col('cost'))} AS c_t", f"{_text(col('quantity'))} AS q_t"]
+    raw += [
+        f"CAST({sql_ident(c)} AS VARCHAR) AS {p}_t" if (c := col(name)) else f"NULL::VARCHAR AS {p}_t"
+        for name, p in (("cost", "c"), ("quantity", "q"))
+    ]
     consumed = (col("service_name") or "").lower() == "consumedservice"
     options = {"consumed_service": consumed, "default_currency": default_currency, "date_format": date_format}
     per_row = _key_exprs(col, **options)  # type: ignore[arg-type]
@@ -152,15 +155,18 @@ NUMBER_PATTERN = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
 
 
 def _number(prefix: str) -> str:
-    """Per-row SELECT items of a number text ``{prefix}_t``: its value to 18 decimals and to half-away nanos
-    (both exact for texts with at most 18 decimals), whether it reads as a number, and the text itself for
-    the rare texts the two casts cannot hold exactly (more than 18 decimals, a billion units or more)."""
+    """Per-row SELECT items of a number text ``{prefix}_t`` as written: its value to 18 decimals and to
+    half-away nanos (both exact for texts with at most 18 decimals), whether it reads as a number, whether it
+    is there at all (empty and the literal NULL are not), and the text itself for the rare texts the two
+    casts cannot hold exactly (more than 18 decimals, a billion units or more)."""
     t = f"{prefix}_t"
     slow = f"{prefix}_9 IS NULL OR {prefix}_18 IS NULL OR length({t}) - strpos({t}, '.') > 18"
     return (
         f"TRY_CAST({t} AS DECIMAL(38,18)) AS {prefix}_18, TRY_CAST({t} AS DECIMAL(18,9)) AS {prefix}_9, "
-        f"regexp_full_match({t}, '{NUMBER_PATTERN}') AS {prefix}_ok, "
-        f"CASE WHEN {prefix}_ok AND ({slow}) THEN {t} END AS {prefix}_exact"
+        f"regexp_full_match({t}, '\\s*{NUMBER_PATTERN}\\s*') AS {prefix}_ok, "
+        # a number is there; anything else is checked as text (trimmed, empty and NULL are absent)
+        f"CASE WHEN {prefix}_ok THEN true ELSE {_text(t)} IS NOT NULL END AS {prefix}_present, "
+        f"CASE WHEN {prefix}_ok AND ({slow}) THEN trim({t}) END AS {prefix}_exact"
     )
 
 
@@ -169,6 +175,5 @@ def rows_sql(source_sql: str, plan: ScanPlan) -> str:
     :mod:`aifinops.sources.export_batches`) and the cost and quantity read exactly, with no aggregation."""
     keys = ", ".join(f"k_{f}" for f in RAW_KEYS)
     return (
-        f"SELECT {keys}, c_t IS NOT NULL AS c_present, {_number('c')}, "
-        f"q_t IS NOT NULL AS q_present, {_number('q')} FROM (SELECT {plan.raw} FROM {source_sql})"
+        f"SELECT {keys}, {_number('c')}, {_number('q')} FROM (SELECT {plan.raw} FROM {source_sql})"
     )
