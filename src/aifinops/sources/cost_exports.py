@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["CELL_COLUMNS", "Cell", "ExportReader", "ExportScan", "RowIssue", "basis_from_name"]
 
 _MAX_LISTED_ISSUES = 50
+_STORABLE_UNITS = 9_223_372_036  # whole units of the largest amount 64-bit nanos hold
 _PLAIN_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)"
 _STORED_COLUMNS = ", ".join(
     "CAST(1 AS BIGINT) AS source_rows" if c == "source_rows" else c for c in COST_ROW_COLUMNS
@@ -255,6 +256,7 @@ class ExportReader:
         temp_directory: str | None = None,
         threads: int | None = None,
         date_format: str | None = None,
+        batch_rows: int = _SCAN_BATCH,
     ) -> None:
         self.conn = duckdb.connect(":memory:")
         self.conn.execute(f"SET memory_limit = {sql_str(memory_limit)}")
@@ -264,6 +266,7 @@ class ExportReader:
         if threads:
             self.conn.execute(f"SET threads = {int(threads)}")
         self.date_format = date_format
+        self.batch_rows = batch_rows
         self._counter = itertools.count(1)
         self._own_spill = tempfile.TemporaryDirectory(prefix="aifinops-scan-", dir=temp_directory)
         self.spill = Path(self._own_spill.name)
@@ -319,7 +322,8 @@ class ExportReader:
         n = next(self._counter)
         plan = scan_plan(schema, basis, default_currency=default_currency, date_format=self.date_format)
         source_sql = self._source_sql(path, n)
-        scan = ExportScan(str(path), schema, basis, self.conn, [], BatchTotals())
+        sums = BatchTotals(compact_rows=5 * self.batch_rows)
+        scan = ExportScan(str(path), schema, basis, self.conn, [], sums)
         try:
             self._stream(scan, source_sql, plan)
         except duckdb.Error as exc:
@@ -346,7 +350,7 @@ class ExportReader:
         scan.parts.append(part)
         side = self.conn.cursor()  # the stream holds the connection's result open
         normalizer = BatchNormalizer(side, plan)
-        raw = self.conn.sql(rows_sql(source_sql, plan)).to_arrow_reader(batch_size=_SCAN_BATCH)
+        raw = self.conn.sql(rows_sql(source_sql, plan)).to_arrow_reader(batch_size=self.batch_rows)
         with pa.OSFile(str(part), "wb") as sink, pa.ipc.new_stream(sink, SPILL_SCHEMA) as writer:
             for batch in prefetched(raw):
                 if not batch.num_rows:
@@ -423,6 +427,8 @@ class ExportReader:
                 "WHERE billing_day IS NULL OR currency IS NULL OR cost_text IS NULL "
                 f"OR NOT {number.format('cost_text')} "
                 f"OR (qty_text IS NOT NULL AND NOT {number.format('qty_text')}) "
+                f"OR abs(TRY_CAST(cost_text AS DOUBLE)) >= {_STORABLE_UNITS} "
+                f"OR abs(TRY_CAST(qty_text AS DOUBLE)) >= {_STORABLE_UNITS} "
                 f"LIMIT {_MAX_LISTED_ISSUES}"
             ).fetchall()
         finally:
@@ -434,6 +440,10 @@ class ExportReader:
                 reason = "no currency"
             elif cost is None or not re.fullmatch(_PLAIN_NUMBER, cost):
                 reason = f"cost {cost!r} is not a number"
+            elif abs(Decimal(cost)) >= _STORABLE_UNITS:
+                reason = f"cost {cost} is beyond what the store holds (±9.2 billion)"
+            elif quantity is not None and re.fullmatch(_PLAIN_NUMBER, quantity):
+                reason = f"quantity {quantity} is beyond what the store holds (±9.2 billion)"
             else:
                 reason = f"quantity {quantity!r} is not a number"
             line = int(rn) + 1

@@ -54,6 +54,7 @@ SUMMARY_KEYS = ("billing_scope", "subscription_id", "resource_group", "billing_d
 _E9 = 10**9
 _E18 = 10**18
 _PLAIN = re.compile(NUMBER_PATTERN)
+_STORABLE = 2**63
 _MAX_DECIMALS = 36  # deeper digits are refused: no Azure amount carries them
 
 
@@ -93,7 +94,8 @@ class BatchTotals:
     and when :attr:`sums` is read.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, compact_rows: int = _COMPACT_ROWS) -> None:
+        self.compact_rows = compact_rows
         self._grouped: list[pa.Table] = []
         self._pending = 0
         self._sums: dict[tuple[object, ...], CellSums] = {}
@@ -124,7 +126,7 @@ class BatchTotals:
         grouped = pa.table(values + grouped.columns[len(SUMMARY_KEYS) :], names=grouped.column_names)
         self._grouped.append(grouped)
         self._pending += grouped.num_rows
-        if self._pending > _COMPACT_ROWS:
+        if self._pending > self.compact_rows:
             self._grouped = [_group(pa.concat_tables(self._grouped), again=True)]
             self._pending = self._grouped[0].num_rows
 
@@ -243,15 +245,16 @@ def _numbers(batch: pa.RecordBatch) -> _Numbers:
         if value is None:
             continue
         nanos, rest = split_nanos(value)
-        cost_nanos[i], cost_rem[i], tail[i] = nanos, rest, _tail(value, nanos, rest)
-        cost_ok[i] = True
+        if abs(nanos) < _STORABLE:  # else refused: the store holds nanos in 64 bits (±9.2 billion units)
+            cost_nanos[i], cost_rem[i], tail[i] = nanos, rest, _tail(value, nanos, rest)
+            cost_ok[i] = True
     q_nanos, q_rest = _split(batch.column("q_18"), batch.column("q_9"))
     # half-even nanos of the quantity: the rest only decided the tie, so the nanos alone are kept
     q_ok = _fast(batch, "q")
     for i, text in _slow_rows(batch.column("q_exact")):
         value = _exact(text)
-        if value is not None:
-            q_nanos[i], q_ok[i] = to_nanos(value), True
+        if value is not None and abs(nanos := to_nanos(value)) < _STORABLE:
+            q_nanos[i], q_ok[i] = nanos, True
     del q_rest
     q_present = pc.fill_null(batch.column("q_present"), False).to_numpy(zero_copy_only=False)
     quantity = pa.array(q_nanos, type=pa.int64(), mask=~q_ok)

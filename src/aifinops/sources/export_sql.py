@@ -174,6 +174,4 @@ def rows_sql(source_sql: str, plan: ScanPlan) -> str:
     """One row out per source row: the raw key texts (``k_*``, normalized per distinct value afterwards by
     :mod:`aifinops.sources.export_batches`) and the cost and quantity read exactly, with no aggregation."""
     keys = ", ".join(f"k_{f}" for f in RAW_KEYS)
-    return (
-        f"SELECT {keys}, {_number('c')}, {_number('q')} FROM (SELECT {plan.raw} FROM {source_sql})"
-    )
+    return f"SELECT {keys}, {_number('c')}, {_number('q')} FROM (SELECT {plan.raw} FROM {source_sql})"
