@@ -83,7 +83,7 @@ class CellSums:
 
 _MONEY = ("cost_nanos", "cost_rem_e18", "tail")
 _EXACT = pa.decimal128(38, 0)
-_COMPACT_ROWS = 500_000
+_COMPACT_ROWS = 150_000
 
 
 class BatchTotals:
