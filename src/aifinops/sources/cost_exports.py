@@ -141,6 +141,7 @@ class ExportScan:
         spilled = pa.RecordBatchReader.from_batches(SPILL_SCHEMA, self._spilled())
         if self.dropped:  # cells left to another delivery: DuckDB filters them out
             rel = self.conn.from_arrow(spilled).query("spilled", self._rows_sql())
+            assert rel is not None  # a SELECT always gives a relation
             return rel.to_arrow_reader(batch_size=batch_size)
         return pa.RecordBatchReader.from_batches(_ROWS_SCHEMA, self._in_window(spilled, batch_size))
 

@@ -265,8 +265,8 @@ def _fast(batch: pa.RecordBatch, prefix: str) -> np.ndarray:
     """Rows whose number the casts read exactly (a writable bool array)."""
     readable = pc.fill_null(batch.column(f"{prefix}_ok"), False)
     cast = pc.and_(pc.is_null(batch.column(f"{prefix}_exact")), pc.is_valid(batch.column(f"{prefix}_18")))
-    ok = pc.and_(readable, cast)
-    return ok.to_numpy(zero_copy_only=False).copy()
+    ok: np.ndarray = pc.and_(readable, cast).to_numpy(zero_copy_only=False).copy()
+    return ok
 
 
 def _slow_rows(column: pa.Array) -> Iterator[tuple[int, str]]:
@@ -380,8 +380,9 @@ def stored(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 def day_range(totals: BatchTotals) -> tuple[dt.date, dt.date] | None:
-    days = [key[3] for key, _ in totals.good()]
-    return (min(days), max(days)) if days else None  # type: ignore[type-var]
+    """First and last billing day of the rows kept, or None when there are none."""
+    days = [d for key, _ in totals.good() if isinstance(d := key[3], dt.date)]
+    return (min(days), max(days)) if days else None
 
 
 def per_currency(rows: Iterable[tuple[tuple[object, ...], CellSums]]) -> Mapping[str, CellSums]:
