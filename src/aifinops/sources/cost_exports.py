@@ -65,7 +65,7 @@ _ROWS_SCHEMA = pa.schema(
 )
 #: Rows per batch out of DuckDB: large enough that per-batch work (a dictionary per key column, one small
 #: aggregation) is noise, small enough that a batch is a few tens of MB.
-_SCAN_BATCH = 100_000
+_SCAN_BATCH = 50_000
 
 
 @dataclass(frozen=True, slots=True)
