@@ -125,8 +125,15 @@ def _arrow_batches(
                 field="billing_day",
             )
         day = pc.cast(batch.column("billing_day"), pa.string()).to_pylist()
-        columns = [batch.column(name).to_pylist() for name in COST_ROW_COLUMNS[1:]]
+        columns = [_plain(batch.column(name)).to_pylist() for name in COST_ROW_COLUMNS[1:]]
         yield list(zip(*map(repeat, head), day, *columns, strict=False))  # head repeats
+
+
+def _plain(column: pa.Array) -> pa.Array:
+    """A dictionary-encoded column decoded first: Python values come out of plain arrays far faster."""
+    import pyarrow as pa
+
+    return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
 
 
 class CostRecordStore:
