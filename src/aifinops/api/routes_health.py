@@ -2,11 +2,13 @@
 
 ``/healthz`` answers while the process serves HTTP. ``/readyz`` answers 200 only when this replica can do its
 work: the database answers, its schema is the one the code expects, and Redis answers when one is configured;
-otherwise 503 with a problem document naming each failing check and its reason. Neither needs a key.
+otherwise 503 with a problem document naming each failing check and its reason. Neither needs a key, so
+neither shows an address or a driver message (those go to the log).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Literal
@@ -22,6 +24,7 @@ from aifinops.store import Store
 __all__ = ["ReadinessChecks", "router"]
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
 
 
 class Health(BaseModel):
@@ -56,7 +59,8 @@ class ReadinessChecks:
         try:
             current = self.store.current_heads()  # a query: the database answers, or this raises
         except Exception as exc:
-            failed["store"] = f"database {self.store.safe_url} unreachable: {type(exc).__name__}: {exc}"[:500]
+            log.warning("readiness: the database does not answer: %s", exc)
+            failed["store"] = f"database unreachable ({type(exc).__name__}); the server log has the details"
         else:
             passed["store"] = "ok"
             if self.expected is None:
@@ -75,7 +79,8 @@ class ReadinessChecks:
                 self._redis()
                 passed["redis"] = "ok"
             except Exception as exc:
-                failed["redis"] = f"redis unreachable: {type(exc).__name__}: {exc}"[:500]
+                log.warning("readiness: Redis does not answer: %s", exc)
+                failed["redis"] = f"redis unreachable ({type(exc).__name__}); the server log has the details"
         return passed, failed
 
 
