@@ -32,7 +32,10 @@ def test_healthz_answers_while_the_process_serves(client: TestClient) -> None:
 def test_readyz_checks_the_store_and_its_schema(client: TestClient) -> None:
     r = client.get("/readyz")
     assert r.status_code == 200, r.text
-    assert r.json() == {"status": "ready", "checks": {"store": "ok", "schema": "ok", "redis": "not configured"}}
+    assert r.json() == {
+        "status": "ready",
+        "checks": {"store": "ok", "schema": "ok", "redis": "not configured"},
+    }
 
 
 @pytest.mark.redis

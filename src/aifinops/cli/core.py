@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from aifinops.cli.signals import graceful_sigterm
 from aifinops.config import Settings, load_settings
 from aifinops.errors import ValidationError
 from aifinops.jobs.schedule import Schedule
@@ -182,11 +183,13 @@ def serve(
     console.print(f"serving on http://{host}:{port}  (dashboard: /, docs: /docs, metrics: /metrics)")
     try:
         # SIGTERM / SIGINT: uvicorn stops accepting, finishes the requests in flight, then returns here.
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        with graceful_sigterm():
+            uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         released = schedule.stop(grace=settings.shutdown_grace_seconds)
         if released:
             console.print(f"stopped with {', '.join(released)} unfinished: another replica runs them now")
+    console.print("serve stopped")
 
 
 def _start_schedule(settings: Settings, store: Store) -> Schedule:

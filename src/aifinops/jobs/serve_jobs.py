@@ -57,8 +57,7 @@ def check_budgets(settings: Settings, store: Store) -> int:
 
 def collect_source(collector: Collector, source: str, *, settings: Settings, store: Store) -> None:
     """Collect ``source`` over :func:`collection_window` and keep the period snapshots after it."""
-    now = dt.datetime.now(dt.UTC)
-    summary = collector.collect(*collection_window(now.date()), sources=[source])
+    summary = collector.collect(*collection_window(collector.clock().date()), sources=[source])
     for error in summary.errors:
         log.warning("collection of %s: %s", source, error)
-    keep_snapshots(store, timezone=settings.timezone, now=dt.datetime.now(dt.UTC))
+    keep_snapshots(store, timezone=settings.timezone, now=collector.clock())
