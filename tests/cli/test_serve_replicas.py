@@ -182,7 +182,7 @@ def test_the_survivor_takes_the_killed_leaders_turn_over_and_nothing_runs_twice(
             )
             assert failover <= LEASE + POLL + SLACK
 
-            # The budget crosses 50 % and 100 % on the collected actual cost: the next budget turn alerts once.
+            # 15 USD collected against 10 USD crosses 50 % and 100 %: the next budget turn alerts, once.
             _wait("two alerts", lambda: len(receiver.verified) >= 2, timeout=60)
             runs = _job(pg_store, "budgets")
             assert runs is not None
@@ -191,7 +191,8 @@ def test_the_survivor_takes_the_killed_leaders_turn_over_and_nothing_runs_twice(
             checkpoints = _count(pg_store, "SELECT count(*) FROM cost_checkpoints")
             distinct = _count(
                 pg_store,
-                "SELECT count(*) FROM (SELECT DISTINCT scope, basis, start_day, end_day FROM cost_checkpoints) s",
+                "SELECT count(*) FROM "
+                "(SELECT DISTINCT scope, basis, start_day, end_day FROM cost_checkpoints) AS slices",
             )
             assert checkpoints == distinct >= 1  # each slice collected once
             assert state.calls["cost"] == 1 + checkpoints  # the 429, then one query per slice: no second run
