@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from functools import partial
 
 from aifinops.config import Settings
 from aifinops.jobs.budgets import evaluate_and_alert
@@ -39,11 +40,8 @@ def build_schedule(settings: Settings, store: Store, *, collector: Collector | N
     if collector is not None:
         every = {**DEFAULT_INTERVALS, **a.collect_interval_seconds}
         for source in collector.configured_sources:
-            schedule.every(
-                f"collect:{source}",
-                max(int(every[source]), 1),
-                lambda source=source: collect_source(collector, source, settings=settings, store=store),
-            )
+            run = partial(collect_source, collector, source, settings=settings, store=store)
+            schedule.every(f"collect:{source}", max(int(every[source]), 1), run)
     return schedule
 
 

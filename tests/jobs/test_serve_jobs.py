@@ -1,0 +1,35 @@
+"""The jobs serve schedules: budgets always, one collection job per configured source on its interval."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from aifinops.config import load_settings
+from aifinops.jobs.collect import DEFAULT_INTERVALS
+from aifinops.jobs.serve_jobs import build_schedule
+from aifinops.store import Store
+
+
+def test_without_an_azure_source_only_budgets_are_scheduled(sqlite_store: Store) -> None:
+    schedule = build_schedule(load_settings(budget_check_seconds=60), sqlite_store)
+    assert list(schedule.jobs) == ["budgets"]
+    assert schedule.jobs["budgets"].interval == dt.timedelta(seconds=60)
+
+
+def test_each_configured_source_is_a_job_on_its_own_interval(sqlite_store: Store, tmp_path: Path) -> None:
+    settings = load_settings(
+        azure={
+            "export_paths": [str(tmp_path)],
+            "logs": {"workspaces": ["00000000-0000-0000-0000-00000000000a"]},
+            "collect_interval_seconds": {"exports": 120},
+        },
+        schedule_lease_seconds=12,
+        schedule_poll_seconds=0.5,
+    )
+    schedule = build_schedule(settings, sqlite_store)
+    collect = {name: job.interval.total_seconds() for name, job in schedule.jobs.items() if name != "budgets"}
+    assert collect.pop("collect:exports") == 120
+    assert collect and all(name.startswith("collect:") for name in collect)
+    assert all(seconds == DEFAULT_INTERVALS[name.split(":")[1]] for name, seconds in collect.items())
+    assert schedule.lease == dt.timedelta(seconds=12) and schedule.poll == 0.5
