@@ -1,4 +1,4 @@
-"""Replicas that all run `aifinops db upgrade` at start (the image's AIFINOPS_MIGRATE=1) on one new database."""
+"""Replicas that all run `aifinops db upgrade` at start (AIFINOPS_MIGRATE=1) on one new database."""
 
 from __future__ import annotations
 
