@@ -5,6 +5,7 @@ due and nobody holds an unexpired lease), renews the lease while it runs, and on
 on and gives the lease back. A replica that dies mid-run stops renewing: once its lease expires any other
 replica claims the row and runs that turn again. On PostgreSQL the UPDATE takes the row lock, so two replicas
 never both claim one turn; on SQLite (a single node) the database's single writer gives the same.
+Times are each replica's own UTC clock: replicas' clocks must agree (NTP) to well within a lease.
 """
 
 from __future__ import annotations
