@@ -148,6 +148,7 @@ def test_the_survivor_takes_the_killed_leaders_turn_over_and_nothing_runs_twice(
             "AIFINOPS_AZURE__MANAGEMENT_ENDPOINT": emulator.url,
             "AIFINOPS_AZURE__COLLECT_INTERVAL_SECONDS": json.dumps({"cost_management": 3600}),
             "AIFINOPS_BUDGET_CHECK_SECONDS": "10",
+            "AIFINOPS_AZURE__RETAIL_PRICES_SYNC_SECONDS": "0",  # offline: no Retail Prices API
             "AIFINOPS_SCHEDULE_LEASE_SECONDS": str(LEASE),
             "AIFINOPS_SCHEDULE_POLL_SECONDS": str(POLL),
             "IDENTITY_ENDPOINT": emulator.url + "/msi/token",

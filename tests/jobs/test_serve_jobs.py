@@ -12,7 +12,8 @@ from aifinops.store import Store
 
 
 def test_without_an_azure_source_only_budgets_are_scheduled(sqlite_store: Store) -> None:
-    schedule = build_schedule(load_settings(budget_check_seconds=60), sqlite_store)
+    settings = load_settings(budget_check_seconds=60, azure={"retail_prices_sync_seconds": 0})
+    schedule = build_schedule(settings, sqlite_store)
     assert list(schedule.jobs) == ["budgets"]
     assert schedule.jobs["budgets"].interval == dt.timedelta(seconds=60)
 
@@ -28,8 +29,19 @@ def test_each_configured_source_is_a_job_on_its_own_interval(sqlite_store: Store
         schedule_poll_seconds=0.5,
     )
     schedule = build_schedule(settings, sqlite_store)
-    collect = {name: job.interval.total_seconds() for name, job in schedule.jobs.items() if name != "budgets"}
+    collect = {
+        n: job.interval.total_seconds() for n, job in schedule.jobs.items() if n.startswith("collect:")
+    }
     assert collect.pop("collect:exports") == 120
-    assert collect and all(name.startswith("collect:") for name in collect)
+    assert collect and set(schedule.jobs) == {"budgets", "prices", "collect:exports", *collect}
     assert all(seconds == DEFAULT_INTERVALS[name.split(":")[1]] for name, seconds in collect.items())
     assert schedule.lease == dt.timedelta(seconds=12) and schedule.poll == 0.5
+
+
+def test_the_price_sync_is_a_job_looked_at_hourly_at_most_and_off_at_zero(sqlite_store: Store) -> None:
+    daily = build_schedule(load_settings(azure={"retail_prices_sync_seconds": 86_400}), sqlite_store)
+    assert daily.jobs["prices"].interval == dt.timedelta(hours=1)
+    often = build_schedule(load_settings(azure={"retail_prices_sync_seconds": 600}), sqlite_store)
+    assert often.jobs["prices"].interval == dt.timedelta(minutes=10)
+    off = build_schedule(load_settings(azure={"retail_prices_sync_seconds": 0}), sqlite_store)
+    assert "prices" not in off.jobs

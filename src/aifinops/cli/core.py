@@ -24,10 +24,22 @@ keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=T
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Create or migrate the database schema to the latest version."""
+    """Create or migrate the database schema to the latest version; an empty price book gets the shipped
+    snapshot of Azure list prices (run `aifinops prices sync` for current, per-region prices)."""
+    from aifinops.jobs.price_sync import seed_snapshot
+
     store = Store.from_settings(load_settings())
     heads = store.upgrade()
     typer.echo(f"database {store.safe_url} is at {', '.join(heads)}")
+    seeded = seed_snapshot(store, now=dt.datetime.now(dt.UTC))
+    if seeded is not None:
+        snapshot, saved = seeded
+        captured = snapshot.captured_at.date().isoformat() if snapshot.captured_at else "an unknown date"
+        typer.echo(
+            f"price book was empty: {saved.inserted} list prices from the shipped snapshot "
+            f"{snapshot.path} (captured {captured}); `aifinops prices sync` reads current ones"
+        )
+        typer.echo("provenance: " + " ".join((snapshot.provenance or "not given").split()))
 
 
 @keys_app.command("create")
@@ -145,9 +157,12 @@ def reprice(
     start, end = _day(from_, "from"), _day(to, "to")
     if end <= start:
         raise ValidationError(f"--to {to} must be after --from {from_}", field="to")
-    store = Store.from_settings(load_settings())
+    from aifinops.jobs.price_cache import pricing_rules
+
+    settings = load_settings()
+    store = Store.from_settings(settings)
     store.check_schema()
-    book = PriceBook(read_prices(store))
+    book = PriceBook(read_prices(store), rules=pricing_rules(settings))
     with console.status("re-pricing…"):
         report = RepricingStore(store).reprice(
             lambda e: price_event(e, book),
@@ -235,6 +250,8 @@ def _start_schedule(settings: Settings, store: Store) -> Schedule:
     schedule = build_schedule(settings, store)
     if not any(name.startswith("collect:") for name in schedule.jobs):
         console.print("no Azure source configured (AIFINOPS_AZURE__COST_SCOPES, …): the collector is off")
+    if "prices" not in schedule.jobs:
+        console.print("price sync: off (AIFINOPS_AZURE__RETAIL_PRICES_SYNC_SECONDS=0)")
     schedule.start()
     console.print(f"scheduled jobs ({schedule.holder}): {', '.join(sorted(schedule.jobs))}")
     return schedule

@@ -1,7 +1,9 @@
 """The jobs `aifinops serve` runs on a schedule, each through the replicas' shared :class:`Schedule`.
 
-Budgets are evaluated (and their alerts raised) every ``budget_check_seconds``; each configured Azure source
-is collected on its own interval, and the period snapshots are kept after each collection.
+Budgets are evaluated (and their alerts raised) every ``budget_check_seconds``; the Retail Prices API is
+re-read when the price book is ``azure.retail_prices_sync_seconds`` old (looked at hourly at most); each
+configured Azure source is collected on its own interval, and the period snapshots are kept after each
+collection.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from functools import partial
 from aifinops.config import Settings
 from aifinops.jobs.budgets import evaluate_and_alert
 from aifinops.jobs.collect import DEFAULT_INTERVALS, Collector, build_collector, collection_window
+from aifinops.jobs.price_sync import CHECK_SECONDS, sync_if_due
 from aifinops.jobs.schedule import Schedule
 from aifinops.jobs.snapshots import keep_snapshots
 from aifinops.store import Store
@@ -31,6 +34,10 @@ def build_schedule(settings: Settings, store: Store, *, collector: Collector | N
         poll_seconds=settings.schedule_poll_seconds,
     )
     schedule.every("budgets", settings.budget_check_seconds, lambda: check_budgets(settings, store))
+    sync_every = settings.azure.retail_prices_sync_seconds
+    if sync_every:  # 0: off
+        sync = partial(sync_if_due, settings, store, float(sync_every))
+        schedule.every("prices", min(float(sync_every), CHECK_SECONDS), sync)
     a = settings.azure
     configured = (
         a.cost_scopes or a.export_paths or a.export_blob_url or a.monitor_resources or a.subscriptions
