@@ -29,9 +29,10 @@ def db_upgrade() -> None:
     from aifinops.jobs.price_sync import seed_snapshot
 
     store = Store.from_settings(load_settings())
-    heads = store.upgrade()
+    with store.migration_lock():  # replicas migrating at once: one seeds, the others find prices
+        heads = store.upgrade()
+        seeded = seed_snapshot(store, now=dt.datetime.now(dt.UTC))
     typer.echo(f"database {store.safe_url} is at {', '.join(heads)}")
-    seeded = seed_snapshot(store, now=dt.datetime.now(dt.UTC))
     if seeded is not None:
         snapshot, saved = seeded
         captured = snapshot.captured_at.date().isoformat() if snapshot.captured_at else "an unknown date"

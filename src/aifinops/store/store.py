@@ -200,23 +200,27 @@ class Store:
         find the schema current.
         """
         try:
-            with self._migration_lock():
+            with self.migration_lock():
                 command.upgrade(self._alembic_config(), "heads")
         except SQLAlchemyError as exc:
             raise StoreError(f"migration failed on {self.safe_url}: {exc}") from exc
         return sorted(self.current_heads())
 
     @contextmanager
-    def _migration_lock(self) -> Iterator[None]:
-        if self.dialect != "postgresql":
+    def migration_lock(self) -> Iterator[None]:
+        """Hold the PostgreSQL advisory lock of upgrades (re-entrant within this Store): what follows an
+        upgrade and must not run twice at once (seeding an empty table) goes inside it too."""
+        if self.dialect != "postgresql" or getattr(self, "_migration_locked", False):
             yield  # SQLite: one writer at a time already
             return
         with self.engine.connect() as conn:
             conn.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK})")
             conn.commit()
+            self._migration_locked = True
             try:
                 yield
             finally:
+                self._migration_locked = False
                 conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})")
                 conn.commit()
 
