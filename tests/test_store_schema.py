@@ -31,6 +31,7 @@ def test_migrations_build_exactly_the_tables_the_code_defines(store: Store) -> N
     import aifinops.store.allocation_tables
     import aifinops.store.budget_tables
     import aifinops.store.cost_tables
+    import aifinops.store.job_leases
     import aifinops.store.log_watermarks
     import aifinops.store.optimize_tables
     import aifinops.store.rollup_tables

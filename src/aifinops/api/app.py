@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -21,6 +21,7 @@ from aifinops.api import (
     routes_budgets,
     routes_estate,
     routes_guard,
+    routes_health,
     routes_ingest,
     routes_inventory,
     routes_otlp,
@@ -36,6 +37,7 @@ from aifinops.api.deps import MetricsCaller
 from aifinops.api.metrics import StoreCollector
 from aifinops.api.openapi import install_openapi, reject_unknown_query
 from aifinops.api.problems import ProblemError, install_problem_handlers
+from aifinops.api.routes_health import ReadinessChecks
 from aifinops.config import Settings
 from aifinops.errors import ConfigError
 from aifinops.gateway.build import build_enforcer
@@ -117,6 +119,7 @@ def create_app(
         loopback=is_loopback(host or settings.host),
         ttl=key_check_seconds,
     )
+    app.state.readiness = ReadinessChecks(store, settings.redis_url)
     app.state.enforcer = build_enforcer(settings, book=app.state.ingestor.book)
     for name, value in state.items():
         setattr(app.state, name, value)
@@ -132,6 +135,7 @@ def create_app(
         routes_allocation,
         routes_budgets,
         routes_guard,
+        routes_health,
         routes_inventory,
         routes_estate,
         routes_telemetry,
@@ -165,9 +169,5 @@ def create_app(
             )
         body = await run_in_threadpool(generate_latest, registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz(request: Request) -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
 
     return app
