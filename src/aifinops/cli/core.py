@@ -1,4 +1,4 @@
-"""Core commands: serve, db upgrade, keys, reprice."""
+"""Core commands: serve, db upgrade, keys, reprice, retention."""
 
 from __future__ import annotations
 
@@ -163,6 +163,39 @@ def reprice(
         typer.echo(f"  {currency}: {t['before']} → {t['after']} (estimated)")
 
 
+def retention(
+    keep_months: Annotated[
+        int | None,
+        typer.Option(
+            help="Full UTC months of raw events to keep before the current one "
+            "(default AIFINOPS_RETENTION_KEEP_MONTHS)."
+        ),
+    ] = None,
+) -> None:
+    """Drop raw usage events older than the kept months; roll-ups, task figures, allocations and snapshots
+    stay exact."""
+    from aifinops.jobs.retention import run_retention
+
+    settings = load_settings()
+    months = keep_months if keep_months is not None else settings.retention_keep_months
+    if months is None:
+        raise ValidationError(
+            "say how many months to keep: --keep-months N or AIFINOPS_RETENTION_KEEP_MONTHS",
+            field="keep_months",
+        )
+    if months < 1:
+        raise ValidationError(f"--keep-months must be at least 1, got {months}", field="keep_months")
+    store = Store.from_settings(settings)
+    store.check_schema()
+    with console.status("applying retention…"):
+        report = run_retention(store, keep_months=months, now=dt.datetime.now(dt.UTC))
+    dropped = f" ({len(report.dropped_partitions)} monthly partitions)" if report.dropped_partitions else ""
+    typer.echo(
+        f"kept events from {report.horizon:%Y-%m-%d} on: "
+        f"dropped {report.deleted_events} older events{dropped}"
+    )
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
@@ -187,13 +220,29 @@ def serve(
 
 
 def _start_collector(settings: Settings, store: Store) -> threading.Event:
-    """Beside the API: budgets evaluated and alerted on a schedule, and the configured Azure sources
-    collected on theirs (no collector when none is set)."""
+    """Beside the API: the coming months' event partitions created, retention applied when configured,
+    budgets evaluated and alerted on a schedule, and the configured Azure sources collected on theirs (no
+    collector when none is set)."""
     from aifinops.jobs.budgets import watch_budgets
     from aifinops.jobs.collect import build_collector, run_scheduled
+    from aifinops.jobs.retention import watch_retention
     from aifinops.jobs.snapshots import keep_snapshots
+    from aifinops.store.partitions import ensure_partitions, months_ahead
 
     stop = threading.Event()
+    ensure_partitions(store, months_ahead(dt.datetime.now(dt.UTC)))
+    if settings.retention_keep_months is not None:
+        threading.Thread(
+            target=watch_retention,
+            name="aifinops-retention",
+            daemon=True,
+            kwargs={
+                "store": store,
+                "keep_months": settings.retention_keep_months,
+                "stop": stop,
+                "interval": settings.retention_check_seconds,
+            },
+        ).start()
     threading.Thread(
         target=watch_budgets,
         name="aifinops-budgets",
@@ -231,4 +280,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(keys_app, name="keys")
     app.command("reprice")(reprice)
+    app.command("retention")(retention)
     app.command("serve")(serve)

@@ -25,6 +25,7 @@ class IngestResult:
     accepted: int
     duplicates: int
     unpriced: int
+    past_retention: tuple[str, ...] = ()  # ids of events refused: older than the retention horizon
 
 
 class Ingestor:
@@ -81,7 +82,12 @@ class Ingestor:
             unpriced += priced.cost is None
             rows.append(event_values(event, priced, source=source, ingested_at=ingested_at, sqlite=sqlite))
         result = self.events.insert(rows, source=source, now=now)
-        return IngestResult(accepted=result.inserted, duplicates=result.duplicates, unpriced=unpriced)
+        return IngestResult(
+            accepted=result.inserted,
+            duplicates=result.duplicates,
+            unpriced=unpriced,
+            past_retention=result.past_retention,
+        )
 
     def record_outcomes(self, outcomes: Sequence[TaskOutcome]) -> int:
         return self.outcomes.upsert(outcomes, now=self._clock())

@@ -18,6 +18,8 @@ from aifinops.domain import DIMENSIONS, MeterKind, PricedUsage, UsageEvent, to_n
 from aifinops.engine.usage_buckets import EPOCH
 from aifinops.errors import StoreError
 from aifinops.store.freshness import touch_freshness
+from aifinops.store.partitions import ensure_partitions, month_of
+from aifinops.store.retention import retention_horizon
 from aifinops.store.store import Store, retrying
 from aifinops.store.tables import ROLLUP_SUMS, usage_events
 
@@ -39,6 +41,7 @@ _SUMMED = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_to
 class InsertResult:
     inserted: int
     duplicates: int
+    past_retention: tuple[str, ...] = ()  # ids of events refused for being older than the retention horizon
 
 
 #: ``usage_events`` columns in the order :func:`event_values` produces them (checked against the table).
@@ -168,9 +171,10 @@ def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
+#: No ON CONFLICT clause: PostgreSQL's partitioned table has no unique event_id (its insert trigger skips a
+#: taken id instead), and SQLite inserts only the ids it found new under its write lock.
 _INSERT_EVENTS = (
-    f"INSERT INTO usage_events ({', '.join(EVENT_COLUMNS)}) VALUES ({_placeholders(len(EVENT_COLUMNS))}) "
-    "ON CONFLICT (event_id) DO NOTHING"
+    f"INSERT INTO usage_events ({', '.join(EVENT_COLUMNS)}) VALUES ({_placeholders(len(EVENT_COLUMNS))})"
 )
 
 
@@ -270,7 +274,8 @@ class EventStore:
     """Usage events in the store.
 
     The insert path uses the driver directly (one executemany per table): SQLAlchemy's per-row parameter
-    processing cost more than the database itself on this hot path.
+    processing cost more than the database itself on this hot path. Events from before the retention horizon
+    (see ``retention.py``) are refused: their months are gone, and so is the record of their ids.
     """
 
     def __init__(self, store: Store) -> None:
@@ -283,22 +288,31 @@ class EventStore:
         # In event_id order, so that concurrent batches lock the ids they share in the same order.
         for row in sorted(rows, key=lambda r: r[0]):
             unique.setdefault(row[0], row)
+        if self.store.dialect == "postgresql":
+            with self.store.reader() as conn:
+                horizon = retention_horizon(conn)
+            ensure_partitions(
+                self.store, {month_of(r[1]) for r in unique.values() if horizon is None or r[1] >= horizon}
+            )
         return retrying(lambda: self._insert_once(unique, len(rows), source=source, now=now))
 
     def _insert_once(
         self, unique: dict[str, tuple[Any, ...]], received: int, *, source: str, now: dt.datetime
     ) -> InsertResult:
         with self.store.session() as conn:
+            kept, past = _within_retention(conn, unique)
             if conn.dialect.name == "postgresql":
-                fresh = self._insert_postgres(conn, unique)
+                fresh = self._insert_postgres(conn, kept)
             else:
-                fresh = self._insert_sqlite(conn, unique)
+                fresh = self._insert_sqlite(conn, kept)
             if fresh:
                 last = max(r[1] for r in fresh)
                 if isinstance(last, str):
                     last = dt.datetime.fromisoformat(last).replace(tzinfo=dt.UTC)
                 self._touch_freshness(conn, source, now, last)
-        return InsertResult(inserted=len(fresh), duplicates=received - len(fresh))
+        return InsertResult(
+            inserted=len(fresh), duplicates=received - len(fresh) - len(past), past_retention=past
+        )
 
     @property
     def sqlite(self) -> bool:
@@ -307,7 +321,9 @@ class EventStore:
 
     @staticmethod
     def _insert_postgres(conn: Connection, unique: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """ON CONFLICT DO NOTHING RETURNING tells exactly which rows are new, even under concurrency."""
+        """RETURNING tells exactly which rows are new, even under concurrency: the table's insert trigger
+        claims each event id in ``usage_event_ids`` and skips the row whose id was taken (a second writer of
+        the same id waits for the first to commit), as ON CONFLICT DO NOTHING would (see partitions.py)."""
         if not unique:
             return []
         # psycopg's executemany(returning=True) is not in the DBAPI stubs
@@ -328,9 +344,17 @@ class EventStore:
                     break
         finally:
             cursor.close()
-        if ids:
-            roll_up(conn, "id = ANY(%(ids)s)", {"ids": ids})
-        return [unique[k] for k in keys]
+        if not ids:
+            return []
+        fresh = [unique[k] for k in keys]
+        stamps = [r[1] for r in fresh]
+        # The time bounds let PostgreSQL visit only the partitions of the batch's months.
+        roll_up(
+            conn,
+            "id = ANY(%(ids)s) AND ts >= %(lo)s AND ts <= %(hi)s",
+            {"ids": ids, "lo": min(stamps), "hi": max(stamps)},
+        )
+        return fresh
 
     @staticmethod
     def _insert_sqlite(conn: Connection, unique: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -367,3 +391,19 @@ class EventStore:
     @staticmethod
     def _touch_freshness(conn: Connection, source: str, now: dt.datetime, last_ts: dt.datetime) -> None:
         touch_freshness(conn, f"usage:{source}", now=now, last_data_ts=last_ts)
+
+
+def _within_retention(
+    conn: Connection, unique: dict[str, tuple[Any, ...]]
+) -> tuple[dict[str, tuple[Any, ...]], tuple[str, ...]]:
+    """The rows at or after the retention horizon, and the ids of those before it.
+
+    On PostgreSQL the horizon is read FOR SHARE: retention waits for this transaction, and this one for a
+    retention in progress, so no event lands in a month being dropped.
+    """
+    horizon = retention_horizon(conn, lock=True)
+    if horizon is None:
+        return unique, ()
+    bound: Any = sqlite_time(horizon) if conn.dialect.name == "sqlite" else horizon
+    kept = {k: r for k, r in unique.items() if r[1] >= bound}
+    return kept, tuple(k for k in unique if k not in kept)

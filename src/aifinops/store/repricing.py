@@ -12,7 +12,9 @@ from sqlalchemy import Connection, delete, select, update
 
 from aifinops.domain import DeploymentType, EventKind, EventStatus, PricedUsage, UsageEvent, from_nanos, plain
 from aifinops.engine.usage_buckets import EPOCH, to_hour
+from aifinops.errors import PastRetentionError
 from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
+from aifinops.store.retention import check_retained, retention_horizon
 from aifinops.store.store import Store
 from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
 
@@ -119,6 +121,7 @@ class RepricingStore:
         record the run with totals before and after."""
         tally = _Tally()
         with self.store.session() as conn:
+            check_retained(conn, start, what="re-pricing")
             for r in _event_rows(conn, start, end):
                 new = event_row(_event(r), price(_event(r)), source=r.source, now=now)
                 tally.events += 1
@@ -133,6 +136,7 @@ class RepricingStore:
                     if r.task_id:
                         tally.tasks.add(r.task_id)
             if tally.changed:
+                _refuse_tasks_past_retention(conn, tally.tasks)
                 _rebuild(conn, start, end, tally.tasks)
             report = tally.report()
             conn.execute(
@@ -149,6 +153,23 @@ class RepricingStore:
                 )
             )
         return report
+
+
+def _refuse_tasks_past_retention(conn: Connection, tasks: set[str]) -> None:
+    """A task whose first events were dropped by retention cannot be rebuilt from the events left."""
+    horizon = retention_horizon(conn)
+    if horizon is None or not tasks:
+        return
+    t = task_rollup.c
+    for i in range(0, len(ids := sorted(tasks)), 500):
+        early = conn.execute(
+            select(t.task_id).where(t.task_id.in_(ids[i : i + 500]), t.first_ts < horizon).limit(1)
+        ).scalar()
+        if early is not None:
+            raise PastRetentionError(
+                f"re-pricing would rebuild task {early!r}, whose events before {horizon:%Y-%m-%d} were "
+                "dropped by retention; re-price from a later day, after the task's first event"
+            )
 
 
 def _rebuild(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[str]) -> None:
