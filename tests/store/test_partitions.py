@@ -1,4 +1,4 @@
-"""Usage events in monthly partitions on PostgreSQL: created ahead and on demand, still exactly once per id."""
+"""Usage events in monthly PostgreSQL partitions: created ahead and on demand, still once per event id."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ def test_usage_events_is_partitioned_by_month_with_the_coming_months_ready(store
 @ON_POSTGRES
 def test_an_event_of_any_month_gets_its_partition_at_insert(store: Store) -> None:
     far = dt.datetime(2019, 3, 31, 23, 59, tzinfo=dt.UTC)
-    result = Ingestor(store).ingest([event(1, ts=far), event(2, ts=far + dt.timedelta(minutes=2))], source="t")
+    result = Ingestor(store).ingest(
+        [event(1, ts=far), event(2, ts=far + dt.timedelta(minutes=2))], source="t"
+    )
     assert result.accepted == 2
     with store.reader() as conn:
         found = partitions(conn)

@@ -123,7 +123,10 @@ def test_raw_event_reads_say_the_period_is_past_retention(four_months: Store) ->
         daily_token_sums(store, MONTHS[1], MONTHS[2])
     with pytest.raises(PastRetentionError):
         RepricingStore(store).reprice(
-            lambda e: pytest.fail("nothing to price"), start=HORIZON - dt.timedelta(days=1), end=HORIZON, now=NOW
+            lambda e: pytest.fail("nothing to price"),
+            start=HORIZON - dt.timedelta(days=1),
+            end=HORIZON,
+            now=NOW,
         )
     kept = daily_token_sums(store, MONTHS[2], dt.date(2026, 12, 1))
     assert sum(r.input_tokens for r in kept) == 24 * 1000
