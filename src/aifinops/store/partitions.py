@@ -77,7 +77,9 @@ def months_ahead(now: dt.datetime, ahead: int = MONTHS_AHEAD) -> list[Month]:
 
 
 def partition_name(month: Month) -> str:
-    """>>> partition_name((2026, 1))
+    """The partition of a month.
+
+    >>> partition_name((2026, 1))
     'usage_events_y2026m01'
     """
     return f"usage_events_y{month[0]:04d}m{month[1]:02d}"
