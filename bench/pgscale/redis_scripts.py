@@ -10,8 +10,9 @@ acquire script and one settle script, as the gateway runs them. Three limit shap
 
 Per shape it prints calls/s reached by ``--clients`` concurrent clients from this one process, the Redis
 server's CPU per call (from /proc: every command's parsing, networking and script time), the scripts' own
-time (``INFO commandstats``), and the memory each live counter and lease takes. ``redis-benchmark`` of a
-plain SET on the same server gives the baseline beside it. Redis runs on this shared machine: read the
+time (``INFO commandstats``: wall time inside Redis, inflated when the machine is loaded), the keys and
+memory of the counters, and the memory of each call in flight (acquired, not yet settled).
+``redis-benchmark`` of a plain SET on the same server gives the baseline beside it. Redis runs on this shared machine: read the
 per-call CPU, not the calls/s, as the capacity figure.
 
 Usage: .venv/bin/python bench/pgscale/redis_scripts.py [--calls 50000] [--clients 32]
@@ -168,6 +169,31 @@ def measure(port: int, pid: int, shape: str, *, calls: int, clients: int) -> Non
     )
 
 
+def lease_memory(port: int, *, leases: int = 10_000) -> None:
+    """Memory per call in flight: acquired, not yet settled (its record and its pool lease)."""
+    client = redis.Redis(port=port)
+    client.flushall()
+
+    async def hold() -> None:
+        counters = RedisCounters(aioredis.Redis(port=port))
+        now = time.time()
+        await counters.acquire(Reservation("warm", _charges("rpm+tpm+budget", 0, now)), now=now)
+        client.memory_purge()
+        before = int(client.info("memory")["used_memory"])
+        for _ in range(leases):
+            got = await counters.acquire(
+                Reservation(uuid.uuid4().hex, _charges("rpm+tpm+budget", 0, now)), now=now
+            )
+            assert got.ok
+        after = int(client.info("memory")["used_memory"])
+        print(
+            f"memory: {(after - before) / leases:,.0f} bytes per call in flight (one tenant, rpm+tpm+budget)"
+        )
+        await counters.aclose()
+
+    asyncio.run(hold())
+
+
 def baseline(port: int) -> None:
     out = subprocess.run(
         ["redis-benchmark", "-p", str(port), "-t", "set", "-n", "200000", "-c", "32", "-q"],
@@ -192,6 +218,7 @@ def main() -> None:
         baseline(port)
         for shape in ("rpm+tpm", "rpm+tpm+budget", "rpm+tpm+budget+concurrency"):
             measure(port, pid, shape, calls=args.calls, clients=args.clients)
+        lease_memory(port)
     sys.stdout.flush()
 
 
