@@ -12,8 +12,8 @@ Per shape it prints calls/s reached by ``--clients`` concurrent clients from thi
 server's CPU per call (from /proc: every command's parsing, networking and script time), the scripts' own
 time (``INFO commandstats``: wall time inside Redis, inflated when the machine is loaded), the keys and
 memory of the counters, and the memory of each call in flight (acquired, not yet settled).
-``redis-benchmark`` of a plain SET on the same server gives the baseline beside it. Redis runs on this shared machine: read the
-per-call CPU, not the calls/s, as the capacity figure.
+``redis-benchmark`` of a plain SET on the same server gives the baseline beside it. Redis runs on this
+shared machine: read the per-call CPU, not the calls/s, as the capacity figure.
 
 Usage: .venv/bin/python bench/pgscale/redis_scripts.py [--calls 50000] [--clients 32]
 """
