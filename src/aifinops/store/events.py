@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from aifinops.domain import DIMENSIONS, MeterKind, PricedUsage, UsageEvent, to_n
 from aifinops.engine.usage_buckets import EPOCH
 from aifinops.errors import StoreError
 from aifinops.store.freshness import touch_freshness
-from aifinops.store.partitions import ensure_partitions, month_of
+from aifinops.store.partitions import ensure_partitions, known_partitions, month_of
 from aifinops.store.retention import retention_horizon
 from aifinops.store.store import Store, retrying
 from aifinops.store.tables import ROLLUP_SUMS, usage_events
@@ -289,11 +289,7 @@ class EventStore:
         for row in sorted(rows, key=lambda r: r[0]):
             unique.setdefault(row[0], row)
         if self.store.dialect == "postgresql":
-            with self.store.reader() as conn:
-                horizon = retention_horizon(conn)
-            ensure_partitions(
-                self.store, {month_of(r[1]) for r in unique.values() if horizon is None or r[1] >= horizon}
-            )
+            self._ensure_partitions(unique.values())
         return retrying(lambda: self._insert_once(unique, len(rows), source=source, now=now))
 
     def _insert_once(
@@ -313,6 +309,18 @@ class EventStore:
         return InsertResult(
             inserted=len(fresh), duplicates=received - len(fresh) - len(past), past_retention=past
         )
+
+    def _ensure_partitions(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Create the partitions of the rows' months this process has not seen yet (none for months before
+        the retention horizon: those rows are refused)."""
+        months = {month_of(r[1]) for r in rows}
+        if not (months - known_partitions(self.store)):
+            return
+        with self.store.reader() as conn:
+            horizon = retention_horizon(conn)
+        if horizon is not None:
+            months = {m for m in months if m >= month_of(horizon)}
+        ensure_partitions(self.store, months)
 
     @property
     def sqlite(self) -> bool:

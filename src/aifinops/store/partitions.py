@@ -27,6 +27,7 @@ __all__ = [
     "create_partitions",
     "ensure_partitions",
     "forget_partitions",
+    "known_partitions",
     "month_of",
     "months_ahead",
     "partition_name",
@@ -139,6 +140,11 @@ def ensure_partitions(store: Any, months: Iterable[Month]) -> list[str]:
         created = create_partitions(conn, missing)
     known.update(missing)
     return created
+
+
+def known_partitions(store: Any) -> set[Month]:
+    """The months this process knows to have a partition in ``store`` (a copy)."""
+    return set(_KNOWN.get(store, ()))
 
 
 def forget_partitions(store: Any) -> None:
