@@ -1,4 +1,4 @@
-"""POST /api/events after retention: events older than the horizon are rejected by index, the rest kept."""
+"""The API after retention: older events rejected by index on ts, raw-event reads of older periods a 404."""
 
 from __future__ import annotations
 
@@ -19,3 +19,15 @@ def test_events_before_the_horizon_are_rejected_on_ts(store: Store, client: Test
     assert (reply["accepted"], reply["duplicates"], reply["rejected"]) == (2, 0, 1)
     assert [(e["index"], e["field"]) for e in reply["errors"]] == [(1, "ts")]
     assert "retention horizon" in reply["errors"][0]["reason"]
+
+
+def test_a_raw_event_read_past_the_horizon_is_a_404_naming_retention(
+    store: Store, client: TestClient
+) -> None:
+    client.post("/api/events", json=[event_json(1)])
+    apply_retention(store, horizon=dt.datetime(2026, 11, 1, tzinfo=dt.UTC), keep_months=1, now=T0)
+    gone = client.get("/api/estate", params={"period": "2026-10"})
+    assert gone.status_code == 404, gone.text
+    assert gone.json()["title"] == "Past retention"
+    assert "before 2026-11-01 were dropped by retention" in gone.json()["detail"]
+    assert client.get("/api/estate", params={"period": "2026-11"}).status_code == 200
