@@ -171,11 +171,12 @@ def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
-#: No ON CONFLICT clause: PostgreSQL's partitioned table has no unique event_id (its insert trigger skips a
-#: taken id instead), and SQLite inserts only the ids it found new under its write lock.
 _INSERT_EVENTS = (
-    f"INSERT INTO usage_events ({', '.join(EVENT_COLUMNS)}) VALUES ({_placeholders(len(EVENT_COLUMNS))})"
+    f"INSERT INTO usage_events ({', '.join(EVENT_COLUMNS)}) VALUES ({_placeholders(len(EVENT_COLUMNS))}) "
+    "ON CONFLICT (event_id) DO NOTHING"
 )
+#: PostgreSQL's partitioned table has no unique event_id to name: its insert trigger skips a taken id instead.
+_INSERT_PARTITIONED = _INSERT_EVENTS.removesuffix(" ON CONFLICT (event_id) DO NOTHING").replace("?", "%s")
 
 
 def _rollup_sql(table: str, grain: str, where: str, *, sqlite: bool) -> str:
@@ -340,7 +341,7 @@ class EventStore:
         keys: list[str] = []
         try:
             cursor.executemany(
-                _INSERT_EVENTS.replace("?", "%s") + " RETURNING id, event_id",
+                _INSERT_PARTITIONED + " RETURNING id, event_id",
                 list(unique.values()),
                 returning=True,
             )
