@@ -393,7 +393,14 @@ def baselines(admin_url: str, *, count: int, months: int) -> None:
         try:
             store.upgrade()
             if plain:
+                command.downgrade(store._alembic_config(), "0020_citus_layout@-1")
                 command.downgrade(store._alembic_config(), "0019_event_partitions@-1")
+                with store.reader() as conn:
+                    kind = conn.exec_driver_sql(
+                        "SELECT relkind FROM pg_class WHERE relname = 'usage_events'"
+                    ).scalar_one()
+                if kind != "r":
+                    raise SystemExit("the baseline store's usage_events is still partitioned")
             ingest(store, count=count, months=months, label=label)
         finally:
             store.dispose()
@@ -501,10 +508,13 @@ def main() -> None:
     parser.add_argument("--kpi-runs", type=int, default=5)
     parser.add_argument("--url", default=os.environ.get("AIFINOPS_TEST_POSTGRES_URL", DEFAULT_URL))
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--baselines-only", action="store_true", help="only the ingest into empty stores")
     args = parser.parse_args()
     print(f"pgscale: {args.events:,} events over {args.months} months, {os.cpu_count()} CPUs, shared machine")
     print(f"pgscale: {_load()} at the start")
     baselines(args.url, count=args.ingest, months=args.months)
+    if args.baselines_only:
+        return
     store = Store(create_database(args.url, DB))
     try:
         with Clock() as clock:
