@@ -10,8 +10,9 @@ Builds a fresh database (``aifinops_pgscale_bench`` on the server of ``--url``, 
    over id ranges, and ANALYZE;
 2. **ingest**: ``--ingest`` more events through ``Ingestor.ingest`` (the product's insert path: pricing,
    partition check, claim trigger, roll-ups, freshness) in batches of 1,000, into the loaded database; the
-   baseline beside it, in the same run: the same ingest into an empty partitioned store and into an empty
-   store with the plain table of before migration 0019;
+   baseline beside it, in the same run (``bench/pgscale/ingest_baseline.py``): the same ingest into an empty
+   store by this code (partitioned) and, given ``--baseline-src`` (the ``src`` of a checkout before this
+   change), by the code before (the plain table);
 3. **allocation**: ``allocate_period`` of the last month over the stored cost records (drivers from the
    daily roll-up), the first run including the one-time scan of every event for the deployment map;
 4. **reads**: ``token_usage_document`` (what ``GET /api/token-usage`` answers) for the last month by app per
@@ -25,6 +26,7 @@ Prints wall and CPU time of this process and of the PostgreSQL backend doing the
 server runs on this machine), and the load average: the machine is shared, so figures move between runs.
 
 Usage: .venv/bin/python bench/pgscale/run.py [--events 20000000] [--months 2] [--url postgresql://…/test]
+       [--baseline-src ../main/src] [--baselines-only]
 """
 
 from __future__ import annotations
@@ -33,15 +35,16 @@ import argparse
 import datetime as dt
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import sqlalchemy as sa
-from alembic import command
 
 from aifinops.domain import Basis, CostRecord, DeploymentType, MeterKind, Price, UsageEvent
 from aifinops.engine.allocation_rules import parse_rules
@@ -383,28 +386,20 @@ def ingest(store: Store, *, count: int, months: int, label: str) -> float:
     return rate
 
 
-def baselines(admin_url: str, *, count: int, months: int) -> None:
-    """The same ingest into empty databases: partitioned (this schema) and the plain table (before 0019)."""
-    for label, plain in (
-        ("empty store, partitioned", False),
-        ("empty store, plain table (before 0019)", True),
-    ):
-        store = Store(create_database(admin_url, BASE))
-        try:
-            store.upgrade()
-            if plain:
-                command.downgrade(store._alembic_config(), "0020_citus_layout@-1")
-                command.downgrade(store._alembic_config(), "0019_event_partitions@-1")
-                with store.reader() as conn:
-                    kind = conn.exec_driver_sql(
-                        "SELECT relkind FROM pg_class WHERE relname = 'usage_events'"
-                    ).scalar_one()
-                if kind != "r":
-                    raise SystemExit("the baseline store's usage_events is still partitioned")
-            ingest(store, count=count, months=months, label=label)
-        finally:
-            store.dispose()
-            drop_database(admin_url, BASE)
+def baselines(admin_url: str, *, count: int, before: str | None) -> None:
+    """The same ingest into empty databases, each in its own process: this code (partitioned) and, with
+    ``--baseline-src``, the source of the code before (the plain table), one after the other."""
+    script = str(Path(__file__).with_name("ingest_baseline.py"))
+    runs = [("this code", None)] + ([("code before", before)] if before else [])
+    for label, src in runs:
+        env = dict(os.environ)
+        if src:
+            env["PYTHONPATH"] = src
+        subprocess.run(
+            [sys.executable, script, "--url", admin_url, "--events", str(count), "--label", label],
+            env=env,
+            check=True,
+        )
 
 
 def reads(store: Store, *, months: int, runs: int, kpi_runs: int) -> None:
@@ -509,10 +504,13 @@ def main() -> None:
     parser.add_argument("--url", default=os.environ.get("AIFINOPS_TEST_POSTGRES_URL", DEFAULT_URL))
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--baselines-only", action="store_true", help="only the ingest into empty stores")
+    parser.add_argument(
+        "--baseline-src", help="the src folder of the code before, for the plain-table baseline"
+    )
     args = parser.parse_args()
     print(f"pgscale: {args.events:,} events over {args.months} months, {os.cpu_count()} CPUs, shared machine")
     print(f"pgscale: {_load()} at the start")
-    baselines(args.url, count=args.ingest, months=args.months)
+    baselines(args.url, count=args.ingest, before=args.baseline_src)
     if args.baselines_only:
         return
     store = Store(create_database(args.url, DB))
