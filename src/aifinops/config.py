@@ -39,6 +39,8 @@ __all__ = [
     "GatewaySettings",
     "LogsSettings",
     "MetricsSettings",
+    "ProvisionedDeployment",
+    "ProvisionedSettings",
     "ReviewSettings",
     "Settings",
     "load_settings",
@@ -112,6 +114,43 @@ class AllocationSettings(BaseModel):
     dimensions: Dimensions = Field(default_factory=lambda: ["app", "use_case", "tenant"])
     max_unallocated_share: Decimal = Field(default=Decimal("0.05"), ge=0, le=1)
     rules: Mappings = Field(default_factory=list)
+
+
+class ProvisionedDeployment(BaseModel):
+    """One provisioned (PTU) deployment: its units, and what an hour of them costs when not the list price.
+
+    ``reservation_rate`` is the price of one reserved unit-hour (a reservation's price ÷ the hours of its
+    term); ``tokens_per_unit_hour`` is the capacity one unit serves in an hour (input + output tokens), which
+    makes the unused part of each hour estimated idle capacity.
+    """
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, never silently ignored
+
+    units: int | None = Field(default=None, ge=1)  # None: not estimated (reported with the fix)
+    deployment_type: str | None = Field(
+        default=None, pattern="^(global_provisioned|data_zone_provisioned|provisioned)$"
+    )
+    region: str | None = None
+    unit_price: Decimal | None = Field(default=None, ge=0)  # per unit-hour; None: the price book's
+    reserved_units: int = Field(default=0, ge=0)
+    reservation_rate: Decimal | None = Field(default=None, ge=0)
+    tokens_per_unit_hour: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _reserved(self) -> ProvisionedDeployment:
+        if self.reserved_units and self.reservation_rate is None:
+            raise ValueError("reserved_units need reservation_rate (the price of one reserved unit-hour)")
+        if self.units is not None and self.reserved_units > self.units:
+            raise ValueError(f"reserved_units {self.reserved_units} exceed units {self.units}")
+        return self
+
+
+class ProvisionedSettings(BaseModel):
+    """Provisioned deployments by name, for the estimated cost of their capacity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deployments: dict[str, ProvisionedDeployment] = Field(default_factory=dict)
 
 
 class ReviewSettings(BaseModel):
@@ -295,6 +334,7 @@ class Settings(BaseSettings):
     allocation: AllocationSettings = Field(default_factory=AllocationSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    provisioned: ProvisionedSettings = Field(default_factory=ProvisionedSettings)
     webhook_secret: SecretStr | None = None
     # Budgets as aifinops.engine.budgets.budget_from_dict reads them; channels {name, kind, url[, secret]}.
     budgets: Mappings = Field(default_factory=list)

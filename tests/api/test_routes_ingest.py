@@ -39,6 +39,11 @@ def test_valid_batch_is_accepted_and_resend_is_duplicate(client: TestClient) -> 
         ({"app": "x" * 500}, "app", "at most 128 characters"),
         ({"cached_input_tokens": 5000}, "cached_input_tokens", "part of input_tokens"),
         ({"reasoning_tokens": 500}, "reasoning_tokens", "part of output_tokens"),
+        ({"cache_write_tokens": 1001}, "cache_write_tokens", "part of input_tokens"),
+        ({"cache_write_tokens": -1}, "cache_write_tokens", "greater than or equal to 0"),
+        ({"service_tier": "turbo"}, "service_tier", "'standard', 'priority' or 'flex'"),
+        ({"service_tier": "priority", "priority": False}, "service_tier", "contradicts priority false"),
+        ({"service_tier": "flex", "priority": True}, "service_tier", "contradicts priority true"),
         ({"quantity": "2"}, "quantity", "go together"),
         ({"imput_tokens": 5}, "imput_tokens", "Extra inputs are not permitted"),
         ({"ts": "2999-01-01T00:00:00Z"}, "ts", "in the future"),
@@ -107,3 +112,24 @@ def test_outcomes_batch_with_a_bad_item(client: TestClient) -> None:
     body = client.post("/api/outcomes", json={"outcomes": [good, bad, naive]}).json()
     assert (body["accepted"], body["rejected"]) == (1, 2)
     assert {e["field"] for e in body["errors"]} == {"outcome", "ended_at"}
+
+
+def test_cache_writes_and_the_processing_tier_are_stored_and_shown(client: TestClient) -> None:
+    """Round trip through the store (SQLite and PostgreSQL): the task's events show both fields, token usage
+    sums the cache writes, and the tier decides ``priority``."""
+    batch = [
+        event_json(0, cache_write_tokens=300, service_tier="priority"),
+        event_json(1, cache_write_tokens=50, service_tier="standard", priority=False),
+        event_json(2),
+    ]
+    body = client.post("/api/events", json={"events": batch}).json()
+    assert (body["accepted"], body["rejected"]) == (3, 0), body
+    events = client.get("/api/tasks/t0", params={"tenant": "contoso"}).json()["events"]
+    assert [(e["cache_write_tokens"], e["service_tier"]) for e in events] == [
+        (300, "priority"),
+        (50, "standard"),
+        (0, None),
+    ]
+    usage = client.get("/api/token-usage", params={"period": "2026-10", "group_by": "use_case"}).json()
+    (item,) = usage["items"]
+    assert (item["input_tokens"], item["cached_input_tokens"], item["cache_write_tokens"]) == (3000, 600, 350)

@@ -283,6 +283,9 @@ def _agent_run(provider: TracerProvider) -> str:
                         "gen_ai.usage.cache_read.input_tokens": cached,
                         "gen_ai.usage.output_tokens": 210,
                         "aifinops.step": step,
+                        # the second call wrote its prompt to the cache; "auto" names no tier
+                        "gen_ai.usage.cache_creation.input_tokens": 0 if step == 0 else 1024,
+                        "openai.response.service_tier": "default" if step == 0 else "auto",
                     }
                 )
             if step == 0:
@@ -351,10 +354,10 @@ def test_the_real_otel_exporter_sends_genai_spans_that_become_task_events(
         ("tool", "timeout"),
     ]
     chats = [e for e in events if e["kind"] == "chat"]
-    assert [(e["step"], e["input_tokens"], e["cached_input_tokens"]) for e in chats] == [
-        (0, 1200, 1024),
-        (1, 1400, 0),
-    ]
+    assert [
+        (e["step"], e["input_tokens"], e["cached_input_tokens"], e["cache_write_tokens"], e["service_tier"])
+        for e in chats
+    ] == [(0, 1200, 1024, 0, "standard"), (1, 1400, 0, 1024, None)]
     agent = next(e for e in events if e["kind"] == "agent")
     assert (agent["input_tokens"], agent["cost"]) == (0, "0")  # its children carry the tokens
     # (176 × 2.50 + 1024 × 1.25 + 210 × 10 + 1400 × 2.50 + 210 × 10) per 1M tokens

@@ -190,3 +190,33 @@ def test_retention_needs_a_number_of_months(db: Store) -> None:
     result = runner.invoke(app, ["retention"])
     assert result.exit_code != 0
     assert "--keep-months" in str(result.exception) + result.output
+
+
+def test_estimate_provisioned_prices_the_hours_and_names_what_it_cannot(
+    db: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ptu_hour = Price(
+        "ptu_hour",
+        MeterKind.UNIT,
+        Decimal("1.0"),
+        "USD",
+        PRICE_START,
+        unit_size=1,
+        deployment_type=DeploymentType.GLOBAL_PROVISIONED,
+        unit="ptu_hour",
+        meter_name="Provisioned Managed Global Unit",
+    )
+    PriceStore(db).save([ptu_hour], now=PRICE_START)
+    calls = [
+        event(i, deployment="ptu-a", deployment_type=DeploymentType.GLOBAL_PROVISIONED) for i in range(3)
+    ]
+    Ingestor(db).ingest(calls, source="test")
+    monkeypatch.setenv("AIFINOPS_PROVISIONED__DEPLOYMENTS", '{"ptu-a": {"units": 15}}')
+    args = ["estimate-provisioned", "--from", "2026-10-01", "--to", "2026-10-02"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "ptu-a: 24 h × 15 units = 360 USD estimated" in result.stdout and "3 events" in result.stdout
+    monkeypatch.setenv("AIFINOPS_PROVISIONED__DEPLOYMENTS", "{}")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "ptu-a: not estimated (3 calls): units unknown" in result.stdout

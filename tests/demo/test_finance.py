@@ -78,7 +78,19 @@ def test_demo_month_is_billed_collected_allocated_budgeted_and_watched(sqlite_st
     loaded = {f.use_case: f for f in first.fully_loaded}
     assert set(loaded) >= {"doc-qa", "claim-triage", "case-summary"}
     for kpi in loaded.values():
-        assert kpi.actual["USD"] > kpi.estimated.get("USD", Decimal(0))
+        assert kpi.actual["USD"] > kpi.estimated.get("USD", Decimal(0)) or kpi.use_case == "claim-triage"
+    # The PTU deployment is estimated, not zero: 15 units every hour of the month, 10 at the reservation's
+    # price spread over the month's hours and 5 at the price book's hourly unit price; what its calls do
+    # not use is estimated idle capacity.
+    ptu, hours = first.ptu_estimate, 31 * 24
+    assert ptu.problem is None and (ptu.units, ptu.hours, ptu.currency) == (15, hours, "USD")
+    assert ptu.cost == hours * (10 * (Decimal(260) / hours).quantize(Decimal("1e-9")) + 5 * Decimal("1.0"))
+    assert ptu.used + ptu.idle == ptu.cost and ptu.used > 0 and ptu.idle > 0
+    # The same hours at the same rates as the amortized bill, with the allocation rule's capacity: summed
+    # per hour, the used share is at most the daily one (Σ min(tokens, capacity) ≤ min(Σ tokens, Σ capacity)),
+    # and the amortized figure also carries the supporting services.
+    triage = loaded["claim-triage"]
+    assert 0 < triage.estimated["USD"] < triage.amortized["USD"]
     # Budgets: contoso ends between 80 % and 100 %; doc-qa is forecast over at mid-month.
     assert "demo-contoso-monthly actual:80 as of 2026-10-31" in first.budgets_crossed
     assert "demo-contoso-monthly actual:100 as of 2026-10-31" not in first.budgets_crossed
@@ -93,6 +105,7 @@ def test_demo_month_is_billed_collected_allocated_budgeted_and_watched(sqlite_st
     for table in finance_tables(first):
         console.print(table)
     text = console.export_text()
+    assert "PTU estimated" in text and f"{ptu.cost:.2f} USD" in text
     assert "idle PTU capacity" in text and f"{first.actual['USD']:.2f} USD" in text and "doc-qa" in text
 
     second = _run(sqlite_store)
@@ -106,6 +119,7 @@ def test_demo_month_is_billed_collected_allocated_budgeted_and_watched(sqlite_st
         first.unallocated,
         first.fully_loaded,
     )
+    assert second.ptu_estimate == first.ptu_estimate
     assert second.alerts_fired == second.alerts_delivered == 0  # each threshold fires once per period
     assert len(alert_records(sqlite_store)) == len(alerts)
     _conserved(sqlite_store, Basis.ACTUAL)

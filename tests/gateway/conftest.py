@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ STREAM_USAGE = {
     "completion_tokens_details": {"reasoning_tokens": 0},
 }
 MODEL = "gpt-4o-2024-11-20"
+#: Prompt-cache writes the fake reports for a call that sends a ``prompt_cache_key`` (part of its input).
+CACHE_WRITES = 8
 
 
 @dataclass
@@ -126,7 +129,11 @@ class FakeAzureOpenAI:
                 },
             )
         elif op == "responses":
-            await (_responses_stream(send) if request.get("stream") else _json(send, 200, _response_obj()))
+            await (
+                _responses_stream(send, request)
+                if request.get("stream")
+                else _json(send, 200, _served_as(request, _response_obj()))
+            )
         else:
             await _json(send, 404, {"error": {"code": "404", "message": f"unknown operation {op}"}})
 
@@ -138,12 +145,39 @@ def _text_of(request: Mapping[str, Any]) -> str:
 def _chat(request: Mapping[str, Any]) -> dict[str, Any]:
     content = "".join(WORDS)
     filtered = "FILTERME" in _text_of(request)
-    return chat_completion(
-        model=MODEL,
-        content=content,
-        finish_reason="content_filter" if filtered else "stop",
-        choice_filter=CHOICE_FILTER,
+    return _served_as(
+        request,
+        chat_completion(
+            model=MODEL,
+            content=content,
+            finish_reason="content_filter" if filtered else "stop",
+            choice_filter=CHOICE_FILTER,
+        ),
     )
+
+
+def _served_tier(request: Mapping[str, Any]) -> str | None:
+    """The ``service_tier`` the answer reports: the one asked for ("fast" answers "priority"), except that a
+    prompt saying DOWNGRADE is served at the standard tier, as a long-context priority call is."""
+    asked = request.get("service_tier")
+    if asked is None:
+        return None
+    if "DOWNGRADE" in _text_of(request):
+        return "default"
+    return "priority" if asked == "fast" else str(asked)
+
+
+def _served_as(request: Mapping[str, Any], obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` (a chat completion, a Responses object or the usage-carrying chunk) as served for
+    ``request``: with the tier that served it, and the prompt-cache writes of a ``prompt_cache_key`` call."""
+    obj = copy.deepcopy(obj)
+    if (tier := _served_tier(request)) is not None:
+        obj["service_tier"] = tier
+    usage = obj.get("usage")
+    if request.get("prompt_cache_key") and isinstance(usage, dict):
+        details = "input_tokens_details" if "input_tokens" in usage else "prompt_tokens_details"
+        usage[details] = {**(usage.get(details) or {}), "cache_write_tokens": CACHE_WRITES}
+    return obj
 
 
 def _response_obj() -> dict[str, Any]:
@@ -176,6 +210,8 @@ async def _chat_stream(send: Any, request: Mapping[str, Any]) -> None:
         "model": MODEL,
         "system_fingerprint": "fp_abc123",
     }
+    if (tier := _served_tier(request)) is not None:
+        base["service_tier"] = tier  # every chunk repeats it
     events: list[dict[str, Any]] = [PROMPT_FILTER_CHUNK]
     events.append(
         {
@@ -190,15 +226,15 @@ async def _chat_stream(send: Any, request: Mapping[str, Any]) -> None:
     ]
     events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], **usage_field})
     if include_usage:
-        events.append({**base, "choices": [], "usage": STREAM_USAGE})
+        events.append(_served_as(request, {**base, "choices": [], "usage": STREAM_USAGE}))
     await _sse_start(send)
     for event in events:
         await _sse(send, b"data: " + orjson.dumps(event) + b"\n\n")
     await _sse(send, b"data: [DONE]\n\n", more=False)
 
 
-async def _responses_stream(send: Any) -> None:
-    final = _response_obj()
+async def _responses_stream(send: Any, request: Mapping[str, Any]) -> None:
+    final = _served_as(request, _response_obj())
     created = {**final, "status": "in_progress", "usage": None, "output": []}
     events = [
         ("response.created", {"type": "response.created", "sequence_number": 0, "response": created}),

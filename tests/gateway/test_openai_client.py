@@ -10,13 +10,21 @@ from typing import Any
 import openai
 import pytest
 
-from aifinops.domain import EventKind, EventStatus, UsageEvent
+from aifinops.domain import EventKind, EventStatus, ProcessingTier, UsageEvent
 from aifinops.gateway.app import GatewayApp, create_gateway
 from aifinops.gateway.enforcer import Enforcer
 from aifinops.gateway.recorder import Recorder
 from tests.served import Served
 
-from .conftest import GATEWAY_SECRET, TENANT_SECRETS, FakeAzureOpenAI, ListSink, gateway_config, memory_keys
+from .conftest import (
+    CACHE_WRITES,
+    GATEWAY_SECRET,
+    TENANT_SECRETS,
+    FakeAzureOpenAI,
+    ListSink,
+    gateway_config,
+    memory_keys,
+)
 
 MESSAGES: list[Any] = [{"role": "user", "content": "Say hello"}]
 
@@ -156,3 +164,40 @@ def test_a_header_never_overrides_the_tenant_of_a_key(stack: Stack) -> None:
     call(TENANT_SECRETS["free"], "fabrikam")
     tenants = sorted(e.tenant or "" for e in stack.events())
     assert tenants == ["contoso"] * 4 + ["fabrikam"]
+
+
+def test_events_carry_the_tier_that_served_each_call_and_its_cache_writes(stack: Stack) -> None:
+    """Chat plain and streamed, Responses plain and streamed: the tier the answer reports wins over the one
+    asked for, ``priority`` follows it, and prompt-cache writes are read from the usage details."""
+    client = openai.OpenAI(base_url=stack.url + "/v1", api_key=GATEWAY_SECRET, max_retries=0)
+    cache = {"prompt_cache_key": "case-7"}
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES, service_tier="priority", **cache)
+    downgraded = [{"role": "user", "content": "DOWNGRADE me"}]
+    client.chat.completions.create(model="gpt-4o", messages=downgraded, service_tier="priority")
+    list(
+        client.chat.completions.create(
+            model="gpt-4o",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+            service_tier="flex",
+            **cache,
+        )
+    )
+    client.responses.create(model="gpt-4o", input="hi", service_tier="fast", **cache)
+    with client.responses.create(model="gpt-4o", input="hi", stream=True, service_tier="default") as s:
+        list(s)
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    client.close()
+    got = sorted(
+        (e.kind.value, e.input_tokens, e.cache_write_tokens, e.service_tier or "", e.priority)
+        for e in stack.events()
+    )
+    assert got == [
+        ("chat", 12, CACHE_WRITES, ProcessingTier.FLEX, False),
+        ("chat", 1200, 0, "", False),
+        ("chat", 1200, 0, ProcessingTier.STANDARD, False),
+        ("chat", 1200, CACHE_WRITES, ProcessingTier.PRIORITY, True),
+        ("responses", 1200, 0, ProcessingTier.STANDARD, False),
+        ("responses", 1200, CACHE_WRITES, ProcessingTier.PRIORITY, True),
+    ]

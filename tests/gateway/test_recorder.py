@@ -11,7 +11,15 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aifinops.domain import DeploymentType, EventKind, EventStatus, MeterKind, PricedUsage, UsageEvent
+from aifinops.domain import (
+    DeploymentType,
+    EventKind,
+    EventStatus,
+    MeterKind,
+    PricedUsage,
+    ProcessingTier,
+    UsageEvent,
+)
 from aifinops.errors import StoreError
 from aifinops.gateway.recorder import Recorder, event_from_json, event_to_json, spool_entry
 
@@ -153,19 +161,27 @@ async def test_a_full_queue_spills_to_the_spool_instead_of_dropping(tmp_path: Pa
     n=st.integers(min_value=0, max_value=10**9),
     quantity=st.one_of(st.none(), st.decimals(allow_nan=False, allow_infinity=False, places=6)),
     status=st.sampled_from(EventStatus),
+    tier=st.one_of(st.none(), st.sampled_from(ProcessingTier)),
 )
-def test_spool_lines_round_trip(n: int, quantity: Decimal | None, status: EventStatus) -> None:
+def test_spool_lines_round_trip(
+    n: int, quantity: Decimal | None, status: EventStatus, tier: ProcessingTier | None
+) -> None:
     event = UsageEvent(
         event_id=f"e{n}",
         ts=T0,
         input_tokens=n,
+        cache_write_tokens=n // 2,
+        service_tier=tier,
+        priority=tier is ProcessingTier.PRIORITY,
         quantity=quantity,
         unit="images" if quantity else None,
         status=status,
         attributes={"k": "v"},
         deployment_type=DeploymentType.STANDARD,
     )
-    assert event_from_json(event_to_json(event)) == event
+    back = event_from_json(event_to_json(event))
+    assert back == event
+    assert back.service_tier is tier  # the enum itself, not its text (which compares equal)
 
 
 def test_spool_lines_keep_the_estimate_the_event_was_settled_at() -> None:

@@ -56,12 +56,9 @@ def test_cost_per_successful_task_is_fully_loaded_beside_last_month_and_its_targ
     )
     assert rows["case-summary"]["status"] == "within_target"
     assert rows["claim-triage"]["target"] is None and rows["claim-triage"]["status"] == "no_target"
-    # Fully loaded: the provisioned use case costs on the bill although its tokens are estimated at 0.
-    assert (
-        Decimal(rows["claim-triage"]["cost_per_successful_task"])
-        > 0
-        == Decimal(rows["claim-triage"]["estimated"])
-    )
+    # The provisioned use case costs on the bill and on the estimate: its PTU hours split over its calls.
+    assert Decimal(rows["claim-triage"]["cost_per_successful_task"]) > 0
+    assert Decimal(rows["claim-triage"]["estimated"]) > 0
 
 
 def test_summary_allocation_budgets_and_quality_come_from_the_stored_month(

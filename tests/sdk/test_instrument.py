@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -341,3 +342,84 @@ def test_configured_sender_is_the_default_and_instrument_without_one_fails_at_se
     finally:
         sdk.configure(None)
         sender.close()
+
+
+def _tiered_openai(request: httpx.Request) -> httpx.Response:
+    """Azure OpenAI answering with the tier that served each call and the prompt-cache writes it made
+    (openai-wire.md §3–§4): a priority request downgraded to standard, and a flex Responses stream."""
+    body = json.loads(request.content)
+    if request.url.path.endswith("/chat/completions"):
+        answer = copy.deepcopy(
+            chat_completion(model=MODEL, content="Hello.", finish_reason="stop", choice_filter={})
+        )
+        answer["usage"]["prompt_tokens_details"]["cache_write_tokens"] = 150
+        return httpx.Response(200, json={**answer, "service_tier": "default"})
+    usage = {**RESPONSES_USAGE, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 1000}}
+    response = {
+        "id": "resp_1",
+        "object": "response",
+        "created_at": 1767225600,
+        "model": MODEL,
+        "status": "completed",
+        "output": [],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": usage,
+        "service_tier": body["service_tier"],
+    }
+    done = {"type": "response.completed", "sequence_number": 0, "response": response}
+    content = f"event: {done['type']}\ndata: {json.dumps(done)}\n\n".encode()
+    return httpx.Response(200, content=content, headers={"content-type": "text/event-stream"})
+
+
+def test_calls_carry_the_tier_that_served_them_and_their_cache_writes(
+    sender: sdk.Sender, ingest: Ingest
+) -> None:
+    import datetime as dt
+
+    from aifinops.api.ingest_schemas import EventIn, check_event, to_event, validate_items
+    from aifinops.domain import ProcessingTier
+
+    client = sdk.instrument(
+        openai.AzureOpenAI(
+            api_key="upstream-key",
+            azure_endpoint=ENDPOINT,
+            api_version="2024-10-21",
+            max_retries=0,
+            http_client=httpx.Client(transport=httpx.MockTransport(_tiered_openai)),
+        ),
+        sender=sender,
+    )
+    client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], service_tier="priority"
+    )
+    with client.responses.create(model="gpt-4o", input="hi", stream=True, service_tier="flex") as stream:
+        list(stream)
+    assert sender.flush(5)
+    chat, responses = ingest.items("events")
+    assert (chat["service_tier"], chat["cache_write_tokens"]) == ("standard", 150)
+    assert (responses["service_tier"], responses["cache_write_tokens"]) == ("flex", 1000)
+    # What the SDK sends is what /api/events takes: the tier decides ``priority``.
+    now = dt.datetime.now(dt.UTC)
+    valid, rejected = validate_items(EventIn, [chat, responses], lambda e: check_event(e, now))
+    assert rejected == []
+    events = [to_event(v) for _, v in valid]
+    assert [(e.service_tier, e.priority) for e in events] == [
+        (ProcessingTier.STANDARD, False),
+        (ProcessingTier.FLEX, False),
+    ]
+
+
+def test_a_priority_request_without_a_tier_in_the_answer_counts_as_priority(
+    sender: sdk.Sender, ingest: Ingest
+) -> None:
+    client = sdk.instrument(azure(), sender=sender)
+    client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], service_tier="priority"
+    )
+    client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert sender.flush(5)
+    asked, plain = ingest.items("events")
+    assert asked["service_tier"] == "priority"
+    assert "service_tier" not in plain and "cache_write_tokens" not in plain

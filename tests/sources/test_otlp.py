@@ -19,7 +19,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Status
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
-from aifinops.domain import DeploymentType, EventKind, EventStatus, UsageEvent
+from aifinops.domain import DeploymentType, EventKind, EventStatus, ProcessingTier, UsageEvent
 from aifinops.errors import SourceFormatError
 from aifinops.jobs.ingest import Ingestor
 from aifinops.sources.otlp import Span, decode_otlp_json, decode_otlp_protobuf
@@ -204,7 +204,7 @@ def test_every_token_attribute_maps_to_its_field() -> None:
         900,
         640,
     )
-    assert event.attributes["gen_ai.usage.cache_creation.input_tokens"] == "100"
+    assert event.cache_write_tokens == 100
 
 
 def test_deprecated_prompt_and_completion_tokens_are_read_when_alone() -> None:
@@ -375,6 +375,39 @@ def test_unfinished_or_backwards_spans_are_rejected(start: int, end: int) -> Non
 def test_priority_service_tier_marks_the_event_priority() -> None:
     assert one(span({"openai.response.service_tier": "priority"})).priority
     assert not one(span({"openai.response.service_tier": "default"})).priority
+
+
+@pytest.mark.parametrize(
+    ("attrs", "tier"),
+    [
+        ({"openai.response.service_tier": "priority"}, ProcessingTier.PRIORITY),
+        ({"gen_ai.openai.response.service_tier": "flex"}, ProcessingTier.FLEX),
+        ({"openai.request.service_tier": "default"}, ProcessingTier.STANDARD),
+        ({"gen_ai.openai.request.service_tier": "priority"}, ProcessingTier.PRIORITY),
+        # the response says what served the call: a downgraded priority request is standard
+        (
+            {"openai.request.service_tier": "priority", "openai.response.service_tier": "default"},
+            ProcessingTier.STANDARD,
+        ),
+        ({"openai.request.service_tier": "auto"}, None),
+        ({}, None),
+    ],
+)
+def test_service_tier_maps_to_the_processing_tier_and_priority_follows_it(
+    attrs: dict[str, str], tier: ProcessingTier | None
+) -> None:
+    event = one(span(attrs))
+    assert event.service_tier is tier
+    assert event.priority is (tier is ProcessingTier.PRIORITY)
+
+
+def test_cache_writes_above_input_reject_the_span_naming_the_attribute() -> None:
+    events, skipped = spans_to_events(
+        [span({"gen_ai.usage.input_tokens": 10, "gen_ai.usage.cache_creation.input_tokens": 11})]
+    )
+    assert events == []
+    assert skipped[0].rejected
+    assert "gen_ai.usage.cache_creation.input_tokens" in skipped[0].reason
 
 
 # --- identity and allocation ----------------------------------------------------------------------

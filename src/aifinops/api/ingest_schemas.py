@@ -22,7 +22,15 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 from typing_extensions import TypedDict
 
-from aifinops.domain import DeploymentType, EventKind, EventStatus, Outcome, TaskOutcome, UsageEvent
+from aifinops.domain import (
+    DeploymentType,
+    EventKind,
+    EventStatus,
+    Outcome,
+    ProcessingTier,
+    TaskOutcome,
+    UsageEvent,
+)
 
 __all__ = ["EventIn", "OutcomeIn", "Rejection", "check_event", "to_event", "validate_items"]
 
@@ -96,6 +104,8 @@ class EventIn(TypedDict, total=False):
     cached_input_tokens: _Tokens
     output_tokens: _Tokens
     reasoning_tokens: _Tokens
+    cache_write_tokens: _Tokens
+    service_tier: ProcessingTier | None
     requests: Annotated[_Int, Field(ge=0, le=1_000_000)]
     quantity: _Quantity | None
     unit: _Unit | None
@@ -119,6 +129,17 @@ def check_event(e: dict[str, Any], now: dt.datetime) -> tuple[str, str] | None:
         return "cached_input_tokens", (
             f"cached_input_tokens ({cached}) are part of input_tokens ({inp}) and cannot exceed them"
         )
+    writes = e.get("cache_write_tokens", 0)
+    if writes > inp:
+        return "cache_write_tokens", (
+            f"cache_write_tokens ({writes}) are part of input_tokens ({inp}) and cannot exceed them"
+        )
+    tier, priority = e.get("service_tier"), e.get("priority")
+    if tier is not None and priority is not None and priority != (tier is ProcessingTier.PRIORITY):
+        return "service_tier", (
+            f"service_tier {tier.value!r} contradicts priority {str(priority).lower()}: priority is true "
+            "exactly when service_tier is 'priority' (send one of them, or both in agreement)"
+        )
     out, reasoning = e.get("output_tokens", 0), e.get("reasoning_tokens", 0)
     if reasoning > out:
         return "reasoning_tokens", (
@@ -133,6 +154,8 @@ def to_event(e: dict[str, Any]) -> UsageEvent:
     """The domain event of a validated, checked wire event (timestamps normalized to UTC)."""
     values = dict(e)
     values["ts"] = e["ts"].astimezone(dt.UTC)
+    if (tier := e.get("service_tier")) is not None:
+        values["priority"] = tier is ProcessingTier.PRIORITY  # the reported tier decides the meters
     return UsageEvent(**values)
 
 

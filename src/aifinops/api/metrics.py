@@ -23,7 +23,13 @@ __all__ = ["StaleWhileRevalidate", "StoreCollector"]
 
 _log = logging.getLogger(__name__)
 
-_TOKEN_TYPES = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens")
+_TOKEN_TYPES = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
 
 
 def _fold(

@@ -1,4 +1,4 @@
-"""Core commands: serve, db upgrade, keys, reprice, retention."""
+"""Core commands: serve, db upgrade, keys, reprice, estimate-provisioned, retention."""
 
 from __future__ import annotations
 
@@ -196,6 +196,41 @@ def retention(
     )
 
 
+def estimate_provisioned(
+    from_: Annotated[str, typer.Option("--from", help="First UTC day to estimate (YYYY-MM-DD).")],
+    to: Annotated[str, typer.Option("--to", help="Day after the last one (exclusive).")],
+) -> None:
+    """Estimate provisioned (PTU) deployments: every hour's units × hourly price split over its calls."""
+    from aifinops.jobs.provisioned import estimate_provisioned as estimate
+
+    start, end = _day(from_, "from"), _day(to, "to")
+    if end <= start:
+        raise ValidationError(f"--to {to} must be after --from {from_}", field="to")
+    settings = load_settings()
+    store = Store.from_settings(settings)
+    store.check_schema()
+    with console.status("estimating provisioned throughput…"):
+        report = estimate(
+            store,
+            settings.provisioned,
+            start=start,
+            end=end,
+            now=dt.datetime.now(dt.UTC),
+            currency=settings.currency,
+        )
+    for d in report.deployments:
+        if d.problem is not None:
+            typer.echo(f"{d.deployment}: not estimated ({d.events} calls): {d.problem}")
+            continue
+        typer.echo(
+            f"{d.deployment}: {d.hours} h × {d.units} units = {d.cost} {d.currency} estimated; "
+            f"{d.used} carried by {d.events} calls, {d.idle} idle ({d.source})"
+        )
+    typer.echo(f"{report.changed_events} events re-estimated")
+    if any(d.problem for d in report.deployments):
+        raise typer.Exit(1)
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
@@ -281,4 +316,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
     app.command("reprice")(reprice)
     app.command("retention")(retention)
+    app.command("estimate-provisioned")(estimate_provisioned)
     app.command("serve")(serve)

@@ -35,7 +35,7 @@ from aifinops.store.event_queries import daily_requests, daily_token_sums
 from aifinops.store.price_queries import read_prices_by_id
 from aifinops.store.store import Store
 
-__all__ = ["MISPRICED_METER", "DailyUsage", "build_bill", "daily_usage"]
+__all__ = ["MISPRICED_METER", "PTU_RESERVATION_PRICE", "DailyUsage", "build_bill", "daily_usage"]
 
 _MICRO = Decimal("0.000001")
 #: The meter Azure bills above the price book (a contract price that was never loaded).
@@ -47,7 +47,8 @@ _CONTRACT_METERS = {
     ("gpt-4o-mini", "global_batch", "output"): "gpt-4o-mini-0718-Batch-Outp-glbl Tokens",
 }
 _PTU_PRICE = Decimal("1.0")  # USD per PTU-hour, Global Provisioned (reference/retail-prices.md §3.4)
-_PTU_RESERVATION_PRICE = Decimal("260")  # USD per PTU per one-month term
+#: USD per PTU per one-month term (the demo company's reservation).
+PTU_RESERVATION_PRICE = Decimal("260")
 
 
 def _micro(value: Decimal) -> Decimal:
@@ -177,7 +178,7 @@ def _token_rows(usage: DailyUsage, resources: Mapping[str, DemoResource], seed: 
 def _ptu_rows(resource: DemoResource, days: list[dt.date]) -> list[CostRecord]:
     """Hourly PTU cost. Reserved units cost 0 in actual cost, where the purchase carries them on the first
     day; amortized cost spreads the purchase over the month's hours instead (the last day takes the rest)."""
-    purchase = _PTU_RESERVATION_PRICE * PTU_RESERVED_UNITS
+    purchase = PTU_RESERVATION_PRICE * PTU_RESERVED_UNITS
     out = _record(
         None,
         days[0],

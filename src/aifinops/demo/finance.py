@@ -26,6 +26,7 @@ from aifinops.demo.bill import DailyUsage, build_bill, daily_usage
 from aifinops.demo.budgets import demo_anomalies, run_demo_budgets
 from aifinops.demo.estate import PTU_DEPLOYMENT, PTU_UNITS, SUBSCRIPTION, DemoResource, estate, inventory
 from aifinops.demo.incident import inject_agent_loop
+from aifinops.demo.provisioned import estimate_demo_ptu
 from aifinops.domain import Basis, CostRecord, from_nanos
 from aifinops.emulator import EmulatorState, SyncASGITransport, azure_transport, create_emulator
 from aifinops.engine.allocation import AllocationResult, Bucket
@@ -34,6 +35,7 @@ from aifinops.engine.kpis import TaskKpi
 from aifinops.errors import SourceError
 from aifinops.jobs.allocate import allocate_period
 from aifinops.jobs.collect import build_collector
+from aifinops.jobs.provisioned import DeploymentEstimate
 from aifinops.queries.kpis import read_day_kpis
 from aifinops.sources.azure_auth import build_credential
 from aifinops.store import Store
@@ -89,6 +91,7 @@ class DemoFinanceReport:
     idle_ptu_amortized: Mapping[str, Decimal]
     unallocated_amortized: Mapping[str, Decimal]  # only untagged resources
     ptu_utilisation: Decimal | None
+    ptu_estimate: DeploymentEstimate  # estimated basis: the PTU hours split over their calls, idle apart
     fully_loaded: tuple[FullyLoaded, ...]
     budgets_crossed: tuple[str, ...]  # "budget threshold (as of …)"
     alerts_fired: int  # new this run (a second run fires none: each threshold fires once per period)
@@ -164,13 +167,17 @@ def emulator_azure(azure: AzureSettings, *, client_id: str, secret: str, **sourc
     return azure.model_copy(update={**update, **sources})
 
 
-def _ptu_rule(usage: DailyUsage, ptu: DemoResource) -> dict[str, Any]:
-    """Provisioned split of the PTU account by tokens, the unused capacity kept visible as idle."""
+def ptu_capacity(usage: DailyUsage) -> int:
+    """Tokens one PTU serves per hour, sized to the simulated volume so that the deployment runs at about
+    45 % of its capacity on an average day: a deployment sized for peaks, idle more than half the time."""
     used = [n for n in usage.ptu_tokens.values() if n]
     mean_daily = Decimal(sum(used)) / max(len(used), 1)
-    # Tokens one PTU serves per hour, sized to the simulated volume so that the deployment runs at about
-    # 45 % of its capacity on an average day: a deployment sized for peaks, idle more than half the time.
-    per_ptu_hour = max(1, math.ceil(mean_daily / (_PTU_TARGET_UTILISATION * PTU_UNITS * 24)))
+    return max(1, math.ceil(mean_daily / (_PTU_TARGET_UTILISATION * PTU_UNITS * 24)))
+
+
+def _ptu_rule(usage: DailyUsage, ptu: DemoResource) -> dict[str, Any]:
+    """Provisioned split of the PTU account by tokens, the unused capacity kept visible as idle."""
+    per_ptu_hour = ptu_capacity(usage)
     return {
         "name": PTU_RULE,
         "method": "provisioned",
@@ -317,6 +324,7 @@ def run_demo_finance(
     start, end = month_days(year, month)
     incident, _ = inject_agent_loop(store, year=year, month=month, seed=seed)
     usage = daily_usage(store, start, end)
+    ptu_estimate = estimate_demo_ptu(store, start=start, end=end, tokens_per_unit_hour=ptu_capacity(usage))
     est = estate()
     bill = build_bill(usage, est, year=year, month=month, seed=seed)
     done()
@@ -351,6 +359,7 @@ def run_demo_finance(
         idle_ptu_amortized=_bucket(results[Basis.AMORTIZED], Bucket.IDLE),
         unallocated_amortized=_bucket(results[Basis.AMORTIZED], Bucket.UNALLOCATED),
         ptu_utilisation=_utilisation(actual),
+        ptu_estimate=ptu_estimate,
         fully_loaded=_fully_loaded(store, start=start, end=end),
         budgets_crossed=outcome.crossed,
         alerts_fired=outcome.fired,

@@ -71,6 +71,7 @@ def _summary(report: DemoFinanceReport) -> Table:
             f"{_money(report.idle_ptu)} / {_money(report.idle_ptu_amortized)}",
         ),
         ("PTU utilisation", utilisation),
+        ("PTU estimated: hours × units × price (carried by calls / estimated idle)", _ptu_estimate(report)),
         (
             "commitment purchases (actual; charged through amortized)",
             f"{_money(report.purchases)} {', '.join(report.purchases_named)}".strip(),
@@ -86,6 +87,14 @@ def _summary(report: DemoFinanceReport) -> Table:
     for figure, value in rows:
         table.add_row(figure, value)
     return table
+
+
+def _ptu_estimate(report: DemoFinanceReport) -> str:
+    e = report.ptu_estimate
+    if e.problem is not None or e.currency is None:
+        return f"not estimated: {e.problem}"
+    money = {e.currency: e.cost}
+    return f"{_money(money)} ({_money({e.currency: e.used})} / {_money({e.currency: e.idle})})"
 
 
 def _per_task(report: DemoFinanceReport) -> Table:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 
-from aifinops.domain import EventKind, EventStatus, PricedUsage, UsageEvent
+from aifinops.domain import EventKind, EventStatus, PricedUsage, ProcessingTier, UsageEvent
 from aifinops.errors import SourceAuthError
 from aifinops.gateway.enforcer import Admission, CallContext, Enforcer
 from aifinops.gateway.identity import Caller
@@ -24,6 +24,7 @@ from aifinops.sources.openai_wire import (
     Usage,
     error_body,
     max_tokens_key,
+    service_tier_of,
     split_model,
     status_of,
     usage_from_body,
@@ -247,6 +248,8 @@ class ForwardedCall:
         model, version = split_model(usage.model or deployment.model)
         version = version or deployment.model_version
         dims = self.caller.dims
+        # The tier that served the call as the response says; else the one the client asked for.
+        tier = usage.service_tier or service_tier_of(self.body)
         event = UsageEvent(
             event_id=f"gw-{self.request_id}-{index + 1}",
             ts=dt.datetime.now(dt.UTC),
@@ -268,10 +271,13 @@ class ForwardedCall:
             deployment_type=deployment.deployment_type,
             region=deployment.region,
             resource_id=deployment.resource_id,
+            priority=tier is ProcessingTier.PRIORITY,
             input_tokens=usage.input_tokens,
             cached_input_tokens=usage.cached_input_tokens,
             output_tokens=usage.output_tokens,
             reasoning_tokens=usage.reasoning_tokens,
+            cache_write_tokens=min(usage.cache_write_tokens, usage.input_tokens),
+            service_tier=tier,
             kind=self.kind,
             status=status,
             latency_ms=int((time.perf_counter() - started) * 1000),

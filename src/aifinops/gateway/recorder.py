@@ -20,12 +20,25 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from aifinops.domain import DeploymentType, EventKind, EventStatus, MeterKind, PricedUsage, UsageEvent
+from aifinops.domain import (
+    DeploymentType,
+    EventKind,
+    EventStatus,
+    MeterKind,
+    PricedUsage,
+    ProcessingTier,
+    UsageEvent,
+)
 from aifinops.jobs.ingest import PricedEvent
 
 __all__ = ["EventSink", "Recorder", "event_from_json", "event_to_json", "spool_entry"]
 
-_ENUMS: Mapping[str, Any] = {"deployment_type": DeploymentType, "kind": EventKind, "status": EventStatus}
+_ENUMS: Mapping[str, Any] = {
+    "deployment_type": DeploymentType,
+    "kind": EventKind,
+    "status": EventStatus,
+    "service_tier": ProcessingTier,
+}
 _FIELDS = frozenset(f.name for f in dataclasses.fields(UsageEvent))
 
 

@@ -30,6 +30,7 @@ def _usage_item(row: UsageRow) -> dict[str, Any]:
         "requests": s["requests"],
         "input_tokens": s["input_tokens"],
         "cached_input_tokens": s["cached_input_tokens"],
+        "cache_write_tokens": s["cache_write_tokens"],
         "output_tokens": s["output_tokens"],
         "reasoning_tokens": s["reasoning_tokens"],
         "total_tokens": s["input_tokens"] + s["output_tokens"],

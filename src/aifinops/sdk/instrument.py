@@ -10,16 +10,18 @@ from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mappi
 from dataclasses import dataclass, field
 from typing import Any
 
-from aifinops.domain import EventKind, EventStatus
+from aifinops.domain import EventKind, EventStatus, ProcessingTier
 from aifinops.errors import ConfigError
 from aifinops.sdk.sender import Sender
 from aifinops.sdk.tasks import Task, current_task, record_safely, resolve_sender
 from aifinops.sources.openai_wire import (
     RESPONSE_FAILED,
     RESPONSE_FINAL_EVENTS,
+    cache_write_tokens,
     content_filtered,
     is_azure_endpoint,
     is_usage_chunk,
+    service_tier_of,
     split_model,
     status_of_error,
     usage_numbers,
@@ -33,10 +35,14 @@ _TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reason
 
 
 def _tokens(usage: Any) -> dict[str, int]:
-    """Token counts of a Chat / Embeddings or Responses usage object (cached ⊂ input, reasoning ⊂ output)."""
+    """Token counts of a Chat / Embeddings or Responses usage object (cached and cache-write ⊂ input,
+    reasoning ⊂ output); cache writes only where the wire reports them."""
     if usage is None:
         return {}
-    return dict(zip(_TOKEN_FIELDS, usage_numbers(usage), strict=True))
+    tokens = dict(zip(_TOKEN_FIELDS, usage_numbers(usage), strict=True))
+    if writes := min(cache_write_tokens(usage), tokens["input_tokens"]):
+        tokens["cache_write_tokens"] = writes
+    return tokens
 
 
 def _status_of(exc: BaseException) -> EventStatus:
@@ -63,9 +69,13 @@ class _Call:
     task: Task | None
     step: int | None
     hide_usage_chunk: bool
+    requested_tier: ProcessingTier | None = (
+        None  # the request's service_tier, until a response names the tier that served it
+    )
     started: float = field(default_factory=time.perf_counter)
     usage: Any = None
     model: str | None = None
+    tier: ProcessingTier | None = None
     status: EventStatus = EventStatus.OK
     finished: bool = False
 
@@ -75,11 +85,12 @@ class _Call:
         hide = kind is EventKind.CHAT and bool(kwargs.get("stream")) and not want_stream_usage(kwargs, kind)
         current = current_task()
         step = current.next_step() if current is not None else None
-        return cls(recorder, kind, kwargs.get("model"), current, step, hide)
+        return cls(recorder, kind, kwargs.get("model"), current, step, hide, service_tier_of(kwargs))
 
     def response(self, result: Any) -> Any:
         """Note a whole (non-stream) response, report the call, and hand the response back."""
         self.usage, self.model = getattr(result, "usage", None), getattr(result, "model", None)
+        self.tier = service_tier_of(result) or self.tier
         self._filtered(getattr(result, "choices", None))
         if getattr(result, "status", None) == "failed":
             self.status = EventStatus.ERROR
@@ -92,9 +103,11 @@ class _Call:
         if isinstance(kind, str) and kind.startswith("response."):  # Responses API stream events
             if kind in RESPONSE_FINAL_EVENTS:
                 self.usage, self.model = item.response.usage, item.response.model
+                self.tier = service_tier_of(item.response) or self.tier
                 self.status = EventStatus.ERROR if kind == RESPONSE_FAILED else self.status
             return True
         self.model = getattr(item, "model", None) or self.model
+        self.tier = service_tier_of(item) or self.tier
         choices = getattr(item, "choices", None)
         self._filtered(choices)
         if getattr(item, "usage", None) is not None:
@@ -160,6 +173,8 @@ class _Call:
         if self.usage is None and self.status is EventStatus.OK:
             event["attributes"] = {"usage": "missing"}  # e.g. a stream closed before its usage chunk
         event |= _tokens(self.usage)
+        if tier := self.tier or self.requested_tier:
+            event["service_tier"] = str(tier)  # ingest derives ``priority`` from it
         self.recorder.sender.send_event({k: v for k, v in event.items() if v is not None})
 
 

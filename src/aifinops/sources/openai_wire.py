@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from aifinops.domain import EventKind, EventStatus
+from aifinops.domain import EventKind, EventStatus, ProcessingTier
 
 __all__ = [
     "AZURE_OPENAI_HOSTS",
@@ -25,13 +25,16 @@ __all__ = [
     "RESPONSE_FINAL_EVENTS",
     "StreamMeter",
     "Usage",
+    "cache_write_tokens",
     "content_filtered",
     "error_body",
     "estimate_input_tokens",
     "is_azure_endpoint",
     "is_usage_chunk",
     "max_tokens_key",
+    "processing_tier",
     "request_max_tokens",
+    "service_tier_of",
     "split_model",
     "status_of",
     "status_of_error",
@@ -57,11 +60,21 @@ _TOKENS_PER_IMAGE = 85  # a low-detail image; high detail is larger, the estimat
 _MAX_TOKEN_KEYS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 _FILTER_FINISH = (b'"finish_reason":"content_filter"', b'"finish_reason": "content_filter"')
 _FAILED_EVENT = b'"' + RESPONSE_FAILED.encode() + b'"'
+# ``service_tier`` as the wire spells it → our processing tier. "fast" is a request alias of priority (the
+# response says "priority"); "auto" and "scale" name no tier of their own and count as not reported.
+_TIERS = {
+    "default": ProcessingTier.STANDARD,
+    "standard": ProcessingTier.STANDARD,
+    "priority": ProcessingTier.PRIORITY,
+    "fast": ProcessingTier.PRIORITY,
+    "flex": ProcessingTier.FLEX,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Tokens of one call. Cached tokens are part of input, reasoning tokens part of output."""
+    """Tokens of one call. Cached and cache-write tokens are part of input, reasoning tokens part of output;
+    ``service_tier`` is the tier that processed the call as the response reports it (None: not reported)."""
 
     input_tokens: int = 0
     cached_input_tokens: int = 0
@@ -70,6 +83,8 @@ class Usage:
     model: str | None = None
     content_filtered: bool = False
     failed: bool = False
+    cache_write_tokens: int = 0
+    service_tier: ProcessingTier | None = None
 
 
 def error_body(
@@ -130,6 +145,33 @@ def usage_numbers(usage: Any) -> tuple[int, int, int, int]:
     )
 
 
+def cache_write_tokens(usage: Any) -> int:
+    """Input tokens written to the prompt cache: ``prompt_tokens_details.cache_write_tokens`` (Chat) or
+    ``input_tokens_details.cache_write_tokens`` (Responses); 0 where the wire reports none (§3, §4).
+
+    >>> cache_write_tokens({"input_tokens": 9, "input_tokens_details": {"cache_write_tokens": 4}})
+    4
+    """
+    if usage is None:
+        return 0
+    details = _field(usage, "input_tokens_details") or _field(usage, "prompt_tokens_details")
+    return _int(_field(details, "cache_write_tokens")) if details else 0
+
+
+def processing_tier(value: Any) -> ProcessingTier | None:
+    """Our processing tier of a wire ``service_tier`` value; None for ``auto``, ``scale`` or anything else.
+
+    >>> processing_tier("default"), processing_tier("priority"), processing_tier("auto")
+    (<ProcessingTier.STANDARD: 'standard'>, <ProcessingTier.PRIORITY: 'priority'>, None)
+    """
+    return _TIERS.get(value.strip().lower()) if isinstance(value, str) else None
+
+
+def service_tier_of(obj: Any) -> ProcessingTier | None:
+    """The processing tier a response object (or a request body) names in its ``service_tier``."""
+    return processing_tier(_field(obj, "service_tier")) if obj is not None else None
+
+
 def content_filtered(choices: Any) -> bool:
     """Whether any choice finished because the completion was filtered (HTTP 200, §7)."""
     if not isinstance(choices, list):
@@ -150,7 +192,14 @@ def usage_from_body(obj: Any) -> Usage:
     numbers = usage_numbers(usage) if isinstance(usage, dict) else (0, 0, 0, 0)
     failed = obj.get("object") == "response" and obj.get("status") == "failed"
     filtered = content_filtered(obj.get("choices"))
-    return Usage(*numbers, model=obj.get("model") or None, content_filtered=filtered, failed=failed)
+    return Usage(
+        *numbers,
+        model=obj.get("model") or None,
+        content_filtered=filtered,
+        failed=failed,
+        cache_write_tokens=cache_write_tokens(usage) if isinstance(usage, dict) else 0,
+        service_tier=service_tier_of(obj),
+    )
 
 
 def status_of(http_status: int, body: Any = None, usage: Usage | None = None) -> EventStatus:
@@ -267,7 +316,16 @@ class StreamMeter:
     held until its end arrives, so nothing is buffered beyond one event.
     """
 
-    __slots__ = ("_buffer", "_drop_usage_chunk", "_failed", "_filtered", "_model", "_numbers")
+    __slots__ = (
+        "_buffer",
+        "_cache_writes",
+        "_drop_usage_chunk",
+        "_failed",
+        "_filtered",
+        "_model",
+        "_numbers",
+        "_tier",
+    )
 
     def __init__(self, *, drop_usage_chunk: bool) -> None:
         self._buffer = b""
@@ -276,6 +334,8 @@ class StreamMeter:
         self._numbers: tuple[int, int, int, int] | None = None
         self._filtered = False
         self._failed = False
+        self._cache_writes = 0
+        self._tier: ProcessingTier | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         if b"\r" in chunk:
@@ -300,7 +360,14 @@ class StreamMeter:
 
     def usage(self) -> Usage:
         numbers = self._numbers or (0, 0, 0, 0)
-        return Usage(*numbers, model=self._model, content_filtered=self._filtered, failed=self._failed)
+        return Usage(
+            *numbers,
+            model=self._model,
+            content_filtered=self._filtered,
+            failed=self._failed,
+            cache_write_tokens=self._cache_writes,
+            service_tier=self._tier,
+        )
 
     @property
     def saw_usage(self) -> bool:
@@ -331,11 +398,14 @@ class StreamMeter:
         inner: dict[str, Any] = response if isinstance(response, dict) else obj
         if self._model is None and inner.get("model"):
             self._model = str(inner["model"])
+        # Every chat chunk repeats service_tier; the usage chunk (or response.completed) is always parsed.
+        self._tier = service_tier_of(inner) or self._tier
         if obj.get("type") == RESPONSE_FAILED:
             self._failed = True
         if not usage_here or not isinstance(inner.get("usage"), dict):
             return True
         self._numbers = usage_numbers(inner["usage"])
+        self._cache_writes = cache_write_tokens(inner["usage"])
         # Only the extra include_usage chunk is removed; usage inside a content chunk stays.
         return not (self._drop_usage_chunk and is_usage_chunk(obj.get("choices")))
 

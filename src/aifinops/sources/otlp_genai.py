@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from aifinops.domain import DeploymentType, EventKind, EventStatus, UsageEvent
+from aifinops.domain import DeploymentType, EventKind, EventStatus, ProcessingTier, UsageEvent
 from aifinops.errors import ValidationError
-from aifinops.sources.openai_wire import CONTENT_FILTER, is_azure_endpoint, split_model
+from aifinops.sources.openai_wire import CONTENT_FILTER, is_azure_endpoint, processing_tier, split_model
 from aifinops.sources.otlp import AttrValue, Span
 
 __all__ = [
@@ -51,12 +51,25 @@ _KEPT_ATTRIBUTES = (
     "gen_ai.agent.id",
     "gen_ai.tool.call.id",
     "gen_ai.tool.type",
-    "gen_ai.usage.cache_creation.input_tokens",
     "error.type",
     "server.address",
 )
 _MAX_ATTRIBUTE_CHARS = 256
-_TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens")
+_TOKEN_FIELDS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cache_write_tokens",
+)
+# The tier that served the call, else the one asked for; ``gen_ai.openai.*`` are the older names
+# (otel-genai.md §1).
+_TIER_KEYS = (
+    "openai.response.service_tier",
+    "gen_ai.openai.response.service_tier",
+    "openai.request.service_tier",
+    "gen_ai.openai.request.service_tier",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +145,8 @@ def _event(
     model, version = split_model(_text(attrs.get("gen_ai.response.model")) or request_model)
     aggregate = operation in _AGGREGATE_OPERATIONS and span.kind != SPAN_KIND_CLIENT
     usage = _usage(attrs)
-    inp, cached, out, reasoning = (0, 0, 0, 0) if aggregate else usage
+    inp, cached, out, reasoning, writes = (0, 0, 0, 0, 0) if aggregate else usage
+    tier = _service_tier(attrs)
     return UsageEvent(
         event_id=f"otel-{span.trace_id}-{span.span_id}",
         ts=ts,
@@ -155,11 +169,13 @@ def _event(
         deployment_type=_deployment_type(span),
         region=_dimension(span, "region"),
         resource_id=_dimension(span, "resource_id"),
-        priority=_priority(attrs),
+        priority=tier is ProcessingTier.PRIORITY,
         input_tokens=inp,
         cached_input_tokens=cached,
         output_tokens=out,
         reasoning_tokens=reasoning,
+        cache_write_tokens=writes,
+        service_tier=tier,
         requests=0 if aggregate else 1,
         kind=_OPERATIONS.get(operation, EventKind.OTHER),
         status=_status(span),
@@ -237,12 +253,20 @@ def _tokens(attrs: Mapping[str, AttrValue], *keys: str) -> int:
     return 0
 
 
-def _usage(attrs: Mapping[str, AttrValue]) -> tuple[int, int, int, int]:
-    """(input, cached, output, reasoning) tokens; deprecated prompt/completion names are a fallback."""
+def _usage(attrs: Mapping[str, AttrValue]) -> tuple[int, int, int, int, int]:
+    """(input, cached, output, reasoning, cache-write) tokens; deprecated prompt/completion names are a
+    fallback."""
     inp = _tokens(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
     out = _tokens(attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
     cached = _tokens(attrs, "gen_ai.usage.cache_read.input_tokens")
     reasoning = _tokens(attrs, "gen_ai.usage.reasoning.output_tokens")
+    writes = _tokens(attrs, "gen_ai.usage.cache_creation.input_tokens")
+    if writes > inp:
+        raise ValidationError(
+            f"gen_ai.usage.cache_creation.input_tokens ({writes}) are part of gen_ai.usage.input_tokens "
+            f"({inp}) and cannot exceed them",
+            field="gen_ai.usage.cache_creation.input_tokens",
+        )
     if cached > inp:
         raise ValidationError(
             f"gen_ai.usage.cache_read.input_tokens ({cached}) are part of gen_ai.usage.input_tokens ({inp}) "
@@ -255,7 +279,7 @@ def _usage(attrs: Mapping[str, AttrValue]) -> tuple[int, int, int, int]:
             f"({out}) and cannot exceed them",
             field="gen_ai.usage.reasoning.output_tokens",
         )
-    return inp, cached, out, reasoning
+    return inp, cached, out, reasoning, writes
 
 
 def _count_attribute(span: Span, key: str) -> int | None:
@@ -285,9 +309,13 @@ def _deployment_type(span: Span) -> DeploymentType | None:
         ) from exc
 
 
-def _priority(attrs: Mapping[str, AttrValue]) -> bool:
-    tier = _text(attrs.get("openai.response.service_tier")) or _text(attrs.get("openai.request.service_tier"))
-    return tier == "priority"
+def _service_tier(attrs: Mapping[str, AttrValue]) -> ProcessingTier | None:
+    """The first service tier attribute that names a tier (``auto`` names none)."""
+    for key in _TIER_KEYS:
+        tier = processing_tier(_text(attrs.get(key)))
+        if tier is not None:
+            return tier
+    return None
 
 
 def _status(span: Span) -> EventStatus:
@@ -318,7 +346,7 @@ def _attribute_text(value: AttrValue) -> str:
     return str(value)
 
 
-def _kept_attributes(span: Span, aggregate: tuple[int, int, int, int] | None) -> Mapping[str, str]:
+def _kept_attributes(span: Span, aggregate: tuple[int, ...] | None) -> Mapping[str, str]:
     out: dict[str, str] = {}
     for key in _KEPT_ATTRIBUTES:
         text = _attribute_text(span.attributes.get(key))

@@ -34,7 +34,7 @@ __all__ = [
     "sqlite_time",
 ]
 
-_SUMMED = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens")
+_SUMMED = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens")  # per task
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,8 @@ EVENT_COLUMNS = (
     "cached_input_tokens",
     "output_tokens",
     "reasoning_tokens",
+    "cache_write_tokens",
+    "service_tier",
     "requests",
     "quantity_nanos",
     "unit",
@@ -137,6 +139,8 @@ def event_values(
         event.cached_input_tokens,
         event.output_tokens,
         event.reasoning_tokens,
+        event.cache_write_tokens,
+        event.service_tier.value if event.service_tier else None,
         event.requests,
         to_nanos(quantity) if quantity is not None else None,
         event.unit,
@@ -197,6 +201,7 @@ def _rollup_sql(table: str, grain: str, where: str, *, sqlite: bool) -> str:
         "SUM(cached_input_tokens)",
         "SUM(output_tokens)",
         "SUM(reasoning_tokens)",
+        "SUM(cache_write_tokens)",
         "SUM(CASE WHEN attempt > 1 THEN 1 ELSE 0 END)",
         "COALESCE(SUM(cost_nanos), 0)",
         "SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END)",

@@ -10,7 +10,16 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from aifinops.domain import DeploymentType, EventKind, EventStatus, PricedUsage, UsageEvent, from_nanos, plain
+from aifinops.domain import (
+    DeploymentType,
+    EventKind,
+    EventStatus,
+    PricedUsage,
+    ProcessingTier,
+    UsageEvent,
+    from_nanos,
+    plain,
+)
 from aifinops.engine.usage_buckets import EPOCH, to_hour
 from aifinops.errors import PastRetentionError
 from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
@@ -18,7 +27,7 @@ from aifinops.store.retention import check_retained, retention_horizon
 from aifinops.store.store import Store
 from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
 
-__all__ = ["RepriceReport", "RepricingStore"]
+__all__ = ["RepriceReport", "RepricingStore", "rebuild_rollups"]
 
 _CHUNK = 5000
 
@@ -59,6 +68,8 @@ def _event(r: Any) -> UsageEvent:
         cached_input_tokens=r.cached_input_tokens,
         output_tokens=r.output_tokens,
         reasoning_tokens=r.reasoning_tokens,
+        cache_write_tokens=r.cache_write_tokens,
+        service_tier=ProcessingTier(r.service_tier) if r.service_tier else None,
         requests=r.requests,
         quantity=from_nanos(r.quantity_nanos) if r.quantity_nanos is not None else None,
         unit=r.unit,
@@ -136,8 +147,7 @@ class RepricingStore:
                     if r.task_id:
                         tally.tasks.add(r.task_id)
             if tally.changed:
-                _refuse_tasks_past_retention(conn, tally.tasks)
-                _rebuild(conn, start, end, tally.tasks)
+                rebuild_rollups(conn, start, end, tally.tasks)
             report = tally.report()
             conn.execute(
                 reprice_runs.insert().values(
@@ -172,8 +182,13 @@ def _refuse_tasks_past_retention(conn: Connection, tasks: set[str]) -> None:
             )
 
 
-def _rebuild(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[str]) -> None:
-    """Recompute the rollup rows that cover the re-priced range from the events themselves."""
+def rebuild_rollups(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[str]) -> None:
+    """Recompute the rollup rows that cover ``[start, end)`` (and the rows of ``tasks``) from the events.
+
+    Refused (PastRetentionError) where retention dropped some of those events: rebuilt rows would lose them.
+    """
+    check_retained(conn, start, what="rebuilding the roll-ups")
+    _refuse_tasks_past_retention(conn, tasks)
     h0 = to_hour(start)
     h1 = -(-int((end - EPOCH).total_seconds()) // 3600)  # the hour containing ``end``, rounded up
     d0, d1 = h0 // 24, -(-h1 // 24)

@@ -38,6 +38,7 @@ __all__ = [
     "freshness",
     "metadata",
     "prices",
+    "provisioned_hours",
     "reprice_runs",
     "task_outcomes",
     "task_rollup",
@@ -113,6 +114,8 @@ usage_events = Table(
     Column("cached_input_tokens", BigInteger, nullable=False),
     Column("output_tokens", BigInteger, nullable=False),
     Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("cache_write_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("service_tier", String(16)),  # NULL = not reported
     Column("requests", Integer, nullable=False),
     Column("quantity_nanos", BigInteger),
     Column("unit", String(32)),
@@ -161,6 +164,7 @@ ROLLUP_SUMS: tuple[str, ...] = (
     "cached_input_tokens",
     "output_tokens",
     "reasoning_tokens",
+    "cache_write_tokens",
     "retries",
     "cost_nanos",
     "unpriced_events",
@@ -308,6 +312,25 @@ freshness = Table(
     Column("last_ingest_at", UtcDateTime(), nullable=False),
     Column("last_data_ts", UtcDateTime()),
     Column("detail", String(256)),
+)
+
+#: The estimated cost of each hour of each provisioned deployment: what it cost, what its calls carry (written
+#: onto their events) and the estimated idle capacity left over (aifinops.engine.provisioned).
+provisioned_hours = Table(
+    "provisioned_hours",
+    metadata,
+    Column("deployment", String(DIM_LEN), primary_key=True),
+    Column("hour", BigInteger, primary_key=True),  # hours since the epoch
+    Column("currency", String(3), nullable=False),
+    Column("units", Integer, nullable=False),
+    Column("cost_nanos", BigInteger, nullable=False),
+    Column("used_nanos", BigInteger, nullable=False),
+    Column("idle_nanos", BigInteger, nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("tokens", BigInteger, nullable=False),
+    Column("capacity_tokens", BigInteger),  # NULL = capacity unknown: a used hour is wholly its calls'
+    Column("source", String(256), nullable=False),  # where the hourly prices came from
+    Column("estimated_at", UtcDateTime(), nullable=False),
 )
 
 Index("ix_usage_rollup_hour", usage_rollup.c.hour)

@@ -174,6 +174,8 @@ def _events(conn: Any, task_id: str, tenant: str) -> list[dict[str, Any]]:
             e.cached_input_tokens,
             e.output_tokens,
             e.reasoning_tokens,
+            e.cache_write_tokens,
+            e.service_tier,
             e.latency_ms,
             e.cost_nanos,
             e.currency,

@@ -1,0 +1,182 @@
+"""Estimating provisioned throughput over the store: hours priced, split onto their calls, the rest idle,
+the rollups and KPIs following, and a second run changing nothing (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from aifinops.config import ProvisionedDeployment, ProvisionedSettings
+from aifinops.domain import (
+    Basis,
+    DeploymentType,
+    MeterKind,
+    Outcome,
+    Price,
+    TaskOutcome,
+    UsageEvent,
+    from_nanos,
+)
+from aifinops.jobs.ingest import Ingestor
+from aifinops.jobs.provisioned import estimate_provisioned
+from aifinops.queries.kpis import read_kpis
+from aifinops.store import Store
+from aifinops.store.prices import PriceStore
+from aifinops.store.provisioned import read_provisioned_totals
+from aifinops.store.tables import usage_events, usage_rollup
+
+T0 = dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC)
+END = T0 + dt.timedelta(hours=3)
+_PTU = DeploymentType.GLOBAL_PROVISIONED
+_START = dt.datetime(2025, 8, 25, tzinfo=dt.UTC)
+
+
+def _prices(store: Store, *, ptu: bool = True) -> None:
+    items = [
+        Price("gpt-4.1", kind, Decimal(0), "USD", _START, deployment_type=_PTU)
+        for kind in (MeterKind.INPUT, MeterKind.CACHED_INPUT, MeterKind.OUTPUT)
+    ]
+    items.append(Price("gpt-4o", MeterKind.INPUT, Decimal("2.5"), "USD", _START))
+    items.append(Price("gpt-4o", MeterKind.OUTPUT, Decimal("10"), "USD", _START))
+    if ptu:
+        items.append(
+            Price(
+                "ptu_hour",
+                MeterKind.UNIT,
+                Decimal("2.0"),
+                "USD",
+                _START,
+                unit_size=1,
+                deployment_type=_PTU,
+                unit="ptu_hour",
+                meter_name="Provisioned Managed Global Unit",
+            )
+        )
+    PriceStore(store).save(items, now=T0)
+
+
+def _call(n: int, minute: int, tokens: int, task: str, deployment: str = "ptu-a") -> UsageEvent:
+    return UsageEvent(
+        event_id=f"e{n}",
+        ts=T0 + dt.timedelta(minutes=minute),
+        task_id=task,
+        use_case="triage",
+        deployment=deployment,
+        model="gpt-4.1",
+        deployment_type=_PTU,
+        input_tokens=tokens - tokens // 10,
+        output_tokens=tokens // 10,
+    )
+
+
+def _store_month(store: Store) -> None:
+    _prices(store)
+    ingest = Ingestor(store)
+    ingest.ingest(
+        [
+            _call(1, 5, 100, "t1"),
+            _call(2, 20, 200, "t1"),
+            _call(3, 40, 700, "t2"),
+            _call(4, 130, 3000, "t2"),  # 12:10, above the hour's capacity
+            UsageEvent(
+                event_id="std",
+                ts=T0,
+                task_id="t3",
+                use_case="triage",
+                deployment="gpt-4o-glbl",
+                model="gpt-4o",
+                deployment_type=DeploymentType.GLOBAL_STANDARD,
+                input_tokens=1000,
+            ),
+        ],
+        source="test",
+    )
+    ingest.record_outcomes(
+        [
+            TaskOutcome(t, Outcome.SUCCEEDED, T0 + dt.timedelta(hours=2, minutes=30))
+            for t in ("t1", "t2", "t3")
+        ]
+    )
+
+
+_SETTINGS = ProvisionedSettings(
+    deployments={"ptu-a": ProvisionedDeployment(units=2, tokens_per_unit_hour=1000)}
+)
+
+
+def _event_costs(store: Store) -> dict[str, int | None]:
+    with store.reader() as conn:
+        rows = conn.execute(select(usage_events.c.event_id, usage_events.c.cost_nanos))
+        return {r.event_id: r.cost_nanos for r in rows}
+
+
+def test_each_hour_is_priced_and_split_over_its_calls_with_the_rest_idle(store: Store) -> None:
+    _store_month(store)
+    report = estimate_provisioned(store, _SETTINGS, start=T0, end=END, now=END)
+    (ptu,) = report.deployments
+    # 3 hours × 2 units × 2.00: hour 10 uses 1000 of 2000 tokens, hour 11 nothing, hour 12 is over capacity.
+    assert (ptu.problem, ptu.hours, ptu.units, ptu.currency) == (None, 3, 2, "USD")
+    assert (ptu.cost, ptu.used, ptu.idle) == (Decimal(12), Decimal(6), Decimal(6))
+    assert ptu.source == "price book: Provisioned Managed Global Unit 2 USD/unit-hour"
+    assert report.changed_events == 4
+    costs = _event_costs(store)
+    assert {k: from_nanos(v or 0) for k, v in costs.items() if k != "std"} == {
+        "e1": Decimal("0.2"),
+        "e2": Decimal("0.4"),
+        "e3": Decimal("1.4"),
+        "e4": Decimal(4),
+    }
+    assert costs["std"] == 2_500_000  # 1000 tokens at 2.50 per 1M: other deployments are left as priced
+    (totals,) = read_provisioned_totals(store, T0, END)
+    assert (totals.hours, totals.cost_nanos, totals.used_nanos, totals.idle_nanos) == (
+        3,
+        12 * 10**9,
+        6 * 10**9,
+        6 * 10**9,
+    )
+    # The hourly rollups and the tasks carry the estimate like any other.
+    with store.reader() as conn:
+        rolled = conn.execute(select(func.sum(usage_rollup.c.cost_nanos))).scalar_one()
+    assert rolled == 6 * 10**9 + 2_500_000
+    report_kpis = read_kpis(store, start=T0, end=END, days=(T0.date(), END.date()), by=("use_case",))
+    (kpi,) = report_kpis.kpis
+    (estimated,) = kpi.on(Basis.ESTIMATED)
+    assert estimated.cost_nanos == 6 * 10**9 + 2_500_000 and kpi.succeeded == 3
+
+    again = estimate_provisioned(store, _SETTINGS, start=T0, end=END, now=END)
+    assert again.changed_events == 0 and again.deployments == report.deployments
+    assert _event_costs(store) == costs
+    assert read_provisioned_totals(store, T0, END) == [totals]
+
+
+def test_a_deployment_without_units_or_price_is_reported_with_the_fix_and_left_as_it_was(
+    store: Store,
+) -> None:
+    _store_month(store)
+    before = _event_costs(store)
+    (unknown,) = estimate_provisioned(store, ProvisionedSettings(), start=T0, end=END, now=END).deployments
+    assert unknown.deployment == "ptu-a" and unknown.events == 4
+    assert "units unknown: set provisioned.deployments.ptu-a.units" in (unknown.problem or "")
+    regional = ProvisionedSettings(
+        deployments={"ptu-a": ProvisionedDeployment(units=2, deployment_type="provisioned")}
+    )
+    (unpriced,) = estimate_provisioned(store, regional, start=T0, end=END, now=END).deployments
+    assert "no hourly unit price of provisioned" in (unpriced.problem or "")
+    assert _event_costs(store) == before
+    assert read_provisioned_totals(store, T0, END) == []
+
+
+def test_reserved_units_cost_the_reservation_rate(store: Store) -> None:
+    _store_month(store)
+    reserved = ProvisionedSettings(
+        deployments={
+            "ptu-a": ProvisionedDeployment(units=2, reserved_units=1, reservation_rate=Decimal("0.5"))
+        }
+    )
+    report = estimate_provisioned(store, reserved, start=T0, end=END, now=END)
+    (ptu,) = report.deployments
+    # an hour = 1 unit × 0.50 + 1 unit × 2.00; no capacity known: used hours are wholly their calls'
+    assert (ptu.units, ptu.cost, ptu.used, ptu.idle) == (2, Decimal("7.5"), Decimal(5), Decimal("2.5"))
+    assert "1 reserved at 0.5 USD" in ptu.source
