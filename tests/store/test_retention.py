@@ -23,7 +23,7 @@ from aifinops.store.allocation_results import load_result
 from aifinops.store.event_queries import daily_token_sums
 from aifinops.store.partitions import partitions
 from aifinops.store.prices import PriceStore
-from aifinops.store.repricing import RepricingStore
+from aifinops.store.repricing import RepricingStore, rebuild_rollups
 from aifinops.store.task_queries import task_aggregates
 from aifinops.store.usage_queries import UsageQuery, query_usage
 from tests.factories import PRICE_START, event, gpt4o_prices
@@ -128,6 +128,10 @@ def test_raw_event_reads_say_the_period_is_past_retention(four_months: Store) ->
             end=HORIZON,
             now=NOW,
         )
+    with pytest.raises(PastRetentionError), store.session() as conn:  # e.g. the provisioned estimate
+        rebuild_rollups(conn, HORIZON - dt.timedelta(days=3), HORIZON, set())
+    with pytest.raises(PastRetentionError, match="task '202609-t1'"), store.session() as conn:
+        rebuild_rollups(conn, HORIZON, NOW, {"202609-t1"})
     kept = daily_token_sums(store, MONTHS[2], dt.date(2026, 12, 1))
     assert sum(r.input_tokens for r in kept) == 24 * 1000
 
