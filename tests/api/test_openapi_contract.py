@@ -79,6 +79,14 @@ def test_an_undocumented_query_parameter_is_refused_by_every_operation(sqlite_cl
         assert r.json()["errors"][0]["field"] == "colour"
 
 
+def _with(op: dict[str, Any], name: str, value: str) -> dict[str, str]:
+    """``name=value``, with a month beside it when the operation takes a period (some need one)."""
+    takes_period = any(p["name"] == "period" for p in query_params(op))
+    if takes_period and name not in ("period", "start", "end"):
+        return {"period": "2026-10", name: value}
+    return {name: value}
+
+
 def _invalid(schema: dict[str, Any]) -> str | None:
     """A value outside ``schema``, or None when any text is valid."""
     schema = next((s for s in schema.get("anyOf", []) if s.get("type") != "null"), schema)
@@ -99,10 +107,10 @@ def test_every_documented_parameter_is_read_by_its_route(sqlite_client: TestClie
         for param in query_params(op):
             bad = _invalid(param["schema"])
             if bad is None:
-                r = sqlite_client.get(_path(path), params={param["name"]: "x"})
+                r = sqlite_client.get(_path(path), params=_with(op, param["name"], "x"))
                 assert "unknown query parameter" not in r.text, (path, param["name"])
                 continue
-            r = sqlite_client.get(_path(path), params={param["name"]: bad})
+            r = sqlite_client.get(_path(path), params=_with(op, param["name"], bad))
             assert r.status_code == 422, (path, param["name"], r.text)
             assert param["name"] in r.json()["detail"], (path, param["name"], r.text)
             checked += 1
@@ -205,3 +213,58 @@ def test_every_operation_keeps_to_the_document(store: Store) -> None:
         f"{time.monotonic() - started:.1f} s, {len(failures)} failing"
     )
     assert failures == [], "\n\n".join(failures)
+
+
+# --- the document against each route's accepted parameters -------------------------------------------
+
+
+def test_every_query_parameter_is_typed_without_null_and_constrained_where_the_route_is(
+    sqlite_client: TestClient,
+) -> None:
+    """Clients see each query parameter's plain type (optional is ``required: false``, never ``anyOf`` with
+    null), and the enums, patterns and formats the route enforces."""
+    doc = {(m, p): op for m, p, op in operations(sqlite_client)}
+    for (method, path), op in doc.items():
+        for param in query_params(op):
+            assert "anyOf" not in param["schema"], (method, path, param)
+            assert param["schema"]["type"] in ("string", "integer"), (method, path, param)
+            assert isinstance(param["required"], bool), (method, path, param)
+
+    def schema(path: str, name: str) -> dict[str, Any]:
+        return next(p["schema"] for p in query_params(doc[("GET", path)]) if p["name"] == name)
+
+    assert schema("/api/costs", "basis")["enum"] == ["estimated", "actual", "amortized"]
+    assert schema("/api/allocation", "basis")["enum"] == ["actual", "amortized"]
+    assert schema("/api/reconciliation", "as_of")["format"] == "date"
+    assert schema("/api/allocation", "start")["format"] == "date"
+    assert schema("/api/budgets/status", "as_of")["format"] == "date-time"
+    assert schema("/api/anomalies", "by")["enum"][0] == "app"
+    assert schema("/api/token-usage", "granularity")["enum"] == ["hour", "day", "month"]
+
+
+def test_every_enum_value_the_document_lists_is_accepted_by_its_route(sqlite_client: TestClient) -> None:
+    """The other direction: no documented choice is refused by the route as invalid for that parameter."""
+    checked = 0
+    for method, path, op in operations(sqlite_client):
+        if method != "GET":
+            continue
+        for param in query_params(op):
+            for value in param["schema"].get("enum", []):
+                r = sqlite_client.get(_path(path), params=_with(op, param["name"], value))
+                fields = [e["field"] for e in r.json().get("errors", [])] if r.status_code == 422 else []
+                assert param["name"] not in fields, (path, param["name"], value, r.text)
+                checked += 1
+    assert checked > 30
+
+
+def test_docs_are_served_from_the_package_with_no_outside_host(sqlite_client: TestClient) -> None:
+    page = sqlite_client.get("/docs")
+    assert page.status_code == 200
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "connect-src 'self'" in csp
+    assert "http" not in page.text.replace("http-equiv", "")  # no absolute URL: every load is this origin
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css", "docs-init.js"):
+        r = sqlite_client.get(f"/docs/{name}")
+        assert r.status_code == 200 and len(r.content) > 100, name
+    assert sqlite_client.get("/docs/../app.py").status_code == 404
+    assert sqlite_client.get("/redoc").status_code == 404

@@ -146,3 +146,11 @@ def test_kpis_show_cost_per_successful_task_estimated_and_fully_loaded(
     assert costs["actual"]["failed_and_abandoned"] == "1"
     assert costs["estimated"]["cost_per_successful_task"] == costs["estimated"]["cost"]
     assert api.get("/api/allocation/kpis", params={"period": "2026-10", "by": "squad"}).status_code == 422
+
+
+def test_a_range_beyond_three_years_and_a_repeated_dimension_are_answered_not_500(client: TestClient) -> None:
+    r = client.post("/api/allocation/run", params={"start": "0344-09-22", "end": "2926-07-29"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "end", r.text
+    r = client.get("/api/allocation/kpis", params={"period": "2026-10", "by": "user_group,user_group"})
+    assert r.status_code == 200, r.text
+    assert r.json()["by"] == ["user_group"]

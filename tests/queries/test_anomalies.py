@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from aifinops.engine.anomalies import Status
 from aifinops.jobs.ingest import Ingestor
-from aifinops.queries.anomalies import anomalies_json, find_anomalies
+from aifinops.queries.anomalies import anomalies_json, find_anomalies, period_anomalies
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
 from tests.factories import PRICE_START, event, gpt4o_prices, weekday_shaped_history
@@ -73,3 +73,23 @@ def test_a_baseline_too_short_to_judge_says_so_instead_of_alerting(store: Store)
     assert first["status"] == "insufficient_history"
     assert (first["baseline"], first["baseline_points"], first["needed"]) == ("weekend days", 2, 4)
     assert "not judged" in first["explanation"]
+
+
+def test_a_period_judged_at_once_equals_each_day_judged_alone(store: Store) -> None:
+    """``period_anomalies`` reads the spend once; each day's anomalies, drivers included, are those
+    ``find_anomalies`` finds at that day's next midnight (by tenant, by another dimension, and unscoped)."""
+    _history(store)
+    start, end = FIRST + dt.timedelta(days=20), FIRST + dt.timedelta(days=DAYS)
+    for by in ("tenant", "model", None):
+        alone = []
+        day = start
+        while day < end:
+            at = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+            found = find_anomalies(store, filters={}, by=by, hourly=False, at=at, tz="UTC", currency="USD")
+            alone += anomalies_json(found, at=at, hourly=False, currency="USD")["anomalies"]
+            day += dt.timedelta(days=1)
+        assert period_anomalies(store, start, end, by=by, tz="UTC", currency="USD") == alone, by
+        if by == "tenant":
+            assert {(a["scope"], a["at"]) for a in alone} == {
+                (f"tenant={t}", d.isoformat()) for t, d in (SPIKE, COLLAPSE)
+            }

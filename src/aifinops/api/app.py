@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from aifinops import __version__
 from aifinops.api import (
     dashboard,
+    docs,
     routes_allocation,
     routes_budgets,
     routes_estate,
@@ -27,6 +28,7 @@ from aifinops.api import (
     routes_tasks,
     routes_telemetry,
     routes_usage,
+    routes_views,
 )
 from aifinops.api.access import Access, is_loopback
 from aifinops.api.deps import MetricsCaller
@@ -91,6 +93,8 @@ def create_app(
         version=__version__,
         description="What did one successfully completed business task cost, and why?",
         lifespan=_lifespan,
+        docs_url=None,  # served from packaged files by api/docs.py, never from a CDN
+        redoc_url=None,
         dependencies=[Depends(reject_unknown_query)],
     )
     app.state.settings = settings
@@ -121,7 +125,9 @@ def create_app(
         routes_inventory,
         routes_estate,
         routes_telemetry,
+        routes_views,
         dashboard,
+        docs,
     )
     for module in routers:
         app.include_router(module.router)

@@ -20,7 +20,7 @@ from aifinops.api.problems import PROBLEM_JSON, ProblemError
 from aifinops.domain import DIMENSIONS
 from aifinops.engine.usage_buckets import GRANULARITIES
 
-__all__ = ["install_openapi", "problems", "query_doc", "reject_unknown_query"]
+__all__ = ["install_openapi", "narrow_query", "problems", "query_doc", "reject_unknown_query"]
 
 _DAY = r"^\d{4}-\d{2}-\d{2}$"
 _INSTANT = "an ISO date (2026-10-01, midnight in the configured time zone) or a datetime with a zone"
@@ -55,7 +55,10 @@ CATALOGUE: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "unowned": (_BOOL, "true: only resources without an owner"),
     "as_of": ({"type": "string"}, "the instant to evaluate at (default now)"),
-    "tolerance": ({"type": "string"}, "the relative gap tolerated before a difference is flagged, e.g. 0.05"),
+    "tolerance": (
+        {"type": "string", "pattern": r"^\d+(\.\d+)?$"},
+        "the relative gap tolerated before a difference is flagged, e.g. 0.05",
+    ),
     "by": ({"type": "string"}, "the dimension(s) to break the answer down by, comma-separated"),
     "dimensions": ({"type": "string"}, "the dimensions to allocate to, comma-separated"),
     "position": ({"type": "integer"}, "where to insert the rule (0 = first; default last)"),
@@ -89,6 +92,37 @@ def query_doc(*names: str, **schemas: dict[str, Any]) -> dict[str, Any]:
     ``schemas`` narrows the catalogue's schema of a parameter for this route (``basis={"enum": [...]}``).
     """
     return {"parameters": [_parameter(name, schemas.get(name)) for name in names]}
+
+
+_NARROWED = "x-aifinops-query"
+
+
+def narrow_query(**schemas: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` narrowing the schemas of query parameters FastAPI declares from the signature
+    (``basis={"enum": ["actual", "amortized"]}``): what the route accepts, beyond the Python type."""
+    return {_NARROWED: schemas}
+
+
+def _document_query(operation: dict[str, Any]) -> None:
+    """Each query parameter as a client sees it: optional ones without FastAPI's ``anyOf [T, null]``, the
+    catalogue's pattern, format and description, and the route's own narrowing."""
+    narrowed = operation.pop(_NARROWED, {})
+    for param in operation.get("parameters", []):
+        if param.get("in") != "query":
+            continue
+        schema = param.get("schema", {})
+        choices = [s for s in schema.get("anyOf", []) if s.get("type") != "null"]
+        if len(choices) == 1 and len(schema["anyOf"]) == 2:
+            schema = {**{k: v for k, v in schema.items() if k != "anyOf"}, **choices[0]}
+        schema.pop("title", None)
+        if param["name"] in CATALOGUE:
+            known, description = CATALOGUE[param["name"]]
+            schema = {**known, **schema}
+            param.setdefault("description", description)
+        extra = dict(narrowed.get(param["name"], {}))
+        if "description" in extra:
+            param["description"] = extra.pop("description")
+        param["schema"] = schema | extra
 
 
 def _parameter(name: str, narrowed: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -209,9 +243,7 @@ def _complete(operation: dict[str, Any], route: APIRoute) -> None:
         statuses.append(400)  # a body that is not JSON
     for status in statuses:
         responses.setdefault(str(status), _problem_response(status))
-    for param in operation.get("parameters", []):
-        if param.get("in") == "query" and param["name"] in CATALOGUE:
-            param.setdefault("description", CATALOGUE[param["name"]][1])
+    _document_query(operation)
 
 
 def _api_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Depends
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, Caller, ReadCaller, SettingsDep, StoreDep
-from aifinops.api.openapi import problems
+from aifinops.api.openapi import narrow_query, problems
 from aifinops.api.problems import ProblemError
 from aifinops.domain import DIMENSIONS, Basis
 from aifinops.engine.allocation_rules import parse_rules, rule_to_mapping
@@ -35,6 +35,9 @@ def _invalid(field: str, reason: str) -> ProblemError:
     )
 
 
+_MAX_DAYS = 3 * 366
+
+
 def parse_period(period: str | None, start: str | None, end: str | None) -> tuple[dt.date, dt.date]:
     """``period=YYYY-MM`` or ``start``/``end`` dates (end exclusive) → the billing days ``[start, end)``."""
     try:
@@ -46,6 +49,8 @@ def parse_period(period: str | None, start: str | None, end: str | None) -> tupl
             lo, hi = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
             if hi <= lo:
                 raise _invalid("end", f"must be after start {start}, got {end}")
+            if (hi - lo).days > _MAX_DAYS:
+                raise _invalid("end", f"the range may span at most {_MAX_DAYS} days; split the query")
             return lo, hi
     except ValueError as exc:
         raise _invalid(
@@ -61,7 +66,7 @@ def _basis(value: str) -> Basis:
 
 
 def _dims(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else default
+    return tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip())) if value else default
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +95,18 @@ def _org_wide(caller: ReadCaller) -> Caller:
         )
     return caller
 
+
+#: What the billing-day routes accept: a month, or start/end dates (end exclusive).
+BILLING_DAYS: dict[str, dict[str, Any]] = {
+    "period": {
+        "pattern": r"^\d{4}-(0[1-9]|1[0-2])$",
+        "description": "a month, e.g. 2026-10; instead of start/end",
+    },
+    "start": {"format": "date", "description": "the first billing day, e.g. 2026-10-01"},
+    "end": {"format": "date", "description": "the billing day after the last, e.g. 2026-11-01 (exclusive)"},
+}
+_BILLED = {"enum": [Basis.ACTUAL.value, Basis.AMORTIZED.value]}
+_DIMENSION_LIST = {"pattern": "^(" + "|".join(DIMENSIONS) + ")(,(" + "|".join(DIMENSIONS) + "))*$"}
 
 # Routes declare the period after the caller, so that a bad key is refused before the period is parsed.
 PeriodQuery = Annotated[_Days, Depends(_period_query)]
@@ -128,7 +145,11 @@ def _run(store: Store, start: dt.date, end: dt.date, basis: Basis, dims: tuple[s
     }
 
 
-@router.post("/api/allocation/run", summary="Allocate a period's cost records (replaces its stored result)")
+@router.post(
+    "/api/allocation/run",
+    summary="Allocate a period's cost records (replaces its stored result)",
+    openapi_extra=narrow_query(**BILLING_DAYS, basis=_BILLED, dimensions=_DIMENSION_LIST),
+)
 async def run_allocation(
     store: StoreDep,
     settings: SettingsDep,
@@ -146,22 +167,40 @@ async def run_allocation(
     "/api/allocation",
     summary="Allocated cost by owner, with idle and unallocated lines and drivers",
     responses=problems(404),  # no stored allocation of the period
+    openapi_extra=narrow_query(
+        **BILLING_DAYS,
+        basis=_BILLED,
+        by={**_DIMENSION_LIST, "description": "the allocation dimensions to show, comma-separated"},
+    ),
 )
 async def get_allocation(
     store: StoreDep,
+    settings: SettingsDep,
     caller: OrgCaller,
     days: PeriodQuery,
     basis: str = "actual",
     by: str | None = None,
 ) -> dict[str, Any]:
     chosen, dims = _basis(basis), _dims(by, ()) if by else None
-    return await run_in_threadpool(
+    unknown = [d for d in dims or () if d not in DIMENSIONS]
+    if unknown:
+        raise _invalid("by", f"unknown dimension(s) {unknown}; choose from {list(DIMENSIONS)}")
+    document = await run_in_threadpool(
         lambda: allocation_document(store, days.start, days.end, basis=chosen, by=dims, period=days.label)
     )
+    # Chargeback readiness: the unallocated share a chargeback tolerates (allocation.max_unallocated_share).
+    document["max_unallocated_share"] = str(settings.allocation.max_unallocated_share)
+    return document
 
 
 @router.get(
-    "/api/reconciliation", summary="Estimated vs billed cost per resource, meter and day; price checks"
+    "/api/reconciliation",
+    summary="Estimated vs billed cost per resource, meter and day; price checks",
+    openapi_extra=narrow_query(
+        **BILLING_DAYS,
+        basis=_BILLED,
+        as_of={"format": "date", "description": "the day to judge billing lag at"},
+    ),
 )
 async def get_reconciliation(
     store: StoreDep,
@@ -184,7 +223,9 @@ async def get_reconciliation(
 
 
 @router.get(
-    "/api/allocation/kpis", summary="Cost per successful task: estimated and fully loaded (allocated)"
+    "/api/allocation/kpis",
+    summary="Cost per successful task: estimated and fully loaded (allocated)",
+    openapi_extra=narrow_query(**BILLING_DAYS, by=_DIMENSION_LIST),
 )
 async def get_kpis(
     store: StoreDep,

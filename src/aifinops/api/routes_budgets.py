@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, ReadCaller, SettingsDep, StoreDep
-from aifinops.api.openapi import problems, query_doc
+from aifinops.api.openapi import narrow_query, problems, query_doc
 from aifinops.api.problems import ProblemError
 from aifinops.domain import DIMENSIONS
 from aifinops.errors import ValidationError
@@ -132,7 +132,11 @@ async def list_alerts(
     )
 
 
-@router.get("/api/anomalies", openapi_extra=query_doc(*DIMENSIONS))
+@router.get(
+    "/api/anomalies",
+    openapi_extra=query_doc(*DIMENSIONS)
+    | narrow_query(by={"enum": list(DIMENSIONS), "description": "judge each value of this dimension"}),
+)
 async def list_anomalies(
     request: Request,
     store: StoreDep,

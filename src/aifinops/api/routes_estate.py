@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import StoreDep
+from aifinops.api.openapi import narrow_query
 from aifinops.api.problems import ProblemError
-from aifinops.api.routes_allocation import OrgCaller, PeriodQuery
+from aifinops.api.routes_allocation import BILLING_DAYS, OrgCaller, PeriodQuery
 from aifinops.domain import Basis
 from aifinops.queries.cost_drivers import cost_drivers_document
 from aifinops.queries.estate import estate_document
@@ -22,12 +23,17 @@ router = APIRouter(tags=["inventory"])
 @router.get(
     "/api/estate",
     summary="The AI estate: apps, use cases, deployments, accounts, shared resources, owners, cost centers",
+    openapi_extra=narrow_query(**BILLING_DAYS),
 )
 async def estate(store: StoreDep, caller: OrgCaller, days: PeriodQuery) -> dict[str, Any]:
     return await run_in_threadpool(estate_document, store, start=days.start, end=days.end)
 
 
-@router.get("/api/cost-drivers", summary="What drives each use case's cost, in money")
+@router.get(
+    "/api/cost-drivers",
+    summary="What drives each use case's cost, in money",
+    openapi_extra=narrow_query(**BILLING_DAYS, basis={"enum": [Basis.ACTUAL.value, Basis.AMORTIZED.value]}),
+)
 async def cost_drivers(
     store: StoreDep,
     caller: OrgCaller,

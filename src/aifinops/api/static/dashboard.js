@@ -1,6 +1,12 @@
-// The aifinops dashboard: reads the JSON API for one month and draws it. No framework, no outside host.
+// The aifinops dashboard: reads the JSON API for one month and draws one view of it. No framework, no outside
+// host. The URL holds the month and basis (query) and the view (hash): every view can be shared and the
+// back button walks through them.
 
 import { $, el, fill } from "./dom.js";
+import {
+  billPicture, reasonsTable, renderAllocation, renderAnomalies, renderBudgets, renderFreshnessView, renderInventory,
+  renderLoaded, renderPrices, renderReconciliation, renderRecommendations,
+} from "./pages.js";
 import { renderFailed, renderTask } from "./tasks.js";
 import {
   renderCards, renderCostPerTask, renderDaily, renderFreshness, renderKpis, renderTokens, renderTop,
@@ -9,8 +15,23 @@ import {
 
 const KEY_STORAGE = "aifinops.apiKey";
 const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
+const BASES = ["estimated", "actual", "amortized"];
+const VIEWS = {
+  overview: "What did one successful task cost, and why?",
+  budgets: "Budgets and alerts",
+  anomalies: "Anomalies",
+  allocation: "Allocation and showback",
+  reconciliation: "Reconciliation: estimate against the bill",
+  recommendations: "Recommendations",
+  inventory: "Inventory and ownership",
+  prices: "Prices",
+  freshness: "Data freshness",
+};
+const DIMENSION_CHOICES = ["app", "use_case", "tenant", "cost_center", "team", "environment", "deployment", "model",
+  "agent", "user_group"];
 
 class AuthNeeded extends Error {}
+class NotFound extends Error {}
 
 /** GET a JSON route; problem documents become errors that carry the server's own explanation. */
 async function api(path, params = {}) {
@@ -21,6 +42,7 @@ async function api(path, params = {}) {
   if (key) headers.Authorization = `Bearer ${key}`;
   const response = await fetch(url, { headers });
   if (response.status === 401) throw new AuthNeeded(await problemText(response));
+  if (response.status === 404) throw new NotFound(`${url.pathname}: ${await problemText(response)}`);
   if (!response.ok) throw new Error(`${url.pathname}: ${await problemText(response)}`);
   return response.json();
 }
@@ -34,7 +56,17 @@ async function problemText(response) {
   }
 }
 
-// ---- period -----------------------------------------------------------------------------------------
+/** null instead of an error when the route answers 404 (no stored allocation, a route not served). */
+async function optional(promise) {
+  try {
+    return await promise;
+  } catch (err) {
+    if (err instanceof NotFound) return null;
+    throw err;
+  }
+}
+
+// ---- period, basis and view in the URL --------------------------------------------------------------
 
 function currentMonth() {
   return new Date().toISOString().slice(0, 7);
@@ -56,6 +88,23 @@ function periodFromUrl() {
   return asked && MONTH.test(asked) ? asked : null;
 }
 
+function basisFromUrl() {
+  const asked = new URLSearchParams(window.location.search).get("basis");
+  return BASES.includes(asked) ? asked : null;
+}
+
+function viewFromUrl() {
+  const asked = window.location.hash.replace(/^#\/?/, "");
+  return asked in VIEWS ? asked : "overview";
+}
+
+/** The URL of `period` and `basis` (query) on the current view (hash). */
+function urlFor(period, basis = basisFromUrl()) {
+  const query = new URLSearchParams({ period });
+  if (basis) query.set("basis", basis);
+  return `?${query}${window.location.hash}`;
+}
+
 /** The month of the newest data any source delivered, when that month is not `period`. */
 function newestMonth(freshness, period) {
   const newest = freshness.map((f) => f.last_data_ts).filter(Boolean).sort().at(-1);
@@ -63,20 +112,44 @@ function newestMonth(freshness, period) {
   return month && month !== period ? month : null;
 }
 
-// ---- loading ----------------------------------------------------------------------------------------
+/** The basis asked for in the URL, else the fully loaded one (actual) when the month's bill is in. */
+function chosenBasis(snapshot) {
+  const asked = basisFromUrl();
+  if (asked) return asked;
+  return snapshot.totals.some((t) => t.basis === "actual") ? "actual" : "estimated";
+}
+
+const billedBasis = (basis) => (basis === "estimated" ? "actual" : basis);
+
+// ---- overview ---------------------------------------------------------------------------------------
 
 // `loads` numbers each load so that an answer arriving after a newer request is dropped, never drawn.
-const state = { period: null, data: null, loads: 0 };
+const state = { period: null, data: null, loads: 0, allocBy: "app" };
 
 async function fetchMonth(period) {
-  const [snapshot, kpis, costs, usage, failed] = await Promise.all([
+  const [snapshot, kpis, costs, usage, failed, loaded, before] = await Promise.all([
     api("/api/snapshot", { period, fresh: "true" }),  // live, not the last kept snapshot
     api("/api/kpis", { period, group_by: "use_case" }),
     api("/api/costs", { period, group_by: "use_case", granularity: "day" }),
     api("/api/token-usage", { period, group_by: "use_case", granularity: "month" }),
     api("/api/tasks", { period, outcome: "failed", limit: "10" }),
+    optional(api("/api/allocation/kpis", { period })),
+    optional(api("/api/allocation/kpis", { period: shiftMonth(period, -1) })),
   ]);
-  return { snapshot, kpis: kpis.items, costs, usage, failed };
+  const basis = chosenBasis(snapshot);
+  const billed = billedBasis(basis);
+  // Only ask for what is stored (the snapshot says which bases are allocated): no 404 to explain away.
+  const [bill, billedCosts] = allocated(snapshot, billed) ? await Promise.all([
+    optional(api("/api/allocation", { period, basis: billed })),
+    basis === "estimated" ? null : optional(api("/api/costs", { period, group_by: "use_case", granularity: "day", basis })),
+  ]) : [null, null];
+  // The daily chart follows the basis once the bill is allocated; until then it shows the estimate.
+  return { snapshot, kpis: kpis.items, costs: billedCosts || costs, usage, failed, loaded, before, bill, basis };
+}
+
+/** Whether the period's bill is allocated on `basis` (stored allocation buckets in the snapshot). */
+function allocated(snapshot, basis) {
+  return (snapshot.allocation?.[basis] || []).length > 0;
 }
 
 function currencies(data) {
@@ -91,7 +164,8 @@ function renderCharts() {
   const picker = $("currency");
   const currency = list.includes(picker?.value) ? picker.value : list[0];
   const colors = useCaseColors(data.kpis);
-  renderCostPerTask(data.kpis, currency, colors);
+  const served = data.kpis.some((k) => k.cost_per_successful_task.some((m) => m.basis === data.basis));
+  renderCostPerTask(data.kpis, currency, colors, served ? data.basis : "estimated");
   renderDaily(data.costs, currency, colors);
 }
 
@@ -102,10 +176,33 @@ function renderCurrencyPicker(list) {
   fill("currency-slot", el("label", { for: "currency", text: "Charts in" }), select);
 }
 
+function renderOverviewBill(data) {
+  if (!data.bill) {
+    fill("bill-chart", el("p", { class: "muted", text: "No allocated bill for this month yet: collect the bill and "
+      + "run the allocation (aifinops collect, then POST /api/allocation/run)." }));
+    fill("bill-reasons");
+    return;
+  }
+  fill("bill-chart", ...billPicture(data.bill.totals, data.bill.basis, $("bill-chart").clientWidth));
+  fill("bill-reasons", reasonsTable(data.bill.unallocated, data.bill.basis));
+}
+
+function renderOverviewLoaded(data) {
+  if (!data.loaded) {
+    fill("loaded-table", el("p", { class: "muted", text: "No bill allocated for this month yet: the estimated "
+      + "figures are below." }));
+    return;
+  }
+  renderLoaded($("loaded-table"), data.loaded, data.before, data.basis);
+}
+
 function render(data, note) {
   state.data = data;
   const tz = data.snapshot.period.timezone;
-  $("period-label").textContent = monthName(state.period, tz);
+  $("basis").value = data.basis;
+  $("period-label").textContent = `${monthName(state.period, tz)} · basis ${data.basis}`;
+  renderOverviewLoaded(data);
+  renderOverviewBill(data);
   renderCards(data.snapshot, data.kpis);
   renderCurrencyPicker(currencies(data));
   renderCharts();
@@ -129,13 +226,17 @@ function statusLine(data) {
   return el("span", {}, [`No usage in ${state.period}; the newest data is in ${newer}: `, link, "."]);
 }
 
-async function load(period, { fallback = false } = {}) {
+function begin(period) {
   state.period = period;
   $("period").value = period;
   document.body.dataset.state = "loading";
   $("status").textContent = `Loading ${period}…`;
   $("problem").hidden = true;
-  const ticket = ++state.loads;
+  return ++state.loads;
+}
+
+async function loadOverview(period, fallback) {
+  const ticket = begin(period);
   try {
     let data = await fetchMonth(period);
     if (ticket !== state.loads) return;
@@ -145,7 +246,7 @@ async function load(period, { fallback = false } = {}) {
       note = `No data in ${period}; showing ${newer}, the month of the newest data.`;
       state.period = period = newer;
       $("period").value = period;
-      history.replaceState(null, "", `?period=${period}`);
+      history.replaceState(null, "", urlFor(period));
       data = await fetchMonth(period);
       if (ticket !== state.loads) return;
     }
@@ -155,6 +256,113 @@ async function load(period, { fallback = false } = {}) {
   } catch (err) {
     if (ticket === state.loads) showError(err);
   }
+}
+
+// ---- the other views ----------------------------------------------------------------------------------
+
+/** The last second of `period`, or now while the month runs: budgets are judged as of then. */
+function periodEnd(period) {
+  const end = new Date(`${shiftMonth(period, 1)}-01T00:00:00Z`).getTime() - 1000;
+  return new Date(Math.min(end, Date.now())).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function download(period, basis, format) {
+  const url = new URL("/api/allocation/report", window.location.origin);
+  const query = { period, basis: billedBasis(basis), format, ...(format === "csv" ? { by: state.allocBy } : {}) };
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  const headers = {};
+  const key = sessionStorage.getItem(KEY_STORAGE);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  fetch(url, { headers }).then(async (response) => {
+    if (!response.ok) throw new Error(await problemText(response));
+    const name = `aifinops-${format === "focus" ? "focus" : "showback"}-${period}-${query.basis}.csv`;
+    const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name, hidden: "" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+  }).catch(showError);
+}
+
+function drawers(period, basis, snapshot) {
+  const node = $("view-other");
+  const width = Math.max(320, $("main").clientWidth - 60);
+  return {
+    budgets: async () => {
+      const [status, budgets, alerts] = await Promise.all([api("/api/budgets/status", { as_of: periodEnd(period) }),
+        api("/api/budgets"), api("/api/alerts", { limit: "1000" })]);
+      renderBudgets(node, { status, budgets, alerts }, period, width);
+    },
+    anomalies: async () => {
+      const [costs, found] = await Promise.all([api("/api/costs", { period, granularity: "day" }),
+        api("/api/anomalies/days", { period, by: "use_case" })]);
+      renderAnomalies(node, { costs, found }, costs.items[0]?.currency || "USD", width);
+    },
+    allocation: async () => {
+      const doc = allocated(snapshot, billedBasis(basis))
+        ? await optional(api("/api/allocation", { period, basis: billedBasis(basis), by: state.allocBy })) : null;
+      if (!doc) {
+        node.replaceChildren(el("p", { class: "panel muted", text: `No allocation of ${period} on the `
+          + `${billedBasis(basis)} basis yet: collect the bill and run the allocation.` }));
+        return;
+      }
+      renderAllocation(node, doc, {
+        by: state.allocBy, choices: DIMENSION_CHOICES,
+        onBy: (by) => { state.allocBy = by; load(state.period); },
+        download: (format) => download(period, basis, format), width,
+      });
+    },
+    reconciliation: async () => {
+      renderReconciliation(node, await api("/api/reconciliation", { period, basis: billedBasis(basis) }),
+        snapshot.freshness);
+    },
+    recommendations: async () => {
+      renderRecommendations(node, await optional(api("/api/recommendations", { period })));
+    },
+    inventory: async () => {
+      const [inventory, estate] = await Promise.all([api("/api/inventory"), api("/api/estate", { period })]);
+      renderInventory(node, inventory, estate);
+    },
+    prices: async () => renderPrices(node, await api("/api/prices")),
+    freshness: async () => renderFreshnessView(node, snapshot.freshness),
+  };
+}
+
+async function loadView(view, period) {
+  const ticket = begin(period);
+  fill("currency-slot");
+  try {
+    const snapshot = await api("/api/snapshot", { period });
+    if (ticket !== state.loads) return;
+    const basis = chosenBasis(snapshot);
+    $("basis").value = basis;
+    $("period-label").textContent = `${monthName(period, snapshot.period.timezone)} · basis ${basis}`;
+    await drawers(period, basis, snapshot)[view]();
+    if (ticket !== state.loads) return;
+    $("key-form").hidden = true;
+    $("status").textContent = `Showing ${VIEWS[view].toLowerCase()} for ${period}.`;
+    document.body.dataset.state = "ready";
+  } catch (err) {
+    if (ticket === state.loads) showError(err);
+  }
+}
+
+function showView(view) {
+  for (const node of document.querySelectorAll("[data-view-panel]")) {
+    node.hidden = (node.dataset.viewPanel === "overview") !== (view === "overview");
+  }
+  for (const link of document.querySelectorAll("#view-nav a")) {
+    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  $("view-title").textContent = VIEWS[view];
+  document.title = `aifinops — ${VIEWS[view]}`;
+  document.body.dataset.view = view;
+}
+
+function load(period, { fallback = false } = {}) {
+  const view = viewFromUrl();
+  showView(view);
+  return view === "overview" ? loadOverview(period, fallback) : loadView(view, period);
 }
 
 function showError(err) {
@@ -183,7 +391,7 @@ async function openTask(taskId, tenant) {
 
 function go(period) {
   if (!MONTH.test(period)) return;
-  history.pushState(null, "", `?period=${period}`);
+  history.pushState(null, "", urlFor(period));
   load(period);
 }
 
@@ -194,6 +402,10 @@ function wire() {
   });
   $("period-prev").addEventListener("click", () => go(shiftMonth(state.period, -1)));
   $("period-next").addEventListener("click", () => go(shiftMonth(state.period, 1)));
+  $("basis").addEventListener("change", () => {
+    history.pushState(null, "", urlFor(state.period, $("basis").value));
+    load(state.period);
+  });
   $("key-form").addEventListener("submit", (e) => {
     e.preventDefault();
     sessionStorage.setItem(KEY_STORAGE, $("api-key").value.trim());
@@ -201,7 +413,8 @@ function wire() {
     load(state.period);
   });
   $("task-dialog-close").addEventListener("click", () => $("task-dialog").close());
-  window.addEventListener("popstate", () => load(periodFromUrl() || currentMonth()));
+  // Back, forward and the view links: the URL names month, basis and view, so each view can be shared.
+  window.addEventListener("popstate", () => load(periodFromUrl() || state.period || currentMonth()));
   // Charts are drawn at the width they get (text stays legible); redraw only when that width changes.
   let timer = null;
   let width = 0;
@@ -209,7 +422,7 @@ function wire() {
     if (Math.round(entry.contentRect.width) === width) return;
     width = Math.round(entry.contentRect.width);
     clearTimeout(timer);
-    timer = setTimeout(() => state.data && renderCharts(), 120);
+    timer = setTimeout(() => state.data && viewFromUrl() === "overview" && renderCharts(), 120);
   }).observe($("main"));
 }
 

@@ -3,6 +3,7 @@
 import { PALETTE, pairedBars, stackedBars } from "./charts.js";
 import { $, count, el, fill, label, money, moneyList, percent, table } from "./dom.js";
 import { formatAmount, fromNanos, share, sumByCurrency, toNanos, toNumber } from "./money.js";
+import { useCaseName } from "./pages.js";
 
 /** Beyond seven use cases the stack would be unreadable: the smaller ones are drawn as one. */
 const OTHER = "other use cases";
@@ -98,7 +99,7 @@ export function renderKpis(kpis) {
   const sorted = [...kpis].sort((a, b) => (costOrder(b) > costOrder(a) ? 1 : costOrder(b) < costOrder(a) ? -1 : 0));
   const rows = sorted.map((k) => ({
     attrs: { "data-use-case": label(k.use_case) },
-    cells: [label(k.use_case), moneyCell(k.cost_per_successful_task, "cost_per_successful_task"),
+    cells: [useCaseName(k.use_case, null), moneyCell(k.cost_per_successful_task, "cost_per_successful_task"),
       percent(k.success_rate), el("span", { title: outcomesText(k.by_outcome), text: count(k.tasks) }),
       `${count(k.by_outcome.failed || 0)} / ${count(k.by_outcome.abandoned || 0)}`, moneyCell(k.cost, "cost"),
       moneyCell(k.cost_of_failed_and_abandoned, "cost_of_failed_and_abandoned"),
@@ -114,11 +115,11 @@ export function renderKpis(kpis) {
     "on the actual and amortized basis." }) : "");
 }
 
-export function renderCostPerTask(kpis, currency, colors) {
+export function renderCostPerTask(kpis, currency, colors, basis = "estimated") {
   const rows = kpis
     .map((k) => {
-      const per = onBasis(k.cost_per_successful_task).find((m) => m.currency === currency);
-      const lost = onBasis(k.cost_of_failed_and_abandoned).find((m) => m.currency === currency);
+      const per = onBasis(k.cost_per_successful_task, basis).find((m) => m.currency === currency);
+      const lost = onBasis(k.cost_of_failed_and_abandoned, basis).find((m) => m.currency === currency);
       return { k, per, lost };
     })
     .filter((r) => r.per || r.lost)
@@ -129,7 +130,7 @@ export function renderCostPerTask(kpis, currency, colors) {
       right: { value: lost ? toNumber(lost.amount) : 0, text: `${formatAmount(lost?.amount ?? "0")} ${currency}` },
     }));
   const width = Math.max(300, $("cpt-chart").clientWidth);
-  const unit = `${currency} · estimated`;
+  const unit = `${currency} · ${basis}`;
   fill("cpt-chart", rows.length ? pairedBars({
     rows, width, label: `Cost per successful task and cost of failed and abandoned tasks by use case, ${unit}`,
     headings: [["Per successful task", unit], ["Failed + abandoned", width < 560 ? unit : `${unit} · month`]],
@@ -150,20 +151,37 @@ function daysOf(startIso, endIso) {
   }
 }
 
+/** Billed cost nobody's task carried: drawn as its own series, never folded into a use case. */
+const BUCKET_SERIES = new Map([
+  ["idle", ["idle capacity", "#6e7781"]],
+  ["purchases", ["commitment purchases", "#1b1f24"]],
+  ["unallocated", ["unallocated", "#b8412c"]],
+  ["shared", ["shared cost without a use case", "#8a6d00"]],
+]);
+
+function seriesName(item, colors) {
+  if (item.bucket && item.bucket !== "allocated") return BUCKET_SERIES.get(item.bucket)?.[0] ?? item.bucket;
+  if (!item.use_case) return item.bucket ? BUCKET_SERIES.get("shared")[0] : label(item.use_case);
+  return colors.has(item.use_case) ? item.use_case : OTHER;
+}
+
 export function renderDaily(costs, currency, colors) {
+  const basis = costs.basis || "estimated";
   const days = daysOf(costs.start, costs.end);
   const byCase = new Map();
   for (const item of costs.items.filter((i) => i.currency === currency)) {
-    const name = colors.has(label(item.use_case)) ? label(item.use_case) : OTHER;
+    const name = seriesName(item, colors);
     if (!byCase.has(name)) byCase.set(name, new Map());
     const day = item.period_start.slice(0, 10);
     byCase.get(name).set(day, (byCase.get(name).get(day) || 0n) + toNanos(item.cost));
   }
-  const names = [...colors.keys(), OTHER].filter((n) => [...(byCase.get(n)?.values() ?? [])].some((x) => x > 0n));
+  const extra = [...BUCKET_SERIES.values()].map(([n]) => n);
+  const colorOf = (n) => colors.get(n) ?? new Map([...BUCKET_SERIES.values()]).get(n) ?? OTHER_COLOR;
+  const names = [...colors.keys(), OTHER, ...extra].filter((n) => [...(byCase.get(n)?.values() ?? [])].some((x) => x > 0n));
   const series = names.map((n) => ({
-    label: n, color: colors.get(n) ?? OTHER_COLOR,
+    label: n, color: colorOf(n),
     values: new Map([...byCase.get(n)].map(([d, v]) => [d, Number(v) / 1e9])),
-    texts: new Map([...byCase.get(n)].map(([d, v]) => [d, `${formatAmount(fromNanos(v))} ${currency} estimated`])),
+    texts: new Map([...byCase.get(n)].map(([d, v]) => [d, `${formatAmount(fromNanos(v))} ${currency} ${basis}`])),
   }));
   if (!series.length) {
     fill("daily-chart", el("p", { class: "muted", text: `No ${currency} cost in this month.` }));
@@ -172,12 +190,13 @@ export function renderDaily(costs, currency, colors) {
     return;
   }
   const width = Math.max(300, $("daily-chart").clientWidth);
-  fill("daily-chart", stackedBars({ days, series, width, unit: `${currency} · estimated`,
-    label: `Daily estimated cost in ${currency}, stacked by use case` }));
+  fill("daily-chart", stackedBars({ days, series, width, unit: `${currency} · ${basis}`,
+    label: `Daily ${basis} cost in ${currency}, stacked by use case` }));
   fill("daily-legend", ...series.map((s) => el("span", { class: "key" }, [
-    el("span", { class: `swatch c${PALETTE.indexOf(s.color)}`, "aria-hidden": "true" }), s.label])));
-  fill("daily-table", table({ caption: `Daily estimated cost in ${currency} by use case`,
-    columns: ["Day", ...names.map((n) => `${n} (${currency}, estimated)`)],
+    el("span", { class: `swatch c${PALETTE.indexOf(s.color)}`, "aria-hidden": "true",
+      "data-color": s.color }), s.label])));
+  fill("daily-table", table({ caption: `Daily ${basis} cost in ${currency} by use case`,
+    columns: ["Day", ...names.map((n) => `${n} (${currency}, ${basis})`)],
     numeric: names.map((_, i) => i + 1),
     rows: days.map((d) => ({ cells: [d, ...names.map((n) => formatAmount(fromNanos(byCase.get(n).get(d) || 0n)))] })),
   }));

@@ -1,0 +1,276 @@
+"""Every dashboard view in headless Chromium over the demo month (billed, allocated, budgeted): what each
+shows equals the API, each works from its URL and by keyboard, the back button walks the views, and axe-core
+finds no serious or critical accessibility violation. A screenshot of each view is written to the test output
+(``screenshots/`` under pytest's base temp folder, or ``$AIFINOPS_TEST_OUTPUT``)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from aifinops.config import load_settings
+from aifinops.demo.month import run_demo_month
+from tests.browser.test_dashboard_browser import Page, _dashboard_app, _serving, _store
+from tests.browser.test_dashboard_browser import page as page  # the Chromium of this module
+
+pytestmark = pytest.mark.browser
+
+PERIOD = "2026-10"
+OUTPUT = os.environ.get("AIFINOPS_TEST_OUTPUT")  # read before fixtures clear AIFINOPS_* for the app
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-8")
+_SERIOUS = """
+axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+  .then((r) => r.violations.filter((v) => ['serious', 'critical'].includes(v.impact))
+  .map((v) => ({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 4).map((n) => n.target.join(' '))})))
+"""
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app over the demo month as `aifinops demo` leaves it: usage, bill, allocation, budgets, alerts."""
+    with pytest.MonkeyPatch.context() as mp:
+        store = _store(tmp_path_factory, mp)
+        run_demo_month(store, load_settings(database_url=store.url), year=2026, month=10, seed=1, scale=0.05)
+        with _serving(_dashboard_app(store)) as url:
+            yield url
+        store.dispose()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = Path(OUTPUT).resolve() if OUTPUT else tmp_path_factory.getbasetemp()
+    folder = root / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _get(url: str, path: str, **params: str) -> Any:
+    r = httpx.get(f"{url}{path}", params=params, timeout=60)
+    r.raise_for_status()
+    return r.json()
+
+
+def _wait(page: Page, condition: str, what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not page.evaluate(condition):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within 20 s")
+        time.sleep(0.05)
+
+
+def _view(page: Page, url: str, view: str, shots: Path, *, width: int = 1280, missing: str = "") -> None:
+    """Open ``view`` from its URL, screenshot it, and check it with axe-core and the console."""
+    page.open(f"{url}/?period={PERIOD}#{view}", width=width)
+    assert page.evaluate("document.body.dataset.state") == "ready", page.evaluate(
+        "document.querySelector('#problem').textContent"
+    )
+    assert page.evaluate("document.body.dataset.view") == view
+    page.screenshot(shots / f"dashboard-{view}.png")
+    page.evaluate(AXE + ";0")
+    assert page.evaluate(_SERIOUS) == [], view
+    # The browser logs a 404 it was told to expect (a route this server does not have) as a failed load.
+    assert [e for e in page.errors() if not (missing and missing in e and "404" in e)] == []
+
+
+def _texts(page: Page, selector: str) -> list[str]:
+    return list(
+        page.evaluate(f"[...document.querySelectorAll({selector!r})].map((e) => e.textContent.trim())")
+    )
+
+
+def _attrs(page: Page, selector: str, name: str) -> list[str]:
+    return list(page.evaluate(f"[...document.querySelectorAll({selector!r})].map((e) => e.dataset.{name})"))
+
+
+def test_overview_defaults_to_the_fully_loaded_basis_and_pictures_the_whole_bill(
+    page: Page, demo_url: str, shots: Path
+) -> None:
+    _view(page, demo_url, "overview", shots)
+    assert page.evaluate("document.querySelector('#basis').value") == "actual"  # the bill is in
+    loaded = _get(demo_url, "/api/allocation/kpis", period=PERIOD)
+    triage = next(g for g in loaded["groups"] if g["use_case"] == "claim-triage")
+    actual = next(c for c in triage["costs"] if c["basis"] == "actual")
+    shown = page.evaluate(
+        "[...document.querySelectorAll('tr[data-loaded=\"claim-triage\"] .money')]"
+        ".map((m) => [m.dataset.amount, m.dataset.basis])"
+    )
+    assert shown[0] == [actual["cost_per_successful_task"], "actual"]
+    assert Decimal(actual["cost_per_successful_task"]) > 0  # provisioned throughput is no longer 0.00
+    names = _texts(page, "#loaded-table tbody th")
+    assert "(none)" not in names and any("without a use case" in n for n in names)
+    bill = _get(demo_url, "/api/allocation", period=PERIOD, basis="actual")["totals"][0]
+    assert _attrs(page, "#bill-chart [data-invoice]", "invoice") == [bill["invoice"]]
+    parts = sum(Decimal(bill[k]) for k in ("allocated", "idle", "purchases", "unallocated"))
+    assert parts == Decimal(bill["invoice"])  # the picture sums to the invoice
+    assert page.evaluate("document.querySelectorAll('#bill-chart rect.bucket').length") == 4
+    assert page.evaluate("document.querySelectorAll('#bill-reasons tbody tr[data-reason]').length") >= 1
+
+
+def test_the_basis_switch_changes_the_url_and_the_figures(page: Page, demo_url: str) -> None:
+    page.open(f"{demo_url}/?period={PERIOD}", width=1280)
+    page.evaluate("document.querySelector('#basis').value = 'estimated'")
+    page.evaluate("document.querySelector('#basis').dispatchEvent(new Event('change'))")
+    _wait(
+        page,
+        "document.body.dataset.state === 'ready' && location.search.includes('basis=estimated')",
+        "reload",
+    )
+    bases = set(_attrs(page, "#loaded-table .money", "basis"))
+    assert bases == {"estimated"}
+    page.evaluate("history.back()")
+    _wait(page, "!location.search.includes('basis') && document.body.dataset.state === 'ready'", "back")
+    assert page.evaluate("document.querySelector('#basis').value") == "actual"
+
+
+def test_budgets_show_status_thresholds_forecast_and_alert_deliveries(
+    page: Page, demo_url: str, shots: Path
+) -> None:
+    _view(page, demo_url, "budgets", shots)
+    status = _get(demo_url, "/api/budgets/status", as_of="2026-10-31T23:59:59Z")["budgets"]
+    assert sorted(_attrs(page, "[data-budget]", "budget")) == sorted(s["budget"] for s in status)
+    exceeded = {s["budget"] for s in status if s["exceeded"]}
+    assert exceeded and all(
+        page.evaluate(f"document.querySelector('[data-budget=\"{b}\"] .budget-state').textContent")
+        == "exceeded"
+        for b in exceeded
+    )
+    assert page.evaluate("document.querySelectorAll('.budget line.threshold').length") >= 5
+    assert page.evaluate("document.querySelectorAll('.budget rect.band').length") == len(status)
+    alerts = [a for a in _get(demo_url, "/api/alerts") if a["period"] == PERIOD]
+    assert len(_attrs(page, "tr[data-alert]", "alert")) == len(alerts) >= 1
+    assert "delivered" in _texts(page, "tr[data-alert] td")
+
+
+def test_anomalies_are_marked_on_the_daily_chart_and_listed_with_drivers(
+    page: Page, demo_url: str, shots: Path
+) -> None:
+    _view(page, demo_url, "anomalies", shots)
+    found = _get(demo_url, "/api/anomalies/days", period=PERIOD, by="use_case")["anomalies"]
+    days = sorted({a["at"] for a in found})
+    assert "2026-10-20" in days  # the day the demo's agent loops
+    assert sorted(set(_attrs(page, ".anomaly-mark", "day"))) == days
+    assert sorted(set(_attrs(page, "tr[data-anomaly]", "anomaly"))) == days
+    assert page.evaluate("document.querySelectorAll('tr[data-anomaly] .drivers li').length") >= len(found)
+
+
+def test_allocation_shows_idle_unallocated_readiness_and_downloads(
+    page: Page, demo_url: str, shots: Path
+) -> None:
+    _view(page, demo_url, "allocation", shots)
+    buckets = set(_attrs(page, "tr[data-bucket]", "bucket"))
+    assert {"allocated", "idle", "unallocated"} <= buckets
+    doc = _get(demo_url, "/api/allocation", period=PERIOD, basis="actual", by="app")
+    total = doc["totals"][0]
+    ready = Decimal(total["unallocated"]) / Decimal(total["invoice"]) <= Decimal(doc["max_unallocated_share"])
+    assert _attrs(page, ".readiness", "ready") == [str(ready).lower()]
+    page.evaluate("document.querySelector('#alloc-by').value = 'tenant'")
+    page.evaluate("document.querySelector('#alloc-by').dispatchEvent(new Event('change'))")
+    _wait(
+        page,
+        "document.body.dataset.state === 'ready' && !!document.querySelector('th[scope=col]')",
+        "regroup",
+    )
+    _wait(
+        page, "[...document.querySelectorAll('thead th')].some((t) => t.textContent === 'tenant')", "tenant"
+    )
+    for query, header in (
+        ("by=tenant&format=csv", "tenant,bucket,currency,amount"),
+        ("format=focus", "BilledCost,"),
+    ):
+        report = f"/api/allocation/report?period={PERIOD}&basis=actual&{query}"
+        text = page.evaluate(f"fetch({report!r}).then((r) => r.text())")
+        assert text.startswith(header), query
+
+
+def test_reconciliation_per_day_meter_drift_missing_telemetry_and_lag(
+    page: Page, demo_url: str, shots: Path
+) -> None:
+    _view(page, demo_url, "reconciliation", shots)
+    doc = _get(demo_url, "/api/reconciliation", period=PERIOD, basis="actual")
+    assert sorted(_attrs(page, "tr[data-day]", "day")) == sorted({r["day"] for r in doc["resources"]})
+    assert len(_attrs(page, "tr[data-missing]", "missing")) == len(
+        {r["resource_id"] for r in doc["resources"] if r["status"] == "telemetry_missing"}
+    )
+    assert len(_attrs(page, "tr[data-mismatch]", "mismatch")) == sum(p["mismatch"] for p in doc["prices"])
+    assert page.evaluate("document.body.textContent.includes('Billing lag')")
+
+
+def test_recommendations_say_not_available_when_the_server_has_none(
+    page: Page, demo_url: str, shots: Path
+) -> None:
+    assert httpx.get(f"{demo_url}/api/recommendations").status_code == 404
+    _view(page, demo_url, "recommendations", shots, missing="/api/recommendations")
+    assert "not available" in page.evaluate("document.querySelector('#recommendations-missing').textContent")
+
+
+def test_inventory_lists_ownership_gaps_matrix_and_estate(page: Page, demo_url: str, shots: Path) -> None:
+    _view(page, demo_url, "inventory", shots)
+    inventory = _get(demo_url, "/api/inventory")
+    gaps = sorted(r["name"] for r in inventory["items"] if not r["owner"] or not r["cost_center"])
+    assert sorted(_attrs(page, "tr[data-gap]", "gap")) == gaps and gaps
+    estate = _get(demo_url, "/api/estate", period=PERIOD)
+    assert sorted(_attrs(page, "tr[data-app]", "app")) == sorted(a["app"] for a in estate["apps"])
+
+
+def test_prices_list_the_book_with_provenance_and_age(page: Page, demo_url: str, shots: Path) -> None:
+    _view(page, demo_url, "prices", shots)
+    book = _get(demo_url, "/api/prices")
+    assert len(_attrs(page, "tr[data-price]", "price")) == book["prices"] > 0
+    assert set(book["sources"]) <= set(_texts(page, "tr[data-price] td"))
+
+
+def test_freshness_lists_every_source_billed_cost_included(page: Page, demo_url: str, shots: Path) -> None:
+    _view(page, demo_url, "freshness", shots)
+    sources = [f["source"] for f in _get(demo_url, "/api/snapshot", period=PERIOD)["freshness"]]
+    assert sorted(_attrs(page, "tr[data-source]", "source")) == sorted(sources)
+    assert any(s.startswith("billed") for s in sources)
+
+
+def test_views_open_by_keyboard_and_the_back_button_returns(page: Page, demo_url: str) -> None:
+    page.open(f"{demo_url}/?period={PERIOD}", width=1280)
+    page.evaluate("document.querySelector('#view-nav a[data-view=prices]').focus()")
+    for kind in ("keyDown", "keyUp"):
+        page.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13)
+    _wait(
+        page, "document.body.dataset.view === 'prices' && document.body.dataset.state === 'ready'", "prices"
+    )
+    assert page.evaluate("location.hash") == "#prices"
+    assert page.evaluate("document.querySelector('[aria-current=page]').dataset.view") == "prices"
+    page.evaluate("history.back()")
+    _wait(
+        page, "document.body.dataset.view === 'overview' && document.body.dataset.state === 'ready'", "back"
+    )
+    assert page.evaluate("document.querySelector('#view-main, [data-view-panel=overview]').hidden") is False
+
+
+def test_the_api_docs_render_their_operations_without_any_outside_host(
+    page: Page, demo_url: str, shots: Path
+) -> None:
+    """Swagger UI draws every operation while every request the page makes goes to this server (so it works
+    offline: the test machine has no route to the internet either)."""
+    page.call("Network.enable")
+    try:
+        page.events.clear()
+        page.call("Page.navigate", url=f"{demo_url}/docs")
+        _wait(page, "document.querySelectorAll('.opblock').length > 20", "Swagger UI drawing its operations")
+        page.evaluate("1")
+        requested = [
+            e["params"]["request"]["url"]
+            for e in page.events
+            if e.get("method") == "Network.requestWillBeSent"
+        ]
+    finally:
+        page.call("Network.disable")
+    page.screenshot(shots / "api-docs.png")
+    assert requested and all(u.startswith((demo_url, "data:", "blob:")) for u in requested), requested
+    ops = _texts(page, ".opblock-summary-path")
+    assert "/api/costs" in ops and "/api/prices" in ops
+    assert page.evaluate("!!document.querySelector('a[href=\"/\"]')")
+    assert page.errors() == []
