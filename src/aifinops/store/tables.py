@@ -134,6 +134,8 @@ usage_events = Table(
     Column("unpriced_reason", String(256)),
     Column("source", String(32), nullable=False),
     Column("ingested_at", UtcDateTime(), nullable=False),
+    Column("finish_reason", String(32)),
+    Column("request_hash", String(64)),
 )
 
 #: Every stored event id on PostgreSQL, where ``usage_events`` is partitioned by month and so cannot hold a
