@@ -23,7 +23,14 @@ from aifinops.domain import (
 from aifinops.engine.usage_buckets import EPOCH, to_hour
 from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
 from aifinops.store.store import Store
-from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
+from aifinops.store.tables import (
+    reprice_runs,
+    task_rollup,
+    usage_daily,
+    usage_events,
+    usage_meter_daily,
+    usage_rollup,
+)
 
 __all__ = ["RepriceReport", "RepricingStore", "rebuild_rollups"]
 
@@ -175,11 +182,13 @@ def rebuild_rollups(conn: Connection, start: dt.datetime, end: dt.datetime, task
         tables=("hour",),
     )
     conn.execute(delete(usage_daily).where(usage_daily.c.day >= d0, usage_daily.c.day < d1))
+    m = usage_meter_daily.c
+    conn.execute(delete(usage_meter_daily).where(m.day >= d0, m.day < d1))
     roll_up(
         conn,
         "hour >= ? AND hour < ?" if conn.dialect.name == "sqlite" else "hour >= %s AND hour < %s",
         (d0 * 24, d1 * 24),
-        tables=("day",),
+        tables=("day", "meter"),
     )
     ids = sorted(tasks)
     for i in range(0, len(ids), 500):
