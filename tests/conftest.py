@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import uvicorn
 
+from aifinops.emulator import EmulatorState, create_emulator
 from aifinops.store import Store
 
 POSTGRES_ADMIN_URL = os.environ.get("AIFINOPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -102,3 +106,56 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
             run_demo_month(s, load_settings(), year=2026, month=month, seed=42, scale=0.05)
     yield s
     s.dispose()
+
+
+@pytest.fixture
+def retail_prices_server() -> Iterator[tuple[str, EmulatorState]]:
+    """The project's Azure emulator serving the Retail Prices API on a local port, seeded with real meters."""
+    item = {
+        "currencyCode": "USD",
+        "tierMinimumUnits": 0.0,
+        "armRegionName": "eastus2",
+        "location": "US East 2",
+        "effectiveStartDate": "2025-04-01T00:00:00Z",
+        "productId": "DZH318Z0HHG7",
+        "productName": "Azure OpenAI",
+        "serviceName": "Cognitive Services",
+        "serviceId": "DZH31600VF1F",
+        "serviceFamily": "AI + Machine Learning",
+        "unitOfMeasure": "1K",
+        "type": "Consumption",
+        "isPrimaryMeterRegion": True,
+    }
+    meters = [
+        ("gpt 4.1 Inp glbl Tokens", 0.002),
+        ("gpt 4.1 Outp glbl Tokens", 0.008),
+        ("gpt 4.1 cached Inp glbl Tokens", 0.0005),
+        ("Whisper hypothetical Widget", 0.1),
+    ]
+    state = EmulatorState(prices_page_size=2)
+    state.prices = [
+        {
+            **item,
+            "meterName": name,
+            "meterId": f"meter-{n}",
+            "skuName": name.removesuffix(" Tokens"),
+            "skuId": f"DZH318Z0HHG7/{n:04d}",
+            "retailPrice": price,
+            "unitPrice": price,
+        }
+        for n, (name, price) in enumerate(meters)
+    ]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_emulator(state), host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}/api/retail/prices", state
+    server.should_exit = True
+    thread.join(timeout=10)

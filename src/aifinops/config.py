@@ -241,15 +241,42 @@ class AzureSettings(BaseModel):
     disable_instance_discovery: bool = False  # for authorities that are not Entra ID (Azure Stack, ADFS)
     management_endpoint: str = "https://management.azure.com"
     retail_prices_endpoint: str = "https://prices.azure.com/api/retail/prices"
+    # Every productName AI models were sold under in the Retail Prices API from 2025-08 to 2026-09
+    # (reference/retail-meters), and the serviceName they moved to; one $filter each.
     retail_prices_products: TextList = Field(
         default_factory=lambda: [
             "Azure OpenAI",
             "Azure OpenAI GPT5",
             "Azure OpenAI Reasoning",
             "Azure OpenAI Embedding",
+            "Azure OpenAI Media",
+            "Azure OpenAI Image Video",
+            "Azure OpenAI OSS Models",
+            "Azure OpenAI OSS models",
+            "Azure OpenAI PP GPT4s",
+            "Azure OpenAI PP FT GPT4s",
+            "Azure AI Foundry Provisioned Throughput Reservation",
+            "Azure Deepseek Models",
+            "Azure Grok Models",
+            "Grok model family",
+            "Azure Kimi",
+            "Azure Llama Models",
+            "Llama models",
+            "Azure Mistral Models",
+            "Mistral Models",
+            "Azure Phi Models",
+            "Azure Fireworks Models",
+            "Azure BFL Flux Models",
+            "Azure Baseten Models",
+            "Cohere Models",
+            "MAI Models",
+            "Qwen models",
         ]
     )
-    retail_prices_currency: str = "USD"
+    retail_prices_services: TextList = Field(default_factory=lambda: ["Foundry Models"])
+    retail_prices_currency: str = Field(default="USD", pattern="^[A-Z]{3}$")
+    # serve re-reads the Retail Prices API this often (seconds); 0 turns it off.
+    retail_prices_sync_seconds: int = Field(default=86_400, ge=0)
     cost_scopes: TextList = Field(default_factory=list)
     cost_group_tags: TextList = Field(default_factory=list)
     monitor_resources: TextList = Field(default_factory=list)
@@ -340,6 +367,14 @@ class Settings(BaseSettings):
     budgets: Mappings = Field(default_factory=list)
     alert_channels: Mappings = Field(default_factory=list)
     budget_check_seconds: float = Field(default=300.0, ge=10, le=86_400)  # serve evaluates budgets this often
+    # Client model names → meter family (added to engine.model_aliases.DEFAULT_ALIASES), and the input tokens
+    # past which a model is priced at its long-context meters (default 272,000).
+    model_aliases: Annotated[dict[str, str], NoDecode, BeforeValidator(_json_value)] = Field(
+        default_factory=dict
+    )
+    context_thresholds: Annotated[dict[str, int], NoDecode, BeforeValidator(_json_value)] = Field(
+        default_factory=dict
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -14,6 +14,7 @@ __all__ = [
     "COST_ROW_COLUMNS",
     "DIMENSIONS",
     "NANOS",
+    "PRIORITY_KINDS",
     "Basis",
     "CostRecord",
     "DeploymentType",
@@ -243,7 +244,7 @@ class DeploymentType(StrEnum):
 
 
 class ProcessingTier(StrEnum):
-    """How a standard deployment processed a call (OpenAI's ``service_tier``); each tier has meters of its own."""
+    """How a deployment processed a call (OpenAI's ``service_tier``); each tier has its own meters."""
 
     STANDARD = "standard"
     PRIORITY = "priority"
@@ -262,7 +263,10 @@ class MeterKind(StrEnum):
 
     INPUT = "input"
     CACHED_INPUT = "cached_input"
+    CACHE_WRITE = "cache_write"  # prompt-cache writes, where a model prices them (GPT-5.6 family)
     OUTPUT = "output"
+    # Older spellings of priority processing, kept so stored prices and price files stay readable: a Price
+    # made with one of them is read as the plain kind with processing_tier PRIORITY.
     PRIORITY_INPUT = "priority_input"
     PRIORITY_CACHED_INPUT = "priority_cached_input"
     PRIORITY_OUTPUT = "priority_output"
@@ -329,9 +333,25 @@ class UsageEvent:
         return value
 
 
+#: The pre-tier spellings of priority meters and the plain kind each one is (see :class:`Price`).
+PRIORITY_KINDS: Mapping[MeterKind, MeterKind] = MappingProxyType(
+    {
+        MeterKind.PRIORITY_INPUT: MeterKind.INPUT,
+        MeterKind.PRIORITY_CACHED_INPUT: MeterKind.CACHED_INPUT,
+        MeterKind.PRIORITY_OUTPUT: MeterKind.OUTPUT,
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Price:
-    """One effective-dated price of one meter: ``price`` per ``unit_size`` units."""
+    """One effective-dated price of one meter: ``price`` per ``unit_size`` units.
+
+    ``processing_tier`` says which processing (standard, priority, flex) the meter prices and
+    ``context_tier`` whether it prices short or long prompts (None: the meter has no context tiers).
+    ``product_name`` is the Retail Prices productName (publisher) the meter is sold under. A price made with
+    an older ``priority_*`` meter kind is read as the plain kind with processing tier PRIORITY.
+    """
 
     model: str
     meter_kind: MeterKind
@@ -348,18 +368,30 @@ class Price:
     meter_name: str | None = None
     source: str = "file"
     price_id: int | None = None
+    product_name: str | None = None
+    context_tier: ContextTier | None = None
+    processing_tier: ProcessingTier = ProcessingTier.STANDARD
+
+    def __post_init__(self) -> None:
+        plain = PRIORITY_KINDS.get(self.meter_kind)
+        if plain is not None:
+            object.__setattr__(self, "meter_kind", plain)
+            object.__setattr__(self, "processing_tier", ProcessingTier.PRIORITY)
 
     @property
     def meter_key(self) -> tuple[object, ...]:
-        """The meter this price belongs to in its price list: source, model, version, deployment type,
-        region, meter kind, unit and currency. Prices of one meter differ only by their effective dates."""
+        """The meter this price belongs to in its price list: source, product, model, version, deployment
+        type, region, meter kind, tiers, unit and currency. Prices of one meter differ only by their dates."""
         return (
             self.source,
+            self.product_name,
             self.model,
             self.model_version,
             self.deployment_type,
             self.region,
             self.meter_kind,
+            self.processing_tier,
+            self.context_tier,
             self.unit,
             self.currency,
         )
@@ -380,6 +412,9 @@ class PricedUsage:
     currency: str | None
     price_ids: Mapping[MeterKind, int | None]
     unpriced_reason: str | None = None
+    inferred_version: str | None = (
+        None  # the model version the prices were chosen for, when the event had none
+    )
 
     @property
     def priced(self) -> bool:

@@ -164,3 +164,21 @@ def test_capped_counters_never_fall_nor_vanish_when_the_ranking_changes(sqlite_s
     assert not vanished, f"series vanished after the ranking changed: {vanished}"
     fell = {k: (before[k], after[k]) for k in before if after[k] < before[k]}
     assert not fell, f"counters fell (a false reset for Prometheus): {fell}"
+
+
+def test_metrics_give_the_price_book_size_and_age_without_labels(sqlite_store: Store) -> None:
+    from aifinops.jobs.price_sync import seed_snapshot
+
+    with TestClient(create_app(load_settings(), store=sqlite_store)) as c:
+        before = _families(c.get("/metrics").text)
+        assert [s.value for s in before["aifinops_price_book_prices"]] == [0]  # type: ignore[attr-defined]
+        assert "aifinops_price_book_age_seconds" not in before  # never synced nor seeded: no age to give
+    seed_snapshot(sqlite_store, now=dt.datetime(2026, 10, 1, tzinfo=dt.UTC))
+    with TestClient(create_app(load_settings(), store=sqlite_store)) as c:
+        fams = _families(c.get("/metrics").text)
+    assert [s.value for s in fams["aifinops_price_book_prices"]] == [1567]  # type: ignore[attr-defined]
+    (age,) = fams["aifinops_price_book_age_seconds"]
+    assert age.labels == {}  # type: ignore[attr-defined]
+    assert (
+        age.value >= (dt.datetime.now(dt.UTC) - dt.datetime(2026, 9, 1, tzinfo=dt.UTC)).total_seconds() - 60
+    )  # type: ignore[attr-defined]

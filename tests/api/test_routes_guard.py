@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -240,6 +241,19 @@ def test_book_prices_reads_the_price_book_in_effect() -> None:
     euro = BookPrices(lambda: book, {"chat": DeploymentModel("gpt-4o")}, currency="EUR", clock=lambda: NOW)
     assert euro("chat") is None
     assert BookPrices(lambda: None, {"chat": DeploymentModel("gpt-4o")})("chat") is None
+
+
+def test_book_prices_reach_versioned_meters_through_the_alias_table_and_the_version_in_effect() -> None:
+    versioned = [
+        dataclasses.replace(PRICES["gpt-4o"].input, model_version="2024-11-20"),
+        dataclasses.replace(PRICES["gpt-4o"].output, model_version="2024-11-20"),
+    ]
+    book = PriceBook(versioned)
+    deployments = {"chat": DeploymentModel("GPT-4o"), "dated": DeploymentModel("gpt-4o-2024-11-20")}
+    lookup = BookPrices(lambda: book, deployments, currency="USD", clock=lambda: NOW)
+    for name in deployments:
+        found = lookup(name)
+        assert found is not None and found.input.model_version == "2024-11-20"
 
 
 def test_no_policy_admission_is_cheap() -> None:

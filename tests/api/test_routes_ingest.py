@@ -22,6 +22,7 @@ def test_valid_batch_is_accepted_and_resend_is_duplicate(client: TestClient) -> 
         "duplicates": 0,
         "rejected": 0,
         "unpriced": 0,
+        "inferred_versions": {},
         "errors": [],
     }
     again = client.post("/api/events", json=batch)  # a bare array is accepted too

@@ -56,6 +56,8 @@ def test_errors_are_one_line_with_exit_code_2(db: Store) -> None:
 
 
 def test_reprice_records_the_run_and_rebuilds_rollups(db: Store) -> None:
+    with db.session() as conn:  # `db upgrade` seeded the shipped snapshot; this book starts empty
+        conn.execute(sa.text("DELETE FROM prices"))
     ingestor = Ingestor(db)
     ingestor.ingest([event(i) for i in range(6)], source="test")  # no prices yet: all unpriced
     PriceStore(db).save(gpt4o_prices(), now=PRICE_START)

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from aifinops.cli.prices import (
@@ -24,7 +20,7 @@ from aifinops.cli.prices import (
     sync_summary,
 )
 from aifinops.domain import DeploymentType, MeterKind, Price
-from aifinops.emulator import EmulatorState, create_emulator
+from aifinops.emulator import EmulatorState
 from aifinops.engine.pricing import CONTRACT_SOURCE
 from aifinops.sources.price_file import parse_price_text
 from aifinops.sources.retail_prices import RETAIL_SOURCE, RetailPricesResult
@@ -108,7 +104,7 @@ def test_price_rows_show_exact_amounts_and_open_ends() -> None:
     )
 
 
-def test_sync_summary_lists_what_was_skipped() -> None:
+def test_sync_summary_lists_every_unmapped_meter() -> None:
     result = RetailPricesResult(
         prices=(LISTED,),
         items=30,
@@ -119,9 +115,9 @@ def test_sync_summary_lists_what_was_skipped() -> None:
     )
     lines = sync_summary(result, inserted=1, unchanged=0, updated=0)
     assert lines[0] == "read 30 items on 2 pages → 1 prices: 1 new, 0 updated, 0 unchanged"
-    assert lines[1] == "skipped: 3 reservation, 0 other price type, 0 higher-tier items, 22 unknown meters"
-    assert lines[2:4] == ["  unknown meter: meter 00", "  unknown meter: meter 01"]
-    assert "  … and 2 more unknown meters" in lines
+    assert lines[1] == "skipped: 3 reservation, 0 other price type, 0 higher-tier items, 22 unmapped meters"
+    assert lines[2:24] == [f"  unmapped meter: meter {n:02d}" for n in range(22)]
+    assert not any("more" in line for line in lines)
     assert lines[-1].startswith("  problem: Items[4]")
 
 
@@ -150,59 +146,6 @@ def test_load_then_list_through_the_store(
     assert "0.0018 USD" in listed.output and "rate card" not in listed.output
 
 
-@pytest.fixture
-def retail_prices_server() -> Iterator[tuple[str, EmulatorState]]:
-    """The project's Azure emulator serving the Retail Prices API on a local port, seeded with real meters."""
-    item = {
-        "currencyCode": "USD",
-        "tierMinimumUnits": 0.0,
-        "armRegionName": "eastus2",
-        "location": "US East 2",
-        "effectiveStartDate": "2025-04-01T00:00:00Z",
-        "productId": "DZH318Z0HHG7",
-        "productName": "Azure OpenAI",
-        "serviceName": "Cognitive Services",
-        "serviceId": "DZH31600VF1F",
-        "serviceFamily": "AI + Machine Learning",
-        "unitOfMeasure": "1K",
-        "type": "Consumption",
-        "isPrimaryMeterRegion": True,
-    }
-    meters = [
-        ("gpt 4.1 Inp glbl Tokens", 0.002),
-        ("gpt 4.1 Outp glbl Tokens", 0.008),
-        ("gpt 4.1 cached Inp glbl Tokens", 0.0005),
-        ("Whisper hypothetical Unit", 0.1),
-    ]
-    state = EmulatorState(prices_page_size=2)
-    state.prices = [
-        {
-            **item,
-            "meterName": name,
-            "meterId": f"meter-{n}",
-            "skuName": name.removesuffix(" Tokens"),
-            "skuId": f"DZH318Z0HHG7/{n:04d}",
-            "retailPrice": price,
-            "unitPrice": price,
-        }
-        for n, (name, price) in enumerate(meters)
-    ]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_emulator(state), host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/api/retail/prices", state
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
 def test_sync_reads_the_api_and_saves_list_and_contract_prices(
     sqlite_store: Store,
     tmp_path: Path,
@@ -218,8 +161,178 @@ def test_sync_reads_the_api_and_saves_list_and_contract_prices(
     result = CliRunner().invoke(app, ["sync", "--product", "Azure OpenAI"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "read 4 items on 2 pages → 3 prices: 6 new, 0 updated, 0 unchanged" in result.output
-    assert "  unknown meter: Whisper hypothetical Unit" in result.output
+    assert "  unmapped meter: Whisper hypothetical Widget [Azure OpenAI]: the last word" in result.output
     assert "3 contract prices from the discounts of 1 price file(s)" in result.output
     stored = {(p.meter_name, p.source): p.price for p in read_prices(sqlite_store)}
     assert stored[("gpt 4.1 Outp glbl Tokens", RETAIL_SOURCE)] == Decimal("0.008")
     assert stored[("gpt 4.1 Outp glbl Tokens", CONTRACT_SOURCE)] == Decimal("0.0064")
+
+
+def _items(state: EmulatorState) -> list[dict[str, object]]:
+    return [dict(item) for item in state.prices]
+
+
+def test_default_sync_reads_every_ai_product_and_the_foundry_models_service(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch, retail_prices_server: tuple[str, EmulatorState]
+) -> None:
+    endpoint, state = retail_prices_server
+    foundry = {
+        **state.prices[0],
+        "serviceName": "Foundry Models",
+        "productName": "Azure Deepseek Models",
+        "meterName": "V3.2 Inp glbl Tokens",
+        "skuName": "V3.2 Inp glbl",
+        "meterId": "meter-ds",
+        "retailPrice": 0.00058,
+        "unitPrice": 0.00058,
+    }
+    state.prices.append(foundry)
+    monkeypatch.setenv("AIFINOPS_DATABASE_URL", str(sqlite_store.url))
+    monkeypatch.setenv("AIFINOPS_AZURE__RETAIL_PRICES_ENDPOINT", endpoint)
+    result = CliRunner().invoke(app, ["sync"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    stored = {(p.product_name, p.model, p.meter_kind): p.price for p in read_prices(sqlite_store)}
+    assert stored[("Azure Deepseek Models", "deepseek-v3.2", MeterKind.INPUT)] == Decimal("0.00058")
+    assert stored[("Azure OpenAI", "gpt-4.1", MeterKind.INPUT)] == Decimal("0.002")
+
+
+def test_sync_in_another_currency_stores_that_currency_only(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch, retail_prices_server: tuple[str, EmulatorState]
+) -> None:
+    endpoint, state = retail_prices_server
+    state.fx_rates["EUR"] = Decimal("0.9")
+    monkeypatch.setenv("AIFINOPS_DATABASE_URL", str(sqlite_store.url))
+    monkeypatch.setenv("AIFINOPS_AZURE__RETAIL_PRICES_ENDPOINT", endpoint)
+    result = CliRunner().invoke(app, ["sync", "--product", "Azure OpenAI", "--currency", "EUR"])
+    assert result.exit_code == 0, result.output
+    prices = read_prices(sqlite_store)
+    assert {p.currency for p in prices} == {"EUR"}
+    assert {p.meter_name: p.price for p in prices}["gpt 4.1 Inp glbl Tokens"] == Decimal("0.0018")
+    bad = CliRunner().invoke(app, ["sync", "--currency", "euro"])
+    assert bad.exit_code != 0 and "--currency must be an ISO code" in str(bad.exception or bad.output)
+
+
+@pytest.mark.parametrize("layout", ["one page", "several pages", "ndjson"])
+def test_sync_from_a_saved_answer_reports_mapped_and_unmapped_meters(
+    sqlite_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    retail_prices_server: tuple[str, EmulatorState],
+    layout: str,
+) -> None:
+    _, state = retail_prices_server
+    items = _items(state)
+    page = {"BillingCurrency": "USD", "Items": items, "NextPageLink": None, "Count": len(items)}
+    if layout == "one page":
+        text = json.dumps(page)
+    elif layout == "several pages":
+        first = {
+            **page,
+            "Items": items[:2],
+            "NextPageLink": "https://prices.azure.com/api/retail/prices?$skip=2",
+        }
+        text = json.dumps(first) + "\n" + json.dumps({**page, "Items": items[2:]})
+    else:
+        text = "\n".join(json.dumps(item) for item in items)
+    saved = tmp_path / "prices.json"
+    saved.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("AIFINOPS_DATABASE_URL", str(sqlite_store.url))
+    result = CliRunner().invoke(app, ["sync", "--file", str(saved)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "read 4 items" in result.output and "→ 3 prices: 3 new" in result.output
+    assert "1 unmapped meters" in result.output
+    assert "  unmapped meter: Whisper hypothetical Widget [Azure OpenAI]" in result.output
+    assert len(read_prices(sqlite_store)) == 3
+
+
+def test_a_malformed_saved_answer_names_file_page_and_item_and_changes_nothing(
+    sqlite_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    retail_prices_server: tuple[str, EmulatorState],
+) -> None:
+    _, state = retail_prices_server
+    items = _items(state)
+    items[1] = {**items[1], "retailPrice": "n/a"}
+    pages = [{"Items": items[:1], "NextPageLink": None}, {"Items": items[1:], "NextPageLink": None}]
+    saved = tmp_path / "broken.json"
+    saved.write_text(json.dumps(pages), encoding="utf-8")
+    monkeypatch.setenv("AIFINOPS_DATABASE_URL", str(sqlite_store.url))
+    result = CliRunner().invoke(app, ["sync", "--file", str(saved)])
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert str(saved) in message and "page 2" in message and "Items[0]" in message
+    assert "retailPrice" in message
+    assert read_prices(sqlite_store) == []
+
+
+def test_a_sync_that_would_change_priced_usage_is_refused_whole_with_the_reprice_hint(
+    sqlite_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    retail_prices_server: tuple[str, EmulatorState],
+) -> None:
+    from aifinops.domain import UsageEvent
+    from aifinops.errors import PricingError
+    from aifinops.jobs.ingest import Ingestor
+
+    endpoint, state = retail_prices_server
+    monkeypatch.setenv("AIFINOPS_DATABASE_URL", str(sqlite_store.url))
+    monkeypatch.setenv("AIFINOPS_AZURE__RETAIL_PRICES_ENDPOINT", endpoint)
+    assert CliRunner().invoke(app, ["sync", "--product", "Azure OpenAI"]).exit_code == 0
+    event = UsageEvent(
+        "e1",
+        dt.datetime(2025, 6, 1, tzinfo=UTC),
+        model="gpt-4.1",
+        deployment_type=DeploymentType.GLOBAL_STANDARD,
+        region="eastus2",
+        input_tokens=1000,
+    )
+    assert Ingestor(sqlite_store).ingest([event], source="test").unpriced == 0
+    before = {p.price_id: p.price for p in read_prices(sqlite_store)}
+    for item in state.prices:  # the used input price changes, and a new meter arrives in the same sync
+        if item["meterName"] == "gpt 4.1 Inp glbl Tokens":
+            item["retailPrice"] = item["unitPrice"] = 0.003
+    state.prices.append({**state.prices[1], "meterName": "gpt 4.1 Batch Inp glbl Tokens", "meterId": "new"})
+    refused = CliRunner().invoke(app, ["sync", "--product", "Azure OpenAI"])
+    assert refused.exit_code != 0 and isinstance(refused.exception, PricingError)
+    assert "aifinops reprice" in str(refused.exception)
+    assert {p.price_id: p.price for p in read_prices(sqlite_store)} == before
+
+
+def test_list_json_prints_one_object_per_price_with_the_source_amount(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIFINOPS_DATABASE_URL", str(sqlite_store.url))
+    snapshot = parse_price_text(
+        "currency: USD\nprices:\n"
+        "  - {model: gpt-5.6-sol, deployment_type: global_standard, meter: cache_write, context_tier: long,"
+        " processing_tier: flex, price: 7.5e-05, per: 1K, effective_start: 2026-07-01,"
+        ' product: "Azure OpenAI GPT5", meter_name: "56sol LoCo Cd Wr Fl Gl 1M Tokens"}\n',
+        path="inline.yaml",
+        kind="yaml",
+    )
+    PriceStore(sqlite_store).save(list(snapshot.prices), now=START)
+    result = CliRunner().invoke(app, ["list", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(rows) == 1
+    row = rows[0]
+    assert {k: row[k] for k in ("meter_name", "product_name", "model", "version", "deployment_type")} == {
+        "meter_name": "56sol LoCo Cd Wr Fl Gl 1M Tokens",
+        "product_name": "Azure OpenAI GPT5",
+        "model": "gpt-5.6-sol",
+        "version": None,
+        "deployment_type": "global_standard",
+    }
+    assert (row["meter"], row["context_tier"], row["processing_tier"], row["unit"]) == (
+        "cache_write",
+        "long",
+        "flex",
+        "tokens",
+    )
+    assert (row["price"], row["currency"], row["effective_start"]) == (
+        "0.000075",
+        "USD",
+        "2026-07-01T00:00:00+00:00",
+    )

@@ -181,7 +181,7 @@ def test_priority_processing_uses_the_priority_meters() -> None:
     priority = [_p(MeterKind.PRIORITY_INPUT, "4"), _p(MeterKind.PRIORITY_OUTPUT, "16")]
     event = _event(priority=True, input_tokens=1_000_000, output_tokens=500_000)
     assert price_event(event, PriceBook([*GPT41, *priority])).cost == Decimal("12")
-    assert "no priority_input price" in (price_event(event, PriceBook(GPT41)).unpriced_reason or "")
+    assert "no priority input price" in (price_event(event, PriceBook(GPT41)).unpriced_reason or "")
 
 
 def test_non_token_work_uses_a_unit_price_for_the_model_then_one_named_after_the_unit() -> None:
@@ -215,7 +215,7 @@ def test_provisioned_tokens_are_unpriced_unless_a_price_of_zero_says_they_are_co
 
 def test_invalid_counts_and_missing_model_are_unpriced_with_the_reason() -> None:
     book = PriceBook(GPT41)
-    assert "exceeds input_tokens" in (
+    assert "exceed input_tokens" in (
         price_event(_event(input_tokens=1, cached_input_tokens=2), book).unpriced_reason or ""
     )
     assert "negative" in (price_event(_event(output_tokens=-1), book).unpriced_reason or "")

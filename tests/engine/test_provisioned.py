@@ -99,3 +99,21 @@ def test_the_hourly_unit_price_of_the_deployment_type_region_and_model_is_chosen
     assert pick(deployment_type=DeploymentType.DATA_ZONE_PROVISIONED) == "1.1"
     assert pick(deployment_type=DeploymentType.PROVISIONED) is None
     assert pick(at=dt.datetime(2027, 2, 1, tzinfo=dt.UTC)) == "0.9"
+
+
+def test_another_publishers_provisioned_unit_prices_only_its_own_models() -> None:
+    later = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+    prices = [
+        _ptu("1.0"),
+        _ptu("1.25", model="ptu_hour:llama", effective_start=later),  # Azure Llama Models' unit, newer
+    ]
+
+    def pick(model: str | None) -> str | None:
+        found = unit_hour_price(
+            prices, deployment_type=DeploymentType.GLOBAL_PROVISIONED, region=None, model=model, at=T0
+        )
+        return None if found is None else str(found.price)
+
+    assert pick(None) == "1.0"
+    assert pick("gpt-4.1") == "1.0"
+    assert pick("llama-3.3-70b") == "1.25"

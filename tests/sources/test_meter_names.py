@@ -1,18 +1,30 @@
-"""Tests of the meter-name table: every real meter of reference/retail-prices.md §3.3–3.4 maps as expected."""
+"""Tests of the meter parser: every real meter of reference/retail-prices.md §3.3–3.4 maps as expected, and
+the meters that appeared from 2025-09 to 2026-09 (reference/retail-meters) are covered."""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+from collections import Counter
+from pathlib import Path
+
 import pytest
 
-from aifinops.domain import DeploymentType, MeterKind
+from aifinops.domain import ContextTier, DeploymentType, MeterKind, ProcessingTier
 from aifinops.sources.meter_names import (
-    METERS,
     PTU_HOUR,
-    UNSUPPORTED_METERS,
+    MeterSpec,
+    UnmappedMeter,
+    is_provisioned_meter,
+    is_token_meter,
     lookup_meter,
+    parse_meter,
     split_known,
     unsupported_reason,
 )
+
+CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "retail-meters"
+NEW_METERS = CAPTURES / "new-meters-2025-09_2026-09.tsv"
 
 # meterName | model | version ("-" = none) | deployment type | meter kind — copied from the reference.
 EXPECTED = """
@@ -93,7 +105,7 @@ GPT 5 Mini cchd Inpt DZone 1M Tokens | gpt-5-mini | - | data_zone_standard | cac
 GPT 5 Nano outpt Glbl 1M Tokens | gpt-5-nano | - | global_standard | output
 gpt 5 pro inp glbl Tokens | gpt-5-pro | - | global_standard | input
 5.1 codex inp Gl 1M Tokens | gpt-5.1-codex | - | global_standard | input
-5.1 pp inp Dz 1M Tokens | gpt-5.1 | - | data_zone_standard | priority_input
+5.1 pp inp Dz 1M Tokens | gpt-5.1 | - | data_zone_standard | input
 5.4 inp Gl 1M Tokens | gpt-5.4 | - | global_standard | input
 5.4 cd inp Dz 1M Tokens | gpt-5.4 | - | data_zone_standard | cached_input
 5.4 opt Dz 1M Tokens | gpt-5.4 | - | data_zone_standard | output
@@ -107,6 +119,9 @@ text embedding 3 large DZ Tokens | text-embedding-3-large | - | data_zone_standa
 gpt-oss-120B Inp glbl Tokens | gpt-oss-120b | - | global_standard | input
 gpt-oss-120B Outp glbl Tokens | gpt-oss-120b | - | global_standard | output
 """
+
+# Priority meters of the reference: plain meter kinds with the priority processing tier.
+PRIORITY = {"5.1 pp inp Dz 1M Tokens"}
 
 # meterName | model | deployment type | unit — hourly and other non-token meters (MeterKind.UNIT).
 EXPECTED_UNITS = """
@@ -130,7 +145,7 @@ def test_token_meter_maps_to_model_version_deployment_type_and_meter(
     name: str, model: str, version: str, deployment: str, kind: str
 ) -> None:
     spec = lookup_meter(name)
-    assert spec is not None, f"{name!r} is missing from the table"
+    assert spec is not None, f"{name!r} is not mapped: {unsupported_reason(name)}"
     assert (spec.model, spec.model_version, spec.deployment_type, spec.meter_kind, spec.unit) == (
         model,
         None if version == "-" else version,
@@ -138,7 +153,7 @@ def test_token_meter_maps_to_model_version_deployment_type_and_meter(
         MeterKind(kind),
         "tokens",
     )
-    assert spec.priority is kind.startswith("priority_")
+    assert spec.priority is (name in PRIORITY)
 
 
 @pytest.mark.parametrize(("name", "model", "deployment", "unit"), _rows(EXPECTED_UNITS))
@@ -146,7 +161,7 @@ def test_hourly_and_other_non_token_meters_map_to_unit_prices(
     name: str, model: str, deployment: str, unit: str
 ) -> None:
     spec = lookup_meter(name)
-    assert spec is not None, f"{name!r} is missing from the table"
+    assert spec is not None, f"{name!r} is not mapped: {unsupported_reason(name)}"
     assert (spec.model, spec.model_version, spec.deployment_type, spec.meter_kind, spec.unit) == (
         model,
         None,
@@ -156,42 +171,311 @@ def test_hourly_and_other_non_token_meters_map_to_unit_prices(
     )
 
 
-def test_ptu_hourly_meters_use_the_ptu_hour_unit_on_provisioned_types() -> None:
-    specs = [
-        lookup_meter(f"Provisioned Managed {where} Unit") for where in ("Global", "Data Zone", "Regional")
-    ]
-    assert all(spec is not None and spec.unit == PTU_HOUR for spec in specs)
-    assert all(spec is not None and spec.deployment_type.is_provisioned for spec in specs)
+# meterName | productName | model | deployment | kind | unit | processing tier | context tier ("-" = none)
+NEW_SPELLINGS = [
+    (
+        "5.6 sol ShortCo Cd Wr Std Gl 1M Tokens",
+        "Azure OpenAI GPT5",
+        "gpt-5.6-sol",
+        "global_standard",
+        "cache_write",
+        "tokens",
+        "standard",
+        "short",
+    ),
+    (
+        "56luna LoCo Cd Wr Fl Gl 1M Tokens",
+        "Azure OpenAI GPT5",
+        "gpt-5.6-luna",
+        "global_standard",
+        "cache_write",
+        "tokens",
+        "flex",
+        "long",
+    ),
+    (
+        "5.6 luna ShortCo Cd Inp PP DZ 1M Tokens",
+        "Azure OpenAI GPT5",
+        "gpt-5.6-luna",
+        "data_zone_standard",
+        "cached_input",
+        "tokens",
+        "priority",
+        "short",
+    ),
+    (
+        "5.5 ShortCo PP opt Gl 1M Tokens",
+        "Azure OpenAI GPT5",
+        "gpt-5.5",
+        "global_standard",
+        "output",
+        "tokens",
+        "priority",
+        "short",
+    ),
+    (
+        "5.4 longco batch inp Gl 1M Tokens",
+        "Azure OpenAI GPT5",
+        "gpt-5.4",
+        "global_batch",
+        "input",
+        "tokens",
+        "standard",
+        "long",
+    ),
+    (
+        "54 inp Flex Gl 1M Tokens",
+        "Azure OpenAI GPT5",
+        "gpt-5.4",
+        "global_standard",
+        "input",
+        "tokens",
+        "flex",
+        "-",
+    ),
+    (
+        "gpt 41 prty inp glbl Tokens",
+        "Azure OpenAI PP GPT4s",
+        "gpt-4.1",
+        "global_standard",
+        "input",
+        "tokens",
+        "priority",
+        "-",
+    ),
+    (
+        "4.1 pp inp Gl Tokens",
+        "Azure OpenAI PP GPT4s",
+        "gpt-4.1",
+        "global_standard",
+        "input",
+        "tokens",
+        "priority",
+        "-",
+    ),
+    (
+        "gpt-5-codex-ccchd-inp-glbl Tokens",
+        "Azure OpenAI GPT5",
+        "gpt-5-codex",
+        "global_standard",
+        "cached_input",
+        "tokens",
+        "standard",
+        "-",
+    ),
+    (
+        "gpt rt aud 0828 cchd Inp DZn Tokens",
+        "Azure OpenAI Media",
+        "gpt-realtime",
+        "data_zone_standard",
+        "cached_input",
+        "audio_tokens",
+        "standard",
+        "-",
+    ),
+    (
+        "gpt rt txt mn in gl 1215 1M Tokens",
+        "Azure OpenAI Media",
+        "gpt-realtime-mini",
+        "global_standard",
+        "input",
+        "tokens",
+        "standard",
+        "-",
+    ),
+    (
+        "gpt4o mn trscb aud in gl 1215 1M Tokens",
+        "Azure OpenAI Media",
+        "gpt-4o-mini-transcribe",
+        "global_standard",
+        "input",
+        "audio_tokens",
+        "standard",
+        "-",
+    ),
+    (
+        "Image 2 img opt DZ 1M Tokens",
+        "Azure OpenAI Media",
+        "gpt-image-2",
+        "data_zone_standard",
+        "output",
+        "image_tokens",
+        "standard",
+        "-",
+    ),
+    (
+        "V3.2 Outp DZ Tokens",
+        "Azure Deepseek Models",
+        "deepseek-v3.2",
+        "data_zone_standard",
+        "output",
+        "tokens",
+        "standard",
+        "-",
+    ),
+    (
+        "FW GLM 5 Cache Inp glbl Tokens",
+        "Azure Fireworks Models",
+        "fw-glm-5",
+        "global_standard",
+        "cached_input",
+        "tokens",
+        "standard",
+        "-",
+    ),
+    (
+        "K2 Thinking Outp DZ Tokens",
+        "Azure Kimi",
+        "kimi-k2-thinking",
+        "data_zone_standard",
+        "output",
+        "tokens",
+        "standard",
+        "-",
+    ),
+    (
+        "Command A Inp Glbl Tokens",
+        "Cohere Models",
+        "cohere-command-a",
+        "global_standard",
+        "input",
+        "tokens",
+        "standard",
+        "-",
+    ),
+    (
+        "MAI-Thinking-1 Opt glbl 1M Tokens",
+        "MAI Models",
+        "mai-thinking-1",
+        "global_standard",
+        "output",
+        "tokens",
+        "standard",
+        "-",
+    ),
+    (
+        "gpt-4.1-ft hosting regional Unit",
+        "Azure OpenAI",
+        "gpt-4.1-ft",
+        "standard",
+        "unit",
+        "hosting_hour",
+        "standard",
+        "-",
+    ),
+    (
+        "o4 mini rft training Dz Unit",
+        "Azure OpenAI Reasoning",
+        "o4-mini-ft",
+        "data_zone_standard",
+        "unit",
+        "training_hour",
+        "standard",
+        "-",
+    ),
+]
 
 
-def test_the_table_holds_exactly_the_expected_meters() -> None:
-    expected = {row[0] for row in _rows(EXPECTED) + _rows(EXPECTED_UNITS)}
-    assert set(METERS) == expected
+@pytest.mark.parametrize(
+    ("name", "product", "model", "deployment", "kind", "unit", "tier", "context"), NEW_SPELLINGS
+)
+def test_new_spellings_map_to_meter_kind_tiers_and_modality(
+    name: str, product: str, model: str, deployment: str, kind: str, unit: str, tier: str, context: str
+) -> None:
+    spec = parse_meter(name, product)
+    assert isinstance(spec, MeterSpec), spec
+    assert (spec.model, spec.deployment_type, spec.meter_kind, spec.unit) == (
+        model,
+        DeploymentType(deployment),
+        MeterKind(kind),
+        unit,
+    )
+    assert spec.processing_tier is ProcessingTier(tier)
+    assert spec.context_tier is (None if context == "-" else ContextTier(context))
+    assert spec.product_name == product
 
 
-def test_no_two_meters_price_the_same_thing() -> None:
-    keys = [(s.model, s.model_version, s.deployment_type, s.meter_kind, s.unit) for s in METERS.values()]
-    assert len(keys) == len(set(keys))
+def test_a_third_party_provisioned_unit_never_shares_azure_openais_ptu_price() -> None:
+    ours = parse_meter("Provisioned Managed Global Unit", "Azure OpenAI", "1/Hour")
+    baseten = parse_meter("Provisioned Managed Global Unit", "Azure Baseten Models", "1/Hour")
+    assert isinstance(ours, MeterSpec) and isinstance(baseten, MeterSpec)
+    assert (ours.model, ours.unit) == (PTU_HOUR, PTU_HOUR)
+    assert ours.deployment_type is DeploymentType.GLOBAL_PROVISIONED
+    assert baseten.model == "ptu_hour:baseten" and baseten.product_name == "Azure Baseten Models"
+    assert ours.model != baseten.model
 
 
-def test_lookup_ignores_case_and_repeated_spaces_but_nothing_else() -> None:
+def test_a_version_stamp_without_a_year_takes_the_year_before_its_first_price() -> None:
+    spec = parse_meter("V4 Flash 0731 Inp glbl Tokens", "Azure Deepseek Models", seen=dt.date(2026, 8, 1))
+    assert isinstance(spec, MeterSpec) and spec.model_version == "2026-07-31"
+    spec = parse_meter("chat-latest 05052026 inp Gl 1M Tokens", "Azure OpenAI GPT5")
+    assert isinstance(spec, MeterSpec) and spec.model_version == "2026-05-05"
+
+
+def test_meters_the_parser_cannot_read_come_back_with_a_reason() -> None:
+    grok_l = parse_meter("4.3 Inp Glbl L Tokens", "Azure Grok Models")
+    assert isinstance(grok_l, UnmappedMeter) and "'L'" in grok_l.reason
+    assert lookup_meter("gpt 4o 1120 cached Inp glbl") is None  # the skuName, not the meterName
+    assert "unit" in (unsupported_reason("gpt 4o 1120 cached Inp glbl") or "")
+
+
+def test_lookup_ignores_case_and_repeated_spaces() -> None:
     assert lookup_meter("GPT 4O 1120  CACHED inp GLBL tokens") == lookup_meter(
         "gpt 4o 1120 cached Inp glbl Tokens"
     )
-    assert lookup_meter("gpt 4o 1120 cached Inp glbl") is None  # the skuName, not the meterName
-    assert lookup_meter("gpt 4o 1121 cached Inp glbl Tokens") is None
 
 
-@pytest.mark.parametrize("name", sorted(UNSUPPORTED_METERS))
-def test_recognised_meters_we_cannot_price_are_reported_with_a_reason(name: str) -> None:
-    assert lookup_meter(name) is None
-    assert unsupported_reason(name)
-    known, skipped = split_known([name])
-    assert (known, skipped) == ({}, [name])
-
-
-def test_split_known_reports_unknown_names_once_and_sorted() -> None:
-    names = ["gpt 4.1 Inp glbl Tokens", "dall-e-3 Images", "Whisper Audio", "dall-e-3 Images"]
+def test_split_known_reports_unmapped_names_once_and_sorted() -> None:
+    names = ["gpt 4.1 Inp glbl Tokens", "dall-e-3 Images 2", "Whisper Audio", "dall-e-3 Images 2"]
     known, skipped = split_known(names)
     assert list(known) == ["gpt 4.1 Inp glbl Tokens"]
-    assert skipped == ["Whisper Audio", "dall-e-3 Images"]
+    assert skipped == ["Whisper Audio", "dall-e-3 Images 2"]
+
+
+def _captured() -> list[dict[str, str]]:
+    with NEW_METERS.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def coverage() -> tuple[dict[str, tuple[int, int]], list[str]]:
+    """Mapped and total token and provisioned meters per month of the captures, and the unmapped ones."""
+    mapped: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    unmapped: list[str] = []
+    for row in _captured():
+        name, product = row["meterName"], row["productName"]
+        if not (is_token_meter(name) or is_provisioned_meter(name)):
+            continue
+        month = row["month"][:7]
+        spec = parse_meter(name, product, row["unitOfMeasure"], seen=dt.date.fromisoformat(row["month"]))
+        total[month] += 1
+        if isinstance(spec, MeterSpec):
+            mapped[month] += 1
+        else:
+            unmapped.append(f"{month} {spec}")
+    return {m: (mapped[m], total[m]) for m in sorted(total)}, unmapped
+
+
+@pytest.mark.skipif(not NEW_METERS.exists(), reason="the shared captures are not beside this checkout")
+def test_at_least_99_percent_of_captured_token_and_provisioned_meters_map() -> None:
+    per_month, unmapped = coverage()
+    mapped = sum(m for m, _ in per_month.values())
+    total = sum(t for _, t in per_month.values())
+    assert total > 2000
+    assert mapped / total >= 0.99, "unmapped meters:\n" + "\n".join(unmapped)
+    # every unmapped meter is listed by name (the test output shows them when the share drops)
+    assert len(unmapped) == total - mapped
+
+
+@pytest.mark.skipif(not NEW_METERS.exists(), reason="the shared captures are not beside this checkout")
+def test_every_captured_meter_is_read_without_error() -> None:
+    for row in _captured():
+        spec = parse_meter(row["meterName"], row["productName"], row["unitOfMeasure"])
+        assert isinstance(spec, MeterSpec | UnmappedMeter)
+
+
+if __name__ == "__main__":  # prints the coverage per month: `python -m tests.sources.test_meter_names`
+    months, missing = coverage()
+    for month, (hit, all_) in months.items():
+        print(f"{month}: {hit}/{all_}")
+    print("\n".join(missing))

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from aifinops.domain import DeploymentType, MeterKind, UsageEvent
+from aifinops.domain import ContextTier, DeploymentType, MeterKind, ProcessingTier, UsageEvent
 from aifinops.engine.pricing import CONTRACT_SOURCE, PriceBook, price_event
 from aifinops.errors import ValidationError
-from aifinops.sources.meter_names import lookup_meter
+from aifinops.sources.meter_names import MeterSpec, parse_meter
 from aifinops.sources.price_file import load_price_file, load_snapshot, parse_price_text
 
 UTC = dt.UTC
@@ -185,8 +185,9 @@ discounts:
     with pytest.raises(ValidationError) as caught:
         load_price_file(path)
     assert str(caught.value).splitlines()[1:] == [
-        f"{path}:4: prices[1]: overlaps prices[0] (line 3) for the same model, version, deployment type, "
-        "region, meter, unit, currency and source; end one period before the other starts",
+        f"{path}:4: prices[1]: overlaps prices[0] (line 3) for the same product, model, version, "
+        "deployment type, region, meter, tiers, unit, currency and source; "
+        "end one period before the other starts",
         f"{path}:8: discounts[1]: overlaps discounts[0] (line 7) for the same model, deployment type and "
         "meter; end one period before the other starts",
     ]
@@ -225,20 +226,44 @@ def test_unsupported_extension_and_missing_file_are_validation_errors(tmp_path: 
         load_price_file(tmp_path / "absent.yaml")
 
 
-def test_bundled_snapshot_rows_agree_with_the_meter_table() -> None:
+def test_bundled_snapshot_rows_agree_with_the_meter_parser() -> None:
     snapshot = load_snapshot()
-    assert len(snapshot.prices) == 52
+    assert len(snapshot.prices) == 1567
+    assert snapshot.captured_at == dt.datetime(2026, 9, 1, tzinfo=UTC)
+    assert snapshot.provenance and "LOWEST price captured" in snapshot.provenance
     for price in snapshot.prices:
         assert price.meter_name is not None
-        spec = lookup_meter(price.meter_name)
-        assert spec is not None, price.meter_name
-        assert (spec.model, spec.model_version, spec.deployment_type, spec.meter_kind, spec.unit) == (
+        spec = parse_meter(
+            price.meter_name, price.product_name or "Azure OpenAI", seen=price.effective_start.date()
+        )
+        assert isinstance(spec, MeterSpec), price.meter_name
+        assert (
+            spec.model,
+            spec.model_version,
+            spec.deployment_type,
+            spec.meter_kind,
+            spec.unit,
+            spec.processing_tier,
+            spec.context_tier,
+        ) == (
             price.model,
             price.model_version,
             price.deployment_type,
             price.meter_kind,
             price.unit,
+            price.processing_tier,
+            price.context_tier,
         )
+
+
+def test_bundled_snapshot_holds_the_new_meter_kinds_and_tiers() -> None:
+    prices = load_snapshot().prices
+    kinds = {(p.meter_kind, p.processing_tier, p.context_tier) for p in prices if p.model == "gpt-5.6-sol"}
+    assert (MeterKind.CACHE_WRITE, ProcessingTier.STANDARD, ContextTier.LONG) in kinds
+    assert (MeterKind.INPUT, ProcessingTier.PRIORITY, ContextTier.SHORT) in kinds
+    assert (MeterKind.OUTPUT, ProcessingTier.FLEX, ContextTier.SHORT) in kinds
+    ptu = {p.product_name for p in prices if p.unit == "ptu_hour"}
+    assert {None, "Azure Deepseek Models", "Azure Fireworks Models"} <= ptu  # None: the 2025-08 rows
 
 
 def test_bundled_snapshot_prices_a_gpt_4_1_call_at_the_captured_list_price() -> None:

@@ -40,6 +40,7 @@ from aifinops.errors import ConfigError
 from aifinops.gateway.build import build_enforcer
 from aifinops.jobs.budgets import configured_budgets
 from aifinops.jobs.ingest import Ingestor
+from aifinops.jobs.price_cache import pricing_rules
 from aifinops.store import Store
 from aifinops.store.budgets import BudgetStore
 from aifinops.store.key_queries import any_active_key, any_key_created, verify_key
@@ -99,7 +100,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.ingestor = ingestor or Ingestor(store)
+    app.state.ingestor = ingestor or Ingestor(store, rules=pricing_rules(settings))
     app.state.verify_key = partial(verify_key, store)
     app.state.access = Access(
         created=partial(any_key_created, store),

@@ -17,6 +17,7 @@ from aifinops.config import MetricsSettings
 from aifinops.domain import from_nanos
 from aifinops.queries.freshness import cost_freshness, freshness
 from aifinops.queries.metrics import LabelCap, budget_gauges, labelled_usage, month_kpis
+from aifinops.queries.price_book import price_book_json
 from aifinops.store import Store
 
 __all__ = ["StaleWhileRevalidate", "StoreCollector"]
@@ -118,6 +119,7 @@ class StoreCollector(Collector):
         yield from self._usage(by_status, labels)
         yield from self._tasks()
         yield from self._freshness()
+        yield from self._price_book()
 
     def _usage(self, rows: list[dict[str, Any]], labels: list[str]) -> Iterator[Metric]:
         tokens = CounterMetricFamily(
@@ -202,6 +204,19 @@ class StoreCollector(Collector):
                 )
         yield collected
         yield billed
+
+    def _price_book(self) -> Iterator[Metric]:
+        book = price_book_json(self.store, now=self.clock())
+        prices = GaugeMetricFamily("aifinops_price_book_prices", "Prices in the price book")
+        prices.add_metric([], book["prices"])
+        yield prices
+        if book["age_seconds"] is not None:
+            age = GaugeMetricFamily(
+                "aifinops_price_book_age_seconds",
+                "Seconds since the newest prices were captured (a sync, or the shipped snapshot's capture)",
+            )
+            age.add_metric([], book["age_seconds"])
+            yield age
 
     def _budgets(self) -> Iterator[Metric]:
         labels = ["budget", "currency", "basis", "period"]

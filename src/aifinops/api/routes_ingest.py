@@ -29,6 +29,8 @@ class IngestReport(BaseModel):
     duplicates: int
     rejected: int
     unpriced: int = 0
+    # model → version, for events without model_version priced at the version in effect
+    inferred_versions: dict[str, str] = {}
     errors: list[Rejection]
 
 
@@ -131,6 +133,7 @@ async def post_events(
         duplicates=result.duplicates,
         rejected=len({r.index for r in rejected}),
         unpriced=result.unpriced,
+        inferred_versions=dict(result.inferred_versions),
         errors=rejected,
     )
 

@@ -23,10 +23,22 @@ keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=T
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Create or migrate the database schema to the latest version."""
+    """Create or migrate the database schema to the latest version; an empty price book gets the shipped
+    snapshot of Azure list prices (run `aifinops prices sync` for current, per-region prices)."""
+    from aifinops.jobs.price_sync import seed_snapshot
+
     store = Store.from_settings(load_settings())
     heads = store.upgrade()
     typer.echo(f"database {store.safe_url} is at {', '.join(heads)}")
+    seeded = seed_snapshot(store, now=dt.datetime.now(dt.UTC))
+    if seeded is not None:
+        snapshot, saved = seeded
+        captured = snapshot.captured_at.date().isoformat() if snapshot.captured_at else "an unknown date"
+        typer.echo(
+            f"price book was empty: {saved.inserted} list prices from the shipped snapshot "
+            f"{snapshot.path} (captured {captured}); `aifinops prices sync` reads current ones"
+        )
+        typer.echo("provenance: " + " ".join((snapshot.provenance or "not given").split()))
 
 
 @keys_app.command("create")
@@ -144,9 +156,12 @@ def reprice(
     start, end = _day(from_, "from"), _day(to, "to")
     if end <= start:
         raise ValidationError(f"--to {to} must be after --from {from_}", field="to")
-    store = Store.from_settings(load_settings())
+    from aifinops.jobs.price_cache import pricing_rules
+
+    settings = load_settings()
+    store = Store.from_settings(settings)
     store.check_schema()
-    book = PriceBook(read_prices(store))
+    book = PriceBook(read_prices(store), rules=pricing_rules(settings))
     with console.status("re-pricing…"):
         report = RepricingStore(store).reprice(
             lambda e: price_event(e, book),
@@ -240,6 +255,7 @@ def _start_collector(settings: Settings, store: Store) -> threading.Event:
             "interval": settings.budget_check_seconds,
         },
     ).start()
+    _start_price_sync(settings, store, stop)
     a = settings.azure
     if not (a.cost_scopes or a.export_paths or a.export_blob_url or a.monitor_resources or a.subscriptions):
         console.print("no Azure source configured (AIFINOPS_AZURE__COST_SCOPES, …): the collector is off")
@@ -260,6 +276,23 @@ def _start_collector(settings: Settings, store: Store) -> threading.Event:
     ).start()
     console.print(f"collector: every source on its schedule ({a.collect_interval_seconds or 'defaults'})")
     return stop
+
+
+def _start_price_sync(settings: Settings, store: Store, stop: threading.Event) -> None:
+    """Beside the API: the Retail Prices API re-read on its schedule (off when the interval is 0)."""
+    from aifinops.jobs.price_sync import watch_prices
+
+    interval = settings.azure.retail_prices_sync_seconds
+    if not interval:
+        console.print("price sync: off (AIFINOPS_AZURE__RETAIL_PRICES_SYNC_SECONDS=0)")
+        return
+    threading.Thread(
+        target=watch_prices,
+        name="aifinops-prices",
+        daemon=True,
+        kwargs={"settings": settings, "store": store, "stop": stop, "interval": float(interval)},
+    ).start()
+    console.print(f"price sync: Retail Prices API every {interval} s when reachable")
 
 
 def register(app: typer.Typer) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
+import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import httpx
@@ -13,10 +17,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from aifinops.config import Settings, load_settings
-from aifinops.domain import Price
-from aifinops.errors import ValidationError
+from aifinops.domain import Price, ProcessingTier, plain
+from aifinops.errors import SourceFormatError, ValidationError
+from aifinops.jobs.price_sync import SyncOutcome, contract_prices, save_synced, sync_from_api
 from aifinops.sources.price_file import PriceFile, load_price_file
-from aifinops.sources.retail_prices import RetailPricesResult, fetch_retail_prices
+from aifinops.sources.retail_prices import RetailPricesResult, read_retail_file, to_prices
 
 if TYPE_CHECKING:
     from aifinops.store import Store
@@ -24,7 +29,9 @@ if TYPE_CHECKING:
 __all__ = [
     "app",
     "contract_prices",
+    "describe_meter",
     "describe_per",
+    "price_json",
     "price_rows",
     "prices_to_load",
     "select_prices",
@@ -36,25 +43,7 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
-# Skipped meter names are listed up to this many; the rest are counted.
-_SHOWN_SKIPPED = 20
 _HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-
-
-def _key(price: Price) -> tuple[object, ...]:
-    return (*price.meter_key, price.effective_start)
-
-
-def contract_prices(files: Iterable[PriceFile], list_prices: Iterable[Price]) -> list[Price]:
-    """The contract prices the discounts of ``files`` give over their own prices and ``list_prices``."""
-    files = list(files)
-    combined = {_key(price): price for price in list_prices}
-    # A price of a file replaces a listed price with the same key, so reloading a file never doubles it.
-    combined.update((_key(price), price) for file in files for price in file.prices)
-    contract: dict[tuple[object, ...], Price] = {}
-    for file in files:
-        contract.update((_key(price), price) for price in file.contract_prices(combined.values()))
-    return list(contract.values())
 
 
 def prices_to_load(files: Iterable[PriceFile], list_prices: Iterable[Price]) -> list[Price]:
@@ -106,6 +95,24 @@ def describe_per(price: Price) -> str:
     return f"{size} {price.unit}"
 
 
+def describe_meter(price: Price) -> str:
+    """The meter kind with its tiers where they are not the plain ones: ``output · priority · long``.
+
+    >>> from decimal import Decimal
+    >>> from aifinops.domain import ContextTier, MeterKind, ProcessingTier
+    >>> at = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
+    >>> describe_meter(Price("m", MeterKind.CACHE_WRITE, Decimal(1), "USD", at, context_tier=ContextTier.LONG,
+    ...                      processing_tier=ProcessingTier.FLEX))
+    'cache_write · flex · long'
+    """
+    parts = [price.meter_kind.value]
+    if price.processing_tier is not ProcessingTier.STANDARD:
+        parts.append(price.processing_tier.value)
+    if price.context_tier is not None:
+        parts.append(price.context_tier.value)
+    return " · ".join(parts)
+
+
 def price_rows(prices: Sequence[Price]) -> list[tuple[str, ...]]:
     """The rows of ``prices list``: exact amounts, open ends shown as ``-``."""
     return [
@@ -115,7 +122,7 @@ def price_rows(prices: Sequence[Price]) -> list[tuple[str, ...]]:
             p.model_version or "*",
             p.deployment_type.value if p.deployment_type else "*",
             p.region or "*",
-            p.meter_kind.value,
+            describe_meter(p),
             f"{p.price} {p.currency}",
             describe_per(p),
             p.effective_start.isoformat(),
@@ -127,19 +134,40 @@ def price_rows(prices: Sequence[Price]) -> list[tuple[str, ...]]:
 
 
 def sync_summary(result: RetailPricesResult, *, inserted: int, unchanged: int, updated: int) -> list[str]:
-    """What a sync did, line by line, skipped meters included (they are never priced silently)."""
+    """What a sync did, line by line, every unmapped meter included (they are never dropped silently)."""
     lines = [
         f"read {result.items} items on {result.pages} pages → {len(result.prices)} prices: "
         f"{inserted} new, {updated} updated, {unchanged} unchanged",
         f"skipped: {result.skipped_reservations} reservation, {result.skipped_other_types} other price type, "
-        f"{result.skipped_tiers} higher-tier items, {len(result.skipped_meters)} unknown meters",
+        f"{result.skipped_tiers} higher-tier items, {len(result.skipped_meters)} unmapped meters",
     ]
-    shown = result.skipped_meters[:_SHOWN_SKIPPED]
-    lines += [f"  unknown meter: {name}" for name in shown]
-    if len(result.skipped_meters) > len(shown):
-        lines.append(f"  … and {len(result.skipped_meters) - len(shown)} more unknown meters")
+    lines += [f"  unmapped meter: {name}" for name in result.skipped_meters]
     lines += [f"  problem: {problem}" for problem in result.problems]
     return lines
+
+
+def price_json(price: Price) -> dict[str, object]:
+    """One price as ``prices list --json`` prints it; the amount is a string, exactly as stored."""
+    return {
+        "id": price.price_id,
+        "meter_name": price.meter_name,
+        "meter_id": price.meter_id,
+        "product_name": price.product_name,
+        "model": price.model,
+        "version": price.model_version,
+        "deployment_type": price.deployment_type.value if price.deployment_type else None,
+        "region": price.region,
+        "meter": price.meter_kind.value,
+        "context_tier": price.context_tier.value if price.context_tier else None,
+        "processing_tier": price.processing_tier.value,
+        "unit": price.unit,
+        "per": price.unit_size,
+        "price": plain(price.price),
+        "currency": price.currency,
+        "effective_start": price.effective_start.isoformat(),
+        "effective_end": price.effective_end.isoformat() if price.effective_end else None,
+        "source": price.source,
+    }
 
 
 def _store(settings: Settings) -> Store:
@@ -151,57 +179,93 @@ def _store(settings: Settings) -> Store:
     return store
 
 
-def _fetch_with_progress(settings: Settings, products: list[str]) -> RetailPricesResult:
+def _fetch_with_progress(
+    settings: Settings, store: Store, products: list[str] | None, currency: str | None
+) -> SyncOutcome:
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console) as progress, httpx.Client(timeout=_HTTP_TIMEOUT) as client:
-        task = progress.add_task("Retail Prices API", total=len(products))
-        seen: list[str] = []
+        task = progress.add_task("Retail Prices API", total=None)
         items = 0
 
-        def on_page(product: str, count: int) -> None:
+        def on_page(name: str, count: int) -> None:
             nonlocal items
-            if product not in seen:
-                seen.append(product)
             items += count
-            progress.update(task, completed=len(seen) - 1, description=f"{product}: {items} items")
+            progress.update(task, description=f"{name}: {items} items")
 
-        result = fetch_retail_prices(
-            client,
-            endpoint=settings.azure.retail_prices_endpoint,
+        return sync_from_api(
+            settings,
+            store,
             products=products,
-            currency=settings.azure.retail_prices_currency,
+            services=[] if products else None,
+            currency=currency,
+            client=client,
             on_page=on_page,
         )
-        progress.update(task, completed=len(products))
-    return result
 
 
 @app.command("sync")
 def sync(
     product: Annotated[
         list[str] | None,
-        typer.Option(help="Retail Prices productName to read; repeat. Default from settings."),
+        typer.Option(
+            help="Retail Prices productName to read; repeat. Default: every AI product and service."
+        ),
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Option(help="The API's currencyCode, e.g. EUR (default from settings).")
+    ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            help="Read a saved Retail Prices answer instead of the API: one page, several pages or NDJSON.",
+        ),
     ] = None,
 ) -> None:
-    """Read Azure OpenAI list prices from the Retail Prices API into the price book.
+    """Read list prices from the Retail Prices API (or a saved answer) into the price book.
 
-    Discounts in the configured price files (AIFINOPS_PRICE_FILES) are applied to the new list prices.
+    Every unmapped meter is listed. Discounts in the configured price files (AIFINOPS_PRICE_FILES) are applied
+    to the new list prices. All prices are saved in one transaction: a failed sync changes nothing.
     """
     settings = load_settings()
-    from aifinops.store.prices import PriceStore
-
-    prices = PriceStore(_store(settings))
-    products = product or settings.azure.retail_prices_products
-    result = _fetch_with_progress(settings, products)
-    files = [load_price_file(path) for path in settings.price_files]
-    contract = contract_prices(files, result.prices)
-    saved = prices.save([*result.prices, *contract], now=dt.datetime.now(dt.UTC))
+    if currency is not None and not re.fullmatch(r"[A-Z]{3}", currency):
+        raise ValidationError(
+            f"--currency must be an ISO code such as EUR, got {currency!r}", field="currency"
+        )
+    store = _store(settings)
+    if file is None:
+        outcome = _fetch_with_progress(settings, store, product, currency)
+    else:
+        outcome = save_synced(settings, store, _read_file(file, currency))
     for line in sync_summary(
-        result, inserted=saved.inserted, unchanged=saved.unchanged, updated=saved.updated
+        outcome.result,
+        inserted=outcome.saved.inserted,
+        unchanged=outcome.saved.unchanged,
+        updated=outcome.saved.updated,
     ):
         typer.echo(line)
-    if contract:
-        typer.echo(f"{len(contract)} contract prices from the discounts of {len(files)} price file(s)")
+    if outcome.contract:
+        typer.echo(f"{outcome.contract} contract prices from the discounts of {outcome.files} price file(s)")
+
+
+def _read_file(path: str, currency: str | None) -> RetailPricesResult:
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc}", field="file") from exc
+    try:
+        items, pages = read_retail_file(text, path=path)
+    except SourceFormatError as exc:
+        raise ValidationError(str(exc), field="file") from exc
+    other = sorted({i.currency_code for i in items} - {currency} if currency else set())
+    if currency and other:
+        raise ValidationError(
+            f"{path} holds {', '.join(other)} prices, not {currency}: amounts of different currencies are "
+            "never mixed; sync the file without --currency or fetch it in {currency}",
+            field="currency",
+        )
+    result = to_prices(items)
+    return dataclasses.replace(result, pages=pages)
 
 
 @app.command("load")
@@ -229,8 +293,9 @@ def list_prices(
     at: Annotated[
         str | None, typer.Option(help="Only prices in effect at this UTC date or time (ISO).")
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per price, one per line.")] = False,
 ) -> None:
-    """Print the price book as a table."""
+    """Print the price book as a table (or JSON lines with --json)."""
     when = None
     if at is not None:
         try:
@@ -243,6 +308,10 @@ def list_prices(
     from aifinops.store.price_queries import read_prices
 
     chosen = select_prices(read_prices(_store(load_settings())), model=model, source=source, at=when)
+    if as_json:
+        for price in chosen:
+            typer.echo(json.dumps(price_json(price)))
+        return
     table = Table()
     for name in (
         "id",

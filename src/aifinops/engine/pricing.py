@@ -10,7 +10,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from aifinops.domain import DeploymentType, MeterKind, Price, PricedUsage, UsageEvent
+from aifinops.domain import (
+    ContextTier,
+    DeploymentType,
+    MeterKind,
+    Price,
+    PricedUsage,
+    ProcessingTier,
+    UsageEvent,
+)
+from aifinops.engine.model_aliases import PricingRules
 
 __all__ = [
     "CONTRACT_SOURCE",
@@ -18,9 +27,12 @@ __all__ = [
     "TOKEN_UNIT",
     "ContractDiscount",
     "PriceBook",
+    "PricingRules",
     "apply_discounts",
+    "context_tier",
     "price_event",
     "price_events",
+    "processing_tier",
 ]
 
 #: Prices from contract terms carry this source and win over list prices for the same key.
@@ -33,7 +45,9 @@ TOKEN_UNIT = "tokens"
 _MAX_CHAINS = 100_000
 _FOREVER = dt.datetime.max.replace(tzinfo=dt.UTC)
 
-_Key = tuple[str, MeterKind, DeploymentType | None, str | None, str | None]
+_Key = tuple[
+    str, MeterKind, DeploymentType | None, str | None, str | None, ProcessingTier, ContextTier | None
+]
 
 
 def _region_key(region: str | None) -> str | None:
@@ -50,17 +64,54 @@ class PriceBook:
     contract price wins over a list price, then the latest ``effective_start`` wins.
     """
 
-    __slots__ = ("_by_meter", "_chains", "_size")
+    __slots__ = ("_by_meter", "_chains", "_models", "_size", "_versions", "currencies", "rules")
 
-    def __init__(self, prices: Iterable[Price]) -> None:
+    def __init__(self, prices: Iterable[Price], *, rules: PricingRules | None = None) -> None:
         by_meter: dict[tuple[str, MeterKind], list[Price]] = defaultdict(list)
+        versions: dict[str, list[Price]] = defaultdict(list)
+        currencies: set[str] = set()
         size = 0
         for price in prices:
-            by_meter[(price.model, price.meter_kind)].append(price)
+            currencies.add(price.currency)
+            by_meter[(price.model.lower(), price.meter_kind)].append(price)
+            if price.model_version is not None:
+                versions[price.model.lower()].append(price)
             size += 1
         self._by_meter = dict(by_meter)
+        self._versions = dict(versions)
         self._chains: dict[_Key, tuple[Price, ...]] = {}
+        self._models: dict[str, tuple[str, str | None, int]] = {}
         self._size = size
+        self.currencies = frozenset(currencies)
+        self.rules = rules or PricingRules()
+
+    def model_of(self, model: str) -> tuple[str, str | None, int]:
+        """A client's model name as its meter family, the version its name carries, and the input tokens
+        past which it is priced as long context (``rules``, cached per name)."""
+        found = self._models.get(model)
+        if found is None:
+            family, version = self.rules.family(model)
+            found = (family, version, self.rules.long_context_from(family))
+            if len(self._models) >= _MAX_CHAINS:
+                self._models.clear()
+            self._models[model] = found
+        return found
+
+    def versions_in_effect(
+        self, model: str, *, ts: dt.datetime, deployment_type: DeploymentType | None, region: str | None
+    ) -> list[str]:
+        """The versions of ``model`` with a price in effect at ``ts`` for the deployment type and region,
+        newest first (versions are ISO dates, so the newest sorts last as text)."""
+        wanted_region = _region_key(region)
+        found = {
+            p.model_version
+            for p in self._versions.get(model.lower(), ())
+            if p.model_version is not None
+            and p.covers(ts)
+            and p.deployment_type in (None, deployment_type)
+            and _region_key(p.region) in (None, wanted_region)
+        }
+        return sorted(found, reverse=True)
 
     def __len__(self) -> int:
         return self._size
@@ -76,12 +127,24 @@ class PriceBook:
         model_version: str | None,
         currency: str | None = None,
         unit: str | None = None,
+        processing_tier: ProcessingTier = ProcessingTier.STANDARD,
+        context_tier: ContextTier | None = None,
     ) -> Price | None:
         """The most specific price in effect at ``ts`` (``effective_start <= ts < effective_end``), or None.
 
-        ``currency`` and ``unit``, when given, must match exactly.
+        ``currency`` and ``unit``, when given, must match exactly; so must the processing tier. A price of
+        the call's context tier outranks one without context tiers; one of the other context tier never
+        matches.
         """
-        key = (model, meter_kind, deployment_type, region, model_version)
+        key = (
+            model.lower(),
+            meter_kind,
+            deployment_type,
+            region,
+            model_version,
+            processing_tier,
+            context_tier,
+        )
         chain = self._chains.get(key)
         if chain is None:
             chain = self._chain(key)
@@ -97,19 +160,24 @@ class PriceBook:
 
     def _chain(self, key: _Key) -> tuple[Price, ...]:
         """Every price that can match ``key`` at some time, in preference order; cached per key."""
-        model, meter_kind, deployment_type, region, version = key
+        model, meter_kind, deployment_type, region, version, tier, context = key
         wanted_region = _region_key(region)
-        ranked: list[tuple[tuple[int, int, int, int, float], Price]] = []
+        billing = self.rules.currency
+        ranked: list[tuple[tuple[int, int, int, int, int, int, float], Price]] = []
         for price in self._by_meter.get((model, meter_kind), ()):
             price_region = _region_key(price.region)
-            if price.deployment_type not in (None, deployment_type):
+            if price.deployment_type not in (None, deployment_type) or price.processing_tier is not tier:
                 continue
             if price.model_version not in (None, version) or price_region not in (None, wanted_region):
                 continue
+            if price.context_tier not in (None, context):
+                continue
             rank = (
+                price.context_tier is None,
                 price.deployment_type is None,
                 price.model_version is None,
                 price_region is None,
+                billing is not None and price.currency != billing,
                 price.source != CONTRACT_SOURCE,
                 -price.effective_start.timestamp(),
             )
@@ -128,44 +196,75 @@ def _describe(event: UsageEvent) -> str:
     return f"{model}/{deployment}/{event.region or 'any-region'} at {event.ts.isoformat()}"
 
 
-_TOKEN_KINDS = (MeterKind.INPUT, MeterKind.CACHED_INPUT, MeterKind.OUTPUT)
-_PRIORITY_KINDS = (MeterKind.PRIORITY_INPUT, MeterKind.PRIORITY_CACHED_INPUT, MeterKind.PRIORITY_OUTPUT)
+def processing_tier(event: UsageEvent) -> ProcessingTier:
+    """The tier an event was processed in: its ``service_tier``, else priority when the older ``priority``
+    flag says so, else standard."""
+    if event.service_tier is not None:
+        return event.service_tier
+    return ProcessingTier.PRIORITY if event.priority else ProcessingTier.STANDARD
+
+
+def context_tier(event: UsageEvent, family: str, rules: PricingRules) -> ContextTier:
+    """Long context when the call's input tokens pass the model's threshold, else short."""
+    return ContextTier.LONG if event.input_tokens > rules.long_context_from(family) else ContextTier.SHORT
 
 
 def _token_needs(event: UsageEvent) -> list[tuple[MeterKind, int | Decimal, str]] | str:
     """The token meters an event uses, with their units; a reason string when the counts are invalid."""
     inp, cached, out = event.input_tokens, event.cached_input_tokens, event.output_tokens
-    if inp < 0 or cached < 0 or out < 0:
-        return f"negative token count (input {inp}, cached {cached}, output {out})"
-    if cached > inp:
-        return f"cached_input_tokens {cached} exceeds input_tokens {inp} (cached tokens are part of input)"
-    kinds = _PRIORITY_KINDS if event.priority else _TOKEN_KINDS
-    # Cached tokens are billed once, at the cached meter; reasoning tokens are already inside output.
+    written = event.cache_write_tokens
+    if inp < 0 or cached < 0 or out < 0 or written < 0:
+        return f"negative token count (input {inp}, cached {cached}, cache write {written}, output {out})"
+    if cached + written > inp:
+        return (
+            f"cached_input_tokens {cached} and cache_write_tokens {written} exceed input_tokens {inp} "
+            "(both are part of input)"
+        )
+    # Cached and cache-write tokens are billed once, at their own meters; reasoning is already in output.
     needs: list[tuple[MeterKind, int | Decimal, str]] = []
-    if inp > cached:
-        needs.append((kinds[0], inp - cached, TOKEN_UNIT))
+    if inp > cached + written:
+        needs.append((MeterKind.INPUT, inp - cached - written, TOKEN_UNIT))
     if cached:
-        needs.append((kinds[1], cached, TOKEN_UNIT))
+        needs.append((MeterKind.CACHED_INPUT, cached, TOKEN_UNIT))
+    if written:
+        needs.append((MeterKind.CACHE_WRITE, written, TOKEN_UNIT))
     if out:
-        needs.append((kinds[2], out, TOKEN_UNIT))
+        needs.append((MeterKind.OUTPUT, out, TOKEN_UNIT))
     return needs
 
 
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """What one event asks the price book: its family, version, tiers, deployment type and region."""
+
+    family: str
+    version: str | None
+    tier: ProcessingTier
+    context: ContextTier
+    names: tuple[str, ...]  # the family, then the model as the client sent it when that differs
+
+
 def _lookup(
-    event: UsageEvent, book: PriceBook, *, kind: MeterKind, currency: str | None, unit: str
+    event: UsageEvent, book: PriceBook, query: _Query, *, kind: MeterKind, currency: str | None, unit: str
 ) -> Price | None:
     """The price of one meter of ``event``; a unit price may be model-agnostic, named for its unit."""
-    models = (event.model or "", unit) if kind is MeterKind.UNIT and unit else (event.model or "",)
-    for name in models:
+    if kind is MeterKind.UNIT:
+        names = (query.family, unit, *query.names[1:]) if unit else query.names
+        tier, context = ProcessingTier.STANDARD, None
+    else:
+        names, tier, context = query.names, query.tier, query.context
+    for name in names:
         price = book.find(
             model=name,
             meter_kind=kind,
             ts=event.ts,
             deployment_type=event.deployment_type,
             region=event.region,
-            model_version=event.model_version,
+            model_version=query.version,
             currency=currency,
             unit=unit,
+            processing_tier=tier,
+            context_tier=context,
         )
         if price is not None:
             return price
@@ -173,7 +272,7 @@ def _lookup(
 
 
 def _unpriced(
-    event: UsageEvent, book: PriceBook, *, kind: MeterKind, currency: str | None, unit: str
+    event: UsageEvent, book: PriceBook, query: _Query, *, kind: MeterKind, currency: str | None, unit: str
 ) -> PricedUsage:
     """Why a meter has no price: missing, or priced only in another currency than the event's other meters."""
     what = (
@@ -181,8 +280,12 @@ def _unpriced(
         if kind is not MeterKind.UNIT
         else f"per-{unit or 'unit (the event has a quantity but no unit)'}"
     )
+    if kind is not MeterKind.UNIT and query.tier is not ProcessingTier.STANDARD:
+        what = f"{query.tier.value} {what}"
     reason = f"no {what} price for {_describe(event)}"
-    if currency is not None and _lookup(event, book, kind=kind, currency=None, unit=unit) is not None:
+    if query.family != (event.model or "").lower():
+        reason += f" (priced as {query.family})"
+    if currency is not None and _lookup(event, book, query, kind=kind, currency=None, unit=unit) is not None:
         reason += f" in {currency} (the other meters of this event are priced in {currency})"
     if event.deployment_type is not None and event.deployment_type.is_provisioned:
         reason += (
@@ -200,12 +303,17 @@ MAX_EVENT_COST = Decimal(10) ** 9
 def price_event(event: UsageEvent, book: PriceBook) -> PricedUsage:
     """Estimate one event's cost at the prices in effect at ``event.ts``; unpriced when any price is missing.
 
-    Token meters: (input − cached) × input + cached × cached input + output × output (the ``priority_*``
-    meters when ``event.priority``; batch through the batch deployment types). Non-token work
-    (``quantity`` + ``unit``) uses a ``MeterKind.UNIT`` price of that unit for the event's model, else a
-    model-agnostic price whose model is the unit name (PTU hours are metered once for all models).
-    Provisioned deployments get no special case: tokens cost 0 only when a price of 0 says so. An event
-    with no usage at all costs exactly 0 with no currency and no price.
+    Token meters: (input − cached − cache write) × input + cached × cached input + cache write × cache
+    write (the input price for models without a cache-write meter) + output × output, at the meters of the
+    event's processing tier (``service_tier``; ``priority`` means the priority tier) and of its context
+    tier (input tokens past the model's threshold are long context); batch through the batch deployment
+    types. The model name goes through the alias table of ``book.rules``; an event without
+    ``model_version`` is priced with the newest version in effect for its model, deployment type and
+    region, and says so in ``inferred_version``. Non-token work (``quantity`` + ``unit``) uses a
+    ``MeterKind.UNIT`` price of that unit for the event's model, else a model-agnostic price whose model
+    is the unit name (PTU hours are metered once for all models). Provisioned deployments get no special
+    case: tokens cost 0 only when a price of 0 says so. An event with no usage at all costs exactly 0 with
+    no currency and no price.
 
     >>> import datetime as dt
     >>> ts = dt.datetime(2025, 5, 1, tzinfo=dt.UTC)
@@ -223,12 +331,60 @@ def price_event(event: UsageEvent, book: PriceBook) -> PricedUsage:
         return PricedUsage(Decimal(0), None, {})
     if event.model is None and any(kind is not MeterKind.UNIT for kind, _, _ in needs):
         return PricedUsage(None, None, {}, unpriced_reason=f"event {event.event_id} has tokens but no model")
-    cost, currency = Decimal(0), None
+    model = event.model or ""
+    family, named_version, threshold = book.model_of(model)
+    query = _Query(
+        family,
+        event.model_version or named_version,
+        processing_tier(event),
+        ContextTier.LONG if event.input_tokens > threshold else ContextTier.SHORT,
+        (family,) if model == family or not model else (family, model),
+    )
+    priced = _priced(event, book, query, needs)
+    if priced.priced or query.version is not None:
+        return priced
+    # No version named: price with the version in effect for the model, deployment type and region.
+    versions = book.versions_in_effect(
+        family, ts=event.ts, deployment_type=event.deployment_type, region=event.region
+    )
+    for version in versions:
+        inferred = _priced(event, book, dataclasses.replace(query, version=version), needs)
+        if inferred.priced:
+            return dataclasses.replace(inferred, inferred_version=version)
+    return priced
+
+
+def _priced(
+    event: UsageEvent, book: PriceBook, query: _Query, needs: list[tuple[MeterKind, int | Decimal, str]]
+) -> PricedUsage:
+    """The event at the prices of ``query``, all in one currency: the billing currency where every meter has
+    a price in it, else the first other currency that prices every meter."""
+    priced = _priced_in(event, book, query, needs, None)
+    if priced.priced or len(book.currencies) < 2:
+        return priced
+    for currency in sorted(book.currencies):
+        other = _priced_in(event, book, query, needs, currency)
+        if other.priced:
+            return other
+    return priced
+
+
+def _priced_in(
+    event: UsageEvent,
+    book: PriceBook,
+    query: _Query,
+    needs: list[tuple[MeterKind, int | Decimal, str]],
+    currency: str | None,
+) -> PricedUsage:
+    cost = Decimal(0)
     price_ids: dict[MeterKind, int | None] = {}
     for kind, units, unit in needs:
-        price = _lookup(event, book, kind=kind, currency=currency, unit=unit)
+        price = _lookup(event, book, query, kind=kind, currency=currency, unit=unit)
+        if price is None and kind is MeterKind.CACHE_WRITE:
+            # A model without a cache-write meter bills cache writes as the input tokens they are.
+            price = _lookup(event, book, query, kind=MeterKind.INPUT, currency=currency, unit=unit)
         if price is None:
-            return _unpriced(event, book, kind=kind, currency=currency, unit=unit)
+            return _unpriced(event, book, query, kind=kind, currency=currency, unit=unit)
         cost, currency = cost + price.cost_of(units), price.currency
         price_ids[kind] = price.price_id
     if abs(cost) > MAX_EVENT_COST:

@@ -96,6 +96,16 @@ def split_hour(cost_nanos: int, tokens: Sequence[int], capacity: int | None = No
     return HourSplit(cost_nanos, tuple(parts[:-1]), parts[-1])
 
 
+#: The model of a third-party publisher's provisioned unit price: ``ptu_hour:<publisher>``.
+_PUBLISHER_UNIT = "ptu_hour:"
+
+
+def _publishes(unit_model: str, model: str | None) -> bool:
+    """Whether ``model`` is one of the publisher's whose provisioned unit ``unit_model`` prices."""
+    publisher = unit_model.removeprefix(_PUBLISHER_UNIT)
+    return model is not None and (model == unit_model or model.lower().startswith(publisher))
+
+
 def _is_unit_hour(price: Price) -> bool:
     unit = price.unit.lower().replace(" ", "")
     return price.meter_kind is MeterKind.UNIT and "hour" in unit and price.unit_size == 1
@@ -113,7 +123,8 @@ def unit_hour_price(
 
     PTU meters (``Provisioned Managed {Global|Data Zone|Regional} Unit``) are one per deployment type and
     region for every model; a price of the deployment's own model wins over a model-agnostic one, a price of
-    its region over one for any region, then the latest start.
+    its region over one for any region, then the latest start. Another publisher's provisioned unit of the
+    same name (``ptu_hour:<publisher>``, e.g. Azure Baseten Models') prices only that publisher's models.
     """
     wanted_region = (region or "").lower()
     found: list[tuple[int, int, dt.datetime, Price]] = []
@@ -121,6 +132,8 @@ def unit_hour_price(
         if p.deployment_type is not deployment_type or not _is_unit_hour(p) or not p.covers(at):
             continue
         if p.region is not None and p.region.lower() != wanted_region:
+            continue
+        if p.model.startswith(_PUBLISHER_UNIT) and not _publishes(p.model, model):
             continue
         found.append((int(p.model == model), int(p.region is not None), p.effective_start, p))
     if not found:

@@ -22,6 +22,7 @@ from aifinops.gateway.recorder import Recorder
 from aifinops.gateway.redis_counters import RedisCounters
 from aifinops.gateway.routing import CredentialTokens, GatewayConfig, TokenProvider, load_gateway_config
 from aifinops.jobs.ingest import Ingestor
+from aifinops.jobs.price_cache import pricing_rules
 from aifinops.queries.budgets import evaluate_budgets
 from aifinops.store import Store
 from aifinops.store.budget_queries import stored_budgets
@@ -51,7 +52,7 @@ def build_gateway(
     if store is None:
         store = Store.from_settings(settings)
         store.check_schema()
-    ingestor = Ingestor(store)
+    ingestor = Ingestor(store, rules=pricing_rules(settings))
     enforcer = build_enforcer(
         settings,
         book=ingestor.prices.current,

@@ -23,6 +23,7 @@ from aifinops.domain import DeploymentType, MeterKind, to_nanos
 from aifinops.engine.limit_kinds import KINDS
 from aifinops.engine.limit_policies import KEY_ID, CallFacts, FailMode, Policy, Refusal, TokenPrices
 from aifinops.engine.limits import Decision, decide
+from aifinops.engine.pricing import PriceBook
 from aifinops.errors import StoreError
 from aifinops.gateway.counters import Counters, InProcessCounters, Reservation, Settlement
 from aifinops.gateway.policies import PolicyBook
@@ -375,16 +376,26 @@ class BookPrices:
         known, book = self._deployments.get(deployment), self._book()
         if known is None or book is None:
             return None
-        query = {
-            "model": known.model,
-            "ts": self._clock(),
+        now, model = self._clock(), known.model
+        candidates: list[str | None] = [known.model_version]
+        if isinstance(book, PriceBook):  # the model as the meters name it, at the version in effect
+            model, named = book.rules.family(known.model)
+            candidates = [known.model_version or named]
+            if candidates[0] is None:
+                candidates += book.versions_in_effect(
+                    model, ts=now, deployment_type=known.deployment_type, region=known.region
+                )
+        query: dict[str, Any] = {
+            "model": model,
+            "ts": now,
             "deployment_type": known.deployment_type,
             "region": known.region,
-            "model_version": known.model_version,
             "currency": self._currency,
         }
-        inp = book.find(meter_kind=MeterKind.INPUT, **query)
-        out = book.find(meter_kind=MeterKind.OUTPUT, **query)
-        if inp is None or out is None or inp.currency != out.currency:
-            return None
-        return TokenPrices(inp, out)
+        for version in candidates:
+            query["model_version"] = version
+            inp = book.find(meter_kind=MeterKind.INPUT, **query)
+            out = book.find(meter_kind=MeterKind.OUTPUT, **query)
+            if inp is not None and out is not None and inp.currency == out.currency:
+                return TokenPrices(inp, out)
+        return None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from aifinops.domain import PricedUsage, TaskOutcome, UsageEvent
-from aifinops.engine.pricing import PriceBook, price_event
+from aifinops.engine.pricing import PriceBook, PricingRules, price_event
 from aifinops.jobs.price_cache import PriceCache
 from aifinops.store import Store
 from aifinops.store.events import EventStore, event_values, sqlite_time
@@ -25,6 +25,8 @@ class IngestResult:
     accepted: int
     duplicates: int
     unpriced: int
+    # model → the version events without model_version were priced at (the version in effect)
+    inferred_versions: Mapping[str, str] = field(default_factory=dict)
 
 
 class Ingestor:
@@ -40,12 +42,13 @@ class Ingestor:
         *,
         prices: PriceCache | None = None,
         refresh_seconds: float = 5.0,
+        rules: PricingRules | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.store = store
         self.events = EventStore(store)
         self.outcomes = OutcomeStore(store)
-        self.prices = prices or PriceCache.of_store(store, ttl=refresh_seconds)
+        self.prices = prices or PriceCache.of_store(store, ttl=refresh_seconds, rules=rules)
         self._clock = clock
 
     def book(self) -> PriceBook:
@@ -77,11 +80,19 @@ class Ingestor:
         ingested_at = sqlite_time(now) if sqlite else now
         rows = []
         unpriced = 0
+        inferred: dict[str, str] = {}
         for event, priced in events:
             unpriced += priced.cost is None
+            if priced.inferred_version is not None and event.model is not None:
+                inferred[event.model] = priced.inferred_version
             rows.append(event_values(event, priced, source=source, ingested_at=ingested_at, sqlite=sqlite))
         result = self.events.insert(rows, source=source, now=now)
-        return IngestResult(accepted=result.inserted, duplicates=result.duplicates, unpriced=unpriced)
+        return IngestResult(
+            accepted=result.inserted,
+            duplicates=result.duplicates,
+            unpriced=unpriced,
+            inferred_versions=inferred,
+        )
 
     def record_outcomes(self, outcomes: Sequence[TaskOutcome]) -> int:
         return self.outcomes.upsert(outcomes, now=self._clock())

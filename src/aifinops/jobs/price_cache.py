@@ -9,13 +9,21 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from aifinops.config import Settings
 from aifinops.domain import Price, PricedUsage, UsageEvent
-from aifinops.engine.pricing import PriceBook, price_event
+from aifinops.engine.pricing import PriceBook, PricingRules, price_event
 from aifinops.errors import StoreError
 from aifinops.store import Store
 from aifinops.store.price_queries import read_price_version, read_prices
 
-__all__ = ["PriceCache"]
+__all__ = ["PriceCache", "pricing_rules"]
+
+
+def pricing_rules(settings: Settings) -> PricingRules:
+    """The alias table and context thresholds of ``settings`` over the defaults."""
+    return PricingRules.extended(
+        settings.model_aliases, settings.context_thresholds, currency=settings.currency
+    )
 
 
 class PriceCache:
@@ -38,8 +46,10 @@ class PriceCache:
         load: Callable[[], Sequence[Price]],
         *,
         ttl: float = 5.0,
+        rules: PricingRules | None = None,
     ) -> None:
         self._version_of, self._load = version, load
+        self._rules = rules
         self._ttl = ttl
         self._lock = threading.Lock()
         self._book: PriceBook | None = None
@@ -51,9 +61,9 @@ class PriceCache:
         self.last_error: str | None = None
 
     @classmethod
-    def of_store(cls, store: Store, *, ttl: float = 5.0) -> PriceCache:
-        """The cache of ``store``'s prices."""
-        return cls(partial(read_price_version, store), partial(read_prices, store), ttl=ttl)
+    def of_store(cls, store: Store, *, ttl: float = 5.0, rules: PricingRules | None = None) -> PriceCache:
+        """The cache of ``store``'s prices (priced with ``rules``, the defaults when None)."""
+        return cls(partial(read_price_version, store), partial(read_prices, store), ttl=ttl, rules=rules)
 
     def book(self) -> PriceBook:
         """The current price book, reloaded from the store when its prices changed (at most every ``ttl``)."""
@@ -64,7 +74,7 @@ class PriceCache:
         with self._lock:
             version = self._version_of()
             if self._book is None or version != self._version:
-                self._book = PriceBook(self._load())
+                self._book = PriceBook(self._load(), rules=self._rules)
                 self._version = version
             self._checked = now
             return self._book

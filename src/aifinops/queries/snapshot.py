@@ -13,6 +13,7 @@ from aifinops.queries.costs import billed_totals
 from aifinops.queries.freshness import freshness_json
 from aifinops.queries.kpis import read_kpis
 from aifinops.queries.periods import TimeRange, billing_days
+from aifinops.queries.price_book import price_book_json
 from aifinops.queries.serialize import kpi_json
 from aifinops.store import Store
 from aifinops.store.allocation_queries import bucket_totals
@@ -101,6 +102,7 @@ def snapshot_document(
     as_of = min(now, q.end - dt.timedelta(microseconds=1))
     statuses = budget_statuses(store, default_tz=timezone, as_of=as_of, tenant=tenant)
     body["budgets"] = budget_statuses_json(statuses)
+    body["price_book"] = price_book_json(store, now=now)
     return body
 
 

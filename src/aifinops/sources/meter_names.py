@@ -1,32 +1,47 @@
-"""Explicit table from real Azure Retail Prices meter names to what they price (model, version, SKU, meter).
+"""One parser for Azure Retail Prices meters: what an item (productName, skuName, meterName, unitOfMeasure,
+serviceName) prices.
 
-Azure spells the same thing many ways (`Inp`, `Inpt`, `input`; `glbl`, `Gl`, `Global`; `Data Zone`, `DZone`,
-`Dz`...) and the spelling differs per model, so this is a lookup table, not a parser
-(reference/retail-prices.md §3.2). A name missing here is reported by the caller, never guessed.
-Lookups ignore case and repeated spaces only.
+Azure spells the same thing many ways (`Inp`, `Inpt`, `in`; `glbl`, `Gl`; `Data Zone`, `DZone`, `Dz`;
+`cached`, `cchd`, `cd`, `Cache`...; shared/reference/retail-meters/README.md lists the patterns seen from
+2025-09 to 2026-09). The parser splits a meterName into words and reads each word as one of a closed set of
+markers (deployment, batch, direction, cached, cache write, processing tier, context tier, modality, version
+stamp, fine-tune, hosting, training); the remaining words name the model family. A meter whose words leave
+the meter kind open, or that carries a marker whose meaning is not documented (Grok's trailing ``L``), is
+not mapped: it comes back as an :class:`UnmappedMeter` with the reason, and callers list it — nothing is
+guessed silently.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from aifinops.domain import DeploymentType, MeterKind
+from aifinops.domain import ContextTier, DeploymentType, MeterKind, ProcessingTier
 
 __all__ = [
-    "METERS",
     "PTU_HOUR",
-    "UNSUPPORTED_METERS",
+    "TOKEN_UNITS",
     "MeterSpec",
+    "UnmappedMeter",
+    "is_provisioned_meter",
+    "is_token_meter",
     "lookup_meter",
+    "parse_meter",
     "split_known",
     "unsupported_reason",
 ]
 
-#: The unit of provisioned-throughput hourly prices. PTUs are metered once for all models, so these prices
-#: carry the unit name as their model too (see engine.pricing.price_event).
+#: The unit of provisioned-throughput hourly prices. Azure OpenAI's PTUs are metered once for all its models,
+#: so these prices carry the unit name as their model too (see engine.pricing.price_event); a third-party
+#: publisher's provisioned unit is ``ptu_hour:<publisher>`` so it never shares a price with Azure OpenAI's.
 PTU_HOUR = "ptu_hour"
+#: Units of token meters by modality: ordinary (text) tokens, audio or image tokens where the meter says so.
+TOKEN_UNITS = MappingProxyType(
+    {None: "tokens", "text": "tokens", "audio": "audio_tokens", "image": "image_tokens"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,199 +50,385 @@ class MeterSpec:
 
     model: str
     model_version: str | None
-    deployment_type: DeploymentType
+    deployment_type: DeploymentType | None
     meter_kind: MeterKind
     unit: str = "tokens"
+    processing_tier: ProcessingTier = ProcessingTier.STANDARD
+    context_tier: ContextTier | None = None
+    modality: str | None = None  # text, audio, image where the meter says so
+    product_name: str | None = None
 
     @property
     def priority(self) -> bool:
-        return self.meter_kind in (
-            MeterKind.PRIORITY_INPUT,
-            MeterKind.PRIORITY_CACHED_INPUT,
-            MeterKind.PRIORITY_OUTPUT,
-        )
+        return self.processing_tier is ProcessingTier.PRIORITY
 
 
-_G = DeploymentType.GLOBAL_STANDARD
-_DZ = DeploymentType.DATA_ZONE_STANDARD
-_R = DeploymentType.STANDARD
-_GB = DeploymentType.GLOBAL_BATCH
-_DZB = DeploymentType.DATA_ZONE_BATCH
-_I, _C, _O = MeterKind.INPUT, MeterKind.CACHED_INPUT, MeterKind.OUTPUT
-_PI = MeterKind.PRIORITY_INPUT
+@dataclass(frozen=True, slots=True)
+class UnmappedMeter:
+    """A meter the parser does not map, with why."""
 
-# (meterName as Azure returns it, model, version, deployment type, meter kind). Versions are the model
-# versions Azure deploys (`0806` → `2024-08-06`); meters without a version digit map to None (any version).
-_TOKEN_METERS: tuple[tuple[str, str, str | None, DeploymentType, MeterKind], ...] = (
-    ("gpt 4o 0513 Input global Tokens", "gpt-4o", "2024-05-13", _G, _I),
-    ("gpt 4o 0513 Output global Tokens", "gpt-4o", "2024-05-13", _G, _O),
-    ("gpt 4o 0513 Input Data Zone Tokens", "gpt-4o", "2024-05-13", _DZ, _I),
-    ("gpt 4o 0513 Input regional Tokens", "gpt-4o", "2024-05-13", _R, _I),
-    ("gpt 4o 0513 Batch Inp glbl Tokens", "gpt-4o", "2024-05-13", _GB, _I),
-    ("gpt 4o 0513 Batch Outp Data Zone Tokens", "gpt-4o", "2024-05-13", _DZB, _O),
-    ("gpt-4o-0806-Inp-glbl Tokens", "gpt-4o", "2024-08-06", _G, _I),
-    ("gpt-4o-0806-Outp-glbl Tokens", "gpt-4o", "2024-08-06", _G, _O),
-    ("gpt-4o-0806-Inp-regnl Tokens", "gpt-4o", "2024-08-06", _R, _I),
-    ("gpt 4o 0806 Inp Data Zone Tokens", "gpt-4o", "2024-08-06", _DZ, _I),
-    ("gpt 4o 0806 cached Inp glbl Tokens", "gpt-4o", "2024-08-06", _G, _C),
-    ("gpt 4o 0806 cached Inp regnl Tokens", "gpt-4o", "2024-08-06", _R, _C),
-    ("gpt-4o-0806-Batch-Inp-glbl Tokens", "gpt-4o", "2024-08-06", _GB, _I),
-    ("gpt 4o 0806 Batch Outp Data Zone Tokens", "gpt-4o", "2024-08-06", _DZB, _O),
-    ("gpt 4o 1120 Inp glbl Tokens", "gpt-4o", "2024-11-20", _G, _I),
-    ("gpt 4o 1120 Outp glbl Tokens", "gpt-4o", "2024-11-20", _G, _O),
-    ("gpt 4o 1120 cached Inp glbl Tokens", "gpt-4o", "2024-11-20", _G, _C),
-    ("gpt 4o 1120 Inp Data Zone Tokens", "gpt-4o", "2024-11-20", _DZ, _I),
-    ("gpt 4o 1120 Outp regnl Tokens", "gpt-4o", "2024-11-20", _R, _O),
-    ("gpt 4o 1120 Batch Inp glbl Tokens", "gpt-4o", "2024-11-20", _GB, _I),
-    ("gpt-4o-mini-0718-Inp-glbl Tokens", "gpt-4o-mini", "2024-07-18", _G, _I),
-    ("gpt-4o-mini-0718-Outp-glbl Tokens", "gpt-4o-mini", "2024-07-18", _G, _O),
-    ("gpt-4o-mini-0718-Inp-regnl Tokens", "gpt-4o-mini", "2024-07-18", _R, _I),
-    ("gpt 4o mini 0718 Inp Data Zone Tokens", "gpt-4o-mini", "2024-07-18", _DZ, _I),
-    ("gpt 4o mini 0718 cached Inp glbl Tokens", "gpt-4o-mini", "2024-07-18", _G, _C),
-    ("gpt-4o-mini-0718-Batch-Inp-glbl Tokens", "gpt-4o-mini", "2024-07-18", _GB, _I),
-    ("gpt 4o mini0718 BatchOutp DataZone Tokens", "gpt-4o-mini", "2024-07-18", _DZB, _O),
-    ("gpt 4.1 Inp glbl Tokens", "gpt-4.1", None, _G, _I),
-    ("gpt 4.1 Outp glbl Tokens", "gpt-4.1", None, _G, _O),
-    ("gpt 4.1 cached Inp glbl Tokens", "gpt-4.1", None, _G, _C),
-    ("gpt 4.1 Inp Data Zone Tokens", "gpt-4.1", None, _DZ, _I),
-    ("gpt 4.1 Outp Data Zone Tokens", "gpt-4.1", None, _DZ, _O),
-    ("gpt 4.1 cached Inp Data Zone Tokens", "gpt-4.1", None, _DZ, _C),
-    ("gpt 4.1 Inp regnl Tokens", "gpt-4.1", None, _R, _I),
-    ("gpt 4.1 Batch Inp glbl Tokens", "gpt-4.1", None, _GB, _I),
-    ("gpt 4.1 Batch Outp Data Zone Tokens", "gpt-4.1", None, _DZB, _O),
-    ("gpt 4.1 mini Inp glbl Tokens", "gpt-4.1-mini", None, _G, _I),
-    ("gpt 4.1 mini Outp glbl Tokens", "gpt-4.1-mini", None, _G, _O),
-    ("gpt 4.1 mini cached Inp DZone Tokens", "gpt-4.1-mini", None, _DZ, _C),
-    ("gpt 4.1 mini Batch Inp DZone Tokens", "gpt-4.1-mini", None, _DZB, _I),
-    ("gpt 4.1 nano Inp glbl Tokens", "gpt-4.1-nano", None, _G, _I),
-    ("gpt 4.1 nano Outp glbl Tokens", "gpt-4.1-nano", None, _G, _O),
-    ("gpt 4.1 nano cached Inp glbl Tokens", "gpt-4.1-nano", None, _G, _C),
-    ("gpt-4.1-ft input global Tokens", "gpt-4.1-ft", None, _G, _I),
-    ("o1 1217 Inp glbl Tokens", "o1", "2024-12-17", _G, _I),
-    ("o1 1217 Outp glbl Tokens", "o1", "2024-12-17", _G, _O),
-    ("o1 1217 cached Inp glbl Tokens", "o1", "2024-12-17", _G, _C),
-    ("o1 1217 Inp Data Zone Tokens", "o1", "2024-12-17", _DZ, _I),
-    ("o1 1217 Outp regnl Tokens", "o1", "2024-12-17", _R, _O),
-    ("o1 Batch Inp glbl Tokens", "o1", None, _GB, _I),
-    ("o1 mini input glbl Tokens", "o1-mini", None, _G, _I),
-    ("o1 mini output Data Zone Tokens", "o1-mini", None, _DZ, _O),
-    ("o1 mini cached input regnl Tokens", "o1-mini", None, _R, _C),
-    ("o3 0416 Inp glbl Tokens", "o3", "2025-04-16", _G, _I),
-    ("o3 0416 Outp glbl Tokens", "o3", "2025-04-16", _G, _O),
-    ("o3 0416 cached Inp glbl Tokens", "o3", "2025-04-16", _G, _C),
-    ("o3 0416 Batch Inp Data Zone Tokens", "o3", "2025-04-16", _DZB, _I),
-    ("o3 mini 0131 input glbl Tokens", "o3-mini", "2025-01-31", _G, _I),
-    ("o3 mini 0131 output glbl Tokens", "o3-mini", "2025-01-31", _G, _O),
-    ("o3 mini 0131 cached input Data Zone Tokens", "o3-mini", "2025-01-31", _DZ, _C),
-    ("o3-pro Inp glbl Tokens", "o3-pro", None, _G, _I),
-    ("o3-pro Batch Outp Data Zone Tokens", "o3-pro", None, _DZB, _O),
-    ("o1-pro Inp glbl Tokens", "o1-pro", None, _G, _I),
-    ("o4-mini 0416 Inp glbl Tokens", "o4-mini", "2025-04-16", _G, _I),
-    ("o4-mini 0416 Outp Data Zone Tokens", "o4-mini", "2025-04-16", _DZ, _O),
-    ("o3-deep research 0626-inp-glbl 1M Tokens", "o3-deep-research", "2025-06-26", _G, _I),
-    ("GPT 5 Inpt Glbl 1M Tokens", "gpt-5", None, _G, _I),
-    ("GPT 5 Inpt DZone 1M Tokens", "gpt-5", None, _DZ, _I),
-    ("GPT 5 Batch Inpt cchd Glbl 1M Tokens", "gpt-5", None, _GB, _C),
-    ("GPT 5 Chat Inpt Glbl 1M Tokens", "gpt-5-chat", None, _G, _I),
-    ("GPT 5 Chat cchd Inpt Glbl 1M Tokens", "gpt-5-chat", None, _G, _C),
-    ("GPT 5 Chat outpt Glbl 1M Tokens", "gpt-5-chat", None, _G, _O),
-    ("GPT 5 Mini Inpt Glbl 1M Tokens", "gpt-5-mini", None, _G, _I),
-    ("GPT 5 Mini cchd Inpt DZone 1M Tokens", "gpt-5-mini", None, _DZ, _C),
-    ("GPT 5 Nano outpt Glbl 1M Tokens", "gpt-5-nano", None, _G, _O),
-    ("gpt 5 pro inp glbl Tokens", "gpt-5-pro", None, _G, _I),
-    ("5.1 codex inp Gl 1M Tokens", "gpt-5.1-codex", None, _G, _I),
-    ("5.1 pp inp Dz 1M Tokens", "gpt-5.1", None, _DZ, _PI),
-    ("5.4 inp Gl 1M Tokens", "gpt-5.4", None, _G, _I),
-    ("5.4 cd inp Dz 1M Tokens", "gpt-5.4", None, _DZ, _C),
-    ("5.4 opt Dz 1M Tokens", "gpt-5.4", None, _DZ, _O),
-    ("5.4 Batch opt Gl 1M Tokens", "gpt-5.4", None, _GB, _O),
-    ("5.4 mini Inp Gl 1M Tokens", "gpt-5.4-mini", None, _G, _I),
-    ("text-embedding-3-small-glbl Tokens", "text-embedding-3-small", None, _G, _I),
-    ("text-embedding-3-large-regional Tokens", "text-embedding-3-large", None, _R, _I),
-    ("text embedding 3 large DZ Tokens", "text-embedding-3-large", None, _DZ, _I),
-    ("embedding-ada-glbl Tokens", "text-embedding-ada-002", None, _G, _I),
-    ("embedding-ada-datazone Tokens", "text-embedding-ada-002", None, _DZ, _I),
-    ("gpt-oss-120B Inp glbl Tokens", "gpt-oss-120b", None, _G, _I),
-    ("gpt-oss-120B Outp glbl Tokens", "gpt-oss-120b", None, _G, _O),
+    meter_name: str
+    product_name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.meter_name} [{self.product_name}]: {self.reason}"
+
+
+# --- words -------------------------------------------------------------------------------------------------
+
+_GLOBAL = {"glbl", "gl", "global", "glb"}
+_DATA_ZONE = {"datazone", "dzone", "dzn", "dz"}
+_REGIONAL = {"regional", "regnl", "rgnl", "rg", "regn"}
+_INPUT = {"inp", "input", "inpt", "in"}
+_OUTPUT = {"outp", "out", "opt", "output", "outpt"}
+_CACHED = {"cached", "cchd", "ccchd", "cd", "cache", "cch", "ch", "cched"}
+_TIERS = {"std": ProcessingTier.STANDARD, "pp": ProcessingTier.PRIORITY, "prty": ProcessingTier.PRIORITY,
+          "flex": ProcessingTier.FLEX, "fl": ProcessingTier.FLEX}  # fmt: skip
+_CONTEXT = {"shortco": ContextTier.SHORT, "shco": ContextTier.SHORT,
+            "longco": ContextTier.LONG, "loco": ContextTier.LONG}  # fmt: skip
+_MODALITY = {"txt": "text", "text": "text", "aud": "audio", "audio": "audio",
+             "img": "image", "image": "image"}  # fmt: skip
+_NOISE = {"tokens", "tkn", "1m", "api", "new", "unit", "-"}
+# Abbreviations inside model names.
+_NAME_WORDS = {"mn": "mini", "rt": "realtime", "rtime": "realtime", "trscb": "transcribe",
+               "tcrb": "transcribe", "trb": "turbo", "mnstrl": "ministral", "prvw": "preview",
+               "rsng": "reasoning",
+               "aud": "audio", "img": "image"}  # fmt: skip
+# Two-digit GPT versions written without their dot (`gpt 41`, `54 mini`, `56luna`).
+_GPT_DOTLESS = {"41": "4.1", "54": "5.4", "55": "5.5", "56": "5.6"}
+# Meter words Azure glues together, split before reading (lower-cased text, regex → replacement).
+_GLUE = (
+    (r"\bbatchoutp\b", "batch outp"),
+    (r"\brealtimeprvwtxtinp\b", "realtime prvw txt inp"),
+    (r"\brealtimeprvw\b", "realtime prvw"),
+    (r"\bdeepseekv", "deepseek v"),
+    (r"\bgpt4omini", "gpt 4o mini "),
+    (r"\bgpt4o\b", "gpt 4o"),
+    (r"\btrb(\d+k)\b", r"turbo \1"),
+    (r"\bturbo(\d+k)\b", r"turbo \1"),
+    (r"\b(\d+b)ft(regnl|dz|glbl)?\b", r"\1 ft \2"),
+    (r"\bgrok4\b", "grok 4"),
+    (r"\bllama(\d)", r"llama \1"),
+    (r"\b(\d)(\d)(luna|sol|terra)\b", r"\1.\2 \3"),
+    (r"\b([a-z]+)(\d{4})\b", r"\1 \2"),  # mini0718, aud1217, txt1217
+    (r"\bbatch 125\b", "batch 0125"),  # gpt-35-trb16K-Batch-125: the 0125 version
+    (r"\bdata zone\b", "datazone"),
+    (r"\b(?:mdl|mdel|model) (?:grdr|grader)\b|\bft grader\b", " grader "),
+    (r"\brealtimeprvw(aud|txt)(inp|outp)\b", r"realtime prvw \1 \2"),
+    (r"\bdeployment hosting\b", "hosting"),
 )
-
-# Hourly and other non-token meters: (meterName, model, deployment type, unit). Provisioned throughput is
-# one meter per deployment type for every model (reference §3.4); the legacy available/overage meters
-# price different things at different rates, so each keeps a unit of its own.
-_UNIT_METERS: tuple[tuple[str, str, DeploymentType, str], ...] = (
-    ("Provisioned Managed Global Unit", PTU_HOUR, DeploymentType.GLOBAL_PROVISIONED, PTU_HOUR),
-    ("Provisioned Managed Data Zone Unit", PTU_HOUR, DeploymentType.DATA_ZONE_PROVISIONED, PTU_HOUR),
-    ("Provisioned Managed Regional Unit", PTU_HOUR, DeploymentType.PROVISIONED, PTU_HOUR),
-    ("Provisioned Throughput Units", "ptu_month", DeploymentType.PROVISIONED, "ptu_month"),
-    (
-        "Provisioned Throughput - Available Unit",
-        "ptu_hour_available",
-        DeploymentType.PROVISIONED,
-        "ptu_hour_available",
-    ),
-    (
-        "Provisioned Throughput - Overage Unit",
-        "ptu_hour_overage",
-        DeploymentType.PROVISIONED,
-        "ptu_hour_overage",
-    ),
-    ("gpt-4.1-ft hosting global Unit", "gpt-4.1-ft", _G, "hosting_hour"),
-    ("gpt-4.1 FT Training global Tokens", "gpt-4.1-ft", _G, "training_tokens"),
-)
-
-#: Real meters we recognise but cannot price with our meter kinds, with the reason reported for each.
-UNSUPPORTED_METERS: MappingProxyType[str, str] = MappingProxyType(
-    {
-        "5.4 longco inp Gl 1M Tokens": "long-context input tier (prompts past the long-context threshold) "
-        "has no meter kind of its own; price long prompts with a price file",
-        "GPT 5 Rsng Inpt Glbl 1M Tokens": "'Rsng' (reasoning) GPT 5 meter names no deployable model; "
-        "set the price in a price file for the model you deploy",
-    }
-)
+# Model versions Azure deploys, by the MMDD stamp of their meters (reference/retail-prices.md §3.3).
+_KNOWN_STAMPS = {
+    "0513": "2024-05-13", "0806": "2024-08-06", "1120": "2024-11-20", "0718": "2024-07-18",
+    "1217": "2024-12-17", "0416": "2025-04-16", "0131": "2025-01-31", "0626": "2025-06-26",
+    "0603": "2025-06-03", "0828": "2025-08-28", "1215": "2025-12-15", "0324": "2025-03-24",
+    "1106": "2023-11-06", "0125": "2024-01-25",
+}  # fmt: skip
+# Products whose models are named without their publisher (`V3.1`, `4.3`, `K2 Thinking`): the family is
+# prefixed with the publisher unless it already starts with one of its own names.
+_MISTRAL = frozenset({"mistral", "ministral", "codestral", "magistral", "devstral"})
+_PUBLISHERS: dict[str, tuple[str, frozenset[str]]] = {
+    "azure deepseek models": ("deepseek", frozenset({"deepseek"})),
+    "azure grok models": ("grok", frozenset({"grok"})),
+    "grok model family": ("grok", frozenset({"grok"})),
+    "azure kimi": ("kimi", frozenset({"kimi"})),
+    "azure llama models": ("llama", frozenset({"llama"})),
+    "llama models": ("llama", frozenset({"llama"})),
+    "azure mistral models": ("mistral", _MISTRAL),
+    "mistral models": ("mistral", _MISTRAL),
+    "azure phi models": ("phi", frozenset({"phi"})),
+    "cohere models": ("cohere", frozenset({"cohere"})),
+    "mai models": ("mai", frozenset({"mai"})),
+    "qwen models": ("qwen", frozenset({"qwen"})),
+    "azure bfl flux models": ("flux", frozenset({"flux"})),
+    "azure baseten models": ("baseten", frozenset({"baseten"})),
+    "speech": ("voice-live", frozenset({"voice"})),
+    "azure fireworks models": ("fireworks", frozenset({"fw"})),
+    # Foundry Local's provisioned unit is its own offer, not Azure OpenAI's cloud PTU
+    "foundry local azure open ai": ("foundry-local", frozenset({"gpt", "o1", "o3", "o4"})),
+}
+# Products of Azure OpenAI's own provisioned throughput (one PTU meter per deployment type, all its models).
+_FIRST_PARTY_PTU = {"azure openai", "azure ai foundry provisioned throughput reservation"}
+# OpenAI model names that stand on their own; other names in OpenAI products get `gpt-` in front.
+_OPENAI_ROOTS = ("gpt", "o1", "o3", "o4", "text", "embedding", "codex", "computer", "davinci", "sora",
+                 "chat", "dall", "tts", "whisper", "model")  # fmt: skip
+# Legacy hourly meters that are not Provisioned Managed units: each prices a thing of its own.
+_LEGACY_UNITS = {
+    "provisioned throughput units": ("ptu_month", DeploymentType.PROVISIONED),
+    "provisioned throughput - available unit": ("ptu_hour_available", DeploymentType.PROVISIONED),
+    "provisioned throughput - overage unit": ("ptu_hour_overage", DeploymentType.PROVISIONED),
+}
+# Non-token meters: the last word of the meter name is what one unit is.
+_OTHER_UNITS = {"pages": "page", "images": "image", "second": "second", "video": "second",
+                "megapixel": "megapixel", "search": "search", "calls": "call", "session": "session",
+                "characters": "character", "gb": "gb"}  # fmt: skip
+_PTU = re.compile(r"^provisioned managed(?: (global|data zone|regional))? unit$")
+_STAMP4 = re.compile(r"^\d{4}$")
+_STAMP8 = re.compile(r"^(\d{2})(\d{2})(20\d{2})$")
 
 
 def _normalized(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def _build() -> dict[str, MeterSpec]:
-    table: dict[str, MeterSpec] = {}
-    for name, model, version, deployment_type, kind in _TOKEN_METERS:
-        table[_normalized(name)] = MeterSpec(model, version, deployment_type, kind)
-    for name, model, deployment_type, unit in _UNIT_METERS:
-        table[_normalized(name)] = MeterSpec(model, None, deployment_type, MeterKind.UNIT, unit)
-    return table
+def is_token_meter(meter_name: str) -> bool:
+    """A meter priced per token (its name ends in ``Tokens``)."""
+    return _normalized(meter_name).endswith(" tokens")
 
 
-_TABLE = _build()
-#: Every known meter name (as Azure spells it) → what it prices.
-METERS: MappingProxyType[str, MeterSpec] = MappingProxyType(
-    {name: _TABLE[_normalized(name)] for name in [m[0] for m in _TOKEN_METERS] + [m[0] for m in _UNIT_METERS]}
-)
-_UNSUPPORTED = {_normalized(name): reason for name, reason in UNSUPPORTED_METERS.items()}
+def is_provisioned_meter(meter_name: str) -> bool:
+    """A provisioned-throughput unit meter."""
+    return _normalized(meter_name).startswith("provisioned")
 
 
-def lookup_meter(meter_name: str) -> MeterSpec | None:
-    """What ``meter_name`` prices, or None when the table does not know it.
+def _version(stamp: str, seen: dt.date | None) -> str:
+    """A meter's date stamp as the model version Azure deploys (``0806`` → ``2024-08-06``).
+
+    An MMDD stamp not in the table takes the latest year that puts it on or before ``seen`` (the price's
+    effective start: a version exists before its meter), else it stays as written.
+    """
+    if stamp in _KNOWN_STAMPS:
+        return _KNOWN_STAMPS[stamp]
+    long = _STAMP8.match(stamp)
+    if long:
+        return f"{long.group(3)}-{long.group(1)}-{long.group(2)}"
+    month, day = int(stamp[:2]), int(stamp[2:])
+    if seen is None or not (1 <= month <= 12 and 1 <= day <= 31):
+        return stamp
+    year = seen.year if (month, day) <= (seen.month, seen.day) else seen.year - 1
+    return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+def _words(meter_name: str) -> list[str]:
+    text = _normalized(meter_name)
+    for pattern, replacement in _GLUE:
+        text = re.sub(pattern, replacement, text)
+    return [w for w in re.split(r"[\s\-_]+", text) if w]
+
+
+def _deployment(location: str | None, batch: bool) -> DeploymentType | None:
+    if location is None:
+        return None
+    table = {
+        "global": (DeploymentType.GLOBAL_STANDARD, DeploymentType.GLOBAL_BATCH),
+        "data_zone": (DeploymentType.DATA_ZONE_STANDARD, DeploymentType.DATA_ZONE_BATCH),
+        "regional": (DeploymentType.STANDARD, None),
+    }
+    standard, batched = table[location]
+    return batched if batch else standard
+
+
+def _family(name: list[str], product: str) -> str:
+    words = [_NAME_WORDS.get(w, w) for w in name]
+    openai = product.startswith("azure openai") or product == "foundry local azure open ai"
+    if openai and words and words[0] in _GPT_DOTLESS:
+        words[0] = _GPT_DOTLESS[words[0]]
+    if openai and len(words) > 1 and words[0] == "gpt" and words[1] in _GPT_DOTLESS:
+        words[1] = _GPT_DOTLESS[words[1]]
+    if words[:2] == ["embedding", "ada"]:
+        words = ["text", "embedding", "ada", "002", *words[2:]]
+    family = "-".join(words)
+    if openai:
+        if "oss" in product and not family.startswith(("gpt-oss", "oss")):
+            family = "oss-" + family
+        if not family.startswith(_OPENAI_ROOTS):
+            family = "gpt-" + family
+        # gpt-4o's realtime and audio models were previews; their meters drop the word.
+        for model in ("gpt-4o-realtime", "gpt-4o-mini-realtime", "gpt-4o-audio", "gpt-4o-mini-audio"):
+            if family == model:
+                family += "-preview"
+    publisher = _PUBLISHERS.get(product)
+    if publisher is not None and not family.startswith(tuple(publisher[1])):
+        family = f"{publisher[0]}-{family}"
+    return family
+
+
+def parse_meter(
+    meter_name: str,
+    product_name: str = "",
+    unit_of_measure: str = "",
+    *,
+    sku_name: str = "",
+    service_name: str = "",
+    seen: dt.date | None = None,
+) -> MeterSpec | UnmappedMeter:
+    """What one meter prices, or why it is not mapped.
+
+    ``sku_name`` and ``service_name`` are accepted for completeness: Azure's skuName is the meterName without
+    its trailing unit word, and serviceName (`Cognitive Services`, `Foundry Models`) does not change what a
+    meter prices, so the meterName and productName decide. ``seen`` dates the item (its effective start) for
+    version stamps without a year.
+
+    >>> spec = parse_meter("5.6 sol ShortCo Cd Wr Std Gl 1M Tokens", "Azure OpenAI GPT5", "1M")
+    >>> spec.model, spec.meter_kind.value, spec.context_tier.value, spec.processing_tier.value
+    ('gpt-5.6-sol', 'cache_write', 'short', 'standard')
+    """
+    del sku_name, service_name  # see the docstring
+    product = _normalized(product_name)
+    normalized = _normalized(meter_name)
+    ptu = _PTU.match(normalized)
+    if ptu is not None:
+        where = {None: "regional", "global": "global", "data zone": "data_zone", "regional": "regional"}
+        kinds = {
+            "global": DeploymentType.GLOBAL_PROVISIONED,
+            "data_zone": DeploymentType.DATA_ZONE_PROVISIONED,
+            "regional": DeploymentType.PROVISIONED,
+        }
+        publisher = _PUBLISHERS.get(product, (re.sub(r"[^a-z0-9]+", "-", product).strip("-"), frozenset()))[0]
+        model = PTU_HOUR if product in _FIRST_PARTY_PTU or not product else f"{PTU_HOUR}:{publisher}"
+        return MeterSpec(model, None, kinds[where[ptu.group(1)]], MeterKind.UNIT, PTU_HOUR,
+                         product_name=product_name or None)  # fmt: skip
+    if normalized in _LEGACY_UNITS:
+        unit, deployment_type = _LEGACY_UNITS[normalized]
+        return MeterSpec(unit, None, deployment_type, MeterKind.UNIT, unit, product_name=product_name or None)
+    return _parse_words(meter_name, product_name, product, unit_of_measure, seen)
+
+
+def _parse_words(
+    meter_name: str, product_name: str, product: str, unit_of_measure: str, seen: dt.date | None
+) -> MeterSpec | UnmappedMeter:
+    words = _words(meter_name)
+    last = words[-1] if words else ""
+    unmapped = UnmappedMeter(meter_name, product_name, "")
+    other_unit = _OTHER_UNITS.get(last)
+    if last not in ("tokens", "unit") and other_unit is None:
+        return _why(unmapped, f"the last word {last!r} is no known unit (Tokens, Unit, Pages, ...)")
+    location: str | None = None
+    batch = cached = write = ft = dev = grader = hosting = training = False
+    direction: str | None = None
+    tier: ProcessingTier | None = None
+    context: ContextTier | None = None
+    modality: str | None = None
+    version: str | None = None
+    name: list[str] = []
+    speech = product == "speech"
+    for i, word in enumerate(words[:-1]):
+        previous = words[i - 1] if i else ""
+        if word in _NOISE:
+            continue
+        if word in _GLOBAL:
+            location = "global"
+        elif word in _DATA_ZONE:
+            location = "data_zone"
+        elif word in _REGIONAL:
+            location = "regional"
+        elif word == "batch":
+            batch = True
+        elif word in _INPUT:
+            direction = "input"
+        elif word in _OUTPUT:
+            direction = "output"
+        elif word in _CACHED:
+            cached = True
+        elif word == "wr":
+            write = True
+        elif word in _TIERS and not speech and "flux" not in product:
+            tier = _TIERS[word]
+        elif word in _CONTEXT:
+            context = _CONTEXT[word]
+        elif word == "l" and "grok" in product:
+            return _why(unmapped, "Grok's trailing 'L' variant is not documented (long context?)")
+        elif word in _MODALITY and i > 0 and previous not in ("gpt", "4o") and name:
+            modality = _MODALITY[word]
+        elif _STAMP4.match(word) or _STAMP8.match(word):
+            version = _version(word, seen)
+        elif word in ("ft", "rft"):
+            ft = True
+        elif word == "dev":
+            dev = True
+        elif word == "grader":
+            grader = True
+        elif word in ("hosting", "hstng"):
+            hosting = True
+        elif word in ("training", "trng"):
+            training = True
+        elif word == "model" and name:
+            continue
+        elif word in ("d",) and previous in ("tcrb", "trscb", "transcribe"):
+            name.append("diarize")
+        else:
+            name.append(word)
+    if not name:
+        return _why(unmapped, "no model name is left once the markers are read")
+    family = _family(name, product)
+    if "audio" in family.split("-"):
+        modality = modality or "audio"  # audio models' unmarked meters are their audio tokens
+    if ft and not grader:
+        family += "-ft"
+    if dev:
+        family += "-dev"
+    if grader:
+        family += "-ft-grader"
+    deployment_type = _deployment(location, batch)
+    if location == "regional" and batch:
+        deployment_type = DeploymentType.STANDARD  # batch transcription in one region (Whisper)
+    common = {
+        "model_version": version,
+        "deployment_type": deployment_type,
+        "processing_tier": tier or ProcessingTier.STANDARD,
+        "context_tier": context,
+        "product_name": product_name or None,
+    }
+    if other_unit is not None:
+        return MeterSpec(family, meter_kind=MeterKind.UNIT, unit=other_unit, **common)  # type: ignore[arg-type]
+    if hosting:
+        return MeterSpec(family, meter_kind=MeterKind.UNIT, unit="hosting_hour", **common)  # type: ignore[arg-type]
+    if last == "unit":
+        if any(w in family for w in ("transcribe", "whisper", "translate")):
+            return MeterSpec(family, meter_kind=MeterKind.UNIT, unit="audio_hour", **common)  # type: ignore[arg-type]
+        if training:
+            return MeterSpec(family, meter_kind=MeterKind.UNIT, unit="training_hour", **common)  # type: ignore[arg-type]
+        return _why(unmapped, "an hourly unit that is neither provisioned, hosting nor training")
+    if training or (ft and direction is None and not cached):
+        return MeterSpec(family, meter_kind=MeterKind.UNIT, unit="training_tokens", **common)  # type: ignore[arg-type]
+    if write:
+        kind = MeterKind.CACHE_WRITE
+    elif cached:
+        if direction == "output":
+            return _why(unmapped, "a cached output meter does not exist")
+        kind = MeterKind.CACHED_INPUT
+    elif direction == "output":
+        kind = MeterKind.OUTPUT
+    elif direction == "input" or any(w in family for w in ("embed", "rerank", "router")):
+        # embeddings, rerankers and the model router bill what they read: their meters name no direction
+        kind = MeterKind.INPUT
+    else:
+        return _why(unmapped, "the name says neither input, cached input, cache write nor output")
+    return MeterSpec(family, meter_kind=kind, unit=TOKEN_UNITS[modality], modality=modality, **common)  # type: ignore[arg-type]
+
+
+def _why(meter: UnmappedMeter, reason: str) -> UnmappedMeter:
+    return UnmappedMeter(meter.meter_name, meter.product_name, reason)
+
+
+def lookup_meter(
+    meter_name: str, product_name: str = "Azure OpenAI", unit_of_measure: str = ""
+) -> MeterSpec | None:
+    """What ``meter_name`` prices, or None when it is not mapped (see :func:`parse_meter`).
 
     >>> spec = lookup_meter("gpt 4o 1120 cached Inp glbl Tokens")
     >>> spec.model, spec.model_version, spec.deployment_type.value, spec.meter_kind.value
     ('gpt-4o', '2024-11-20', 'global_standard', 'cached_input')
     """
-    return _TABLE.get(_normalized(meter_name))
+    spec = parse_meter(meter_name, product_name, unit_of_measure)
+    return spec if isinstance(spec, MeterSpec) else None
 
 
-def unsupported_reason(meter_name: str) -> str | None:
-    """Why a recognised meter cannot be priced, or None."""
-    return _UNSUPPORTED.get(_normalized(meter_name))
+def unsupported_reason(meter_name: str, product_name: str = "Azure OpenAI") -> str | None:
+    """Why a meter is not mapped, or None when it is."""
+    spec = parse_meter(meter_name, product_name)
+    return spec.reason if isinstance(spec, UnmappedMeter) else None
 
 
-def split_known(meter_names: Iterable[str]) -> tuple[dict[str, MeterSpec], list[str]]:
-    """Known meters with their specs, and the unknown or unsupported names (sorted, once each)."""
+def split_known(
+    meter_names: Iterable[str], product_name: str = "Azure OpenAI"
+) -> tuple[dict[str, MeterSpec], list[str]]:
+    """Mapped meters with their specs, and the names not mapped (sorted, once each)."""
     known: dict[str, MeterSpec] = {}
     skipped: set[str] = set()
     for name in meter_names:
-        spec = lookup_meter(name)
+        spec = lookup_meter(name, product_name)
         if spec is None:
             skipped.add(name)
         else:

@@ -29,7 +29,7 @@ from typing import TypeVar
 
 import yaml
 
-from aifinops.domain import DeploymentType, MeterKind, Price
+from aifinops.domain import ContextTier, DeploymentType, MeterKind, Price, ProcessingTier
 from aifinops.engine.pricing import TOKEN_UNIT, ContractDiscount, apply_discounts
 from aifinops.errors import ValidationError
 
@@ -46,13 +46,14 @@ __all__ = [
 
 # fmt: off
 PRICE_FIELDS = ("model", "version", "deployment_type", "region", "meter", "price", "per", "unit", "currency",
-                "effective_start", "effective_end", "source", "meter_name", "meter_id")
+                "effective_start", "effective_end", "source", "meter_name", "meter_id", "product",
+                "processing_tier", "context_tier")
 # fmt: on
 #: Top-level scalars of a YAML price file: defaults for rows, and free text saying where the prices come from.
 TOP_FIELDS = ("currency", "source", "provenance", "captured_at")
 DISCOUNT_FIELDS = ("model", "deployment_type", "meter", "percent", "effective_start", "effective_end")
 #: The dated list-price snapshot shipped in ``aifinops/data`` (provenance inside the file).
-SNAPSHOT = "prices-2025-08.yaml"
+SNAPSHOT = "prices-2026-09.yaml"
 _ALL_MODELS = {"*", "all"}
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _PER = {"1k": 1_000, "1m": 1_000_000}
@@ -70,6 +71,8 @@ class PriceFile:
     path: str
     prices: tuple[Price, ...]
     discounts: tuple[ContractDiscount, ...] = ()
+    provenance: str | None = None  # where the prices come from, as the file says
+    captured_at: dt.datetime | None = None  # when they were captured, as the file says
 
     def contract_prices(self, list_prices: Iterable[Price] = ()) -> list[Price]:
         """Contract prices from this file's discounts over its own prices and ``list_prices``."""
@@ -205,6 +208,24 @@ def _meter(text: str) -> MeterKind:
         raise ValueError(f"{text!r} is not a meter; use one of {[m.value for m in MeterKind]}") from exc
 
 
+def _processing_tier(text: str) -> ProcessingTier:
+    try:
+        return ProcessingTier(text.lower())
+    except ValueError as exc:
+        raise ValueError(
+            f"{text!r} is not a processing tier; use one of {[t.value for t in ProcessingTier]}"
+        ) from exc
+
+
+def _context_tier(text: str) -> ContextTier:
+    try:
+        return ContextTier(text.lower())
+    except ValueError as exc:
+        raise ValueError(
+            f"{text!r} is not a context tier; use one of {[t.value for t in ContextTier]}"
+        ) from exc
+
+
 def _refuse_unknown_fields(row: _Row, where: str, known: Sequence[str], problems: _Problems) -> None:
     for name in row:
         if name != "__line__" and name not in known:
@@ -257,6 +278,8 @@ def _price_row(
         )
     per = _field(row, "per", _per, where, problems)
     deployment_type = _field(row, "deployment_type", _deployment_type, where, problems)
+    tier = _field(row, "processing_tier", _processing_tier, where, problems)
+    context = _field(row, "context_tier", _context_tier, where, problems)
     if len(problems.messages) > before or None in (model, meter, price, start, currency, unit):
         return None
     assert model and meter and price is not None and start and currency and unit  # narrowed above, for mypy
@@ -275,6 +298,9 @@ def _price_row(
         meter_id=_get(row, "meter_id"),
         meter_name=_get(row, "meter_name"),
         source=_get(row, "source") or defaults.get("source") or "file",
+        product_name=_get(row, "product"),
+        processing_tier=tier or ProcessingTier.STANDARD,
+        context_tier=context,
     )
 
 
@@ -362,7 +388,9 @@ def parse_price_text(text: str, *, path: str, kind: str) -> PriceFile:
                 )
             )
     _check_overlaps(
-        periods, "model, version, deployment type, region, meter, unit, currency and source", problems
+        periods,
+        "product, model, version, deployment type, region, meter, tiers, unit, currency and source",
+        problems,
     )
     discounts: list[ContractDiscount] = []
     periods = []
@@ -381,8 +409,25 @@ def parse_price_text(text: str, *, path: str, kind: str) -> PriceFile:
                 )
             )
     _check_overlaps(periods, "model, deployment type and meter", problems)
+    captured = _captured_at(top.get("captured_at"), problems)
     problems.raise_if_any()
-    return PriceFile(path=path, prices=tuple(prices), discounts=tuple(discounts))
+    return PriceFile(
+        path=path,
+        prices=tuple(prices),
+        discounts=tuple(discounts),
+        provenance=top.get("provenance"),
+        captured_at=captured,
+    )
+
+
+def _captured_at(text: str | None, problems: _Problems) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        return _when(text)
+    except ValueError as exc:
+        problems.add(1, "captured_at", str(exc))
+        return None
 
 
 def load_price_file(path: str | Path) -> PriceFile:

@@ -19,7 +19,7 @@ import httpx
 from aifinops.domain import Price
 from aifinops.errors import SourceError, SourceFormatError
 from aifinops.sources._http import RetryPolicy, iter_pages
-from aifinops.sources.meter_names import lookup_meter, unsupported_reason
+from aifinops.sources.meter_names import UnmappedMeter, parse_meter
 
 __all__ = [
     "RETAIL_SOURCE",
@@ -30,6 +30,8 @@ __all__ = [
     "parse_retail_item",
     "parse_retail_page",
     "product_filter",
+    "read_retail_file",
+    "service_filter",
     "to_prices",
     "unit_size",
 ]
@@ -89,7 +91,7 @@ class RetailPricesResult:
     prices: tuple[Price, ...]
     items: int
     pages: int
-    skipped_meters: tuple[str, ...] = ()  # meter names the table does not know (or cannot price)
+    skipped_meters: tuple[str, ...] = ()  # unmapped meters: "name [product]: reason", every one of them
     skipped_reservations: int = 0
     skipped_other_types: int = 0  # e.g. DevTestConsumption
     skipped_tiers: int = 0  # tiers above the first (tierMinimumUnits > 0)
@@ -209,10 +211,17 @@ def unit_size(unit_of_measure: str) -> int:
     return int(match.group(1)) * _MULTIPLIERS[match.group(2).lower()]
 
 
-def _to_price(item: RetailItem) -> Price | None:
-    spec = lookup_meter(item.meter_name)
-    if spec is None:
-        return None
+def _to_price(item: RetailItem) -> Price | UnmappedMeter:
+    spec = parse_meter(
+        item.meter_name,
+        item.product_name,
+        item.unit_of_measure,
+        sku_name=item.sku_name,
+        service_name=item.service_name,
+        seen=item.effective_start_date.date(),
+    )
+    if isinstance(spec, UnmappedMeter):
+        return spec
     region = item.arm_region_name.strip()
     return Price(
         model=spec.model,
@@ -229,6 +238,9 @@ def _to_price(item: RetailItem) -> Price | None:
         meter_id=item.meter_id or None,
         meter_name=item.meter_name,
         source=RETAIL_SOURCE,
+        product_name=spec.product_name,
+        context_tier=spec.context_tier,
+        processing_tier=spec.processing_tier,
     )
 
 
@@ -238,7 +250,7 @@ def to_prices(items: Iterable[RetailItem]) -> RetailPricesResult:
     PriceBook prices are single-rate, so only a meter's first tier (``tierMinimumUnits`` 0) is kept; every
     Azure OpenAI token meter captured so far has one tier only (reference §3.5).
     """
-    prices: dict[tuple[str, dt.datetime, str, str], Price] = {}
+    prices: dict[tuple[str, str, dt.datetime, str, str], Price] = {}
     unknown: set[str] = set()
     problems: list[str] = []
     counts = {"items": 0, "reservations": 0, "other": 0, "tiers": 0}
@@ -256,12 +268,12 @@ def to_prices(items: Iterable[RetailItem]) -> RetailPricesResult:
             except SourceFormatError as exc:
                 problems.append(f"meter {item.meter_name!r} ({item.meter_id}): {exc}; item skipped")
                 continue
-            if price is None:
-                reason = unsupported_reason(item.meter_name)
-                unknown.add(item.meter_name + (f" ({reason})" if reason else ""))
+            if isinstance(price, UnmappedMeter):
+                unknown.add(str(price))
                 continue
             # The same meter can come back on several pages or products; keep one.
             key = (
+                item.product_name,
                 item.meter_id or item.meter_name,
                 item.effective_start_date,
                 item.currency_code,
@@ -289,6 +301,58 @@ def product_filter(product: str) -> str:
     return "productName eq '{}'".format(product.replace("'", "''"))
 
 
+def service_filter(service: str) -> str:
+    """The OData ``$filter`` for one serviceName (e.g. ``Foundry Models``, where AI models are sold now).
+
+    >>> service_filter("Foundry Models")
+    "serviceName eq 'Foundry Models'"
+    """
+    return "serviceName eq '{}'".format(service.replace("'", "''"))
+
+
+def read_retail_file(text: str, *, path: str) -> tuple[list[RetailItem], int]:
+    """The items of a saved Retail Prices answer and its page count: one page (``{"Items": [...]}``), a JSON
+    list of pages, several pages one after the other, or NDJSON of items (one item per line).
+
+    A malformed page or item raises SourceFormatError naming the file, the page and the item.
+    """
+    decoder = json.JSONDecoder(parse_float=Decimal)
+    values: list[Any] = []
+    at, end = 0, len(text)
+    while True:
+        while at < end and text[at].isspace():
+            at += 1
+        if at >= end:
+            break
+        try:
+            value, at = decoder.raw_decode(text, at)
+        except ValueError as exc:
+            line = text.count("\n", 0, at) + 1
+            raise SourceFormatError(f"{path}: line {line}: not JSON: {exc}") from exc
+        values.append(value)
+    if len(values) == 1 and isinstance(values[0], list):
+        values = values[0]
+    if not values:
+        raise SourceFormatError(f"{path}: no Retail Prices page or item in the file")
+    items: list[RetailItem] = []
+    if all(isinstance(v, Mapping) and "Items" in v for v in values):
+        for number, page in enumerate(values, start=1):
+            try:
+                items.extend(parse_retail_page(page)[0])
+            except SourceFormatError as exc:
+                raise SourceFormatError(f"{path}: page {number}: {exc}") from exc
+        return items, len(values)
+    for number, raw in enumerate(values, start=1):
+        if isinstance(raw, Mapping) and "Items" in raw:
+            raise SourceFormatError(f"{path}: item {number} is a page: a file holds pages or items, not both")
+        try:
+            items.append(parse_retail_item(raw))
+        except SourceFormatError as exc:
+            meter = raw.get("meterName") if isinstance(raw, Mapping) else None
+            raise SourceFormatError(f"{path}: item {number} (meterName {meter!r}): {exc}") from exc
+    return items, 1
+
+
 def _page_json(response: httpx.Response, product: str) -> Mapping[str, Any]:
     if not response.is_success:
         raise SourceError(
@@ -308,25 +372,28 @@ def fetch_retail_prices(
     *,
     endpoint: str,
     products: list[str],
+    services: list[str] | None = None,
     currency: str = "USD",
     api_version: str = "2023-01-01-preview",
     policy: RetryPolicy | None = None,
     on_page: Callable[[str, int], None] | None = None,
 ) -> RetailPricesResult:
-    """Read every page of every product (one ``$filter`` each: Azure rejects long filters) into prices.
+    """Read every page of every product and service (one ``$filter`` each: Azure rejects long filters) into
+    prices. A page that is not a Retail Prices page fails the whole read (nothing is half saved).
 
-    ``on_page(product, item_count)`` is called after each page, for progress display.
+    ``on_page(name, item_count)`` is called after each page, for progress display.
     """
     items: list[RetailItem] = []
     problems: list[str] = []
     pages = 0
     # iter_pages asks for the next link only after the loop body has parsed the page, so it reads it here.
     state: dict[str, str | None] = {"next": None}
-    for product in products:
+    queries = [(p, product_filter(p)) for p in products] + [(s, service_filter(s)) for s in services or []]
+    for product, odata in queries:
         params = {
             "api-version": api_version,
             "currencyCode": f"'{currency}'",
-            "$filter": product_filter(product),
+            "$filter": odata,
         }
         first = client.build_request("GET", endpoint, params=params)
         for response in iter_pages(client, first, lambda _response: state["next"], policy):

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 
-from aifinops.domain import DeploymentType, MeterKind, Price, from_nanos
+from aifinops.domain import (
+    ContextTier,
+    DeploymentType,
+    MeterKind,
+    Price,
+    ProcessingTier,
+    from_nanos,
+)
 from aifinops.store.store import Store
-from aifinops.store.tables import prices
+from aifinops.store.tables import price_syncs, prices
 
-__all__ = ["read_price_version", "read_prices", "read_prices_by_id"]
+__all__ = [
+    "PriceBookState",
+    "read_price_book_state",
+    "read_price_version",
+    "read_prices",
+    "read_prices_by_id",
+]
 
 
 def _price(r: Any) -> Price:
@@ -31,6 +46,9 @@ def _price(r: Any) -> Price:
         meter_id=r.meter_id,
         meter_name=r.meter_name,
         source=r.source,
+        product_name=r.product_name or None,
+        context_tier=ContextTier(r.context_tier) if r.context_tier else None,
+        processing_tier=ProcessingTier(r.processing_tier),
     )
 
 
@@ -58,3 +76,30 @@ def read_price_version(store: Store) -> tuple[int, int]:
             )
         ).one()
     return int(count), int(top) * 1_000_003 + int(total) % 1_000_003
+
+
+@dataclass(frozen=True, slots=True)
+class PriceBookState:
+    """How current the price book is: its size and its newest sync or seed (None when never synced)."""
+
+    prices: int
+    captured_at: dt.datetime | None
+    synced_at: dt.datetime | None
+    source: str | None
+    provenance: str | None
+
+    def age_seconds(self, now: dt.datetime) -> float | None:
+        """Seconds since the prices were captured (a seeded snapshot is as old as its capture)."""
+        return None if self.captured_at is None else max(0.0, (now - self.captured_at).total_seconds())
+
+
+def read_price_book_state(store: Store) -> PriceBookState:
+    """The price book's size and its newest capture (the sync or seed captured last)."""
+    with store.reader() as conn:
+        count = conn.execute(select(func.count()).select_from(prices)).scalar_one()
+        last = conn.execute(
+            select(price_syncs).order_by(price_syncs.c.captured_at.desc(), price_syncs.c.id.desc()).limit(1)
+        ).first()
+    if last is None:
+        return PriceBookState(int(count), None, None, None, None)
+    return PriceBookState(int(count), last.captured_at, last.synced_at, last.source, last.provenance or None)

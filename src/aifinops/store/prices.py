@@ -15,14 +15,26 @@ from sqlalchemy import Connection, or_, select, update
 from aifinops.domain import Price, from_nanos, to_nanos
 from aifinops.errors import PricingError
 from aifinops.store.store import Store
-from aifinops.store.tables import prices, usage_events
+from aifinops.store.tables import price_syncs, prices, usage_events
 
-__all__ = ["PriceStore", "SavePricesResult"]
+__all__ = ["PriceStore", "SavePricesResult", "SyncRecord"]
 
 # What identifies a price: the columns of the table's unique key (one definition, in store/tables.py).
 _KEY = tuple(
     next(c for c in prices.constraints if c.name == "uq_prices_key").columns.keys()  # type: ignore[attr-defined]
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRecord:
+    """One sync or seed of the price book: where from, captured when, what it gave."""
+
+    source: str
+    captured_at: dt.datetime
+    currency: str
+    prices: int
+    unmapped: int = 0
+    provenance: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +61,9 @@ def _row(p: Price, now: dt.datetime) -> dict[str, Any]:
         "meter_name": p.meter_name,
         "source": p.source,
         "created_at": now,
+        "product_name": p.product_name or "",
+        "context_tier": p.context_tier.value if p.context_tier else "",
+        "processing_tier": p.processing_tier.value,
     }
 
 
@@ -62,6 +77,7 @@ def _used(conn: Connection, price_id: int) -> bool:
                 c.cached_input_price_id == price_id,
                 c.output_price_id == price_id,
                 c.unit_price_id == price_id,
+                c.cache_write_price_id == price_id,
             )
         )
         .limit(1)
@@ -75,11 +91,28 @@ class PriceStore:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def save(self, items: Sequence[Price], *, now: dt.datetime) -> SavePricesResult:
+    def save(
+        self, items: Sequence[Price], *, now: dt.datetime, record: SyncRecord | None = None
+    ) -> SavePricesResult:
         """Insert new prices; identical ones are unchanged; a changed amount or end date of a price that
-        no event has used yet is updated, of a used one is refused (re-price explicitly instead)."""
+        no event has used yet is updated, of a used one is refused (re-price explicitly instead).
+
+        All of it is one transaction: a refused price leaves the book as it was. ``record`` (a sync or a
+        seed) is written in the same transaction."""
         inserted = unchanged = updated = 0
         with self.store.session() as conn:
+            if record is not None:
+                conn.execute(
+                    price_syncs.insert().values(
+                        synced_at=now,
+                        captured_at=record.captured_at,
+                        source=record.source,
+                        currency=record.currency,
+                        prices=record.prices,
+                        unmapped=record.unmapped,
+                        provenance=record.provenance,
+                    )
+                )
             existing = {tuple(getattr(r, k) for k in _KEY): r for r in conn.execute(select(prices))}
             for p in items:
                 row = _row(p, now)
@@ -102,7 +135,7 @@ class PriceStore:
     def _update(conn: Connection, old: Any, row: dict[str, Any]) -> None:
         if old.price_nanos != row["price_nanos"] and _used(conn, old.id):
             raise PricingError(
-                f"price {old.id} ({old.model} {old.meter_kind} {old.deployment_type} "
+                f"price {old.id} ({old.model} {old.meter_kind} {old.processing_tier} {old.deployment_type} "
                 f"from {old.effective_start}) "
                 f"is already used by events and cannot change from {from_nanos(old.price_nanos)} to "
                 f"{from_nanos(row['price_nanos'])}; give the new price a later effective_start and run "

@@ -41,6 +41,7 @@ __all__ = [
     "api_keys",
     "freshness",
     "metadata",
+    "price_syncs",
     "prices",
     "provisioned_hours",
     "reprice_runs",
@@ -132,6 +133,7 @@ usage_events = Table(
     Column("cached_input_price_id", BigInteger),
     Column("output_price_id", BigInteger),
     Column("unit_price_id", BigInteger),
+    Column("cache_write_price_id", BigInteger),
     Column("unpriced_reason", String(256)),
     Column("source", String(32), nullable=False),
     Column("ingested_at", UtcDateTime(), nullable=False),
@@ -306,18 +308,38 @@ prices = Table(
     Column("meter_name", String(256)),
     Column("source", String(256), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("product_name", String(128), nullable=False, server_default=""),
+    Column("context_tier", String(8), nullable=False, server_default=""),
+    Column("processing_tier", String(16), nullable=False, server_default="standard"),
     UniqueConstraint(
         "source",
+        "product_name",
         "model",
         "model_version",
         "deployment_type",
         "region",
         "meter_kind",
+        "processing_tier",
+        "context_tier",
         "unit",
         "currency",
         "effective_start",
         name="uq_prices_key",
     ),
+)
+
+#: Every time the price book was synced or seeded: what from, captured when, and how many prices it gave.
+price_syncs = Table(
+    "price_syncs",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("synced_at", UtcDateTime(), nullable=False),
+    Column("captured_at", UtcDateTime(), nullable=False),
+    Column("source", String(256), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("prices", BigInteger, nullable=False),
+    Column("unmapped", BigInteger, nullable=False),
+    Column("provenance", Text, nullable=False, server_default=""),
 )
 
 reprice_runs = Table(
