@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=12.0, help="demo scale; 12 ≈ 1,000,000 events")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--views", default=",".join(VIEWS), help="comma-separated views to measure")
-    parser.add_argument("--db", type=Path, help="SQLite file (default: /tmp/aifinops-bench-dashboard-SCALE.db)")
+    parser.add_argument("--db", type=Path, help="SQLite file (default: in /tmp, by scale)")
     args = parser.parse_args()
     path = args.db or Path(f"/tmp/aifinops-bench-dashboard-{args.scale:g}.db")
     if not path.exists():

@@ -211,8 +211,8 @@ def test_estimates_are_one_row_per_day_account_deployment_and_meter(store: Store
     PriceStore(store).save(gpt4o_prices(), now=PRICE_START)
     Ingestor(store).ingest(
         [
-            event(i, ts=T0 + dt.timedelta(hours=i), resource_id=_ACCOUNT + "a1", input_tokens=1, output_tokens=0,
-                  cached_input_tokens=0)
+            event(i, ts=T0 + dt.timedelta(hours=i), resource_id=_ACCOUNT + "a1", input_tokens=1,
+                  output_tokens=0, cached_input_tokens=0)
             for i in range(3)
         ],
         source="test",

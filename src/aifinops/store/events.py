@@ -263,7 +263,8 @@ def _tasks_sql(where: str, *, sqlite: bool) -> str:
 def roll_up(
     conn: Connection, where: str, params: Any, *, tables: Sequence[str] = ("hour", "day", "meter", "task")
 ) -> None:
-    """Add the events matching ``where`` to the hourly, daily, daily meter and task rollups (or those named)."""
+    """Add the events matching ``where`` to the hourly, daily, daily meter and task rollups (or those
+    named)."""
     sqlite = conn.dialect.name == "sqlite"
     sql = {
         "hour": lambda: _rollup_sql("usage_rollup", "hour", where, sqlite=sqlite),

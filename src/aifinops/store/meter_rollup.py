@@ -42,7 +42,7 @@ def meter_rollup_sql(where: str, *, sqlite: bool) -> str:
         f"INSERT INTO usage_meter_daily ({', '.join(METER_KEY + METER_SUMS)}) "
         f"SELECT {', '.join(_SELECT_KEY + _SELECT_SUMS)} FROM usage_events WHERE {where} "
         f"GROUP BY {', '.join(_SELECT_KEY)} "
-        # In key order on PostgreSQL so that concurrent writers lock rows in the same order (as the rollups do).
+        # In key order on PostgreSQL: concurrent writers lock rows in the same order (as the rollups do).
         f"{'' if sqlite else 'ORDER BY ' + ', '.join(_SELECT_KEY) + ' '}"
         f"ON CONFLICT ({', '.join(METER_KEY)}) DO UPDATE SET {sets}"
     )

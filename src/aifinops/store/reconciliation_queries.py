@@ -1,9 +1,9 @@
-"""Estimated cost per day, resource, deployment and meter, read from the events for reconciliation.
+"""Estimated cost per day, resource, deployment and meter for reconciliation, from the daily meter rollup.
 
 Each event remembers the price it was charged at per meter (``*_price_id``), and the daily meter rollup keeps
-those ids, so one GROUP BY over its days of the period gives the units each meter used; units × price ÷ unit size is the
-estimate of that meter, next to the meter id and name the bill uses. Unpriced events have no meter to
-reconcile and are left out (they are reported as unpriced elsewhere).
+those ids, so one GROUP BY over its days of the period gives the units each meter used per UTC day; units ×
+price ÷ unit size is the estimate of that meter, next to the meter id and name the bill uses. Unpriced events
+have no meter to reconcile and are left out (they are reported as unpriced elsewhere).
 """
 
 from __future__ import annotations

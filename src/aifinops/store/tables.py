@@ -182,8 +182,8 @@ usage_daily = Table(
     UniqueConstraint("day", *ROLLUP_KEY[1:], name="uq_usage_daily_key"),
 )
 
-#: The dimensions of a usage meter rollup row (besides its day, kind and flags): who called which deployment on
-#: which account, owner dimensions included, as the estate, the cost drivers and reconciliation read them.
+#: The dimensions of a usage meter rollup row (besides its day, kind and flags): who called which deployment
+#: on which account, owner dimensions included, as the estate, the cost drivers and reconciliation read them.
 METER_DIMS: tuple[str, ...] = (
     "app",
     "use_case",
@@ -202,8 +202,8 @@ METER_PRICE_IDS: tuple[str, ...] = (
     "output_price_id",
     "unit_price_id",
 )
-#: The key of a usage meter rollup row: ``retry`` (attempt > 1), ``extra_step`` (a first attempt of a step > 1),
-#: ``has_resource`` (resource_id not NULL), ``priced`` (cost not NULL); NULL text is '' and NULL ids 0.
+#: The key of a usage meter rollup row: ``retry`` (attempt > 1), ``extra_step`` (a first attempt of a step
+#: > 1), ``has_resource`` (resource_id not NULL), ``priced`` (cost not NULL); NULL text is '' and NULL ids 0.
 METER_KEY: tuple[str, ...] = (
     "day",
     *METER_DIMS,

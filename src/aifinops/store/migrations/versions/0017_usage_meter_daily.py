@@ -52,7 +52,8 @@ def upgrade() -> None:
     )
     conn = op.get_bind()
     sqlite = conn.dialect.name == "sqlite"
-    where, params = "1 = 1", ()
+    where = "1 = 1"
+    params: tuple[int, ...] = ()
     if sa.inspect(conn).has_table("rollup_watermarks"):
         last = conn.exec_driver_sql("SELECT last_id FROM rollup_watermarks WHERE name = 'usage'").scalar()
         if last is not None:
