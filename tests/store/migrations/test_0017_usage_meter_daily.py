@@ -1,4 +1,4 @@
-"""Migration 0017: the daily meter rollup is filled from the stored events as ingest fills it (both stores)."""
+"""Migration 0017: the daily meter rollup filled from the stored events as ingest fills it (both stores)."""
 
 from __future__ import annotations
 
