@@ -425,17 +425,43 @@ export function renderInventory(node, inventory, estate) {
 
 // ---- prices ---------------------------------------------------------------------------------------
 
+/** Rows the price book view draws at once: the shipped book alone holds over 1,500 prices. */
+export const PRICE_ROWS = 100;
+
 export function renderPrices(node, book) {
-  const rows = book.items.map((p) => ({
+  const rowOf = (p) => ({
     attrs: { "data-price": p.model },
-    cells: [p.model, p.deployment_type || "any", p.region || "any", p.meter_kind, money(p.price), `per ${p.unit}`,
-      p.source, day(p.effective_start), p.effective_end ? day(p.effective_end) : "open", p.in_effect ? "yes" : "no",
+    cells: [p.model, p.product_name || "—", p.deployment_type || "any", p.region || "any", p.meter_kind,
+      p.processing_tier || "standard", p.context_tier || "—", money(p.price), `per ${p.unit}`, p.source,
+      day(p.effective_start), p.effective_end ? day(p.effective_end) : "open", p.in_effect ? "yes" : "no",
       `${count(p.age_days)} days`],
-  }));
+  });
+  const columns = ["Model", "Product", "Deployment type", "Region", "Meter", "Processing tier", "Context tier",
+    "Price", "Unit", "Source (provenance)", "Effective from", "Effective to", "In effect", "Age"];
+  const holder = el("div");
+  const shown = el("p", { class: "hint", role: "status", "aria-live": "polite" });
+  const filter = el("input", { type: "search", id: "price-filter", placeholder: "e.g. gpt-5.1",
+    "aria-describedby": "price-filter-help" });
+  const draw = () => {
+    const term = filter.value.trim().toLowerCase();
+    const matching = book.items.filter((p) => !term || p.model.toLowerCase().includes(term)
+      || (p.product_name || "").toLowerCase().includes(term));
+    shown.textContent = matching.length > PRICE_ROWS
+      ? `Showing ${count(PRICE_ROWS)} of ${count(matching.length)} matching prices: narrow by model or product.`
+      : `${count(matching.length)} matching prices.`;
+    shown.dataset.matching = String(matching.length);
+    holder.replaceChildren(table({ caption: "Price book", columns, numeric: [7, 13],
+      rows: matching.slice(0, PRICE_ROWS).map(rowOf) }));
+  };
+  filter.addEventListener("input", draw);
+  draw();
+  const captured = book.book && book.book.captured_at
+    ? `captured ${day(book.book.captured_at)} from ${book.book.source}` : "never synced nor seeded";
   node.replaceChildren(panel("Price book", `${count(book.prices)} prices from ${book.sources.join(", ") || "no source"}; ` +
-    "age = days since the price took effect.", region("Price book", table({ caption: "Price book",
-    columns: ["Model", "Deployment type", "Region", "Meter", "Price", "Unit", "Source (provenance)", "Effective from",
-      "Effective to", "In effect", "Age"], numeric: [4, 10], rows }))));
+    `the book was ${captured}; age = days since the price took effect.`,
+    el("label", { for: "price-filter", text: "Model or product " }), filter,
+    el("span", { id: "price-filter-help", class: "visually-hidden", text: "Filters the table as you type" }),
+    shown, region("Price book", holder)));
 }
 
 // ---- freshness ------------------------------------------------------------------------------------
