@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from aifinops.engine.usage_buckets import to_day
+from aifinops.store.meter_tables import METER_PRICE_IDS, METER_SUMS, usage_meter_daily
 from aifinops.store.store import Store
-from aifinops.store.tables import METER_PRICE_IDS, METER_SUMS, usage_meter_daily
 
 __all__ = ["meter_rows"]
 

@@ -8,7 +8,7 @@ what the readers tell apart (events without an account, unpriced events).
 
 from __future__ import annotations
 
-from aifinops.store.tables import METER_DIMS, METER_KEY, METER_PRICE_IDS, METER_SUMS
+from aifinops.store.meter_tables import METER_DIMS, METER_KEY, METER_PRICE_IDS, METER_SUMS
 
 __all__ = ["meter_rollup_sql"]
 

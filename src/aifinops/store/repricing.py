@@ -22,15 +22,9 @@ from aifinops.domain import (
 )
 from aifinops.engine.usage_buckets import EPOCH, to_hour
 from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
+from aifinops.store.meter_tables import usage_meter_daily
 from aifinops.store.store import Store
-from aifinops.store.tables import (
-    reprice_runs,
-    task_rollup,
-    usage_daily,
-    usage_events,
-    usage_meter_daily,
-    usage_rollup,
-)
+from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
 
 __all__ = ["RepriceReport", "RepricingStore", "rebuild_rollups"]
 

@@ -30,10 +30,6 @@ from aifinops.domain import DIMENSIONS
 
 __all__ = [
     "DIM_LEN",
-    "METER_DIMS",
-    "METER_KEY",
-    "METER_PRICE_IDS",
-    "METER_SUMS",
     "ROLLUP_KEY",
     "ROLLUP_SUMS",
     "TASK_KEY",
@@ -49,7 +45,6 @@ __all__ = [
     "task_rollup",
     "usage_daily",
     "usage_events",
-    "usage_meter_daily",
     "usage_rollup",
 ]
 
@@ -180,69 +175,6 @@ usage_daily = Table(
     Column("currency", String(3), nullable=False, server_default=""),
     *[Column(name, BigInteger, nullable=False, server_default="0") for name in ROLLUP_SUMS],
     UniqueConstraint("day", *ROLLUP_KEY[1:], name="uq_usage_daily_key"),
-)
-
-#: The dimensions of a usage meter rollup row (besides its day, kind and flags): who called which deployment
-#: on which account, owner dimensions included, as the estate, the cost drivers and reconciliation read them.
-METER_DIMS: tuple[str, ...] = (
-    "app",
-    "use_case",
-    "deployment",
-    "model",
-    "deployment_type",
-    "region",
-    "resource_id",
-    "cost_center",
-    "team",
-)
-#: The prices each meter of an event was charged at (0 = none).
-METER_PRICE_IDS: tuple[str, ...] = (
-    "input_price_id",
-    "cached_input_price_id",
-    "output_price_id",
-    "unit_price_id",
-)
-#: The key of a usage meter rollup row: ``retry`` (attempt > 1), ``extra_step`` (a first attempt of a step
-#: > 1), ``has_resource`` (resource_id not NULL), ``priced`` (cost not NULL); NULL text is '' and NULL ids 0.
-METER_KEY: tuple[str, ...] = (
-    "day",
-    *METER_DIMS,
-    "kind",
-    "retry",
-    "extra_step",
-    "has_resource",
-    "priced",
-    *METER_PRICE_IDS,
-    "currency",
-)
-METER_SUMS: tuple[str, ...] = (
-    "events",
-    "unpriced_events",
-    "input_tokens",
-    "cached_input_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "quantity_nanos",
-    "cost_nanos",
-)
-
-#: Usage per UTC day, caller, account and the prices charged per meter: what the estate, the cost drivers and
-#: the reconciliation estimates read instead of the events (by the unique key, which leads with ``day``).
-usage_meter_daily = Table(
-    "usage_meter_daily",
-    metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("day", BigInteger, nullable=False),
-    *[
-        Column(name, String(512 if name == "resource_id" else DIM_LEN), nullable=False, server_default="")
-        for name in METER_DIMS
-    ],
-    Column("kind", String(32), nullable=False),
-    *[Column(name, Integer, nullable=False) for name in ("retry", "extra_step", "has_resource", "priced")],
-    *[Column(name, BigInteger, nullable=False, server_default="0") for name in METER_PRICE_IDS],
-    Column("currency", String(3), nullable=False, server_default=""),
-    *[Column(name, BigInteger, nullable=False, server_default="0") for name in METER_SUMS],
-    UniqueConstraint(*METER_KEY, name="uq_usage_meter_daily_key"),
 )
 
 #: A task is its id within its tenant ('' when its events carry none): the key of its rollup and outcome.

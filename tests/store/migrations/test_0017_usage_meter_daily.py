@@ -12,8 +12,8 @@ from alembic import command
 
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
+from aifinops.store.meter_tables import METER_KEY, METER_SUMS
 from aifinops.store.prices import PriceStore
-from aifinops.store.tables import METER_KEY, METER_SUMS
 from tests.factories import PRICE_START, T0, event, gpt4o_prices
 
 REVISION = "0017_usage_meter_daily"
