@@ -143,3 +143,25 @@ def weekday_shaped_history(
         jitter = Decimal(str(round(max(0.05, 1 + error), 6)))
         series[day] = (level * WEEKDAY_SHAPE[day.weekday()] * jitter).quantize(Decimal("0.000001"))
     return series
+
+
+def load_simulated_month(store: Any, waste: Any, *, scale: float = 0.1, seed: int = 3) -> list[UsageEvent]:
+    """October 2026 of the simulator (list and demo contract prices, outcomes recorded) with ``waste``
+    injected; its events."""
+    from aifinops.demo.simulation import simulate_month
+    from aifinops.jobs.ingest import Ingestor
+    from aifinops.sources.price_file import load_snapshot
+    from aifinops.store.prices import PriceStore
+
+    PriceStore(store).save(load_snapshot().prices, now=T0)
+    PriceStore(store).save(load_snapshot("demo-contract.yaml").prices, now=T0)
+    ingestor = Ingestor(store)
+    events: list[UsageEvent] = []
+    outcomes = []
+    for task in simulate_month(2026, 10, seed=seed, scale=scale, waste=waste):
+        events += task.events
+        if task.outcome is not None:
+            outcomes.append(task.outcome)
+    ingestor.ingest(events, source="sim")
+    ingestor.record_outcomes(outcomes)
+    return events

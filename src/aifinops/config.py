@@ -162,6 +162,15 @@ class ReviewSettings(BaseModel):
     stale_usage_hours: float = Field(default=3.0, gt=0, le=24 * 31)  # a source silent longer is stale
 
 
+class OptimizeConfig(BaseModel):
+    """The recommendations (``aifinops recommend``, ``/api/recommendations``): what the levers are told."""
+
+    batchable: list[str] = Field(default_factory=list)  # use cases or apps nobody waits for (Batch lever)
+    # model or deployment → input tokens per minute one PTU serves (overrides the sizing table)
+    ptu_throughput: dict[str, int] = Field(default_factory=dict)
+    min_share: Decimal = Field(default=Decimal("0.02"), ge=0, le=1)  # of its scope's cost a finding saves
+
+
 class ApimMapping(BaseModel):
     """One row of the API Management → allocation table: the first row whose subscription, product and API
     match (``*`` matches any) gives a request its allocation dimensions."""
@@ -360,6 +369,7 @@ class Settings(BaseSettings):
     azure: AzureSettings = Field(default_factory=AzureSettings)
     allocation: AllocationSettings = Field(default_factory=AllocationSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     provisioned: ProvisionedSettings = Field(default_factory=ProvisionedSettings)
     webhook_secret: SecretStr | None = None

@@ -327,6 +327,8 @@ class UsageEvent:
     status: EventStatus = EventStatus.OK
     latency_ms: int | None = None
     tool_name: str | None = None
+    finish_reason: str | None = None  # why generation stopped: stop, length, content_filter, tool_calls
+    request_hash: str | None = None  # hash of the normalized request: identical requests share it
 
     def dimension(self, name: str) -> str | None:
         value: str | None = getattr(self, name)

@@ -166,6 +166,33 @@ def test_capped_counters_never_fall_nor_vanish_when_the_ranking_changes(sqlite_s
     assert not fell, f"counters fell (a false reset for Prometheus): {fell}"
 
 
+def test_recommendation_savings_are_served_per_lever_as_the_recommendations_stack_them(
+    sqlite_store: Store,
+) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from aifinops.api.metrics import StoreCollector
+    from aifinops.demo.simulation import Waste
+    from aifinops.queries.recommendations import recommendations_document
+    from tests.factories import load_simulated_month
+
+    load_simulated_month(sqlite_store, Waste("doc-qa", retries=0.3, loops=0.1), scale=0.05)
+    now = dt.datetime(2026, 10, 31, tzinfo=dt.UTC)
+    registry = CollectorRegistry()
+    collector = StoreCollector(
+        sqlite_store, load_settings(metrics={"refresh_seconds": 0}).metrics, clock=lambda: now
+    )
+    registry.register(collector)
+    samples = _families(generate_latest(registry).decode())["aifinops_recommendation_savings"]
+    served = {s.labels["lever"]: s.value for s in samples if s.labels["currency"] == "USD"}  # type: ignore[attr-defined]
+    doc = recommendations_document(sqlite_store, start=now - dt.timedelta(days=30), end=now)
+    expected: dict[str, float] = {}
+    for rec in doc["recommendations"]:
+        for a in rec["stacked_savings_per_month"]:
+            expected[rec["lever"]] = expected.get(rec["lever"], 0.0) + float(a["amount"])
+    assert set(served) == {"loops", "retries", "caching"} and served == expected
+
+
 def test_metrics_give_the_price_book_size_and_age_without_labels(sqlite_store: Store) -> None:
     from aifinops.jobs.price_sync import seed_snapshot
 

@@ -202,12 +202,13 @@ def test_reconciliation_per_day_meter_drift_missing_telemetry_and_lag(
     assert page.evaluate("document.body.textContent.includes('Billing lag')")
 
 
-def test_recommendations_say_not_available_when_the_server_has_none(
-    page: Page, demo_url: str, shots: Path
-) -> None:
-    assert httpx.get(f"{demo_url}/api/recommendations").status_code == 404
-    _view(page, demo_url, "recommendations", shots, missing="/api/recommendations")
-    assert "not available" in page.evaluate("document.querySelector('#recommendations-missing').textContent")
+def test_recommendations_list_the_optimizer_findings_in_order(page: Page, demo_url: str, shots: Path) -> None:
+    doc = _get(demo_url, "/api/recommendations", period=PERIOD)
+    assert doc["recommendations"]
+    _view(page, demo_url, "recommendations", shots)
+    assert len(_attrs(page, "tr[data-recommendation]", "recommendation")) == len(doc["recommendations"])
+    titles = _texts(page, "tr[data-recommendation] td:nth-child(2)")
+    assert titles == [r["title"] for r in doc["recommendations"]]
 
 
 def test_inventory_lists_ownership_gaps_matrix_and_estate(page: Page, demo_url: str, shots: Path) -> None:

@@ -78,6 +78,9 @@ def test_openai_client_chat_plain_and_streaming(stack: Stack) -> None:
         (12, 4, EventStatus.OK),
         (1200, 300, EventStatus.OK),
     ]
+    # The same messages, streamed or not, are the same request; the plain answer says why it stopped.
+    assert events[0].request_hash == events[1].request_hash and events[0].request_hash is not None
+    assert events[1].finish_reason == "stop"
 
 
 def test_azure_openai_client_chat_plain_and_streaming_with_usage(stack: Stack) -> None:

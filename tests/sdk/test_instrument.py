@@ -344,6 +344,25 @@ def test_configured_sender_is_the_default_and_instrument_without_one_fails_at_se
         sender.close()
 
 
+def test_identical_requests_share_a_request_hash_and_the_finish_reason_is_sent(
+    sender: sdk.Sender, ingest: Ingest
+) -> None:
+    client = sdk.instrument(azure(), sender=sender, app="helpdesk")
+    with sdk.task("ticket-7", use_case="triage", sender=sender):
+        for text in ("hi", "hi", "bye"):
+            client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": text}])
+        stream = client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        for _ in stream:
+            pass
+    assert sender.flush(5)
+    first, again, other, streamed = ingest.items("events")
+    assert first["request_hash"] == again["request_hash"] == streamed["request_hash"]
+    assert other["request_hash"] != first["request_hash"] and len(first["request_hash"]) == 32
+    assert first["finish_reason"] == streamed["finish_reason"] == "stop"
+
+
 def _tiered_openai(request: httpx.Request) -> httpx.Response:
     """Azure OpenAI answering with the tier that served each call and the prompt-cache writes it made
     (openai-wire.md §3–§4): a priority request downgraded to standard, and a flex Responses stream."""

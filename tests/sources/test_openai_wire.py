@@ -95,7 +95,9 @@ def test_reference_usage_with_cached_and_reasoning_tokens() -> None:
             "completion_tokens_details": {"reasoning_tokens": 128},
         },
     }
-    assert usage_from_body(body) == Usage(1200, 1024, 300, 128, model="gpt-4o-2024-11-20")
+    assert usage_from_body(body) == Usage(
+        1200, 1024, 300, 128, model="gpt-4o-2024-11-20", finish_reason="stop"
+    )
     responses = {
         "object": "response",
         "status": "completed",

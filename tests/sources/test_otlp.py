@@ -87,6 +87,7 @@ def test_reference_example_maps_to_exactly_this_usage_event() -> None:
             kind=EventKind.CHAT,
             status=EventStatus.OK,
             latency_ms=1250,
+            finish_reason="stop",
         )
     ]
     assert events[0].ts.utcoffset() == dt.timedelta(0)
@@ -695,3 +696,9 @@ def test_resending_the_same_spans_never_counts_twice(store: Store) -> None:
     )
     assert (first.accepted, first.duplicates) == (2, 0)
     assert (again.accepted, again.duplicates) == (0, 2)
+
+
+def test_a_span_may_send_the_hash_of_its_request() -> None:
+    attrs = {"aifinops.request_hash": "3de24383704d69bf", "gen_ai.response.finish_reasons": ("length",)}
+    (event,), _ = spans_to_events([span(attrs)])
+    assert (event.request_hash, event.finish_reason) == ("3de24383704d69bf", "length")

@@ -24,6 +24,7 @@ from aifinops.api import (
     routes_ingest,
     routes_inventory,
     routes_otlp,
+    routes_recommendations,
     routes_snapshot,
     routes_tasks,
     routes_telemetry,
@@ -41,6 +42,7 @@ from aifinops.gateway.build import build_enforcer
 from aifinops.jobs.budgets import configured_budgets
 from aifinops.jobs.ingest import Ingestor
 from aifinops.jobs.price_cache import pricing_rules
+from aifinops.queries.recommendations import optimize_settings
 from aifinops.store import Store
 from aifinops.store.budgets import BudgetStore
 from aifinops.store.key_queries import any_active_key, any_key_created, verify_key
@@ -126,6 +128,7 @@ def create_app(
         routes_inventory,
         routes_estate,
         routes_telemetry,
+        routes_recommendations,
         routes_views,
         dashboard,
         docs,
@@ -133,7 +136,14 @@ def create_app(
     for module in routers:
         app.include_router(module.router)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store, settings.metrics, timezone=settings.timezone))
+    registry.register(
+        StoreCollector(
+            store,
+            settings.metrics,
+            timezone=settings.timezone,
+            optimize=optimize_settings(settings.optimize),
+        )
+    )
     app.state.registry = registry
 
     @app.get("/metrics", include_in_schema=False)

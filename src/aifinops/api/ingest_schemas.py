@@ -113,6 +113,8 @@ class EventIn(TypedDict, total=False):
     status: EventStatus
     latency_ms: Annotated[_Int, Field(ge=0, le=86_400_000)] | None
     tool_name: _Name | None
+    finish_reason: _Unit | None  # stop, length, content_filter, tool_calls
+    request_hash: _Short | None  # hash of the normalized request (aifinops.sources.openai_wire.request_hash)
 
 
 def check_event(e: dict[str, Any], now: dt.datetime) -> tuple[str, str] | None:

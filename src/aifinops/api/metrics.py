@@ -15,8 +15,15 @@ from prometheus_client.registry import Collector
 
 from aifinops.config import MetricsSettings
 from aifinops.domain import from_nanos
+from aifinops.engine.optimize.finding import OptimizeSettings
 from aifinops.queries.freshness import cost_freshness, freshness
-from aifinops.queries.metrics import LabelCap, budget_gauges, labelled_usage, month_kpis
+from aifinops.queries.metrics import (
+    LabelCap,
+    budget_gauges,
+    labelled_usage,
+    month_kpis,
+    recommendation_savings,
+)
 from aifinops.queries.price_book import price_book_json
 from aifinops.store import Store
 
@@ -100,8 +107,10 @@ class StoreCollector(Collector):
         *,
         timezone: str = "UTC",
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        optimize: OptimizeSettings | None = None,
     ) -> None:
         self.store, self.settings, self.timezone, self.clock = store, settings, timezone, clock
+        self.optimize = optimize
         # Kept for the life of the collector: a value's series never moves into or out of ``other``.
         self._label_cap = LabelCap(settings.labels, settings.label_cap)
         self._cache = StaleWhileRevalidate(self._compute, max_age=settings.refresh_seconds)
@@ -120,6 +129,20 @@ class StoreCollector(Collector):
         yield from self._tasks()
         yield from self._freshness()
         yield from self._price_book()
+        yield from self._recommendations()
+
+    def _recommendations(self) -> Iterator[Metric]:
+        savings = GaugeMetricFamily(
+            "aifinops_recommendation_savings",
+            "Savings per month of the recommendations over the last 30 days, stacked in the levers' order "
+            "(each on what the earlier levers leave), in units of the currency label",
+            labels=["lever", "currency", "basis"],
+        )
+        for (lever, currency), amount in sorted(
+            recommendation_savings(self.store, now=self.clock(), settings=self.optimize).items()
+        ):
+            savings.add_metric([lever, currency, "estimated"], float(amount))
+        yield savings
 
     def _usage(self, rows: list[dict[str, Any]], labels: list[str]) -> Iterator[Metric]:
         tokens = CounterMetricFamily(

@@ -49,6 +49,8 @@ def _wire() -> None:
         ("export", "export"),
         ("discover", "discover"),
         ("review", "review"),
+        ("recommend", "recommend"),
+        ("recommend", "whatif"),
     ):
         command: Callable[..., Any] | None = _optional(module, attr)
         if command is not None:

@@ -11,10 +11,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from aifinops.cli.core import serve as serve_api
+from aifinops.cli.recommend import recommendations_table
 from aifinops.config import load_settings
 from aifinops.demo.month import DemoMonth, reset_sqlite, run_demo_month
 from aifinops.demo.tables import finance_tables, kpi_table
 from aifinops.errors import ValidationError
+from aifinops.queries.recommendations_render import whatif_markdown
 from aifinops.store import Store
 
 __all__ = ["demo"]
@@ -44,6 +46,7 @@ def _links(result: DemoMonth, host: str, port: int) -> list[str]:
         f"/api/token-usage?period={period}&source=apim&granularity=month",
         f"/api/telemetry-cost?period={period}",
         f"/api/snapshot?period={period}",
+        f"/api/recommendations?period={period}",
         f"/api/costs?period={period}&basis=actual",
         f"/api/allocation?period={period}&basis=amortized&by=app,tenant",
         f"/api/allocation/kpis?period={period}&by=use_case",
@@ -94,6 +97,11 @@ def demo(
     wide.print(kpi_table(result.kpis))
     for table in finance_tables(result.finance):
         wide.print(table)
+    if result.recommendations is not None and result.whatif_top3 is not None:
+        wide.print(recommendations_table(result.recommendations, top=12, evidence=False))
+        console.print("What if the first three are applied (each on what the earlier ones leave):")
+        wide.print(whatif_markdown(result.whatif_top3), markup=False)
+        console.print(f"all of them: aifinops recommend --period {year}-{mon:02d} --format md")
     console.print(f"showback: aifinops report showback --period {year}-{mon:02d} --by app,tenant")
     if not serve:
         return

@@ -53,6 +53,7 @@ __all__ = [
     "demo_rules",
     "emulator_azure",
     "month_days",
+    "ptu_capacity",
     "run_demo_finance",
 ]
 

@@ -6,18 +6,22 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aifinops.config import Settings
 from aifinops.demo.apim_app import ApimAppMonth, collect_apim_app
-from aifinops.demo.finance import DemoFinanceReport, month_days, run_demo_finance
-from aifinops.demo.simulation import simulate_month
+from aifinops.demo.bill import daily_usage
+from aifinops.demo.estate import PTU_DEPLOYMENT
+from aifinops.demo.finance import DemoFinanceReport, month_days, ptu_capacity, run_demo_finance
+from aifinops.demo.simulation import Waste, simulate_month
 from aifinops.domain import Basis, TaskOutcome, UsageEvent
 from aifinops.engine.kpis import TaskKpi
+from aifinops.engine.optimize.finding import OptimizeSettings
 from aifinops.errors import ValidationError
 from aifinops.jobs.ingest import Ingestor
 from aifinops.jobs.snapshots import save_period_snapshot
 from aifinops.queries.kpis import read_day_kpis
+from aifinops.queries.recommendations import recommendations_document, whatif_document
 from aifinops.sources.price_file import load_snapshot
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
@@ -25,9 +29,23 @@ from aifinops.store.prices import PriceStore
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-__all__ = ["DemoMonth", "load_demo_month", "reset_sqlite", "run_demo_month"]
+__all__ = [
+    "DEMO_WASTE",
+    "DemoMonth",
+    "demo_recommendations",
+    "load_demo_month",
+    "reset_sqlite",
+    "run_demo_month",
+]
 
 _BATCH = 2000
+#: The month's deliberate waste besides doc-qa's own (huge uncached context on o3, 429s) and its loop day:
+#: doc-qa's calls time out after their prompt was billed, and invoice extraction runs on the interactive
+#: deployment instead of Batch.
+DEMO_WASTE = (
+    Waste("doc-qa", retries=0.12, clean=False),
+    Waste("invoice-extraction", interactive=True, clean=False),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +58,8 @@ class DemoMonth:
     kpis: tuple[TaskKpi, ...]  # by use case, estimated basis
     finance: DemoFinanceReport
     apim_app: ApimAppMonth | None = None  # the app read from API Management's and App Insights' logs
+    recommendations: dict[str, Any] | None = None  # /api/recommendations of the month
+    whatif_top3: dict[str, Any] | None = None  # the what-if of applying the first three
 
 
 def reset_sqlite(settings: Settings) -> None:
@@ -66,7 +86,7 @@ def load_demo_month(
     events: list[UsageEvent] = []
     outcomes: list[TaskOutcome] = []
     n_events = n_tasks = 0
-    for task in simulate_month(year, month, seed=seed, scale=scale):
+    for task in simulate_month(year, month, seed=seed, scale=scale, waste=DEMO_WASTE):
         events.extend(task.events)
         if task.outcome is not None:
             outcomes.append(task.outcome)
@@ -79,6 +99,19 @@ def load_demo_month(
     n_events += ingestor.ingest(events, source="demo").accepted
     ingestor.record_outcomes(outcomes)
     return n_events, n_tasks
+
+
+def demo_recommendations(store: Store, *, year: int, month: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The month's recommendations and the what-if of applying the first three; the PTU's throughput is the
+    demo's (sized to its small volume, as its allocation is), not the sizing table's."""
+    first, following = month_days(year, month)
+    start = dt.datetime(first.year, first.month, 1, tzinfo=dt.UTC)
+    end = dt.datetime(following.year, following.month, 1, tzinfo=dt.UTC)
+    per_hour = ptu_capacity(daily_usage(store, first, following))
+    settings = OptimizeSettings(ptu_throughput={PTU_DEPLOYMENT: max(1, per_hour // 60)})
+    doc = recommendations_document(store, start=start, end=end, settings=settings)
+    top3 = [r["scenario"][0] for r in doc["recommendations"][:3]]
+    return doc, whatif_document(store, start=start, end=end, scenario=top3, settings=settings)
 
 
 def run_demo_month(
@@ -104,6 +137,14 @@ def run_demo_month(
     )
     first, following = month_days(year, month)
     report = read_day_kpis(store, first, following, by=("use_case",), bases=(Basis.ESTIMATED,))
+    recommendations, top3 = demo_recommendations(store, year=year, month=month)
     return DemoMonth(
-        period, n_events + apim_app.events, n_tasks + apim_app.tickets, report.kpis, finance, apim_app
+        period,
+        n_events + apim_app.events,
+        n_tasks + apim_app.tickets,
+        report.kpis,
+        finance,
+        apim_app,
+        recommendations,
+        top3,
     )

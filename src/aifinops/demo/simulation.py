@@ -8,8 +8,9 @@ tenants and cost centers, a mix of models and deployment types — and one delib
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = [
     "USE_CASES",
     "SimulatedTask",
     "UseCase",
+    "Waste",
     "aoai_account",
     "arm_id",
     "simulate_month",
@@ -52,6 +54,30 @@ class UseCase:
     retrieval: bool = False
     embedding: bool = False
     reasoning_share: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Waste:
+    """Waste of a known size injected into one use case, each wasted event tagged with the lever that removes
+    it (``attributes["waste"]``), or, when only some of its tokens are waste, with their number
+    (``attributes["waste_context"]`` input tokens, ``attributes["waste_output"]`` output tokens).
+
+    ``clean`` removes the simulation's own loops elsewhere and caches other use cases' prompts, so that only
+    the injected waste remains; several of them (one per use case) may be injected at once.
+    """
+
+    use_case: str
+    duplicates: float = 0.0  # a model call sent again, identical, after it succeeded
+    loops: float = 0.0  # a task loops: 12–25 extra steps, then fails
+    retries: float = 0.0  # a call times out after its prompt was billed, then is retried
+    context: float = 0.0  # a call carries ``excess_context`` extra input tokens
+    excess_context: int = 60_000
+    output: float = 0.0  # a call runs on to its length limit, ``excess_output`` tokens too many
+    excess_output: int = 6_000
+    prefix: int = 0  # every call carries this stable prefix, never served from the prompt cache
+    interactive: bool = False  # a batch use case runs on the interactive (global standard) deployment
+    overpowered: float = 0.0  # this share of its tasks runs on gpt-4o (gpt-4o-glbl) instead of its own model
+    clean: bool = True  # elsewhere: no loops, and prompts cached as well as they can be
 
 
 #: The demo's use cases. ``doc-qa`` is the wasteful one.
@@ -220,9 +246,29 @@ def _start(rng: random.Random, day: dt.date) -> dt.datetime:
     )
 
 
+def _request_hash(*parts: object) -> str:
+    return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
 class _TaskBuilder:
-    def __init__(self, rng: random.Random, uc: UseCase, task_id: str, ts: dt.datetime) -> None:
+    def __init__(
+        self, rng: random.Random, uc: UseCase, task_id: str, ts: dt.datetime, wastes: tuple[Waste, ...] = ()
+    ) -> None:
         self.rng, self.uc, self.task_id, self.ts = rng, uc, task_id, ts
+        self.waste = next((w for w in wastes if w.use_case == uc.name), None)
+        self.clean = any(w.clean for w in wastes)
+        self.tag: str | None = None  # the waste every event added now belongs to (a loop's extra steps)
+        self.cached_share = uc.cached_share
+        self.deployment, self.deployment_type = uc.deployment, uc.deployment_type
+        self.model, self.model_version = uc.model, uc.model_version
+        if self.waste is not None and self.waste.overpowered and rng.random() < self.waste.overpowered:
+            self.deployment, self.model, self.model_version = "gpt-4o-glbl", "gpt-4o", "2024-11-20"
+        if self.waste is not None and self.waste.interactive and uc.deployment_type is _B:
+            self.deployment, self.deployment_type = uc.deployment.replace("-batch", "-glbl"), _G
+        if self.waste is not None and self.waste.prefix:
+            self.cached_share = 0.0
+        elif self.waste is None and self.clean:
+            self.cached_share = max(uc.cached_share, 0.5)
         tenant, cost_center = _pick_tenant(rng)
         self.dims: dict[str, Any] = {
             "app": uc.app,
@@ -244,9 +290,13 @@ class _TaskBuilder:
         self, step: int, attempt: int, kind: EventKind, status: EventStatus = EventStatus.OK, **kw: Any
     ) -> None:
         latency = int(kw.pop("latency_ms", self.rng.randrange(300, 4000)))
+        suffix = kw.pop("suffix", "")
+        tag = kw.pop("waste", None) or self.tag
+        if tag is not None:
+            kw["attributes"] = {"waste": tag, **kw.pop("attributes", {})}
         self.events.append(
             UsageEvent(
-                event_id=f"{self.task_id}-s{step}-a{attempt}-{kind.value}",
+                event_id=f"{self.task_id}-s{step}-a{attempt}-{kind.value}{suffix}",
                 ts=self._next_ts(latency),
                 task_id=self.task_id,
                 step=step,
@@ -269,30 +319,59 @@ class _TaskBuilder:
                 attempt,
                 EventKind.CHAT,
                 EventStatus.RATE_LIMITED,
-                deployment=uc.deployment,
-                model=uc.model,
-                model_version=uc.model_version,
-                deployment_type=uc.deployment_type,
+                deployment=self.deployment,
+                model=self.model,
+                model_version=self.model_version,
+                deployment_type=self.deployment_type,
                 resource_id=_account(uc),
                 latency_ms=rng.randrange(20, 120),
             )
             attempt += 1
         inp = rng.randint(*uc.input_tokens) + step * rng.randint(200, 900)  # context grows with each step
         out = rng.randint(*uc.output_tokens)
-        self.add(
-            step,
-            attempt,
-            EventKind.CHAT,
-            deployment=uc.deployment,
-            model=uc.model,
-            model_version=uc.model_version,
-            deployment_type=uc.deployment_type,
-            resource_id=_account(uc),
-            input_tokens=inp,
-            cached_input_tokens=int(inp * uc.cached_share * rng.uniform(0.6, 1.0)) // 128 * 128,
-            output_tokens=out,
-            reasoning_tokens=int(out * uc.reasoning_share),
-        )
+        call: dict[str, Any] = {
+            "deployment": self.deployment,
+            "model": self.model,
+            "model_version": self.model_version,
+            "deployment_type": self.deployment_type,
+            "resource_id": _account(uc),
+            "input_tokens": inp,
+            "cached_input_tokens": int(inp * self.cached_share * rng.uniform(0.6, 1.0)) // 128 * 128,
+            "output_tokens": out,
+            "reasoning_tokens": int(out * uc.reasoning_share),
+            "request_hash": _request_hash(self.task_id, step),
+            "finish_reason": "stop",
+        }
+        if self.waste is not None:
+            attempt = self._wasted(step, attempt, call)
+        self.add(step, attempt, EventKind.CHAT, **call)
+        if self.waste is not None and rng.random() < self.waste.duplicates:
+            self.add(step, attempt, EventKind.CHAT, suffix="-repeat", waste="requests", **call)
+
+    def _wasted(self, step: int, attempt: int, call: dict[str, Any]) -> int:
+        """Inject this use case's waste into one model call; returns the attempt of the call that succeeds."""
+        waste, rng = self.waste, self.rng
+        assert waste is not None
+        if rng.random() < waste.retries:  # billed prompt, no answer: a timeout, then the retry
+            timed_out = {**call, "output_tokens": 0, "reasoning_tokens": 0, "finish_reason": None}
+            self.add(step, attempt, EventKind.CHAT, EventStatus.TIMEOUT, waste="retries", **timed_out)
+            attempt += 1
+        if rng.random() < waste.context:
+            call["input_tokens"] += waste.excess_context
+            call["attributes"] = {**call.get("attributes", {}), "waste_context": str(waste.excess_context)}
+        if self.model != self.uc.model:
+            call["attributes"] = {**call.get("attributes", {}), "waste_model": self.uc.model_version}
+        if self.deployment_type is not self.uc.deployment_type:
+            call["attributes"] = {**call.get("attributes", {}), "waste_batch": self.uc.deployment_type.value}
+        if waste.prefix:
+            call["input_tokens"] += waste.prefix
+            call["attributes"] = {**call.get("attributes", {}), "waste_prefix": str(waste.prefix)}
+        if rng.random() < waste.output:
+            call["output_tokens"] += waste.excess_output
+            call["reasoning_tokens"] = int(call["output_tokens"] * self.uc.reasoning_share)
+            call["finish_reason"] = "length"
+            call["attributes"] = {**call.get("attributes", {}), "waste_output": str(waste.excess_output)}
+        return attempt
 
     def support_calls(self, step: int) -> None:
         if self.uc.embedding:
@@ -319,12 +398,25 @@ class _TaskBuilder:
 
 
 def _build_task(
-    rng: random.Random, uc: UseCase, task_id: str, start: dt.datetime, month_end: dt.datetime
+    rng: random.Random,
+    uc: UseCase,
+    task_id: str,
+    start: dt.datetime,
+    month_end: dt.datetime,
+    wastes: tuple[Waste, ...] = (),
 ) -> SimulatedTask:
-    b = _TaskBuilder(rng, uc, task_id, start)
-    looping = rng.random() < uc.loop_rate
-    steps = rng.randint(*uc.steps) + (rng.randint(12, 25) if looping else 0)
+    b = _TaskBuilder(rng, uc, task_id, start, wastes)
+    loop_rate = uc.loop_rate
+    if b.waste is not None:
+        loop_rate = b.waste.loops if b.waste.loops or b.waste.clean else loop_rate
+    elif b.clean:
+        loop_rate = 0.0
+    looping = rng.random() < loop_rate
+    base = rng.randint(*uc.steps)
+    steps = base + (rng.randint(12, 25) if looping else 0)
     for step in range(steps):
+        if b.waste is not None and looping and step == base:
+            b.tag = "loops"
         b.support_calls(step)
         b.model_call(step)
         if uc.agent and not looping and rng.random() < 0.3:
@@ -360,9 +452,18 @@ def _build_task(
     )
 
 
-def simulate_month(year: int, month: int, *, seed: int = 42, scale: float = 1.0) -> Iterator[SimulatedTask]:
-    """Yield the tasks of one calendar month (UTC), in day order. ``scale`` multiplies the task volume."""
+def simulate_month(
+    year: int,
+    month: int,
+    *,
+    seed: int = 42,
+    scale: float = 1.0,
+    waste: Waste | Sequence[Waste] | None = None,
+) -> Iterator[SimulatedTask]:
+    """Yield the tasks of one calendar month (UTC), in day order. ``scale`` multiplies the task volume;
+    ``waste`` injects waste of a known size (and, when ``clean``, removes the simulation's own loops)."""
     rng = random.Random(seed)
+    wastes = () if waste is None else (waste,) if isinstance(waste, Waste) else tuple(waste)
     first = dt.date(year, month, 1)
     nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
     month_end = dt.datetime(nxt.year, nxt.month, 1, tzinfo=dt.UTC)
@@ -375,5 +476,5 @@ def simulate_month(year: int, month: int, *, seed: int = 42, scale: float = 1.0)
                 base = uc.tasks_per_weekday * scale  # batch runs nightly, weekends included
             for n in range(max(0, round(rng.gauss(base, base * 0.12)))):
                 task_id = f"{uc.name}-{day:%Y%m%d}-{n:05d}"
-                yield _build_task(rng, uc, task_id, _start(rng, day), month_end)
+                yield _build_task(rng, uc, task_id, _start(rng, day), month_end, wastes)
         day += dt.timedelta(days=1)

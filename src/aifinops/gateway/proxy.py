@@ -24,6 +24,7 @@ from aifinops.sources.openai_wire import (
     Usage,
     error_body,
     max_tokens_key,
+    request_hash,
     service_tier_of,
     split_model,
     status_of,
@@ -88,6 +89,7 @@ class ForwardedCall:
         self.kind, self.body, self.stream = kind, body, stream
         self.request_id = request_id
         self.client_wants_usage = want_stream_usage(body, kind) if stream else True
+        self.request_hash = request_hash(body)  # what the caller asked, before the policy's max_tokens
         if admission.max_tokens is not None:
             body[max_tokens_key(body, kind)] = admission.max_tokens
         self._payload: bytes | None = None  # the upstream body, encoded once for every attempt
@@ -281,6 +283,8 @@ class ForwardedCall:
             kind=self.kind,
             status=status,
             latency_ms=int((time.perf_counter() - started) * 1000),
+            finish_reason=usage.finish_reason,
+            request_hash=self.request_hash,
         )
         priced = self.fw.price(event)
         self.fw.recorder.record(event, priced)

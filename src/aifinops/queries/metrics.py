@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from aifinops.engine.optimize.finding import OptimizeSettings
 from aifinops.queries.budgets import budget_statuses
 from aifinops.queries.kpis import KpiReport, read_kpis
+from aifinops.queries.recommendations import recommendations_document
 from aifinops.store import Store
 from aifinops.store.budget_queries import fired_thresholds
 from aifinops.store.usage_queries import usage_totals
@@ -29,6 +31,7 @@ __all__ = [
     "cap_labels",
     "labelled_usage",
     "month_kpis",
+    "recommendation_savings",
 ]
 
 OTHER = "other"
@@ -89,6 +92,26 @@ def cap_labels(rows: Sequence[dict[str, Any]], labels: Sequence[str], cap: int) 
 def labelled_usage(store: Store, label_cap: LabelCap) -> list[dict[str, Any]]:
     """All-time usage sums per label value, status, kind and currency, each label capped by ``label_cap``."""
     return label_cap.apply(usage_totals(store, group_by=[*label_cap.labels, "status", "kind"]))
+
+
+#: The window recommendations are read over for /metrics: the last 30 days, whatever the calendar says.
+RECOMMENDATION_WINDOW = dt.timedelta(days=30)
+
+
+def recommendation_savings(
+    store: Store, *, now: dt.datetime, settings: OptimizeSettings | None = None
+) -> dict[tuple[str, str], Decimal]:
+    """Stacked savings per month by lever and currency of the recommendations over the last 30 days.
+
+    Labels stay bounded: one series per lever (eleven at most) and currency, never per scope.
+    """
+    doc = recommendations_document(store, start=now - RECOMMENDATION_WINDOW, end=now, settings=settings)
+    out: dict[tuple[str, str], Decimal] = {}
+    for rec in doc["recommendations"]:
+        for amount in rec["stacked_savings_per_month"]:
+            key = (rec["lever"], amount["currency"])
+            out[key] = out.get(key, Decimal(0)) + Decimal(amount["amount"])
+    return out
 
 
 def month_kpis(store: Store, *, now: dt.datetime) -> KpiReport:

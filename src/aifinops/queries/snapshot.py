@@ -14,6 +14,7 @@ from aifinops.queries.freshness import freshness_json
 from aifinops.queries.kpis import read_kpis
 from aifinops.queries.periods import TimeRange, billing_days
 from aifinops.queries.price_book import price_book_json
+from aifinops.queries.recommendations import recommendations_document
 from aifinops.queries.serialize import kpi_json
 from aifinops.store import Store
 from aifinops.store.allocation_queries import bucket_totals
@@ -102,8 +103,22 @@ def snapshot_document(
     as_of = min(now, q.end - dt.timedelta(microseconds=1))
     statuses = budget_statuses(store, default_tz=timezone, as_of=as_of, tenant=tenant)
     body["budgets"] = budget_statuses_json(statuses)
+    body["recommendations"] = _recommendations(store, q, tenant)
     body["price_book"] = price_book_json(store, now=now)
     return body
+
+
+_KEPT = ("rank", "lever", "scope", "action", "policy", "savings", "stacked_savings", "savings_per_month")
+
+
+def _recommendations(store: Store, q: UsageQuery, tenant: str | None) -> dict[str, Any]:
+    """The period's recommendations in short (the full ones: ``/api/recommendations``)."""
+    where = dict(q.filters) | ({"tenant": (tenant,)} if tenant is not None else {})
+    doc = recommendations_document(store, start=q.start, end=q.end, where=where)
+    return {
+        "items": [{k: r[k] for k in _KEPT} for r in doc["recommendations"]],
+        "all_applied": {k: doc["all_applied"][k] for k in ("savings", "savings_per_month")},
+    }
 
 
 def stored_snapshot(store: Store, period: str, *, timezone: str) -> dict[str, Any] | None:

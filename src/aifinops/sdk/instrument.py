@@ -19,8 +19,10 @@ from aifinops.sources.openai_wire import (
     RESPONSE_FINAL_EVENTS,
     cache_write_tokens,
     content_filtered,
+    finish_reason_of,
     is_azure_endpoint,
     is_usage_chunk,
+    request_hash,
     service_tier_of,
     split_model,
     status_of_error,
@@ -78,6 +80,8 @@ class _Call:
     tier: ProcessingTier | None = None
     status: EventStatus = EventStatus.OK
     finished: bool = False
+    request_hash: str | None = None
+    finish_reason: str | None = None
 
     @classmethod
     def start(cls, recorder: _Recorder, kind: EventKind, kwargs: dict[str, Any]) -> _Call:
@@ -85,13 +89,16 @@ class _Call:
         hide = kind is EventKind.CHAT and bool(kwargs.get("stream")) and not want_stream_usage(kwargs, kind)
         current = current_task()
         step = current.next_step() if current is not None else None
-        return cls(recorder, kind, kwargs.get("model"), current, step, hide, service_tier_of(kwargs))
+        call = cls(recorder, kind, kwargs.get("model"), current, step, hide, service_tier_of(kwargs))
+        call.request_hash = request_hash(kwargs)
+        return call
 
     def response(self, result: Any) -> Any:
         """Note a whole (non-stream) response, report the call, and hand the response back."""
         self.usage, self.model = getattr(result, "usage", None), getattr(result, "model", None)
         self.tier = service_tier_of(result) or self.tier
         self._filtered(getattr(result, "choices", None))
+        self.finish_reason = finish_reason_of(getattr(result, "choices", None))
         if getattr(result, "status", None) == "failed":
             self.status = EventStatus.ERROR
         self.finish()
@@ -110,6 +117,7 @@ class _Call:
         self.tier = service_tier_of(item) or self.tier
         choices = getattr(item, "choices", None)
         self._filtered(choices)
+        self.finish_reason = finish_reason_of(choices) or self.finish_reason
         if getattr(item, "usage", None) is not None:
             self.usage = item.usage
             return not (self.hide_usage_chunk and is_usage_chunk(choices))
@@ -158,6 +166,8 @@ class _Call:
             "model": model,
             "model_version": version,
             "latency_ms": int((time.perf_counter() - self.started) * 1000),
+            "finish_reason": self.finish_reason,
+            "request_hash": self.request_hash,
             **self.recorder.dims,
         }
         if self.task is not None:

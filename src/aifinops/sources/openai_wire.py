@@ -8,6 +8,7 @@ chunks, so nothing indexes ``choices[0]``.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,10 +30,12 @@ __all__ = [
     "content_filtered",
     "error_body",
     "estimate_input_tokens",
+    "finish_reason_of",
     "is_azure_endpoint",
     "is_usage_chunk",
     "max_tokens_key",
     "processing_tier",
+    "request_hash",
     "request_max_tokens",
     "service_tier_of",
     "split_model",
@@ -83,6 +86,7 @@ class Usage:
     model: str | None = None
     content_filtered: bool = False
     failed: bool = False
+    finish_reason: str | None = None
     cache_write_tokens: int = 0
     service_tier: ProcessingTier | None = None
 
@@ -179,6 +183,43 @@ def content_filtered(choices: Any) -> bool:
     return any(_field(c, "finish_reason") == CONTENT_FILTER for c in choices if c is not None)
 
 
+def finish_reason_of(choices: Any) -> str | None:
+    """Why generation stopped (``stop``, ``length``, ``content_filter``, ``tool_calls``): the first choice
+    that says so, or None (§2)."""
+    if not isinstance(choices, list | tuple):
+        return None
+    for choice in choices:
+        reason = _field(choice, "finish_reason") if choice is not None else None
+        if isinstance(reason, str) and reason:
+            return reason[:32]
+    return None
+
+
+#: Request fields that do not change the answer asked for: transport, accounting, tracing and caching hints.
+_UNHASHED = frozenset(
+    {"stream", "stream_options", "user", "metadata", "store", "safety_identifier", "prompt_cache_key"}
+)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON-able data: SDK objects by their dump, SDK sentinels (NOT_GIVEN) by their name."""
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else repr(value)
+
+
+def request_hash(body: Mapping[str, Any]) -> str:
+    """The hash of a normalized request: identical requests (model, messages, tools, settings) share it
+    whatever their key order, stream flag or user id, so repeats inside a task can be counted.
+
+    >>> a = request_hash({"model": "m", "messages": [], "stream": True})
+    >>> a == request_hash({"messages": [], "model": "m"}), len(a)
+    (True, 32)
+    """
+    kept = {str(k): v for k, v in body.items() if k not in _UNHASHED}
+    data = orjson.dumps(kept, option=orjson.OPT_SORT_KEYS, default=_plain)
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
 def is_usage_chunk(choices: Any) -> bool:
     """Whether a chunk carrying usage is the extra ``include_usage`` one (``choices == []``, §3.1)."""
     return isinstance(choices, list) and not choices
@@ -197,6 +238,7 @@ def usage_from_body(obj: Any) -> Usage:
         model=obj.get("model") or None,
         content_filtered=filtered,
         failed=failed,
+        finish_reason=finish_reason_of(obj.get("choices")),
         cache_write_tokens=cache_write_tokens(usage) if isinstance(usage, dict) else 0,
         service_tier=service_tier_of(obj),
     )

@@ -181,7 +181,16 @@ def _event(
         status=_status(span),
         latency_ms=latency_ms,
         tool_name=_text(attrs.get("gen_ai.tool.name")),
+        finish_reason=_finish_reason(attrs),
+        request_hash=(_text(attrs.get("aifinops.request_hash")) or "")[:64] or None,
     )
+
+
+def _finish_reason(attrs: Mapping[str, AttrValue]) -> str | None:
+    """The first of ``gen_ai.response.finish_reasons`` (one per choice)."""
+    finish = attrs.get("gen_ai.response.finish_reasons")
+    first = finish[0] if isinstance(finish, tuple) and finish else None
+    return first[:32] if isinstance(first, str) and first else None
 
 
 def _times(span: Span) -> tuple[dt.datetime, int]:

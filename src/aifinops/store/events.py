@@ -81,6 +81,8 @@ EVENT_COLUMNS = (
     "unpriced_reason",
     "source",
     "ingested_at",
+    "finish_reason",
+    "request_hash",
 )
 if tuple(c.name for c in usage_events.columns if c.name != "id") != EVENT_COLUMNS:  # pragma: no cover
     raise ImportError("usage_events columns changed: update EVENT_COLUMNS and event_values together")
@@ -157,6 +159,8 @@ def event_values(
         (priced.unpriced_reason or "")[:256] or None,
         source,
         ingested_at,
+        event.finish_reason,
+        event.request_hash,
     )
 
 

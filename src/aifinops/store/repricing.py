@@ -23,6 +23,7 @@ from aifinops.domain import (
 from aifinops.engine.usage_buckets import EPOCH, to_hour
 from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
 from aifinops.store.meter_tables import usage_meter_daily
+from aifinops.store.optimize_days import drop_days
 from aifinops.store.store import Store
 from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
 
@@ -76,6 +77,8 @@ def _event(r: Any) -> UsageEvent:
         status=EventStatus(r.status),
         latency_ms=r.latency_ms,
         tool_name=r.tool_name,
+        finish_reason=r.finish_reason,
+        request_hash=r.request_hash,
     )
 
 
@@ -178,6 +181,7 @@ def rebuild_rollups(conn: Connection, start: dt.datetime, end: dt.datetime, task
     conn.execute(delete(usage_daily).where(usage_daily.c.day >= d0, usage_daily.c.day < d1))
     m = usage_meter_daily.c
     conn.execute(delete(usage_meter_daily).where(m.day >= d0, m.day < d1))
+    drop_days(conn, d0, d1)  # the optimizer's daily groups are built again when next read
     roll_up(
         conn,
         "hour >= ? AND hour < ?" if conn.dialect.name == "sqlite" else "hour >= %s AND hour < %s",

@@ -132,6 +132,8 @@ usage_events = Table(
     Column("unpriced_reason", String(256)),
     Column("source", String(32), nullable=False),
     Column("ingested_at", UtcDateTime(), nullable=False),
+    Column("finish_reason", String(32)),
+    Column("request_hash", String(64)),
 )
 
 #: The key of an hourly usage rollup row, and the sums it carries.

@@ -1,0 +1,1 @@
+"""Optimize: recommendations in the levers' order, each priced by the what-if of its own scenario."""

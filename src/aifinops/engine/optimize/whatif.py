@@ -1,0 +1,89 @@
+"""The what-if: a scenario's parts applied in the levers' order to one workload, priced before and after.
+
+Recommendations are priced by this same function: a recommendation's savings are the what-if of its own
+scenario (standalone), or of its scenario after those of the recommendations before it (stacked).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from aifinops.engine.optimize.levers import LEVERS
+from aifinops.engine.optimize.scenario import LEVER_IDS, ScenarioPart
+from aifinops.engine.optimize.workload import Workload, succeeded, workload_costs
+
+__all__ = ["WhatIf", "apply_parts", "compare", "what_if"]
+
+_ASSUMPTIONS = {
+    "requests": "a repeated request inside a task reuses the first answer",
+    "loops": "a task cut off by a step cap counts as failed",
+    "retries": "once a retry cause is fixed the first attempt succeeds",
+    "context": "input above a context limit is trimmed; cached tokens stay cached",
+    "output": "output above max_tokens is not generated",
+    "routing": "a routed call needs as many tokens on the cheaper model, which succeeds as often",
+    "caching": "the stable prefix is served from the prompt cache at the cached-input price",
+    "batch": "calls moved to Batch cost the Batch prices and are answered within 24 hours",
+    "provisioning": "PTU hours at the price book's hourly price; tokens above capacity spill over to PAYG",
+}
+
+
+_CAPACITY = "provisioned deployments cost their PTU hours at the price book's hourly price, not per token"
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """Estimated cost (nanos per currency) and successful tasks before and after a scenario, in ``scope``."""
+
+    before: Mapping[str, Decimal]
+    after: Mapping[str, Decimal]
+    succeeded_before: int
+    succeeded_after: int
+    assumptions: tuple[str, ...]
+
+    def saved(self) -> dict[str, Decimal]:
+        return {c: v - self.after.get(c, Decimal(0)) for c, v in self.before.items()}
+
+    def per_task(self, after: bool) -> dict[str, Decimal | None]:
+        costs, tasks = (self.after, self.succeeded_after) if after else (self.before, self.succeeded_before)
+        return {c: (v / tasks if tasks else None) for c, v in costs.items()}
+
+
+def apply_parts(workload: Workload, parts: Sequence[ScenarioPart]) -> Workload:
+    """``workload`` after each part, in the levers' order (stable within a lever)."""
+    for part in sorted(parts, key=lambda p: LEVER_IDS.index(p.lever)):
+        workload = LEVERS[part.lever].apply(part, workload)
+    return workload
+
+
+def compare(
+    before: Workload, after: Workload, parts: Sequence[ScenarioPart], scope: Mapping[str, str] | None = None
+) -> WhatIf:
+    """Two states of one workload priced the same way, within ``scope`` (everything when None)."""
+    use_cases: set[str | None] | None = None if not scope or "use_case" not in scope else {scope["use_case"]}
+    return WhatIf(
+        before=workload_costs(before, scope),
+        after=workload_costs(after, scope),
+        succeeded_before=succeeded(before.tasks, use_cases),
+        succeeded_after=succeeded(after.tasks, use_cases),
+        assumptions=tuple(
+            dict.fromkeys(
+                [
+                    *(_ASSUMPTIONS[p.lever] for p in parts if p.lever in _ASSUMPTIONS),
+                    *(
+                        _CAPACITY
+                        for c in (*before.capacities.values(), *after.capacities.values())
+                        if c.owned
+                    ),
+                ]
+            )
+        ),
+    )
+
+
+def what_if(
+    workload: Workload, parts: Sequence[ScenarioPart], scope: Mapping[str, str] | None = None
+) -> WhatIf:
+    """Cost and successful tasks of ``workload`` before and after ``parts``."""
+    return compare(workload, apply_parts(workload, parts), parts, scope)

@@ -1,0 +1,185 @@
+"""The workload the optimizer reasons about: calls grouped by who made them, how and at what price, and the
+tasks they served — small enough to transform and price many times (aggregated by the store, never events).
+
+A call group is priced by the meters its events were priced at: ``(input − cached) × input + cached ×
+cached input + output × output + quantity × unit``. Every lever transforms groups; nothing else prices them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from aifinops.engine.optimize.ptu import Capacity, capacity_cost
+
+__all__ = [
+    "NO_STEP",
+    "SCOPE_KEYS",
+    "CallGroup",
+    "Cell",
+    "Meters",
+    "TaskGroup",
+    "Workload",
+    "cost_nanos",
+    "costs_by_currency",
+    "succeeded",
+    "workload_costs",
+]
+
+#: The dimensions a scope may name, in the order a scope is written.
+SCOPE_KEYS = ("app", "use_case", "agent", "deployment", "model", "deployment_type", "region", "kind")
+#: The step of calls that name none.
+NO_STEP = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """Who made the calls and on what: the dimensions a recommendation's scope names."""
+
+    use_case: str | None
+    app: str | None = None
+    agent: str | None = None
+    deployment: str | None = None
+    model: str | None = None
+    deployment_type: str | None = None
+    region: str | None = None
+    kind: str = "chat"
+    currency: str = "USD"
+
+    def matches(self, scope: Mapping[str, str]) -> bool:
+        return all(getattr(self, k) == v for k, v in scope.items())
+
+    def scope(self, keys: Iterable[str]) -> dict[str, str]:
+        return {k: v for k in keys if (v := getattr(self, k)) is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Meters:
+    """Prices in nanos of the currency per token (or per unit of quantity); None = that meter not charged."""
+
+    input: Decimal | None = None
+    cached_input: Decimal | None = None
+    output: Decimal | None = None
+    unit: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallGroup:
+    """Calls alike in cell, prices, step, attempt, status, duplication, stop reason and size class.
+
+    ``step`` counts from the use case's first step (0), ``NO_STEP`` when the calls name none; ``attempt`` is 1
+    for first attempts; ``outcome`` is the outcome of the task the calls served (None: no outcome).
+    """
+
+    cell: Cell
+    meters: Meters
+    calls: int
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    quantity: Decimal = Decimal(0)
+    step: int = NO_STEP
+    attempt: int = 1
+    status: str = "ok"
+    duplicate: bool = False
+    length_stop: bool = False
+    outcome: str | None = None
+    samples: tuple[str, ...] = ()  # a few task ids of these calls
+    batch_meters: Meters | None = None  # the same model's Batch prices, where a batch deployment type exists
+
+    def scaled(self, share: Decimal) -> CallGroup:
+        """The same calls with every count multiplied by ``share`` (0 ≤ share ≤ 1), rounded down."""
+        return replace(
+            self,
+            calls=int(self.calls * share),
+            input_tokens=int(self.input_tokens * share),
+            cached_input_tokens=int(self.cached_input_tokens * share),
+            output_tokens=int(self.output_tokens * share),
+            quantity=self.quantity * share,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskGroup:
+    """Tasks of one use case alike in step count and outcome."""
+
+    use_case: str | None
+    steps: int  # steps run (0 when the calls name no step)
+    outcome: str | None
+    tasks: int
+    model: str | None = None  # the model the tasks ran on (the first by name when several)
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A period's calls and tasks."""
+
+    start: dt.datetime
+    end: dt.datetime
+    groups: tuple[CallGroup, ...]
+    tasks: tuple[TaskGroup, ...]
+    assumptions: tuple[str, ...] = ()
+    daily_calls: Mapping[str | None, Mapping[int, int]] = field(default_factory=dict)  # use case → day → n
+    capacities: Mapping[str, Capacity] = field(default_factory=dict)  # deployment → provisioned throughput
+
+    @property
+    def days(self) -> Decimal:
+        return Decimal((self.end - self.start).total_seconds()) / 86_400
+
+
+def cost_nanos(g: CallGroup) -> Decimal:
+    """The estimated cost of a call group in nanos of its currency (exact, not rounded).
+
+    >>> g = CallGroup(Cell("qa"), Meters(Decimal("2"), Decimal("0.5"), Decimal("8")), 1, 1000, 200, 100)
+    >>> cost_nanos(g)
+    Decimal('2500.0')
+    """
+    m = g.meters
+    uncached = g.input_tokens - g.cached_input_tokens
+    total = Decimal(0)
+    if m.input is not None:
+        total += uncached * m.input
+    if g.cached_input_tokens:
+        total += g.cached_input_tokens * (m.cached_input if m.cached_input is not None else m.input or 0)
+    if m.output is not None:
+        total += g.output_tokens * m.output
+    if m.unit is not None:
+        total += g.quantity * m.unit
+    return total
+
+
+def costs_by_currency(
+    groups: Iterable[CallGroup], scope: Mapping[str, str] | None = None
+) -> dict[str, Decimal]:
+    """Nanos per currency of the groups in ``scope`` (all when None); free calls have no currency."""
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    for g in groups:
+        if g.cell.currency and (scope is None or g.cell.matches(scope)):
+            out[g.cell.currency] += cost_nanos(g)
+    return dict(out)
+
+
+def workload_costs(workload: Workload, scope: Mapping[str, str] | None = None) -> dict[str, Decimal]:
+    """Nanos per currency of ``workload`` in ``scope``: its calls, except those of deployments priced by
+    provisioned units, whose units and spillover are counted instead (in scopes of deployment or model)."""
+    owned = {name for name, cap in workload.capacities.items() if cap.owned}
+    out = costs_by_currency((g for g in workload.groups if g.cell.deployment not in owned), scope)
+    for name in sorted(owned):
+        cap = workload.capacities[name]
+        if scope is None or (
+            set(scope) <= {"deployment", "model"}
+            and scope.get("deployment", name) == name
+            and scope.get("model", cap.model) == cap.model
+        ):
+            out[cap.currency] = out.get(cap.currency, Decimal(0)) + capacity_cost(cap, cap.units)
+    return out
+
+
+def succeeded(tasks: Iterable[TaskGroup], use_cases: set[str | None] | None = None) -> int:
+    """Successful tasks (of ``use_cases`` when given)."""
+    return sum(
+        t.tasks for t in tasks if t.outcome == "succeeded" and (use_cases is None or t.use_case in use_cases)
+    )
