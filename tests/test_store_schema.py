@@ -31,9 +31,11 @@ def test_migrations_build_exactly_the_tables_the_code_defines(store: Store) -> N
     import aifinops.store.allocation_tables
     import aifinops.store.budget_tables
     import aifinops.store.cost_tables
+    import aifinops.store.job_leases
     import aifinops.store.log_watermarks
     import aifinops.store.meter_tables
     import aifinops.store.optimize_tables
+    import aifinops.store.rollup_tables
     import aifinops.store.snapshots  # noqa: F401  (register their tables on the shared metadata)
     from aifinops.store.tables import metadata
 

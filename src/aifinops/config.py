@@ -385,6 +385,11 @@ class Settings(BaseSettings):
     context_thresholds: Annotated[dict[str, int], NoDecode, BeforeValidator(_json_value)] = Field(
         default_factory=dict
     )
+    # Replicas of serve share scheduled jobs through leased rows: a dead replica's turn is taken over after
+    # the lease runs out; each replica looks at each job's row every poll.
+    schedule_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    schedule_poll_seconds: float = Field(default=5.0, ge=0.1, le=600)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)  # running jobs may finish on SIGTERM
 
     @field_validator("database_url")
     @classmethod

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from aifinops.cli.signals import graceful_sigterm
 from aifinops.config import Settings, load_settings
 from aifinops.errors import ValidationError
+from aifinops.jobs.schedule import Schedule
 from aifinops.store import Store
 
 __all__ = ["register"]
@@ -28,9 +29,10 @@ def db_upgrade() -> None:
     from aifinops.jobs.price_sync import seed_snapshot
 
     store = Store.from_settings(load_settings())
-    heads = store.upgrade()
+    with store.migration_lock():  # replicas migrating at once: one seeds, the others find prices
+        heads = store.upgrade()
+        seeded = seed_snapshot(store, now=dt.datetime.now(dt.UTC))
     typer.echo(f"database {store.safe_url} is at {', '.join(heads)}")
-    seeded = seed_snapshot(store, now=dt.datetime.now(dt.UTC))
     if seeded is not None:
         snapshot, saved = seeded
         captured = snapshot.captured_at.date().isoformat() if snapshot.captured_at else "an unknown date"
@@ -217,7 +219,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
 ) -> None:
-    """Serve the API, the dashboard and /metrics."""
+    """Serve the API, the dashboard and /metrics, and run the scheduled jobs (shared with other replicas)."""
     import uvicorn
 
     from aifinops.api.app import check_bind, create_app
@@ -228,71 +230,32 @@ def serve(
     store.check_schema()
     console.print(check_bind(host, store))
     app = create_app(settings, store=store, host=host)
-    stop = _start_collector(settings, store)
+    schedule = _start_schedule(settings, store)
     console.print(f"serving on http://{host}:{port}  (dashboard: /, docs: /docs, metrics: /metrics)")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # SIGTERM / SIGINT: uvicorn stops accepting, finishes the requests in flight, then returns here.
+        with graceful_sigterm():
+            uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
-        stop.set()
+        released = schedule.stop(grace=settings.shutdown_grace_seconds)
+        if released:
+            console.print(f"stopped with {', '.join(released)} unfinished: another replica runs them now")
+    console.print("serve stopped")
 
 
-def _start_collector(settings: Settings, store: Store) -> threading.Event:
+def _start_schedule(settings: Settings, store: Store) -> Schedule:
     """Beside the API: budgets evaluated and alerted on a schedule, and the configured Azure sources
-    collected on theirs (no collector when none is set)."""
-    from aifinops.jobs.budgets import watch_budgets
-    from aifinops.jobs.collect import build_collector, run_scheduled
-    from aifinops.jobs.snapshots import keep_snapshots
+    collected on theirs; every replica on the same database runs each turn once between them."""
+    from aifinops.jobs.serve_jobs import build_schedule
 
-    stop = threading.Event()
-    threading.Thread(
-        target=watch_budgets,
-        name="aifinops-budgets",
-        daemon=True,
-        kwargs={
-            "settings": settings,
-            "store": store,
-            "stop": stop,
-            "interval": settings.budget_check_seconds,
-        },
-    ).start()
-    _start_price_sync(settings, store, stop)
-    a = settings.azure
-    if not (a.cost_scopes or a.export_paths or a.export_blob_url or a.monitor_resources or a.subscriptions):
+    schedule = build_schedule(settings, store)
+    if not any(name.startswith("collect:") for name in schedule.jobs):
         console.print("no Azure source configured (AIFINOPS_AZURE__COST_SCOPES, …): the collector is off")
-        return stop
-    collector = build_collector(settings, store)
-    threading.Thread(
-        target=run_scheduled,
-        name="aifinops-collector",
-        daemon=True,
-        kwargs={
-            "collector": collector,
-            "stop": stop,
-            "intervals": a.collect_interval_seconds,
-            "on_summary": lambda _summary: keep_snapshots(
-                store, timezone=settings.timezone, now=dt.datetime.now(dt.UTC)
-            ),
-        },
-    ).start()
-    console.print(f"collector: every source on its schedule ({a.collect_interval_seconds or 'defaults'})")
-    return stop
-
-
-def _start_price_sync(settings: Settings, store: Store, stop: threading.Event) -> None:
-    """Beside the API: the Retail Prices API re-read on its schedule (off when the interval is 0)."""
-    from aifinops.jobs.price_sync import watch_prices
-
-    interval = settings.azure.retail_prices_sync_seconds
-    if not interval:
+    if "prices" not in schedule.jobs:
         console.print("price sync: off (AIFINOPS_AZURE__RETAIL_PRICES_SYNC_SECONDS=0)")
-        return
-    threading.Thread(
-        target=watch_prices,
-        name="aifinops-prices",
-        daemon=True,
-        kwargs={"settings": settings, "store": store, "stop": stop, "interval": float(interval)},
-    ).start()
-    console.print(f"price sync: Retail Prices API every {interval} s when reachable")
+    schedule.start()
+    console.print(f"scheduled jobs ({schedule.holder}): {', '.join(sorted(schedule.jobs))}")
+    return schedule
 
 
 def register(app: typer.Typer) -> None:

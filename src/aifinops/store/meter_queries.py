@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from aifinops.engine.usage_buckets import to_day
 from aifinops.store.meter_tables import METER_PRICE_IDS, METER_SUMS, usage_meter_daily
+from aifinops.store.rollups import rolled_up
 from aifinops.store.store import Store
 
 __all__ = ["meter_rows"]
@@ -40,6 +41,7 @@ def meter_rows(
 ) -> list[dict[str, Any]]:
     """Per value of ``keys`` over the UTC days ``[start, end)``: the ``sums``. ``priced_with_account``: only
     priced events with a resource id."""
+    rolled_up(store)  # every event stored before this read is counted
     m = usage_meter_daily.c
     cols = [_key(k) for k in keys]
     where = [m.day >= to_day(start), m.day < to_day(end)]

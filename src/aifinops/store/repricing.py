@@ -21,9 +21,11 @@ from aifinops.domain import (
     plain,
 )
 from aifinops.engine.usage_buckets import EPOCH, to_hour
+from aifinops.store import task_kpi_rollup
 from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
 from aifinops.store.meter_tables import usage_meter_daily
 from aifinops.store.optimize_days import drop_days
+from aifinops.store.rollups import catch_up_in
 from aifinops.store.store import Store
 from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
 
@@ -134,6 +136,7 @@ class RepricingStore:
         record the run with totals before and after."""
         tally = _Tally()
         with self.store.session() as conn:
+            catch_up_in(conn)  # the rollups rebuilt below must not meet events still to be rolled up
             for r in _event_rows(conn, start, end):
                 new = event_row(_event(r), price(_event(r)), source=r.source, now=now)
                 tally.events += 1
@@ -167,7 +170,12 @@ class RepricingStore:
 
 
 def rebuild_rollups(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[str]) -> None:
-    """Recompute the rollup rows that cover ``[start, end)`` (and the rows of ``tasks``) from the events."""
+    """Recompute the rollup rows that cover ``[start, end)`` (and the rows of ``tasks``) from the events.
+
+    The events still above the rollup watermark are rolled up first (a no-op when the caller did so at the
+    start of its transaction, as it should on PostgreSQL to take the catch-up's lock before its updates).
+    """
+    catch_up_in(conn)
     h0 = to_hour(start)
     h1 = -(-int((end - EPOCH).total_seconds()) // 3600)  # the hour containing ``end``, rounded up
     d0, d1 = h0 // 24, -(-h1 // 24)
@@ -189,8 +197,19 @@ def rebuild_rollups(conn: Connection, start: dt.datetime, end: dt.datetime, task
         tables=("day", "meter"),
     )
     ids = sorted(tasks)
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    task_kpi_rollup.mark_tasks(conn)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ", ".join([mark] * len(chunk))
+        task_kpi_rollup.add_tasks(
+            conn, f"SELECT tenant, task_id FROM task_rollup WHERE task_id IN ({marks})", tuple(chunk)
+        )
+    task_kpi_rollup.apply(conn, -1)  # the tasks' aggregates follow their re-priced rows
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         conn.execute(delete(task_rollup).where(task_rollup.c.task_id.in_(chunk)))
-        marks = ", ".join(["?" if conn.dialect.name == "sqlite" else "%s"] * len(chunk))
+        marks = ", ".join([mark] * len(chunk))
         roll_up(conn, f"task_id IN ({marks})", tuple(chunk), tables=("task",))
+    task_kpi_rollup.apply(conn, 1)
+    task_kpi_rollup.refresh_split(conn)

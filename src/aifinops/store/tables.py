@@ -134,6 +134,7 @@ usage_events = Table(
     Column("ingested_at", UtcDateTime(), nullable=False),
     Column("finish_reason", String(32)),
     Column("request_hash", String(64)),
+    sqlite_autoincrement=True,  # ids never reused: the rollup watermark counts on it
 )
 
 #: The key of an hourly usage rollup row, and the sums it carries.
