@@ -377,6 +377,10 @@ class Settings(BaseSettings):
     budgets: Mappings = Field(default_factory=list)
     alert_channels: Mappings = Field(default_factory=list)
     budget_check_seconds: float = Field(default=300.0, ge=10, le=86_400)  # serve evaluates budgets this often
+    # Raw usage events kept: this many full UTC months before the current one (None: all, the default); serve
+    # applies it every retention_check_seconds (roll-ups, task figures, allocations and snapshots stay).
+    retention_keep_months: int | None = Field(default=None, ge=1, le=1200)
+    retention_check_seconds: float = Field(default=3600.0, ge=60, le=7 * 86_400)
     # Client model names → meter family (added to engine.model_aliases.DEFAULT_ALIASES), and the input tokens
     # past which a model is priced at its long-context meters (default 272,000).
     model_aliases: Annotated[dict[str, str], NoDecode, BeforeValidator(_json_value)] = Field(

@@ -45,3 +45,9 @@ def test_the_price_sync_is_a_job_looked_at_hourly_at_most_and_off_at_zero(sqlite
     assert often.jobs["prices"].interval == dt.timedelta(minutes=10)
     off = build_schedule(load_settings(azure={"retail_prices_sync_seconds": 0}), sqlite_store)
     assert "prices" not in off.jobs
+
+
+def test_retention_is_a_job_when_configured_and_off_by_default(sqlite_store: Store) -> None:
+    assert "retention" not in build_schedule(load_settings(), sqlite_store).jobs
+    on = build_schedule(load_settings(retention_keep_months=3, retention_check_seconds=600), sqlite_store)
+    assert on.jobs["retention"].interval == dt.timedelta(minutes=10)

@@ -1,4 +1,4 @@
-"""Core commands: serve, db upgrade, keys, reprice, estimate-provisioned."""
+"""Core commands: serve, db upgrade, keys, reprice, estimate-provisioned, retention."""
 
 from __future__ import annotations
 
@@ -180,6 +180,39 @@ def reprice(
         typer.echo(f"  {currency}: {t['before']} → {t['after']} (estimated)")
 
 
+def retention(
+    keep_months: Annotated[
+        int | None,
+        typer.Option(
+            help="Full UTC months of raw events to keep before the current one "
+            "(default AIFINOPS_RETENTION_KEEP_MONTHS)."
+        ),
+    ] = None,
+) -> None:
+    """Drop raw usage events older than the kept months; roll-ups, task figures, allocations and snapshots
+    stay exact."""
+    from aifinops.jobs.retention import run_retention
+
+    settings = load_settings()
+    months = keep_months if keep_months is not None else settings.retention_keep_months
+    if months is None:
+        raise ValidationError(
+            "say how many months to keep: --keep-months N or AIFINOPS_RETENTION_KEEP_MONTHS",
+            field="keep_months",
+        )
+    if months < 1:
+        raise ValidationError(f"--keep-months must be at least 1, got {months}", field="keep_months")
+    store = Store.from_settings(settings)
+    store.check_schema()
+    with console.status("applying retention…"):
+        report = run_retention(store, keep_months=months, now=dt.datetime.now(dt.UTC))
+    dropped = f" ({len(report.dropped_partitions)} monthly partitions)" if report.dropped_partitions else ""
+    typer.echo(
+        f"kept events from {report.horizon:%Y-%m-%d} on: "
+        f"dropped {report.deleted_events} older events{dropped}"
+    )
+
+
 def estimate_provisioned(
     from_: Annotated[str, typer.Option("--from", help="First UTC day to estimate (YYYY-MM-DD).")],
     to: Annotated[str, typer.Option("--to", help="Day after the last one (exclusive).")],
@@ -247,7 +280,9 @@ def _start_schedule(settings: Settings, store: Store) -> Schedule:
     """Beside the API: budgets evaluated and alerted on a schedule, and the configured Azure sources
     collected on theirs; every replica on the same database runs each turn once between them."""
     from aifinops.jobs.serve_jobs import build_schedule
+    from aifinops.store.partitions import ensure_partitions, months_ahead
 
+    ensure_partitions(store, months_ahead(dt.datetime.now(dt.UTC)))  # the coming months' event partitions
     schedule = build_schedule(settings, store)
     if not any(name.startswith("collect:") for name in schedule.jobs):
         console.print("no Azure source configured (AIFINOPS_AZURE__COST_SCOPES, …): the collector is off")
@@ -262,5 +297,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(keys_app, name="keys")
     app.command("reprice")(reprice)
+    app.command("retention")(retention)
     app.command("estimate-provisioned")(estimate_provisioned)
     app.command("serve")(serve)

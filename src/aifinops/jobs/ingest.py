@@ -26,6 +26,7 @@ class IngestResult:
     accepted: int
     duplicates: int
     unpriced: int
+    past_retention: tuple[str, ...] = ()  # ids of events refused: older than the retention horizon
     # model → the version events without model_version were priced at (the version in effect)
     inferred_versions: Mapping[str, str] = field(default_factory=dict)
 
@@ -99,6 +100,7 @@ class Ingestor:
             accepted=result.inserted,
             duplicates=result.duplicates,
             unpriced=result.unpriced,
+            past_retention=result.past_retention,
             inferred_versions=inferred,
         )
 

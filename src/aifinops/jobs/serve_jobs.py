@@ -3,7 +3,7 @@
 Budgets are evaluated (and their alerts raised) every ``budget_check_seconds``; the Retail Prices API is
 re-read when the price book is ``azure.retail_prices_sync_seconds`` old (looked at hourly at most); each
 configured Azure source is collected on its own interval, and the period snapshots are kept after each
-collection.
+collection; raw events past ``retention_keep_months`` are dropped every ``retention_check_seconds`` when set.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from aifinops.config import Settings
 from aifinops.jobs.budgets import evaluate_and_alert
 from aifinops.jobs.collect import DEFAULT_INTERVALS, Collector, build_collector, collection_window
 from aifinops.jobs.price_sync import CHECK_SECONDS, sync_if_due
+from aifinops.jobs.retention import retain
 from aifinops.jobs.schedule import Schedule
 from aifinops.jobs.snapshots import keep_snapshots
 from aifinops.store import Store
@@ -34,6 +35,9 @@ def build_schedule(settings: Settings, store: Store, *, collector: Collector | N
         poll_seconds=settings.schedule_poll_seconds,
     )
     schedule.every("budgets", settings.budget_check_seconds, lambda: check_budgets(settings, store))
+    if settings.retention_keep_months is not None:  # off by default
+        keep = settings.retention_keep_months
+        schedule.every("retention", settings.retention_check_seconds, partial(retain, store, keep))
     sync_every = settings.azure.retail_prices_sync_seconds
     if sync_every:  # 0: off
         sync = partial(sync_if_due, settings, store, float(sync_every))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,8 @@ from aifinops.engine.usage_buckets import EPOCH
 from aifinops.errors import StoreDataError, StoreError
 from aifinops.store.freshness import touch_freshness
 from aifinops.store.meter_rollup import meter_rollup_sql
+from aifinops.store.partitions import ensure_partitions, known_partitions, month_of
+from aifinops.store.retention import retention_horizon
 from aifinops.store.store import Store, retrying
 from aifinops.store.tables import ROLLUP_SUMS, usage_events
 
@@ -44,6 +46,7 @@ class InsertResult:
     inserted: int
     duplicates: int
     unpriced: int = 0  # of the inserted events
+    past_retention: tuple[str, ...] = ()  # ids of events refused for being older than the retention horizon
 
 
 #: ``usage_events`` columns in the order :func:`event_values` produces them (checked against the table).
@@ -301,7 +304,8 @@ class EventStore:
     """Usage events in the store.
 
     The insert path uses the driver directly (one executemany per table): SQLAlchemy's per-row parameter
-    processing cost more than the database itself on this hot path.
+    processing cost more than the database itself on this hot path. Events from before the retention horizon
+    (see ``retention.py``) are refused: their months are gone, and so is the record of their ids.
     """
 
     def __init__(self, store: Store) -> None:
@@ -314,23 +318,43 @@ class EventStore:
         # In event_id order, so that concurrent batches lock the ids they share in the same order.
         for row in sorted(rows, key=lambda r: r[0]):
             unique.setdefault(row[0], row)
+        if self.store.dialect == "postgresql":
+            self._ensure_partitions(unique.values())
         return retrying(lambda: self._insert_once(unique, len(rows), source=source, now=now))
 
     def _insert_once(
         self, unique: dict[str, tuple[Any, ...]], received: int, *, source: str, now: dt.datetime
     ) -> InsertResult:
         with self.store.session() as conn:
+            kept, past = _within_retention(conn, unique)
             if conn.dialect.name == "postgresql":
-                fresh = self._insert_postgres(conn, unique)
+                fresh = self._insert_postgres(conn, kept)
             else:
-                fresh = self._insert_sqlite(conn, unique)
+                fresh = self._insert_sqlite(conn, kept)
             if fresh:
                 last = max(r[_TS] for r in fresh)
                 if isinstance(last, str):
                     last = dt.datetime.fromisoformat(last).replace(tzinfo=dt.UTC)
                 self._touch_freshness(conn, source, now, last)
         unpriced = sum(r[_COST] is None for r in fresh)
-        return InsertResult(inserted=len(fresh), duplicates=received - len(fresh), unpriced=unpriced)
+        return InsertResult(
+            inserted=len(fresh),
+            duplicates=received - len(fresh) - len(past),
+            unpriced=unpriced,
+            past_retention=past,
+        )
+
+    def _ensure_partitions(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Create the partitions of the rows' months this process has not seen yet (none for months before
+        the retention horizon: those rows are refused)."""
+        months = {month_of(r[_TS]) for r in rows}
+        if not (months - known_partitions(self.store)):
+            return
+        with self.store.reader() as conn:
+            horizon = retention_horizon(conn)
+        if horizon is not None:
+            months = {m for m in months if m >= month_of(horizon)}
+        ensure_partitions(self.store, months)
 
     @property
     def sqlite(self) -> bool:
@@ -339,9 +363,11 @@ class EventStore:
 
     @staticmethod
     def _insert_postgres(conn: Connection, unique: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """COPY the batch into a transaction-scoped staging table, then one INSERT … ON CONFLICT DO NOTHING
-        RETURNING tells exactly which rows are new, even under concurrency (in event_id order, so that
-        concurrent batches lock the ids they share in the same order)."""
+        """COPY the batch into a transaction-scoped staging table, then one INSERT … SELECT … RETURNING tells
+        exactly which rows are new, even under concurrency (in event_id order, so that concurrent batches lock
+        the ids they share in the same order): the table's insert trigger claims each event id in
+        ``usage_event_ids`` and skips the row whose id was taken (a second writer of the same id waits for the
+        first to commit), as ON CONFLICT DO NOTHING would on an unpartitioned table (see partitions.py)."""
         if not unique:
             return []
         # Created in the transaction (a rolled-back one takes its creation with it); kept per connection.
@@ -359,7 +385,7 @@ class EventStore:
                 raise _copy_data_error(exc) from None
             cursor.execute(
                 f"INSERT INTO usage_events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_STAGE} "
-                "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+                "ORDER BY event_id RETURNING event_id"
             )
             keys = [r[0] for r in cursor.fetchall()]
         finally:
@@ -398,3 +424,19 @@ class EventStore:
     @staticmethod
     def _touch_freshness(conn: Connection, source: str, now: dt.datetime, last_ts: dt.datetime) -> None:
         touch_freshness(conn, f"usage:{source}", now=now, last_data_ts=last_ts)
+
+
+def _within_retention(
+    conn: Connection, unique: dict[str, tuple[Any, ...]]
+) -> tuple[dict[str, tuple[Any, ...]], tuple[str, ...]]:
+    """The rows at or after the retention horizon, and the ids of those before it.
+
+    On PostgreSQL the horizon is read FOR SHARE: retention waits for this transaction, and this one for a
+    retention in progress, so no event lands in a month being dropped.
+    """
+    horizon = retention_horizon(conn, lock=True)
+    if horizon is None:
+        return unique, ()
+    bound: Any = sqlite_time(horizon) if conn.dialect.name == "sqlite" else horizon
+    kept = {k: r for k, r in unique.items() if r[_TS] >= bound}
+    return kept, tuple(k for k in unique if k not in kept)
