@@ -151,6 +151,8 @@ class ProvisionedSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     deployments: dict[str, ProvisionedDeployment] = Field(default_factory=dict)
+    # serve re-estimates the previous and current day this often, and the two months once a day (0: off)
+    estimate_seconds: int = Field(default=3600, ge=0, le=86_400)
 
 
 class ReviewSettings(BaseModel):

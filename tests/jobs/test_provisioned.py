@@ -4,11 +4,12 @@ the rollups and KPIs following, and a second run changing nothing (SQLite and Po
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from aifinops.config import ProvisionedDeployment, ProvisionedSettings
+from aifinops.config import ProvisionedDeployment, ProvisionedSettings, Settings
 from aifinops.domain import (
     Basis,
     DeploymentType,
@@ -21,6 +22,7 @@ from aifinops.domain import (
 )
 from aifinops.jobs.ingest import Ingestor
 from aifinops.jobs.provisioned import estimate_provisioned
+from aifinops.jobs.provisioned_watch import estimate_window, watch_provisioned
 from aifinops.queries.kpis import read_kpis
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
@@ -180,3 +182,36 @@ def test_reserved_units_cost_the_reservation_rate(store: Store) -> None:
     # an hour = 1 unit × 0.50 + 1 unit × 2.00; no capacity known: used hours are wholly their calls'
     assert (ptu.units, ptu.cost, ptu.used, ptu.idle) == (2, Decimal("7.5"), Decimal(5), Decimal("2.5"))
     assert "1 reserved at 0.5 USD" in ptu.source
+
+
+def test_the_scheduled_window_is_the_previous_and_current_day_or_month_to_the_last_complete_hour() -> None:
+    now = dt.datetime(2026, 12, 1, 7, 42, tzinfo=dt.UTC)
+    last_hour = dt.datetime(2026, 12, 1, 7, tzinfo=dt.UTC)
+    assert estimate_window(now, months=False) == (dt.datetime(2026, 11, 30, tzinfo=dt.UTC), last_hour)
+    assert estimate_window(now, months=True) == (dt.datetime(2026, 11, 1, tzinfo=dt.UTC), last_hour)
+    jan = dt.datetime(2026, 1, 1, 0, 5, tzinfo=dt.UTC)
+    december = dt.datetime(2025, 12, 1, tzinfo=dt.UTC)
+    assert estimate_window(jan, months=True) == (december, jan.replace(minute=0))
+
+
+def test_serve_s_round_estimates_the_months_and_a_second_round_replaces_it(store: Store) -> None:
+    _store_month(store)
+    settings = Settings(provisioned=_SETTINGS)
+    now = T0 + dt.timedelta(days=1, hours=5, minutes=30)  # 2026-11-03 15:30
+    stop = threading.Event()
+    stop.set()  # one round, then stop
+    watch_provisioned(settings, store, stop, 3600, clock=lambda: now)
+    costs = _event_costs(store)
+    assert {k: from_nanos(v or 0) for k, v in costs.items() if k != "std"} == {
+        "e1": Decimal("0.2"),
+        "e2": Decimal("0.4"),
+        "e3": Decimal("1.4"),
+        "e4": Decimal(4),
+    }
+    # Every complete hour from 1 October to 15:00 on 3 November: 2 units × 2.00 each.
+    hours = (now.replace(minute=0) - dt.datetime(2026, 10, 1, tzinfo=dt.UTC)) // dt.timedelta(hours=1)
+    (totals,) = read_provisioned_totals(store, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), now)
+    assert (totals.hours, totals.cost_nanos, totals.used_nanos) == (hours, hours * 4 * 10**9, 6 * 10**9)
+    watch_provisioned(settings, store, stop, 3600, clock=lambda: now)
+    assert _event_costs(store) == costs
+    assert read_provisioned_totals(store, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), now) == [totals]

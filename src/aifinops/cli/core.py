@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.table import Table
 from aifinops.config import Settings, load_settings
 from aifinops.errors import ValidationError
 from aifinops.store import Store
+
+if TYPE_CHECKING:
+    from aifinops.jobs.provisioned import ProvisionedReport
 
 __all__ = ["register"]
 
@@ -176,6 +179,23 @@ def reprice(
     )
     for currency, t in sorted(report.totals.items()):
         typer.echo(f"  {currency}: {t['before']} → {t['after']} (estimated)")
+    from aifinops.jobs.provisioned_watch import reestimate
+
+    with console.status("re-estimating provisioned throughput…"):
+        estimate = reestimate(settings, store, start=start, end=end, now=dt.datetime.now(dt.UTC))
+    _echo_provisioned(estimate)
+
+
+def _echo_provisioned(report: ProvisionedReport) -> None:
+    for d in report.deployments:
+        if d.problem is not None:
+            typer.echo(f"{d.deployment}: not estimated ({d.events} calls): {d.problem}")
+            continue
+        typer.echo(
+            f"{d.deployment}: {d.hours} h × {d.units} units = {d.cost} {d.currency} estimated; "
+            f"{d.used} carried by {d.events} calls, {d.idle} idle ({d.source})"
+        )
+    typer.echo(f"{report.changed_events} events re-estimated")
 
 
 def estimate_provisioned(
@@ -200,15 +220,7 @@ def estimate_provisioned(
             now=dt.datetime.now(dt.UTC),
             currency=settings.currency,
         )
-    for d in report.deployments:
-        if d.problem is not None:
-            typer.echo(f"{d.deployment}: not estimated ({d.events} calls): {d.problem}")
-            continue
-        typer.echo(
-            f"{d.deployment}: {d.hours} h × {d.units} units = {d.cost} {d.currency} estimated; "
-            f"{d.used} carried by {d.events} calls, {d.idle} idle ({d.source})"
-        )
-    typer.echo(f"{report.changed_events} events re-estimated")
+    _echo_provisioned(report)
     if any(d.problem for d in report.deployments):
         raise typer.Exit(1)
 
@@ -256,6 +268,7 @@ def _start_collector(settings: Settings, store: Store) -> threading.Event:
         },
     ).start()
     _start_price_sync(settings, store, stop)
+    _start_provisioned_estimate(settings, store, stop)
     a = settings.azure
     if not (a.cost_scopes or a.export_paths or a.export_blob_url or a.monitor_resources or a.subscriptions):
         console.print("no Azure source configured (AIFINOPS_AZURE__COST_SCOPES, …): the collector is off")
@@ -293,6 +306,23 @@ def _start_price_sync(settings: Settings, store: Store, stop: threading.Event) -
         kwargs={"settings": settings, "store": store, "stop": stop, "interval": float(interval)},
     ).start()
     console.print(f"price sync: Retail Prices API every {interval} s when reachable")
+
+
+def _start_provisioned_estimate(settings: Settings, store: Store, stop: threading.Event) -> None:
+    """Beside the API: provisioned (PTU) deployments re-estimated on their schedule (off when 0)."""
+    from aifinops.jobs.provisioned_watch import watch_provisioned
+
+    interval = settings.provisioned.estimate_seconds
+    if not interval:
+        console.print("provisioned estimate: off (AIFINOPS_PROVISIONED__ESTIMATE_SECONDS=0)")
+        return
+    threading.Thread(
+        target=watch_provisioned,
+        name="aifinops-provisioned",
+        daemon=True,
+        kwargs={"settings": settings, "store": store, "stop": stop, "interval": float(interval)},
+    ).start()
+    console.print(f"provisioned estimate: previous and current day every {interval} s, months daily")
 
 
 def register(app: typer.Typer) -> None:
