@@ -193,7 +193,7 @@ def _echo_provisioned(report: ProvisionedReport) -> None:
             continue
         typer.echo(
             f"{d.deployment}: {d.hours} h × {d.units} units = {d.cost} {d.currency} estimated; "
-            f"{d.used} carried by {d.events} calls, {d.idle} idle ({d.source})"
+            f"{d.used} carried by {d.events} calls, {d.idle} idle ({d.source}; units from the {d.units_from})"
         )
     typer.echo(f"{report.changed_events} events re-estimated")
 
