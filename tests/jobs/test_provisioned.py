@@ -7,12 +7,14 @@ import datetime as dt
 import threading
 from decimal import Decimal
 
+import httpx
 from sqlalchemy import func, select
 
 from aifinops.config import ProvisionedDeployment, ProvisionedSettings, Settings
 from aifinops.domain import (
     Basis,
     DeploymentType,
+    InventoryResource,
     MeterKind,
     Outcome,
     Price,
@@ -20,14 +22,20 @@ from aifinops.domain import (
     UsageEvent,
     from_nanos,
 )
+from aifinops.emulator import EmulatorState, SyncASGITransport, create_emulator
+from aifinops.jobs.collect import Collector
 from aifinops.jobs.ingest import Ingestor
 from aifinops.jobs.provisioned import estimate_provisioned
 from aifinops.jobs.provisioned_watch import estimate_window, watch_provisioned
 from aifinops.queries.kpis import read_kpis
+from aifinops.sources._http import RetryPolicy
+from aifinops.sources.resource_graph import ResourceGraphClient
 from aifinops.store import Store
+from aifinops.store.inventory_queries import read_inventory
 from aifinops.store.prices import PriceStore
 from aifinops.store.provisioned import read_provisioned_totals
 from aifinops.store.tables import usage_events, usage_rollup
+from tests.factories import EmulatorToken
 
 T0 = dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC)
 END = T0 + dt.timedelta(hours=3)
@@ -215,3 +223,86 @@ def test_serve_s_round_estimates_the_months_and_a_second_round_replaces_it(store
     watch_provisioned(settings, store, stop, 3600, clock=lambda: now)
     assert _event_costs(store) == costs
     assert read_provisioned_totals(store, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), now) == [totals]
+
+
+_SUB = "00000000-0000-0000-0000-0000000000aa"
+_ACCOUNT = (
+    f"/subscriptions/{_SUB}/resourcegroups/rg-ai/providers/microsoft.cognitiveservices/accounts/aoai-ptu"
+)
+
+
+def _deployment(name: str, sku: str, capacity: int | None, account: str = _ACCOUNT) -> InventoryResource:
+    return InventoryResource(
+        resource_id=f"{account}/deployments/{name}",
+        name=name,
+        type="microsoft.cognitiveservices/accounts/deployments",
+        subscription_id=_SUB,
+        resource_group="rg-ai",
+        location="eastus2",
+        sku=sku,
+        sku_capacity=capacity,
+    )
+
+
+def _collect_inventory(store: Store, resources: list[InventoryResource]) -> None:
+    """The inventory as the collector stores it from Resource Graph, served by the emulator."""
+    state = EmulatorState(today=dt.date(2026, 11, 26))
+    state.resources.extend(resources)
+    transport = SyncASGITransport(create_emulator(state))
+    with httpx.Client(transport=transport) as http:
+        token = EmulatorToken(state)
+        collector = Collector(
+            store,
+            inventory_client=ResourceGraphClient(http, token, policy=RetryPolicy(max_attempts=1)),
+            subscriptions=[_SUB],
+            clock=lambda: END,
+        )
+        summary = collector.collect(T0.date(), T0.date() + dt.timedelta(days=1), sources=["inventory"])
+        assert summary.ok, summary.errors
+    transport.close()
+
+
+def test_units_come_from_the_collected_inventory_unless_configured(store: Store) -> None:
+    _store_month(store)
+    _collect_inventory(
+        store,
+        [
+            _deployment("ptu-a", "GlobalProvisionedManaged", 2),
+            _deployment("ptu-idle", "DataZoneProvisionedManaged", 3),
+            _deployment("gpt-4o-glbl", "GlobalStandard", 450),  # a rate limit, not units
+        ],
+    )
+    (stored,) = [r for r in read_inventory(store) if r.name == "ptu-a"]
+    assert (stored.sku, stored.sku_capacity) == ("GlobalProvisionedManaged", 2)
+    capacity = ProvisionedSettings(deployments={"ptu-a": ProvisionedDeployment(tokens_per_unit_hour=1000)})
+    report = estimate_provisioned(store, capacity, start=T0, end=END, now=END)
+    by_name = {d.deployment: d for d in report.deployments}
+    assert set(by_name) == {"ptu-a", "ptu-idle"}
+    ptu = by_name["ptu-a"]
+    # The same hours as with 2 configured units (first test): 12.00, 6.00 used, 6.00 idle.
+    assert (ptu.problem, ptu.units, ptu.units_from) == (None, 2, "inventory")
+    assert (ptu.cost, ptu.used, ptu.idle) == (Decimal(12), Decimal(6), Decimal(6))
+    # A provisioned deployment without calls is idle capacity; its data-zone type and region come from the
+    # inventory too, and the price book has no data-zone unit price: reported with the fix.
+    assert "no hourly unit price of data_zone_provisioned in eastus2" in (by_name["ptu-idle"].problem or "")
+    configured = ProvisionedSettings(deployments={"ptu-a": ProvisionedDeployment(units=3)})
+    report = estimate_provisioned(store, configured, start=T0, end=END, now=END)
+    (ptu,) = [d for d in report.deployments if d.deployment == "ptu-a"]
+    assert (ptu.units, ptu.units_from, ptu.cost) == (3, "configuration", Decimal(18))
+
+
+def test_a_deployment_the_inventory_cannot_size_is_reported_with_the_fix(store: Store) -> None:
+    _store_month(store)
+    other = f"{_ACCOUNT}-2"
+    _collect_inventory(
+        store,
+        [
+            _deployment("ptu-a", "GlobalProvisionedManaged", 2),
+            _deployment("ptu-a", "GlobalProvisionedManaged", 5, account=other),
+        ],
+    )
+    before = _event_costs(store)
+    (ptu,) = estimate_provisioned(store, ProvisionedSettings(), start=T0, end=END, now=END).deployments
+    assert "2 provisioned deployments named ptu-a that differ" in (ptu.problem or "")
+    assert "set provisioned.deployments.ptu-a.units" in (ptu.problem or "")
+    assert _event_costs(store) == before
