@@ -27,8 +27,8 @@ def _free_port() -> int:
 
 
 @contextmanager
-def api_server(database_url: str) -> Iterator[httpx.Client]:
-    """A client for the API served by uvicorn (one process) over ``database_url``, stopped on exit."""
+def api_server(database_url: str, *, workers: int = 1) -> Iterator[httpx.Client]:
+    """A client for the API served by ``workers`` uvicorn processes over ``database_url``, stopped on exit."""
     port = _free_port()
     env = dict(os.environ, AIFINOPS_DATABASE_URL=database_url)
     command = [
@@ -42,6 +42,7 @@ def api_server(database_url: str) -> Iterator[httpx.Client]:
         "--log-level",
         "warning",
         "--no-access-log",
+        *(["--workers", str(workers)] if workers > 1 else []),
     ]
     server = subprocess.Popen(command, env=env)
     try:

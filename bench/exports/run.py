@@ -1,22 +1,29 @@
-"""Cost-export ingestion benchmark: rows/s of our DuckDB reader vs pandas and a bare DuckDB scan, peak RSS.
+"""Cost-export ingestion: our reader against DuckDB's bare scan and pandas on the same file, in one run.
 
-Generates an EA actual-cost file with the 57 columns of dataset version 2024-08-01 (CSV, CSV.gz, Parquet)
-under /tmp, then measures, each in a fresh process so peak RSS is its own:
+Generates an EA actual-cost file with the 57 columns of dataset version 2024-08-01 (CSV; CSV.gz and Parquet
+on request) under /tmp, then measures, each in a fresh process so peak RSS and CPU time are its own, the
+kinds interleaved round after round (the machine is shared: a burst of load hits every kind alike):
 
-- ours:    ExportReader.scan (exact money, every normalization, aggregated to the CostRecord grain)
-- store:   the same plus CostRecordStore.replace_slice into a fresh SQLite database (end to end)
-- pandas:  read_csv/read_parquet of the needed columns + groupby().sum() (the plain approach)
-- ceiling: DuckDB's bare scan-and-aggregate of the same file to the same grain (sum of an auto-typed DOUBLE)
+- ours:    ExportReader.scan (every row normalized, money exact, exact sums per batch and cell, spilled)
+           plus draining ExportScan.batches(): the Arrow rows a store would receive, one per source row
+- bare:    DuckDB at its defaults scanning the same file: count() of each column the reader needs
+- pandas:  read_csv/read_parquet of the same columns (default engine) and the cost summed per cell
+- store:   (--store) ours plus CostRecordStore.replace_slice into a fresh SQLite database, end to end
 
-Usage: .venv/bin/python bench/exports/run.py [--rows 5000000] [--dir /tmp/aifinops-bench-exports]
-                                             [--skip-pandas]
+Then prints the medians and the three ratios beside their targets: ours/bare ≥ 0.7, ours/pandas ≥ 2×,
+peak RSS ours/pandas ≤ ¼.
+
+Usage: .venv/bin/python bench/exports/run.py [--rows 5000000] [--rounds 3] [--variants csv,csv.gz,parquet]
+                                             [--dir /tmp/aifinops-bench-exports] [--skip-pandas] [--store]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -124,7 +131,8 @@ SELECT
 FROM range(__ROWS__) t(i)
 """
 
-# The source columns our reader groups by (the CostRecord grain): the ceiling and pandas group by the same.
+# The source columns our reader reads (the CostRecord grain, the billing scope, cost and quantity): the bare
+# scan and pandas read the same.
 _KEYS = [
     "Date",
     "BillingCurrencyCode",
@@ -141,7 +149,11 @@ _KEYS = [
     "PricingModel",
     "UnitOfMeasure",
     "Tags",
+    "BillingProfileId",
 ]
+_COLUMNS = [*_KEYS, "CostInBillingCurrency", "Quantity"]
+_CELL = ["BillingProfileId", "SubscriptionId", "ResourceGroup", "Date", "BillingCurrencyCode"]
+TARGETS = {"ours/bare": 0.7, "ours/pandas": 2.0, "peak ours/pandas": 0.25}
 
 
 def _paths(folder: Path, rows: int) -> dict[str, Path]:
@@ -153,12 +165,12 @@ def _paths(folder: Path, rows: int) -> dict[str, Path]:
     }
 
 
-def generate(folder: Path, rows: int) -> dict[str, Path]:
-    """Write the CSV, CSV.gz and Parquet variants once (reused when present with the same row count)."""
+def generate(folder: Path, rows: int, kinds: list[str]) -> dict[str, Path]:
+    """Write the requested variants once (reused when present with the same row count)."""
     import duckdb
 
     folder.mkdir(parents=True, exist_ok=True)
-    paths = _paths(folder, rows)
+    paths = {k: p for k, p in _paths(folder, rows).items() if k in kinds}
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = false")
     select = _GENERATE.replace("__ROWS__", str(rows))
@@ -189,8 +201,8 @@ def generate(folder: Path, rows: int) -> dict[str, Path]:
 
 
 def _measure(kind: str, path: Path, rows: int) -> dict[str, float]:
-    """Run one measurement in this process and return its figures."""
-    started = time.perf_counter()
+    """Run one measurement in this process and return its figures (wall and CPU time from here)."""
+    started, cpu = time.perf_counter(), time.process_time()
     if kind in ("ours", "store"):
         import tempfile
 
@@ -199,9 +211,11 @@ def _measure(kind: str, path: Path, rows: int) -> dict[str, float]:
 
         with tempfile.TemporaryDirectory() as spill, ExportReader(temp_directory=spill) as reader:
             scan = reader.scan(path, basis=Basis.ACTUAL)
-            totals = scan.totals()
-            groups = len(scan.relation.aggregate("count(*)").fetchall())
-            if kind == "store":
+            check = float(scan.totals()["USD"])
+            if kind == "ours":
+                out = sum(batch.num_rows for batch in scan.batches())
+                assert out == rows, f"{out} rows out of {rows}"
+            else:
                 import datetime as dt
 
                 from aifinops.store import Store
@@ -209,37 +223,39 @@ def _measure(kind: str, path: Path, rows: int) -> dict[str, float]:
 
                 store = Store(f"sqlite:///{spill}/bench.db")
                 store.upgrade()
-                CostRecordStore(store).replace_slice(
+                summary = CostRecordStore(store).replace_slice(
                     "bench", "s", Basis.ACTUAL, dt.date(2026, 10, 1), dt.date(2026, 11, 1), scan.batches()
                 )
+                assert summary.totals["USD"].amount == scan.stored_totals()["USD"]
                 store.dispose()
-        check = float(totals["USD"])
-        del groups
     elif kind == "pandas":
         import pandas as pd
 
-        usecols = [*_KEYS, "CostInBillingCurrency"]
         frame = (
-            pd.read_parquet(path, columns=usecols)
+            pd.read_parquet(path, columns=_COLUMNS)
             if path.suffix == ".parquet"
-            else pd.read_csv(path, usecols=usecols)
+            else pd.read_csv(path, usecols=_COLUMNS)
         )
-        check = float(frame.groupby(_KEYS, dropna=False)["CostInBillingCurrency"].sum().sum())
+        check = float(frame.groupby(_CELL, dropna=False)["CostInBillingCurrency"].sum().sum())
     else:
         import duckdb
 
         source = f"read_parquet('{path}')" if path.suffix == ".parquet" else f"read_csv('{path}')"
-        con = duckdb.connect()
-        con.execute("SET memory_limit = '512MB'")
-        con.execute("SET preserve_insertion_order = false")
-        con.execute(
-            f"CREATE TEMP TABLE agg AS SELECT {', '.join(_KEYS)}, "
-            f"sum(CAST(CostInBillingCurrency AS DOUBLE)) AS cost FROM {source} GROUP BY ALL"
-        )
-        check = float(con.sql("SELECT sum(cost) FROM agg").fetchall()[0][0])
+        # every column the reader needs is read; the cost is summed (as auto-typed) for the cross-check
+        reads = ", ".join(f"sum({c})" if c == "CostInBillingCurrency" else f"count({c})" for c in _COLUMNS)
+        con = duckdb.connect()  # DuckDB at its defaults: every thread, its own memory limit
+        got = con.sql(f"SELECT {reads} FROM {source}").fetchall()[0]
+        assert got[0] == rows, got
+        check = float(got[_COLUMNS.index("CostInBillingCurrency")])
     seconds = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "rows_per_s": rows / seconds, "peak_mib": peak_mib, "check": check}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "seconds": seconds,
+        "cpu": time.process_time() - cpu,
+        "rows_per_s": rows / seconds,
+        "peak_mib": usage.ru_maxrss / 1024,
+        "check": check,
+    }
 
 
 def _child(kind: str, path: Path, rows: int) -> dict[str, float]:
@@ -253,45 +269,73 @@ def _child(kind: str, path: Path, rows: int) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _line(variant: str, kind: str, f: dict[str, float]) -> str:
+    return (
+        f"exports {variant:8s} {kind:7s} {f['rows_per_s']:>10,.0f} rows/s  wall {f['seconds']:6.1f} s  "
+        f"cpu {f['cpu']:6.1f} s  peak {f['peak_mib']:6.0f} MiB  total {f['check']:.2f}"
+    )
+
+
+def _verdict(name: str, value: float, *, at_most: bool = False) -> str:
+    target = TARGETS[name]
+    met = value <= target if at_most else value >= target
+    return f"{name} {value:.2f} (target {'≤' if at_most else '≥'} {target:g}: {'met' if met else 'NOT met'})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--variants", default="csv", help="comma-separated: csv, csv.gz, parquet")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/aifinops-bench-exports"))
     parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--store", action="store_true", help="also ours into SQLite, end to end (slow)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.measure and args.measure != "generate":
+    variants = args.variants.split(",")
+    if args.measure:
         print(json.dumps(_measure(args.measure, args.file, args.rows)))
         return
-    if args.measure == "generate":
-        generate(args.dir, args.rows)
-        return
-    subprocess.run(
-        [sys.executable, __file__, "--measure", "generate", "--dir", str(args.dir), "--rows", str(args.rows)],
-        check=True,
+    paths = generate(args.dir, args.rows, variants)
+    load = os.getloadavg()
+    print(
+        f"rows={args.rows:,} columns={len(EA_COLUMNS)} rounds={args.rounds} cores={os.cpu_count()} "
+        f"load={load[0]:.1f} (a shared machine: kinds interleaved, wall and CPU time both shown)",
+        flush=True,
     )
-    paths = _paths(args.dir, args.rows)
-    print(f"rows={args.rows:,} columns={len(EA_COLUMNS)}", flush=True)
-    for variant, path in paths.items():
-        kinds = (
-            ["ceiling", "ours"]
-            + (["pandas"] if not args.skip_pandas else [])
-            + (["store"] if variant == "csv" else [])
+    kinds = ["bare", "ours"] + ([] if args.skip_pandas else ["pandas"])
+    for variant in variants:
+        path = paths[variant]
+        runs: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+        for r in range(args.rounds):
+            order = kinds[r % len(kinds) :] + kinds[: r % len(kinds)]  # who goes first rotates
+            for kind in order:
+                f = _child(kind, path, args.rows)
+                runs[kind].append(f)
+                print(_line(variant, kind, f) + f"  round {r + 1}", flush=True)
+        med = {k: {m: statistics.median(f[m] for f in v) for m in v[0]} for k, v in runs.items()}
+        for kind, f in med.items():
+            print(_line(variant, kind, f) + "  median", flush=True)
+        ours = med["ours"]
+        print(
+            f"exports {variant:8s} "
+            + _verdict("ours/bare", ours["rows_per_s"] / med["bare"]["rows_per_s"])
+            + f"  [cpu time bare/ours {med['bare']['cpu'] / ours['cpu']:.2f}]",
+            flush=True,
         )
-        figures = {}
-        for kind in kinds:
-            f = figures[kind] = _child(kind, path, args.rows)
+        if "pandas" in med:
+            pandas = med["pandas"]
             print(
-                f"exports {variant:8s} {kind:8s} {f['rows_per_s']:>12,.0f} rows/s  {f['seconds']:7.1f} s  "
-                f"peak {f['peak_mib']:6.0f} MiB  total {f['check']:.2f}",
+                f"exports {variant:8s} "
+                + _verdict("ours/pandas", ours["rows_per_s"] / pandas["rows_per_s"])
+                + "  "
+                + _verdict("peak ours/pandas", ours["peak_mib"] / pandas["peak_mib"], at_most=True),
                 flush=True,
             )
-        ours, ceiling = figures["ours"]["rows_per_s"], figures["ceiling"]["rows_per_s"]
-        line = f"exports {variant:8s} ours/ceiling {ours / ceiling:.2f}"
-        if "pandas" in figures:
-            line += f"  ours/pandas {ours / figures['pandas']['rows_per_s']:.1f}x"
-        print(line, flush=True)
+        if args.store and variant == "csv":
+            print(_line(variant, "store", _child("store", path, args.rows)) + "  (SQLite, end to end)")
+    print(f"load average after: {os.getloadavg()[0]:.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -380,6 +380,10 @@ class Settings(BaseSettings):
     budgets: Mappings = Field(default_factory=list)
     alert_channels: Mappings = Field(default_factory=list)
     budget_check_seconds: float = Field(default=300.0, ge=10, le=86_400)  # serve evaluates budgets this often
+    # Raw usage events kept: this many full UTC months before the current one (None: all, the default); serve
+    # applies it every retention_check_seconds (roll-ups, task figures, allocations and snapshots stay).
+    retention_keep_months: int | None = Field(default=None, ge=1, le=1200)
+    retention_check_seconds: float = Field(default=3600.0, ge=60, le=7 * 86_400)
     # Client model names → meter family (added to engine.model_aliases.DEFAULT_ALIASES), and the input tokens
     # past which a model is priced at its long-context meters (default 272,000).
     model_aliases: Annotated[dict[str, str], NoDecode, BeforeValidator(_json_value)] = Field(
@@ -388,6 +392,11 @@ class Settings(BaseSettings):
     context_thresholds: Annotated[dict[str, int], NoDecode, BeforeValidator(_json_value)] = Field(
         default_factory=dict
     )
+    # Replicas of serve share scheduled jobs through leased rows: a dead replica's turn is taken over after
+    # the lease runs out; each replica looks at each job's row every poll.
+    schedule_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    schedule_poll_seconds: float = Field(default=5.0, ge=0.1, le=600)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)  # running jobs may finish on SIGTERM
 
     @field_validator("database_url")
     @classmethod

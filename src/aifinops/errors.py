@@ -4,6 +4,7 @@ AifinopsError
 ├── ConfigError          invalid setting: names the key, the value and the fix
 ├── ValidationError      bad input from a user or a file: names the field and the reason
 ├── NotFoundError        what a read asked for is not stored: names it and the command that makes it
+│   └── PastRetentionError  the raw events it needs were dropped by retention: names the horizon
 ├── StoreError           the database failed or its schema is out of date
 │   ├── StoreUnavailableError  unreachable, busy, a lock or deadlock: the same call may succeed later
 │   ├── StoreDataError   the database refused a value (out of range, too long, a constraint): never succeeds
@@ -24,6 +25,7 @@ __all__ = [
     "ConfigError",
     "LimitExceeded",
     "NotFoundError",
+    "PastRetentionError",
     "PricingError",
     "SchemaOutdatedError",
     "SourceAuthError",
@@ -59,6 +61,13 @@ class NotFoundError(AifinopsError):
     def __init__(self, message: str, *, title: str = "Not found") -> None:
         super().__init__(message)
         self.title = title
+
+
+class PastRetentionError(NotFoundError):
+    """A read needs raw usage events from before the retention horizon, which were dropped."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, title="Past retention")
 
 
 class StoreError(AifinopsError):

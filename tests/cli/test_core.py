@@ -179,6 +179,21 @@ def test_keys_create_makes_a_metrics_key_for_prometheus(db: Store) -> None:
     assert "metrics" in created.output
 
 
+def test_retention_drops_old_events_and_says_how_many(db: Store) -> None:
+    Ingestor(db).ingest([event(1, ts=dt.datetime(2020, 1, 5, tzinfo=dt.UTC)), event(2)], source="t")
+    result = runner.invoke(app, ["retention", "--keep-months", "2"])
+    assert result.exit_code == 0, result.output
+    assert "dropped 1 older events" in result.stdout
+    with db.reader() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM usage_events")).scalar_one() == 1
+
+
+def test_retention_needs_a_number_of_months(db: Store) -> None:
+    result = runner.invoke(app, ["retention"])
+    assert result.exit_code != 0
+    assert "--keep-months" in str(result.exception) + result.output
+
+
 def test_estimate_provisioned_prices_the_hours_and_names_what_it_cannot(
     db: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

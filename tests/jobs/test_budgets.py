@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 from aifinops.config import load_settings
-from aifinops.jobs.budgets import evaluate_and_alert, watch_budgets
+from aifinops.jobs.budgets import evaluate_and_alert
 from aifinops.jobs.ingest import Ingestor
+from aifinops.jobs.serve_jobs import check_budgets
 from aifinops.store import Store
 from aifinops.store.budget_queries import fired_thresholds
 from aifinops.store.prices import PriceStore
@@ -31,12 +31,10 @@ def test_configured_budget_fires_once_across_rounds(sqlite_store: Store) -> None
             }
         ]
     )
-    stop = threading.Event()
-    stop.set()  # one round, then stop
-    watch_budgets(settings, sqlite_store, stop=stop, interval=10)
+    assert check_budgets(settings, sqlite_store) == 2  # one turn of serve's schedule
     statuses, fired = evaluate_and_alert(settings, sqlite_store, as_of=now, notify=True)
     assert [s.budget.name for s in statuses] == ["all-usage"]
     assert statuses[0].exceeded  # 10 × 0.00325 USD against 0.01 USD
-    assert fired == []  # the round in watch_budgets fired 50 % and 100 % already
+    assert fired == []  # the scheduled turn fired 50 % and 100 % already
     key = ("all-usage", statuses[0].period.key)
     assert len(fired_thresholds(sqlite_store, [statuses[0].period.key])[key]) == 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import shutil
-import threading
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +14,7 @@ import orjson
 import pytest
 from azure.storage.blob import ContainerClient
 
+from aifinops.config import load_settings
 from aifinops.domain import Basis, CostRecord, InventoryResource, MetricSample
 from aifinops.emulator import (
     EmulatedBlob,
@@ -25,8 +25,9 @@ from aifinops.emulator import (
     create_emulator,
 )
 from aifinops.errors import ConfigError, SourceError
-from aifinops.jobs.collect import CollectionSummary, Collector, collection_window, run_scheduled
+from aifinops.jobs.collect import Collector, collection_window
 from aifinops.jobs.collection_sources import month_chunks
+from aifinops.jobs.serve_jobs import build_schedule
 from aifinops.sources._http import RetryPolicy
 from aifinops.sources.cost_management import CostManagementClient
 from aifinops.sources.export_runs import BlobExports
@@ -36,6 +37,7 @@ from aifinops.store import Store
 from aifinops.store.cost_queries import read_cost_checkpoints, read_cost_freshness, read_cost_totals
 from aifinops.store.inventory_queries import read_inventory
 from aifinops.store.metric_sample_queries import read_metric_samples
+from aifinops.store.snapshot_queries import snapshot_history
 from tests.factories import SAMPLES_DIR, EmulatorToken
 
 SAMPLES = SAMPLES_DIR
@@ -236,27 +238,25 @@ def test_unknown_source_is_a_config_error(store: Store) -> None:
         Collector(store).collect(SEPT, OCT, sources=["billing"])
 
 
-def test_scheduler_runs_due_sources_until_stopped(sqlite_store: Store, tmp_path: Path) -> None:
+def test_serve_collects_each_source_on_its_own_turn_then_keeps_snapshots(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
     _write_run(tmp_path, "ea-actual", "ActualCost", EA_ACTUAL)
-    collector = Collector(sqlite_store, export_paths=[tmp_path])
-    stop = threading.Event()
-    seen: list[CollectionSummary] = []
-
-    def record(summary: CollectionSummary) -> None:
-        seen.append(summary)
-        stop.set()
-
-    run_scheduled(
-        collector,
-        stop=stop,
-        intervals={"exports": 60},
-        on_summary=record,
-        clock=lambda: dt.datetime(2023, 9, 25, 12, tzinfo=dt.UTC),  # the month to date holds the file
+    now = dt.datetime(2023, 9, 25, 12, tzinfo=dt.UTC)  # the month to date holds the file
+    collector = Collector(sqlite_store, export_paths=[tmp_path], clock=lambda: now)
+    settings = load_settings(
+        azure={"export_paths": [str(tmp_path)], "collect_interval_seconds": {"exports": 60}}
     )
-    assert len(seen) == 1 and seen[0].ok
+    schedule = build_schedule(settings, sqlite_store, collector=collector)
+    assert sorted(schedule.jobs) == ["budgets", "collect:exports", "prices"]
+    assert schedule.jobs["collect:exports"].interval == dt.timedelta(seconds=60)
+    assert schedule.run_due("collect:exports") is not None
+    assert schedule.run_due("collect:exports") is None  # the next turn is a minute away
     assert read_cost_totals(sqlite_store, SEPT, OCT, basis=Basis.ACTUAL)["USD"].amount == _file_total(
         EA_ACTUAL, "Cost"
     )
+    kept = snapshot_history(sqlite_store, "2023-09")
+    assert len(kept) == 1 and kept[0].trigger == "collect"
 
 
 def test_windows() -> None:

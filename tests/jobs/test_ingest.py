@@ -46,3 +46,11 @@ def test_the_ingestor_prices_with_the_cache_it_is_given(store: Store) -> None:
     assert ingestor.ingest([event(0)], source="test").unpriced == 1  # the cached book is an hour fresh
     cache.invalidate()
     assert ingestor.ingest([event(1)], source="test").unpriced == 0
+
+
+def test_unpriced_counts_only_the_events_stored_now(store: Store) -> None:
+    ingestor = Ingestor(store)
+    first = ingestor.ingest([event(0, model="unknown-model")], source="test")
+    again = ingestor.ingest([event(0, model="unknown-model"), event(1, model="unknown-model")], source="test")
+    assert (first.accepted, first.unpriced) == (1, 1)
+    assert (again.accepted, again.duplicates, again.unpriced) == (1, 1, 1)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 
 from aifinops.config import Settings
 from aifinops.errors import SourceError
-from aifinops.jobs.price_sync import SyncOutcome, seed_snapshot, sync_from_api, watch_prices
+from aifinops.jobs.price_sync import SyncOutcome, seed_snapshot, sync_from_api, sync_if_due
 from aifinops.queries.price_book import price_book_json
 from aifinops.store import Store
 from aifinops.store.price_queries import read_price_book_state, read_prices
@@ -31,15 +30,13 @@ def test_serve_syncs_at_once_when_the_seeded_snapshot_is_older_than_the_interval
     settings = _settings(sqlite_store, endpoint)
     assert seed_snapshot(sqlite_store, now=NOW) is not None
     assert price_book_json(sqlite_store, now=NOW)["age_seconds"] == 30 * 86_400
-    stop = threading.Event()
     runs: list[SyncOutcome] = []
 
     def once() -> SyncOutcome:
         runs.append(sync_from_api(settings, sqlite_store, services=[]))
-        stop.set()
         return runs[-1]
 
-    watch_prices(settings, sqlite_store, stop, 86_400, sync=once, clock=lambda: NOW)
+    assert sync_if_due(settings, sqlite_store, 86_400, sync=once, clock=lambda: NOW) is runs[0]
     assert len(runs) == 1 and runs[0].saved.inserted == 3
     state = read_price_book_state(sqlite_store)
     assert state.source == "azure-retail-prices" and state.captured_at is not None
@@ -50,19 +47,20 @@ def test_an_unreachable_api_changes_nothing_and_is_retried(sqlite_store: Store) 
     settings = _settings(sqlite_store, "http://127.0.0.1:9/api/retail/prices")
     seed_snapshot(sqlite_store, now=NOW)
     before = len(read_prices(sqlite_store))
-    stop = threading.Event()
     attempts: list[str] = []
 
     def failing() -> SyncOutcome:
         attempts.append("tried")
-        if len(attempts) == 2:
-            stop.set()
         try:
             return sync_from_api(settings, sqlite_store, services=[])
         except Exception as exc:  # the real failure of an unreachable endpoint, re-raised as it comes
             raise SourceError(str(exc)) from exc
 
-    watch_prices(settings, sqlite_store, stop, 0.01, sync=failing, clock=lambda: NOW)
+    for _ in range(
+        2
+    ):  # each of serve's turns tries again (hourly at most), the failure raised to the schedule
+        with pytest.raises(SourceError):
+            sync_if_due(settings, sqlite_store, 0.01, sync=failing, clock=lambda: NOW)
     assert attempts == ["tried", "tried"]
     assert len(read_prices(sqlite_store)) == before
     assert read_price_book_state(sqlite_store).source == "snapshot prices-2026-09.yaml"
@@ -70,12 +68,10 @@ def test_an_unreachable_api_changes_nothing_and_is_retried(sqlite_store: Store) 
 
 def test_a_book_synced_within_the_interval_waits_for_its_turn(sqlite_store: Store) -> None:
     seed_snapshot(sqlite_store, now=NOW)
-    stop = threading.Event()
-    stop.set()  # stops at the first wait: nothing runs
     ran: list[int] = []
     settings = _settings(sqlite_store, "http://127.0.0.1:9/")
-    watch_prices(settings, sqlite_store, stop, 10**9, sync=lambda: ran.append(1), clock=lambda: NOW)  # type: ignore[arg-type, func-returns-value]
-    assert ran == []
+    turn = sync_if_due(settings, sqlite_store, 10**9, sync=lambda: ran.append(1), clock=lambda: NOW)  # type: ignore[arg-type, func-returns-value]
+    assert turn is None and ran == []
 
 
 @pytest.mark.parametrize("seeded", [False, True])

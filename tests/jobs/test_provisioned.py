@@ -4,7 +4,6 @@ the rollups and KPIs following, and a second run changing nothing (SQLite and Po
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import httpx
@@ -26,7 +25,7 @@ from aifinops.emulator import EmulatorState, SyncASGITransport, create_emulator
 from aifinops.jobs.collect import Collector
 from aifinops.jobs.ingest import Ingestor
 from aifinops.jobs.provisioned import estimate_provisioned
-from aifinops.jobs.provisioned_watch import estimate_window, watch_provisioned
+from aifinops.jobs.provisioned_watch import ProvisionedRounds, estimate_window
 from aifinops.queries.kpis import read_kpis
 from aifinops.sources._http import RetryPolicy
 from aifinops.sources.resource_graph import ResourceGraphClient
@@ -206,9 +205,8 @@ def test_serve_s_round_estimates_the_months_and_a_second_round_replaces_it(store
     _store_month(store)
     settings = Settings(provisioned=_SETTINGS)
     now = T0 + dt.timedelta(days=1, hours=5, minutes=30)  # 2026-11-03 15:30
-    stop = threading.Event()
-    stop.set()  # one round, then stop
-    watch_provisioned(settings, store, stop, 3600, clock=lambda: now)
+    rounds = ProvisionedRounds(settings, store, clock=lambda: now)
+    rounds()
     costs = _event_costs(store)
     assert {k: from_nanos(v or 0) for k, v in costs.items() if k != "std"} == {
         "e1": Decimal("0.2"),
@@ -220,7 +218,7 @@ def test_serve_s_round_estimates_the_months_and_a_second_round_replaces_it(store
     hours = (now.replace(minute=0) - dt.datetime(2026, 10, 1, tzinfo=dt.UTC)) // dt.timedelta(hours=1)
     (totals,) = read_provisioned_totals(store, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), now)
     assert (totals.hours, totals.cost_nanos, totals.used_nanos) == (hours, hours * 4 * 10**9, 6 * 10**9)
-    watch_provisioned(settings, store, stop, 3600, clock=lambda: now)
+    assert rounds() == 0  # the same day again: the two days only, replaced, nothing changes
     assert _event_costs(store) == costs
     assert read_provisioned_totals(store, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), now) == [totals]
 

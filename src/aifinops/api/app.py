@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -21,6 +21,7 @@ from aifinops.api import (
     routes_budgets,
     routes_estate,
     routes_guard,
+    routes_health,
     routes_ingest,
     routes_inventory,
     routes_otlp,
@@ -36,12 +37,14 @@ from aifinops.api.deps import MetricsCaller
 from aifinops.api.metrics import StoreCollector
 from aifinops.api.openapi import install_openapi, reject_unknown_query
 from aifinops.api.problems import ProblemError, install_problem_handlers
+from aifinops.api.routes_health import ReadinessChecks
 from aifinops.config import Settings
 from aifinops.errors import ConfigError
 from aifinops.gateway.build import build_enforcer
 from aifinops.jobs.budgets import configured_budgets
 from aifinops.jobs.ingest import Ingestor
 from aifinops.jobs.price_cache import pricing_rules
+from aifinops.jobs.rollups import RollupWriter
 from aifinops.queries.recommendations import optimize_settings
 from aifinops.store import Store
 from aifinops.store.budgets import BudgetStore
@@ -69,7 +72,12 @@ def check_bind(host: str, store: Store) -> str:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
+    writer = RollupWriter(app.state.store)
+    writer.start()
+    try:
+        yield
+    finally:
+        await run_in_threadpool(writer.stop)
     await app.state.enforcer.aclose()  # Redis connections of the guard API's counters
 
 
@@ -102,7 +110,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.ingestor = ingestor or Ingestor(store, rules=pricing_rules(settings))
+    # Roll-ups catch up in the background while serving (see _lifespan), and reads catch up what is pending.
+    app.state.ingestor = ingestor or Ingestor(store, rules=pricing_rules(settings), defer_rollups=True)
     app.state.verify_key = partial(verify_key, store)
     app.state.access = Access(
         created=partial(any_key_created, store),
@@ -110,6 +119,7 @@ def create_app(
         loopback=is_loopback(host or settings.host),
         ttl=key_check_seconds,
     )
+    app.state.readiness = ReadinessChecks(store, settings.redis_url)
     app.state.enforcer = build_enforcer(settings, book=app.state.ingestor.book)
     for name, value in state.items():
         setattr(app.state, name, value)
@@ -125,6 +135,7 @@ def create_app(
         routes_allocation,
         routes_budgets,
         routes_guard,
+        routes_health,
         routes_inventory,
         routes_estate,
         routes_telemetry,
@@ -158,9 +169,5 @@ def create_app(
             )
         body = await run_in_threadpool(generate_latest, registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz(request: Request) -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
 
     return app

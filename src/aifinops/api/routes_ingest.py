@@ -127,6 +127,8 @@ async def post_events(
         )
     events = [to_event(v) for _, v in valid]
     result = await run_in_threadpool(ingestor.ingest, events, source="http")
+    if result.past_retention:
+        rejected += _past_retention(valid, set(result.past_retention))
     return IngestReport(
         received=len(items),
         accepted=result.accepted,
@@ -136,6 +138,19 @@ async def post_events(
         inferred_versions=dict(result.inferred_versions),
         errors=rejected,
     )
+
+
+def _past_retention(valid: list[tuple[int, Any]], refused: set[str]) -> list[Rejection]:
+    """The events the store refused for being older than its retention horizon, as rejections."""
+    return [
+        Rejection(
+            index=index,
+            field="ts",
+            reason="before the retention horizon: that month's events were dropped, none are accepted",
+        )
+        for index, v in valid
+        if v.get("event_id") in refused
+    ]
 
 
 def _own_tenant(

@@ -1,17 +1,18 @@
-"""Core commands: serve, db upgrade, keys, reprice, estimate-provisioned."""
+"""Core commands: serve, db upgrade, keys, reprice, estimate-provisioned, retention."""
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from aifinops.cli.signals import graceful_sigterm
 from aifinops.config import Settings, load_settings
 from aifinops.errors import ValidationError
+from aifinops.jobs.schedule import Schedule
 from aifinops.store import Store
 
 if TYPE_CHECKING:
@@ -31,9 +32,10 @@ def db_upgrade() -> None:
     from aifinops.jobs.price_sync import seed_snapshot
 
     store = Store.from_settings(load_settings())
-    heads = store.upgrade()
+    with store.migration_lock():  # replicas migrating at once: one seeds, the others find prices
+        heads = store.upgrade()
+        seeded = seed_snapshot(store, now=dt.datetime.now(dt.UTC))
     typer.echo(f"database {store.safe_url} is at {', '.join(heads)}")
-    seeded = seed_snapshot(store, now=dt.datetime.now(dt.UTC))
     if seeded is not None:
         snapshot, saved = seeded
         captured = snapshot.captured_at.date().isoformat() if snapshot.captured_at else "an unknown date"
@@ -198,6 +200,39 @@ def _echo_provisioned(report: ProvisionedReport) -> None:
     typer.echo(f"{report.changed_events} events re-estimated")
 
 
+def retention(
+    keep_months: Annotated[
+        int | None,
+        typer.Option(
+            help="Full UTC months of raw events to keep before the current one "
+            "(default AIFINOPS_RETENTION_KEEP_MONTHS)."
+        ),
+    ] = None,
+) -> None:
+    """Drop raw usage events older than the kept months; roll-ups, task figures, allocations and snapshots
+    stay exact."""
+    from aifinops.jobs.retention import run_retention
+
+    settings = load_settings()
+    months = keep_months if keep_months is not None else settings.retention_keep_months
+    if months is None:
+        raise ValidationError(
+            "say how many months to keep: --keep-months N or AIFINOPS_RETENTION_KEEP_MONTHS",
+            field="keep_months",
+        )
+    if months < 1:
+        raise ValidationError(f"--keep-months must be at least 1, got {months}", field="keep_months")
+    store = Store.from_settings(settings)
+    store.check_schema()
+    with console.status("applying retention…"):
+        report = run_retention(store, keep_months=months, now=dt.datetime.now(dt.UTC))
+    dropped = f" ({len(report.dropped_partitions)} monthly partitions)" if report.dropped_partitions else ""
+    typer.echo(
+        f"kept events from {report.horizon:%Y-%m-%d} on: "
+        f"dropped {report.deleted_events} older events{dropped}"
+    )
+
+
 def estimate_provisioned(
     from_: Annotated[str, typer.Option("--from", help="First UTC day to estimate (YYYY-MM-DD).")],
     to: Annotated[str, typer.Option("--to", help="Day after the last one (exclusive).")],
@@ -229,7 +264,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
 ) -> None:
-    """Serve the API, the dashboard and /metrics."""
+    """Serve the API, the dashboard and /metrics, and run the scheduled jobs (shared with other replicas)."""
     import uvicorn
 
     from aifinops.api.app import check_bind, create_app
@@ -240,94 +275,40 @@ def serve(
     store.check_schema()
     console.print(check_bind(host, store))
     app = create_app(settings, store=store, host=host)
-    stop = _start_collector(settings, store)
+    schedule = _start_schedule(settings, store)
     console.print(f"serving on http://{host}:{port}  (dashboard: /, docs: /docs, metrics: /metrics)")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # SIGTERM / SIGINT: uvicorn stops accepting, finishes the requests in flight, then returns here.
+        with graceful_sigterm():
+            uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
-        stop.set()
+        released = schedule.stop(grace=settings.shutdown_grace_seconds)
+        if released:
+            console.print(f"stopped with {', '.join(released)} unfinished: another replica runs them now")
+    console.print("serve stopped")
 
 
-def _start_collector(settings: Settings, store: Store) -> threading.Event:
+def _start_schedule(settings: Settings, store: Store) -> Schedule:
     """Beside the API: budgets evaluated and alerted on a schedule, and the configured Azure sources
-    collected on theirs (no collector when none is set)."""
-    from aifinops.jobs.budgets import watch_budgets
-    from aifinops.jobs.collect import build_collector, run_scheduled
-    from aifinops.jobs.snapshots import keep_snapshots
+    collected on theirs; every replica on the same database runs each turn once between them."""
+    from aifinops.jobs.serve_jobs import build_schedule
+    from aifinops.store.partitions import ensure_partitions, months_ahead
 
-    stop = threading.Event()
-    threading.Thread(
-        target=watch_budgets,
-        name="aifinops-budgets",
-        daemon=True,
-        kwargs={
-            "settings": settings,
-            "store": store,
-            "stop": stop,
-            "interval": settings.budget_check_seconds,
-        },
-    ).start()
-    _start_price_sync(settings, store, stop)
-    _start_provisioned_estimate(settings, store, stop)
-    a = settings.azure
-    if not (a.cost_scopes or a.export_paths or a.export_blob_url or a.monitor_resources or a.subscriptions):
+    ensure_partitions(store, months_ahead(dt.datetime.now(dt.UTC)))  # the coming months' event partitions
+    schedule = build_schedule(settings, store)
+    if not any(name.startswith("collect:") for name in schedule.jobs):
         console.print("no Azure source configured (AIFINOPS_AZURE__COST_SCOPES, …): the collector is off")
-        return stop
-    collector = build_collector(settings, store)
-    threading.Thread(
-        target=run_scheduled,
-        name="aifinops-collector",
-        daemon=True,
-        kwargs={
-            "collector": collector,
-            "stop": stop,
-            "intervals": a.collect_interval_seconds,
-            "on_summary": lambda _summary: keep_snapshots(
-                store, timezone=settings.timezone, now=dt.datetime.now(dt.UTC)
-            ),
-        },
-    ).start()
-    console.print(f"collector: every source on its schedule ({a.collect_interval_seconds or 'defaults'})")
-    return stop
-
-
-def _start_price_sync(settings: Settings, store: Store, stop: threading.Event) -> None:
-    """Beside the API: the Retail Prices API re-read on its schedule (off when the interval is 0)."""
-    from aifinops.jobs.price_sync import watch_prices
-
-    interval = settings.azure.retail_prices_sync_seconds
-    if not interval:
+    if "prices" not in schedule.jobs:
         console.print("price sync: off (AIFINOPS_AZURE__RETAIL_PRICES_SYNC_SECONDS=0)")
-        return
-    threading.Thread(
-        target=watch_prices,
-        name="aifinops-prices",
-        daemon=True,
-        kwargs={"settings": settings, "store": store, "stop": stop, "interval": float(interval)},
-    ).start()
-    console.print(f"price sync: Retail Prices API every {interval} s when reachable")
-
-
-def _start_provisioned_estimate(settings: Settings, store: Store, stop: threading.Event) -> None:
-    """Beside the API: provisioned (PTU) deployments re-estimated on their schedule (off when 0)."""
-    from aifinops.jobs.provisioned_watch import watch_provisioned
-
-    interval = settings.provisioned.estimate_seconds
-    if not interval:
-        console.print("provisioned estimate: off (AIFINOPS_PROVISIONED__ESTIMATE_SECONDS=0)")
-        return
-    threading.Thread(
-        target=watch_provisioned,
-        name="aifinops-provisioned",
-        daemon=True,
-        kwargs={"settings": settings, "store": store, "stop": stop, "interval": float(interval)},
-    ).start()
-    console.print(f"provisioned estimate: previous and current day every {interval} s, months daily")
+    schedule.start()
+    console.print(f"scheduled jobs ({schedule.holder}): {', '.join(sorted(schedule.jobs))}")
+    return schedule
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(keys_app, name="keys")
     app.command("reprice")(reprice)
+    app.command("retention")(retention)
     app.command("estimate-provisioned")(estimate_provisioned)
     app.command("serve")(serve)

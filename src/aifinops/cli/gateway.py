@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from aifinops.cli.signals import graceful_sigterm
 from aifinops.config import load_settings
 from aifinops.errors import AifinopsError
 from aifinops.gateway.build import build_gateway
@@ -32,14 +33,16 @@ def gateway(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
     started = time.monotonic()
-    uvicorn.run(
-        app,
-        host=host or settings.gateway.host,
-        port=port or settings.gateway.port,
-        loop="auto",
-        http="auto",
-        lifespan="on",
-        access_log=False,  # per-request logging costs more CPU than the proxying itself
-        log_level="warning",
-    )
+    # SIGTERM: the calls in flight finish, the recorder and its spool are drained, exit code 0.
+    with graceful_sigterm():
+        uvicorn.run(
+            app,
+            host=host or settings.gateway.host,
+            port=port or settings.gateway.port,
+            loop="auto",
+            http="auto",
+            lifespan="on",
+            access_log=False,  # per-request logging costs more CPU than the proxying itself
+            log_level="warning",
+        )
     typer.echo(f"gateway stopped after {time.monotonic() - started:.0f} s", err=True)

@@ -48,6 +48,9 @@ def create_emulator(state: EmulatorState) -> ASGIApp:
     async def token(request: Request) -> Response:
         return await _guarded(state, "token", request, lambda r: auth.issue_token(r, state))
 
+    async def managed_identity(request: Request) -> Response:
+        return await _guarded(state, "token", request, lambda r: auth.managed_identity_token(r, state))
+
     async def prices(request: Request) -> Response:
         return await _guarded(state, "prices", request, lambda r: _prices(r, state))
 
@@ -93,6 +96,7 @@ def create_emulator(state: EmulatorState) -> ASGIApp:
         Route("/common/discovery/instance", auth.instance_discovery, methods=["GET"]),
         Route("/{tenant}/v2.0/.well-known/openid-configuration", auth.openid_configuration, methods=["GET"]),
         Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
+        Route("/msi/token", managed_identity, methods=["GET"]),
         Route("/api/retail/prices", prices, methods=["GET"]),
         Route("/blob/{account}/{container}", blob_list, methods=["GET"]),
         Route("/blob/{account}/{container}/{name:path}", blob_get, methods=["GET", "HEAD"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
@@ -10,7 +11,13 @@ from starlette.responses import Response
 from aifinops.emulator.state import EmulatorState
 from aifinops.emulator.wire import arm_error, json_response
 
-__all__ = ["authorize_arm", "instance_discovery", "issue_token", "openid_configuration"]
+__all__ = [
+    "authorize_arm",
+    "instance_discovery",
+    "issue_token",
+    "managed_identity_token",
+    "openid_configuration",
+]
 
 
 def _origin(request: Request) -> str:
@@ -86,6 +93,30 @@ async def issue_token(request: Request, state: EmulatorState) -> Response:
             "expires_in": lifetime,
             "ext_expires_in": lifetime,
             "access_token": state.issue_token(),
+        }
+    )
+
+
+async def managed_identity_token(request: Request, state: EmulatorState) -> Response:
+    """The managed identity endpoint of App Service and Azure Container Apps (``IDENTITY_ENDPOINT``, API
+    2019-08-01): ``GET ?api-version=2019-08-01&resource=…`` with the ``X-IDENTITY-HEADER`` secret the platform
+    gave the container (``state.identity_header``; any non-empty one when unset)."""
+    header = request.headers.get("x-identity-header", "")
+    if not header or (state.identity_header is not None and header != state.identity_header):
+        return json_response({"statusCode": 401, "message": "Unauthorized: wrong X-IDENTITY-HEADER"}, 401)
+    resource = request.query_params.get("resource", "")
+    if request.query_params.get("api-version") != "2019-08-01" or not resource:
+        return json_response(
+            {"statusCode": 400, "message": "api-version 2019-08-01 and resource needed"}, 400
+        )
+    expires_on = int(time.time()) + state.token_lifetime_seconds
+    return json_response(
+        {
+            "access_token": state.issue_token(),
+            "expires_on": str(expires_on),
+            "resource": resource,
+            "token_type": "Bearer",
+            "client_id": request.query_params.get("client_id", "00000000-0000-0000-0000-00000000c0de"),
         }
     )
 

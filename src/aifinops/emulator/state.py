@@ -117,6 +117,7 @@ class EmulatorState:
     )
     client_secrets: dict[str, str] = field(default_factory=dict)
     token_lifetime_seconds: int = 3600
+    identity_header: str | None = None  # the managed identity endpoint's X-IDENTITY-HEADER; None: any
     forbidden_scopes: set[str] = field(default_factory=set)
     faults: dict[str, deque[Fault]] = field(default_factory=dict)
     cost_page_size: int = 1000

@@ -1,10 +1,9 @@
-"""Evaluating budgets and raising their alerts: once for `aifinops budgets check`, on a schedule in serve."""
+"""Evaluating budgets and raising their alerts: for `aifinops budgets check`, and on each turn of serve's
+schedule (:mod:`aifinops.jobs.serve_jobs`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,9 +17,7 @@ from aifinops.queries.budgets import budget_statuses
 from aifinops.store import Store
 from aifinops.store.budgets import BudgetStore, parse_budget
 
-__all__ = ["configured_budgets", "configured_channels", "evaluate_and_alert", "watch_budgets"]
-
-_log = logging.getLogger(__name__)
+__all__ = ["configured_budgets", "configured_channels", "evaluate_and_alert"]
 
 
 def configured_budgets(settings: Settings) -> list[Budget]:
@@ -58,17 +55,3 @@ def evaluate_and_alert(
             budgets, statuses, notifier=Notifier(client, channels) if channels else None, as_of=as_of
         )
     return statuses, fired
-
-
-def watch_budgets(settings: Settings, store: Store, *, stop: threading.Event, interval: float) -> None:
-    """Evaluate and alert now, then every ``interval`` seconds until ``stop`` is set; a failing round is
-    logged and the next one retries."""
-    while True:
-        try:
-            _, fired = evaluate_and_alert(settings, store, as_of=dt.datetime.now(dt.UTC), notify=True)
-            if fired:
-                _log.info("budgets: %d new alert(s) fired", len(fired))
-        except Exception:  # serve must keep running
-            _log.exception("budget evaluation failed")
-        if stop.wait(interval):
-            return

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -42,7 +41,6 @@ __all__ = [
     "Collector",
     "build_collector",
     "collection_window",
-    "run_scheduled",
 ]
 
 log = logging.getLogger(__name__)
@@ -240,34 +238,3 @@ def _log_sources(logs: Any, credential: Any, transport: Any) -> LogSources:
         **({"transport": transport} if transport is not None else {}),
     )
     return LogSources.from_settings(client, logs)
-
-
-def run_scheduled(
-    collector: Collector,
-    *,
-    stop: threading.Event,
-    intervals: Mapping[str, int] | None = None,
-    on_summary: Callable[[CollectionSummary], None] | None = None,
-    clock: Callable[[], dt.datetime] | None = None,
-) -> None:
-    """Collect each configured source on its own interval until ``stop`` is set (``aifinops serve``).
-
-    Each due source re-collects :func:`collection_window`; a failing cycle is logged and retried on the
-    source's next turn, never ending the loop.
-    """
-    now = clock or (lambda: dt.datetime.now(dt.UTC))
-    every = {**DEFAULT_INTERVALS, **(intervals or {})}
-    due_at = dict.fromkeys(collector.configured_sources, now())
-    while due_at and not stop.is_set():
-        current = now()
-        due = [s for s, at in due_at.items() if at <= current]
-        if due:
-            try:
-                summary = collector.collect(*collection_window(current.date()), sources=due)
-                if on_summary is not None:
-                    on_summary(summary)
-            except Exception:
-                log.exception("scheduled collection of %s failed", due)
-            for source in due:
-                due_at[source] = current + dt.timedelta(seconds=max(int(every[source]), 1))
-        stop.wait(max((min(due_at.values()) - now()).total_seconds(), 0.0))

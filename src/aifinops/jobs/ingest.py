@@ -12,6 +12,7 @@ from aifinops.jobs.price_cache import PriceCache
 from aifinops.store import Store
 from aifinops.store.events import EventStore, event_values, sqlite_time
 from aifinops.store.outcomes import OutcomeStore
+from aifinops.store.rollups import catch_up
 
 __all__ = ["IngestResult", "Ingestor", "PricedEvent"]
 
@@ -25,12 +26,18 @@ class IngestResult:
     accepted: int
     duplicates: int
     unpriced: int
+    past_retention: tuple[str, ...] = ()  # ids of events refused: older than the retention horizon
     # model → the version events without model_version were priced at (the version in effect)
     inferred_versions: Mapping[str, str] = field(default_factory=dict)
 
 
 class Ingestor:
     """Prices and stores events. Thread-safe; the price book is reloaded when prices change.
+
+    Events are stored without touching the roll-ups. With ``defer_rollups`` (the server, which runs a
+    :class:`aifinops.jobs.rollups.RollupWriter`) the roll-ups catch up in the background and reads catch up
+    what is still pending; otherwise each call catches them up itself before it returns, in a transaction of
+    its own (:func:`aifinops.store.rollups.catch_up`).
 
     ``prices`` is the price cache to price with (one per process, shared with the gateway); by default a new
     one over the store's prices, checked every ``refresh_seconds``.
@@ -44,8 +51,10 @@ class Ingestor:
         refresh_seconds: float = 5.0,
         rules: PricingRules | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        defer_rollups: bool = False,
     ) -> None:
         self.store = store
+        self.defer_rollups = defer_rollups
         self.events = EventStore(store)
         self.outcomes = OutcomeStore(store)
         self.prices = prices or PriceCache.of_store(store, ttl=refresh_seconds, rules=rules)
@@ -79,18 +88,19 @@ class Ingestor:
         sqlite = self.events.sqlite
         ingested_at = sqlite_time(now) if sqlite else now
         rows = []
-        unpriced = 0
         inferred: dict[str, str] = {}
         for event, priced in events:
-            unpriced += priced.cost is None
             if priced.inferred_version is not None and event.model is not None:
                 inferred[event.model] = priced.inferred_version
             rows.append(event_values(event, priced, source=source, ingested_at=ingested_at, sqlite=sqlite))
         result = self.events.insert(rows, source=source, now=now)
+        if result.inserted and not self.defer_rollups:
+            catch_up(self.store)
         return IngestResult(
             accepted=result.inserted,
             duplicates=result.duplicates,
-            unpriced=unpriced,
+            unpriced=result.unpriced,
+            past_retention=result.past_retention,
             inferred_versions=inferred,
         )
 

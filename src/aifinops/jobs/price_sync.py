@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -13,18 +12,17 @@ import httpx
 
 from aifinops.config import Settings
 from aifinops.domain import Price
-from aifinops.errors import AifinopsError
 from aifinops.sources.price_file import SNAPSHOT, PriceFile, load_price_file, load_snapshot
 from aifinops.sources.retail_prices import RETAIL_SOURCE, RetailPricesResult, fetch_retail_prices
 from aifinops.store.price_queries import read_price_book_state, read_price_version
 from aifinops.store.prices import PriceStore, SavePricesResult, SyncRecord
 from aifinops.store.store import Store
 
-__all__ = ["SyncOutcome", "contract_prices", "save_synced", "seed_snapshot", "sync_from_api", "watch_prices"]
+__all__ = ["SyncOutcome", "contract_prices", "save_synced", "seed_snapshot", "sync_from_api", "sync_if_due"]
 
 log = logging.getLogger(__name__)
 _HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-_RETRY_SECONDS = 3600.0  # a failed scheduled sync is retried after this long at most
+CHECK_SECONDS = 3600.0  # serve looks at the price book's age this often at most (a failed sync retries then)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,33 +114,27 @@ def seed_snapshot(store: Store, *, now: dt.datetime) -> tuple[PriceFile, SavePri
     return snapshot, PriceStore(store).save(list(snapshot.prices), now=now, record=record)
 
 
-def watch_prices(
+def sync_if_due(
     settings: Settings,
     store: Store,
-    stop: threading.Event,
     interval: float,
     *,
     sync: Callable[[], SyncOutcome] | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-) -> None:
-    """Re-sync the Retail Prices API every ``interval`` seconds until ``stop``: first as soon as the newest
-    prices are older than that (a seeded snapshot usually is), then on the interval. An unreachable API or a
-    failed sync changes nothing, is logged, and is retried after at most an hour."""
-    run = sync or (lambda: sync_from_api(settings, store))
+) -> SyncOutcome | None:
+    """One turn of serve's price sync: re-read the Retail Prices API when the newest prices are ``interval``
+    seconds old or older (a seeded snapshot usually is); a book synced since (by hand, or by another
+    replica) waits: None. A failure raises and changes nothing; serve looks again every
+    :data:`CHECK_SECONDS` at most, so a failed sync is retried within the hour."""
     age = read_price_book_state(store).age_seconds(clock())
-    wait = 0.0 if age is None else max(0.0, interval - age)
-    while not stop.wait(wait):
-        try:
-            outcome = run()
-        except (AifinopsError, httpx.HTTPError) as exc:
-            log.warning("price sync failed, the price book is unchanged: %s", exc)
-            wait = min(interval, _RETRY_SECONDS)
-            continue
-        wait = interval
-        log.info(
-            "price sync: %d prices (%d new, %d updated), %d unmapped meters",
-            len(outcome.result.prices),
-            outcome.saved.inserted,
-            outcome.saved.updated,
-            len(outcome.result.skipped_meters),
-        )
+    if age is not None and age < interval:
+        return None
+    outcome = (sync or (lambda: sync_from_api(settings, store)))()
+    log.info(
+        "price sync: %d prices (%d new, %d updated), %d unmapped meters",
+        len(outcome.result.prices),
+        outcome.saved.inserted,
+        outcome.saved.updated,
+        len(outcome.result.skipped_meters),
+    )
+    return outcome

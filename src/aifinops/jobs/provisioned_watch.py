@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable
 
 from aifinops.config import Settings
@@ -17,7 +16,7 @@ from aifinops.engine.usage_buckets import EPOCH, to_hour
 from aifinops.jobs.provisioned import ProvisionedReport, estimate_provisioned
 from aifinops.store.store import Store
 
-__all__ = ["estimate_window", "reestimate", "watch_provisioned"]
+__all__ = ["ProvisionedRounds", "estimate_window", "reestimate"]
 
 log = logging.getLogger(__name__)
 
@@ -48,28 +47,30 @@ def reestimate(
     return report
 
 
-def watch_provisioned(
-    settings: Settings,
-    store: Store,
-    stop: threading.Event,
-    interval: float,
-    *,
-    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-) -> None:
-    """Re-estimate now, then every ``interval`` seconds until ``stop``; a failing round is logged and the next
-    one retries (the months included)."""
-    months_done: dt.date | None = None
-    while True:
-        now = clock()
-        months = months_done != now.date()
+class ProvisionedRounds:
+    """One scheduled turn of the estimate (``serve``'s job ``provisioned``): the previous and current day,
+    or — on this replica's first turn of a UTC day — the previous and current month."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.settings, self.store, self.clock = settings, store, clock
+        self._months_done: dt.date | None = None
+
+    def __call__(self) -> int:
+        """Estimate the round's range; returns the events that changed. A failure raises, and the next turn
+        retries the months too."""
+        now = self.clock()
+        months = self._months_done != now.date()
         start, end = estimate_window(now, months=months)
-        try:
-            if end > start:
-                report = reestimate(settings, store, start=start, end=end, now=now)
-                log.info("provisioned estimate %s → %s: %d events", start, end, report.changed_events)
-            if months:
-                months_done = now.date()
-        except Exception:  # serve must keep running
-            log.exception("provisioned estimate failed")
-        if stop.wait(interval):
-            return
+        changed = 0
+        if end > start:
+            changed = reestimate(self.settings, self.store, start=start, end=end, now=now).changed_events
+            log.info("provisioned estimate %s → %s: %d events", start, end, changed)
+        if months:
+            self._months_done = now.date()
+        return changed

@@ -1,11 +1,12 @@
 """Azure cost exports and cost details read through DuckDB, streamed as CostRecord rows or Arrow batches.
 
 A file is scanned once by DuckDB: every column is read as text, the header picks the schema
-(:mod:`aifinops.sources.export_schemas`), and the rows are summed per distinct key (the grain of
-:class:`aifinops.domain.CostRecord`) and normalized without ever becoming Python objects
-(:mod:`aifinops.sources.export_sql`). Money is exact: each row is kept to 18 decimals (the rule of
-``domain.split_nanos``) and the exact file total to 36 decimal places (no float involved). The runs to read
-are found by :mod:`aifinops.sources.export_runs`.
+(:mod:`aifinops.sources.export_schemas`), and the rows stream out as Arrow batches, one row per source row
+(:mod:`aifinops.sources.export_sql`). Each batch is normalized per distinct key value, its money split
+exactly and its totals summed per cell and currency (:mod:`aifinops.sources.export_batches`), then spilled
+to a Parquet file: no aggregation to the cost-record grain, memory bounded by the batch. Money is exact:
+each row is kept to 18 decimals (the rule of ``domain.split_nanos``) and the exact file total to 36 decimal
+places (no float involved). The runs to read are found by :mod:`aifinops.sources.export_runs`.
 
 Quirks handled (see shared/samples/FACTS.md): UTF-8 BOM, PascalCase vs camelCase headers, tags without
 braces, header-only files, short rows (reported with file and line, kept when the date and cost are there),
@@ -18,7 +19,8 @@ import csv
 import datetime as dt
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Mapping
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -26,32 +28,44 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import duckdb
+import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc
 
-from aifinops.domain import Basis, CostRecord, from_nanos, join_nanos
+from aifinops.domain import COST_ROW_COLUMNS, Basis, CostRecord, from_nanos, join_nanos
 from aifinops.errors import SourceFormatError
-from aifinops.sources.export_schemas import ExportSchema, SchemaKind, detect_schema
-from aifinops.sources.export_sql import (
-    KEY_COLUMNS,
-    ScanPlan,
-    aggregate_sql,
-    merged_sql,
-    scan_plan,
-    sql_ident,
-    sql_str,
-    stored_columns,
+from aifinops.sources.export_batches import (
+    SPILL_SCHEMA,
+    BatchNormalizer,
+    BatchTotals,
+    day_range,
+    per_currency,
+    prefetched,
+    stored,
 )
+from aifinops.sources.export_schemas import ExportSchema, SchemaKind, detect_schema
+from aifinops.sources.export_sql import KEY_COLUMNS, ScanPlan, rows_sql, scan_plan, sql_ident, sql_str
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from aifinops.sources.export_runs import ExportRun
 
 __all__ = ["CELL_COLUMNS", "Cell", "ExportReader", "ExportScan", "RowIssue", "basis_from_name"]
 
 _MAX_LISTED_ISSUES = 50
+_STORABLE_UNITS = 9_223_372_036  # whole units of the largest amount 64-bit nanos hold
 _PLAIN_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)"
-_STORED_COLUMNS = stored_columns()
+_STORED_COLUMNS = ", ".join(
+    "CAST(1 AS BIGINT) AS source_rows" if c == "source_rows" else c for c in COST_ROW_COLUMNS
+)
+#: Rows as the store takes them, in :data:`COST_ROW_COLUMNS` order (texts dictionary-encoded).
+_ROWS_SCHEMA = pa.schema(
+    [*(SPILL_SCHEMA.field(c) for c in COST_ROW_COLUMNS[:-1]), pa.field("source_rows", pa.int64())]
+)
+#: Rows per batch out of DuckDB: large enough that per-batch work (a dictionary per key column, one small
+#: aggregation) is noise, small enough that a batch is a few tens of MB.
+_SCAN_BATCH = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,95 +102,124 @@ CELL_COLUMNS = ("billing_scope", "subscription_id", "resource_group", "billing_d
 
 @dataclass(slots=True)
 class ExportScan:
-    """One scanned file for one basis: an aggregated DuckDB table plus what went wrong on the way."""
+    """One scanned file (or run) for one basis: its normalized rows spilled to Parquet, the exact sums per
+    cell and currency, and what went wrong on the way."""
 
     file: str
     schema: ExportSchema
     basis: Basis
-    table: str
     conn: duckdb.DuckDBPyConnection
-    source_rows: int
+    parts: list[Path]
+    sums: BatchTotals
+    source_rows: int = 0
     issues: list[RowIssue] = field(default_factory=list)
+    dropped: set[Cell] = field(default_factory=set)
+    window: tuple[dt.date, dt.date] | None = None
 
-    @property
-    def relation(self) -> duckdb.DuckDBPyRelation:
-        """The rows to store, columns :data:`~aifinops.domain.COST_ROW_COLUMNS` (one per CostRecord grain)."""
-        return self.conn.sql(f"SELECT {_STORED_COLUMNS} FROM {self.table} WHERE NOT bad")
+    def _rows_sql(self) -> str:
+        where = ["TRUE"]
+        if self.window is not None:
+            where.append(f"billing_day >= DATE '{self.window[0]}' AND billing_day < DATE '{self.window[1]}'")
+        if self.dropped:
+            cells = sorted(self.dropped, key=str)
+            values = ", ".join(f"({', '.join(map(_literal, cell))})" for cell in cells)
+            match = " AND ".join(f"t.{c} IS NOT DISTINCT FROM x.{c}" for c in CELL_COLUMNS)
+            where.append(
+                f"NOT EXISTS (SELECT 1 FROM (VALUES {values}) AS x({', '.join(CELL_COLUMNS)}) WHERE {match})"
+            )
+        return f"SELECT {_STORED_COLUMNS} FROM spilled t WHERE {' AND '.join(where)}"
 
-    def batches(self, batch_size: int = 20_000) -> pa.RecordBatchReader:
-        """The rows to store, streamed as Arrow record batches (what the store's ``replace_slice`` takes)."""
-        return self.relation.to_arrow_reader(batch_size=batch_size)
+    def _spilled(self) -> Iterator[pa.RecordBatch]:
+        for part in self.parts:
+            with pa.memory_map(str(part)) as source:
+                yield from pa.ipc.open_stream(source)
+
+    def batches(self, batch_size: int = 100_000) -> pa.RecordBatchReader:
+        """The rows to store, one per source row (columns :data:`~aifinops.domain.COST_ROW_COLUMNS`, texts
+        dictionary-encoded), streamed from the spill as Arrow record batches (what the store's
+        ``replace_slice`` takes). Batches are at most ``batch_size`` rows."""
+        spilled = pa.RecordBatchReader.from_batches(SPILL_SCHEMA, self._spilled())
+        if self.dropped:  # cells left to another delivery: DuckDB filters them out
+            rel = self.conn.from_arrow(spilled).query("spilled", self._rows_sql())
+            assert rel is not None  # a SELECT always gives a relation
+            return rel.to_arrow_reader(batch_size=batch_size)
+        return pa.RecordBatchReader.from_batches(_ROWS_SCHEMA, self._in_window(spilled, batch_size))
+
+    def _in_window(self, spilled: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.RecordBatch]:
+        for batch in spilled:
+            if self.window is not None:
+                day = batch.column("billing_day")
+                start, end = (pa.scalar(d, pa.date32()) for d in self.window)
+                batch = batch.filter(pc.and_(pc.greater_equal(day, start), pc.less(day, end)))
+            ones = pa.array(np.ones(batch.num_rows, dtype=np.int64))
+            columns = [batch.column(c) for c in COST_ROW_COLUMNS[:-1]]
+            rows = pa.RecordBatch.from_arrays([*columns, ones], schema=_ROWS_SCHEMA)
+            for offset in range(0, rows.num_rows, batch_size):
+                yield rows.slice(offset, batch_size)
 
     def totals(self) -> Mapping[str, Decimal]:
         """Exact total cost per currency, before any rounding (36 decimal places)."""
-        rows = self.conn.sql(
-            f"SELECT currency, sum(e18_sum), sum(e36_sum) FROM {self.table} "
-            "WHERE NOT bad GROUP BY currency ORDER BY currency"
-        ).fetchall()
         out: dict[str, Decimal] = {}
         with localcontext() as ctx:
-            ctx.prec = 120  # the two parts need ~80 digits: never let the context round them
-            for currency, e18, e36 in rows:
-                total = Decimal(int(e18 or 0)).scaleb(-18) + Decimal(int(e36 or 0)).scaleb(-36)
-                out[currency] = total.normalize()
+            ctx.prec = 120  # the parts need ~80 digits: never let the context round them
+            for currency, s in sorted(per_currency(self.sums.good()).items()):
+                e36 = (s.nanos * 10**9 + s.rest) * 10**18 + s.tail
+                out[currency] = Decimal(e36).scaleb(-36).normalize()
         return MappingProxyType(out)
 
     def stored_totals(self) -> Mapping[str, Decimal]:
         """Total per currency as the store will hold it: each row exact to 10⁻¹⁸ (``domain.split_nanos``)."""
-        rows = self.relation.aggregate("currency, sum(cost_nanos), sum(cost_rem_e18)").fetchall()
-        return MappingProxyType({c: join_nanos(int(n), int(rest)) for c, n, rest in rows})
+        return MappingProxyType(
+            {c: join_nanos(s.nanos, s.rest) for c, s in sorted(per_currency(self.sums.good()).items())}
+        )
 
     def day_range(self) -> tuple[dt.date, dt.date] | None:
         """First and last billing day present, or None for an empty file."""
-        first, last = self.conn.sql(
-            f"SELECT min(billing_day), max(billing_day) FROM {self.table} WHERE NOT bad"
-        ).fetchall()[0]
-        return (first, last) if first is not None else None
+        return day_range(self.sums)
 
     def cells(self) -> dict[Cell, dict[str, int]]:
         """Per cell (billing scope, subscription, resource group, billing day): exact cost per currency in
         10⁻¹⁸ units. Deliveries sharing cells overlap; with the same amounts in each, they are equal."""
         out: dict[Cell, dict[str, int]] = {}
-        for *cell, currency, e18 in self.conn.sql(
-            f"SELECT {', '.join(CELL_COLUMNS)}, currency, sum(cost_e18) FROM {self.table} WHERE NOT bad "
-            "GROUP BY ALL"
-        ).fetchall():
-            out.setdefault(tuple(cell), {})[currency] = int(e18 or 0)
+        for key, s in self.sums.good():
+            amounts = out.setdefault(key[:4], {})  # type: ignore[arg-type]
+            amounts[str(key[4])] = amounts.get(str(key[4]), 0) + s.e18
         return out
 
     def drop_cells(self, cells: Iterable[Cell]) -> int:
-        """Remove the rows of ``cells`` (another delivery's); returns how many source rows they held."""
-        wanted = list(cells)
-        if not wanted:
-            return 0
-        self.conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE {self.table}_cells AS SELECT {', '.join(CELL_COLUMNS)} "
-            f"FROM {self.table} LIMIT 0"
-        )
-        self.conn.executemany(f"INSERT INTO {self.table}_cells VALUES (?, ?, ?, ?)", wanted)
-        match = " AND ".join(f"t.{c} IS NOT DISTINCT FROM x.{c}" for c in CELL_COLUMNS)
-        return self._drop(f"EXISTS (SELECT 1 FROM {self.table}_cells x WHERE {match})", alias="t")
+        """Leave out the rows of ``cells`` (another delivery's); returns how many source rows they held."""
+        wanted = set(cells)
+        return self._drop(lambda key: key[:4] in wanted, wanted)
 
     def drop_days_outside(self, start: dt.date, end: dt.date) -> int:
-        """Remove the rows billed outside ``[start, end)``; returns how many source rows they held."""
-        return self._drop(f"NOT (billing_day >= DATE '{start}' AND billing_day < DATE '{end}')", alias="t")
+        """Leave out the rows billed outside ``[start, end)``; returns how many source rows they held."""
+        if self.window is not None:
+            start, end = max(start, self.window[0]), min(end, self.window[1])
+        self.window = (start, end)
+        return self._drop(lambda key: not start <= key[3] < end, set())  # type: ignore[operator]
 
-    def _drop(self, condition: str, *, alias: str) -> int:
-        (dropped,) = self.conn.execute(
-            f"SELECT coalesce(sum(source_rows), 0) FROM {self.table} {alias} WHERE NOT bad AND {condition}"
-        ).fetchall()[0]
-        self.conn.execute(f"DELETE FROM {self.table} {alias} WHERE {condition}")
-        self.source_rows -= int(dropped)
-        return int(dropped)
+    def _drop(self, leaves: Callable[[tuple[object, ...]], bool], cells: set[Cell]) -> int:
+        gone = [key for key in self.sums.sums if leaves(key)]
+        dropped = sum(self.sums.sums.pop(key).rows for key in gone if not key[-1])
+        self.dropped |= cells
+        self.source_rows -= dropped
+        return dropped
 
     def records(self, *, scope: str = "", source: str = "") -> Iterator[CostRecord]:
-        """The aggregated rows as CostRecord values (for small files; bulk paths use :meth:`batches`)."""
+        """The rows as CostRecord values (for small files; bulk paths use :meth:`batches`)."""
         for batch in self.batches(10_000):
             for row in batch.to_pylist():
                 yield _to_record(row, basis=self.basis, scope=scope, source=source)
 
     def close(self) -> None:
-        self.conn.execute(f"DROP TABLE IF EXISTS {self.table}")
+        for part in self.parts:
+            part.unlink(missing_ok=True)
+
+
+def _literal(value: object) -> str:
+    if value is None:
+        return "NULL::VARCHAR"
+    return f"DATE '{value}'" if isinstance(value, dt.date) else sql_str(str(value))
 
 
 def _to_record(row: Mapping[str, object], *, basis: Basis, scope: str, source: str) -> CostRecord:
@@ -204,7 +247,8 @@ def _to_record(row: Mapping[str, object], *, basis: Basis, scope: str, source: s
 
 
 class ExportReader:
-    """Reads cost files with one private DuckDB connection (memory-capped, spilling to disk)."""
+    """Reads cost files with one private DuckDB connection (memory-capped, spilling to disk); scanned rows
+    are spilled as Parquet under ``temp_directory`` (a private temporary folder when not given)."""
 
     def __init__(
         self,
@@ -213,6 +257,7 @@ class ExportReader:
         temp_directory: str | None = None,
         threads: int | None = None,
         date_format: str | None = None,
+        batch_rows: int = _SCAN_BATCH,
     ) -> None:
         self.conn = duckdb.connect(":memory:")
         self.conn.execute(f"SET memory_limit = {sql_str(memory_limit)}")
@@ -222,10 +267,14 @@ class ExportReader:
         if threads:
             self.conn.execute(f"SET threads = {int(threads)}")
         self.date_format = date_format
+        self.batch_rows = batch_rows
         self._counter = itertools.count(1)
+        self._own_spill = tempfile.TemporaryDirectory(prefix="aifinops-scan-", dir=temp_directory)
+        self.spill = Path(self._own_spill.name)
 
     def close(self) -> None:
         self.conn.close()
+        self._own_spill.cleanup()
 
     def __enter__(self) -> ExportReader:
         return self
@@ -272,14 +321,15 @@ class ExportReader:
                 "pass default_currency for files that omit it"
             )
         n = next(self._counter)
-        table = f"cost_scan_{n}"
         plan = scan_plan(schema, basis, default_currency=default_currency, date_format=self.date_format)
         source_sql = self._source_sql(path, n)
+        sums = BatchTotals(compact_rows=2 * self.batch_rows)
+        scan = ExportScan(str(path), schema, basis, self.conn, [], sums)
         try:
-            self.conn.execute(aggregate_sql(source_sql, plan, table))
+            self._stream(scan, source_sql, plan)
         except duckdb.Error as exc:
+            scan.close()
             raise SourceFormatError(f"{path}: cannot read cost rows: {exc}") from exc
-        scan = ExportScan(str(path), schema, basis, table, self.conn, 0)
         if not path.name.lower().endswith(".parquet"):
             self._recover_short_rows(scan, path, n, plan)
         rejected = (
@@ -291,10 +341,25 @@ class ExportReader:
             ]
         )
         self._report_bad_rows(scan, source_sql, plan, rejected)
-        scan.source_rows = int(
-            self.conn.sql(f"SELECT coalesce(sum(source_rows), 0) FROM {table} WHERE NOT bad").fetchall()[0][0]
-        )
+        scan.source_rows = sum(sums.rows for _, sums in scan.sums.good())
         return scan
+
+    def _stream(self, scan: ExportScan, source_sql: str, plan: ScanPlan) -> None:
+        """Stream the rows of ``source_sql`` through the normalizer into a new spill part of ``scan``,
+        adding each batch's exact sums."""
+        part = self.spill / f"part_{next(self._counter)}.arrows"
+        scan.parts.append(part)
+        side = self.conn.cursor()  # the stream holds the connection's result open
+        normalizer = BatchNormalizer(side, plan)
+        raw = self.conn.sql(rows_sql(source_sql, plan)).to_arrow_reader(batch_size=self.batch_rows)
+        with pa.OSFile(str(part), "wb") as sink, pa.ipc.new_stream(sink, SPILL_SCHEMA) as writer:
+            for batch in prefetched(raw):
+                if not batch.num_rows:
+                    continue
+                normalized, tail = normalizer.normalize(batch)
+                scan.sums.add_batch(normalized, tail)
+                writer.write_batch(stored(normalized))
+        side.close()
 
     @staticmethod
     def _resolve_basis(path: Path, schema: ExportSchema, basis: Basis | None) -> Basis:
@@ -338,19 +403,14 @@ class ExportReader:
         pad = f"pad_{n}"
         self.conn.execute(f"CREATE TEMP TABLE {pad} ({', '.join(sql_ident(h) + ' VARCHAR' for h in header)})")
         self.conn.executemany(f"INSERT INTO {pad} VALUES ({', '.join('?' * len(header))})", padded)
-        merged = f"merged_{n}"
-        self.conn.execute(aggregate_sql(pad, plan, merged))
-        self.conn.execute(merged_sql(f"{merged}_all", [scan.table, merged]))
-        self.conn.execute(f"DROP TABLE {merged}; DROP TABLE {pad}; DROP TABLE {scan.table}")
-        self.conn.execute(f"ALTER TABLE {merged}_all RENAME TO {scan.table}")
+        self._stream(scan, pad, plan)
+        self.conn.execute(f"DROP TABLE {pad}")
 
     def _report_bad_rows(
         self, scan: ExportScan, source_sql: str, plan: ScanPlan, rejected: list[int]
     ) -> None:
-        bad, tags_bad = self.conn.execute(
-            f"SELECT coalesce(sum(source_rows) FILTER (WHERE bad), 0), coalesce(sum(tags_bad), 0) "
-            f"FROM {scan.table}"
-        ).fetchall()[0]
+        bad = sum(sums.rows for key, sums in scan.sums.sums.items() if key[-1])
+        tags_bad = sum(sums.tags_bad for key, sums in scan.sums.sums.items() if not key[-1])
         if tags_bad:
             scan.issues.append(
                 RowIssue(scan.file, None, f"{tags_bad} row(s) with Tags that are not JSON; kept without tags")
@@ -368,6 +428,8 @@ class ExportReader:
                 "WHERE billing_day IS NULL OR currency IS NULL OR cost_text IS NULL "
                 f"OR NOT {number.format('cost_text')} "
                 f"OR (qty_text IS NOT NULL AND NOT {number.format('qty_text')}) "
+                f"OR abs(TRY_CAST(cost_text AS DOUBLE)) >= {_STORABLE_UNITS} "
+                f"OR abs(TRY_CAST(qty_text AS DOUBLE)) >= {_STORABLE_UNITS} "
                 f"LIMIT {_MAX_LISTED_ISSUES}"
             ).fetchall()
         finally:
@@ -379,6 +441,10 @@ class ExportReader:
                 reason = "no currency"
             elif cost is None or not re.fullmatch(_PLAIN_NUMBER, cost):
                 reason = f"cost {cost!r} is not a number"
+            elif abs(Decimal(cost)) >= _STORABLE_UNITS:
+                reason = f"cost {cost} is beyond what the store holds (±9.2 billion)"
+            elif quantity is not None and re.fullmatch(_PLAIN_NUMBER, quantity):
+                reason = f"quantity {quantity} is beyond what the store holds (±9.2 billion)"
             else:
                 reason = f"quantity {quantity!r} is not a number"
             line = int(rn) + 1
@@ -395,16 +461,16 @@ class ExportReader:
         scans = [self.scan(f, basis=basis, default_currency=default_currency) for f in run.files]
         if len(scans) == 1:
             return scans[0]
-        table = f"cost_run_{next(self._counter)}"
-        self.conn.execute(merged_sql(table, [s.table for s in scans]))
+        sums = BatchTotals()
         for s in scans:
-            s.close()
+            sums.extend(s.sums)
         return ExportScan(
             run.origin,
             scans[0].schema,
             basis,
-            table,
             self.conn,
+            [p for s in scans for p in s.parts],
+            sums,
             sum(s.source_rows for s in scans),
             [i for s in scans for i in s.issues],
         )

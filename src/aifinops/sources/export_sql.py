@@ -1,10 +1,11 @@
-"""The DuckDB SQL that reads an export file as text and sums it, exactly, to the cost-record grain.
+"""The DuckDB SQL that reads an export file as text, one row out per source row, with exact money.
 
-Every column is read as text; the cost and quantity texts are split into sign, integer and fraction digits.
-Each cost is kept to 18 decimals (rounded half-even at the 18th, then split into nanos and the rest below one
-nano as ``domain.split_nanos`` does, docs/billed-cost.md), each quantity rounded half-even to 10⁻⁹, and the
-exact total is kept to 36 decimal places, with no float involved.
-:class:`aifinops.sources.cost_exports.ExportReader` runs it.
+Every column is read as text. The key columns leave as they are written (``k_*``): they repeat a lot, so
+:mod:`aifinops.sources.export_batches` normalizes each distinct value once with the expressions of
+:func:`scan_plan`. The cost and quantity texts are cast to ``DECIMAL(38,18)`` and to half-away nanos
+(``DECIMAL(18,9)``), both exact for a text with at most 18 decimals; the rare text either cast cannot hold
+(more decimals, a billion units or more) is passed on as text and read with ``Decimal``. Nothing is summed
+here: no float and no wide aggregation. :class:`aifinops.sources.cost_exports.ExportReader` runs it.
 """
 
 from __future__ import annotations
@@ -17,28 +18,17 @@ from aifinops.sources.export_schemas import ExportSchema
 
 __all__ = [
     "KEY_COLUMNS",
-    "SCAN_KEYS",
+    "NUMBER_PATTERN",
+    "RAW_KEYS",
     "ScanPlan",
-    "aggregate_sql",
-    "merged_sql",
+    "rows_sql",
     "scan_plan",
     "sql_ident",
     "sql_str",
-    "stored_columns",
 ]
 
 #: The grain of a stored row: the key columns of :data:`COST_ROW_COLUMNS`.
 KEY_COLUMNS = COST_ROW_COLUMNS[:16]
-#: The grain of a scan table: a stored row's keys plus the billing scope the file states (overlap checks).
-SCAN_KEYS = (*KEY_COLUMNS, "billing_scope")
-_SUMS = (
-    "cost_e18",
-    "quantity_nanos",
-    "source_rows",
-    "tags_bad",
-    "e18_sum",
-    "e36_sum",
-)
 
 
 def sql_str(value: str) -> str:
@@ -70,9 +60,9 @@ def _day(expr: str, date_format: str | None) -> str:
     return f"CAST(coalesce({', '.join(tries)}, try_cast({expr} AS TIMESTAMP)) AS DATE)"
 
 
-# The grain columns an export file can carry: the billed dimensions but resource_type, which is derived
-# from the resource id afterwards.
-_RAW_KEYS: tuple[str, ...] = (
+#: The grain columns an export file can carry: the billed dimensions but resource_type, which is derived
+#: from the resource id, plus the billing scope the file states (overlap checks).
+RAW_KEYS: tuple[str, ...] = (
     "billing_day",
     "currency",
     *(d for d in COST_DIMENSIONS if d != "resource_type"),
@@ -122,20 +112,15 @@ def _key_exprs(
         ),
     }
     # The meter and charge columns are kept as the file writes them, trimmed.
-    return {f: normalized.get(f) or (f"{_text(col(f))} AS {f}",) for f in _RAW_KEYS}
-
-
-# Normalized once per distinct value and joined back: these columns repeat a lot and cost the most to parse.
-# A NULL key matches no lookup row and stays NULL, as its normalized value would be.
-_LOOKUP_FIELDS = ("billing_day", "subscription_id", "resource_id", "tags")
+    return {f: normalized.get(f) or (f"{_text(col(f))} AS {f}",) for f in RAW_KEYS}
 
 
 @dataclass(frozen=True, slots=True)
 class ScanPlan:
-    """The SQL pieces of one scan: how raw columns are read and how grouped keys are normalized."""
+    """The SQL pieces of one scan: how raw columns are read and how distinct key texts are normalized."""
 
     raw: str  # per-row SELECT list over the file
-    keys: Mapping[str, tuple[str, ...]]  # per key field, SELECT items over its k_* column
+    keys: Mapping[str, tuple[str, ...]]  # per key field, SELECT items over its k_* column (one per value)
     row_keys: str  # per-row SELECT list over the file (error reporting only)
     numbers: str  # per-row cost and quantity text over the file (error reporting only)
 
@@ -148,9 +133,12 @@ def scan_plan(
 
     raw = [
         f"CAST({sql_ident(c)} AS VARCHAR) AS k_{f}" if (c := col(f)) else f"NULL::VARCHAR AS k_{f}"
-        for f in _RAW_KEYS
+        for f in RAW_KEYS
     ]
-    raw += [f"{_text(col('cost'))} AS c_t", f"{_text(col('quantity'))} AS q_t"]
+    raw += [
+        f"CAST({sql_ident(c)} AS VARCHAR) AS {p}_t" if (c := col(name)) else f"NULL::VARCHAR AS {p}_t"
+        for name, p in (("cost", "c"), ("quantity", "q"))
+    ]
     consumed = (col("service_name") or "").lower() == "consumedservice"
     options = {"consumed_service": consumed, "default_currency": default_currency, "date_format": date_format}
     per_row = _key_exprs(col, **options)  # type: ignore[arg-type]
@@ -162,109 +150,28 @@ def scan_plan(
     )
 
 
-def _number_columns(prefix: str) -> str:
-    """Per-row text parts of a number: sign, integer digits, fraction digits (exact, no float involved)."""
+#: A plain number as Azure writes it (an exponent only from scientific notation, "5.64902E-05").
+NUMBER_PATTERN = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
+
+
+def _number(prefix: str) -> str:
+    """Per-row SELECT items of a number text ``{prefix}_t`` as written: its value to 18 decimals and to
+    half-away nanos (both exact for texts with at most 18 decimals), whether it reads as a number, whether it
+    is there at all (empty and the literal NULL are not), and the text itself for the rare texts the two
+    casts cannot hold exactly (more than 18 decimals, a billion units or more)."""
     t = f"{prefix}_t"
+    slow = f"{prefix}_9 IS NULL OR {prefix}_18 IS NULL OR length({t}) - strpos({t}, '.') > 18"
     return (
-        f"{t} IS NOT NULL AS {prefix}_present, starts_with({_plain(t)}, '-') AS {prefix}_neg, "
-        f"ltrim({_plain(t)}, '+-') AS {prefix}_body"
+        f"TRY_CAST({t} AS DECIMAL(38,18)) AS {prefix}_18, TRY_CAST({t} AS DECIMAL(18,9)) AS {prefix}_9, "
+        f"regexp_full_match({t}, '\\s*{NUMBER_PATTERN}\\s*') AS {prefix}_ok, "
+        # a number is there; anything else is checked as text (trimmed, empty and NULL are absent)
+        f"CASE WHEN {prefix}_ok THEN true ELSE {_text(t)} IS NOT NULL END AS {prefix}_present, "
+        f"CASE WHEN {prefix}_ok AND ({slow}) THEN trim({t}) END AS {prefix}_exact"
     )
 
 
-def _number_parts(prefix: str) -> str:
-    """Integer parts of a number: ``_i`` units, ``_h`` fraction digits 1–18, ``_l`` digits 19–36 (BIGINT)."""
-    body, dot = f"{prefix}_body", f"strpos({prefix}_body, '.')"
-    whole = f"(CASE WHEN {dot} = 0 THEN {body} ELSE left({body}, {dot} - 1) END)"
-    frac = f"(CASE WHEN {dot} = 0 THEN '' ELSE substr({body}, {dot} + 1) END)"
-    return (
-        f"TRY_CAST(CASE WHEN {whole} = '' THEN '0' ELSE {whole} END AS BIGINT) AS {prefix}_i, "
-        f"TRY_CAST(rpad(left({frac}, 18), 18, '0') AS BIGINT) AS {prefix}_h, "
-        f"TRY_CAST(rpad(substr({frac}, 19, 18), 18, '0') AS BIGINT) AS {prefix}_l, "
-        f"({prefix}_present AND regexp_full_match({body}, '[0-9]*[.]?[0-9]*') AND {body} NOT IN ('', '.') "
-        f"AND length({frac}) <= 36 AND length({whole}) <= 18) AS {prefix}_ok"
-    )
-
-
-def _nanos(prefix: str) -> str:
-    """Half-even nanos from the integer parts: digits 10–36 of the fraction decide the rounding."""
-    base = f"(CAST({prefix}_i AS HUGEINT) * 1000000000 + {prefix}_h // 1000000000)"
-    rest = f"({prefix}_h % 1000000000)"
-    up = (
-        f"(CASE WHEN {rest} > 500000000 THEN 1 WHEN {rest} < 500000000 THEN 0 WHEN {prefix}_l > 0 THEN 1 "
-        f"ELSE {base} % 2 END)"
-    )
-    return f"(CASE WHEN {prefix}_neg THEN -1 ELSE 1 END) * ({base} + {up})"
-
-
-def _e18(prefix: str) -> str:
-    """The amount in 10⁻¹⁸ units, rounded half-even at the 18th decimal by digits 19–36 (``split_nanos``)."""
-    low, half = f"{prefix}_l", "500000000000000000"
-    up = f"(CASE WHEN {low} > {half} THEN 1 WHEN {low} < {half} THEN 0 ELSE {prefix}_h % 2 END)"
-    whole = f"(CAST({prefix}_i AS HUGEINT) * 1000000000000000000 + {prefix}_h + {up})"
-    return f"(CASE WHEN {prefix}_neg THEN -1 ELSE 1 END) * {whole}"
-
-
-def stored_columns() -> str:
-    """A scan table's columns as the store takes them (:data:`COST_ROW_COLUMNS`): the exact ``cost_e18``
-    split into half-even nanos and the rest below one nano (``domain.split_nanos``), every number a BIGINT
-    (what SQLite accepts, whatever type a sum over merged tables gave)."""
-    whole, rest = "(abs(cost_e18) // 1000000000)", "(abs(cost_e18) % 1000000000)"
-    up = f"(CASE WHEN {rest} > 500000000 OR ({rest} = 500000000 AND {whole} % 2 = 1) THEN 1 ELSE 0 END)"
-    nanos = f"(sign(cost_e18) * ({whole} + {up}))"
-    exprs = {
-        "cost_nanos": f"CAST({nanos} AS BIGINT) AS cost_nanos",
-        "cost_rem_e18": f"CAST(cost_e18 - {nanos} * 1000000000 AS BIGINT) AS cost_rem_e18",
-        "quantity_nanos": "CAST(quantity_nanos AS BIGINT) AS quantity_nanos",
-        "source_rows": "CAST(source_rows AS BIGINT) AS source_rows",
-    }
-    return ", ".join(exprs.get(c, c) for c in COST_ROW_COLUMNS)
-
-
-def aggregate_sql(source_sql: str, plan: ScanPlan, table: str) -> str:
-    """Sum exact money per distinct raw key text, then normalize the keys of those groups.
-
-    Groups whose raw texts differ but normalize alike (``AHBTEST``/``AHBTest``) stay separate rows of the same
-    grain: every consumer sums, and a second hash aggregation would double the cost of a scan.
-    """
-    sign = "(CASE WHEN c_neg THEN -1 ELSE 1 END)"
-    keys = ", ".join(SCAN_KEYS)
-    inline = "".join(f"{e}, " for f, exprs in plan.keys.items() if f not in _LOOKUP_FIELDS for e in exprs)
-    looked_up = ", ".join(f"d_{f}.* EXCLUDE (k_{f})" for f in _LOOKUP_FIELDS)
-    joins = " ".join(f"LEFT JOIN d_{f} ON g.k_{f} = d_{f}.k_{f}" for f in _LOOKUP_FIELDS)
-    lookups = "".join(
-        f"d_{f} AS (SELECT k_{f}, {', '.join(plan.keys[f])} FROM (SELECT DISTINCT k_{f} FROM g)),\n"
-        for f in _LOOKUP_FIELDS
-    )
-    return f"""
-CREATE TEMP TABLE {table} AS
-WITH raw AS (SELECT {plan.raw} FROM {source_sql}),
-d AS (SELECT * EXCLUDE (c_t, q_t), {_number_columns("c")}, {_number_columns("q")} FROM raw),
-o AS (SELECT *, {_number_parts("c")}, {_number_parts("q")} FROM d),
-g AS (
-  SELECT {", ".join(f"k_{f}" for f in _RAW_KEYS)}, (c_ok AND (q_ok OR NOT q_present)) AS row_ok,
-    sum(CASE WHEN c_ok THEN {_e18("c")} END) AS cost_e18,
-    sum(CASE WHEN q_ok THEN {_nanos("q")} END) AS quantity_nanos,
-    count(*) AS source_rows,
-    sum(CASE WHEN c_ok THEN {sign} * (CAST(c_i AS HUGEINT) * 1000000000000000000 + c_h) END) AS e18_sum,
-    sum({sign} * c_l) FILTER (WHERE c_ok AND c_l <> 0) AS e36_sum
-  FROM o GROUP BY ALL
-),
-{lookups}n AS (
-  SELECT {inline}{looked_up}, NOT row_ok AS row_bad, cost_e18, quantity_nanos, source_rows, e18_sum, e36_sum
-  FROM g {joins}
-),
-r AS (SELECT *, (row_bad OR billing_day IS NULL OR currency IS NULL) AS bad FROM n)
-SELECT {keys}, bad, cost_e18,
-  CAST(quantity_nanos AS BIGINT) AS quantity_nanos,
-  CAST(source_rows AS BIGINT) AS source_rows,
-  CAST(CASE WHEN tags_invalid THEN source_rows ELSE 0 END AS BIGINT) AS tags_bad, e18_sum, e36_sum
-FROM r
-"""
-
-
-def merged_sql(table: str, sources: list[str]) -> str:
-    """A table summing the aggregated tables (or queries) ``sources`` per grain key, as one scan."""
-    union = " UNION ALL BY NAME ".join(f"SELECT * FROM {s}" for s in sources)
-    sums = ", ".join(f"sum({c}) AS {c}" for c in _SUMS)
-    keys = ", ".join(SCAN_KEYS)
-    return f"CREATE TEMP TABLE {table} AS SELECT {keys}, bad, {sums} FROM ({union}) GROUP BY ALL"
+def rows_sql(source_sql: str, plan: ScanPlan) -> str:
+    """One row out per source row: the raw key texts (``k_*``, normalized per distinct value afterwards by
+    :mod:`aifinops.sources.export_batches`) and the cost and quantity read exactly, with no aggregation."""
+    keys = ", ".join(f"k_{f}" for f in RAW_KEYS)
+    return f"SELECT {keys}, {_number('c')}, {_number('q')} FROM (SELECT {plan.raw} FROM {source_sql})"

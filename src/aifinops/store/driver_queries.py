@@ -37,6 +37,7 @@ from aifinops.engine.usage_buckets import from_day, to_day
 from aifinops.errors import StoreError, ValidationError
 from aifinops.store.allocation_queries import deployment_resources
 from aifinops.store.raw import statement
+from aifinops.store.rollups import rolled_up
 from aifinops.store.store import Store, database_error
 from aifinops.store.tables import DIM_LEN, ROLLUP_SUMS, usage_daily
 
@@ -370,6 +371,7 @@ def start_driver_read(
     The deployment → resource map is read as it stands (refresh it first:
     :meth:`aifinops.store.allocations.AllocationStore.refresh_deployments`).
     """
+    rolled_up(store)
     unknown = [d for d in dimensions if d not in DIMENSIONS]
     if unknown:
         raise ValidationError(

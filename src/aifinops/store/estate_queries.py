@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from aifinops.engine.usage_buckets import to_day
+from aifinops.store.retention import check_retained
 from aifinops.store.store import Store
 from aifinops.store.tables import usage_events
 
@@ -71,6 +72,7 @@ def usage_paths(store: Store, start: dt.date, end: dt.date) -> list[dict[str, An
     keys = [e[k] for k in PATH_KEYS]
     query = sa.select(*keys, *_sums()).where(*_hours(start, end)).group_by(*keys)
     with store.reader() as conn:
+        check_retained(conn, start, what="usage paths")
         return [dict(r._mapping) for r in conn.execute(query)]
 
 
@@ -83,4 +85,5 @@ def meter_usage(store: Store, start: dt.date, end: dt.date) -> list[dict[str, An
     keys = [e.use_case, e.resource_id, e.kind, retry, extra, *(e[k] for k in METER_KEYS[5:])]
     query = sa.select(*keys, *_sums()).where(*_hours(start, end)).group_by(*keys)
     with store.reader() as conn:
+        check_retained(conn, start, what="meter usage")
         return [dict(r._mapping) for r in conn.execute(query)]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from aifinops.engine.usage_buckets import from_day, to_day
+from aifinops.store.retention import check_retained
 from aifinops.store.store import Store
 from aifinops.store.tables import usage_events
 
@@ -52,6 +53,7 @@ def daily_token_sums(store: Store, start: dt.date, end: dt.date) -> list[DayToke
     keys = [day, e.region, e.deployment, *(e[c] for c in _PRICE_IDS)]
     sums = [sa.func.sum(e[c]) for c in _TOKENS]
     with store.reader() as conn:
+        check_retained(conn, start, what="token sums per day")
         rows = conn.execute(sa.select(*keys, *sums).where(*_window(start, end)).group_by(*keys)).all()
     return [
         DayTokens(
@@ -66,6 +68,7 @@ def daily_requests(store: Store, start: dt.date, end: dt.date) -> list[DayReques
     e = usage_events.c
     day = (e.hour / 24).label("day")
     with store.reader() as conn:
+        check_retained(conn, start, what="requests per day")
         rows = conn.execute(
             sa.select(day, e.app, e.kind, sa.func.sum(e.requests))
             .where(*_window(start, end))

@@ -1,14 +1,17 @@
-"""Writing usage events, keeping the hourly, daily and per-task rollups in step (outcomes: ``outcomes.py``).
+"""Writing usage events (outcomes: ``outcomes.py``), and the SQL that adds events to the hourly, daily and
+per-task rollups.
 
-Every write is one transaction: the events that were new (by ``event_id``) go in, and exactly those are
-added to the rollups, so re-sending a batch never counts twice.
+Every write is one transaction: the events that were new (by ``event_id``) go in, so re-sending a batch never
+counts twice. The rollups are not maintained here: they catch up from a watermark of event ids
+(:mod:`aifinops.store.rollups`), off the insert path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +19,10 @@ from sqlalchemy import Connection
 
 from aifinops.domain import DIMENSIONS, MeterKind, PricedUsage, UsageEvent, to_nanos
 from aifinops.engine.usage_buckets import EPOCH
-from aifinops.errors import StoreError
+from aifinops.errors import StoreDataError, StoreError
 from aifinops.store.freshness import touch_freshness
+from aifinops.store.partitions import ensure_partitions, known_partitions, month_of
+from aifinops.store.retention import retention_horizon
 from aifinops.store.store import Store, retrying
 from aifinops.store.tables import ROLLUP_SUMS, usage_events
 
@@ -39,6 +44,8 @@ _SUMMED = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_to
 class InsertResult:
     inserted: int
     duplicates: int
+    unpriced: int = 0  # of the inserted events
+    past_retention: tuple[str, ...] = ()  # ids of events refused for being older than the retention horizon
 
 
 #: ``usage_events`` columns in the order :func:`event_values` produces them (checked against the table).
@@ -86,6 +93,9 @@ EVENT_COLUMNS = (
 if tuple(c.name for c in usage_events.columns if c.name != "id") != EVENT_COLUMNS:  # pragma: no cover
     raise ImportError("usage_events columns changed: update EVENT_COLUMNS and event_values together")
 
+
+_COST = EVENT_COLUMNS.index("cost_nanos")
+_TS = EVENT_COLUMNS.index("ts")
 
 #: The columns that pricing fills (cost, currency, the prices used, why unpriced): what re-pricing rewrites.
 PRICE_COLUMNS = EVENT_COLUMNS[EVENT_COLUMNS.index("cost_nanos") : EVENT_COLUMNS.index("unpriced_reason") + 1]
@@ -178,6 +188,8 @@ def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
+_COLUMN_LIST = ", ".join(EVENT_COLUMNS)
+_STAGE = "_ingest_batch"
 _INSERT_EVENTS = (
     f"INSERT INTO usage_events ({', '.join(EVENT_COLUMNS)}) VALUES ({_placeholders(len(EVENT_COLUMNS))}) "
     "ON CONFLICT (event_id) DO NOTHING"
@@ -277,11 +289,20 @@ def roll_up(
         conn.exec_driver_sql(sql[name](), params)
 
 
+def _copy_data_error(exc: Any) -> StoreDataError:
+    """A value COPY refused, named by its column, without the value itself (it may be user data)."""
+    first = re.sub(r'"[^"]*"', "a value", (str(exc).strip().splitlines() or [""])[0])[:200]
+    column = re.search(r"column (\w+)", getattr(getattr(exc, "diag", None), "context", None) or "")
+    reason = f"{column.group(1)}: {first}" if column else first
+    return StoreDataError(f"database refused an event: {reason}", reason=reason)
+
+
 class EventStore:
     """Usage events in the store.
 
     The insert path uses the driver directly (one executemany per table): SQLAlchemy's per-row parameter
-    processing cost more than the database itself on this hot path.
+    processing cost more than the database itself on this hot path. Events from before the retention horizon
+    (see ``retention.py``) are refused: their months are gone, and so is the record of their ids.
     """
 
     def __init__(self, store: Store) -> None:
@@ -294,22 +315,43 @@ class EventStore:
         # In event_id order, so that concurrent batches lock the ids they share in the same order.
         for row in sorted(rows, key=lambda r: r[0]):
             unique.setdefault(row[0], row)
+        if self.store.dialect == "postgresql":
+            self._ensure_partitions(unique.values())
         return retrying(lambda: self._insert_once(unique, len(rows), source=source, now=now))
 
     def _insert_once(
         self, unique: dict[str, tuple[Any, ...]], received: int, *, source: str, now: dt.datetime
     ) -> InsertResult:
         with self.store.session() as conn:
+            kept, past = _within_retention(conn, unique)
             if conn.dialect.name == "postgresql":
-                fresh = self._insert_postgres(conn, unique)
+                fresh = self._insert_postgres(conn, kept)
             else:
-                fresh = self._insert_sqlite(conn, unique)
+                fresh = self._insert_sqlite(conn, kept)
             if fresh:
-                last = max(r[1] for r in fresh)
+                last = max(r[_TS] for r in fresh)
                 if isinstance(last, str):
                     last = dt.datetime.fromisoformat(last).replace(tzinfo=dt.UTC)
                 self._touch_freshness(conn, source, now, last)
-        return InsertResult(inserted=len(fresh), duplicates=received - len(fresh))
+        unpriced = sum(r[_COST] is None for r in fresh)
+        return InsertResult(
+            inserted=len(fresh),
+            duplicates=received - len(fresh) - len(past),
+            unpriced=unpriced,
+            past_retention=past,
+        )
+
+    def _ensure_partitions(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Create the partitions of the rows' months this process has not seen yet (none for months before
+        the retention horizon: those rows are refused)."""
+        months = {month_of(r[_TS]) for r in rows}
+        if not (months - known_partitions(self.store)):
+            return
+        with self.store.reader() as conn:
+            horizon = retention_horizon(conn)
+        if horizon is not None:
+            months = {m for m in months if m >= month_of(horizon)}
+        ensure_partitions(self.store, months)
 
     @property
     def sqlite(self) -> bool:
@@ -318,35 +360,38 @@ class EventStore:
 
     @staticmethod
     def _insert_postgres(conn: Connection, unique: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """ON CONFLICT DO NOTHING RETURNING tells exactly which rows are new, even under concurrency."""
+        """COPY the batch into a transaction-scoped staging table, then one INSERT … SELECT … RETURNING tells
+        exactly which rows are new, even under concurrency (in event_id order, so that concurrent batches lock
+        the ids they share in the same order): the table's insert trigger claims each event id in
+        ``usage_event_ids`` and skips the row whose id was taken (a second writer of the same id waits for the
+        first to commit), as ON CONFLICT DO NOTHING would on an unpartitioned table (see partitions.py)."""
         if not unique:
             return []
-        # psycopg's executemany(returning=True) is not in the DBAPI stubs
-        cursor: Any = conn.connection.cursor()
-        ids: list[int] = []
-        keys: list[str] = []
+        # Created in the transaction (a rolled-back one takes its creation with it); kept per connection.
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ON COMMIT DELETE ROWS AS "
+            f"SELECT {_COLUMN_LIST} FROM usage_events WITH NO DATA"
+        )
+        cursor: Any = conn.connection.cursor()  # psycopg's copy() is not in the DBAPI stubs
         try:
-            cursor.executemany(
-                _INSERT_EVENTS.replace("?", "%s") + " RETURNING id, event_id",
-                list(unique.values()),
-                returning=True,
+            try:
+                with cursor.copy(f"COPY {_STAGE} ({_COLUMN_LIST}) FROM STDIN") as copy:
+                    for row in unique.values():
+                        copy.write_row(row)
+            except conn.dialect.loaded_dbapi.DataError as exc:
+                raise _copy_data_error(exc) from None
+            cursor.execute(
+                f"INSERT INTO usage_events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_STAGE} "
+                "ORDER BY event_id RETURNING event_id"
             )
-            while True:
-                for row_id, event_id in cursor.fetchall():
-                    ids.append(row_id)
-                    keys.append(event_id)
-                if not cursor.nextset():
-                    break
+            keys = [r[0] for r in cursor.fetchall()]
         finally:
             cursor.close()
-        if ids:
-            roll_up(conn, "id = ANY(%(ids)s)", {"ids": ids})
         return [unique[k] for k in keys]
 
     @staticmethod
     def _insert_sqlite(conn: Connection, unique: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """Under BEGIN IMMEDIATE nobody else writes, so new ids are those not stored yet, and the new rows
-        are exactly those above the highest row id seen before the insert."""
+        """Under BEGIN IMMEDIATE nobody else writes, so new ids are exactly those not stored yet."""
         if not unique:
             return []
         ids = list(unique)
@@ -363,7 +408,6 @@ class EventStore:
         fresh = [row for key, row in unique.items() if key not in existing]
         if not fresh:
             return []
-        before = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM usage_events").scalar_one()
         cursor = conn.connection.cursor()
         try:
             cursor.executemany(_INSERT_EVENTS, fresh)
@@ -372,9 +416,24 @@ class EventStore:
             cursor.close()
         if written != len(fresh):  # pragma: no cover - impossible while we hold the write lock
             raise StoreError(f"expected to write {len(fresh)} events, wrote {written}; send the batch again")
-        roll_up(conn, "id > ?", (before,))
         return fresh
 
     @staticmethod
     def _touch_freshness(conn: Connection, source: str, now: dt.datetime, last_ts: dt.datetime) -> None:
         touch_freshness(conn, f"usage:{source}", now=now, last_data_ts=last_ts)
+
+
+def _within_retention(
+    conn: Connection, unique: dict[str, tuple[Any, ...]]
+) -> tuple[dict[str, tuple[Any, ...]], tuple[str, ...]]:
+    """The rows at or after the retention horizon, and the ids of those before it.
+
+    On PostgreSQL the horizon is read FOR SHARE: retention waits for this transaction, and this one for a
+    retention in progress, so no event lands in a month being dropped.
+    """
+    horizon = retention_horizon(conn, lock=True)
+    if horizon is None:
+        return unique, ()
+    bound: Any = sqlite_time(horizon) if conn.dialect.name == "sqlite" else horizon
+    kept = {k: r for k, r in unique.items() if r[_TS] >= bound}
+    return kept, tuple(k for k in unique if k not in kept)

@@ -10,6 +10,7 @@ from sqlalchemy import and_, select
 
 from aifinops.domain import DIMENSIONS
 from aifinops.engine.usage_buckets import EPOCH
+from aifinops.store.rollups import rolled_up
 from aifinops.store.store import Store
 from aifinops.store.tables import ROLLUP_SUMS, task_outcomes, task_rollup, usage_daily
 
@@ -25,6 +26,7 @@ def _day_number(day: dt.date) -> int:
 def usage_day_rows(store: Store, start: dt.date, end: dt.date) -> Iterator[dict[str, Any]]:
     """The daily usage rollup of the UTC days ``[start, end)``: one row per day, dimensions, kind, status
     and currency (``''`` for unpriced events), with its sums; ``day`` as a date."""
+    rolled_up(store)
     t = usage_daily
     keys = [t.c.day, *(t.c[d] for d in DIMENSIONS), t.c.kind, t.c.status, t.c.currency]
     stmt = (
@@ -42,6 +44,7 @@ def usage_day_rows(store: Store, start: dt.date, end: dt.date) -> Iterator[dict[
 def task_rows(store: Store, start: dt.datetime, end: dt.datetime) -> Iterator[dict[str, Any]]:
     """Tasks whose events started in ``[start, end)``: one row per task (tenant, id) and currency of its
     estimated cost (``''``: its unpriced events), with its dimensions, counts and outcome (None = open)."""
+    rolled_up(store)
     t, o = task_rollup, task_outcomes
     stmt = (
         select(t, o.c.outcome, o.c.ended_at)

@@ -17,7 +17,7 @@ from aifinops.domain import Basis
 from aifinops.engine.kpis import ALLOCATED_BASES, KPI_BASES, GroupCost, TaskAggregate
 from aifinops.store.allocation_queries import allocated_groups, allocation_coverage
 from aifinops.store.store import Store
-from aifinops.store.task_queries import task_aggregates
+from aifinops.store.task_kpi_queries import day_task_aggregates
 
 __all__ = ["KpiInputs", "Unavailable", "UnavailableReason", "read_kpi_inputs"]
 
@@ -92,7 +92,7 @@ def read_kpi_inputs(
     A tenant-limited reader (``tenant``) sees its tenant's tasks and, when the allocation is over
     ``tenant``, the cost allocated to that tenant only; otherwise no allocated basis.
     """
-    tasks = task_aggregates(store, group_by=by, start=start, end=end, tenant=tenant)
+    tasks = day_task_aggregates(store, group_by=by, start=start, end=end, tenant=tenant)
     allocated: list[GroupCost] = []
     served = [Basis.ESTIMATED] if Basis.ESTIMATED in bases else []
     unavailable = []

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from aifinops.engine.usage_buckets import EPOCH
 from aifinops.store.optimize_queries import CALL_KEYS, FLAG_KEYS, event_groups_select
 from aifinops.store.optimize_tables import GROUP_SUMS, optimize_daily, optimize_days
+from aifinops.store.retention import check_retained
 from aifinops.store.store import Store
 
 __all__ = ["OptimizeDayStore", "drop_days"]
@@ -44,6 +45,8 @@ class OptimizeDayStore:
             start = EPOCH + dt.timedelta(days=day)
             select = event_groups_select(start, start + dt.timedelta(days=1), day=day)
             with self.store.session() as conn:
+                # A day whose events retention dropped would be built empty: say so instead.
+                check_retained(conn, start, what="the optimizer's call groups")
                 conn.execute(sa.delete(optimize_daily).where(optimize_daily.c.day == day))
                 conn.execute(optimize_daily.insert().from_select(list(_COLUMNS), select))
                 conn.execute(sa.delete(optimize_days).where(optimize_days.c.day == day))

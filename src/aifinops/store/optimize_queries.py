@@ -20,6 +20,7 @@ from aifinops.domain import from_nanos
 from aifinops.engine.usage_buckets import EPOCH, to_hour
 from aifinops.store.cost_tables import cost_records
 from aifinops.store.optimize_tables import GROUP_SUMS, optimize_daily, optimize_days
+from aifinops.store.rollups import rolled_up
 from aifinops.store.store import Store
 from aifinops.store.tables import task_outcomes, task_rollup, usage_daily, usage_events, usage_rollup
 
@@ -146,6 +147,7 @@ def call_groups(
 def stale_days(store: Store, first: int, following: int) -> dict[int, int]:
     """Days of ``[first, following)`` with events whose call groups are missing or older than their events:
     day → events stored that day."""
+    rolled_up(store)
     u, o = usage_daily.c, optimize_days.c
     with store.reader() as conn:
         stored = dict(
@@ -164,6 +166,7 @@ def daily_calls(
 ) -> list[dict[str, Any]]:
     """Model requests per use case and UTC day of ``[first, following)`` (days since the epoch): the shape of
     the traffic (people work weekdays; schedules run every day)."""
+    rolled_up(store)
     u = usage_daily.c
     query = (
         sa.select(u.use_case, u.day, sa.func.sum(u.requests).label("calls"))
@@ -184,6 +187,7 @@ def task_steps(
 ) -> list[dict[str, Any]]:
     """Tasks with priced events started in ``[start, end)``, counted per use case, highest step and outcome
     (None = open). A task's priced events decide its step count: its unpriced ones cost nothing known."""
+    rolled_up(store)
     t, o = task_rollup.c, task_outcomes.c
     joined = task_rollup.outerjoin(task_outcomes, sa.and_(o.tenant == t.tenant, o.task_id == t.task_id))
     keys = [t.use_case, t.max_step, o.outcome, t.model]
@@ -213,6 +217,7 @@ def hourly_tokens(
 ) -> list[dict[str, Any]]:
     """Model calls' input, cached and output tokens per deployment, model and hour since the epoch, from the
     hourly rollup (whole hours of ``[start, end)``)."""
+    rolled_up(store)
     r = usage_rollup.c
     first, following = to_hour(start), -(-int((end - EPOCH).total_seconds()) // 3600)
     keys = [r.deployment, r.model, r.hour]

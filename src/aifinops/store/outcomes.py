@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aifinops.domain import TaskOutcome, to_nanos
+from aifinops.store import task_kpi_rollup
 from aifinops.store.store import Store, dialect_insert, retrying
 from aifinops.store.tables import TASK_KEY, task_outcomes
 
@@ -45,6 +46,19 @@ class OutcomeStore:
 
     def _upsert_rows(self, rows: list[dict[str, Any]]) -> int:
         with self.store.session() as conn:
+            # The task aggregates follow the outcome: the tasks' contributions out, the outcomes in, back in.
+            task_kpi_rollup.lock(conn)
+            mark = "?" if conn.dialect.name == "sqlite" else "%s"
+            task_kpi_rollup.mark_tasks(conn)
+            for i in range(0, len(rows), 400):
+                chunk = rows[i : i + 400]
+                pairs = ", ".join([f"({mark}, {mark})"] * len(chunk))
+                task_kpi_rollup.add_tasks(
+                    conn,
+                    f"SELECT tenant, task_id FROM task_rollup WHERE (tenant, task_id) IN (VALUES {pairs})",
+                    tuple(v for r in chunk for v in (r["tenant"], r["task_id"])),
+                )
+            task_kpi_rollup.apply(conn, -1)
             stmt = dialect_insert(conn, task_outcomes)
             newer = stmt.excluded.ended_at >= task_outcomes.c.ended_at
             conn.execute(
@@ -53,6 +67,7 @@ class OutcomeStore:
                 ),
                 rows,
             )
+            task_kpi_rollup.apply(conn, 1)
         return len(rows)
 
 

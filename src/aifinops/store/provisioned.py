@@ -13,6 +13,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, or_, select, update
 from aifinops.domain import DeploymentType
 from aifinops.engine.usage_buckets import EPOCH, to_hour
 from aifinops.store.repricing import rebuild_rollups
+from aifinops.store.rollups import catch_up_in
 from aifinops.store.store import Store
 from aifinops.store.tables import provisioned_hours, usage_events
 
@@ -131,6 +132,7 @@ class ProvisionedStore:
         names = sorted({h.deployment for h in hours})
         h0, h1 = to_hour(start), -(-int((end - EPOCH).total_seconds()) // 3600)
         with self.store.session() as conn:
+            catch_up_in(conn)  # the rollups rebuilt below must not meet events still to be rolled up
             if changes:
                 e = usage_events.c
                 conn.execute(

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from aifinops.domain import from_nanos, to_nanos
 from aifinops.engine.reconciliation import Estimate
 from aifinops.engine.usage_buckets import from_day, to_day
+from aifinops.store.retention import check_retained
 from aifinops.store.store import Store
 from aifinops.store.tables import prices, usage_events
 
@@ -65,6 +66,7 @@ def estimates(store: Store, start: dt.date, end: dt.date) -> list[Estimate]:
         .group_by(*keys)
     )
     with store.reader() as conn:
+        check_retained(conn, start, what="estimates per billing day")
         rows = conn.execute(query).all()
     book = price_rows(store, {getattr(r, m) for r in rows for m in _METERS if getattr(r, m) is not None})
     out = []

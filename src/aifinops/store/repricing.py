@@ -21,8 +21,12 @@ from aifinops.domain import (
     plain,
 )
 from aifinops.engine.usage_buckets import EPOCH, to_hour
+from aifinops.errors import PastRetentionError
+from aifinops.store import task_kpi_rollup
 from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
 from aifinops.store.optimize_days import drop_days
+from aifinops.store.retention import check_retained, retention_horizon
+from aifinops.store.rollups import catch_up_in
 from aifinops.store.store import Store
 from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
 
@@ -133,6 +137,8 @@ class RepricingStore:
         record the run with totals before and after."""
         tally = _Tally()
         with self.store.session() as conn:
+            catch_up_in(conn)  # the rollups rebuilt below must not meet events still to be rolled up
+            check_retained(conn, start, what="re-pricing")
             for r in _event_rows(conn, start, end):
                 new = event_row(_event(r), price(_event(r)), source=r.source, now=now)
                 tally.events += 1
@@ -165,8 +171,33 @@ class RepricingStore:
         return report
 
 
+def _refuse_tasks_past_retention(conn: Connection, tasks: set[str]) -> None:
+    """A task whose first events were dropped by retention cannot be rebuilt from the events left."""
+    horizon = retention_horizon(conn)
+    if horizon is None or not tasks:
+        return
+    t = task_rollup.c
+    for i in range(0, len(ids := sorted(tasks)), 500):
+        early = conn.execute(
+            select(t.task_id).where(t.task_id.in_(ids[i : i + 500]), t.first_ts < horizon).limit(1)
+        ).scalar()
+        if early is not None:
+            raise PastRetentionError(
+                f"re-pricing would rebuild task {early!r}, whose events before {horizon:%Y-%m-%d} were "
+                "dropped by retention; re-price from a later day, after the task's first event"
+            )
+
+
 def rebuild_rollups(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[str]) -> None:
-    """Recompute the rollup rows that cover ``[start, end)`` (and the rows of ``tasks``) from the events."""
+    """Recompute the rollup rows that cover ``[start, end)`` (and the rows of ``tasks``) from the events.
+
+    The events still above the rollup watermark are rolled up first (a no-op when the caller did so at the
+    start of its transaction, as it should on PostgreSQL to take the catch-up's lock before its updates).
+    Refused (PastRetentionError) where retention dropped some of those events: rebuilt rows would lose them.
+    """
+    check_retained(conn, start, what="rebuilding the roll-ups")
+    _refuse_tasks_past_retention(conn, tasks)
+    catch_up_in(conn)
     h0 = to_hour(start)
     h1 = -(-int((end - EPOCH).total_seconds()) // 3600)  # the hour containing ``end``, rounded up
     d0, d1 = h0 // 24, -(-h1 // 24)
@@ -186,8 +217,19 @@ def rebuild_rollups(conn: Connection, start: dt.datetime, end: dt.datetime, task
         tables=("day",),
     )
     ids = sorted(tasks)
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    task_kpi_rollup.mark_tasks(conn)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ", ".join([mark] * len(chunk))
+        task_kpi_rollup.add_tasks(
+            conn, f"SELECT tenant, task_id FROM task_rollup WHERE task_id IN ({marks})", tuple(chunk)
+        )
+    task_kpi_rollup.apply(conn, -1)  # the tasks' aggregates follow their re-priced rows
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         conn.execute(delete(task_rollup).where(task_rollup.c.task_id.in_(chunk)))
-        marks = ", ".join(["?" if conn.dialect.name == "sqlite" else "%s"] * len(chunk))
+        marks = ", ".join([mark] * len(chunk))
         roll_up(conn, f"task_id IN ({marks})", tuple(chunk), tables=("task",))
+    task_kpi_rollup.apply(conn, 1)
+    task_kpi_rollup.refresh_split(conn)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select
 
 from aifinops.engine.usage_buckets import EPOCH
+from aifinops.store.retention import check_retained
 from aifinops.store.store import Store
 from aifinops.store.tables import usage_events
 from aifinops.store.usage_queries import UsageQuery
@@ -44,6 +45,7 @@ def usage_by_source(store: Store, q: UsageQuery) -> list[SourceUsage]:
         .group_by(*keys)
     )
     with store.reader() as conn:
+        check_retained(conn, q.start, what="usage per source")
         return [
             SourceUsage(
                 EPOCH + dt.timedelta(hours=r.hour),

@@ -22,6 +22,7 @@ from aifinops.domain import Basis
 from aifinops.engine.usage_buckets import from_day, hour_start
 from aifinops.store.allocation_tables import allocation_owner_costs, allocation_runs
 from aifinops.store.cost_queries import read_cost_freshness, read_cost_series
+from aifinops.store.rollups import rolled_up
 from aifinops.store.store import Store
 from aifinops.store.tables import usage_rollup
 
@@ -200,6 +201,7 @@ def spend_sums(
     hourly: bool = False,
 ) -> list[tuple[Any, tuple[str, ...], int]]:
     """Estimated nano-units per local day (or UTC hour start) and ``group`` values, filtered, in SQL."""
+    rolled_up(store)
     lo = int(dt.datetime(first_day.year, first_day.month, first_day.day, tzinfo=tz).timestamp() // 3600)
     hi = int(end.timestamp() // 3600) + 1
     r = usage_rollup.c

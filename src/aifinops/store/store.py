@@ -29,6 +29,10 @@ _BACKOFF = 0.05  # seconds, doubled per attempt, with jitter so that two deadloc
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+#: The PostgreSQL advisory lock key `aifinops db upgrade` holds while it migrates ("aifinops" in ASCII).
+_MIGRATION_LOCK = 0x6169666E6F7073
+
+
 def normalize_url(url: str) -> str:
     """Use the psycopg 3 driver for plain ``postgresql://`` URLs.
 
@@ -190,12 +194,35 @@ class Store:
         return cfg
 
     def upgrade(self) -> list[str]:
-        """Run every migration up to the latest heads; returns the heads now applied."""
+        """Run every migration up to the latest heads; returns the heads now applied.
+
+        On PostgreSQL an advisory lock makes replicas that all upgrade at start take turns: the later ones
+        find the schema current.
+        """
         try:
-            command.upgrade(self._alembic_config(), "heads")
+            with self.migration_lock():
+                command.upgrade(self._alembic_config(), "heads")
         except SQLAlchemyError as exc:
             raise StoreError(f"migration failed on {self.safe_url}: {exc}") from exc
         return sorted(self.current_heads())
+
+    @contextmanager
+    def migration_lock(self) -> Iterator[None]:
+        """Hold the PostgreSQL advisory lock of upgrades (re-entrant within this Store): what follows an
+        upgrade and must not run twice at once (seeding an empty table) goes inside it too."""
+        if self.dialect != "postgresql" or getattr(self, "_migration_locked", False):
+            yield  # SQLite: one writer at a time already
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK})")
+            conn.commit()
+            self._migration_locked = True
+            try:
+                yield
+            finally:
+                self._migration_locked = False
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})")
+                conn.commit()
 
     def current_heads(self) -> set[str]:
         with self.reader() as conn:

@@ -44,7 +44,9 @@ __all__ = [
     "task_outcomes",
     "task_rollup",
     "usage_daily",
+    "usage_event_ids",
     "usage_events",
+    "usage_retention",
     "usage_rollup",
 ]
 
@@ -134,6 +136,28 @@ usage_events = Table(
     Column("ingested_at", UtcDateTime(), nullable=False),
     Column("finish_reason", String(32)),
     Column("request_hash", String(64)),
+    sqlite_autoincrement=True,  # ids never reused: the rollup watermark counts on it
+)
+
+#: Every stored event id on PostgreSQL, where ``usage_events`` is partitioned by month and so cannot hold a
+#: unique ``event_id`` (see ``partitions.py``); ``ts`` lets retention forget ids with their events. SQLite
+#: keeps ``usage_events.event_id`` unique itself and leaves this table empty.
+usage_event_ids = Table(
+    "usage_event_ids",
+    metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("ts", UtcDateTime(), nullable=False),
+)
+
+#: How far back raw data is kept: ``name`` 'usage_events', events before ``horizon`` were dropped (and new
+#: ones before it are refused, so that a re-send can never count twice).
+usage_retention = Table(
+    "usage_retention",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("horizon", UtcDateTime(), nullable=False),
+    Column("keep_months", Integer, nullable=False),
+    Column("applied_at", UtcDateTime(), nullable=False),
 )
 
 #: The key of an hourly usage rollup row, and the sums it carries.

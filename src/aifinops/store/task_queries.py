@@ -10,16 +10,18 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, case, cast, func, literal, select, tuple_
+from sqlalchemy import BigInteger, and_, case, cast, exists, func, literal, select, tuple_
 
 from aifinops.domain import DIMENSIONS, from_nanos
 from aifinops.engine.kpis import TaskAggregate
+from aifinops.store.rollup_tables import kpi_split_tasks
+from aifinops.store.rollups import rolled_up
 from aifinops.store.store import Store
 from aifinops.store.tables import task_outcomes, task_rollup, usage_events
 
-__all__ = ["get_task", "list_tasks", "task_aggregates", "task_tenants"]
+__all__ = ["TaskSums", "get_task", "group_costs", "list_tasks", "task_aggregates", "task_tenants"]
 
-_T, _O = task_rollup, task_outcomes
+_T, _O, _S = task_rollup, task_outcomes, kpi_split_tasks
 _COUNTS = (
     "events",
     "first_attempts",
@@ -50,6 +52,8 @@ def _per_task(
     end: dt.datetime | None,
     tenant: str | None,
     dims: Sequence[str] = DIMENSIONS,
+    split: bool | None = None,
+    only: Sequence[tuple[str, str]] | None = None,
 ) -> Any:
     """One row per task (tenant and id): dimensions, counts, and its outcome (NULL = open).
 
@@ -67,6 +71,10 @@ def _per_task(
         *(cast(func.sum(_T.c[n]), BigInteger).label(n) for n in _COUNTS),
     ]
     stmt = select(*cols).group_by(_T.c.tenant, _T.c.task_id)
+    if split is False:
+        stmt = stmt.where(~exists().where(_S.c.tenant == _T.c.tenant, _S.c.task_id == _T.c.task_id))
+    if only is not None:
+        stmt = stmt.where(tuple_(_T.c.tenant, _T.c.task_id).in_(only))
     return _in_period(stmt, start, end, tenant).subquery("per_task")
 
 
@@ -94,6 +102,7 @@ def list_tasks(
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Tasks with their totals and outcome, newest first (of every tenant, or of ``tenant``)."""
+    rolled_up(store)
     p = _per_task(start, end, tenant)
     stmt = select(p, _O.c.outcome, _O.c.ended_at).select_from(_with_outcome(p))
     for name, value in (filters or {}).items():
@@ -125,6 +134,7 @@ def _costs(conn: Any, tasks: Sequence[tuple[str, str]]) -> dict[tuple[str, str],
 
 def task_tenants(store: Store, task_id: str) -> list[str]:
     """The tenants that have a task ``task_id`` (``''``: one whose events carry no tenant), sorted."""
+    rolled_up(store)
     with store.reader() as conn:
         stmt = select(_T.c.tenant).where(_T.c.task_id == task_id).distinct().order_by(_T.c.tenant)
         return [r.tenant for r in conn.execute(stmt)]
@@ -133,6 +143,7 @@ def task_tenants(store: Store, task_id: str) -> list[str]:
 def get_task(store: Store, task_id: str, *, tenant: str) -> dict[str, Any] | None:
     """The task ``task_id`` of ``tenant`` (``''``: the task whose events carry no tenant) with its events in
     time order, or None when that tenant has no such task."""
+    rolled_up(store)
     with store.reader() as conn:
         p = _per_task(None, None, tenant)
         head = conn.execute(
@@ -198,69 +209,121 @@ def task_aggregates(
     """Per group and outcome: tasks, steps (highest step, else first attempts), retries, tokens, unpriced
     events, estimated cost and business value per currency, for :func:`aifinops.engine.kpis.task_kpis`.
 
-    A task belongs to the period of its first event; a missing dimension value groups as ``""``.
+    A task belongs to the period of its first event; a missing dimension value groups as ``""``. Computed
+    per task at read time; :func:`aifinops.store.task_kpi_queries.day_task_aggregates` answers the same from
+    the per-day task aggregates.
     """
-    p = _per_task(start, end, tenant, dims=tuple(group_by))
-    outcome = func.coalesce(_O.c.outcome, literal("open")).label("outcome")
-    steps = case((p.c.max_step.is_not(None), p.c.max_step + 1), else_=p.c.first_attempts)
-    keys = [p.c[g] for g in group_by]
-    # Grouped by the value's currency too (NULL for most tasks): one pass, folded per outcome below.
-    stats = (
-        select(
-            *keys,
-            outcome,
-            _O.c.value_currency,
-            func.count().label("tasks"),
-            func.sum(steps).label("steps"),
-            func.sum(p.c.retries).label("retries"),
-            func.sum(p.c.input_tokens).label("input_tokens"),
-            func.sum(p.c.output_tokens).label("output_tokens"),
-            func.sum(p.c.unpriced_events).label("unpriced_events"),
-            cast(func.sum(_O.c.value_nanos), BigInteger).label("value"),
-        )
-        .select_from(_with_outcome(p))
-        .group_by(*keys, outcome, _O.c.value_currency)
-    )
-    sums: dict[tuple[Any, ...], list[int]] = {}
-    values: dict[tuple[Any, ...], dict[str, int]] = {}
+    rolled_up(store)
     with store.reader() as conn:
-        costs = _group_costs(conn, group_by, start=start, end=end, tenant=tenant)
-        for r in conn.execute(stats):
-            key = (tuple(r[i] or "" for i in range(len(keys))), r.outcome)
-            slot = sums.setdefault(key, [0] * 6)
-            for i, name in enumerate(_AGGREGATED):
-                slot[i] += int(r._mapping[name] or 0)
-            if r.value_currency and r.value is not None:
-                cur = values.setdefault(key, {})
-                cur[r.value_currency] = cur.get(r.value_currency, 0) + int(r.value)
-    out = []
-    for (group, name), (tasks, steps_, retries, input_tokens, output_tokens, unpriced) in sums.items():
-        out.append(
-            TaskAggregate(
-                group,
-                name,
-                tasks=tasks,
-                steps=steps_,
-                retries=retries,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                unpriced_events=unpriced,
-                estimated_nanos=costs.get((*group, name), {}),
-                value_nanos=values.get((group, name), {}),
+        costs = group_costs(conn, group_by, start=start, end=end, tenant=tenant)
+        sums = TaskSums()
+        sums.add_tasks(conn, group_by, start=start, end=end, tenant=tenant)
+    return sums.aggregates(costs)
+
+
+class TaskSums:
+    """Per (group, outcome): the task sums of :data:`_AGGREGATED` and the business value per currency."""
+
+    def __init__(self) -> None:
+        self.sums: dict[tuple[Any, ...], list[int]] = {}
+        self.values: dict[tuple[Any, ...], dict[str, int]] = {}
+
+    def add(
+        self, group: tuple[str, ...], outcome: str, counts: Sequence[Any], currency: Any, value: Any
+    ) -> None:
+        key = (group, outcome)
+        slot = self.sums.setdefault(key, [0] * len(_AGGREGATED))
+        for i, n in enumerate(counts):
+            slot[i] += int(n or 0)
+        if currency and value is not None:
+            cur = self.values.setdefault(key, {})
+            cur[currency] = cur.get(currency, 0) + int(value)
+
+    def add_tasks(
+        self,
+        conn: Any,
+        group_by: Sequence[str],
+        *,
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+        tenant: str | None,
+        split: bool | None = None,
+    ) -> None:
+        """Add the tasks started in ``[start, end)``, grouped per task at read time; with ``split`` only the
+        tasks listed in ``kpi_split_tasks`` (True) or only the others (False)."""
+        if split:  # few: read by their keys
+            listed = [(r.tenant, r.task_id) for r in conn.execute(select(_S.c.tenant, _S.c.task_id))]
+            for i in range(0, len(listed), 400):
+                self._add(
+                    conn, group_by, _per_task(start, end, tenant, tuple(group_by), only=listed[i : i + 400])
+                )
+            return
+        self._add(conn, group_by, _per_task(start, end, tenant, dims=tuple(group_by), split=split))
+
+    def _add(self, conn: Any, group_by: Sequence[str], p: Any) -> None:
+        outcome = func.coalesce(_O.c.outcome, literal("open")).label("outcome")
+        steps = case((p.c.max_step.is_not(None), p.c.max_step + 1), else_=p.c.first_attempts)
+        keys = [p.c[g] for g in group_by]
+        # Grouped by the value's currency too (NULL for most tasks): one pass, folded per outcome.
+        stats = (
+            select(
+                *keys,
+                outcome,
+                _O.c.value_currency,
+                func.count().label("tasks"),
+                func.sum(steps).label("steps"),
+                func.sum(p.c.retries).label("retries"),
+                func.sum(p.c.input_tokens).label("input_tokens"),
+                func.sum(p.c.output_tokens).label("output_tokens"),
+                func.sum(p.c.unpriced_events).label("unpriced_events"),
+                cast(func.sum(_O.c.value_nanos), BigInteger).label("value"),
             )
+            .select_from(_with_outcome(p))
+            .group_by(*keys, outcome, _O.c.value_currency)
         )
-    return out
+        for r in conn.execute(stats):
+            group = tuple(r[i] or "" for i in range(len(keys)))
+            self.add(group, r.outcome, [r._mapping[n] for n in _AGGREGATED], r.value_currency, r.value)
+
+    def aggregates(self, costs: dict[tuple[Any, ...], dict[str, int]]) -> list[TaskAggregate]:
+        """The task aggregates, each with the estimated cost of its group and outcome in ``costs``."""
+        out = []
+        for (group, name), (
+            tasks,
+            steps_,
+            retries,
+            input_tokens,
+            output_tokens,
+            unpriced,
+        ) in self.sums.items():
+            out.append(
+                TaskAggregate(
+                    group,
+                    name,
+                    tasks=tasks,
+                    steps=steps_,
+                    retries=retries,
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                    unpriced_events=unpriced,
+                    estimated_nanos=costs.get((*group, name), {}),
+                    value_nanos=self.values.get((group, name), {}),
+                )
+            )
+        return out
 
 
-def _group_costs(
+def group_costs(
     conn: Any,
     group_by: Sequence[str],
     *,
     start: dt.datetime | None,
     end: dt.datetime | None,
     tenant: str | None,
+    costs: dict[tuple[Any, ...], dict[str, int]] | None = None,
 ) -> dict[tuple[Any, ...], dict[str, int]]:
-    """Cost per group, outcome and currency in one pass over the priced task rows (no per-task grouping)."""
+    """Cost per group, outcome and currency in one pass over the priced task rows (no per-task grouping),
+    added to ``costs`` when given."""
     outcome = func.coalesce(_O.c.outcome, literal("open")).label("outcome")
     keys = [_T.c[g] for g in group_by]
     stmt = (
@@ -270,7 +333,7 @@ def _group_costs(
         .group_by(*keys, outcome, _T.c.currency)
     )
     stmt = _in_period(stmt, start, end, tenant)
-    costs: dict[tuple[Any, ...], dict[str, int]] = {}
+    costs = {} if costs is None else costs
     for r in conn.execute(stmt):
         k = (*(r[i] or "" for i in range(len(keys))), r.outcome)
         slot = costs.setdefault(k, {})

@@ -13,6 +13,7 @@ from sqlalchemy import Select, Table, and_, func, select
 
 from aifinops.domain import DIMENSIONS
 from aifinops.engine.usage_buckets import EPOCH, hour_start, period_start, to_hour
+from aifinops.store.rollups import rolled_up
 from aifinops.store.store import Store
 from aifinops.store.tables import ROLLUP_SUMS, usage_daily, usage_rollup
 
@@ -69,6 +70,7 @@ def _statement(q: UsageQuery) -> Select[Any]:
 
 def query_usage(store: Store, q: UsageQuery) -> list[UsageRow]:
     """Usage and estimated cost per period, group and currency, ordered by period then group."""
+    rolled_up(store)
     zone = ZoneInfo(q.timezone)
     daily = _daily_ok(q)
     acc: dict[tuple[Any, ...], list[int]] = {}
@@ -97,6 +99,7 @@ def usage_totals(
     store: Store, *, group_by: Sequence[str], start: dt.datetime | None = None, end: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
     """All-time (or ranged, day-aligned UTC) sums by ``group_by`` + currency, from the daily rollup."""
+    rolled_up(store)
     t = usage_daily
     keys = [t.c[g] for g in group_by] + [t.c.currency]
     stmt = select(*keys, *(func.sum(t.c[n]).label(n) for n in ROLLUP_SUMS)).group_by(*keys)
