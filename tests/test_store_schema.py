@@ -33,6 +33,7 @@ def test_migrations_build_exactly_the_tables_the_code_defines(store: Store) -> N
     import aifinops.store.cost_tables
     import aifinops.store.job_leases
     import aifinops.store.log_watermarks
+    import aifinops.store.meter_tables
     import aifinops.store.optimize_tables
     import aifinops.store.rollup_tables
     import aifinops.store.snapshots  # noqa: F401  (register their tables on the shared metadata)

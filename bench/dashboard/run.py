@@ -77,8 +77,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=12.0, help="demo scale; 12 ≈ 1,000,000 events")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--views", default=",".join(VIEWS), help="comma-separated views to measure")
+    parser.add_argument("--db", type=Path, help="SQLite file (default: in /tmp, by scale)")
     args = parser.parse_args()
-    path = Path(f"/tmp/aifinops-bench-dashboard-{args.scale:g}.db")
+    path = args.db or Path(f"/tmp/aifinops-bench-dashboard-{args.scale:g}.db")
     if not path.exists():
         build(path, args.scale)
     store = Store(f"sqlite:///{path}")
@@ -90,7 +92,8 @@ def main() -> None:
         pid = int(
             subprocess.check_output(["pgrep", "-n", "-f", "aifinops.api.factory:app_from_env"]).split()[0]
         )
-        for view, paths in VIEWS.items():
+        for view in args.views.split(","):
+            paths = VIEWS[view]
             for p in paths:  # warm-up, and every route answers
                 client.get(p).raise_for_status()
             walls, cpus = [], []

@@ -78,6 +78,8 @@ class Waste:
     interactive: bool = False  # a batch use case runs on the interactive (global standard) deployment
     overpowered: float = 0.0  # this share of its tasks runs on gpt-4o (gpt-4o-glbl) instead of its own model
     clean: bool = True  # elsewhere: no loops, and prompts cached as well as they can be
+    telemetry: int = 0  # KB of verbose traces (prompts and answers logged) per model call, on top of the
+    # spans' own (see demo.simulated_telemetry)
 
 
 #: The demo's use cases. ``doc-qa`` is the wasteful one.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -26,11 +27,13 @@ from aifinops.engine.optimize.workload import (
     Cell,
     Meters,
     TaskGroup,
+    TelemetryGroup,
     Workload,
     cost_nanos,
 )
 from aifinops.engine.pricing import PriceBook
 from aifinops.engine.usage_buckets import EPOCH
+from aifinops.queries.telemetry import telemetry_lines
 from aifinops.store import Store
 from aifinops.store.optimize_days import OptimizeDayStore
 from aifinops.store.optimize_queries import (
@@ -313,7 +316,30 @@ def read_workload(
         per_day.setdefault(d["use_case"], {})[int(d["day"])] = int(d["calls"] or 0)
     capacities = _capacities(store, rows, prices, (start, end, where), settings or OptimizeSettings())
     return Workload(
-        start=start, end=end, groups=groups, tasks=tasks, daily_calls=per_day, capacities=capacities
+        start=start,
+        end=end,
+        groups=groups,
+        tasks=tasks,
+        daily_calls=per_day,
+        capacities=capacities,
+        telemetry=() if where else _telemetry(store, start, end),
+    )
+
+
+def _telemetry(store: Store, start: dt.datetime, end: dt.datetime) -> tuple[TelemetryGroup, ...]:
+    """The Log Analytics charges (basis actual) of the billing days the window covers, by workspace, table
+    and kind of meter, with each table's billable GB (``/api/telemetry-cost``'s figures)."""
+    following = end.date() + dt.timedelta(days=int(end.time() != dt.time(0)))
+    lines, tables, _ = telemetry_lines(store, start.date(), following)
+    gb: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for t in tables:
+        gb[(t.workspace, t.data_type)] += t.megabytes / 1000
+    cost: dict[tuple[str, str, str, str], Decimal] = defaultdict(Decimal)
+    for line in lines:
+        cost[(line.workspace, line.data_type or "", line.kind, line.currency)] += line.cost_nanos
+    return tuple(
+        TelemetryGroup(w, table, kind, currency, gb.get((w, table), Decimal(0)), nanos)
+        for (w, table, kind, currency), nanos in sorted(cost.items())
     )
 
 
@@ -322,8 +348,8 @@ def _money(nanos: Decimal, currency: str, basis: Basis = Basis.ESTIMATED) -> dic
     return {"amount": plain(amount), "currency": currency, "basis": basis.value}
 
 
-def _amounts(values: Mapping[str, Decimal | None]) -> list[dict[str, str]]:
-    return [_money(v, c) for c, v in sorted(values.items()) if v is not None]
+def _amounts(values: Mapping[str, Decimal | None], basis: Basis = Basis.ESTIMATED) -> list[dict[str, str]]:
+    return [_money(v, c, basis) for c, v in sorted(values.items()) if v is not None]
 
 
 def _per_month(workload: Workload, values: Mapping[str, Decimal]) -> dict[str, Decimal]:
@@ -334,12 +360,17 @@ def _per_month(workload: Workload, values: Mapping[str, Decimal]) -> dict[str, D
     return {c: v * _HOURS_PER_MONTH / hours for c, v in values.items()}
 
 
-def _whatif_json(result: WhatIf, workload: Workload) -> dict[str, Any]:
+def _basis(parts: Sequence[ScenarioPart]) -> Basis:
+    """Actual when every part acts on telemetry, whose cost comes from the bill; estimated otherwise."""
+    return Basis.ACTUAL if parts and all(p.lever == "telemetry" for p in parts) else Basis.ESTIMATED
+
+
+def _whatif_json(result: WhatIf, workload: Workload, basis: Basis = Basis.ESTIMATED) -> dict[str, Any]:
     return {
-        "before": _amounts(result.before),
-        "after": _amounts(result.after),
-        "savings": _amounts(result.saved()),
-        "savings_per_month": _amounts(_per_month(workload, result.saved())),
+        "before": _amounts(result.before, basis),
+        "after": _amounts(result.after, basis),
+        "savings": _amounts(result.saved(), basis),
+        "savings_per_month": _amounts(_per_month(workload, result.saved()), basis),
         "succeeded_tasks": {"before": result.succeeded_before, "after": result.succeeded_after},
         "cost_per_successful_task": {
             "before": _amounts(result.per_task(after=False)),
@@ -354,7 +385,8 @@ def recommendation_json(
 ) -> dict[str, Any]:
     """One recommendation as every reader shows it."""
     f = rec.finding
-    stacked = _amounts(_per_month(workload, rec.stacked_savings))
+    basis = _basis([f.part])
+    stacked = _amounts(_per_month(workload, rec.stacked_savings), basis)
     return {
         "rank": rank,
         "title": f"{f.lever}: " + (", ".join(f"{k}={v}" for k, v in f.scope.items()) or "everything"),
@@ -367,11 +399,11 @@ def recommendation_json(
         "sample_task_ids": list(f.samples),
         "action": f.action,
         "policy": None if f.policy is None else dict(f.policy),
-        "savings": _amounts(rec.savings),
-        "savings_per_month": _amounts(_per_month(workload, rec.savings)),
-        "stacked_savings": _amounts(rec.stacked_savings),
-        "stacked_savings_per_month": _amounts(_per_month(workload, rec.stacked_savings)),
-        "scope_cost": _amounts(rec.standalone.before),
+        "savings": _amounts(rec.savings, basis),
+        "savings_per_month": _amounts(_per_month(workload, rec.savings), basis),
+        "stacked_savings": _amounts(rec.stacked_savings, basis),
+        "stacked_savings_per_month": _amounts(_per_month(workload, rec.stacked_savings), basis),
+        "scope_cost": _amounts(rec.standalone.before, basis),
         "cost_per_successful_task": {
             "before": _amounts(rec.standalone.per_task(after=False)),
             "after": _amounts(rec.standalone.per_task(after=True)),
@@ -403,7 +435,7 @@ def recommendations_document(
         "end": end.isoformat(),
         "filters": {k: list(v) for k, v in (where or {}).items()},
         "recommendations": [recommendation_json(i + 1, r, recs, workload) for i, r in enumerate(recs)],
-        "all_applied": _whatif_json(what_if(workload, parts), workload),
+        "all_applied": _whatif_json(what_if(workload, parts), workload, _basis(parts)),
     }
 
 
@@ -425,5 +457,5 @@ def whatif_document(
         "end": end.isoformat(),
         "filters": {k: list(v) for k, v in (where or {}).items()},
         "scenario": [p.as_json() for p in parts],
-        **_whatif_json(what_if(workload, parts), workload),
+        **_whatif_json(what_if(workload, parts), workload, _basis(parts)),
     }

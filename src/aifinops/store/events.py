@@ -21,6 +21,7 @@ from aifinops.domain import DIMENSIONS, MeterKind, PricedUsage, UsageEvent, to_n
 from aifinops.engine.usage_buckets import EPOCH
 from aifinops.errors import StoreDataError, StoreError
 from aifinops.store.freshness import touch_freshness
+from aifinops.store.meter_rollup import meter_rollup_sql
 from aifinops.store.partitions import ensure_partitions, known_partitions, month_of
 from aifinops.store.retention import retention_horizon
 from aifinops.store.store import Store, retrying
@@ -276,13 +277,15 @@ def _tasks_sql(where: str, *, sqlite: bool) -> str:
 
 
 def roll_up(
-    conn: Connection, where: str, params: Any, *, tables: Sequence[str] = ("hour", "day", "task")
+    conn: Connection, where: str, params: Any, *, tables: Sequence[str] = ("hour", "day", "meter", "task")
 ) -> None:
-    """Add the events matching ``where`` to the hourly, daily and task rollups (or those named)."""
+    """Add the events matching ``where`` to the hourly, daily, daily meter and task rollups (or those
+    named)."""
     sqlite = conn.dialect.name == "sqlite"
     sql = {
         "hour": lambda: _rollup_sql("usage_rollup", "hour", where, sqlite=sqlite),
         "day": lambda: _rollup_sql("usage_daily", "day", where, sqlite=sqlite),
+        "meter": lambda: meter_rollup_sql(where, sqlite=sqlite),
         "task": lambda: _tasks_sql(where, sqlite=sqlite),
     }
     for name in tables:

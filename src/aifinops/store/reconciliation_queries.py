@@ -1,25 +1,26 @@
-"""Estimated cost per day, resource, deployment and meter, read from the events for reconciliation.
+"""Estimated cost per day, resource, deployment and meter for reconciliation, from the daily meter rollup.
 
-Each event remembers the price it was charged at per meter (``*_price_id``), so one GROUP BY over the
-events of the period by those ids gives the units each meter used; units × price ÷ unit size is the
-estimate of that meter, next to the meter id and name the bill uses. Unpriced events have no meter to
-reconcile and are left out (they are reported as unpriced elsewhere).
+Each event remembers the price it was charged at per meter (``*_price_id``), and the daily meter rollup keeps
+those ids, so one GROUP BY over its days of the period gives the units each meter used per UTC day; units ×
+price ÷ unit size is the estimate of that meter, next to the meter id and name the bill uses. Unpriced events
+have no meter to reconcile and are left out (they are reported as unpriced elsewhere).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
 
 from aifinops.domain import from_nanos, to_nanos
 from aifinops.engine.reconciliation import Estimate
-from aifinops.engine.usage_buckets import from_day, to_day
-from aifinops.store.retention import check_retained
+from aifinops.engine.usage_buckets import from_day
+from aifinops.store.meter_queries import meter_rows
 from aifinops.store.store import Store
-from aifinops.store.tables import prices, usage_events
+from aifinops.store.tables import prices
 
 __all__ = ["estimates", "price_rows"]
 
@@ -52,22 +53,11 @@ def price_rows(store: Store, ids: set[int]) -> dict[int, Any]:
 
 def estimates(store: Store, start: dt.date, end: dt.date) -> list[Estimate]:
     """Per billing day (UTC), resource, deployment and priced meter: units used and their estimated cost."""
-    e = usage_events.c
-    lo, hi = to_day(start) * 24, to_day(end) * 24
-    day = (e.hour / 24).label("day")  # integer division on both databases: hour is BIGINT
-    keys = [day, e.resource_id, e.deployment, *(e[m] for m in _METERS)]
-    sums = [
-        sa.func.sum(e[c]).label(c)
-        for c in ("input_tokens", "cached_input_tokens", "output_tokens", "quantity_nanos")
+    keys = ("day", "resource_id", "deployment", *_METERS)
+    sums = ("input_tokens", "cached_input_tokens", "output_tokens", "quantity_nanos")
+    rows = [
+        SimpleNamespace(**r) for r in meter_rows(store, start, end, keys, sums=sums, priced_with_account=True)
     ]
-    query = (
-        sa.select(*keys, *sums)
-        .where(e.hour >= lo, e.hour < hi, e.resource_id.is_not(None), e.cost_nanos.is_not(None))
-        .group_by(*keys)
-    )
-    with store.reader() as conn:
-        check_retained(conn, start, what="estimates per billing day")
-        rows = conn.execute(query).all()
     book = price_rows(store, {getattr(r, m) for r in rows for m in _METERS if getattr(r, m) is not None})
     out = []
     for row in rows:

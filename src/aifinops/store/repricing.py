@@ -24,6 +24,7 @@ from aifinops.engine.usage_buckets import EPOCH, to_hour
 from aifinops.errors import PastRetentionError
 from aifinops.store import task_kpi_rollup
 from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
+from aifinops.store.meter_tables import usage_meter_daily
 from aifinops.store.optimize_days import drop_days
 from aifinops.store.retention import check_retained, retention_horizon
 from aifinops.store.rollups import catch_up_in
@@ -209,12 +210,14 @@ def rebuild_rollups(conn: Connection, start: dt.datetime, end: dt.datetime, task
         tables=("hour",),
     )
     conn.execute(delete(usage_daily).where(usage_daily.c.day >= d0, usage_daily.c.day < d1))
+    m = usage_meter_daily.c
+    conn.execute(delete(usage_meter_daily).where(m.day >= d0, m.day < d1))
     drop_days(conn, d0, d1)  # the optimizer's daily groups are built again when next read
     roll_up(
         conn,
         "hour >= ? AND hour < ?" if conn.dialect.name == "sqlite" else "hour >= %s AND hour < %s",
         (d0 * 24, d1 * 24),
-        tables=("day",),
+        tables=("day", "meter"),
     )
     ids = sorted(tasks)
     mark = "?" if conn.dialect.name == "sqlite" else "%s"

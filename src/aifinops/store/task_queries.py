@@ -54,12 +54,16 @@ def _per_task(
     dims: Sequence[str] = DIMENSIONS,
     split: bool | None = None,
     only: Sequence[tuple[str, str]] | None = None,
+    *,
+    since: dt.datetime | None = None,
 ) -> Any:
     """One row per task (tenant and id): dimensions, counts, and its outcome (NULL = open).
 
     A task belongs to the period of its first event. Rows are filtered before grouping so that the
     ``first_ts`` index bounds the work to the period (a task's priced and unpriced rows are filtered each by
     their own first event, which only differs for a task that straddles a period boundary).
+    ``since``: only the tasks whose first event in the period is at or after it, found through the
+    ``first_ts`` index and grouped over all their rows of the period.
     """
     cols = [
         _T.c.tenant,
@@ -75,6 +79,13 @@ def _per_task(
         stmt = stmt.where(~exists().where(_S.c.tenant == _T.c.tenant, _S.c.task_id == _T.c.task_id))
     if only is not None:
         stmt = stmt.where(tuple_(_T.c.tenant, _T.c.task_id).in_(only))
+    if since is not None:
+        recent = _in_period(
+            select(_T.c.tenant, _T.c.task_id).where(_T.c.first_ts >= since), start, end, tenant
+        )
+        r = recent.distinct().subquery("recent")
+        on = and_(_T.c.tenant == r.c.tenant, _T.c.task_id == r.c.task_id)
+        stmt = stmt.select_from(r.join(_T, on)).having(func.min(_T.c.first_ts) >= since)
     return _in_period(stmt, start, end, tenant).subquery("per_task")
 
 
@@ -101,23 +112,54 @@ def list_tasks(
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Tasks with their totals and outcome, newest first (of every tenant, or of ``tenant``)."""
+    """Tasks with their totals and outcome, newest first (of every tenant, or of ``tenant``).
+
+    The newest tasks are looked for among those started in the last hours of the period first, over wider
+    and wider windows, and over the whole period only when those do not hold ``offset + limit`` of them: every
+    task started in a window comes before every task started earlier, so a window that holds enough gives
+    the same page as the whole period, without grouping every task of it.
+    """
+
+    def page(since: dt.datetime | None) -> Any:
+        p = _per_task(start, end, tenant, since=since)
+        stmt = select(p, _O.c.outcome, _O.c.ended_at).select_from(_with_outcome(p))
+        for name, value in (filters or {}).items():
+            stmt = stmt.where(p.c[name] == value)
+        if outcome == "open":
+            stmt = stmt.where(_O.c.outcome.is_(None))
+        elif outcome:
+            stmt = stmt.where(_O.c.outcome == outcome)
+        return stmt.order_by(p.c.first_ts.desc(), p.c.tenant, p.c.task_id).limit(limit).offset(offset)
+
     rolled_up(store)
-    p = _per_task(start, end, tenant)
-    stmt = select(p, _O.c.outcome, _O.c.ended_at).select_from(_with_outcome(p))
-    for name, value in (filters or {}).items():
-        stmt = stmt.where(p.c[name] == value)
-    if outcome == "open":
-        stmt = stmt.where(_O.c.outcome.is_(None))
-    elif outcome:
-        stmt = stmt.where(_O.c.outcome == outcome)
-    stmt = stmt.order_by(p.c.first_ts.desc(), p.c.tenant, p.c.task_id).limit(limit).offset(offset)
     with store.reader() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        for since in _windows(conn, start, end, tenant):
+            rows = [dict(r._mapping) for r in conn.execute(page(since))]
+            if len(rows) >= limit:
+                break
+        else:
+            rows = [dict(r._mapping) for r in conn.execute(page(None))]
         costs = _costs(conn, [(r["tenant"], r["task_id"]) for r in rows])
     for r in rows:
         r["costs"] = costs.get((r["tenant"], r["task_id"]), {})
     return [_named(r) for r in rows]
+
+
+#: How far back from the end of the period (or the newest task) the task list looks first, widening.
+LIST_WINDOWS = (dt.timedelta(hours=1), dt.timedelta(hours=6), dt.timedelta(days=2), dt.timedelta(days=8))
+
+
+def _windows(
+    conn: Any, start: dt.datetime | None, end: dt.datetime | None, tenant: str | None
+) -> list[dt.datetime]:
+    """The starts of the windows :func:`list_tasks` tries, newest first, all after ``start``."""
+    top = end
+    if top is None:
+        newest = conn.execute(_in_period(select(func.max(_T.c.first_ts)), start, None, tenant)).scalar()
+        if newest is None:
+            return []
+        top = newest + dt.timedelta(microseconds=1)  # MIN/MAX keep the column's aware-UTC type
+    return [top - w for w in LIST_WINDOWS if start is None or top - w > start]
 
 
 def _costs(conn: Any, tasks: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -41,6 +41,7 @@ class OptimizeSettings:
     # calls per weekend day ÷ per weekday at or above which a use case is not interactive
     weekend_ratio: Decimal = Decimal("0.8")
     ptu_throughput: Mapping[str, int] = field(default_factory=dict)  # model or deployment → input TPM per PTU
+    telemetry_kb_per_call: Decimal = Decimal(3)  # telemetry a model call's spans need (KB of billed size)
 
 
 @dataclass(frozen=True, slots=True)

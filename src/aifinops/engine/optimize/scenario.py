@@ -13,7 +13,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from aifinops.engine.optimize.workload import SCOPE_KEYS
+from aifinops.engine.optimize.workload import SCOPE_KEYS, TELEMETRY_KEYS
 from aifinops.errors import ValidationError
 
 __all__ = ["LEVER_IDS", "ScenarioPart", "parse_part", "parse_scenario"]
@@ -44,7 +44,12 @@ PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
     "caching": {"cached_share": (float, (0, 1))},
     "batch": {"to_batch": (bool, None)},
     "provisioning": {"ptu_units": (int, 0)},
+    "telemetry": {"sampling_percent": (int, 1), "retention_days": (int, 4), "plan": (str, None)},
 }
+#: Levers whose settings are each optional (at least one is needed).
+OPTIONAL = frozenset({"telemetry"})
+#: Log Analytics table plans (optimization-facts §6).
+TABLE_PLANS = ("analytics", "basic", "auxiliary")
 RETRY_CAUSES = ("rate_limited", "error", "timeout", "content_filtered")
 
 
@@ -89,6 +94,17 @@ def _setting(where: str, name: str, value: Any, kind: type, least: Any) -> Any:
     return value
 
 
+def _telemetry_settings(where: str, settings: Mapping[str, Any]) -> None:
+    if settings.get("sampling_percent", 100) > 100:
+        raise _fail(f"{where}.sampling_percent", f"must be at most 100, got {settings['sampling_percent']}")
+    if settings.get("retention_days", 0) > 4383:
+        raise _fail(
+            f"{where}.retention_days", f"must be at most 4383 (12 years), got {settings['retention_days']}"
+        )
+    if "plan" in settings and settings["plan"] not in TABLE_PLANS:
+        raise _fail(f"{where}.plan", f"must be one of {list(TABLE_PLANS)}, got {settings['plan']!r}")
+
+
 def parse_part(raw: Any, where: str = "scenario[0]") -> ScenarioPart:
     """One part from JSON, every field checked; the error names the field and the reason."""
     if not isinstance(raw, Mapping):
@@ -98,17 +114,22 @@ def parse_part(raw: Any, where: str = "scenario[0]") -> ScenarioPart:
         raise _fail(f"{where}.lever", f"must be one of {sorted(PARAMS)}, got {lever!r}")
     scope = raw.get("scope", {})
     if not isinstance(scope, Mapping) or any(
-        k not in SCOPE_KEYS or not isinstance(v, str) for k, v in scope.items()
+        k not in (*SCOPE_KEYS, *TELEMETRY_KEYS) or not isinstance(v, str) for k, v in scope.items()
     ):
-        raise _fail(f"{where}.scope", f"must map some of {list(SCOPE_KEYS)} to text, got {scope!r}")
+        keys = [*SCOPE_KEYS, *TELEMETRY_KEYS]
+        raise _fail(f"{where}.scope", f"must map some of {keys} to text, got {scope!r}")
     params = PARAMS[lever]
     unknown = sorted(set(raw) - {"lever", "scope", *params})
     if unknown:
         raise _fail(where, f"unknown setting(s) {unknown} for lever {lever!r}; known: {sorted(params)}")
     missing = sorted(set(params) - set(raw))
-    if missing:
-        raise _fail(where, f"lever {lever!r} needs {missing}")
-    settings = {n: _setting(where, n, raw[n], *params[n]) for n in params}
+    if missing and (lever not in OPTIONAL or len(missing) == len(params)):
+        raise _fail(
+            where, f"lever {lever!r} needs {missing if lever not in OPTIONAL else 'one of ' + str(missing)}"
+        )
+    settings = {n: _setting(where, n, raw[n], *params[n]) for n in params if n in raw}
+    if lever == "telemetry":
+        _telemetry_settings(where, settings)
     return ScenarioPart(lever, MappingProxyType(dict(scope)), MappingProxyType(settings))
 
 

@@ -26,6 +26,8 @@ _ASSUMPTIONS = {
     "caching": "the stable prefix is served from the prompt cache at the cached-input price",
     "batch": "calls moved to Batch cost the Batch prices and are answered within 24 hours",
     "provisioning": "PTU hours at the price book's hourly price; tokens above capacity spill over to PAYG",
+    "telemetry": "Log Analytics charges scale with the GB sampled in; retention within the included period "
+    "is free; a table plan changes ingestion at the ratio of the plans' list prices",
 }
 
 

@@ -18,10 +18,12 @@ from aifinops.engine.optimize.ptu import Capacity, capacity_cost
 __all__ = [
     "NO_STEP",
     "SCOPE_KEYS",
+    "TELEMETRY_KEYS",
     "CallGroup",
     "Cell",
     "Meters",
     "TaskGroup",
+    "TelemetryGroup",
     "Workload",
     "cost_nanos",
     "costs_by_currency",
@@ -31,6 +33,8 @@ __all__ = [
 
 #: The dimensions a scope may name, in the order a scope is written.
 SCOPE_KEYS = ("app", "use_case", "agent", "deployment", "model", "deployment_type", "region", "kind")
+#: The dimensions a scope of telemetry may name (call groups carry neither: such a scope holds no calls).
+TELEMETRY_KEYS = ("workspace", "table")
 #: The step of calls that name none.
 NO_STEP = -1
 
@@ -50,7 +54,7 @@ class Cell:
     currency: str = "USD"
 
     def matches(self, scope: Mapping[str, str]) -> bool:
-        return all(getattr(self, k) == v for k, v in scope.items())
+        return all(getattr(self, k, None) == v for k, v in scope.items())
 
     def scope(self, keys: Iterable[str]) -> dict[str, str]:
         return {k: v for k in keys if (v := getattr(self, k)) is not None}
@@ -114,6 +118,23 @@ class TaskGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class TelemetryGroup:
+    """What one table of one Log Analytics workspace cost in the window, from the bill (basis actual): its
+    billable GB and its charges of one kind (``ingestion``, ``retention``, ``other``) in one currency."""
+
+    workspace: str
+    table: str
+    kind: str
+    currency: str
+    gb: Decimal
+    cost_nanos: Decimal
+    plan: str = "analytics"
+
+    def matches(self, scope: Mapping[str, str]) -> bool:
+        return set(scope) <= set(TELEMETRY_KEYS) and all(getattr(self, k) == v for k, v in scope.items())
+
+
+@dataclass(frozen=True, slots=True)
 class Workload:
     """A period's calls and tasks."""
 
@@ -124,6 +145,7 @@ class Workload:
     assumptions: tuple[str, ...] = ()
     daily_calls: Mapping[str | None, Mapping[int, int]] = field(default_factory=dict)  # use case → day → n
     capacities: Mapping[str, Capacity] = field(default_factory=dict)  # deployment → provisioned throughput
+    telemetry: tuple[TelemetryGroup, ...] = ()  # the bill's Log Analytics charges by workspace and table
 
     @property
     def days(self) -> Decimal:
@@ -164,7 +186,8 @@ def costs_by_currency(
 
 def workload_costs(workload: Workload, scope: Mapping[str, str] | None = None) -> dict[str, Decimal]:
     """Nanos per currency of ``workload`` in ``scope``: its calls, except those of deployments priced by
-    provisioned units, whose units and spillover are counted instead (in scopes of deployment or model)."""
+    provisioned units, whose units and spillover are counted instead (in scopes of deployment or model), and
+    the telemetry its workspaces were billed (in scopes of workspace or table)."""
     owned = {name for name, cap in workload.capacities.items() if cap.owned}
     out = costs_by_currency((g for g in workload.groups if g.cell.deployment not in owned), scope)
     for name in sorted(owned):
@@ -175,6 +198,9 @@ def workload_costs(workload: Workload, scope: Mapping[str, str] | None = None) -
             and scope.get("model", cap.model) == cap.model
         ):
             out[cap.currency] = out.get(cap.currency, Decimal(0)) + capacity_cost(cap, cap.units)
+    for t in workload.telemetry:
+        if scope is None or t.matches(scope):
+            out[t.currency] = out.get(t.currency, Decimal(0)) + t.cost_nanos
     return out
 
 

@@ -17,6 +17,7 @@ from aifinops.engine.optimize.levers import (
     requests,
     retries,
     routing,
+    telemetry,
 )
 from aifinops.engine.optimize.scenario import ScenarioPart
 from aifinops.engine.optimize.workload import Workload
@@ -33,5 +34,5 @@ class Lever:
 
 LEVERS: dict[str, Lever] = {
     m.ID: Lever(m.ID, m.detect, m.apply)
-    for m in (requests, loops, retries, context, output, routing, caching, batch, provisioning)
+    for m in (requests, loops, retries, context, output, routing, caching, batch, provisioning, telemetry)
 }
