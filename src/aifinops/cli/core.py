@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from aifinops.config import Settings, load_settings
 from aifinops.errors import ValidationError
 from aifinops.jobs.schedule import Schedule
 from aifinops.store import Store
+
+if TYPE_CHECKING:
+    from aifinops.jobs.provisioned import ProvisionedReport
 
 __all__ = ["register"]
 
@@ -178,6 +181,23 @@ def reprice(
     )
     for currency, t in sorted(report.totals.items()):
         typer.echo(f"  {currency}: {t['before']} → {t['after']} (estimated)")
+    from aifinops.jobs.provisioned_watch import reestimate
+
+    with console.status("re-estimating provisioned throughput…"):
+        estimate = reestimate(settings, store, start=start, end=end, now=dt.datetime.now(dt.UTC))
+    _echo_provisioned(estimate)
+
+
+def _echo_provisioned(report: ProvisionedReport) -> None:
+    for d in report.deployments:
+        if d.problem is not None:
+            typer.echo(f"{d.deployment}: not estimated ({d.events} calls): {d.problem}")
+            continue
+        typer.echo(
+            f"{d.deployment}: {d.hours} h × {d.units} units = {d.cost} {d.currency} estimated; "
+            f"{d.used} carried by {d.events} calls, {d.idle} idle ({d.source}; units from the {d.units_from})"
+        )
+    typer.echo(f"{report.changed_events} events re-estimated")
 
 
 def retention(
@@ -235,15 +255,7 @@ def estimate_provisioned(
             now=dt.datetime.now(dt.UTC),
             currency=settings.currency,
         )
-    for d in report.deployments:
-        if d.problem is not None:
-            typer.echo(f"{d.deployment}: not estimated ({d.events} calls): {d.problem}")
-            continue
-        typer.echo(
-            f"{d.deployment}: {d.hours} h × {d.units} units = {d.cost} {d.currency} estimated; "
-            f"{d.used} carried by {d.events} calls, {d.idle} idle ({d.source})"
-        )
-    typer.echo(f"{report.changed_events} events re-estimated")
+    _echo_provisioned(report)
     if any(d.problem for d in report.deployments):
         raise typer.Exit(1)
 
