@@ -148,6 +148,14 @@ def _day(value: str, name: str) -> dt.datetime:
     return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)
 
 
+def _days(from_: str, to: str) -> tuple[dt.datetime, dt.datetime]:
+    """``--from`` and the exclusive ``--to`` as UTC midnights; ``--to`` must come after ``--from``."""
+    start, end = _day(from_, "from"), _day(to, "to")
+    if end <= start:
+        raise ValidationError(f"--to {to} must be after --from {from_}", field="to")
+    return start, end
+
+
 def reprice(
     from_: Annotated[str, typer.Option("--from", help="First UTC day to re-price (YYYY-MM-DD).")],
     to: Annotated[str, typer.Option("--to", help="Day after the last one (exclusive).")],
@@ -158,9 +166,7 @@ def reprice(
     from aifinops.store.price_queries import read_prices
     from aifinops.store.repricing import RepricingStore
 
-    start, end = _day(from_, "from"), _day(to, "to")
-    if end <= start:
-        raise ValidationError(f"--to {to} must be after --from {from_}", field="to")
+    start, end = _days(from_, to)
     from aifinops.jobs.price_cache import pricing_rules
 
     settings = load_settings()
@@ -240,9 +246,7 @@ def estimate_provisioned(
     """Estimate provisioned (PTU) deployments: every hour's units × hourly price split over its calls."""
     from aifinops.jobs.provisioned import estimate_provisioned as estimate
 
-    start, end = _day(from_, "from"), _day(to, "to")
-    if end <= start:
-        raise ValidationError(f"--to {to} must be after --from {from_}", field="to")
+    start, end = _days(from_, to)
     settings = load_settings()
     store = Store.from_settings(settings)
     store.check_schema()
