@@ -151,6 +151,8 @@ class ProvisionedSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     deployments: dict[str, ProvisionedDeployment] = Field(default_factory=dict)
+    # serve re-estimates the previous and current day this often, and the two months once a day (0: off)
+    estimate_seconds: int = Field(default=3600, ge=0, le=86_400)
 
 
 class ReviewSettings(BaseModel):
@@ -160,6 +162,7 @@ class ReviewSettings(BaseModel):
     basis: str = Field(default="actual", pattern="^(estimated|actual|amortized)$")
     targets: dict[str, Decimal] = Field(default_factory=dict)  # use case → target in ``currency``
     stale_usage_hours: float = Field(default=3.0, gt=0, le=24 * 31)  # a source silent longer is stale
+    top_recommendations: int = Field(default=5, ge=1, le=50)  # how many recommendations the pack shows
 
 
 class OptimizeConfig(BaseModel):

@@ -495,3 +495,4 @@ class InventoryResource:
     kind: str | None = None
     sku: str | None = None
     tags: Mapping[str, str] = field(default_factory=lambda: _frozen_map(None))
+    sku_capacity: int | None = None  # the SKU's capacity: a deployment's units (PTU) or rate in thousands

@@ -1,4 +1,5 @@
-"""The API after retention: older events rejected by index on ts, raw-event reads of older periods a 404."""
+"""The API after retention: older events rejected by index on ts, raw-event reads of older periods a 404,
+reads over the roll-ups still answer."""
 
 from __future__ import annotations
 
@@ -26,8 +27,17 @@ def test_a_raw_event_read_past_the_horizon_is_a_404_naming_retention(
 ) -> None:
     client.post("/api/events", json=[event_json(1)])
     apply_retention(store, horizon=dt.datetime(2026, 11, 1, tzinfo=dt.UTC), keep_months=1, now=T0)
-    gone = client.get("/api/estate", params={"period": "2026-10"})
+    gone = client.get("/api/token-usage", params={"period": "2026-10", "source": "apim"})
     assert gone.status_code == 404, gone.text
     assert gone.json()["title"] == "Past retention"
     assert "before 2026-11-01 were dropped by retention" in gone.json()["detail"]
-    assert client.get("/api/estate", params={"period": "2026-11"}).status_code == 200
+    assert client.get("/api/token-usage", params={"period": "2026-11", "source": "apim"}).status_code == 200
+
+
+def test_reads_over_the_roll_ups_keep_answering_past_the_horizon(store: Store, client: TestClient) -> None:
+    client.post("/api/events", json=[event_json(1)])
+    before = client.get("/api/estate", params={"period": "2026-10"}).json()
+    apply_retention(store, horizon=dt.datetime(2026, 11, 1, tzinfo=dt.UTC), keep_months=1, now=T0)
+    after = client.get("/api/estate", params={"period": "2026-10"})
+    assert after.status_code == 200, after.text
+    assert after.json() == before and before["use_cases"]

@@ -222,3 +222,39 @@ def test_estimate_provisioned_prices_the_hours_and_names_what_it_cannot(
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "ptu-a: not estimated (3 calls): units unknown" in result.stdout
+
+
+def test_reprice_re_estimates_provisioned_deployments_of_its_range(
+    db: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ptu_hour = Price(
+        "ptu_hour",
+        MeterKind.UNIT,
+        Decimal("1.0"),
+        "USD",
+        PRICE_START,
+        unit_size=1,
+        deployment_type=DeploymentType.GLOBAL_PROVISIONED,
+        unit="ptu_hour",
+        meter_name="Provisioned Managed Global Unit",
+    )
+    PriceStore(db).save([ptu_hour], now=PRICE_START)
+    calls = [
+        event(i, deployment="ptu-a", deployment_type=DeploymentType.GLOBAL_PROVISIONED) for i in range(3)
+    ]
+    Ingestor(db).ingest(calls, source="test")
+    monkeypatch.setenv("AIFINOPS_PROVISIONED__DEPLOYMENTS", '{"ptu-a": {"units": 15}}')
+    args = ["--from", "2026-10-01", "--to", "2026-10-02"]
+    assert runner.invoke(app, ["estimate-provisioned", *args]).exit_code == 0
+
+    def ptu_cost() -> int:
+        with db.reader() as conn:
+            sql = "SELECT SUM(cost_nanos) FROM usage_events WHERE deployment = 'ptu-a'"
+            return int(conn.execute(sa.text(sql)).scalar_one() or 0)
+
+    estimated = ptu_cost()
+    assert estimated > 0
+    result = runner.invoke(app, ["reprice", *args])
+    assert result.exit_code == 0, result.output
+    assert "ptu-a: 24 h × 15 units = 360 USD estimated" in result.stdout
+    assert ptu_cost() == estimated  # not back at the token price

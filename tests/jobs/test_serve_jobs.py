@@ -12,10 +12,20 @@ from aifinops.store import Store
 
 
 def test_without_an_azure_source_only_budgets_are_scheduled(sqlite_store: Store) -> None:
-    settings = load_settings(budget_check_seconds=60, azure={"retail_prices_sync_seconds": 0})
+    settings = load_settings(
+        budget_check_seconds=60,
+        azure={"retail_prices_sync_seconds": 0},
+        provisioned={"estimate_seconds": 0},
+    )
     schedule = build_schedule(settings, sqlite_store)
     assert list(schedule.jobs) == ["budgets"]
     assert schedule.jobs["budgets"].interval == dt.timedelta(seconds=60)
+
+
+def test_the_provisioned_estimate_is_a_job_hourly_by_default(sqlite_store: Store) -> None:
+    schedule = build_schedule(load_settings(), sqlite_store)
+    assert schedule.jobs["provisioned"].interval == dt.timedelta(hours=1)
+    assert schedule.jobs["provisioned"].run() == 0  # an empty store: nothing to estimate
 
 
 def test_each_configured_source_is_a_job_on_its_own_interval(sqlite_store: Store, tmp_path: Path) -> None:
@@ -33,7 +43,13 @@ def test_each_configured_source_is_a_job_on_its_own_interval(sqlite_store: Store
         n: job.interval.total_seconds() for n, job in schedule.jobs.items() if n.startswith("collect:")
     }
     assert collect.pop("collect:exports") == 120
-    assert collect and set(schedule.jobs) == {"budgets", "prices", "collect:exports", *collect}
+    assert collect and set(schedule.jobs) == {
+        "budgets",
+        "prices",
+        "provisioned",
+        "collect:exports",
+        *collect,
+    }
     assert all(seconds == DEFAULT_INTERVALS[name.split(":")[1]] for name, seconds in collect.items())
     assert schedule.lease == dt.timedelta(seconds=12) and schedule.poll == 0.5
 

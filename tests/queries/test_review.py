@@ -19,6 +19,7 @@ from aifinops.cli import app as cli
 from aifinops.config import ReviewSettings
 from aifinops.domain import Basis
 from aifinops.jobs.chromium import screenshot
+from aifinops.queries.recommendations import recommendations_document
 from aifinops.queries.review import REVIEW_SECTIONS, review_document
 from aifinops.queries.review_render import render_review_html, render_review_markdown
 from aifinops.queries.review_sections import SECTION_TITLES
@@ -86,6 +87,28 @@ def test_summary_allocation_budgets_and_quality_come_from_the_stored_month(
     assert doc["estate"]["apps"] and doc["cost_drivers"]["use_cases"]
 
 
+def test_top_recommendations_are_the_months_recommendations_in_the_levers_order(
+    demo_store: Store, doc: dict[str, Any]
+) -> None:
+    nov, dec = (dt.datetime(2026, m, 1, tzinfo=dt.UTC) for m in (11, 12))
+    api = recommendations_document(demo_store, start=nov, end=dec)
+    recs = doc["recommendations"]
+    assert recs["count"] == len(api["recommendations"]) > 0
+    assert recs["top"] == api["recommendations"][:5] and recs["all_applied"] == api["all_applied"]
+    assert [r["rank"] for r in recs["top"]] == list(range(1, len(recs["top"]) + 1))
+    first = recs["top"][0]
+    assert first["savings_per_month"] and first["stacked_savings_per_month"]
+    assert all(a["basis"] == "estimated" for a in first["savings_per_month"])
+    before = Decimal(first["cost_per_successful_task"]["before"][0]["amount"])
+    after = Decimal(first["cost_per_successful_task"]["after"][0]["amount"])
+    assert after < before
+    page, md = render_review_html(doc), render_review_markdown(doc)
+    for r in recs["top"]:
+        assert f"<td>{r['title']}</td>" in page and f"| {r['rank']} | {r['title']} |" in md
+    assert f"{before.quantize(Decimal('0.0001')):,} → {after.quantize(Decimal('0.0001')):,}" in page
+    assert "Recommendations are not part" not in page
+
+
 def test_html_and_markdown_show_every_section(doc: dict[str, Any]) -> None:
     page = render_review_html(doc)
     md = render_review_markdown(doc)
@@ -140,6 +163,13 @@ def test_the_pack_renders_in_chromium_to_a_non_blank_png_and_a_pdf_with_its_sect
     for key in REVIEW_SECTIONS:
         assert SECTION_TITLES[key] in text, key
     assert "claim-triage" in text and "Monthly cost review 2026-11" in text
+    flat = " ".join(text.split())
+    recs = doc["recommendations"]
+    shown = flat[
+        flat.index(SECTION_TITLES["recommendations"]) : flat.index(SECTION_TITLES["allocation_quality"])
+    ]
+    assert f"All {recs['count']} applied:" in shown and "per month); cost per successful task" in shown
+    assert all(f"{r['rank']} {r['lever']}: " in shown for r in recs["top"])
 
 
 def test_cli_refuses_a_bad_period_or_format(tmp_path: Path) -> None:

@@ -116,3 +116,18 @@ def test_blank_tags_count_as_missing_and_custom_keys_are_honoured() -> None:
     )
     [row] = ownership_matrix([resource], owner_tags=("owner", "team-lead"), cost_center_tags=("cc",))
     assert (row.owner, row.cost_center, row.missing) == ("dee", "7", ("app", "environment"))
+
+
+def test_a_deployment_s_sku_capacity_is_kept_and_a_bad_one_names_the_row() -> None:
+    row = {
+        "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/a"
+        "/deployments/d",
+        "name": "d",
+        "type": "microsoft.cognitiveservices/accounts/deployments",
+        "sku": {"name": "GlobalProvisionedManaged", "capacity": 15},
+    }
+    ((found,), _) = parse_resources({"data": [row]})
+    assert (found.sku, found.sku_capacity) == ("GlobalProvisionedManaged", 15)
+    for bad in (1.5, "15", -1, True):
+        with pytest.raises(SourceFormatError, match=r"data\[0\]\.sku\.capacity"):
+            parse_resources({"data": [{**row, "sku": {"name": "x", "capacity": bad}}]})

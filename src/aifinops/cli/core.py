@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from aifinops.config import Settings, load_settings
 from aifinops.errors import ValidationError
 from aifinops.jobs.schedule import Schedule
 from aifinops.store import Store
+
+if TYPE_CHECKING:
+    from aifinops.jobs.provisioned import ProvisionedReport
 
 __all__ = ["register"]
 
@@ -145,6 +148,14 @@ def _day(value: str, name: str) -> dt.datetime:
     return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)
 
 
+def _days(from_: str, to: str) -> tuple[dt.datetime, dt.datetime]:
+    """``--from`` and the exclusive ``--to`` as UTC midnights; ``--to`` must come after ``--from``."""
+    start, end = _day(from_, "from"), _day(to, "to")
+    if end <= start:
+        raise ValidationError(f"--to {to} must be after --from {from_}", field="to")
+    return start, end
+
+
 def reprice(
     from_: Annotated[str, typer.Option("--from", help="First UTC day to re-price (YYYY-MM-DD).")],
     to: Annotated[str, typer.Option("--to", help="Day after the last one (exclusive).")],
@@ -155,9 +166,7 @@ def reprice(
     from aifinops.store.price_queries import read_prices
     from aifinops.store.repricing import RepricingStore
 
-    start, end = _day(from_, "from"), _day(to, "to")
-    if end <= start:
-        raise ValidationError(f"--to {to} must be after --from {from_}", field="to")
+    start, end = _days(from_, to)
     from aifinops.jobs.price_cache import pricing_rules
 
     settings = load_settings()
@@ -178,6 +187,23 @@ def reprice(
     )
     for currency, t in sorted(report.totals.items()):
         typer.echo(f"  {currency}: {t['before']} → {t['after']} (estimated)")
+    from aifinops.jobs.provisioned_watch import reestimate
+
+    with console.status("re-estimating provisioned throughput…"):
+        estimate = reestimate(settings, store, start=start, end=end, now=dt.datetime.now(dt.UTC))
+    _echo_provisioned(estimate)
+
+
+def _echo_provisioned(report: ProvisionedReport) -> None:
+    for d in report.deployments:
+        if d.problem is not None:
+            typer.echo(f"{d.deployment}: not estimated ({d.events} calls): {d.problem}")
+            continue
+        typer.echo(
+            f"{d.deployment}: {d.hours} h × {d.units} units = {d.cost} {d.currency} estimated; "
+            f"{d.used} carried by {d.events} calls, {d.idle} idle ({d.source}; units from the {d.units_from})"
+        )
+    typer.echo(f"{report.changed_events} events re-estimated")
 
 
 def retention(
@@ -220,9 +246,7 @@ def estimate_provisioned(
     """Estimate provisioned (PTU) deployments: every hour's units × hourly price split over its calls."""
     from aifinops.jobs.provisioned import estimate_provisioned as estimate
 
-    start, end = _day(from_, "from"), _day(to, "to")
-    if end <= start:
-        raise ValidationError(f"--to {to} must be after --from {from_}", field="to")
+    start, end = _days(from_, to)
     settings = load_settings()
     store = Store.from_settings(settings)
     store.check_schema()
@@ -235,15 +259,7 @@ def estimate_provisioned(
             now=dt.datetime.now(dt.UTC),
             currency=settings.currency,
         )
-    for d in report.deployments:
-        if d.problem is not None:
-            typer.echo(f"{d.deployment}: not estimated ({d.events} calls): {d.problem}")
-            continue
-        typer.echo(
-            f"{d.deployment}: {d.hours} h × {d.units} units = {d.cost} {d.currency} estimated; "
-            f"{d.used} carried by {d.events} calls, {d.idle} idle ({d.source})"
-        )
-    typer.echo(f"{report.changed_events} events re-estimated")
+    _echo_provisioned(report)
     if any(d.problem for d in report.deployments):
         raise typer.Exit(1)
 

@@ -31,6 +31,7 @@ def review(
     from aifinops.cli.discover import last_month
     from aifinops.config import load_settings
     from aifinops.queries.periods import month_bounds
+    from aifinops.queries.recommendations import optimize_settings
     from aifinops.queries.review import review_document
     from aifinops.queries.review_render import render_review_html, render_review_markdown
     from aifinops.store import Store
@@ -51,6 +52,7 @@ def review(
             timezone=settings.timezone,
             max_unallocated_share=settings.allocation.max_unallocated_share,
             now=dt.datetime.now(dt.UTC),
+            optimize=optimize_settings(settings.optimize),
         )
     if fmt == "pdf":
         _write_pdf(render_review_html(doc), output or Path(f"aifinops-review-{month}.pdf"))

@@ -66,6 +66,14 @@ def _row(resource: InventoryResource) -> dict[str, Any]:
         "resourceGroup": resource.resource_group,
         "subscriptionId": resource.subscription_id,
         "kind": resource.kind or "",
-        "sku": {"name": resource.sku} if resource.sku else None,
+        "sku": _sku(resource),
         "tags": dict(resource.tags) or None,
     }
+
+
+def _sku(resource: InventoryResource) -> dict[str, Any] | None:
+    if not resource.sku:
+        return None
+    if resource.sku_capacity is None:
+        return {"name": resource.sku}
+    return {"name": resource.sku, "capacity": resource.sku_capacity}

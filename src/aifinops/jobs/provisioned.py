@@ -20,6 +20,7 @@ from aifinops.config import ProvisionedDeployment, ProvisionedSettings
 from aifinops.domain import DeploymentType, Price, from_nanos
 from aifinops.engine.provisioned import ProvisionedRate, hour_cost_nanos, split_hour, unit_hour_price
 from aifinops.engine.usage_buckets import EPOCH, to_hour
+from aifinops.jobs.provisioned_units import inventory_units, with_inventory
 from aifinops.store.price_queries import read_prices
 from aifinops.store.provisioned import EstimatedHour, ProvisionedCall, ProvisionedStore
 from aifinops.store.store import Store
@@ -41,6 +42,7 @@ class DeploymentEstimate:
     idle: Decimal = Decimal(0)
     source: str = ""
     problem: str | None = None
+    units_from: str = "configuration"  # or "inventory" (the deployment's SKU capacity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +157,7 @@ def _estimate(
     return out
 
 
-def _summary(name: str, events: int, hours: Sequence[EstimatedHour]) -> DeploymentEstimate:
+def _summary(name: str, events: int, hours: Sequence[EstimatedHour], units_from: str) -> DeploymentEstimate:
     currencies = {h.currency for h in hours}
     if len(currencies) > 1:  # a price book that changed currency mid-range: never add them
         return DeploymentEstimate(name, events, problem=f"hourly prices in several currencies {currencies}")
@@ -171,6 +173,7 @@ def _summary(name: str, events: int, hours: Sequence[EstimatedHour]) -> Deployme
         used=from_nanos(cost - idle),
         idle=from_nanos(idle),
         source=hours[-1].source if hours else "",
+        units_from=units_from,
     )
 
 
@@ -185,27 +188,33 @@ def estimate_provisioned(
 ) -> ProvisionedReport:
     """Estimate every provisioned deployment over the whole hours of ``[start, end)`` and store it.
 
-    Units come from ``settings`` (by deployment name); ``currency`` is the one of configured prices and
+    Units come from ``settings`` (by deployment name), else from the SKU capacity of the deployment in the
+    collected inventory; ``currency`` is the one of configured prices and
     reservation rates. A deployment that cannot be estimated is reported with the
     reason and the fix, and its calls are left as they were.
     """
     h0, h1 = to_hour(start), -(-int((end - EPOCH).total_seconds()) // 3600)
     start, end = _hour_ts(h0), _hour_ts(h1)
     pstore = ProvisionedStore(store)
+    inventory = inventory_units(store)
+    named = set(settings.deployments) | set(inventory)
     by_name: dict[str, list[ProvisionedCall]] = defaultdict(list)
-    for call in pstore.calls(start, end, deployments=settings.deployments.keys()):
+    for call in pstore.calls(start, end, deployments=named):
         by_name[call.deployment].append(call)
     prices = read_prices(store)
     reports: list[DeploymentEstimate] = []
     estimated: list[EstimatedHour] = []
-    for name in sorted(set(by_name) | set(settings.deployments)):
+    for name in sorted(set(by_name) | named):
         calls = by_name.get(name, [])
-        conf = settings.deployments.get(name) or ProvisionedDeployment()
+        found = inventory.get(name)
+        conf, units_from = with_inventory(settings.deployments.get(name) or ProvisionedDeployment(), found)
         units = conf.units
         kind = _deployment_type(conf, calls)
         problem = None
         if units is None:
-            problem = f"units unknown: set provisioned.deployments.{name}.units"
+            problem = (found.problem if found is not None else None) or (
+                f"units unknown: set provisioned.deployments.{name}.units"
+            )
         elif kind is None:
             problem = f"deployment type unknown: set provisioned.deployments.{name}.deployment_type"
         if problem is not None or units is None or kind is None:
@@ -226,7 +235,7 @@ def estimate_provisioned(
         if isinstance(hours, str):
             reports.append(DeploymentEstimate(name, len(calls), problem=hours))
             continue
-        summary = _summary(name, len(calls), hours)
+        summary = _summary(name, len(calls), hours, units_from)
         reports.append(summary)
         if summary.problem is None:
             estimated += hours

@@ -16,6 +16,7 @@ from aifinops.config import Settings
 from aifinops.jobs.budgets import evaluate_and_alert
 from aifinops.jobs.collect import DEFAULT_INTERVALS, Collector, build_collector, collection_window
 from aifinops.jobs.price_sync import CHECK_SECONDS, sync_if_due
+from aifinops.jobs.provisioned_watch import ProvisionedRounds
 from aifinops.jobs.retention import retain
 from aifinops.jobs.schedule import Schedule
 from aifinops.jobs.snapshots import keep_snapshots
@@ -42,6 +43,9 @@ def build_schedule(settings: Settings, store: Store, *, collector: Collector | N
     if sync_every:  # 0: off
         sync = partial(sync_if_due, settings, store, float(sync_every))
         schedule.every("prices", min(float(sync_every), CHECK_SECONDS), sync)
+    if settings.provisioned.estimate_seconds:  # 0: off
+        estimate = ProvisionedRounds(settings, store)
+        schedule.every("provisioned", settings.provisioned.estimate_seconds, estimate)
     a = settings.azure
     configured = (
         a.cost_scopes or a.export_paths or a.export_blob_url or a.monitor_resources or a.subscriptions

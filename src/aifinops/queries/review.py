@@ -1,6 +1,6 @@
 """The monthly cost review (the Govern phase) as one document: cost per successful task per use case against
-last month and its target, budgets, anomalies, allocation and data quality, what changed, the estate and the
-cost drivers — every part from the read models the API and the dashboard use.
+last month and its target, budgets, anomalies, the top recommendations, allocation and data quality, what
+changed, the estate and the cost drivers — every part from the read models the API and the dashboard use.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from typing import Any
 from aifinops.config import ReviewSettings
 from aifinops.domain import Basis, from_nanos, plain
 from aifinops.engine.kpis import TaskKpi
+from aifinops.engine.optimize.finding import OptimizeSettings
 from aifinops.queries.anomalies import anomalies_json, find_anomalies
 from aifinops.queries.budgets import alerts_document, budget_statuses, budget_statuses_json
 from aifinops.queries.cost_drivers import NO_USE_CASE, cost_drivers_document
 from aifinops.queries.estate import estate_document
 from aifinops.queries.kpis import KpiReport, read_day_kpis
 from aifinops.queries.periods import month_bounds
+from aifinops.queries.recommendations import recommendations_document
 from aifinops.queries.review_quality import allocation_quality, changes, data_quality
 from aifinops.store import Store
 from aifinops.store.allocation_queries import bucket_totals, read_allocation
@@ -154,6 +156,19 @@ def _budgets(store: Store, *, period: str, as_of: dt.datetime, tz: str) -> dict[
     }
 
 
+def _top_recommendations(
+    store: Store, start: dt.date, end: dt.date, *, top: int, settings: OptimizeSettings | None
+) -> dict[str, Any]:
+    """The month's first ``top`` recommendations in the levers' order, as ``/api/recommendations`` gives them,
+    and the what-if of applying every one of them."""
+    doc = recommendations_document(store, start=_midnight(start), end=_midnight(end), settings=settings)
+    return {
+        "count": len(doc["recommendations"]),
+        "top": doc["recommendations"][:top],
+        "all_applied": doc["all_applied"],
+    }
+
+
 def review_document(
     store: Store,
     period: str,
@@ -163,8 +178,10 @@ def review_document(
     timezone: str,
     max_unallocated_share: Decimal,
     now: dt.datetime,
+    optimize: OptimizeSettings | None = None,
 ) -> dict[str, Any]:
-    """The review of the month ``period`` (``YYYY-MM``; billing days and UTC days) as of ``now``."""
+    """The review of the month ``period`` (``YYYY-MM``; billing days and UTC days) as of ``now``; ``optimize``
+    is what the recommendations' levers are told (``optimize:`` of the configuration)."""
     start, end = month_bounds(period)
     previous = month_bounds(f"{start - dt.timedelta(days=1):%Y-%m}")[0]
     basis = Basis(settings.basis)
@@ -192,7 +209,9 @@ def review_document(
         "cost_per_successful_task": kpis,
         "budgets": _budgets(store, period=period, as_of=as_of, tz=timezone),
         "anomalies": _month_anomalies(store, start, end, tz=timezone, currency=currency),
-        "recommendations": None,
+        "recommendations": _top_recommendations(
+            store, start, end, top=settings.top_recommendations, settings=optimize
+        ),
         "allocation_quality": allocation_quality(
             store, allocation, basis=allocated_on, period=period, max_unallocated_share=max_unallocated_share
         ),

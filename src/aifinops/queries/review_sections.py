@@ -182,16 +182,59 @@ def _anomalies(doc: dict[str, Any], s: Section) -> None:
     )
 
 
+def _money(amounts: list[dict[str, str]], places: str = "0.01") -> str:
+    return ", ".join(f"{_num(a['amount'], places)} {a['currency']}" for a in amounts) or "—"
+
+
+def _per_task_change(per_task: dict[str, list[dict[str, str]]]) -> str:
+    after = {a["currency"]: a["amount"] for a in per_task["after"]}
+    return (
+        ", ".join(
+            f"{_num(b['amount'], '0.0001')} → {_num(after.get(b['currency']), '0.0001')} {b['currency']}"
+            for b in per_task["before"]
+        )
+        or "—"
+    )
+
+
 def _recommendations(doc: dict[str, Any], s: Section) -> None:
-    items = doc["recommendations"]
-    if items is None:
-        s.p("Recommendations are not part of this build's read models.")
-        return
+    recs = doc["recommendations"]
+    top, every = recs["top"], recs["all_applied"]
+    s.p(
+        f"The first {len(top)} of {recs['count']} recommendations in the levers' order, as "
+        "/api/recommendations gives them for the month (basis estimated, per month). A recommendation's "
+        "saving on its own may overlap another's; the stacked saving is what it adds after the ones above it."
+    )
     s.table(
-        ("#", "recommendation", "saves", "what if"),
-        [(i + 1, *r) for i, r in enumerate(items)],
+        (
+            "#",
+            "recommendation",
+            "action",
+            "saves alone",
+            "saves stacked",
+            "cost per successful task",
+            "confidence · effort · risk",
+        ),
+        [
+            (
+                r["rank"],
+                r["title"],
+                r["action"],
+                _money(r["savings_per_month"]),
+                _money(r["stacked_savings_per_month"]),
+                _per_task_change(r["cost_per_successful_task"]),
+                f"{r['confidence']['level']} · {r['effort']} · {r['risk']}",
+            )
+            for r in top
+        ],
         "No recommendation for this month.",
     )
+    if recs["count"]:
+        s.p(
+            f"All {recs['count']} applied: {_money(every['before'])} → {_money(every['after'])} "
+            f"(saves {_money(every['savings_per_month'])} per month); cost per successful task "
+            f"{_per_task_change(every['cost_per_successful_task'])} (basis estimated)."
+        )
 
 
 def _allocation_quality(doc: dict[str, Any], s: Section) -> None:

@@ -86,7 +86,19 @@ def _resource(row: Any, number: int) -> InventoryResource:
         kind=str(row.get("kind") or "") or None,
         sku=str(sku.get("name")) if isinstance(sku, Mapping) and sku.get("name") else None,
         tags={str(k): "" if v is None else str(v) for k, v in tags.items()},
+        sku_capacity=_capacity(sku, number),
     )
+
+
+def _capacity(sku: Any, number: int) -> int | None:
+    value = sku.get("capacity") if isinstance(sku, Mapping) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 0:
+        raise SourceFormatError(
+            f"Resource Graph data[{number}].sku.capacity is not a whole number: {value!r}"
+        )
+    return int(value)
 
 
 def _after(parts: list[str], name: str) -> str | None:

@@ -113,6 +113,7 @@ inventory_resources = Table(
     Column("location", String(128)),
     Column("kind", String(128)),
     Column("sku", String(128)),
+    Column("sku_capacity", BigInteger),
     Column("tags", Text, nullable=False, server_default="{}"),
     Column("seen_at", UtcDateTime(), nullable=False),
 )

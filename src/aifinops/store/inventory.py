@@ -40,6 +40,7 @@ class InventoryStore:
                 "location": r.location,
                 "kind": r.kind,
                 "sku": r.sku,
+                "sku_capacity": r.sku_capacity,
                 "tags": orjson.dumps(dict(r.tags), option=orjson.OPT_SORT_KEYS).decode(),
                 "seen_at": now,
             }

@@ -31,6 +31,7 @@ def read_inventory(store: Store, *, resource_type: str | None = None) -> list[In
             kind=r["kind"],
             sku=r["sku"],
             tags=orjson.loads(r["tags"]),
+            sku_capacity=r["sku_capacity"],
         )
         for r in rows
     ]
