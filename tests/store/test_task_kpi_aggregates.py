@@ -179,3 +179,26 @@ def test_the_kpi_report_reads_the_day_aggregates_and_agrees_with_its_tasks(store
     assert (kpi.tasks, kpi.succeeded) == (10, 5)
     (estimated,) = kpi.costs
     assert estimated.cost_nanos == 30 * 3_250_000
+
+
+def test_a_split_task_is_counted_once_beside_a_same_id_task_of_another_tenant(store: Store) -> None:
+    """Split tasks are read by tenant and id: another tenant's task of the same id (not split) is counted
+    once, from the day aggregates, and the split one once, per task."""
+    PriceStore(store).save(gpt4o_prices(), now=PRICE_START)
+    midnight = T0.replace(hour=0, minute=0) + dt.timedelta(days=1)
+    split = [
+        event(1, ts=midnight - dt.timedelta(minutes=10), task_id="t1", tenant="contoso"),
+        event(
+            2, ts=midnight + dt.timedelta(minutes=10), task_id="t1", tenant="contoso", model="unknown-model"
+        ),
+    ]
+    other = [event(3, ts=midnight + dt.timedelta(minutes=20), task_id="t1", tenant="fabrikam")]
+    Ingestor(store).ingest([*split, *other], source="test")
+    with store.reader() as conn:
+        listed = conn.execute(sa.text("SELECT tenant, task_id FROM kpi_split_tasks")).all()
+    assert [tuple(r) for r in listed] == [("contoso", "t1")]
+    start, end = midnight - dt.timedelta(days=1), midnight + dt.timedelta(days=1)
+    for by in ((), ("tenant",)):
+        _same(store, start, end, by, None)
+    (total,) = day_task_aggregates(store, group_by=(), start=start, end=end)
+    assert total.tasks == 2
