@@ -336,3 +336,21 @@ def test_list_json_prints_one_object_per_price_with_the_source_amount(
         "USD",
         "2026-07-01T00:00:00+00:00",
     )
+
+
+def test_a_saved_answer_in_another_currency_is_refused_naming_the_currency_asked_for(
+    sqlite_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    retail_prices_server: tuple[str, EmulatorState],
+) -> None:
+    _, state = retail_prices_server
+    saved = tmp_path / "usd.json"
+    saved.write_text(json.dumps({"Items": _items(state), "NextPageLink": None}), encoding="utf-8")
+    monkeypatch.setenv("AIFINOPS_DATABASE_URL", str(sqlite_store.url))
+    result = CliRunner().invoke(app, ["sync", "--file", str(saved), "--currency", "EUR"])
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert "holds USD prices, not EUR" in message and "fetch it in EUR" in message
+    assert "{currency}" not in message
+    assert read_prices(sqlite_store) == []

@@ -257,11 +257,11 @@ def _read_file(path: str, currency: str | None) -> RetailPricesResult:
         items, pages = read_retail_file(text, path=path)
     except SourceFormatError as exc:
         raise ValidationError(str(exc), field="file") from exc
-    other = sorted({i.currency_code for i in items} - {currency} if currency else set())
-    if currency and other:
+    other = sorted({i.currency_code for i in items} - {currency}) if currency else []
+    if other:
         raise ValidationError(
             f"{path} holds {', '.join(other)} prices, not {currency}: amounts of different currencies are "
-            "never mixed; sync the file without --currency or fetch it in {currency}",
+            f"never mixed; sync the file without --currency or fetch it in {currency}",
             field="currency",
         )
     result = to_prices(items)
