@@ -29,7 +29,6 @@ __all__ = [
     "PriceBook",
     "PricingRules",
     "apply_discounts",
-    "context_tier",
     "price_event",
     "price_events",
     "processing_tier",
@@ -202,11 +201,6 @@ def processing_tier(event: UsageEvent) -> ProcessingTier:
     if event.service_tier is not None:
         return event.service_tier
     return ProcessingTier.PRIORITY if event.priority else ProcessingTier.STANDARD
-
-
-def context_tier(event: UsageEvent, family: str, rules: PricingRules) -> ContextTier:
-    """Long context when the call's input tokens pass the model's threshold, else short."""
-    return ContextTier.LONG if event.input_tokens > rules.long_context_from(family) else ContextTier.SHORT
 
 
 def _token_needs(event: UsageEvent) -> list[tuple[MeterKind, int | Decimal, str]] | str:

@@ -201,7 +201,8 @@ def estimate_provisioned(
     by_name: dict[str, list[ProvisionedCall]] = defaultdict(list)
     for call in pstore.calls(start, end, deployments=named):
         by_name[call.deployment].append(call)
-    prices = read_prices(store)
+    # Only provisioned meters can price a PTU hour: read the book once, keep those (each hour scans them).
+    prices = [p for p in read_prices(store) if p.deployment_type and p.deployment_type.is_provisioned]
     reports: list[DeploymentEstimate] = []
     estimated: list[EstimatedHour] = []
     for name in sorted(set(by_name) | named):

@@ -47,9 +47,9 @@ def run_retention(store: Store, *, keep_months: int, now: dt.datetime) -> Retent
     return report
 
 
-def retain(store: Store, keep_months: int) -> None:
-    """One scheduled round of retention (serve's ``retention`` job)."""
-    report = run_retention(store, keep_months=keep_months, now=dt.datetime.now(dt.UTC))
+def retain(store: Store, keep_months: int, *, now: dt.datetime | None = None) -> None:
+    """One scheduled round of retention (serve's ``retention`` job), logged when it dropped events."""
+    report = run_retention(store, keep_months=keep_months, now=now or dt.datetime.now(dt.UTC))
     if report.deleted_events:
         _log.info("retention: %d events before %s dropped", report.deleted_events, report.horizon)
 
@@ -66,9 +66,7 @@ def watch_retention(
     and the next one retries."""
     while True:
         try:
-            report = run_retention(store, keep_months=keep_months, now=clock())
-            if report.deleted_events:
-                _log.info("retention: %d events before %s dropped", report.deleted_events, report.horizon)
+            retain(store, keep_months, now=clock())
         except Exception:  # serve must keep running
             _log.exception("retention failed")
         if stop.wait(interval):

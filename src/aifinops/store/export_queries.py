@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, select
 
 from aifinops.domain import DIMENSIONS
-from aifinops.engine.usage_buckets import EPOCH
+from aifinops.engine.usage_buckets import from_day, to_day
 from aifinops.store.rollups import rolled_up
 from aifinops.store.store import Store
 from aifinops.store.tables import ROLLUP_SUMS, task_outcomes, task_rollup, usage_daily
@@ -17,10 +17,6 @@ from aifinops.store.tables import ROLLUP_SUMS, task_outcomes, task_rollup, usage
 __all__ = ["task_rows", "usage_day_rows"]
 
 _BATCH = 10_000
-
-
-def _day_number(day: dt.date) -> int:
-    return (day - EPOCH.date()).days
 
 
 def usage_day_rows(store: Store, start: dt.date, end: dt.date) -> Iterator[dict[str, Any]]:
@@ -31,13 +27,13 @@ def usage_day_rows(store: Store, start: dt.date, end: dt.date) -> Iterator[dict[
     keys = [t.c.day, *(t.c[d] for d in DIMENSIONS), t.c.kind, t.c.status, t.c.currency]
     stmt = (
         select(*keys, *(t.c[n] for n in ROLLUP_SUMS))
-        .where(t.c.day >= _day_number(start), t.c.day < _day_number(end))
+        .where(t.c.day >= to_day(start), t.c.day < to_day(end))
         .order_by(*keys)
     )
     with store.reader() as conn:
         for r in conn.execution_options(yield_per=_BATCH).execute(stmt).mappings():
             row = dict(r)
-            row["day"] = EPOCH.date() + dt.timedelta(days=row["day"])
+            row["day"] = from_day(row["day"])
             yield row
 
 
