@@ -30,6 +30,7 @@ __all__ = [
     "PricingRules",
     "apply_discounts",
     "price_event",
+    "price_event_charged",
     "price_events",
     "processing_tier",
 ]
@@ -114,6 +115,11 @@ class PriceBook:
 
     def __len__(self) -> int:
         return self._size
+
+    def boundaries(self) -> tuple[dt.datetime, ...]:
+        """Every instant a price starts or ends, sorted: between two of them every lookup answers the same."""
+        ends = (t for ps in self._by_meter.values() for p in ps for t in (p.effective_start, p.effective_end))
+        return tuple(sorted({t for t in ends if t is not None}))
 
     def find(
         self,
@@ -316,15 +322,23 @@ def price_event(event: UsageEvent, book: PriceBook) -> PricedUsage:
     >>> price_event(UsageEvent("e1", ts, model="gpt-4.1", input_tokens=1000, output_tokens=500), book).cost
     Decimal('0.006')
     """
+    return price_event_charged(event, book)[0]
+
+
+def price_event_charged(event: UsageEvent, book: PriceBook) -> tuple[PricedUsage, tuple[Price, ...] | None]:
+    """:func:`price_event`, with the price each metered quantity was charged at, in the order of the meters
+    (input, cached input, cache write, output, unit; only those the event uses; none when unpriced). None
+    instead when :data:`MAX_EVENT_COST` refused some prices: the choice then depended on the amounts."""
     needs = _token_needs(event)
     if isinstance(needs, str):
-        return PricedUsage(None, None, {}, unpriced_reason=f"event {event.event_id}: {needs}")
+        return PricedUsage(None, None, {}, unpriced_reason=f"event {event.event_id}: {needs}"), ()
     if event.quantity is not None and event.quantity != 0:
         needs.append((MeterKind.UNIT, event.quantity, event.unit or ""))
     if not needs:  # a tool call, a retrieval or a refused call with no metered usage costs nothing here
-        return PricedUsage(Decimal(0), None, {})
+        return PricedUsage(Decimal(0), None, {}), ()
     if event.model is None and any(kind is not MeterKind.UNIT for kind, _, _ in needs):
-        return PricedUsage(None, None, {}, unpriced_reason=f"event {event.event_id} has tokens but no model")
+        reason = f"event {event.event_id} has tokens but no model"
+        return PricedUsage(None, None, {}, unpriced_reason=reason), ()
     model = event.model or ""
     family, named_version, threshold = book.model_of(model)
     query = _Query(
@@ -334,33 +348,37 @@ def price_event(event: UsageEvent, book: PriceBook) -> PricedUsage:
         ContextTier.LONG if event.input_tokens > threshold else ContextTier.SHORT,
         (family,) if model == family or not model else (family, model),
     )
-    priced = _priced(event, book, query, needs)
+    priced, charged = _priced(event, book, query, needs)
     if priced.priced or query.version is not None:
-        return priced
+        return priced, charged
+    capped = charged is None
     # No version named: price with the version in effect for the model, deployment type and region.
     versions = book.versions_in_effect(
         family, ts=event.ts, deployment_type=event.deployment_type, region=event.region
     )
     for version in versions:
-        inferred = _priced(event, book, dataclasses.replace(query, version=version), needs)
+        inferred, charged = _priced(event, book, dataclasses.replace(query, version=version), needs)
         if inferred.priced:
-            return dataclasses.replace(inferred, inferred_version=version)
-    return priced
+            return dataclasses.replace(inferred, inferred_version=version), None if capped else charged
+        capped = capped or charged is None
+    return priced, None if capped else ()
 
 
 def _priced(
     event: UsageEvent, book: PriceBook, query: _Query, needs: list[tuple[MeterKind, int | Decimal, str]]
-) -> PricedUsage:
+) -> tuple[PricedUsage, tuple[Price, ...] | None]:
     """The event at the prices of ``query``, all in one currency: the billing currency where every meter has
     a price in it, else the first other currency that prices every meter."""
-    priced = _priced_in(event, book, query, needs, None)
+    priced, charged = _priced_in(event, book, query, needs, None)
     if priced.priced or len(book.currencies) < 2:
-        return priced
+        return priced, charged
+    capped = charged is None
     for currency in sorted(book.currencies):
-        other = _priced_in(event, book, query, needs, currency)
+        other, charged = _priced_in(event, book, query, needs, currency)
         if other.priced:
-            return other
-    return priced
+            return other, None if capped else charged
+        capped = capped or charged is None
+    return priced, None if capped else ()
 
 
 def _priced_in(
@@ -369,25 +387,29 @@ def _priced_in(
     query: _Query,
     needs: list[tuple[MeterKind, int | Decimal, str]],
     currency: str | None,
-) -> PricedUsage:
+) -> tuple[PricedUsage, tuple[Price, ...] | None]:
+    """Every meter at the prices of ``query`` in ``currency`` (any when None), with the prices charged (None
+    when the cost is beyond :data:`MAX_EVENT_COST`)."""
     cost = Decimal(0)
     price_ids: dict[MeterKind, int | None] = {}
+    charged: list[Price] = []
     for kind, units, unit in needs:
         price = _lookup(event, book, query, kind=kind, currency=currency, unit=unit)
         if price is None and kind is MeterKind.CACHE_WRITE:
             # A model without a cache-write meter bills cache writes as the input tokens they are.
             price = _lookup(event, book, query, kind=MeterKind.INPUT, currency=currency, unit=unit)
         if price is None:
-            return _unpriced(event, book, query, kind=kind, currency=currency, unit=unit)
+            return _unpriced(event, book, query, kind=kind, currency=currency, unit=unit), ()
         cost, currency = cost + price.cost_of(units), price.currency
         price_ids[kind] = price.price_id
+        charged.append(price)
     if abs(cost) > MAX_EVENT_COST:
         reason = (
             f"event {event.event_id}: its cost {cost:.2f} {currency} is beyond the {MAX_EVENT_COST:,} "
             "one event may cost (a 64-bit count of 10⁻⁹ units); check its quantity and its prices"
         )
-        return PricedUsage(None, None, {}, unpriced_reason=reason)
-    return PricedUsage(cost, currency, price_ids)
+        return PricedUsage(None, None, {}, unpriced_reason=reason), None
+    return PricedUsage(cost, currency, price_ids), tuple(charged)
 
 
 def price_events(events: Iterable[UsageEvent], book: PriceBook) -> list[PricedUsage]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -126,6 +128,10 @@ class Store:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalize_url(url)
         self.engine: Engine = self._create_engine(echo)
+        # SQLite has one writer at a time: the writers of this process queue on a lock and the next one starts
+        # the moment the last one commits, instead of polling SQLite's busy handler, which sleeps up to 100 ms
+        # between tries (other processes still meet the busy handler).
+        self._write_lock = threading.RLock() if self.url.startswith("sqlite") else None
 
     @classmethod
     def from_settings(cls, settings: Any) -> Store:
@@ -167,7 +173,7 @@ class Store:
         Driver errors become :func:`database_error`: StoreUnavailableError, StoreDataError or StoreError.
         """
         try:
-            with self.engine.connect() as conn:
+            with self._write_lock or contextlib.nullcontext(), self.engine.connect() as conn:
                 conn.info["aifinops_write"] = True
                 try:
                     with conn.begin():
