@@ -219,6 +219,20 @@ def _deployment(location: str | None, batch: bool) -> DeploymentType | None:
     return batched if batch else standard
 
 
+# Model-name words after which `aud`/`txt`/`img` say the modality of the tokens, not the model.
+_MODAL_MODELS = frozenset({"rt", "rtime", "realtime", "tcrb", "trscb", "transcribe", "tts", "aud", "audio"})
+
+
+def _names_model(word: str, previous: str, name: list[str], product: str) -> bool:
+    """Whether a modality word is part of the model's name: `gpt image`, `gpt-4o aud` (gpt-4o-audio-preview)
+    and, in Azure OpenAI products, `aud` after a model that does not take audio by itself (`gpt4omini-aud1217`
+    is gpt-4o-mini-audio-preview; in `gpt4omini-rt-aud1217` the realtime model's audio tokens)."""
+    if previous in ("gpt", "4o"):
+        return True
+    openai = product.startswith("azure openai")
+    return openai and _MODALITY[word] == "audio" and _MODAL_MODELS.isdisjoint(name)
+
+
 def _family(name: list[str], product: str) -> str:
     words = [_NAME_WORDS.get(w, w) for w in name]
     openai = product.startswith("azure openai") or product == "foundry local azure open ai"
@@ -329,7 +343,7 @@ def _parse_words(
             context = _CONTEXT[word]
         elif word == "l" and "grok" in product:
             return _why(unmapped, "Grok's trailing 'L' variant is not documented (long context?)")
-        elif word in _MODALITY and i > 0 and previous not in ("gpt", "4o") and name:
+        elif word in _MODALITY and name and not _names_model(word, previous, name, product):
             modality = _MODALITY[word]
         elif _STAMP4.match(word) or _STAMP8.match(word):
             version = _version(word, seen)
