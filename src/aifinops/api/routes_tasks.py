@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import problems, query_doc
 from aifinops.api.problems import ProblemError
-from aifinops.api.query_params import check_known, parse_bases, parse_group_by, parse_range
+from aifinops.api.query_params import parse_bases, parse_group_by, parse_range
 from aifinops.domain import DIMENSIONS, Outcome
 from aifinops.engine.kpis import KPI_BASES
 from aifinops.queries.kpis import kpis_document
@@ -62,7 +62,6 @@ async def tasks(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
     params = request.query_params
-    check_known(params, {"start", "end", "period", "outcome", "limit", "offset"})
     outcome = params.get("outcome")
     if outcome is not None and outcome not in _OUTCOMES:
         raise ProblemError(
@@ -168,7 +167,6 @@ async def kpis(
     ``basis=estimated,actual`` narrows the bases (default: every basis with data); ``notes`` says why an
     asked-for basis is missing."""
     params = request.query_params
-    check_known(params, {"start", "end", "period", "group_by", "basis"})
     group_by = parse_group_by(params, DIMENSIONS) or ("use_case",)
     bases = parse_bases(params, KPI_BASES)
     rng = parse_range(params, timezone=settings.timezone, now=_now())

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import problems, query_doc
 from aifinops.api.problems import ProblemError
-from aifinops.api.query_params import check_known, parse_usage_query
+from aifinops.api.query_params import parse_usage_query
 from aifinops.domain import Basis
 from aifinops.queries.apim_usage import apim_usage_document
 from aifinops.queries.costs import costs_document
@@ -49,7 +49,6 @@ _GROUPS = {"pattern": rf"^(({'|'.join(FILTERABLE)}),)*({'|'.join(FILTERABLE)})?$
 async def token_usage(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
-    check_known(request.query_params, _USAGE_PARAMS)
     source = request.query_params.get("source", "apps")
     if source not in _USAGE_DOCUMENTS:
         raise ProblemError(
@@ -77,7 +76,6 @@ async def token_usage(
 async def costs(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
-    check_known(request.query_params, _COST_PARAMS)
     basis = request.query_params.get("basis", Basis.ESTIMATED.value)
     if basis not in (Basis.ESTIMATED.value, Basis.ACTUAL.value, Basis.AMORTIZED.value):
         raise ProblemError(
