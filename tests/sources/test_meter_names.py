@@ -490,7 +490,7 @@ gpt4omini-aud1217-txt Inp glbl Tokens | gpt-4o-mini-audio-preview | 2024-12-17 |
 gpt4omini-aud1217-txt Outp DZone Tokens | gpt-4o-mini-audio-preview | 2024-12-17 | tokens | output
 gpt-4o-aud-1217 Inp glbl Tokens | gpt-4o-audio-preview | 2024-12-17 | audio_tokens | input
 gpt-4o-aud-0603-txt Outp glbl Tokens | gpt-4o-audio-preview | 2025-06-03 | tokens | output
-gpt4omini-rt-aud1217 cchd Inp glbl Tokens | gpt-4o-mini-realtime-preview | 2024-12-17 | audio_tokens | cached_input
+gpt4omini-rt-aud1217 Inp glbl Tokens | gpt-4o-mini-realtime-preview | 2024-12-17 | audio_tokens | input
 gpt4omini-rt-txt1217 Outp glbl Tokens | gpt-4o-mini-realtime-preview | 2024-12-17 | tokens | output
 gpt-4o-rt-aud-0603 Inp DZone Tokens | gpt-4o-realtime-preview | 2025-06-03 | audio_tokens | input
 gpt4o rtime cached audio inp dzone Tokens | gpt-4o-realtime-preview | - | audio_tokens | cached_input
@@ -519,7 +519,9 @@ def test_audio_and_realtime_meters_keep_their_model_family(
 
 
 _AUDIO_FAMILY = ("audio", "realtime", "transcribe", "tts")
-_AUDIO_WORD = re.compile(r"(?:^|[\s\-_])(?:aud|audio|rt|rtime|realtime)(?:\d{4})?(?:[\s\-_]|$)", re.IGNORECASE)
+_AUDIO_WORD = re.compile(
+    r"(?:^|[\s\-_])(?:aud|audio|rt|rtime|realtime)(?:\d{4})?(?:[\s\-_]|$)", re.IGNORECASE
+)
 
 
 @pytest.mark.skipif(not NEW_METERS.exists(), reason="the shared captures are not beside this checkout")
