@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from aifinops.domain import ContextTier, DeploymentType, MeterKind, ProcessingTier
+from aifinops.engine.model_aliases import PUBLISHER_ROOTS
 
 __all__ = [
     "PTU_HOUR",
@@ -127,27 +128,30 @@ _KNOWN_STAMPS = {
 }  # fmt: skip
 # Products whose models are named without their publisher (`V3.1`, `4.3`, `K2 Thinking`): the family is
 # prefixed with the publisher unless it already starts with one of its own names.
-_MISTRAL = frozenset({"mistral", "ministral", "codestral", "magistral", "devstral"})
 _PUBLISHERS: dict[str, tuple[str, frozenset[str]]] = {
-    "azure deepseek models": ("deepseek", frozenset({"deepseek"})),
-    "azure grok models": ("grok", frozenset({"grok"})),
-    "grok model family": ("grok", frozenset({"grok"})),
-    "azure kimi": ("kimi", frozenset({"kimi"})),
-    "azure llama models": ("llama", frozenset({"llama"})),
-    "llama models": ("llama", frozenset({"llama"})),
-    "azure mistral models": ("mistral", _MISTRAL),
-    "mistral models": ("mistral", _MISTRAL),
-    "azure phi models": ("phi", frozenset({"phi"})),
-    "cohere models": ("cohere", frozenset({"cohere"})),
-    "mai models": ("mai", frozenset({"mai"})),
-    "qwen models": ("qwen", frozenset({"qwen"})),
-    "azure bfl flux models": ("flux", frozenset({"flux"})),
-    "azure baseten models": ("baseten", frozenset({"baseten"})),
-    "speech": ("voice-live", frozenset({"voice"})),
-    "azure fireworks models": ("fireworks", frozenset({"fw"})),
-    # Foundry Local's provisioned unit is its own offer, not Azure OpenAI's cloud PTU
-    "foundry local azure open ai": ("foundry-local", frozenset({"gpt", "o1", "o3", "o4"})),
+    product: (publisher, PUBLISHER_ROOTS[publisher])
+    for product, publisher in {
+        "azure deepseek models": "deepseek",
+        "azure grok models": "grok",
+        "grok model family": "grok",
+        "azure kimi": "kimi",
+        "azure llama models": "llama",
+        "llama models": "llama",
+        "azure mistral models": "mistral",
+        "mistral models": "mistral",
+        "azure phi models": "phi",
+        "cohere models": "cohere",
+        "mai models": "mai",
+        "qwen models": "qwen",
+        "azure bfl flux models": "flux",
+        "azure baseten models": "baseten",
+        "speech": "voice-live",
+        "azure fireworks models": "fireworks",
+    }.items()
 }
+# Foundry Local's provisioned unit is its own offer, not Azure OpenAI's cloud PTU; its models are named as
+# OpenAI names them, so its unit prices no model by name.
+_PUBLISHERS["foundry local azure open ai"] = ("foundry-local", frozenset({"gpt", "o1", "o3", "o4"}))
 # Products of Azure OpenAI's own provisioned throughput (one PTU meter per deployment type, all its models).
 _FIRST_PARTY_PTU = {"azure openai", "azure ai foundry provisioned throughput reservation"}
 # OpenAI model names that stand on their own; other names in OpenAI products get `gpt-` in front.
