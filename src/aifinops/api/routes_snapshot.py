@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import query_doc
-from aifinops.api.problems import ProblemError
+from aifinops.api.problems import invalid
 from aifinops.api.query_params import parse_flag, parse_range
 from aifinops.jobs.snapshots import save_period_snapshot
 from aifinops.queries.periods import period_range
@@ -55,12 +55,7 @@ async def snapshot(
 def _required_period(request: Request, example: str) -> str:
     period = request.query_params.get("period", "")
     if not period:
-        raise ProblemError(
-            422,
-            "Invalid request",
-            f"period: {example}",
-            errors=[{"field": "period", "reason": "required"}],
-        )
+        raise invalid("period", example)
     return period
 
 

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import problems, query_doc
-from aifinops.api.problems import ProblemError
+from aifinops.api.problems import ProblemError, invalid
 from aifinops.api.query_params import parse_bases, parse_group_by, parse_range
 from aifinops.domain import DIMENSIONS, Outcome
 from aifinops.engine.kpis import KPI_BASES
@@ -33,12 +33,7 @@ def _int(params: Any, name: str, default: int, hi: int) -> int:
     if raw is None:
         return default
     if not raw.isdigit() or not 0 <= int(raw) <= hi:
-        raise ProblemError(
-            422,
-            "Invalid request",
-            f"{name}: must be a whole number from 0 to {hi}",
-            errors=[{"field": name, "reason": f"must be 0..{hi}"}],
-        )
+        raise invalid(name, f"must be a whole number from 0 to {hi}")
     return int(raw)
 
 
@@ -64,12 +59,7 @@ async def tasks(
     params = request.query_params
     outcome = params.get("outcome")
     if outcome is not None and outcome not in _OUTCOMES:
-        raise ProblemError(
-            422,
-            "Invalid request",
-            f"outcome: {outcome!r} is not one of {sorted(_OUTCOMES)}",
-            errors=[{"field": "outcome", "reason": "unknown outcome"}],
-        )
+        raise invalid("outcome", f"{outcome!r} is not one of {sorted(_OUTCOMES)}")
     rng = (
         parse_range(params, timezone=settings.timezone, now=_now())
         if {"start", "period"} & set(params)

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import query_doc
-from aifinops.api.problems import ProblemError
+from aifinops.api.problems import ProblemError, invalid
 from aifinops.api.query_params import parse_range
 from aifinops.domain import Basis
 from aifinops.queries.periods import billing_days
@@ -33,12 +33,7 @@ async def telemetry_cost(
 ) -> dict[str, Any]:
     basis = request.query_params.get("basis", Basis.ACTUAL.value)
     if basis not in (Basis.ACTUAL.value, Basis.AMORTIZED.value):
-        raise ProblemError(
-            422,
-            "Invalid request",
-            f"basis: {basis!r} must be actual or amortized",
-            errors=[{"field": "basis", "reason": "must be actual or amortized"}],
-        )
+        raise invalid("basis", f"{basis!r} must be actual or amortized")
     if caller.tenant is not None:  # the workspaces are shared: a tenant-bound key sees none of it
         raise ProblemError(
             403, "Forbidden", "telemetry cost is not split by tenant; use a key without tenant"

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import problems, query_doc
-from aifinops.api.problems import ProblemError
+from aifinops.api.problems import invalid
 from aifinops.api.query_params import parse_usage_query
 from aifinops.domain import Basis
 from aifinops.queries.apim_usage import apim_usage_document
@@ -51,12 +51,7 @@ async def token_usage(
 ) -> dict[str, Any]:
     source = request.query_params.get("source", "apps")
     if source not in _USAGE_DOCUMENTS:
-        raise ProblemError(
-            422,
-            "Invalid request",
-            "source: must be 'apps' (reported usage), 'monitor' or 'apim'",
-            errors=[{"field": "source", "reason": "must be apps, monitor or apim"}],
-        )
+        raise invalid("source", "must be 'apps' (reported usage), 'monitor' or 'apim'")
     q = parse_usage_query(request.query_params, timezone=settings.timezone, now=_now(), tenant=caller.tenant)
     document = _USAGE_DOCUMENTS[source]
     return await run_in_threadpool(document, store, q)
@@ -78,11 +73,6 @@ async def costs(
 ) -> dict[str, Any]:
     basis = request.query_params.get("basis", Basis.ESTIMATED.value)
     if basis not in (Basis.ESTIMATED.value, Basis.ACTUAL.value, Basis.AMORTIZED.value):
-        raise ProblemError(
-            422,
-            "Invalid request",
-            f"basis: {basis!r} must be estimated, actual or amortized",
-            errors=[{"field": "basis", "reason": "must be estimated, actual or amortized"}],
-        )
+        raise invalid("basis", f"{basis!r} must be estimated, actual or amortized")
     q = parse_usage_query(request.query_params, timezone=settings.timezone, now=_now(), tenant=caller.tenant)
     return await run_in_threadpool(lambda: costs_document(store, q, basis=Basis(basis), tenant=caller.tenant))

@@ -51,6 +51,7 @@ class PriceLookup(Protocol):
 
 
 def _unpriced(deployment: str, *, service_tier: ProcessingTier | None, input_tokens: int) -> None:
+    """No price book: a money limit finds every deployment unpriced."""
     return None
 
 
