@@ -12,7 +12,7 @@ from starlette.datastructures import QueryParams
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import query_doc
-from aifinops.api.query_params import check_known, parse_filters, parse_range
+from aifinops.api.query_params import check_filter_names, parse_filters, parse_range
 from aifinops.engine.optimize.scenario import LEVER_IDS
 from aifinops.queries.recommendations import optimize_settings, recommendations_document, whatif_document
 from aifinops.store.usage_queries import FILTERABLE
@@ -40,7 +40,6 @@ def _now() -> dt.datetime:
 async def recommendations(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
-    check_known(request.query_params, _PARAMS)
     rng = parse_range(request.query_params, timezone=settings.timezone, now=_now())
     where = parse_filters(request.query_params, tenant=caller.tenant)
     return await run_in_threadpool(recommendations_document, store, start=rng.start, end=rng.end, where=where)
@@ -73,7 +72,7 @@ async def whatif(
     rng_params = {k: v for k, v in {"period": body.period, "start": body.start, "end": body.end}.items() if v}
     rng = parse_range(QueryParams(rng_params), timezone=settings.timezone, now=_now())
     filters = {k: ",".join(v) for k, v in body.filters.items()}
-    check_known(QueryParams(filters), set())
+    check_filter_names(filters)
     where = parse_filters(QueryParams(filters), tenant=caller.tenant)
     return await run_in_threadpool(
         whatif_document,
