@@ -46,6 +46,8 @@ def test_valid_batch_is_accepted_and_resend_is_duplicate(client: TestClient) -> 
         ({"service_tier": "priority", "priority": False}, "service_tier", "contradicts priority false"),
         ({"service_tier": "flex", "priority": True}, "service_tier", "contradicts priority true"),
         ({"quantity": "2"}, "quantity", "go together"),
+        ({"retrieved_tokens": 900}, "retrieved_tokens", "retrieval or tool event"),
+        ({"kind": "retrieval", "retrieved_tokens": -1}, "retrieved_tokens", "greater than or equal to 0"),
         ({"imput_tokens": 5}, "imput_tokens", "Extra inputs are not permitted"),
         ({"ts": "2999-01-01T00:00:00Z"}, "ts", "in the future"),
     ],

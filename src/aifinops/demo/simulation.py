@@ -54,6 +54,7 @@ class UseCase:
     retrieval: bool = False
     embedding: bool = False
     reasoning_share: float = 0.0
+    retrieved_tokens: tuple[int, int] = (0, 0)  # what one retrieval returns into the prompt (part of input)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ class Waste:
     interactive: bool = False  # a batch use case runs on the interactive (global standard) deployment
     overpowered: float = 0.0  # this share of its tasks runs on gpt-4o (gpt-4o-glbl) instead of its own model
     clean: bool = True  # elsewhere: no loops, and prompts cached as well as they can be
+    retrieval: float = 0.0  # a task's retriever returns ``excess_retrieval`` more tokens each time; it fails
+    excess_retrieval: int = 30_000
     telemetry: int = 0  # KB of verbose traces (prompts and answers logged) per model call, on top of the
     # spans' own (see demo.simulated_telemetry)
 
@@ -136,6 +139,7 @@ USE_CASES: tuple[UseCase, ...] = (
         0.82,
         loop_rate=0.06,
         retrieval=True,
+        retrieved_tokens=(1500, 3000),
     ),
     UseCase(
         "lead-research",
@@ -156,6 +160,7 @@ USE_CASES: tuple[UseCase, ...] = (
         loop_rate=0.03,
         retrieval=True,
         embedding=True,
+        retrieved_tokens=(800, 2000),
     ),
     UseCase(
         "doc-qa",
@@ -176,6 +181,7 @@ USE_CASES: tuple[UseCase, ...] = (
         rate_limit_rate=0.18,
         retrieval=True,
         reasoning_share=0.6,
+        retrieved_tokens=(12000, 24000),
     ),
     UseCase(
         "invoice-extraction",
@@ -267,6 +273,9 @@ class _TaskBuilder:
             self.deployment, self.model, self.model_version = "gpt-4o-glbl", "gpt-4o", "2024-11-20"
         if self.waste is not None and self.waste.interactive and uc.deployment_type is _B:
             self.deployment, self.deployment_type = uc.deployment.replace("-batch", "-glbl"), _G
+        share = self.waste.retrieval if self.waste is not None and uc.retrieval else 0.0
+        # tokens each retrieval of this task returns too many
+        self.over_retrieval = self.waste.excess_retrieval if share and rng.random() < share else 0  # type: ignore[union-attr]
         if self.waste is not None and self.waste.prefix:
             self.cached_share = 0.0
         elif self.waste is None and self.clean:
@@ -358,6 +367,9 @@ class _TaskBuilder:
             timed_out = {**call, "output_tokens": 0, "reasoning_tokens": 0, "finish_reason": None}
             self.add(step, attempt, EventKind.CHAT, EventStatus.TIMEOUT, waste="retries", **timed_out)
             attempt += 1
+        if self.over_retrieval:  # the passages the retriever returned too many are in the prompt
+            call["input_tokens"] += self.over_retrieval
+            call["attributes"] = {**call.get("attributes", {}), "waste_retrieval": str(self.over_retrieval)}
         if rng.random() < waste.context:
             call["input_tokens"] += waste.excess_context
             call["attributes"] = {**call.get("attributes", {}), "waste_context": str(waste.excess_context)}
@@ -389,6 +401,7 @@ class _TaskBuilder:
                 latency_ms=self.rng.randrange(30, 150),
             )
         if self.uc.retrieval:
+            over, (low, high) = str(self.over_retrieval), self.uc.retrieved_tokens
             self.add(
                 step,
                 1,
@@ -396,6 +409,11 @@ class _TaskBuilder:
                 tool_name="ai-search",
                 requests=1,
                 latency_ms=self.rng.randrange(40, 300),
+                # drawn from the task id, not the random stream: the rest of the month stays as it was
+                retrieved_tokens=low
+                + int(_request_hash(self.task_id, step, "retrieved")[:8], 16) % (high - low + 1)
+                + self.over_retrieval,
+                attributes={"waste_retrieval": over} if self.over_retrieval else {},
             )
 
 
@@ -433,7 +451,7 @@ def _build_task(
     ended = b.ts + dt.timedelta(seconds=rng.randrange(1, 30))
     if ended >= month_end - dt.timedelta(minutes=20) and rng.random() < 0.5:
         return SimulatedTask(tuple(b.events), None)  # still open when the month closes
-    if looping:
+    if looping or b.over_retrieval:  # a prompt drowned in passages fails like a loop
         outcome = Outcome.FAILED
     elif rng.random() < uc.success:
         outcome = Outcome.SUCCEEDED

@@ -136,6 +136,7 @@ usage_events = Table(
     Column("ingested_at", UtcDateTime(), nullable=False),
     Column("finish_reason", String(32)),
     Column("request_hash", String(64)),
+    Column("retrieved_tokens", BigInteger, nullable=False, server_default="0"),
     sqlite_autoincrement=True,  # ids never reused: the rollup watermark counts on it
 )
 

@@ -1,0 +1,58 @@
+"""Reading the retrieval lever's evidence: retrievals that reported what they returned, by task outcome.
+
+Outcomes arrive after the events (and change), so they are joined at read time, never kept in the daily call
+groups. Only retrieval and tool events with ``retrieved_tokens`` are read, grouped by use case, app, agent,
+the outcome of their task and the ×1.25 size class of what they returned: a few hundred rows for a month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from aifinops.store.optimize_queries import SIZE_CLASSES
+from aifinops.store.store import Store
+from aifinops.store.tables import task_outcomes, usage_events
+
+__all__ = ["RETRIEVAL_KINDS", "retrieval_outcomes"]
+
+#: Kinds of events that put retrieved passages into a prompt.
+RETRIEVAL_KINDS = ("retrieval", "tool")
+
+
+def retrieval_outcomes(
+    store: Store, start: dt.datetime, end: dt.datetime, *, where: Mapping[str, Sequence[str]] | None = None
+) -> list[dict[str, Any]]:
+    """Successful retrievals of ``[start, end)`` that returned passages, per use case, app, agent, task
+    outcome (None: open or no task) and size class: ``calls``, ``retrieved_tokens`` and a sample task id."""
+    e, o = usage_events.c, task_outcomes.c
+    joined = usage_events.outerjoin(
+        task_outcomes, sa.and_(o.tenant == sa.func.coalesce(e.tenant, ""), o.task_id == e.task_id)
+    )
+    size = sa.case(
+        *((e.retrieved_tokens < bound, i) for i, bound in enumerate(SIZE_CLASSES)), else_=len(SIZE_CLASSES)
+    ).label("size_class")
+    keys = [e.use_case, e.app, e.agent, o.outcome, size]
+    query = (
+        sa.select(
+            *keys,
+            sa.func.count().label("calls"),
+            sa.func.sum(e.retrieved_tokens).label("retrieved_tokens"),
+            sa.func.max(e.task_id).label("sample"),
+        )
+        .select_from(joined)
+        .where(
+            e.ts >= start,
+            e.ts < end,
+            e.kind.in_(RETRIEVAL_KINDS),
+            e.status == "ok",
+            e.retrieved_tokens > 0,
+            *(e[k].in_(list(v)) for k, v in (where or {}).items()),
+        )
+        .group_by(*keys)
+    )
+    with store.reader() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
