@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from aifinops.demo.retrievals import FALLBACK_TOKENS, falls_back, returned_tokens
 from aifinops.domain import DeploymentType, EventKind, EventStatus, Outcome, TaskOutcome, UsageEvent
 
 __all__ = [
@@ -54,7 +55,6 @@ class UseCase:
     retrieval: bool = False
     embedding: bool = False
     reasoning_share: float = 0.0
-    retrieved_tokens: tuple[int, int] = (0, 0)  # what one retrieval returns into the prompt (part of input)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +139,6 @@ USE_CASES: tuple[UseCase, ...] = (
         0.82,
         loop_rate=0.06,
         retrieval=True,
-        retrieved_tokens=(1500, 3000),
     ),
     UseCase(
         "lead-research",
@@ -160,7 +159,6 @@ USE_CASES: tuple[UseCase, ...] = (
         loop_rate=0.03,
         retrieval=True,
         embedding=True,
-        retrieved_tokens=(800, 2000),
     ),
     UseCase(
         "doc-qa",
@@ -181,7 +179,6 @@ USE_CASES: tuple[UseCase, ...] = (
         rate_limit_rate=0.18,
         retrieval=True,
         reasoning_share=0.6,
-        retrieved_tokens=(12000, 24000),
     ),
     UseCase(
         "invoice-extraction",
@@ -273,9 +270,10 @@ class _TaskBuilder:
             self.deployment, self.model, self.model_version = "gpt-4o-glbl", "gpt-4o", "2024-11-20"
         if self.waste is not None and self.waste.interactive and uc.deployment_type is _B:
             self.deployment, self.deployment_type = uc.deployment.replace("-batch", "-glbl"), _G
-        share = self.waste.retrieval if self.waste is not None and uc.retrieval else 0.0
-        # tokens each retrieval of this task returns too many
+        share = self.waste.retrieval if self.waste is not None and uc.retrieval else 0.0  # over-retrieving
         self.over_retrieval = self.waste.excess_retrieval if share and rng.random() < share else 0  # type: ignore[union-attr]
+        if not (self.over_retrieval or self.clean) and falls_back(uc.name, task_id):
+            self.over_retrieval = FALLBACK_TOKENS
         if self.waste is not None and self.waste.prefix:
             self.cached_share = 0.0
         elif self.waste is None and self.clean:
@@ -353,6 +351,9 @@ class _TaskBuilder:
             "request_hash": _request_hash(self.task_id, step),
             "finish_reason": "stop",
         }
+        if self.over_retrieval:  # the passages the retriever returned too many are in the prompt
+            call["input_tokens"] += self.over_retrieval
+            call["attributes"] = {"waste_retrieval": str(self.over_retrieval)}
         if self.waste is not None:
             attempt = self._wasted(step, attempt, call)
         self.add(step, attempt, EventKind.CHAT, **call)
@@ -367,9 +368,6 @@ class _TaskBuilder:
             timed_out = {**call, "output_tokens": 0, "reasoning_tokens": 0, "finish_reason": None}
             self.add(step, attempt, EventKind.CHAT, EventStatus.TIMEOUT, waste="retries", **timed_out)
             attempt += 1
-        if self.over_retrieval:  # the passages the retriever returned too many are in the prompt
-            call["input_tokens"] += self.over_retrieval
-            call["attributes"] = {**call.get("attributes", {}), "waste_retrieval": str(self.over_retrieval)}
         if rng.random() < waste.context:
             call["input_tokens"] += waste.excess_context
             call["attributes"] = {**call.get("attributes", {}), "waste_context": str(waste.excess_context)}
@@ -401,7 +399,7 @@ class _TaskBuilder:
                 latency_ms=self.rng.randrange(30, 150),
             )
         if self.uc.retrieval:
-            over, (low, high) = str(self.over_retrieval), self.uc.retrieved_tokens
+            over = str(self.over_retrieval)
             self.add(
                 step,
                 1,
@@ -409,10 +407,7 @@ class _TaskBuilder:
                 tool_name="ai-search",
                 requests=1,
                 latency_ms=self.rng.randrange(40, 300),
-                # drawn from the task id, not the random stream: the rest of the month stays as it was
-                retrieved_tokens=low
-                + int(_request_hash(self.task_id, step, "retrieved")[:8], 16) % (high - low + 1)
-                + self.over_retrieval,
+                retrieved_tokens=returned_tokens(self.uc.name, self.task_id, step) + self.over_retrieval,
                 attributes={"waste_retrieval": over} if self.over_retrieval else {},
             )
 
@@ -451,13 +446,15 @@ def _build_task(
     ended = b.ts + dt.timedelta(seconds=rng.randrange(1, 30))
     if ended >= month_end - dt.timedelta(minutes=20) and rng.random() < 0.5:
         return SimulatedTask(tuple(b.events), None)  # still open when the month closes
-    if looping or b.over_retrieval:  # a prompt drowned in passages fails like a loop
+    if looping:
         outcome = Outcome.FAILED
     elif rng.random() < uc.success:
         outcome = Outcome.SUCCEEDED
     else:
         outcome = rng.choices((Outcome.FAILED, Outcome.ABANDONED, Outcome.ESCALATED), weights=(4, 4, 2))[0]
     minutes_saved = rng.randint(3, 15) if outcome is Outcome.SUCCEEDED else None
+    if b.over_retrieval:  # a prompt drowned in passages fails (decided after the draws: the stream stays)
+        outcome, minutes_saved = Outcome.FAILED, None
     return SimulatedTask(
         tuple(b.events),
         TaskOutcome(
