@@ -117,6 +117,16 @@ def test_outcomes_batch_with_a_bad_item(client: TestClient) -> None:
     assert {e["field"] for e in body["errors"]} == {"outcome", "ended_at"}
 
 
+def test_retrieved_tokens_are_stored_and_shown_with_the_task(client: TestClient) -> None:
+    """Round trip through the store (SQLite and PostgreSQL): a retrieval's passages, never priced themselves."""
+    search = {"kind": "retrieval", "retrieved_tokens": 6400, "input_tokens": 0, "cached_input_tokens": 0}
+    batch = [event_json(0, **search, output_tokens=0, model=None, deployment=None), event_json(1)]
+    body = client.post("/api/events", json={"events": batch}).json()
+    assert (body["accepted"], body["rejected"]) == (2, 0), body
+    events = client.get("/api/tasks/t0", params={"tenant": "contoso"}).json()["events"]
+    assert [(e["kind"], e["retrieved_tokens"]) for e in events] == [("retrieval", 6400), ("chat", 0)]
+
+
 def test_cache_writes_and_the_processing_tier_are_stored_and_shown(client: TestClient) -> None:
     """Round trip through the store (SQLite and PostgreSQL): the task's events show both fields, token usage
     sums the cache writes, and the tier decides ``priority``."""

@@ -151,14 +151,16 @@ def detect(workload: Workload, settings: OptimizeSettings) -> list[Finding]:
     return found
 
 
-_Step = tuple[str | None, str | None, int]
+#: Use case and step: a retrieval feeds the model calls of its step, whatever agent they name (an OTLP
+#: retrieval span often names none).
+_Step = tuple[str | None, int]
 
 
 def _readers(groups: list[CallGroup], scope: Mapping[str, str], steps: set[_Step]) -> dict[_Step, list[int]]:
     """Indexes of the model calls in ``scope`` at each of ``steps``, the largest prompts first."""
     out: dict[_Step, list[int]] = defaultdict(list)
     for i, g in enumerate(groups):
-        key = (g.cell.use_case, g.cell.agent, g.step)
+        key = (g.cell.use_case, g.step)
         if g.cell.kind in MODEL_KINDS and g.calls and key in steps and g.cell.matches(scope):
             out[key].append(i)
     for indexes in out.values():
@@ -183,7 +185,7 @@ def apply(part: ScenarioPart, workload: Workload) -> Workload:
             and g.retrieved_tokens > budget * g.calls
             and g.cell.matches(part.scope)
         ):
-            key = (g.cell.use_case, g.cell.agent, g.step)
+            key = (g.cell.use_case, g.step)
             excess[key] += g.retrieved_tokens - budget * g.calls
             over[key] += g.calls
             g = replace(g, retrieved_tokens=budget * g.calls)
