@@ -104,8 +104,8 @@ def _finding(
         evidence=(
             f"successful {scope_label(scope)} tasks' retrievals return ≤ {budget:,} tokens at p"
             f"{settings.retrieval_percentile * 100:g} (median {median:,.0f}); {pct(bad_over, bad_calls)} of "
-            f"the retrievals of failed tasks ({bad_over} of {bad_calls}) return more, against "
-            f"{pct(ok_over, ok_calls)} of successful tasks'",
+            f"the retrievals of failed, abandoned or escalated tasks ({bad_over} of {bad_calls}) return "
+            f"more, against {pct(ok_over, ok_calls)} of successful tasks'",
             f"{excess:,} retrieved tokens above {budget:,} go into prompts in the window"
             + ("" if per_task is None else f"; successful tasks read {per_task:,.0f} retrieved tokens each")
             + _priced(per_task, workload, scope),
