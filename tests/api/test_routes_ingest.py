@@ -118,7 +118,7 @@ def test_outcomes_batch_with_a_bad_item(client: TestClient) -> None:
 
 
 def test_retrieved_tokens_are_stored_and_shown_with_the_task(client: TestClient) -> None:
-    """Round trip through the store (SQLite and PostgreSQL): a retrieval's passages, never priced themselves."""
+    """Round trip through the store (SQLite and PostgreSQL): what a retrieval returned, never priced."""
     search = {"kind": "retrieval", "retrieved_tokens": 6400, "input_tokens": 0, "cached_input_tokens": 0}
     batch = [event_json(0, **search, output_tokens=0, model=None, deployment=None), event_json(1)]
     body = client.post("/api/events", json={"events": batch}).json()

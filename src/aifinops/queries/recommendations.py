@@ -341,7 +341,7 @@ def _retrievals(
     start, end, where = window
     return tuple(
         RetrievalGroup(
-            Cell(r["use_case"], app=r["app"], agent=r["agent"], kind="retrieval", currency=""),
+            Cell(r["use_case"], agent=r["agent"], kind="retrieval", currency=""),
             r["outcome"],
             int(r["calls"]),
             int(r["retrieved_tokens"]),

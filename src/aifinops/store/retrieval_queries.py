@@ -2,8 +2,8 @@
 
 Outcomes arrive after the events (and change), so they are joined at read time, never kept in the daily call
 groups. Only events with ``retrieved_tokens`` (retrieval and tool events: ingest refuses them on others) are
-read, through their own partial index, grouped by use case, app, agent, the outcome of their task and what
-they returned (in steps of 256 tokens): a few thousand rows for a month.
+read, through their own partial index (those of open tasks are left out by the join), grouped by use case,
+agent, the outcome of their task and what they returned (in steps of 256 tokens): a few thousand rows.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ BUCKET = 256
 def retrieval_outcomes(
     store: Store, start: dt.datetime, end: dt.datetime, *, where: Mapping[str, Sequence[str]] | None = None
 ) -> list[dict[str, Any]]:
-    """Successful retrievals of ``[start, end)`` that returned passages, per use case, app, agent, task
-    outcome (None: open or no task) and size class: ``calls``, ``retrieved_tokens`` and a sample task id."""
+    """Successful retrievals of ``[start, end)`` that returned passages into tasks with an outcome, per use
+    case, agent, outcome and bucket: ``calls``, ``retrieved_tokens`` and a sample task id."""
     e, o = usage_events.c, task_outcomes.c
-    joined = usage_events.outerjoin(
+    joined = usage_events.join(
         task_outcomes, sa.and_(o.tenant == sa.func.coalesce(e.tenant, ""), o.task_id == e.task_id)
     )
     size = (e.retrieved_tokens // BUCKET).label("bucket")  # cheaper than a size class, as fine as the budget
-    keys = [e.use_case, e.app, e.agent, o.outcome, size]
+    keys = [e.use_case, e.agent, o.outcome, size]
     query = (
         sa.select(
             *keys,
