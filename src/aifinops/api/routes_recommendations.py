@@ -13,7 +13,7 @@ from starlette.datastructures import QueryParams
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import query_doc
 from aifinops.api.query_params import check_filter_names, parse_filters, parse_range
-from aifinops.engine.optimize.scenario import LEVER_IDS
+from aifinops.engine.optimize.scenario import LEVER_IDS, PARAMS
 from aifinops.queries.recommendations import optimize_settings, recommendations_document, whatif_document
 from aifinops.store.usage_queries import FILTERABLE
 
@@ -57,7 +57,10 @@ class WhatIfIn(BaseModel):
     )
     scenario: list[dict[str, Any]] = Field(
         description='parts, e.g. [{"lever": "loops", "scope": {"use_case": "doc-qa"}, "max_steps": 8}]; '
-        "levers: " + ", ".join(LEVER_IDS),
+        "each lever and its settings: "
+        + "; ".join(f"{lever} ({', '.join(PARAMS[lever])})" for lever in LEVER_IDS if lever in PARAMS)
+        + ' — e.g. {"lever": "retrieval", "scope": {"use_case": "doc-qa"}, "max_retrieved_tokens": 4096} '
+        "returns at most that many tokens of passages per retrieval",
         max_length=64,
     )
 

@@ -83,6 +83,7 @@ def _event(r: Any) -> UsageEvent:
         tool_name=r.tool_name,
         finish_reason=r.finish_reason,
         request_hash=r.request_hash,
+        retrieved_tokens=r.retrieved_tokens or 0,
     )
 
 
