@@ -14,6 +14,7 @@ from aifinops.api.problems import ProblemError
 from aifinops.api.query_params import check_known, parse_flag, parse_range
 from aifinops.jobs.snapshots import save_period_snapshot
 from aifinops.queries.periods import period_range
+from aifinops.queries.recommendations import optimize_settings
 from aifinops.queries.snapshot import snapshot_document, snapshot_history_document, stored_snapshot
 from aifinops.store.usage_queries import UsageQuery
 
@@ -48,7 +49,13 @@ async def snapshot(
         if stored is not None:
             return stored
     body = await run_in_threadpool(
-        snapshot_document, store, q, timezone=settings.timezone, tenant=caller.tenant, now=now
+        snapshot_document,
+        store,
+        q,
+        timezone=settings.timezone,
+        tenant=caller.tenant,
+        now=now,
+        optimize=optimize_settings(settings.optimize),
     )
     return {**body, "stored": None}
 
@@ -86,6 +93,7 @@ async def take_snapshot(
         timezone=settings.timezone,
         trigger="api",
         now=dt.datetime.now(dt.UTC),
+        optimize=optimize_settings(settings.optimize),
     )
 
 

@@ -21,7 +21,7 @@ from aifinops.errors import ValidationError
 from aifinops.jobs.ingest import Ingestor
 from aifinops.jobs.snapshots import save_period_snapshot
 from aifinops.queries.kpis import read_day_kpis
-from aifinops.queries.recommendations import recommendations_document, whatif_document
+from aifinops.queries.recommendations import optimize_settings, recommendations_document, whatif_document
 from aifinops.sources.price_file import load_snapshot
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
@@ -133,7 +133,12 @@ def run_demo_month(
     finance = run_demo_finance(store, settings, year=year, month=month, seed=seed, progress=progress)
     period = f"{year:04d}-{month:02d}"
     save_period_snapshot(
-        store, period, timezone=settings.timezone, trigger="demo", now=dt.datetime.now(dt.UTC)
+        store,
+        period,
+        timezone=settings.timezone,
+        trigger="demo",
+        now=dt.datetime.now(dt.UTC),
+        optimize=optimize_settings(settings.optimize),
     )
     first, following = month_days(year, month)
     report = read_day_kpis(store, first, following, by=("use_case",), bases=(Basis.ESTIMATED,))
