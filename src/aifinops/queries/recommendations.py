@@ -32,6 +32,7 @@ from aifinops.engine.optimize.workload import (
     cost_nanos,
 )
 from aifinops.engine.pricing import PriceBook
+from aifinops.engine.provisioned import unit_hour_price
 from aifinops.engine.usage_buckets import EPOCH
 from aifinops.queries.telemetry import telemetry_lines
 from aifinops.store import Store
@@ -42,6 +43,7 @@ from aifinops.store.optimize_queries import (
     day_groups,
     hourly_tokens,
     ptu_hours,
+    ptu_reservations,
     stale_days,
     task_steps,
 )
@@ -82,9 +84,10 @@ class _Prices:
 
     def __init__(self, store: Store, rows: Sequence[Mapping[str, Any]], at: dt.datetime) -> None:
         self.charged = read_prices_by_id(store, {r[c] for r in rows for c in _PRICE_IDS if r[c] is not None})
-        self.book = PriceBook(read_prices(store)) if self.charged else None
+        self.prices = read_prices(store) if self.charged else []
+        self.book = PriceBook(self.prices) if self.charged else None
         self.at = at
-        self._meters: dict[tuple[Any, ...], Meters] = {}
+        self._meters: dict[tuple[Any, ...], Meters | None] = {}
 
     def _like(self, price: Price, kind: MeterKind) -> Price | None:
         assert self.book is not None
@@ -101,43 +104,34 @@ class _Prices:
     def batch_meters(self, row: Mapping[str, Any]) -> Meters | None:
         """The Batch prices of the model a row's calls used, on the batch twin of its deployment type."""
         charged = self.charged.get(row["input_price_id"]) if row["input_price_id"] is not None else None
-        kind = charged.deployment_type if charged is not None else None
-        twin = _BATCH_TWINS.get(kind) if kind is not None else None
-        if charged is None or twin is None:
-            return None
-        key = ("batch", charged.price_id)
-        if key not in self._meters:
-            batch = dataclasses.replace(charged, deployment_type=twin)
-            found = [
-                self._like(batch, kind)
-                for kind in (MeterKind.INPUT, MeterKind.CACHED_INPUT, MeterKind.OUTPUT)
-            ]
-            if found[0] is None or found[2] is None or found[0].deployment_type is not twin:
-                return None
-            self._meters[key] = Meters(*(_nanos_per_unit(p) for p in found))
-        return self._meters[key]
+        batch = _BATCH_TWINS.get(charged.deployment_type) if charged and charged.deployment_type else None
+        return None if charged is None or batch is None else self.twin(charged, batch)
 
     def twin(self, charged: Price, deployment_type: DeploymentType) -> Meters | None:
         """The token prices of ``charged``'s model on another deployment type (None: the book has none)."""
-        other = dataclasses.replace(charged, deployment_type=deployment_type)
-        found = [self._like(other, k) for k in (MeterKind.INPUT, MeterKind.CACHED_INPUT, MeterKind.OUTPUT)]
-        if found[0] is None or found[2] is None or found[0].deployment_type is not deployment_type:
-            return None
-        return Meters(*(_nanos_per_unit(p) for p in found))
+        key = ("twin", charged.price_id, deployment_type)
+        if key not in self._meters:
+            other = dataclasses.replace(charged, deployment_type=deployment_type)
+            found = [
+                self._like(other, k) for k in (MeterKind.INPUT, MeterKind.CACHED_INPUT, MeterKind.OUTPUT)
+            ]
+            usable = (
+                found[0] is not None and found[2] is not None and found[0].deployment_type is deployment_type
+            )
+            self._meters[key] = Meters(*(_nanos_per_unit(p) for p in found)) if usable else None
+        return self._meters[key]
 
     def ptu_hour(self, charged: Price, deployment_type: DeploymentType | None) -> Decimal | None:
-        """Nanos of one PTU for one hour on ``deployment_type`` (the price book's ``ptu_hour`` meter)."""
-        if deployment_type is None or self.book is None:
+        """Nanos of one PTU for one hour on ``deployment_type``: the price book's hourly unit price as the PTU
+        estimate reads it (:func:`aifinops.engine.provisioned.unit_hour_price`), in the calls' currency."""
+        if deployment_type is None:
             return None
-        price = self.book.find(
-            model="ptu_hour",
-            meter_kind=MeterKind.UNIT,
-            ts=self.at,
+        price = unit_hour_price(
+            (p for p in self.prices if p.currency == charged.currency),
             deployment_type=deployment_type,
             region=charged.region,
-            model_version=None,
-            currency=charged.currency,
-            unit="ptu_hour",
+            model=charged.model,
+            at=self.at,
         )
         return _nanos_per_unit(price)
 
@@ -150,7 +144,9 @@ class _Prices:
             if found[0] is not None and found[2] is None:
                 found[2] = self._like(found[0], MeterKind.OUTPUT)
             self._meters[key] = Meters(*(_nanos_per_unit(p) for p in found))
-        return self._meters[key]
+        meters = self._meters[key]
+        assert meters is not None
+        return meters
 
 
 _PAYG_TWINS = {
@@ -173,7 +169,9 @@ def _capacities(
     start, end, where = window
     hours = max(1, int((end - start).total_seconds() // 3600))
     first_row = {r["deployment"]: r for r in rows if r["deployment"] and r["input_price_id"] is not None}
-    billed = ptu_hours(store, start.date(), end.date() + dt.timedelta(days=int(end.time() != dt.time(0))))
+    following = end.date() + dt.timedelta(days=int(end.time() != dt.time(0)))
+    billed = ptu_hours(store, start.date(), following)
+    reserved = ptu_reservations(store, start.date(), following)
     profile: dict[str, list[dict[str, Any]]] = {}
     for h in hourly_tokens(store, start, end, where=where):
         profile.setdefault(h["deployment"], []).append(h)
@@ -188,7 +186,10 @@ def _capacities(
         hour_price = prices.ptu_hour(
             charged, charged.deployment_type if owned else _PTU_TWINS.get(charged.deployment_type)
         )
-        units = round(billed.get((row["resource_id"] or "").lower(), Decimal(0)) / hours) if owned else 0
+        resource = (row["resource_id"] or "").lower()
+        units = round(billed.get(resource, Decimal(0)) / hours) if owned else 0
+        none = (Decimal(0), Decimal(0))
+        reserved_hours, reserved_nanos = reserved.get(resource, none) if owned else none
         if payg is None or hour_price is None or (owned and not units):
             continue
         hourly = tuple(
@@ -225,6 +226,8 @@ def _capacities(
             owned=owned,
             minimum=spec.minimum,
             increment=spec.increment,
+            reserved_units=min(units, round(reserved_hours / hours)),
+            reservation_hour_nanos=reserved_nanos / reserved_hours if reserved_hours else None,
         )
     return out
 

@@ -34,6 +34,7 @@ __all__ = [
     "event_groups_select",
     "hourly_tokens",
     "ptu_hours",
+    "ptu_reservations",
     "stale_days",
     "task_steps",
 ]
@@ -258,3 +259,28 @@ def ptu_hours(store: Store, first: dt.date, following: dt.date) -> dict[str, Dec
     )
     with store.reader() as conn:
         return {str(rid).lower(): from_nanos(int(n or 0)) for rid, n in conn.execute(query)}
+
+
+def ptu_reservations(store: Store, first: dt.date, following: dt.date) -> dict[str, tuple[Decimal, Decimal]]:
+    """Reserved PTU unit-hours and their amortized cost (nanos) per resource over the billing days
+    ``[first, following)``: the amortized bill spreads a reservation's purchase over the unit-hours it covers
+    (pricing model ``Reservation``), so cost ÷ hours is the reservation's rate per unit-hour."""
+    c = cost_records.c
+    query = (
+        sa.select(c.resource_id, sa.func.sum(c.quantity_nanos), sa.func.sum(c.cost_nanos))
+        .where(
+            c.basis == "amortized",
+            c.billing_day >= first,
+            c.billing_day < following,
+            c.resource_id.is_not(None),
+            sa.func.lower(c.meter_name).like("%provisioned%unit%"),
+            sa.func.lower(c.pricing_model) == "reservation",
+        )
+        .group_by(c.resource_id)
+    )
+    with store.reader() as conn:
+        return {
+            str(rid).lower(): (from_nanos(int(q or 0)), Decimal(int(n or 0)))
+            for rid, q, n in conn.execute(query)
+            if q
+        }

@@ -25,13 +25,18 @@ _ASSUMPTIONS = {
     "routing": "a routed call needs as many tokens on the cheaper model, which succeeds as often",
     "caching": "the stable prefix is served from the prompt cache at the cached-input price",
     "batch": "calls moved to Batch cost the Batch prices and are answered within 24 hours",
-    "provisioning": "PTU hours at the price book's hourly price; tokens above capacity spill over to PAYG",
+    "provisioning": "PTU hours at the price book's hourly price, reserved units at the reservation rate; "
+    "tokens above capacity spill over to PAYG",
     "telemetry": "Log Analytics charges scale with the GB sampled in; retention within the included period "
     "is free; a table plan changes ingestion at the ratio of the plans' list prices",
 }
 
 
 _CAPACITY = "provisioned deployments cost their PTU hours at the price book's hourly price, not per token"
+_RESERVED = (
+    "reserved PTU cost the reservation rate of the amortized bill; a reserved unit's cost is sunk for the "
+    "term: fewer reserved units save only from the reservation's renewal or exchange"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,7 @@ def compare(
                         for c in (*before.capacities.values(), *after.capacities.values())
                         if c.owned
                     ),
+                    *(_RESERVED for c in before.capacities.values() if c.owned and c.reserved_units),
                 ]
             )
         ),
