@@ -33,8 +33,8 @@ __all__ = [
     "day_groups",
     "event_groups_select",
     "hourly_tokens",
+    "ptu_costs",
     "ptu_hours",
-    "ptu_reservations",
     "stale_days",
     "task_steps",
 ]
@@ -261,26 +261,28 @@ def ptu_hours(store: Store, first: dt.date, following: dt.date) -> dict[str, Dec
         return {str(rid).lower(): from_nanos(int(n or 0)) for rid, n in conn.execute(query)}
 
 
-def ptu_reservations(store: Store, first: dt.date, following: dt.date) -> dict[str, tuple[Decimal, Decimal]]:
-    """Reserved PTU unit-hours and their amortized cost (nanos) per resource over the billing days
-    ``[first, following)``: the amortized bill spreads a reservation's purchase over the unit-hours it covers
-    (pricing model ``Reservation``), so cost ÷ hours is the reservation's rate per unit-hour."""
+def ptu_costs(store: Store, first: dt.date, following: dt.date) -> dict[str, tuple[Decimal, Decimal]]:
+    """Nanos billed for provisioned throughput units per resource over the billing days ``[first,
+    following)``, on the actual and the amortized basis (purchases left out): reserved unit-hours cost
+    nothing in actual cost and the reservation's rate in amortized cost, so the two tell the reserved units
+    and their rate apart from the hourly ones."""
     c = cost_records.c
     query = (
-        sa.select(c.resource_id, sa.func.sum(c.quantity_nanos), sa.func.sum(c.cost_nanos))
+        sa.select(c.resource_id, c.basis, sa.func.sum(c.cost_nanos))
         .where(
-            c.basis == "amortized",
+            c.basis.in_(["actual", "amortized"]),
             c.billing_day >= first,
             c.billing_day < following,
             c.resource_id.is_not(None),
             sa.func.lower(c.meter_name).like("%provisioned%unit%"),
-            sa.func.lower(c.pricing_model) == "reservation",
+            sa.func.coalesce(sa.func.lower(c.charge_type), "usage") != "purchase",
         )
-        .group_by(c.resource_id)
+        .group_by(c.resource_id, c.basis)
     )
+    out: dict[str, list[Decimal]] = {}
     with store.reader() as conn:
-        return {
-            str(rid).lower(): (from_nanos(int(q or 0)), Decimal(int(n or 0)))
-            for rid, q, n in conn.execute(query)
-            if q
-        }
+        for rid, basis, nanos in conn.execute(query):
+            out.setdefault(str(rid).lower(), [Decimal(0), Decimal(0)])[basis == "amortized"] += int(
+                nanos or 0
+            )
+    return {rid: (v[0], v[1]) for rid, v in out.items()}
