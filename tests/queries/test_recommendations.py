@@ -176,8 +176,9 @@ def test_an_oversized_ptu_is_found_with_its_utilisation_and_priced_against_pay_a
 def test_a_reserved_ptu_is_priced_at_its_reservation_rate_and_saves_only_at_renewal(
     sqlite_store: Store,
 ) -> None:
-    """10 of the 15 PTU under a 1-month reservation (260 per PTU over October's 744 hours): reducing them saves
-    the reservation rate, not the hourly price, and only once the reservation is renewed or exchanged."""
+    """10 of the 15 PTU under a 1-month reservation (260 per PTU over October's 744 hours): reducing them
+    saves the reservation rate, not the hourly price, and only once the reservation is renewed or
+    exchanged."""
     events = _load(sqlite_store, Waste("none"))
     rate = (Decimal(260) / 744).quantize(Decimal("1e-9"))
     _ptu_bill(sqlite_store, units=15, reserved=10, rate=rate)

@@ -61,7 +61,10 @@ def recommendations_table(doc: dict[str, Any], top: int | None = None, *, eviden
     from aifinops.queries.recommendations_render import COLUMNS, recommendation_rows
 
     shown = len(COLUMNS) if evidence else len(COLUMNS) - 1
-    table = Table(title="Recommendations, in the levers' order (estimated basis)")
+    table = Table(
+        title="Recommendations, in the levers' order (estimated; actual and amortized fully loaded where "
+        "the period is allocated)"
+    )
     for col in COLUMNS[:shown]:
         table.add_column(col, justify="right" if "/ month" in col or col == "#" else "left")
     for row in recommendation_rows(doc, top):

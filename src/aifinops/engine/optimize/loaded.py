@@ -48,7 +48,8 @@ ASSUMPTIONS = (
     "fully loaded (actual, amortized): the period's allocation of the bill; token meters move by the "
     "estimated change of the scope's calls",
     "shared pools (AI Search, logs, …) split by requests or tokens keep their total: an owner's share "
-    "follows its calls or tokens, what it stops using moves to the other owners",
+    "follows its calls or tokens, what it stops using moves to the other owners — fully loaded savings are "
+    "what the whole bill changes by, the scope's cost is its allocated share",
     "provisioned units: reserved units cost the reservation rate on the amortized basis and are already paid "
     "on the actual basis (sunk until renewal); owners keep their share per token, the rest is idle",
     "direct, even and fixed-weight shares, purchases and unallocated cost do not change; the telemetry "

@@ -43,8 +43,10 @@ _RESERVED = (
 @dataclass(frozen=True, slots=True)
 class WhatIf:
     """Estimated cost (nanos per currency) and successful tasks before and after a scenario, in ``scope``;
-    ``loaded_before`` / ``loaded_after``: the fully loaded cost per basis (actual, amortized) and currency,
-    empty when the window has no allocation covering the scope."""
+    ``loaded_before`` / ``loaded_after``: the fully loaded cost per basis (actual, amortized) and currency in
+    the scope (its allocated share), empty when the window has no allocation; ``loaded_saved``: what the
+    bill changes by on those bases — a pool shared by requests keeps its total, so the scope's share may
+    fall by more than the bill does (the other owners pay the rest)."""
 
     before: Mapping[str, Decimal]
     after: Mapping[str, Decimal]
@@ -53,6 +55,7 @@ class WhatIf:
     assumptions: tuple[str, ...]
     loaded_before: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
     loaded_after: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+    loaded_saved: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
 
     def costs(self, basis: str = "estimated", *, after: bool = False) -> Mapping[str, Decimal]:
         """Nanos per currency on ``basis`` (estimated, or a fully loaded one; empty when not known)."""
@@ -61,8 +64,11 @@ class WhatIf:
         return (self.loaded_after if after else self.loaded_before).get(basis, {})
 
     def saved(self, basis: str = "estimated") -> dict[str, Decimal]:
-        before, after = self.costs(basis), self.costs(basis, after=True)
-        return {c: v - after.get(c, Decimal(0)) for c, v in before.items()}
+        """What the scenario saves on ``basis``: the scope's estimated cost before − after; on a fully
+        loaded basis, what the whole bill changes by."""
+        if basis != "estimated":
+            return dict(self.loaded_saved.get(basis, {}))
+        return {c: v - self.after.get(c, Decimal(0)) for c, v in self.before.items()}
 
     def per_task(self, after: bool, basis: str = "estimated") -> dict[str, Decimal | None]:
         tasks = self.succeeded_after if after else self.succeeded_before
@@ -91,6 +97,11 @@ def compare(
     """Two states of one workload priced the same way, within ``scope`` (everything when None)."""
     use_cases: set[str | None] | None = None if not scope or "use_case" not in scope else {scope["use_case"]}
     loaded_before, loaded_after = loaded.loaded_costs(before, scope), loaded.loaded_costs(after, scope)
+    bill_before, bill_after = loaded.loaded_costs(before), loaded.loaded_costs(after)
+    bill_saved = {
+        basis: {c: v - (bill_after or {}).get(basis, {}).get(c, Decimal(0)) for c, v in values.items()}
+        for basis, values in (bill_before or {}).items()
+    }
     wider = loaded.loaded_scope(before, scope)
     alloc = before.allocation
     read_over = (
@@ -125,6 +136,7 @@ def compare(
         ),
         loaded_before=loaded_before or {},
         loaded_after=loaded_after or {},
+        loaded_saved=bill_saved,
     )
 
 
