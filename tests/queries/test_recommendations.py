@@ -118,6 +118,9 @@ def test_a_recommendation_saves_exactly_what_its_scenario_saves_in_the_whatif(sq
         assert _money(stacked["savings"]) - previous == _money(rec["stacked_savings"])
         previous = _money(stacked["savings"])
     assert _money(doc["all_applied"]["savings"]) == previous
+    # the month was never allocated: the estimated basis only, and the what-if says why
+    assert all(r["bases"] == ["estimated"] for r in recs) and doc["all_applied"]["bases"] == ["estimated"]
+    assert any("no allocation of the bill covers" in a for a in doc["all_applied"]["assumptions"])
 
 
 def _ptu_bill(store: Store, units: int, *, reserved: int = 0, rate: Decimal = Decimal(0)) -> None:
