@@ -125,3 +125,27 @@ def test_the_snapshot_carries_the_recommendations_in_short(
         (r["lever"], r["scope"], r["savings"]) for r in full["recommendations"]
     ]
     assert snap["recommendations"]["all_applied"]["savings"] == full["all_applied"]["savings"]
+
+
+def test_recommendations_whatif_and_snapshot_use_the_configured_optimize_settings(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_simulated_month(sqlite_store, Waste("doc-qa", retries=0.3, loops=0.1), scale=0.05)
+    _, admin = KeyStore(sqlite_store).create(name="reader", scopes={"read"})
+    headers = {"Authorization": f"Bearer {admin}"}
+    part = {"lever": "provisioning", "scope": {"deployment": "gpt-4.1-mini-glbl"}, "ptu_units": 15}
+    answers = {}
+    for min_share, throughput in (("0.02", "{}"), ("1", '{"gpt-4.1-mini-glbl": 1}')):
+        monkeypatch.setenv("AIFINOPS_OPTIMIZE__MIN_SHARE", min_share)
+        monkeypatch.setenv("AIFINOPS_OPTIMIZE__PTU_THROUGHPUT", throughput)
+        with TestClient(create_app(load_settings(), store=sqlite_store)) as http:
+            recs = http.get("/api/recommendations", params={"period": "2026-10"}, headers=headers).json()
+            snap = http.get("/api/snapshot", params={"period": "2026-10", "fresh": "true"}, headers=headers)
+            w = http.post("/api/whatif", json={"period": "2026-10", "scenario": [part]}, headers=headers)
+        assert w.status_code == 200, w.text
+        answers[min_share] = (recs["recommendations"], snap.json()["recommendations"]["items"], w.json())
+    assert answers["0.02"][0] and answers["0.02"][1]
+    # a finding must save all its scope's cost: nothing is worth recommending
+    assert answers["1"][0] == [] and answers["1"][1] == []
+    # a PTU serving one token a minute spills almost every token over to pay-as-you-go
+    assert answers["1"][2]["after"] != answers["0.02"][2]["after"]

@@ -102,7 +102,8 @@ def test_top_recommendations_are_the_months_recommendations_in_the_levers_order(
     assert [r["rank"] for r in recs["top"]] == list(range(1, len(recs["top"]) + 1))
     first = recs["top"][0]
     assert first["savings_per_month"] and first["stacked_savings_per_month"]
-    assert all(a["basis"] == "estimated" for a in first["savings_per_month"])
+    # estimated, then fully loaded on the bases November is allocated on
+    assert [a["basis"] for a in first["savings_per_month"]] == ["estimated", "actual", "amortized"]
     before = Decimal(first["cost_per_successful_task"]["before"][0]["amount"])
     after = Decimal(first["cost_per_successful_task"]["after"][0]["amount"])
     assert after < before

@@ -42,7 +42,14 @@ async def recommendations(
 ) -> dict[str, Any]:
     rng = parse_range(request.query_params, timezone=settings.timezone, now=_now())
     where = parse_filters(request.query_params, tenant=caller.tenant)
-    return await run_in_threadpool(recommendations_document, store, start=rng.start, end=rng.end, where=where)
+    return await run_in_threadpool(
+        recommendations_document,
+        store,
+        start=rng.start,
+        end=rng.end,
+        where=where,
+        settings=optimize_settings(settings.optimize),
+    )
 
 
 class WhatIfIn(BaseModel):

@@ -14,6 +14,7 @@ from aifinops.api.problems import invalid
 from aifinops.api.query_params import parse_flag, parse_range
 from aifinops.jobs.snapshots import save_period_snapshot
 from aifinops.queries.periods import period_range
+from aifinops.queries.recommendations import optimize_settings
 from aifinops.queries.snapshot import snapshot_document, snapshot_history_document, stored_snapshot
 from aifinops.store.usage_queries import UsageQuery
 
@@ -47,7 +48,13 @@ async def snapshot(
         if stored is not None:
             return stored
     body = await run_in_threadpool(
-        snapshot_document, store, q, timezone=settings.timezone, tenant=caller.tenant, now=now
+        snapshot_document,
+        store,
+        q,
+        timezone=settings.timezone,
+        tenant=caller.tenant,
+        now=now,
+        optimize=optimize_settings(settings.optimize),
     )
     return {**body, "stored": None}
 
@@ -79,6 +86,7 @@ async def take_snapshot(
         timezone=settings.timezone,
         trigger="api",
         now=dt.datetime.now(dt.UTC),
+        optimize=optimize_settings(settings.optimize),
     )
 
 

@@ -23,6 +23,7 @@ from aifinops.jobs.provisioned_watch import ProvisionedRounds
 from aifinops.jobs.retention import retain
 from aifinops.jobs.schedule import Schedule
 from aifinops.jobs.snapshots import keep_snapshots
+from aifinops.queries.recommendations import optimize_settings
 from aifinops.store import Store
 
 __all__ = ["allocate_month", "build_schedule", "check_budgets", "collect_source"]
@@ -88,4 +89,9 @@ def collect_source(collector: Collector, source: str, *, settings: Settings, sto
     summary = collector.collect(*collection_window(collector.clock().date()), sources=[source])
     for error in summary.errors:
         log.warning("collection of %s: %s", source, error)
-    keep_snapshots(store, timezone=settings.timezone, now=collector.clock())
+    keep_snapshots(
+        store,
+        timezone=settings.timezone,
+        now=collector.clock(),
+        optimize=optimize_settings(settings.optimize),
+    )
