@@ -54,7 +54,11 @@ class Cell:
     currency: str = "USD"
 
     def matches(self, scope: Mapping[str, str]) -> bool:
-        return all(getattr(self, k, None) == v for k, v in scope.items())
+        # A loop, not all(...): called for every call group a scenario part acts on, and a third as fast.
+        for k, v in scope.items():  # noqa: SIM110
+            if getattr(self, k, None) != v:
+                return False
+        return True
 
     def scope(self, keys: Iterable[str]) -> dict[str, str]:
         return {k: v for k in keys if (v := getattr(self, k)) is not None}
@@ -176,11 +180,19 @@ def cost_nanos(g: CallGroup) -> Decimal:
 def costs_by_currency(
     groups: Iterable[CallGroup], scope: Mapping[str, str] | None = None
 ) -> dict[str, Decimal]:
-    """Nanos per currency of the groups in ``scope`` (all when None); free calls have no currency."""
+    """Nanos per currency of the groups in ``scope`` (all when None); free calls have no currency.
+
+    Groups alike share one cell object (the workload's reader makes them so), so the scope is checked once
+    per cell; the groups are still summed in their order, so the sum is the same to the last digit."""
     out: dict[str, Decimal] = defaultdict(Decimal)
+    inside: dict[int, bool] = {}  # id of a cell (alive while its groups are) → in scope
     for g in groups:
-        if g.cell.currency and (scope is None or g.cell.matches(scope)):
-            out[g.cell.currency] += cost_nanos(g)
+        cell = g.cell
+        hit = inside.get(id(cell))
+        if hit is None:
+            hit = inside[id(cell)] = bool(cell.currency) and (scope is None or cell.matches(scope))
+        if hit:
+            out[cell.currency] += cost_nanos(g)
     return dict(out)
 
 
