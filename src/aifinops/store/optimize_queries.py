@@ -36,6 +36,7 @@ __all__ = [
     "event_groups_select",
     "hourly_tokens",
     "ptu_hours",
+    "rollup_task_steps",
     "stale_days",
     "task_steps",
 ]
@@ -226,6 +227,15 @@ def _day_task_steps(conn: Any, first: int, following: int) -> list[dict[str, Any
         }
         for r in conn.execute(query)
     ]
+
+
+def rollup_task_steps(
+    store: Store, start: dt.datetime, end: dt.datetime, *, where: Mapping[str, Sequence[str]] | None = None
+) -> list[dict[str, Any]]:
+    """:func:`task_steps` read from the task rollup alone, whatever the window (what the days must equal)."""
+    rolled_up(store)
+    with store.reader() as conn:
+        return _raw_task_steps(conn, start, end, _task_filters(where), scan=True)
 
 
 def task_steps(

@@ -9,7 +9,7 @@ from alembic import op
 revision = "0023_task_step_days"
 down_revision = "0001_foundation"
 branch_labels = None
-depends_on = "0010_task_tenant"  # counts the tasks as keyed by tenant (0010 rebuilds them)
+depends_on = None
 
 
 def upgrade() -> None:
@@ -32,7 +32,11 @@ def upgrade() -> None:
     )
     from aifinops.store.task_kpi_rollup import rebuild_steps
 
-    rebuild_steps(op.get_bind())
+    conn = op.get_bind()
+    # As in 0016: every database upgraded since 0010 has the task rollup keyed by tenant; one older than that
+    # is upgraded to 0010 in the same run and then holds no task step counts to keep.
+    if "tenant" in {c["name"] for c in sa.inspect(conn).get_columns("task_outcomes")}:
+        rebuild_steps(conn)
 
 
 def downgrade() -> None:
