@@ -123,7 +123,29 @@ def event_groups_select(
 
 
 def day_groups(store: Store, first: int, following: int) -> list[dict[str, Any]]:
-    """The call groups of the built UTC days ``[first, following)`` (days since the epoch), days summed."""
+    """The call groups of the built UTC days ``[first, following)`` (days since the epoch), days summed.
+
+    A month is some fifty thousand daily rows summed into a few thousand: the sums are kept in the process
+    with the built days they came from (:class:`aifinops.store.derived_reads.DerivedReads`) and summed
+    again when a day is built again or dropped."""
+    kept = store.derived.read(
+        ("optimize_daily", first, following),
+        lambda: _built_days(store, first, following),
+        lambda: tuple(_summed_days(store, first, following)),
+    )
+    return [dict(r) for r in kept]
+
+
+def _built_days(store: Store, first: int, following: int) -> tuple[tuple[Any, ...], ...]:
+    """Each built day of ``[first, following)`` with the events it was built from and when: a day's call
+    groups change only when it is built again (a new time) or dropped."""
+    o = optimize_days.c
+    query = sa.select(o.day, o.events, o.built_at).where(o.day >= first, o.day < following).order_by(o.day)
+    with store.reader() as conn:
+        return tuple(tuple(r) for r in conn.execute(query))
+
+
+def _summed_days(store: Store, first: int, following: int) -> list[dict[str, Any]]:
     d = optimize_daily.c
     keys = [d[k] for k in (*CALL_KEYS, *FLAG_KEYS)]
     query = (
