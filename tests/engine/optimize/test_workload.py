@@ -64,3 +64,15 @@ def test_by_scope_puts_each_group_under_the_values_it_carries(
         if g.cell.kind == "chat":
             expected[tuple((k, getattr(g.cell, k)) for k in keys if getattr(g.cell, k) is not None)].append(g)
     assert by_scope(groups, keys, kinds=frozenset({"chat"})) == dict(expected)
+
+
+def test_a_group_changed_by_a_lever_is_priced_anew() -> None:
+    """The cost kept on a group never follows it into the changed copy a lever makes."""
+    from dataclasses import replace
+
+    g = CallGroup(Cell("qa"), Meters(Decimal(2), Decimal("0.5"), Decimal(8)), 1, 1000, 200, 100)
+    assert cost_nanos(g) == Decimal("2500.0")
+    clipped = replace(g, output_tokens=10)
+    assert cost_nanos(clipped) == Decimal("1780.0")
+    assert clipped == replace(CallGroup(Cell("qa"), g.meters, 1, 1000, 200, 10))
+    assert cost_nanos(g) == Decimal("2500.0")
