@@ -96,6 +96,26 @@ def test_spaces_around_a_number_and_absent_quantities() -> None:
         assert scan.issues == []
 
 
+def test_scientific_notation_past_18_decimals_keeps_the_file_total_exact() -> None:
+    # "1.23456789012345E-10" holds 24 decimals: its 18-decimal row value leaves a tail the total keeps
+    values = ["1.23456789012345E-10", "2.5e-30", "4E2"]
+    with ExportReader() as reader, tempfile.TemporaryDirectory() as folder:
+        scan = reader.scan(_file(folder, values))
+        with localcontext() as ctx:
+            ctx.prec = 100
+            assert scan.totals() == {"USD": sum(map(Decimal, values), Decimal(0))}
+        assert scan.stored_totals() == {"USD": Decimal("400.000000000123456789")}
+        assert scan.issues == []
+
+
+def test_underscores_and_words_are_not_numbers() -> None:
+    # DuckDB's cast reads "1_000" as 1000; an export never writes it, so it is refused like any non-number
+    with ExportReader() as reader, tempfile.TemporaryDirectory() as folder:
+        scan = reader.scan(_file(folder, ["1_000", "abc", "2"]))
+        assert scan.totals() == {"USD": Decimal(2)} and scan.source_rows == 1
+        assert [i.line for i in scan.issues] == [2, 3]
+
+
 def _batches(n: int, *, fail_at: int | None = None) -> Iterator[pa.RecordBatch]:
     for i in range(n):
         if i == fail_at:

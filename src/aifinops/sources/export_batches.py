@@ -56,6 +56,7 @@ _E18 = 10**18
 _PLAIN = re.compile(NUMBER_PATTERN)
 _STORABLE = 2**63
 _MAX_DECIMALS = 36  # deeper digits are refused: no Azure amount carries them
+_ABSENT = ("", "NULL", "null")  # a number that is not there (FOCUS files write the literal NULL)
 
 
 @dataclass(slots=True)
@@ -248,24 +249,25 @@ def _numbers(batch: pa.RecordBatch) -> _Numbers:
         if abs(nanos) < _STORABLE:  # else refused: the store holds nanos in 64 bits (±9.2 billion units)
             cost_nanos[i], cost_rem[i], tail[i] = nanos, rest, _tail(value, nanos, rest)
             cost_ok[i] = True
-    q_nanos, q_rest = _split(batch.column("q_18"), batch.column("q_9"))
+    q_nanos, _ = _split(batch.column("q_18"), batch.column("q_9"))
     # half-even nanos of the quantity: the rest only decided the tie, so the nanos alone are kept
     q_ok = _fast(batch, "q")
+    q_absent = pc.and_(pc.is_null(batch.column("q_9")), pc.is_null(batch.column("q_exact")))
+    q_absent = q_absent.to_numpy(zero_copy_only=False).copy()
     for i, text in _slow_rows(batch.column("q_exact")):
         value = _exact(text)
         if value is not None and abs(nanos := to_nanos(value)) < _STORABLE:
             q_nanos[i], q_ok[i] = nanos, True
-    del q_rest
-    q_present = pc.fill_null(batch.column("q_present"), False).to_numpy(zero_copy_only=False)
+        elif text.strip() in _ABSENT:
+            q_absent[i] = True
     quantity = pa.array(q_nanos, type=pa.int64(), mask=~q_ok)
-    return _Numbers(cost_nanos, cost_rem, tail, cost_ok, quantity, q_ok | ~q_present)
+    return _Numbers(cost_nanos, cost_rem, tail, cost_ok, quantity, q_ok | q_absent)
 
 
 def _fast(batch: pa.RecordBatch, prefix: str) -> np.ndarray:
     """Rows whose number the casts read exactly (a writable bool array)."""
-    readable = pc.fill_null(batch.column(f"{prefix}_ok"), False)
-    cast = pc.and_(pc.is_null(batch.column(f"{prefix}_exact")), pc.is_valid(batch.column(f"{prefix}_18")))
-    ok: np.ndarray = pc.and_(readable, cast).to_numpy(zero_copy_only=False).copy()
+    cast = pc.and_(pc.is_null(batch.column(f"{prefix}_exact")), pc.is_valid(batch.column(f"{prefix}_9")))
+    ok: np.ndarray = cast.to_numpy(zero_copy_only=False).copy()
     return ok
 
 

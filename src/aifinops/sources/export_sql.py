@@ -156,17 +156,19 @@ NUMBER_PATTERN = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
 
 def _number(prefix: str) -> str:
     """Per-row SELECT items of a number text ``{prefix}_t`` as written: its value to 18 decimals and to
-    half-away nanos (both exact for texts with at most 18 decimals), whether it reads as a number, whether it
-    is there at all (empty and the literal NULL are not), and the text itself for the rare texts the two
-    casts cannot hold exactly (more than 18 decimals, a billion units or more)."""
+    half-away nanos (two casts of the text: cheaper than casting the first decimal; both exact for texts
+    with at most 18 decimals), and the text itself for the rare texts the casts cannot be trusted with, read with
+    ``Decimal`` and checked against :data:`NUMBER_PATTERN` instead: an exponent (its decimals are not
+    counted here), more than 18 decimals, a billion units or more, an underscore (the cast reads "1_000")
+    and texts that are not numbers at all. Absent values (NULL, empty, the literal NULL) stay null."""
     t = f"{prefix}_t"
-    slow = f"{prefix}_9 IS NULL OR {prefix}_18 IS NULL OR length({t}) - strpos({t}, '.') > 18"
+    slow = (
+        f"{prefix}_9 IS NULL OR contains({t}, '_') OR contains({t}, 'e') OR contains({t}, 'E') "
+        f"OR length({t}) - strpos({t}, '.') > 18"
+    )
     return (
         f"TRY_CAST({t} AS DECIMAL(38,18)) AS {prefix}_18, TRY_CAST({t} AS DECIMAL(18,9)) AS {prefix}_9, "
-        f"regexp_full_match({t}, '\\s*{NUMBER_PATTERN}\\s*') AS {prefix}_ok, "
-        # a number is there; anything else is checked as text (trimmed, empty and NULL are absent)
-        f"CASE WHEN {prefix}_ok THEN true ELSE {_text(t)} IS NOT NULL END AS {prefix}_present, "
-        f"CASE WHEN {prefix}_ok AND ({slow}) THEN trim({t}) END AS {prefix}_exact"
+        f"CASE WHEN ({slow}) AND {t} NOT IN ('NULL', 'null') THEN {t} END AS {prefix}_exact"
     )
 
 
