@@ -67,9 +67,11 @@ def test_every_number_is_split_as_the_domain_splits_it(values: list[Decimal]) ->
         assert scan.issues == []
 
 
-def test_batch_sums_that_overflow_64_bits_stay_exact() -> None:
-    values = ["9000000000.5", "8999999999.25", "-1.000000001", "9000000000.125"]
-    with ExportReader() as reader, tempfile.TemporaryDirectory() as folder:
+@pytest.mark.parametrize("batch_rows", [1, 2, 50_000])
+def test_batch_sums_that_overflow_64_bits_stay_exact(batch_rows: int) -> None:
+    # one row a batch: 64-bit batches and 128-bit sums are grouped together again and again
+    values = ["9000000000.5", "8999999999.25", "-1.000000001", "9000000000.125", "-9000000000.5", "3"] * 4
+    with ExportReader(batch_rows=batch_rows) as reader, tempfile.TemporaryDirectory() as folder:
         scan = reader.scan(_file(folder, values))
         assert scan.totals() == {"USD": sum(map(Decimal, values), Decimal(0))}
         assert scan.stored_totals() == scan.totals()

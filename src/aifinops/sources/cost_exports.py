@@ -326,7 +326,7 @@ class ExportReader:
         n = next(self._counter)
         plan = scan_plan(schema, basis, default_currency=default_currency, date_format=self.date_format)
         source_sql = self._source_sql(path, n)
-        sums = BatchTotals(compact_rows=2 * self.batch_rows)
+        sums = BatchTotals(compact_rows=8 * self.batch_rows)
         scan = ExportScan(str(path), schema, basis, self.conn, [], sums)
         try:
             self._stream(scan, source_sql, plan)

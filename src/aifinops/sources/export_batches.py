@@ -83,65 +83,82 @@ class CellSums:
 
 
 _MONEY = ("cost_nanos", "cost_rem_e18", "tail")
+_COUNTS = ("rows", "tags_bad")
 _EXACT = pa.decimal128(38, 0)
-_COMPACT_ROWS = 150_000
+_COMPACT_ROWS = 400_000
 
 
 class BatchTotals:
     """Exact sums per :data:`SUMMARY_KEYS`, batch after batch.
 
-    Each batch is grouped in Arrow (64-bit sums where the batch cannot overflow them, 128-bit decimals
-    where it could); the grouped batches are summed again, in 128-bit decimals, whenever they grow large
-    and when :attr:`sums` is read.
+    The text keys of a batch become integers that hold for the whole scan (one id per distinct value), so
+    the batches are summed on integer keys only: they are kept as they come and grouped together, with the
+    sums so far, whenever they pass ``compact_rows`` rows and when :attr:`sums` is read (64-bit sums where
+    the rows cannot overflow them, 128-bit decimals where they could). The ids turn back into values once.
     """
 
     def __init__(self, *, compact_rows: int = _COMPACT_ROWS) -> None:
         self.compact_rows = compact_rows
-        self._grouped: list[pa.Table] = []
-        self._pending = 0
+        self._ids: dict[str, dict[object, int]] = {}
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self._sums: dict[tuple[object, ...], CellSums] = {}
+
+    def _global(self, key: str, column: pa.DictionaryArray) -> np.ndarray:
+        ids = self._ids.setdefault(key, {})
+        local = np.fromiter(
+            (ids.setdefault(v, len(ids)) for v in column.dictionary.to_pylist()), np.int32, len(column.dictionary)
+        )
+        indices = column.indices.to_numpy(zero_copy_only=False)
+        return local[indices] if len(local) else np.zeros(len(indices), np.int32)
 
     def add_batch(self, batch: pa.RecordBatch, tail: pa.Array) -> None:
         """Add one normalized batch (with its ``bad`` and ``tags_invalid`` columns) and its cost tails."""
-        keys: dict[str, pa.Array] = {}
-        for k in SUMMARY_KEYS:  # grouped on dictionary indices and day numbers, turned back into values after
-            column = batch.column(k)
-            keys[k] = column.indices if pa.types.is_dictionary(column.type) else column
-        keys["billing_day"] = pc.cast(keys["billing_day"], pa.int32())
-        columns = keys | {
-            "cost_nanos": _summable(batch.column("cost_nanos")),
-            "cost_rem_e18": batch.column("cost_rem_e18"),
-            "tail": _summable(tail),
-            "tags_invalid": pc.cast(batch.column("tags_invalid"), pa.int64()),
-        }
-        grouped = _group(pa.table(columns))
-        values = []
+        columns: dict[str, pa.Array | np.ndarray] = {}
         for k in SUMMARY_KEYS:
             column = batch.column(k)
             if pa.types.is_dictionary(column.type):
-                values.append(column.dictionary.take(grouped.column(k)))
+                columns[k] = self._global(k, column)
             elif k == "billing_day":
-                values.append(pc.cast(grouped.column(k), pa.date32()))
+                columns[k] = pc.cast(column, pa.int32())
             else:
-                values.append(grouped.column(k))
-        grouped = pa.table(values + grouped.columns[len(SUMMARY_KEYS) :], names=grouped.column_names)
-        self._grouped.append(grouped)
-        self._pending += grouped.num_rows
-        if self._pending > self.compact_rows:
-            self._grouped = [_group(pa.concat_tables(self._grouped), again=True)]
-            self._pending = self._grouped[0].num_rows
+                columns[k] = column
+        columns |= {
+            "cost_nanos": batch.column("cost_nanos"),
+            "cost_rem_e18": batch.column("cost_rem_e18"),
+            "tail": tail,
+            "rows": np.ones(batch.num_rows, np.int64),
+            "tags_bad": pc.cast(batch.column("tags_invalid"), pa.int64()),
+        }
+        self._pending.append(pa.table(columns))
+        self._pending_rows += batch.num_rows
+        if self._pending_rows > self.compact_rows:
+            self._compact()
+
+    def _compact(self) -> pa.Table:
+        grouped = _group(self._pending)
+        self._pending, self._pending_rows = [grouped], grouped.num_rows
+        return grouped
 
     @property
     def sums(self) -> dict[tuple[object, ...], CellSums]:
         """The sums so far, per summary key (a plain dict: dropping a key drops its rows)."""
-        if self._grouped:
-            table = _group(pa.concat_tables(self._grouped), again=True)
-            self._grouped, self._pending = [], 0
-            columns = [table.column(c).to_pylist() for c in table.column_names]
-            width = len(SUMMARY_KEYS)
-            for row in zip(*columns, strict=True):
-                nanos, rest, tail, rows, tags_bad = row[width:]
-                self.merge(row[:width], CellSums(int(nanos), int(rest), int(tail), rows, tags_bad))
+        if self._pending:
+            table = self._compact()
+            self._pending, self._pending_rows = [], 0
+            keys = []
+            for k in SUMMARY_KEYS:
+                column = table.column(k)
+                if k in self._ids:
+                    values = list(self._ids[k])
+                    keys.append([values[i] for i in column.to_pylist()])
+                elif k == "billing_day":
+                    keys.append(pc.cast(column, pa.date32()).to_pylist())
+                else:
+                    keys.append(column.to_pylist())
+            numbers = [table.column(c).to_pylist() for c in (*_MONEY, *_COUNTS)]
+            for *key, nanos, rest, tail, rows, tags_bad in zip(*keys, *numbers, strict=True):
+                self.merge(tuple(key), CellSums(int(nanos), int(rest), int(tail), rows, tags_bad))
         return self._sums
 
     def merge(self, key: tuple[object, ...], sums: CellSums) -> None:
@@ -162,26 +179,36 @@ class BatchTotals:
                 yield key[:-1], sums
 
 
-def _summable(values: pa.Array) -> pa.Array:
-    """``values`` as they can be summed exactly over one batch: int64 when no sum can overflow it."""
-    bounds = pc.min_max(values)
+def _summable(tables: list[pa.Table], column: str) -> pa.DataType:
+    """The type ``column`` of ``tables`` sums exactly in: int64 when no sum of its values can overflow it."""
+    chunks = [chunk for t in tables for chunk in t.column(column).chunks]
+    if any(chunk.type != pa.int64() for chunk in chunks):
+        return _EXACT
+    bounds = pc.min_max(pa.chunked_array(chunks, pa.int64()))
     low, high = bounds["min"].as_py() or 0, bounds["max"].as_py() or 0
-    return values if max(-low, high) * len(values) < 2**63 else pc.cast(values, _EXACT)
+    return pa.int64() if max(-low, high) * sum(map(len, chunks)) < 2**63 else _EXACT
 
 
-def _group(table: pa.Table, *, again: bool = False) -> pa.Table:
-    """Sums per summary key; ``again`` re-sums tables this function made."""
-    counts = ("rows", "tags_bad") if again else ("tags_invalid",)
-    aggregates: list[tuple[object, str]] = [(c, "sum") for c in (*_MONEY, *counts)]
-    if not again:
-        aggregates.append(([], "count_all"))
+def _narrow(summed: pa.ChunkedArray) -> pa.ChunkedArray:
+    """128-bit sums back to int64 when they fit, so the next grouping stays on 64 bits."""
+    if summed.type == pa.int64() or not len(summed):
+        return summed
+    bounds = pc.min_max(summed)
+    fits = all(-(2**63) < int(b.as_py() or 0) < 2**63 for b in (bounds["min"], bounds["max"]))
+    return pc.cast(summed, pa.int64()) if fits else summed
+
+
+def _group(tables: list[pa.Table]) -> pa.Table:
+    """Sums per summary key of ``tables`` (raw batches and sums this function made)."""
+    exact = {c: _summable(tables, c) for c in _MONEY}
+    schema = pa.schema([pa.field(f.name, exact.get(f.name, f.type)) for f in tables[0].schema])
+    table = pa.concat_tables([t.cast(schema) for t in tables])
+    aggregates = [(c, "sum") for c in (*_MONEY, *_COUNTS)]
     grouped = table.group_by(list(SUMMARY_KEYS), use_threads=False).aggregate(aggregates)
-    keys = [grouped.column(k) for k in SUMMARY_KEYS]
-    keys = [pc.cast(c, pa.string()) if pa.types.is_dictionary(c.type) else c for c in keys]
-    money = [pc.cast(grouped.column(f"{c}_sum"), _EXACT) for c in _MONEY]
-    rows = grouped.column("rows_sum" if again else "count_all")
-    tags_bad = grouped.column("tags_bad_sum" if again else "tags_invalid_sum")
-    return pa.table([*keys, *money, rows, tags_bad], names=[*SUMMARY_KEYS, *_MONEY, "rows", "tags_bad"])
+    out = [grouped.column(k) for k in SUMMARY_KEYS]
+    out += [_narrow(grouped.column(f"{c}_sum")) for c in _MONEY]
+    out += [grouped.column(f"{c}_sum") for c in _COUNTS]
+    return pa.table(out, names=[*SUMMARY_KEYS, *_MONEY, *_COUNTS])
 
 
 def _lows(array: pa.Array) -> np.ndarray:
