@@ -328,7 +328,7 @@ class BatchNormalizer:
             cache[raw] = tuple(normal)
 
     def _normalized(self, key: str, column: pa.Array) -> dict[str, pa.Array]:
-        encoded = pc.dictionary_encode(column, null_encoding="encode")
+        encoded = _encoded(column)
         values = encoded.dictionary.to_pylist()
         self._learn(key, values)
         cache = self._cache[key]
@@ -364,6 +364,18 @@ class BatchNormalizer:
         columns["bad"] = bad
         names = [*SPILL_SCHEMA.names, "bad", "tags_invalid"]
         return pa.RecordBatch.from_arrays([columns[n] for n in names], names=names), pa.array(numbers.tail)
+
+
+def _encoded(column: pa.Array) -> pa.DictionaryArray:
+    """``column`` dictionary-encoded (a null is a value); a column holding one value throughout, as many
+    export columns do, is found by a comparison, cheaper than hashing every text."""
+    if len(column) and (
+        column.null_count == len(column)
+        or (column.null_count == 0 and pc.all(pc.equal(column, column[0])).as_py())
+    ):
+        indices = pa.array(np.zeros(len(column), dtype=np.int32))
+        return pa.DictionaryArray.from_arrays(indices, column.slice(0, 1))
+    return pc.dictionary_encode(column, null_encoding="encode")
 
 
 def prefetched(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
