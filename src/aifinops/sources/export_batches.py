@@ -4,16 +4,17 @@ exact totals of each batch.
 :func:`aifinops.sources.export_sql.rows_sql` hands over Arrow batches with one row per source row: raw key
 texts and the cost and quantity cast to ``DECIMAL(38,18)`` and to half-away nanos. Here, per batch:
 
-- each key column is dictionary-encoded and only values not seen before go through the normalizing SQL of
+- each key column is dictionary-encoded (a column holding one value throughout the batch by a comparison)
+  and only values not seen before go through the normalizing SQL of
   :func:`~aifinops.sources.export_sql.scan_plan` (dates, lower-cased ids, tags as JSON): an export repeats
   its keys, so millions of rows cost a few thousand normalizations;
 - the cost becomes half-even nanos plus the rest below one nano in 10⁻¹⁸ units
   (:func:`aifinops.domain.split_nanos`) and a tail in 10⁻³⁶ units (what the 18-decimal rounding left, so
   file totals stay exact to 36 places), with integer arithmetic on the decimals' own integers; the rare text
   the casts could not hold exactly is read with ``Decimal``;
-- :class:`BatchTotals` adds the batch's exact sums per cell and currency (``HUGEINT`` in DuckDB, Python
-  ints across batches): what the overlap checks, the day range and the totals need, with no aggregation to
-  the cost-record grain.
+- :class:`BatchTotals` adds the batch's exact sums per cell and currency, on integer keys (64-bit sums
+  where they cannot overflow, 128-bit decimals where they could, Python ints once at the end): what the
+  overlap checks, the day range and the totals need, with no aggregation to the cost-record grain.
 """
 
 from __future__ import annotations
@@ -106,9 +107,8 @@ class BatchTotals:
 
     def _global(self, key: str, column: pa.DictionaryArray) -> np.ndarray:
         ids = self._ids.setdefault(key, {})
-        local = np.fromiter(
-            (ids.setdefault(v, len(ids)) for v in column.dictionary.to_pylist()), np.int32, len(column.dictionary)
-        )
+        values = column.dictionary.to_pylist()
+        local = np.fromiter((ids.setdefault(v, len(ids)) for v in values), np.int32, len(values))
         indices = column.indices.to_numpy(zero_copy_only=False)
         return local[indices] if len(local) else np.zeros(len(indices), np.int32)
 

@@ -3,9 +3,9 @@
 Every column is read as text. The key columns leave as they are written (``k_*``): they repeat a lot, so
 :mod:`aifinops.sources.export_batches` normalizes each distinct value once with the expressions of
 :func:`scan_plan`. The cost and quantity texts are cast to ``DECIMAL(38,18)`` and to half-away nanos
-(``DECIMAL(18,9)``), both exact for a text with at most 18 decimals; the rare text either cast cannot hold
-(more decimals, a billion units or more) is passed on as text and read with ``Decimal``. Nothing is summed
-here: no float and no wide aggregation. :class:`aifinops.sources.cost_exports.ExportReader` runs it.
+(``DECIMAL(18,9)``), both exact for a text with at most 18 decimals; the rare text the casts cannot be
+trusted with (more decimals, an exponent, a billion units or more, not a number) is passed on as text and
+read with ``Decimal``. Nothing is summed here: no float and no wide aggregation. :class:`aifinops.sources.cost_exports.ExportReader` runs it.
 """
 
 from __future__ import annotations
@@ -156,11 +156,12 @@ NUMBER_PATTERN = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
 
 def _number(prefix: str) -> str:
     """Per-row SELECT items of a number text ``{prefix}_t`` as written: its value to 18 decimals and to
-    half-away nanos (two casts of the text: cheaper than casting the first decimal; both exact for texts
-    with at most 18 decimals), and the text itself for the rare texts the casts cannot be trusted with, read with
-    ``Decimal`` and checked against :data:`NUMBER_PATTERN` instead: an exponent (its decimals are not
-    counted here), more than 18 decimals, a billion units or more, an underscore (the cast reads "1_000")
-    and texts that are not numbers at all. Absent values (NULL, empty, the literal NULL) stay null."""
+    half-away nanos (two casts of the text, both exact for texts with at most 18 decimals; casting the first
+    decimal instead costs more than parsing the text twice), and the text itself for the rare texts the
+    casts cannot be trusted with, read with ``Decimal`` and checked against :data:`NUMBER_PATTERN`
+    instead: an exponent (its decimals are not counted here), more than 18 decimals, a billion units or
+    more, an underscore (the cast reads "1_000") and texts that are not numbers at all. Absent values
+    (NULL, empty, the literal NULL) stay null."""
     t = f"{prefix}_t"
     slow = (
         f"{prefix}_9 IS NULL OR contains({t}, '_') OR contains({t}, 'e') OR contains({t}, 'E') "
