@@ -19,6 +19,7 @@ peak RSS ours/pandas ≤ ¼.
 
 Usage: .venv/bin/python bench/exports/run.py [--rows 5000000] [--rounds 3] [--variants csv,csv.gz,parquet]
                                              [--dir /tmp/aifinops-bench-exports] [--skip-pandas] [--store]
+                                             [--before DIR]
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aifinops.domain import COST_ROW_COLUMNS, split_nanos, to_nanos
-from aifinops.sources.export_sql import NUMBER_PATTERN, RAW_KEYS, ScanPlan
+from aifinops.sources.export_sql import NUMBER_PATTERN, RAW_KEYS, ScanPlan, resource_key
 
 __all__ = ["SPILL_SCHEMA", "SUMMARY_KEYS", "BatchNormalizer", "BatchTotals", "CellSums"]
 
@@ -320,6 +320,14 @@ class BatchNormalizer:
     def _learn(self, key: str, values: list[str | None]) -> None:
         cache = self._cache[key]
         new = [v for v in values if v not in cache]
+        if key == "resource_id":  # the many distinct ids: read in Python where it gives the SQL's answer
+            left = []
+            for v in new:
+                if (normal := resource_key(v)) is None:
+                    left.append(v)
+                else:
+                    cache[v] = normal
+            new = left
         if not new:
             return
         select = ", ".join([f"k_{key}", *self.plan.keys[key]])

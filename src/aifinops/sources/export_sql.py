@@ -5,11 +5,13 @@ Every column is read as text. The key columns leave as they are written (``k_*``
 :func:`scan_plan`. The cost and quantity texts are cast to ``DECIMAL(38,18)`` and to half-away nanos
 (``DECIMAL(18,9)``), both exact for a text with at most 18 decimals; the rare text the casts cannot be
 trusted with (more decimals, an exponent, a billion units or more, not a number) is passed on as text and
-read with ``Decimal``. Nothing is summed here: no float and no wide aggregation. :class:`aifinops.sources.cost_exports.ExportReader` runs it.
+read with ``Decimal``. Nothing is summed here: no float and no wide aggregation.
+:class:`aifinops.sources.cost_exports.ExportReader` runs it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -20,7 +22,9 @@ __all__ = [
     "KEY_COLUMNS",
     "NUMBER_PATTERN",
     "RAW_KEYS",
+    "RESOURCE_TYPE_PATTERN",
     "ScanPlan",
+    "resource_key",
     "rows_sql",
     "scan_plan",
     "sql_ident",
@@ -71,6 +75,32 @@ RAW_KEYS: tuple[str, ...] = (
 )
 
 
+#: The resource type in a resource id: the namespace and type after the first ``/providers/``.
+RESOURCE_TYPE_PATTERN = "/providers/([^/]+/[^/]+)"
+_RESOURCE_TYPE = re.compile(RESOURCE_TYPE_PATTERN)
+
+
+def resource_key(raw: str | None) -> tuple[str | None, str | None] | None:
+    """The normal ``(resource_id, resource_type)`` of a resource id text, as the SQL of :func:`scan_plan`
+    gives it, for an ASCII text (Python's and DuckDB's ``lower`` and regular expressions agree there); None
+    for any other text, which the SQL reads. Export files hold hundreds of thousands of distinct ids: this
+    reads them without a query per batch.
+
+    >>> resource_key(" /subscriptions/S1/resourceGroups/RG/providers/Microsoft.Web/sites/App ")
+    ('/subscriptions/s1/resourcegroups/rg/providers/microsoft.web/sites/app', 'microsoft.web/sites')
+    """
+    if raw is None:
+        return None, None
+    if not raw.isascii():
+        return None
+    text = raw.strip(" ")  # DuckDB's trim: spaces, not tabs or line ends
+    if text in ("", "NULL", "null"):
+        return None, None
+    lowered = text.lower()
+    found = _RESOURCE_TYPE.search(lowered)
+    return lowered, found.group(1) if found else None
+
+
 def _key_exprs(
     col: Callable[[str], str | None],
     *,
@@ -100,7 +130,7 @@ def _key_exprs(
         "resource_group": (f"lower({_text(col('resource_group'))}) AS resource_group",),
         "resource_id": (
             f"{rid} AS resource_id",
-            f"nullif(regexp_extract({rid}, '/providers/([^/]+/[^/]+)', 1), '') AS resource_type",
+            f"nullif(regexp_extract({rid}, '{RESOURCE_TYPE_PATTERN}', 1), '') AS resource_type",
         ),
         "location": (f"replace(lower({_text(col('location'))}), ' ', '') AS location",),
         "service_name": (f"{service} AS service_name",),
