@@ -78,6 +78,7 @@ fields = st.fixed_dictionaries(
         "tool_name": names,
         "finish_reason": st.sampled_from([None, "stop"]),
         "request_hash": st.sampled_from([None, "abc"]),
+        "retrieved_tokens": st.sampled_from([0, 900]),
     },
 )
 

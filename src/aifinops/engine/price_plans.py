@@ -22,8 +22,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from aifinops.domain import MeterKind, Price, PricedUsage, ProcessingTier, UsageEvent, to_nanos
-from aifinops.engine.pricing import MAX_EVENT_COST, PriceBook, price_event_charged
+from aifinops.domain import MeterKind, Price, PricedUsage, UsageEvent, to_nanos
+from aifinops.engine.pricing import MAX_EVENT_COST, PriceBook, call_tiers, price_event_charged
 
 __all__ = ["Charge", "PricePlans", "price_id_columns"]
 
@@ -40,8 +40,6 @@ _NO_IDS: tuple[int | None, ...] = (None, None, None, None, None)
 _METERS = {
     used: tuple(i for i, u in enumerate(used) if u) for used in itertools.product((False, True), repeat=5)
 }
-_PRIORITY = ProcessingTier.PRIORITY
-_STANDARD = ProcessingTier.STANDARD
 
 
 def price_id_columns(price_ids: Mapping[MeterKind, int | None]) -> tuple[int | None, ...]:
@@ -133,16 +131,18 @@ class PricePlans:
             return 0, _FREE
         if model is None:
             return self._slow(values, None)
-        tier = get("service_tier")
-        if tier is None:
-            tier = _PRIORITY if get("priority", False) else _STANDARD
+        tiers = call_tiers(
+            get("service_tier"),
+            input_tokens=inp,
+            long_context_from=self.book.model_of(model)[2],
+            priority=get("priority", False),
+        )
         key = (
             model,
             get("model_version"),
             get("deployment_type"),
             get("region"),
-            tier,
-            inp > self.book.model_of(model)[2],
+            tiers,
             meters,
             get("unit") if quantity else None,
             bisect_right(self._bounds, values["ts"]),

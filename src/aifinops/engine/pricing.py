@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -19,6 +18,7 @@ from aifinops.domain import (
     ProcessingTier,
     UsageEvent,
 )
+from aifinops.engine.contract_prices import CONTRACT_SOURCE, ContractDiscount, apply_discounts
 from aifinops.engine.model_aliases import PricingRules
 
 __all__ = [
@@ -29,21 +29,18 @@ __all__ = [
     "PriceBook",
     "PricingRules",
     "apply_discounts",
+    "call_tiers",
     "price_event",
     "price_event_charged",
     "price_events",
-    "processing_tier",
 ]
 
-#: Prices from contract terms carry this source and win over list prices for the same key.
-CONTRACT_SOURCE = "contract"
 #: The ``Price.unit`` of every token meter.
 TOKEN_UNIT = "tokens"
 
 # The lookup cache holds one candidate chain per distinct query key; junk keys (typos in event regions)
 # must not grow it without bound, so it is dropped and rebuilt past this size.
 _MAX_CHAINS = 100_000
-_FOREVER = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 _Key = tuple[
     str, MeterKind, DeploymentType | None, str | None, str | None, ProcessingTier, ContextTier | None
@@ -201,12 +198,18 @@ def _describe(event: UsageEvent) -> str:
     return f"{model}/{deployment}/{event.region or 'any-region'} at {event.ts.isoformat()}"
 
 
-def processing_tier(event: UsageEvent) -> ProcessingTier:
-    """The tier an event was processed in: its ``service_tier``, else priority when the older ``priority``
-    flag says so, else standard."""
-    if event.service_tier is not None:
-        return event.service_tier
-    return ProcessingTier.PRIORITY if event.priority else ProcessingTier.STANDARD
+def call_tiers(
+    service_tier: ProcessingTier | None, *, input_tokens: int, long_context_from: int, priority: bool = False
+) -> tuple[ProcessingTier, ContextTier]:
+    """The processing and context tier a call is priced at, by the one rule that prices recorded events and
+    reserves gateway calls: the ``service_tier`` (else priority when the older flag says so, else standard),
+    and long context when its input tokens pass the model's threshold.
+
+    >>> call_tiers(None, input_tokens=300_000, long_context_from=272_000)
+    (<ProcessingTier.STANDARD: 'standard'>, <ContextTier.LONG: 'long'>)
+    """
+    tier = service_tier or (ProcessingTier.PRIORITY if priority else ProcessingTier.STANDARD)
+    return tier, ContextTier.LONG if input_tokens > long_context_from else ContextTier.SHORT
 
 
 def _token_needs(event: UsageEvent) -> list[tuple[MeterKind, int | Decimal, str]] | str:
@@ -341,11 +344,17 @@ def price_event_charged(event: UsageEvent, book: PriceBook) -> tuple[PricedUsage
         return PricedUsage(None, None, {}, unpriced_reason=reason), ()
     model = event.model or ""
     family, named_version, threshold = book.model_of(model)
+    tier, context = call_tiers(
+        event.service_tier,
+        input_tokens=event.input_tokens,
+        long_context_from=threshold,
+        priority=event.priority,
+    )
     query = _Query(
         family,
         event.model_version or named_version,
-        processing_tier(event),
-        ContextTier.LONG if event.input_tokens > threshold else ContextTier.SHORT,
+        tier,
+        context,
         (family,) if model == family or not model else (family, model),
     )
     priced, charged = _priced(event, book, query, needs)
@@ -415,83 +424,3 @@ def _priced_in(
 def price_events(events: Iterable[UsageEvent], book: PriceBook) -> list[PricedUsage]:
     """``price_event`` over many events, in order."""
     return [price_event(event, book) for event in events]
-
-
-@dataclass(frozen=True, slots=True)
-class ContractDiscount:
-    """A contract term: ``percent`` off list prices in a period, for one model, deployment type or meter."""
-
-    percent: Decimal
-    effective_start: dt.datetime
-    effective_end: dt.datetime | None = None
-    model: str | None = None  # None = every model
-    deployment_type: DeploymentType | None = None
-    meter_kind: MeterKind | None = None
-
-    def applies_to(self, price: Price) -> bool:
-        return (
-            self.model in (None, price.model)
-            and self.deployment_type in (None, price.deployment_type)
-            and self.meter_kind in (None, price.meter_kind)
-        )
-
-    @property
-    def specificity(self) -> tuple[bool, bool, bool]:
-        return (self.model is not None, self.deployment_type is not None, self.meter_kind is not None)
-
-
-def apply_discounts(list_prices: Iterable[Price], discounts: Sequence[ContractDiscount]) -> list[Price]:
-    """Contract prices: each list price under each discount in force, clipped to where both are effective.
-
-    Where several discounts cover the same price at the same time the most specific one applies (a model
-    beats all models; then a deployment type; then a meter); equal ones apply in the given order.
-    Contract prices in the input are not discounted again.
-
-    >>> ts = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-    >>> [p.price for p in apply_discounts([Price("o3", MeterKind.INPUT, Decimal("2"), "USD", ts)],
-    ...                                   [ContractDiscount(Decimal("15"), ts)])]
-    [Decimal('1.7')]
-    """
-    ordered = sorted(discounts, key=lambda d: d.specificity, reverse=True)  # stable: given order on ties
-    contract: list[Price] = []
-    for price in list_prices:
-        if price.source == CONTRACT_SOURCE:
-            continue
-        applicable = [d for d in ordered if d.applies_to(price)]
-        if applicable:
-            contract.extend(_discounted(price, applicable))
-    return contract
-
-
-def _discounted(price: Price, discounts: list[ContractDiscount]) -> list[Price]:
-    """The contract prices of one list price, one per maximal period in which one discount applies."""
-    start, end = price.effective_start, price.effective_end or _FOREVER
-    cuts = {start, end}
-    for d in discounts:
-        cuts.update(t for t in (d.effective_start, d.effective_end) if t is not None and start < t < end)
-    bounds = sorted(cuts)
-    out: list[Price] = []
-    for seg_start, seg_end in itertools.pairwise(bounds):
-        chosen = next((d for d in discounts if _covers(d, seg_start)), None)
-        if chosen is None:
-            continue
-        amount = price.price * (100 - chosen.percent) / 100
-        last = out[-1] if out else None
-        if last is not None and last.effective_end == seg_start and last.price == amount:
-            out[-1] = dataclasses.replace(last, effective_end=None if seg_end == _FOREVER else seg_end)
-            continue
-        out.append(
-            dataclasses.replace(
-                price,
-                price=amount,
-                effective_start=seg_start,
-                effective_end=None if seg_end == _FOREVER else seg_end,
-                source=CONTRACT_SOURCE,
-                price_id=None,
-            )
-        )
-    return out
-
-
-def _covers(discount: ContractDiscount, ts: dt.datetime) -> bool:
-    return discount.effective_start <= ts and (discount.effective_end is None or ts < discount.effective_end)

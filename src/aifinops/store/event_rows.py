@@ -71,8 +71,9 @@ def values_row(
         ingested_at,
         get("finish_reason"),
         get("request_hash"),
+        get("retrieved_tokens", 0),
     )
 
 
-if len(EVENT_COLUMNS) != 48:  # pragma: no cover
+if len(EVENT_COLUMNS) != 49:  # pragma: no cover
     raise ImportError("usage_events columns changed: update values_row with event_values")

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from aifinops.errors import SchemaOutdatedError, StoreDataError, StoreError, StoreUnavailableError
+from aifinops.store.derived_reads import DerivedReads
 
 __all__ = ["Store", "database_error", "dialect_insert", "normalize_url", "retrying"]
 
@@ -132,6 +133,7 @@ class Store:
         # the moment the last one commits, instead of polling SQLite's busy handler, which sleeps up to 100 ms
         # between tries (other processes still meet the busy handler).
         self._write_lock = threading.RLock() if self.url.startswith("sqlite") else None
+        self.derived = DerivedReads()  # costly reads kept with the version of the data they came from
 
     @classmethod
     def from_settings(cls, settings: Any) -> Store:

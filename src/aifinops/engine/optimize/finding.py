@@ -37,6 +37,9 @@ class OptimizeSettings:
     loop_percentile: float = 0.99  # the step count successful tasks need
     context_factor: Decimal = Decimal("1.5")  # context limit = factor × median input of the scope's calls
     output_percentile: float = 0.99  # max_tokens = this percentile of outputs that stopped on their own
+    retrieval_percentile: float = 0.95  # retrieval budget = this percentile of successful tasks' retrievals
+    # a retrieval finding needs failed tasks' retrievals over the budget this many times as often
+    retrieval_failed_factor: Decimal = Decimal(3)
     batchable: frozenset[str] = frozenset()  # use cases or apps configured as not interactive
     # calls per weekend day ÷ per weekday at or above which a use case is not interactive
     weekend_ratio: Decimal = Decimal("0.8")
@@ -67,9 +70,13 @@ def by_scope(
 ) -> dict[tuple[tuple[str, str], ...], list[CallGroup]]:
     """Groups under each scope (the values of ``keys`` they carry), optionally only of ``kinds``."""
     out: dict[tuple[tuple[str, str], ...], list[CallGroup]] = defaultdict(list)
+    keyed: dict[int, tuple[tuple[str, str], ...]] = {}  # id of a cell (alive while its groups are) → key
     for g in groups:
         if kinds is None or g.cell.kind in kinds:
-            out[tuple(g.cell.scope(keys).items())].append(g)
+            key = keyed.get(id(g.cell))
+            if key is None:
+                key = keyed[id(g.cell)] = tuple(g.cell.scope(keys).items())
+            out[key].append(g)
     return dict(out)
 
 
