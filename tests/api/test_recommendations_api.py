@@ -73,6 +73,10 @@ def test_a_tenant_limited_key_sees_only_its_tenant(
     ("body", "field"),
     [
         ({"period": "2026-10", "scenario": [{"lever": "loops", "max_steps": -1}]}, "scenario[0].max_steps"),
+        (
+            {"period": "2026-10", "scenario": [{"lever": "retrieval", "max_retrieved_tokens": 0}]},
+            "scenario[0].max_retrieved_tokens",
+        ),
         ({"period": "2026-13", "scenario": []}, "period"),
         ({"period": "2026-10", "scenario": [], "filters": {"colour": ["red"]}}, "colour"),
     ],
@@ -94,6 +98,20 @@ def test_the_openapi_document_describes_every_query_parameter(
     names = {p["name"] for p in doc["paths"]["/api/recommendations"]["get"]["parameters"]}
     assert {"period", "start", "end", "tenant", "use_case", "deployment"} <= names
     assert "/api/whatif" in doc["paths"]
+    scenario = doc["components"]["schemas"]["WhatIfIn"]["properties"]["scenario"]["description"]
+    assert "retrieval (max_retrieved_tokens)" in scenario and "loops (max_steps)" in scenario
+
+
+def test_a_retrieval_budget_is_priced_on_the_passages_the_events_reported(
+    client: tuple[TestClient, dict[str, str], dict[str, str]],
+) -> None:
+    http, admin, _ = client
+    part = {"lever": "retrieval", "scope": {"use_case": "doc-qa"}, "max_retrieved_tokens": 4096}
+    w = http.post("/api/whatif", json={"period": "2026-10", "scenario": [part]}, headers=admin)
+    assert w.status_code == 200, w.text
+    # doc-qa's retrievals return 12,000–24,000 tokens each: a 4,096 budget takes the rest out of o3 prompts
+    assert float(_usd(w.json()["savings"])) > 0
+    assert any("max_retrieved_tokens" in a for a in w.json()["assumptions"])
 
 
 def test_the_snapshot_carries_the_recommendations_in_short(

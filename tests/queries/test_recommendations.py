@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from aifinops.demo.simulation import Waste, aoai_account
-from aifinops.domain import Basis, CostRecord, DeploymentType, UsageEvent
+from aifinops.domain import Basis, CostRecord, DeploymentType, EventKind, UsageEvent
 from aifinops.engine.pricing import PriceBook, price_event
 from aifinops.jobs.ingest import Ingestor
 from aifinops.queries.recommendations import recommendations_document, whatif_document
@@ -45,6 +45,9 @@ def _truth(events: list[UsageEvent], lever: str, book: PriceBook) -> Decimal:
         elif lever == "batch" and "waste_batch" in e.attributes:
             batch = dataclasses.replace(e, deployment_type=DeploymentType(e.attributes["waste_batch"]))
             total += _cost(e, book) - _cost(batch, book)
+        elif lever == "retrieval" and "waste_retrieval" in e.attributes and e.kind is EventKind.CHAT:
+            less = e.input_tokens - int(e.attributes["waste_retrieval"])
+            total += _cost(e, book) - _cost(dataclasses.replace(e, input_tokens=less), book)
         elif lever == "output" and "waste_output" in e.attributes:
             less = e.output_tokens - int(e.attributes["waste_output"])
             total += _cost(e, book) - _cost(dataclasses.replace(e, output_tokens=less), book)
@@ -77,6 +80,7 @@ BACK_TESTS = [
     ("output", Waste("reply-draft", output=0.2)),
     ("routing", Waste("case-summary", overpowered=0.5)),
     ("caching", Waste("reply-draft", prefix=40_000)),
+    ("retrieval", Waste("lead-research", retrieval=0.2)),
     ("batch", Waste("invoice-extraction", interactive=True)),
 ]
 

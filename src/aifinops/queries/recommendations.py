@@ -27,6 +27,7 @@ from aifinops.engine.optimize.workload import (
     CallGroup,
     Cell,
     Meters,
+    RetrievalGroup,
     TaskGroup,
     TelemetryGroup,
     Workload,
@@ -51,6 +52,7 @@ from aifinops.store.optimize_queries import (
     task_steps,
 )
 from aifinops.store.price_queries import read_prices, read_prices_by_id
+from aifinops.store.retrieval_queries import retrieval_outcomes
 
 __all__ = [
     "optimize_settings",
@@ -323,6 +325,7 @@ def read_workload(
             length_stop=bool(r["length_stop"]),
             samples=tuple(dict.fromkeys(t for t in (r["first_task"], r["last_task"]) if t)),
             batch_meters=prices.batch_meters(r),
+            retrieved_tokens=int(r["retrieved_tokens"] or 0),
         )
         for r in rows
     )
@@ -348,9 +351,31 @@ def read_workload(
         daily_calls=per_day,
         capacities=capacities,
         telemetry=() if where else _telemetry(store, start, end),
+        retrievals=_retrievals(store, groups, (start, end, where)),
     )
     allocation, note = read_allocation_shares(store, workload, where=where)
     return replace(workload, allocation=allocation, assumptions=(note,) if note else ())
+
+
+def _retrievals(
+    store: Store,
+    groups: Sequence[CallGroup],
+    window: tuple[dt.datetime, dt.datetime, Mapping[str, Sequence[str]] | None],
+) -> tuple[RetrievalGroup, ...]:
+    """What retrievals returned, by the outcome of their task — read only when some reported it."""
+    if not any(g.retrieved_tokens for g in groups):
+        return ()
+    start, end, where = window
+    return tuple(
+        RetrievalGroup(
+            Cell(r["use_case"], agent=r["agent"], kind="retrieval", currency=""),
+            r["outcome"],
+            int(r["calls"]),
+            int(r["retrieved_tokens"]),
+            (r["sample"],) if r["sample"] else (),
+        )
+        for r in retrieval_outcomes(store, start, end, where=where)
+    )
 
 
 def _telemetry(store: Store, start: dt.datetime, end: dt.datetime) -> tuple[TelemetryGroup, ...]:

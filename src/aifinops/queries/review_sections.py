@@ -414,8 +414,12 @@ _BUILDERS = {
 def review_sections(doc: dict[str, Any]) -> list[Section]:
     """The sections of ``doc`` in order, each as blocks both formats render."""
     out = []
+    unavailable = doc.get("unavailable", {})
     for key in doc["sections"]:
         section = Section(key, SECTION_TITLES[key])
-        _BUILDERS[key](doc, section)
+        if key in unavailable:
+            section.p(f"Unavailable for {doc['period']}: {unavailable[key]}.")
+        else:
+            _BUILDERS[key](doc, section)
         out.append(section)
     return out

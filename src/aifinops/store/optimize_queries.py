@@ -98,7 +98,8 @@ def event_groups_select(
             "duplicate"
         ),
         sa.case((e.finish_reason == "length", 1), else_=0).label("length_stop"),
-        _size_class(e.input_tokens).label("input_class"),
+        # a retrieval's size is what it returned (it has no input of its own)
+        _size_class(e.input_tokens + e.retrieved_tokens).label("input_class"),
         _size_class(e.output_tokens).label("output_class"),
     ]
     keys = [*(e[k] for k in CALL_KEYS), *flags]

@@ -25,6 +25,8 @@ _ASSUMPTIONS = {
     "output": "output above max_tokens is not generated",
     "routing": "a routed call needs as many tokens on the cheaper model, which succeeds as often",
     "caching": "the stable prefix is served from the prompt cache at the cached-input price",
+    "retrieval": "retrieved passages above max_retrieved_tokens are not returned; the model call of the same "
+    "step reads that many fewer uncached input tokens and answers as well",
     "batch": "calls moved to Batch cost the Batch prices and are answered within 24 hours",
     "provisioning": "PTU hours at the price book's hourly price, reserved units at the reservation rate; "
     "tokens above capacity spill over to PAYG",

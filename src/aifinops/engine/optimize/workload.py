@@ -28,6 +28,7 @@ __all__ = [
     "Meters",
     "Owner",
     "OwnerUsage",
+    "RetrievalGroup",
     "TaskGroup",
     "TelemetryGroup",
     "Workload",
@@ -103,6 +104,7 @@ class CallGroup:
     outcome: str | None = None
     samples: tuple[str, ...] = ()  # a few task ids of these calls
     batch_meters: Meters | None = None  # the same model's Batch prices, where a batch deployment type exists
+    retrieved_tokens: int = 0  # retrievals: the tokens of the passages they put into the prompt
 
     def scaled(self, share: Decimal) -> CallGroup:
         """The same calls with every count multiplied by ``share`` (0 ≤ share ≤ 1), rounded down."""
@@ -113,6 +115,7 @@ class CallGroup:
             cached_input_tokens=int(self.cached_input_tokens * share),
             output_tokens=int(self.output_tokens * share),
             quantity=self.quantity * share,
+            retrieved_tokens=int(self.retrieved_tokens * share),
         )
 
 
@@ -125,6 +128,18 @@ class TaskGroup:
     outcome: str | None
     tasks: int
     model: str | None = None  # the model the tasks ran on (the first by name when several)
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalGroup:
+    """Retrievals of one use case (app, agent) alike in the outcome of their task and the size class of what
+    they returned: ``retrieved_tokens`` over ``calls`` (the evidence of the retrieval lever)."""
+
+    cell: Cell
+    outcome: str | None
+    calls: int
+    retrieved_tokens: int
+    samples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +219,7 @@ class Workload:
     capacities: Mapping[str, Capacity] = field(default_factory=dict)  # deployment → provisioned throughput
     telemetry: tuple[TelemetryGroup, ...] = ()  # the bill's Log Analytics charges by workspace and table
     allocation: Allocation | None = None  # the bill's allocation of the window (fully loaded cost)
+    retrievals: tuple[RetrievalGroup, ...] = ()  # retrievals that reported what they returned, by outcome
 
     @property
     def days(self) -> Decimal:
