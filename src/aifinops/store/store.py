@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from aifinops.errors import SchemaOutdatedError, StoreDataError, StoreError, StoreUnavailableError
+from aifinops.store.derived_reads import DerivedReads
 
 __all__ = ["Store", "database_error", "dialect_insert", "normalize_url", "retrying"]
 
@@ -126,6 +127,7 @@ class Store:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalize_url(url)
         self.engine: Engine = self._create_engine(echo)
+        self.derived = DerivedReads()  # costly reads kept with the version of the data they came from
 
     @classmethod
     def from_settings(cls, settings: Any) -> Store:
