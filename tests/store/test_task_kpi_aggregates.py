@@ -18,15 +18,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aifinops.domain import Outcome, TaskOutcome
-from aifinops.engine.pricing import price_event
 from aifinops.engine.kpis import TaskAggregate
+from aifinops.engine.pricing import price_event
 from aifinops.jobs.ingest import Ingestor
 from aifinops.queries.kpis import read_kpis
 from aifinops.store import Store
-from aifinops.store.prices import PriceStore
-from aifinops.store.rollups import catch_up, pending
 from aifinops.store.optimize_queries import rollup_task_steps, task_steps
+from aifinops.store.prices import PriceStore
 from aifinops.store.repricing import RepricingStore
+from aifinops.store.rollups import catch_up, pending
 from aifinops.store.task_kpi_queries import day_task_aggregates
 from aifinops.store.task_queries import task_aggregates
 from tests.factories import PRICE_START, T0, event, gpt4o_prices
