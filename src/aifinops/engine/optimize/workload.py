@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from aifinops.engine.optimize.ptu import Capacity, capacity_cost
 
@@ -227,6 +228,9 @@ class Workload:
     telemetry: tuple[TelemetryGroup, ...] = ()  # the bill's Log Analytics charges by workspace and table
     retrievals: tuple[RetrievalGroup, ...] = ()  # retrievals that reported what they returned, by outcome
     allocation: Allocation | None = None  # the bill's allocation of the window (fully loaded cost)
+    # Each owner's usage of these groups, once per (owner keys, provisioned deployments): every what-if over
+    # this workload reads it (see loaded.loaded_costs). A changed workload is a new one with none kept.
+    _owners: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def days(self) -> Decimal:
