@@ -332,8 +332,8 @@ class BatchNormalizer:
             return
         select = ", ".join([f"k_{key}", *self.plan.keys[key]])
         rel = self.conn.execute(f"SELECT {select} FROM (SELECT unnest(?::VARCHAR[]) AS k_{key})", [new])
-        for raw, *normal in rel.fetchall():
-            cache[raw] = tuple(normal)
+        for raw, *parts in rel.fetchall():
+            cache[raw] = tuple(parts)
 
     def _normalized(self, key: str, column: pa.Array) -> dict[str, pa.Array]:
         encoded = _encoded(column)
