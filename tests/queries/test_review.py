@@ -176,3 +176,46 @@ def test_cli_refuses_a_bad_period_or_format(tmp_path: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(cli, ["review", "--period", "2026-13"]).exit_code != 0
     assert runner.invoke(cli, ["review", "--period", "2026-11", "--format", "docx"]).exit_code != 0
+
+
+def test_anomalies_are_the_local_days_of_the_month_judged_as_the_dashboard_judges_them(store: Store) -> None:
+    """Off UTC (New York), the review judges each local day of the month by the one rule the dashboard's
+    ``/api/anomalies/days`` uses (``period_anomalies``): a spike on the month's last local day is in the pack,
+    and the day before the month is not judged."""
+    import random
+
+    from aifinops.jobs.ingest import Ingestor
+    from aifinops.queries.anomalies import period_anomalies
+    from aifinops.store.prices import PriceStore
+    from tests.factories import PRICE_START, event, gpt4o_prices, weekday_shaped_history
+
+    PriceStore(store).save(gpt4o_prices(), now=PRICE_START)
+    rng = random.Random(5)
+    spikes = {("uc-a", dt.date(2026, 10, 31)), ("uc-b", dt.date(2026, 9, 30))}  # last local days
+    events = []
+    for use_case in ("uc-a", "uc-b"):
+        for day, spend in weekday_shaped_history(rng, first=dt.date(2026, 8, 1), days=92, noise=0.1).items():
+            factor = 6 if (use_case, day) in spikes else 1
+            tokens = int(spend * factor * 40_000)  # 2.50 USD per 1M input tokens: a tenth of the spend
+            # 22:00 in New York: the next UTC day, the same local day.
+            at = dt.datetime.combine(day, dt.time(22), tzinfo=dt.UTC) + dt.timedelta(hours=4)
+            events.append(
+                event(len(events), ts=at, task_id=None, use_case=use_case, input_tokens=tokens,
+                      cached_input_tokens=0, output_tokens=0)
+            )  # fmt: skip
+    Ingestor(store).ingest(events, source="test")
+    tz = "America/New_York"
+    doc = review_document(
+        store,
+        "2026-10",
+        settings=ReviewSettings(),
+        currency="USD",
+        timezone=tz,
+        max_unallocated_share=Decimal("0.05"),
+        now=dt.datetime(2026, 11, 5, tzinfo=dt.UTC),
+    )
+    start, end = dt.date(2026, 10, 1), dt.date(2026, 11, 1)
+    assert doc["anomalies"] == period_anomalies(store, start, end, by="use_case", tz=tz, currency="USD")
+    found = {(a["scope"], a["at"]) for a in doc["anomalies"]}
+    assert ("use_case=uc-a", "2026-10-31") in found
+    assert all(a["at"] >= "2026-10-01" for a in doc["anomalies"])
