@@ -114,6 +114,9 @@ class AllocationSettings(BaseModel):
     dimensions: Dimensions = Field(default_factory=lambda: ["app", "use_case", "tenant"])
     max_unallocated_share: Decimal = Field(default=Decimal("0.05"), ge=0, le=1)
     rules: Mappings = Field(default_factory=list)
+    # serve allocates the previous and the running month again this often (0: off; POST /api/allocation/run
+    # and `aifinops allocate` still do it on request).
+    every_seconds: int = Field(default=3600, ge=0, le=7 * 86_400)
 
 
 class ProvisionedDeployment(BaseModel):

@@ -16,6 +16,7 @@ def test_without_an_azure_source_only_budgets_are_scheduled(sqlite_store: Store)
         budget_check_seconds=60,
         azure={"retail_prices_sync_seconds": 0},
         provisioned={"estimate_seconds": 0},
+        allocation={"every_seconds": 0},
     )
     schedule = build_schedule(settings, sqlite_store)
     assert list(schedule.jobs) == ["budgets"]
@@ -45,6 +46,7 @@ def test_each_configured_source_is_a_job_on_its_own_interval(sqlite_store: Store
     assert collect.pop("collect:exports") == 120
     assert collect and set(schedule.jobs) == {
         "budgets",
+        "allocate",
         "prices",
         "provisioned",
         "collect:exports",
@@ -67,3 +69,11 @@ def test_retention_is_a_job_when_configured_and_off_by_default(sqlite_store: Sto
     assert "retention" not in build_schedule(load_settings(), sqlite_store).jobs
     on = build_schedule(load_settings(retention_keep_months=3, retention_check_seconds=600), sqlite_store)
     assert on.jobs["retention"].interval == dt.timedelta(minutes=10)
+
+
+def test_allocation_is_a_job_hourly_by_default_and_off_at_zero(sqlite_store: Store) -> None:
+    schedule = build_schedule(load_settings(), sqlite_store)
+    assert schedule.jobs["allocate"].interval == dt.timedelta(hours=1)
+    assert schedule.jobs["allocate"].run() == 0  # an empty store: no month has a bill to allocate
+    off = build_schedule(load_settings(allocation={"every_seconds": 0}), sqlite_store)
+    assert "allocate" not in off.jobs

@@ -15,11 +15,12 @@ from aifinops.engine.allocation import AllocationResult, AllocationRule, allocat
 from aifinops.errors import ValidationError
 from aifinops.queries.gc_pause import gc_paused_for_bulk_objects
 from aifinops.store.allocation_queries import read_rules
+from aifinops.store.cost_queries import read_cost_records
 from aifinops.store.allocations import AllocationStore
 from aifinops.store.driver_queries import BACKGROUND_ROWS, start_driver_read
 from aifinops.store.store import Store
 
-__all__ = ["allocate_period"]
+__all__ = ["allocate_period", "allocate_recent", "recent_months"]
 
 _PHASES = ("records", "drivers", "engine", "save")
 
@@ -78,3 +79,28 @@ def allocate_period(
     if timings is not None:
         timings.update({name: marks[i + 1] - marks[i] for i, name in enumerate(_PHASES)})
     return result
+
+
+def recent_months(today: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """The billing months serve keeps allocated: the previous one (its bill is corrected for days after it
+    ends) and the running one, each as ``[first day, first day of the next)``."""
+    first = today.replace(day=1)
+    previous = (first - dt.timedelta(days=1)).replace(day=1)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    return [(previous, first), (first, following)]
+
+
+def allocate_recent(
+    store: Store, *, dimensions: Sequence[str], now: dt.datetime
+) -> list[tuple[dt.date, Basis, int]]:
+    """One scheduled round of allocation (serve's ``allocate`` job): each recent month with billed cost
+    records is allocated again on each billed basis, over ``dimensions``, by the stored rules; a month or
+    basis without cost records is left as it is. Returns (month, basis, records allocated) per run."""
+    done: list[tuple[dt.date, Basis, int]] = []
+    for start, end in recent_months(now.astimezone(dt.UTC).date()):
+        for basis in (Basis.ACTUAL, Basis.AMORTIZED):
+            records = list(read_cost_records(store, start, end, basis=basis))
+            if records:
+                allocate_period(store, start, end, basis=basis, dimensions=dimensions, records=records)
+                done.append((start, basis, len(records)))
+    return done

@@ -3,7 +3,8 @@
 Budgets are evaluated (and their alerts raised) every ``budget_check_seconds``; the Retail Prices API is
 re-read when the price book is ``azure.retail_prices_sync_seconds`` old (looked at hourly at most); each
 configured Azure source is collected on its own interval, and the period snapshots are kept after each
-collection; raw events past ``retention_keep_months`` are dropped every ``retention_check_seconds`` when set.
+collection; the previous and the running month are allocated again every ``allocation.every_seconds``
+(the bill and the usage drivers move during the month); raw events past ``retention_keep_months`` are dropped every ``retention_check_seconds`` when set.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from functools import partial
 
 from aifinops.config import Settings
+from aifinops.jobs.allocate import allocate_recent
 from aifinops.jobs.budgets import evaluate_and_alert
 from aifinops.jobs.collect import DEFAULT_INTERVALS, Collector, build_collector, collection_window
 from aifinops.jobs.price_sync import CHECK_SECONDS, sync_if_due
@@ -22,7 +24,7 @@ from aifinops.jobs.schedule import Schedule
 from aifinops.jobs.snapshots import keep_snapshots
 from aifinops.store import Store
 
-__all__ = ["build_schedule", "check_budgets", "collect_source"]
+__all__ = ["allocate_month", "build_schedule", "check_budgets", "collect_source"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,8 @@ def build_schedule(settings: Settings, store: Store, *, collector: Collector | N
     if settings.retention_keep_months is not None:  # off by default
         keep = settings.retention_keep_months
         schedule.every("retention", settings.retention_check_seconds, partial(retain, store, keep))
+    if settings.allocation.every_seconds:  # 0: off
+        schedule.every("allocate", settings.allocation.every_seconds, partial(allocate_month, settings, store))
     sync_every = settings.azure.retail_prices_sync_seconds
     if sync_every:  # 0: off
         sync = partial(sync_if_due, settings, store, float(sync_every))
@@ -66,6 +70,14 @@ def check_budgets(settings: Settings, store: Store) -> int:
     if fired:
         log.info("budgets: %d new alert(s) fired", len(fired))
     return len(fired)
+
+
+def allocate_month(settings: Settings, store: Store) -> int:
+    """One round of allocating the previous and the running month on each billed basis; returns the runs."""
+    runs = allocate_recent(store, dimensions=settings.allocation.dimensions, now=dt.datetime.now(dt.UTC))
+    for month, basis, records in runs:
+        log.info("allocation: %s %s, %d cost records", f"{month:%Y-%m}", basis.value, records)
+    return len(runs)
 
 
 def collect_source(collector: Collector, source: str, *, settings: Settings, store: Store) -> None:
