@@ -158,14 +158,22 @@ def _timed(client: httpx.Client, pid: int, path: str) -> tuple[float, float]:
     return time.perf_counter() - start, _cpu_seconds(pid) - cpu0
 
 
-def _postgres_cpu_seconds() -> float:
-    """CPU time of every PostgreSQL process on this machine (the backends serving the API among them)."""
-    total = 0.0
-    for pid in subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split():
-        try:
-            total += _cpu_seconds(int(pid))
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # a backend that ended meanwhile
+def _postgres_cpu_seconds(engine: sa.Engine) -> float:
+    """CPU time of the PostgreSQL backends connected to the benchmark's database (the API's among them; this
+    process's own backend and the other databases on the machine left out)."""
+    with engine.connect() as conn:
+        pids = conn.execute(
+            sa.text(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalars()
+        total = 0.0
+        for pid in pids:
+            try:
+                total += _cpu_seconds(int(pid))
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # a backend that ended meanwhile
     return total
 
 
@@ -196,6 +204,7 @@ def main() -> None:
     with store.reader() as conn:
         events = conn.exec_driver_sql("SELECT count(*) FROM usage_events").scalar_one()
     store.dispose()
+    watcher = sa.create_engine(Store(url).url, pool_size=1) if postgres else None
     with api_server(url) as client, ThreadPoolExecutor(max_workers=8) as pool:
         client.timeout = httpx.Timeout(600)  # a cold first read at scale may take longer than a minute
         pid = int(
@@ -209,13 +218,13 @@ def main() -> None:
             cold = time.perf_counter() - cold
             walls, cpus, dbs = [], [], []
             for _ in range(args.runs):
-                db0 = _postgres_cpu_seconds() if postgres else 0.0
+                db0 = _postgres_cpu_seconds(watcher) if watcher else 0.0
                 cpu0, start = _cpu_seconds(pid), time.perf_counter()
                 for r in pool.map(client.get, paths):
                     r.raise_for_status()
                 walls.append(time.perf_counter() - start)
                 cpus.append(_cpu_seconds(pid) - cpu0)
-                dbs.append(_postgres_cpu_seconds() - db0 if postgres else 0.0)
+                dbs.append(_postgres_cpu_seconds(watcher) - db0 if watcher else 0.0)
             wall, cpu, db = (statistics.median(x) * 1000 for x in (walls, cpus, dbs))
             database = f", database CPU p50 {db:.0f} ms" if postgres else ""
             print(
