@@ -23,6 +23,7 @@ from aifinops.domain import TaskOutcome, UsageEvent
 from aifinops.jobs.ingest import Ingestor
 from aifinops.queries.recommendations import recommendations_document, whatif_document
 from aifinops.store import Store
+from aifinops.store.retrieval_queries import retrieval_outcomes
 
 _EVENTS_PER_SCALE = 84_000  # events of simulate_month(scale=1)
 _WASTE = Waste("doc-qa", duplicates=0.05, retries=0.1, context=0.1, output=0.1, clean=False)
@@ -94,6 +95,12 @@ def main() -> None:
         2.0,
         args.runs,
         lambda: recommendations_document(store, start=START, end=END),
+    )
+    timed(
+        "of which the retrieval lever's evidence (retrievals by task outcome)",
+        2.0,
+        args.runs,
+        lambda: retrieval_outcomes(store, START, END),
     )
     timed(
         f"one what-if ({len(scenario)} parts)",

@@ -329,6 +329,7 @@ class UsageEvent:
     tool_name: str | None = None
     finish_reason: str | None = None  # why generation stopped: stop, length, content_filter, tool_calls
     request_hash: str | None = None  # hash of the normalized request: identical requests share it
+    retrieved_tokens: int = 0  # what a retrieval put into the prompt: part of the reading call's input
 
     def dimension(self, name: str) -> str | None:
         value: str | None = getattr(self, name)

@@ -209,3 +209,20 @@ def test_metrics_give_the_price_book_size_and_age_without_labels(sqlite_store: S
     assert (
         age.value >= (dt.datetime.now(dt.UTC) - dt.datetime(2026, 9, 1, tzinfo=dt.UTC)).total_seconds() - 60
     )  # type: ignore[attr-defined]
+
+
+def test_recommendation_savings_are_served_on_every_basis_the_window_is_allocated_on(
+    demo_store: Store,
+) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from aifinops.api.metrics import StoreCollector
+
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)  # the last 30 days: October, allocated on both bases
+    registry = CollectorRegistry()
+    registry.register(
+        StoreCollector(demo_store, load_settings(metrics={"refresh_seconds": 0}).metrics, clock=lambda: now)
+    )
+    samples = _families(generate_latest(registry).decode())["aifinops_recommendation_savings"]
+    bases = {s.labels["basis"] for s in samples}  # type: ignore[attr-defined]
+    assert bases == {"estimated", "actual", "amortized"}

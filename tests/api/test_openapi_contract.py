@@ -274,3 +274,14 @@ def test_docs_are_served_from_the_package_with_no_outside_host(sqlite_client: Te
         assert r.status_code == 200 and len(r.content) > 100, name
     assert sqlite_client.get("/docs/../app.py").status_code == 404
     assert sqlite_client.get("/redoc").status_code == 404
+
+
+def test_an_unknown_parameter_is_named_with_what_the_operation_takes(sqlite_client: TestClient) -> None:
+    """One check refuses unknown query parameters, with the operation's documented set (worked out once per
+    route, so a second request gives the same answer): it names the parameter and what the operation takes."""
+    for _ in range(2):
+        r = sqlite_client.get("/api/inventory", params={"unowned": "true", "colour": "blue"})
+        assert r.status_code == 422
+        assert (
+            r.json()["detail"] == "colour: unknown query parameter; this operation takes ['type', 'unowned']"
+        )

@@ -73,6 +73,10 @@ def test_a_tenant_limited_key_sees_only_its_tenant(
     ("body", "field"),
     [
         ({"period": "2026-10", "scenario": [{"lever": "loops", "max_steps": -1}]}, "scenario[0].max_steps"),
+        (
+            {"period": "2026-10", "scenario": [{"lever": "retrieval", "max_retrieved_tokens": 0}]},
+            "scenario[0].max_retrieved_tokens",
+        ),
         ({"period": "2026-13", "scenario": []}, "period"),
         ({"period": "2026-10", "scenario": [], "filters": {"colour": ["red"]}}, "colour"),
     ],
@@ -94,6 +98,20 @@ def test_the_openapi_document_describes_every_query_parameter(
     names = {p["name"] for p in doc["paths"]["/api/recommendations"]["get"]["parameters"]}
     assert {"period", "start", "end", "tenant", "use_case", "deployment"} <= names
     assert "/api/whatif" in doc["paths"]
+    scenario = doc["components"]["schemas"]["WhatIfIn"]["properties"]["scenario"]["description"]
+    assert "retrieval (max_retrieved_tokens)" in scenario and "loops (max_steps)" in scenario
+
+
+def test_a_retrieval_budget_is_priced_on_the_passages_the_events_reported(
+    client: tuple[TestClient, dict[str, str], dict[str, str]],
+) -> None:
+    http, admin, _ = client
+    part = {"lever": "retrieval", "scope": {"use_case": "doc-qa"}, "max_retrieved_tokens": 4096}
+    w = http.post("/api/whatif", json={"period": "2026-10", "scenario": [part]}, headers=admin)
+    assert w.status_code == 200, w.text
+    # doc-qa's retrievals return 12,000–24,000 tokens each: a 4,096 budget takes the rest out of o3 prompts
+    assert float(_usd(w.json()["savings"])) > 0
+    assert any("max_retrieved_tokens" in a for a in w.json()["assumptions"])
 
 
 def test_the_snapshot_carries_the_recommendations_in_short(
@@ -107,3 +125,27 @@ def test_the_snapshot_carries_the_recommendations_in_short(
         (r["lever"], r["scope"], r["savings"]) for r in full["recommendations"]
     ]
     assert snap["recommendations"]["all_applied"]["savings"] == full["all_applied"]["savings"]
+
+
+def test_recommendations_whatif_and_snapshot_use_the_configured_optimize_settings(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_simulated_month(sqlite_store, Waste("doc-qa", retries=0.3, loops=0.1), scale=0.05)
+    _, admin = KeyStore(sqlite_store).create(name="reader", scopes={"read"})
+    headers = {"Authorization": f"Bearer {admin}"}
+    part = {"lever": "provisioning", "scope": {"deployment": "gpt-4.1-mini-glbl"}, "ptu_units": 15}
+    answers = {}
+    for min_share, throughput in (("0.02", "{}"), ("1", '{"gpt-4.1-mini-glbl": 1}')):
+        monkeypatch.setenv("AIFINOPS_OPTIMIZE__MIN_SHARE", min_share)
+        monkeypatch.setenv("AIFINOPS_OPTIMIZE__PTU_THROUGHPUT", throughput)
+        with TestClient(create_app(load_settings(), store=sqlite_store)) as http:
+            recs = http.get("/api/recommendations", params={"period": "2026-10"}, headers=headers).json()
+            snap = http.get("/api/snapshot", params={"period": "2026-10", "fresh": "true"}, headers=headers)
+            w = http.post("/api/whatif", json={"period": "2026-10", "scenario": [part]}, headers=headers)
+        assert w.status_code == 200, w.text
+        answers[min_share] = (recs["recommendations"], snap.json()["recommendations"]["items"], w.json())
+    assert answers["0.02"][0] and answers["0.02"][1]
+    # a finding must save all its scope's cost: nothing is worth recommending
+    assert answers["1"][0] == [] and answers["1"][1] == []
+    # a PTU serving one token a minute spills almost every token over to pay-as-you-go
+    assert answers["1"][2]["after"] != answers["0.02"][2]["after"]

@@ -39,6 +39,13 @@ PRICES = {
         Price("gpt-4o-mini", MeterKind.OUTPUT, Decimal("0.60"), "USD", T0),
     ),
 }
+
+
+def _prices(deployment: str, **_tiers: object) -> TokenPrices | None:
+    """The lookup the enforcer asks: these prices whatever the call's tiers."""
+    return PRICES.get(deployment)
+
+
 POLICIES = {
     "global": [{"kind": "deployment_allowlist", "name": "models", "deployments": ["gpt-4o", "gpt-4o-mini"]}],
     "policies": {
@@ -102,7 +109,7 @@ async def connected(enforcer: Enforcer) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with connected(Enforcer(parse_policies(POLICIES), prices=PRICES.get, clock=lambda: NOW)) as c:
+    async with connected(Enforcer(parse_policies(POLICIES), prices=_prices, clock=lambda: NOW)) as c:
         yield c
 
 
@@ -201,7 +208,7 @@ async def test_guard_needs_the_gateway_scope(client: httpx.AsyncClient) -> None:
 
 
 async def test_store_outage_fails_closed_for_money_and_open_for_rates() -> None:
-    money = Enforcer(parse_policies(POLICIES), counters=DownCounters(), prices=PRICES.get, clock=lambda: NOW)
+    money = Enforcer(parse_policies(POLICIES), counters=DownCounters(), prices=_prices, clock=lambda: NOW)
     async with connected(money) as c:
         verdict = await guard(c, max_tokens=10)
     assert verdict["status"] == 503 and verdict["error"]["error"]["code"] == "limit_store_unavailable"
@@ -222,7 +229,7 @@ async def test_unknown_policy_on_a_key_is_refused() -> None:
 
 async def test_metered_cost_settles_exactly() -> None:
     counters = InProcessCounters()
-    enforcer = Enforcer(parse_policies(POLICIES), counters=counters, prices=PRICES.get, clock=lambda: NOW)
+    enforcer = Enforcer(parse_policies(POLICIES), counters=counters, prices=_prices, clock=lambda: NOW)
     async with connected(enforcer) as c:
         first = await guard(c, max_tokens=800)
         body = {"reservation_id": first["reservation_id"], "cost": "0.019", "currency": "USD"}
@@ -292,7 +299,7 @@ class ContendedCounters(InProcessCounters):
 
 async def test_endless_contention_is_a_429_after_a_bounded_number_of_attempts() -> None:
     enforcer = Enforcer(
-        parse_policies(POLICIES), counters=ContendedCounters(), prices=PRICES.get, clock=lambda: NOW
+        parse_policies(POLICIES), counters=ContendedCounters(), prices=_prices, clock=lambda: NOW
     )
     async with connected(enforcer) as c:
         verdict = await guard(c, max_tokens=10)

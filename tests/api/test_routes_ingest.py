@@ -46,6 +46,8 @@ def test_valid_batch_is_accepted_and_resend_is_duplicate(client: TestClient) -> 
         ({"service_tier": "priority", "priority": False}, "service_tier", "contradicts priority false"),
         ({"service_tier": "flex", "priority": True}, "service_tier", "contradicts priority true"),
         ({"quantity": "2"}, "quantity", "go together"),
+        ({"retrieved_tokens": 900}, "retrieved_tokens", "retrieval or tool event"),
+        ({"kind": "retrieval", "retrieved_tokens": -1}, "retrieved_tokens", "greater than or equal to 0"),
         ({"imput_tokens": 5}, "imput_tokens", "Extra inputs are not permitted"),
         ({"ts": "2999-01-01T00:00:00Z"}, "ts", "in the future"),
     ],
@@ -113,6 +115,16 @@ def test_outcomes_batch_with_a_bad_item(client: TestClient) -> None:
     body = client.post("/api/outcomes", json={"outcomes": [good, bad, naive]}).json()
     assert (body["accepted"], body["rejected"]) == (1, 2)
     assert {e["field"] for e in body["errors"]} == {"outcome", "ended_at"}
+
+
+def test_retrieved_tokens_are_stored_and_shown_with_the_task(client: TestClient) -> None:
+    """Round trip through the store (SQLite and PostgreSQL): what a retrieval returned, never priced."""
+    search = {"kind": "retrieval", "retrieved_tokens": 6400, "input_tokens": 0, "cached_input_tokens": 0}
+    batch = [event_json(0, **search, output_tokens=0, model=None, deployment=None), event_json(1)]
+    body = client.post("/api/events", json={"events": batch}).json()
+    assert (body["accepted"], body["rejected"]) == (2, 0), body
+    events = client.get("/api/tasks/t0", params={"tenant": "contoso"}).json()["events"]
+    assert [(e["kind"], e["retrieved_tokens"]) for e in events] == [("retrieval", 6400), ("chat", 0)]
 
 
 def test_cache_writes_and_the_processing_tier_are_stored_and_shown(client: TestClient) -> None:

@@ -66,3 +66,32 @@ def test_a_bad_scenario_is_an_error_naming_the_field(db: Path) -> None:
     r = runner.invoke(app, ["whatif", "--period", "2026-10", "--scenario", '[{"lever": "loops"}]'])
     assert r.exit_code != 0 and isinstance(r.exception, ValidationError)
     assert r.exception.field == "scenario[0]" and "max_steps" in str(r.exception)
+    bad = '[{"lever": "retrieval", "max_retrieved_tokens": -5}]'
+    r = runner.invoke(app, ["whatif", "--period", "2026-10", "--scenario", bad])
+    assert r.exit_code != 0 and isinstance(r.exception, ValidationError)
+    assert r.exception.field == "scenario[0].max_retrieved_tokens"
+
+
+def test_whatif_takes_a_retrieval_budget(db: Path) -> None:
+    part = '[{"lever": "retrieval", "scope": {"use_case": "doc-qa"}, "max_retrieved_tokens": 4096}]'
+    r = runner.invoke(app, ["whatif", "--period", "2026-10", "--scenario", part, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["scenario"][0]["max_retrieved_tokens"] == 4096
+    assert float(doc["savings"][0]["amount"]) > 0
+
+
+def test_whatif_uses_the_configured_optimize_settings(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    part = json.dumps(
+        [{"lever": "provisioning", "scope": {"deployment": "gpt-4.1-mini-glbl"}, "ptu_units": 15}]
+    )
+    args = ["whatif", "--period", "2026-10", "--scenario", part, "--format", "json"]
+    table = runner.invoke(app, args)
+    monkeypatch.setenv("AIFINOPS_OPTIMIZE__PTU_THROUGHPUT", '{"gpt-4.1-mini-glbl": 1}')
+    tiny = runner.invoke(app, args)
+    assert table.exit_code == 0 and tiny.exit_code == 0, table.output + tiny.output
+    # one token a minute per PTU: nearly every token spills over to pay-as-you-go
+    assert json.loads(tiny.stdout)["after"] != json.loads(table.stdout)["after"]
+    monkeypatch.setenv("AIFINOPS_OPTIMIZE__MIN_SHARE", "1")
+    top = runner.invoke(app, ["whatif", "--period", "2026-10", "--top", "3", "--format", "json"])
+    assert top.exit_code == 0 and json.loads(top.stdout)["scenario"] == []  # nothing worth recommending

@@ -18,6 +18,7 @@ def test_the_demo_month_waste_is_found_in_order_with_money(demo_store: Store) ->
         ("loops", "doc-qa"),  # the loop day
         ("retries", "doc-qa"),  # timeouts after the prompt was billed
         ("caching", "doc-qa"),  # huge uncached context on o3
+        ("retrieval", "doc-qa"),  # 10 % of its questions fall back to a wide search, and fail
         ("batch", "invoice-extraction"),  # batchable work on the interactive deployment
         ("provisioning", "gpt-4.1-ptu"),  # the PTU at 45 % utilisation
     ]

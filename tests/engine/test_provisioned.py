@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from aifinops.domain import DeploymentType, MeterKind, Price
 from aifinops.engine.provisioned import ProvisionedRate, hour_cost_nanos, split_hour, unit_hour_price
+from aifinops.sources.meter_names import MeterSpec, parse_meter
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
@@ -117,3 +120,43 @@ def test_another_publishers_provisioned_unit_prices_only_its_own_models() -> Non
     assert pick(None) == "1.0"
     assert pick("gpt-4.1") == "1.0"
     assert pick("llama-3.3-70b") == "1.25"
+
+
+CAPTURED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "retail-meters"
+CAPTURED_METERS = CAPTURED / "new-meters-2025-09_2026-09.tsv"
+#: Products that sell a publisher's models under another name than the product of its provisioned unit.
+SAME_PUBLISHER = {
+    "Grok model family": "Azure Grok Models",
+    "Llama models": "Azure Llama Models",
+    "Mistral Models": "Azure Mistral Models",
+}
+
+
+def _captured_specs() -> list[MeterSpec]:
+    with CAPTURED_METERS.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    specs = (parse_meter(r["meterName"], r["productName"], r["unitOfMeasure"]) for r in rows)
+    return [s for s in specs if isinstance(s, MeterSpec)]
+
+
+@pytest.mark.skipif(not CAPTURED_METERS.exists(), reason="the shared captures are not beside this checkout")
+def test_each_publishers_unit_prices_exactly_the_models_it_sells_by_the_real_meter_names() -> None:
+    """Over every captured meter: a publisher's provisioned unit (`ptu_hour:<publisher>`) prices the models
+    its product sells (Fireworks' `fw-…` ones too) before Azure OpenAI's unit, and no other product's model
+    (Fireworks-hosted `fw-deepseek-…` is no Azure DeepSeek model)."""
+    specs = _captured_specs()
+    units = {s.product_name: s for s in specs if s.model.startswith("ptu_hour:")}
+    families = {(s.model, s.product_name) for s in specs if s.unit == "tokens"}
+    assert "Azure Fireworks Models" in units and any(f.startswith("fw-") for f, _ in families)
+    wrong = []
+    for product, unit in sorted(units.items(), key=lambda u: str(u[0])):
+        own = _ptu("7", model=unit.model, deployment_type=unit.deployment_type)
+        azure = _ptu("1", deployment_type=unit.deployment_type, effective_start=T0 - dt.timedelta(days=1))
+        for family, sold_by in sorted(families, key=str):
+            found = unit_hour_price(
+                [azure, own], deployment_type=unit.deployment_type, region=None, model=family, at=T0
+            )
+            expected = own if SAME_PUBLISHER.get(str(sold_by), sold_by) == product else azure
+            if found != expected:
+                wrong.append(f"{family} [{sold_by}] priced by {found and found.model}, not {expected.model}")
+    assert not wrong, "\n".join(wrong[:40])

@@ -44,6 +44,13 @@ PRICES = {
         Price("gpt-4o", MeterKind.OUTPUT, Decimal("10"), "USD", T0),
     )
 }
+
+
+def _prices(deployment: str, **_tiers: object) -> TokenPrices | None:
+    """The lookup the enforcer asks: these prices whatever the call's tiers."""
+    return PRICES.get(deployment)
+
+
 CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
 IN_FLIGHT = 16
 LONG_PROMPT = [{"role": "user", "content": "x" * 4800}]  # estimated at 1204 tokens; the emulator meters 1200
@@ -83,7 +90,7 @@ def replica_app() -> Any:
     counters = RedisCounters.from_url(
         os.environ["AIFINOPS_TEST_REDIS_URL"], prefix=os.environ["REPLICA_PREFIX"]
     )
-    enforcer = Enforcer(parse_policies(POLICIES), counters=counters, prices=PRICES.get)
+    enforcer = Enforcer(parse_policies(POLICIES), counters=counters, prices=_prices)
     spool = Path(os.environ["REPLICA_SPOOL_DIR"]) / f"spool-{os.getpid()}.jsonl"
     upstream = httpx.AsyncClient(transport=httpx.ASGITransport(app=FakeAzureOpenAI()))
     recorder = Recorder(ListSink(), spool_path=spool)

@@ -48,9 +48,9 @@ def test_each_recent_month_with_a_bill_is_allocated_on_its_basis_and_others_are_
     november = read_allocation(store, NOV, DEC, basis=Basis.ACTUAL)
     assert november.dimensions == ("app",)
     assert sum(line.amount_nanos for line in november.lines) == 10 * 10**9  # conserved to the nano
-    assert sum(line.amount_nanos for line in read_allocation(store, OCT, NOV, basis=Basis.AMORTIZED).lines) == (
-        4 * 10**9
-    )
+    assert sum(
+        line.amount_nanos for line in read_allocation(store, OCT, NOV, basis=Basis.AMORTIZED).lines
+    ) == (4 * 10**9)
     assert allocation_coverage(store, OCT, NOV, basis=Basis.ACTUAL).days == 0  # no actual cost in October
     assert allocation_coverage(store, NOV, DEC, basis=Basis.AMORTIZED).days == 0
     # A second round replaces the month with the same result (idempotent), as a run on request would.

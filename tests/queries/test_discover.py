@@ -15,10 +15,13 @@ from typer.testing import CliRunner
 from aifinops.api.app import create_app
 from aifinops.cli import app as cli
 from aifinops.config import load_settings
+from aifinops.demo.estate import PTU_DEPLOYMENT, PTU_UNITS
 from aifinops.domain import Basis, to_nanos
+from aifinops.jobs.provisioned_units import DEPLOYMENT_TYPE, inventory_units
 from aifinops.queries.cost_drivers import cost_drivers_document
 from aifinops.queries.estate import estate_document
 from aifinops.queries.estate_render import estate_markdown, estate_mermaid, estate_svg
+from aifinops.queries.inventory import inventory_document
 from aifinops.store import Store
 from aifinops.store.allocation_queries import read_allocation
 from aifinops.store.usage_queries import usage_totals
@@ -122,3 +125,19 @@ def test_api_serves_the_estate_and_the_drivers(demo_store: Store) -> None:
         assert drivers.status_code == 200 and drivers.json()["basis"] == "amortized"
         bad = client.get("/api/cost-drivers", params={"period": "2026-11", "basis": "list"})
         assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "basis"
+
+
+def test_the_ptu_deployment_shows_its_units_from_the_inventory(demo_store: Store, estate: dict) -> None:  # type: ignore[type-arg]
+    """The demo's inventory holds its provisioned deployment with its SKU capacity (the units the estimate
+    takes when configuration names none); the estate and /api/inventory show them."""
+    deployments = {d["deployment"]: d for d in estate["deployments"]}
+    assert deployments[PTU_DEPLOYMENT]["provisioned_units"] == PTU_UNITS
+    assert deployments["gpt-4o-glbl"]["provisioned_units"] is None  # pay as you go
+    row = next(
+        line for line in estate_markdown(estate).splitlines() if line.startswith(f"| {PTU_DEPLOYMENT} ")
+    )
+    assert f"| {PTU_UNITS} |" in row
+    assert inventory_units(demo_store)[PTU_DEPLOYMENT].units == PTU_UNITS
+    listed = inventory_document(demo_store, resource_type=DEPLOYMENT_TYPE, unowned=False, tenant=None)
+    (item,) = [i for i in listed["items"] if i["name"] == PTU_DEPLOYMENT]
+    assert (item["sku"], item["sku_capacity"]) == ("GlobalProvisionedManaged", PTU_UNITS)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from aifinops.demo.simulation import Waste, aoai_account
-from aifinops.domain import Basis, CostRecord, DeploymentType, UsageEvent
+from aifinops.domain import Basis, CostRecord, DeploymentType, EventKind, UsageEvent
 from aifinops.engine.pricing import PriceBook, price_event
 from aifinops.jobs.ingest import Ingestor
 from aifinops.queries.recommendations import recommendations_document, whatif_document
@@ -45,6 +45,9 @@ def _truth(events: list[UsageEvent], lever: str, book: PriceBook) -> Decimal:
         elif lever == "batch" and "waste_batch" in e.attributes:
             batch = dataclasses.replace(e, deployment_type=DeploymentType(e.attributes["waste_batch"]))
             total += _cost(e, book) - _cost(batch, book)
+        elif lever == "retrieval" and "waste_retrieval" in e.attributes and e.kind is EventKind.CHAT:
+            less = e.input_tokens - int(e.attributes["waste_retrieval"])
+            total += _cost(e, book) - _cost(dataclasses.replace(e, input_tokens=less), book)
         elif lever == "output" and "waste_output" in e.attributes:
             less = e.output_tokens - int(e.attributes["waste_output"])
             total += _cost(e, book) - _cost(dataclasses.replace(e, output_tokens=less), book)
@@ -77,6 +80,7 @@ BACK_TESTS = [
     ("output", Waste("reply-draft", output=0.2)),
     ("routing", Waste("case-summary", overpowered=0.5)),
     ("caching", Waste("reply-draft", prefix=40_000)),
+    ("retrieval", Waste("lead-research", retrieval=0.2)),
     ("batch", Waste("invoice-extraction", interactive=True)),
 ]
 
@@ -118,26 +122,38 @@ def test_a_recommendation_saves_exactly_what_its_scenario_saves_in_the_whatif(sq
         assert _money(stacked["savings"]) - previous == _money(rec["stacked_savings"])
         previous = _money(stacked["savings"])
     assert _money(doc["all_applied"]["savings"]) == previous
+    # the month was never allocated: the estimated basis only, and the what-if says why
+    assert all(r["bases"] == ["estimated"] for r in recs) and doc["all_applied"]["bases"] == ["estimated"]
+    assert any("no allocation of the bill covers" in a for a in doc["all_applied"]["assumptions"])
 
 
-def _ptu_bill(store: Store, units: int) -> None:
-    """October's PTU hours of the provisioned account as Cost Management bills them (hourly, 1.00 per PTU)."""
-    records = [
-        CostRecord(
-            dt.date(2026, 10, 1) + dt.timedelta(days=i),
-            Basis.ACTUAL,
-            Decimal(units * 24),
+def _ptu_bill(store: Store, units: int, *, reserved: int = 0, rate: Decimal = Decimal(0)) -> None:
+    """October's PTU hours of the provisioned account as Cost Management bills them: the unreserved units
+    hourly at 1.00 per PTU; ``reserved`` units at 0 in actual cost and at ``rate`` per unit-hour in amortized
+    cost (the reservation's purchase spread over its hours)."""
+    resource = aoai_account("swedencentral", provisioned=True)
+
+    def row(day: int, basis: Basis, n: int, price: Decimal, model: str | None) -> CostRecord:
+        return CostRecord(
+            dt.date(2026, 10, 1) + dt.timedelta(days=day),
+            basis,
+            Decimal(n * 24) * price,
             "USD",
-            resource_id=aoai_account("swedencentral", provisioned=True),
+            resource_id=resource,
             meter_name="Provisioned Managed Global Unit",
-            quantity=Decimal(units * 24),
+            quantity=Decimal(n * 24),
             unit="1/Hour",
+            pricing_model=model,
         )
-        for i in range(31)
-    ]
-    CostRecordStore(store).replace_slice(
-        "test", "s", Basis.ACTUAL, dt.date(2026, 10, 1), dt.date(2026, 11, 1), records
-    )
+
+    for basis in (Basis.ACTUAL, Basis.AMORTIZED):
+        records = [row(i, basis, units - reserved, Decimal(1), None) for i in range(31)]
+        if reserved:
+            paid = rate if basis is Basis.AMORTIZED else Decimal(0)
+            records += [row(i, basis, reserved, paid, "Reservation") for i in range(31)]
+        CostRecordStore(store).replace_slice(
+            "test", "s", basis, dt.date(2026, 10, 1), dt.date(2026, 11, 1), records
+        )
 
 
 def test_an_oversized_ptu_is_found_with_its_utilisation_and_priced_against_pay_as_you_go(
@@ -162,3 +178,35 @@ def test_an_oversized_ptu_is_found_with_its_utilisation_and_priced_against_pay_a
     print(f"provisioning: truth {truth:.2f} estimate {estimate:.2f} error {(estimate - truth) / truth:+.1%}")
     assert abs(estimate - truth) / truth <= Decimal("0.10")
     assert [p["units"] for p in figures["curve"]][:2] == [0, 15]
+
+
+def test_a_reserved_ptu_is_priced_at_its_reservation_rate_and_saves_only_at_renewal(
+    sqlite_store: Store,
+) -> None:
+    """10 of the 15 PTU under a 1-month reservation (260 per PTU over October's 744 hours): reducing them
+    saves the reservation rate, not the hourly price, and only once the reservation is renewed or
+    exchanged."""
+    events = _load(sqlite_store, Waste("none"))
+    rate = (Decimal(260) / 744).quantize(Decimal("1e-9"))
+    _ptu_bill(sqlite_store, units=15, reserved=10, rate=rate)
+    book = _book(sqlite_store)
+    on_ptu = [e for e in events if e.deployment == "gpt-4.1-ptu" and e.input_tokens]
+    payg = sum(
+        (_cost(dataclasses.replace(e, deployment_type=DeploymentType.GLOBAL_STANDARD), book) for e in on_ptu),
+        Decimal(0),
+    )
+    truth = 10 * 744 * rate + 5 * 744 - payg
+    doc = recommendations_document(sqlite_store, start=START, end=END)
+    (rec,) = [r for r in doc["recommendations"] if r["lever"] == "provisioning"]
+    estimate = _money(rec["savings"])
+    print(f"reserved PTU: truth {truth:.2f} estimate {estimate:.2f} error {(estimate - truth) / truth:+.1%}")
+    assert abs(estimate - truth) / truth <= Decimal("0.10")
+    assert estimate < 15 * 744 - payg  # the hourly price would overstate it
+    figures = rec["figures"]
+    assert figures["reserved_units"] == 10 and Decimal(figures["reservation_rate"]["amount"]) == rate
+    # a reserved unit breaks even at the reservation rate's share of the hourly price (1.00)
+    reserved_even, hourly_even = figures["break_even_utilisation_reserved"], figures["break_even_utilisation"]
+    assert reserved_even < 1 < hourly_even and abs(reserved_even / hourly_even - float(rate)) < 1e-6
+    assert "renew" in rec["action"] and any("sunk" in a for a in rec["confidence"]["assumptions"])
+    alone = whatif_document(sqlite_store, start=START, end=END, scenario=rec["scenario"])
+    assert alone["savings"] == rec["savings"] and any("reserv" in a for a in alone["assumptions"])

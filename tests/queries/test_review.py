@@ -4,6 +4,7 @@ configured targets; HTML with inline SVG, Markdown, and a PDF printed by headles
 from __future__ import annotations
 
 import datetime as dt
+import random
 import shutil
 import struct
 import subprocess
@@ -17,14 +18,19 @@ from typer.testing import CliRunner
 
 from aifinops.cli import app as cli
 from aifinops.config import ReviewSettings
-from aifinops.domain import Basis
+from aifinops.domain import Basis, Outcome, TaskOutcome
 from aifinops.jobs.chromium import screenshot
+from aifinops.jobs.ingest import Ingestor
+from aifinops.jobs.retention import run_retention
+from aifinops.queries.anomalies import period_anomalies
 from aifinops.queries.recommendations import recommendations_document
 from aifinops.queries.review import REVIEW_SECTIONS, review_document
 from aifinops.queries.review_render import render_review_html, render_review_markdown
 from aifinops.queries.review_sections import SECTION_TITLES
 from aifinops.store import Store
 from aifinops.store.cost_queries import read_cost_totals
+from aifinops.store.prices import PriceStore
+from tests.factories import PRICE_START, event, gpt4o_prices, weekday_shaped_history
 
 NOW = dt.datetime(2026, 12, 3, 9, tzinfo=dt.UTC)
 
@@ -98,7 +104,8 @@ def test_top_recommendations_are_the_months_recommendations_in_the_levers_order(
     assert [r["rank"] for r in recs["top"]] == list(range(1, len(recs["top"]) + 1))
     first = recs["top"][0]
     assert first["savings_per_month"] and first["stacked_savings_per_month"]
-    assert all(a["basis"] == "estimated" for a in first["savings_per_month"])
+    # estimated, then fully loaded on the bases November is allocated on
+    assert [a["basis"] for a in first["savings_per_month"]] == ["estimated", "actual", "amortized"]
     before = Decimal(first["cost_per_successful_task"]["before"][0]["amount"])
     after = Decimal(first["cost_per_successful_task"]["after"][0]["amount"])
     assert after < before
@@ -178,17 +185,58 @@ def test_cli_refuses_a_bad_period_or_format(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["review", "--period", "2026-11", "--format", "docx"]).exit_code != 0
 
 
+def test_a_month_past_retention_renders_from_its_aggregates_and_names_what_is_unavailable(
+    store: Store,
+) -> None:
+    """Retention dropped September's raw events: the review still renders September from the roll-ups and
+    task aggregates, and names each section that needs the raw events, with why."""
+    PriceStore(store).save(gpt4o_prices(), now=PRICE_START)
+    ingestor = Ingestor(store)
+    for month in (dt.datetime(2026, 9, 1, tzinfo=dt.UTC), dt.datetime(2026, 10, 1, tzinfo=dt.UTC)):
+        events = [
+            event(
+                i,
+                event_id=f"{month:%m}-{i}",
+                ts=month + dt.timedelta(hours=7 * i),
+                task_id=f"{month:%m}-t{i}",
+            )
+            for i in range(6)
+        ]
+        ingestor.ingest(events, source="test")
+        ingestor.record_outcomes(
+            [
+                TaskOutcome(
+                    task_id=e.task_id or "", outcome=Outcome.SUCCEEDED, ended_at=e.ts, tenant=e.tenant
+                )
+                for e in events
+            ]
+        )
+    now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    run_retention(store, keep_months=1, now=now)
+    september = review_document(
+        store,
+        "2026-09",
+        settings=ReviewSettings(),
+        currency="USD",
+        timezone="UTC",
+        max_unallocated_share=Decimal("0.05"),
+        now=now,
+    )
+    assert set(september["unavailable"]) == {"recommendations"}
+    assert "dropped by retention" in september["unavailable"]["recommendations"]
+    assert september["recommendations"] is None
+    assert september["summary"]["estimated"] == [
+        {"basis": "estimated", "currency": "USD", "amount": "0.0195"}
+    ]
+    assert [r["tasks"] for r in september["cost_per_successful_task"]] == [6]
+    for page in (render_review_html(september), render_review_markdown(september)):
+        assert "Unavailable for 2026-09: the optimizer" in page and "dropped by retention" in page
+
+
 def test_anomalies_are_the_local_days_of_the_month_judged_as_the_dashboard_judges_them(store: Store) -> None:
     """Off UTC (New York), the review judges each local day of the month by the one rule the dashboard's
     ``/api/anomalies/days`` uses (``period_anomalies``): a spike on the month's last local day is in the pack,
     and the day before the month is not judged."""
-    import random
-
-    from aifinops.jobs.ingest import Ingestor
-    from aifinops.queries.anomalies import period_anomalies
-    from aifinops.store.prices import PriceStore
-    from tests.factories import PRICE_START, event, gpt4o_prices, weekday_shaped_history
-
     PriceStore(store).save(gpt4o_prices(), now=PRICE_START)
     rng = random.Random(5)
     spikes = {("uc-a", dt.date(2026, 10, 31)), ("uc-b", dt.date(2026, 9, 30))}  # last local days

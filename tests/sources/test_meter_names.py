@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -479,3 +480,63 @@ if __name__ == "__main__":  # prints the coverage per month: `python -m tests.so
     for month, (hit, all_) in months.items():
         print(f"{month}: {hit}/{all_}")
     print("\n".join(missing))
+
+
+# Audio and realtime models keep their own family: the stamp glued to `aud` is the audio model's version.
+AUDIO_MODELS = """
+gpt4omini-aud1217 Inp glbl Tokens | gpt-4o-mini-audio-preview | 2024-12-17 | audio_tokens | input
+gpt4omini-aud1217 Outp DZone Tokens | gpt-4o-mini-audio-preview | 2024-12-17 | audio_tokens | output
+gpt4omini-aud1217-txt Inp glbl Tokens | gpt-4o-mini-audio-preview | 2024-12-17 | tokens | input
+gpt4omini-aud1217-txt Outp DZone Tokens | gpt-4o-mini-audio-preview | 2024-12-17 | tokens | output
+gpt-4o-aud-1217 Inp glbl Tokens | gpt-4o-audio-preview | 2024-12-17 | audio_tokens | input
+gpt-4o-aud-0603-txt Outp glbl Tokens | gpt-4o-audio-preview | 2025-06-03 | tokens | output
+gpt4omini-rt-aud1217 Inp glbl Tokens | gpt-4o-mini-realtime-preview | 2024-12-17 | audio_tokens | input
+gpt4omini-rt-txt1217 Outp glbl Tokens | gpt-4o-mini-realtime-preview | 2024-12-17 | tokens | output
+gpt-4o-rt-aud-0603 Inp DZone Tokens | gpt-4o-realtime-preview | 2025-06-03 | audio_tokens | input
+gpt4o rtime cached audio inp dzone Tokens | gpt-4o-realtime-preview | - | audio_tokens | cached_input
+gpt aud mini txt Inp glbl Tokens | gpt-audio-mini | - | tokens | input
+gpt rt aud 0828 cchd Inp DZn Tokens | gpt-realtime | 2025-08-28 | audio_tokens | cached_input
+gpt-4o-mini-tts-aud-out-glbl Tokens | gpt-4o-mini-tts | - | audio_tokens | output
+gpt 4o tcrb d aud inp glbl Tokens | gpt-4o-transcribe-diarize | - | audio_tokens | input
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "model", "version", "unit", "kind"),
+    [tuple(c.strip() for c in line.split("|")) for line in AUDIO_MODELS.strip().splitlines()],
+)
+def test_audio_and_realtime_meters_keep_their_model_family(
+    name: str, model: str, version: str, unit: str, kind: str
+) -> None:
+    spec = parse_meter(name, "Azure OpenAI")
+    assert isinstance(spec, MeterSpec), spec
+    assert (spec.model, spec.model_version or "-", spec.unit, spec.meter_kind) == (
+        model,
+        version,
+        unit,
+        MeterKind(kind),
+    )
+
+
+_AUDIO_FAMILY = ("audio", "realtime", "transcribe", "tts")
+_AUDIO_WORD = re.compile(
+    r"(?:^|[\s\-_])(?:aud|audio|rt|rtime|realtime)(?:\d{4})?(?:[\s\-_]|$)", re.IGNORECASE
+)
+
+
+@pytest.mark.skipif(not NEW_METERS.exists(), reason="the shared captures are not beside this checkout")
+def test_every_captured_audio_or_realtime_meter_names_an_audio_model() -> None:
+    """An Azure OpenAI meter that prices audio tokens, or names audio or realtime, belongs to an audio,
+    realtime, transcription or speech model — never to the text model its name starts with."""
+    wrong = []
+    for row in _captured():
+        name, product = row["meterName"], row["productName"]
+        if not product.startswith("Azure OpenAI"):
+            continue
+        spec = parse_meter(name, product, seen=dt.date.fromisoformat(row["month"]))
+        if not isinstance(spec, MeterSpec):
+            continue
+        audio = spec.unit == "audio_tokens" or _AUDIO_WORD.search(name) is not None
+        if audio and not any(w in spec.model.split("-") for w in _AUDIO_FAMILY):
+            wrong.append(f"{name} [{product}] -> {spec.model} {spec.model_version}")
+    assert not wrong, "\n".join(wrong)

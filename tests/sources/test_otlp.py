@@ -302,6 +302,21 @@ def test_kind_follows_the_operation_name(operation: str, kind: EventKind) -> Non
     assert one(span(operation=operation)).kind is kind
 
 
+def test_a_retrieval_span_reports_what_it_put_into_the_prompt() -> None:
+    attrs = {"gen_ai.data_source.id": "kb-idx", "gen_ai.request.top_k": 8, "aifinops.retrieved_tokens": 6400}
+    event = one(span(attrs, operation="retrieval"))
+    assert (event.kind, event.retrieved_tokens, event.input_tokens) == (EventKind.RETRIEVAL, 6400, 0)
+    assert (event.attributes["gen_ai.data_source.id"], event.attributes["gen_ai.request.top_k"]) == (
+        "kb-idx",
+        "8",
+    )
+    assert "aifinops.retrieved_tokens" in rejected(
+        span({"aifinops.retrieved_tokens": -1}, operation="retrieval")
+    )
+    # a model call counts the passages it read in its own input tokens: reporting them again is refused
+    assert "retrieval" in rejected(span({"aifinops.retrieved_tokens": 10, "gen_ai.usage.input_tokens": 99}))
+
+
 def test_tool_span_names_its_tool() -> None:
     event = one(
         span(

@@ -79,3 +79,17 @@ def test_prices_are_read_by_id(store: Store) -> None:
     saved = read_prices(store)
     found = read_prices_by_id(store, [saved[2].price_id or 0, saved[0].price_id or 0, 10**6])
     assert found == {p.price_id: p for p in (saved[0], saved[2])}
+
+
+def test_a_day_is_one_row_however_many_hours_its_events_fall_in(store: Store) -> None:
+    """Day buckets are whole days: events at 00:00, 05:00 and 23:00 of a day sum into one row (a true
+    division of the hour by 24 would give each hour a row of its own)."""
+    PriceStore(store).save(gpt4o_prices(), now=PRICE_START)
+    hours = (0, 5, 23)
+    Ingestor(store).ingest(
+        [event(i, ts=T0 + dt.timedelta(hours=h), app="app-a") for i, h in enumerate(hours)], source="test"
+    )
+    sums = daily_token_sums(store, DAY, DAY + dt.timedelta(days=1))
+    assert [(s.day, s.input_tokens) for s in sums] == [(DAY, 1000 * len(hours))]
+    requests = daily_requests(store, DAY, DAY + dt.timedelta(days=1))
+    assert requests == [DayRequests(DAY, "app-a", "chat", len(hours))]

@@ -115,6 +115,11 @@ class EventIn(TypedDict, total=False):
     tool_name: _Name | None
     finish_reason: _Unit | None  # stop, length, content_filter, tool_calls
     request_hash: _Short | None  # hash of the normalized request (aifinops.sources.openai_wire.request_hash)
+    retrieved_tokens: _Tokens  # what a retrieval (or tool) put into the prompt; part of the reader's input
+
+
+#: Kinds of events that may report ``retrieved_tokens``.
+RETRIEVING_KINDS = frozenset({EventKind.RETRIEVAL, EventKind.TOOL})
 
 
 def check_event(e: dict[str, Any], now: dt.datetime) -> tuple[str, str] | None:
@@ -149,6 +154,13 @@ def check_event(e: dict[str, Any], now: dt.datetime) -> tuple[str, str] | None:
         )
     if (e.get("quantity") is None) != (e.get("unit") is None):
         return "quantity", "quantity and unit go together: give both or neither"
+    kind = e.get("kind", EventKind.CHAT)
+    if e.get("retrieved_tokens") and kind not in RETRIEVING_KINDS:
+        return "retrieved_tokens", (
+            f"retrieved_tokens are what a retrieval or tool event put into the prompt, not a {kind.value} "
+            "event's: send them on the retrieval event (the model call that read the passages already counts "
+            "them in its input_tokens)"
+        )
     return None
 
 

@@ -138,10 +138,10 @@ class StoreCollector(Collector):
             "(each on what the earlier levers leave), in units of the currency label",
             labels=["lever", "currency", "basis"],
         )
-        for (lever, currency), amount in sorted(
+        for (lever, currency, basis), amount in sorted(
             recommendation_savings(self.store, now=self.clock(), settings=self.optimize).items()
         ):
-            savings.add_metric([lever, currency, "estimated"], float(amount))
+            savings.add_metric([lever, currency, basis], float(amount))
         yield savings
 
     def _usage(self, rows: list[dict[str, Any]], labels: list[str]) -> Iterator[Metric]:

@@ -196,12 +196,19 @@ def documented_query(route: APIRoute) -> frozenset[str]:
     return frozenset(declared | {p["name"] for p in extra if p.get("in") == "query"})
 
 
+_KNOWN = "_aifinops_documented_query"
+
+
 def reject_unknown_query(request: Request) -> None:
-    """An app-wide dependency: a query parameter the operation does not document is a 422 naming it."""
+    """An app-wide dependency, the one check of query parameter names: a parameter the operation does not
+    document is a 422 naming it. The documented set is worked out once per route and kept on it."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not route.include_in_schema:
         return
-    known = documented_query(route)
+    known: frozenset[str] | None = getattr(route, _KNOWN, None)
+    if known is None:
+        known = documented_query(route)
+        setattr(route, _KNOWN, known)
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         reason = f"unknown query parameter; this operation takes {sorted(known) or 'none'}"

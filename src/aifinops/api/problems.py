@@ -20,7 +20,7 @@ from aifinops.errors import (
     ValidationError,
 )
 
-__all__ = ["PROBLEM_JSON", "ProblemError", "install_problem_handlers", "problem"]
+__all__ = ["PROBLEM_JSON", "ProblemError", "install_problem_handlers", "invalid", "problem"]
 
 PROBLEM_JSON = "application/problem+json"
 _log = logging.getLogger("aifinops.api")
@@ -32,6 +32,13 @@ class ProblemError(Exception):
     def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+
+def invalid(field: str, reason: str) -> ProblemError:
+    """A 422 naming the field and the reason: ``invalid("end", "must be after start")``."""
+    return ProblemError(
+        422, "Invalid request", f"{field}: {reason}", errors=[{"field": field, "reason": reason}]
+    )
 
 
 def problem(

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from starlette.datastructures import QueryParams
 
-from aifinops.api.problems import ProblemError
+from aifinops.api.problems import ProblemError, invalid
 from aifinops.domain import Basis
 from aifinops.engine.usage_buckets import GRANULARITIES
 from aifinops.queries.periods import YEARS, TimeRange, period_range
 from aifinops.store.usage_queries import FILTERABLE, UsageQuery
 
 __all__ = [
-    "check_known",
+    "check_filter_names",
     "parse_bases",
     "parse_filters",
     "parse_flag",
@@ -28,12 +28,6 @@ __all__ = [
 _MAX_RANGE = dt.timedelta(days=3 * 366)
 
 
-def _bad(field: str, reason: str) -> ProblemError:
-    return ProblemError(
-        422, "Invalid request", f"{field}: {reason}", errors=[{"field": field, "reason": reason}]
-    )
-
-
 def _instant(value: str, field: str, zone: ZoneInfo) -> dt.datetime:
     try:
         if len(value) == 10:
@@ -42,11 +36,11 @@ def _instant(value: str, field: str, zone: ZoneInfo) -> dt.datetime:
         else:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise _bad(field, f"{value!r} is not an ISO date (2026-10-01) or datetime with zone") from exc
+        raise invalid(field, f"{value!r} is not an ISO date (2026-10-01) or datetime with zone") from exc
     if parsed.tzinfo is None:
-        raise _bad(field, f"{value!r} has no time zone; add Z or an offset, or give a date")
+        raise invalid(field, f"{value!r} has no time zone; add Z or an offset, or give a date")
     if parsed.year not in YEARS:
-        raise _bad(field, f"{value!r} names a year outside {YEARS.start}..{YEARS.stop - 1}")
+        raise invalid(field, f"{value!r} names a year outside {YEARS.start}..{YEARS.stop - 1}")
     return parsed
 
 
@@ -56,7 +50,7 @@ def parse_range(params: QueryParams, *, timezone: str, now: dt.datetime) -> Time
     zone = ZoneInfo(timezone)
     if "period" in params:
         if "start" in params or "end" in params:
-            raise _bad("period", "give either period or start/end, not both")
+            raise invalid("period", "give either period or start/end, not both")
         return period_range(params["period"], timezone)
     start = _instant(params["start"], "start", zone) if "start" in params else None
     end = _instant(params["end"], "end", zone) if "end" in params else None
@@ -66,9 +60,9 @@ def parse_range(params: QueryParams, *, timezone: str, now: dt.datetime) -> Time
     if end is None:
         end = now
     if end <= start:
-        raise _bad("end", f"end {end.isoformat()} must be after start {start.isoformat()}")
+        raise invalid("end", f"end {end.isoformat()} must be after start {start.isoformat()}")
     if end - start > _MAX_RANGE:
-        raise _bad("end", "the range may span at most 3 years; split the query")
+        raise invalid("end", "the range may span at most 3 years; split the query")
     return TimeRange(start, end)
 
 
@@ -77,7 +71,7 @@ def parse_group_by(params: QueryParams, allowed: tuple[str, ...] = FILTERABLE) -
     names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
     unknown = [n for n in names if n not in allowed]
     if unknown:
-        raise _bad("group_by", f"unknown dimension(s) {unknown}; choose from {list(allowed)}")
+        raise invalid("group_by", f"unknown dimension(s) {unknown}; choose from {list(allowed)}")
     return names
 
 
@@ -106,7 +100,7 @@ def parse_bases(params: QueryParams, allowed: Sequence[Basis]) -> tuple[Basis, .
     choices = [b.value for b in allowed]
     unknown = sorted(names - set(choices))
     if unknown or not names:
-        raise _bad("basis", f"{params['basis']!r}: give one or more of {choices}, comma-separated")
+        raise invalid("basis", f"{params['basis']!r}: give one or more of {choices}, comma-separated")
     return tuple(b for b in allowed if b.value in names)
 
 
@@ -119,14 +113,18 @@ def parse_flag(params: QueryParams, name: str) -> bool:
     if raw is None:
         return False
     if raw.lower() not in _FLAGS:
-        raise _bad(name, f"{raw!r} is not one of true, false, 1, 0, yes, no")
+        raise invalid(name, f"{raw!r} is not one of true, false, 1, 0, yes, no")
     return _FLAGS[raw.lower()]
 
 
-def check_known(params: QueryParams, known: set[str]) -> None:
-    unknown = sorted(set(params) - known - set(FILTERABLE))
+def check_filter_names(names: Iterable[str]) -> None:
+    """Filters a body names (``{"tenant": [...]}``): a name that is no dimension is a 422 naming it.
+
+    (Unknown query parameters are refused before the route runs: ``openapi.reject_unknown_query``.)
+    """
+    unknown = sorted(set(names) - set(FILTERABLE))
     if unknown:
-        raise _bad(unknown[0], f"unknown query parameter; known: {sorted(known | set(FILTERABLE))}")
+        raise invalid(unknown[0], f"unknown filter; choose from {list(FILTERABLE)}")
 
 
 def parse_usage_query(
@@ -134,7 +132,7 @@ def parse_usage_query(
 ) -> UsageQuery:
     granularity = params.get("granularity", "day")
     if granularity not in GRANULARITIES:
-        raise _bad("granularity", f"{granularity!r} is not one of {list(GRANULARITIES)}")
+        raise invalid("granularity", f"{granularity!r} is not one of {list(GRANULARITIES)}")
     rng = parse_range(params, timezone=timezone, now=now)
     return UsageQuery(
         start=rng.start,

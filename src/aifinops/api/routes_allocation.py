@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, Caller, ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import narrow_query, problems
-from aifinops.api.problems import ProblemError
+from aifinops.api.problems import ProblemError, invalid
 from aifinops.domain import DIMENSIONS, Basis
 from aifinops.engine.allocation_rules import parse_rules, rule_to_mapping
 from aifinops.errors import ValidationError
@@ -29,12 +29,6 @@ __all__ = ["parse_period", "router"]
 router = APIRouter(tags=["allocation"])
 
 
-def _invalid(field: str, reason: str) -> ProblemError:
-    return ProblemError(
-        422, "Invalid request", f"{field}: {reason}", errors=[{"field": field, "reason": reason}]
-    )
-
-
 _MAX_DAYS = 3 * 366
 
 
@@ -48,20 +42,20 @@ def parse_period(period: str | None, start: str | None, end: str | None) -> tupl
         if start and end:
             lo, hi = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
             if hi <= lo:
-                raise _invalid("end", f"must be after start {start}, got {end}")
+                raise invalid("end", f"must be after start {start}, got {end}")
             if (hi - lo).days > _MAX_DAYS:
-                raise _invalid("end", f"the range may span at most {_MAX_DAYS} days; split the query")
+                raise invalid("end", f"the range may span at most {_MAX_DAYS} days; split the query")
             return lo, hi
     except ValueError as exc:
-        raise _invalid(
+        raise invalid(
             "period" if period else "start", f"dates are YYYY-MM-DD and periods YYYY-MM ({exc})"
         ) from exc
-    raise _invalid("period", "give period=YYYY-MM or both start and end (YYYY-MM-DD, end exclusive)")
+    raise invalid("period", "give period=YYYY-MM or both start and end (YYYY-MM-DD, end exclusive)")
 
 
 def _basis(value: str) -> Basis:
     if value not in (Basis.ACTUAL.value, Basis.AMORTIZED.value):
-        raise _invalid("basis", f"must be actual or amortized, got {value!r}")
+        raise invalid("basis", f"must be actual or amortized, got {value!r}")
     return Basis(value)
 
 
@@ -127,7 +121,7 @@ async def post_rule(
     try:
         (parsed,) = parse_rules([rule])
     except ValidationError as exc:
-        raise _invalid(exc.field or "rule", str(exc)) from exc
+        raise invalid(exc.field or "rule", str(exc)) from exc
     rules = await run_in_threadpool(AllocationStore(store).add_rule, parsed, position=position)
     return {"rule": rule_to_mapping(parsed), "rules": [r.name for r in rules]}
 
@@ -184,7 +178,7 @@ async def get_allocation(
     chosen, dims = _basis(basis), _dims(by, ()) if by else None
     unknown = [d for d in dims or () if d not in DIMENSIONS]
     if unknown:
-        raise _invalid("by", f"unknown dimension(s) {unknown}; choose from {list(DIMENSIONS)}")
+        raise invalid("by", f"unknown dimension(s) {unknown}; choose from {list(DIMENSIONS)}")
     document = await run_in_threadpool(
         lambda: allocation_document(store, days.start, days.end, basis=chosen, by=dims, period=days.label)
     )
@@ -215,7 +209,7 @@ async def get_reconciliation(
         when = dt.date.fromisoformat(as_of) if as_of else dt.datetime.now(dt.UTC).date()
         limit = Decimal(tolerance)
     except (ValueError, ArithmeticError) as exc:
-        raise _invalid("as_of" if as_of else "tolerance", f"not a date / number: {exc}") from exc
+        raise invalid("as_of" if as_of else "tolerance", f"not a date / number: {exc}") from exc
     chosen = _basis(basis)
     return await run_in_threadpool(
         lambda: reconciliation_document(store, lo, hi, basis=chosen, as_of=when, tolerance=limit)
@@ -239,5 +233,5 @@ async def get_kpis(
     dims = _dims(by, ("use_case",))
     unknown = [d for d in dims if d not in DIMENSIONS]
     if unknown:
-        raise _invalid("by", f"unknown dimension(s) {unknown}; choose from {list(DIMENSIONS)}")
+        raise invalid("by", f"unknown dimension(s) {unknown}; choose from {list(DIMENSIONS)}")
     return await run_in_threadpool(allocation_kpis_document, store, lo, hi, by=dims)

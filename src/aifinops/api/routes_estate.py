@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import StoreDep
 from aifinops.api.openapi import narrow_query
-from aifinops.api.problems import ProblemError
+from aifinops.api.problems import invalid
 from aifinops.api.routes_allocation import BILLING_DAYS, OrgCaller, PeriodQuery
 from aifinops.domain import Basis
 from aifinops.queries.cost_drivers import cost_drivers_document
@@ -41,10 +41,7 @@ async def cost_drivers(
     basis: str = Query("actual", description="Basis of the allocated services: actual or amortized."),
 ) -> dict[str, Any]:
     if basis not in (Basis.ACTUAL.value, Basis.AMORTIZED.value):
-        reason = f"must be actual or amortized, got {basis!r}"
-        raise ProblemError(
-            422, "Invalid request", f"basis: {reason}", errors=[{"field": "basis", "reason": reason}]
-        )
+        raise invalid("basis", f"must be actual or amortized, got {basis!r}")
     return await run_in_threadpool(
         cost_drivers_document, store, start=days.start, end=days.end, basis=Basis(basis)
     )

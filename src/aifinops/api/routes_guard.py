@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aifinops.api.deps import Caller, require
 from aifinops.api.problems import ProblemError
-from aifinops.domain import DIMENSIONS
+from aifinops.domain import DIMENSIONS, ProcessingTier
 from aifinops.gateway.enforcer import Admission, CallContext, Enforcer
 from aifinops.sources.openai_wire import tokens_of_chars
 
@@ -61,6 +61,11 @@ class GuardRequest(BaseModel):
         default=None, ge=0, description="body length, when tokens are not estimated"
     )
     stream: bool = False
+    service_tier: ProcessingTier | None = Field(
+        default=None,
+        description="the processing tier the body asks for (standard, priority, flex): money limits reserve "
+        "the call at that tier's prices, long context past the model's threshold",
+    )
     subject: str | None = Field(
         default=None,
         max_length=200,
@@ -152,6 +157,7 @@ def _context(body: GuardRequest, caller: Caller) -> CallContext:
         requested_max_tokens=body.max_tokens,
         estimated_input_tokens=tokens,
         stream=body.stream,
+        service_tier=body.service_tier,
     )
 
 

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, StoreDep
 from aifinops.api.openapi import query_doc
-from aifinops.api.query_params import check_known, parse_flag
+from aifinops.api.query_params import parse_flag
 from aifinops.queries.inventory import inventory_document
 
 __all__ = ["router"]
@@ -23,7 +23,6 @@ router = APIRouter(tags=["inventory"])
     openapi_extra=query_doc("type", "unowned"),
 )
 async def inventory(request: Request, store: StoreDep, caller: ReadCaller) -> dict[str, Any]:
-    check_known(request.query_params, {"type", "unowned"})
     kind = request.query_params.get("type")
     return await run_in_threadpool(
         inventory_document,

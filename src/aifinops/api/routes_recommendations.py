@@ -12,8 +12,8 @@ from starlette.datastructures import QueryParams
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import query_doc
-from aifinops.api.query_params import check_known, parse_filters, parse_range
-from aifinops.engine.optimize.scenario import LEVER_IDS
+from aifinops.api.query_params import check_filter_names, parse_filters, parse_range
+from aifinops.engine.optimize.scenario import LEVER_IDS, PARAMS
 from aifinops.queries.recommendations import optimize_settings, recommendations_document, whatif_document
 from aifinops.store.usage_queries import FILTERABLE
 
@@ -40,10 +40,16 @@ def _now() -> dt.datetime:
 async def recommendations(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
-    check_known(request.query_params, _PARAMS)
     rng = parse_range(request.query_params, timezone=settings.timezone, now=_now())
     where = parse_filters(request.query_params, tenant=caller.tenant)
-    return await run_in_threadpool(recommendations_document, store, start=rng.start, end=rng.end, where=where)
+    return await run_in_threadpool(
+        recommendations_document,
+        store,
+        start=rng.start,
+        end=rng.end,
+        where=where,
+        settings=optimize_settings(settings.optimize),
+    )
 
 
 class WhatIfIn(BaseModel):
@@ -58,7 +64,10 @@ class WhatIfIn(BaseModel):
     )
     scenario: list[dict[str, Any]] = Field(
         description='parts, e.g. [{"lever": "loops", "scope": {"use_case": "doc-qa"}, "max_steps": 8}]; '
-        "levers: " + ", ".join(LEVER_IDS),
+        "each lever and its settings: "
+        + "; ".join(f"{lever} ({', '.join(PARAMS[lever])})" for lever in LEVER_IDS if lever in PARAMS)
+        + ' — e.g. {"lever": "retrieval", "scope": {"use_case": "doc-qa"}, "max_retrieved_tokens": 4096} '
+        "returns at most that many tokens of passages per retrieval",
         max_length=64,
     )
 
@@ -73,7 +82,7 @@ async def whatif(
     rng_params = {k: v for k, v in {"period": body.period, "start": body.start, "end": body.end}.items() if v}
     rng = parse_range(QueryParams(rng_params), timezone=settings.timezone, now=_now())
     filters = {k: ",".join(v) for k, v in body.filters.items()}
-    check_known(QueryParams(filters), set())
+    check_filter_names(filters)
     where = parse_filters(QueryParams(filters), tenant=caller.tenant)
     return await run_in_threadpool(
         whatif_document,

@@ -10,10 +10,11 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import AdminCaller, ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import query_doc
-from aifinops.api.problems import ProblemError
-from aifinops.api.query_params import check_known, parse_flag, parse_range
+from aifinops.api.problems import invalid
+from aifinops.api.query_params import parse_flag, parse_range
 from aifinops.jobs.snapshots import save_period_snapshot
 from aifinops.queries.periods import period_range
+from aifinops.queries.recommendations import optimize_settings
 from aifinops.queries.snapshot import snapshot_document, snapshot_history_document, stored_snapshot
 from aifinops.store.usage_queries import UsageQuery
 
@@ -38,7 +39,6 @@ async def snapshot(
 ) -> dict[str, Any]:
     """The latest stored snapshot of ``period`` (kept after each collection); computed live when none is
     stored, for a start/end range, with ``fresh=true``, or for a tenant-bound key."""
-    check_known(request.query_params, {"period", "start", "end", "fresh"})
     now = dt.datetime.now(dt.UTC)
     q = _query(request, settings.timezone, caller.tenant, now)
     period = request.query_params.get("period")
@@ -48,7 +48,13 @@ async def snapshot(
         if stored is not None:
             return stored
     body = await run_in_threadpool(
-        snapshot_document, store, q, timezone=settings.timezone, tenant=caller.tenant, now=now
+        snapshot_document,
+        store,
+        q,
+        timezone=settings.timezone,
+        tenant=caller.tenant,
+        now=now,
+        optimize=optimize_settings(settings.optimize),
     )
     return {**body, "stored": None}
 
@@ -56,12 +62,7 @@ async def snapshot(
 def _required_period(request: Request, example: str) -> str:
     period = request.query_params.get("period", "")
     if not period:
-        raise ProblemError(
-            422,
-            "Invalid request",
-            f"period: {example}",
-            errors=[{"field": "period", "reason": "required"}],
-        )
+        raise invalid("period", example)
     return period
 
 
@@ -76,7 +77,6 @@ _PERIOD_REQUIRED = {"parameters": [query_doc("period")["parameters"][0] | {"requ
 async def take_snapshot(
     request: Request, settings: SettingsDep, store: StoreDep, caller: AdminCaller
 ) -> dict[str, Any]:
-    check_known(request.query_params, {"period"})
     period = _required_period(request, "give the month or day to snapshot, e.g. 2026-10 or 2026-10-05")
     period_range(period, settings.timezone)  # 422 naming the field before any work
     return await run_in_threadpool(
@@ -86,6 +86,7 @@ async def take_snapshot(
         timezone=settings.timezone,
         trigger="api",
         now=dt.datetime.now(dt.UTC),
+        optimize=optimize_settings(settings.optimize),
     )
 
 
@@ -97,7 +98,6 @@ async def take_snapshot(
 async def snapshot_history(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
-    check_known(request.query_params, {"period"})
     period = _required_period(request, "required, e.g. 2026-10")
     period_range(period, settings.timezone)  # 422 naming the field for a period that cannot exist
     if caller.tenant is not None:

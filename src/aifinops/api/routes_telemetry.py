@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import query_doc
-from aifinops.api.problems import ProblemError
-from aifinops.api.query_params import check_known, parse_range
+from aifinops.api.problems import ProblemError, invalid
+from aifinops.api.query_params import parse_range
 from aifinops.domain import Basis
 from aifinops.queries.periods import billing_days
 from aifinops.queries.telemetry import telemetry_cost_document
@@ -31,15 +31,9 @@ router = APIRouter(tags=["usage"])
 async def telemetry_cost(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
-    check_known(request.query_params, {"period", "start", "end", "basis"})
     basis = request.query_params.get("basis", Basis.ACTUAL.value)
     if basis not in (Basis.ACTUAL.value, Basis.AMORTIZED.value):
-        raise ProblemError(
-            422,
-            "Invalid request",
-            f"basis: {basis!r} must be actual or amortized",
-            errors=[{"field": "basis", "reason": "must be actual or amortized"}],
-        )
+        raise invalid("basis", f"{basis!r} must be actual or amortized")
     if caller.tenant is not None:  # the workspaces are shared: a tenant-bound key sees none of it
         raise ProblemError(
             403, "Forbidden", "telemetry cost is not split by tenant; use a key without tenant"

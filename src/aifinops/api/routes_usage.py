@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import problems, query_doc
-from aifinops.api.problems import ProblemError
-from aifinops.api.query_params import check_known, parse_usage_query
+from aifinops.api.problems import invalid
+from aifinops.api.query_params import parse_usage_query
 from aifinops.domain import Basis
 from aifinops.queries.apim_usage import apim_usage_document
 from aifinops.queries.costs import costs_document
@@ -49,15 +49,9 @@ _GROUPS = {"pattern": rf"^(({'|'.join(FILTERABLE)}),)*({'|'.join(FILTERABLE)})?$
 async def token_usage(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
-    check_known(request.query_params, _USAGE_PARAMS)
     source = request.query_params.get("source", "apps")
     if source not in _USAGE_DOCUMENTS:
-        raise ProblemError(
-            422,
-            "Invalid request",
-            "source: must be 'apps' (reported usage), 'monitor' or 'apim'",
-            errors=[{"field": "source", "reason": "must be apps, monitor or apim"}],
-        )
+        raise invalid("source", "must be 'apps' (reported usage), 'monitor' or 'apim'")
     q = parse_usage_query(request.query_params, timezone=settings.timezone, now=_now(), tenant=caller.tenant)
     document = _USAGE_DOCUMENTS[source]
     return await run_in_threadpool(document, store, q)
@@ -77,14 +71,8 @@ async def token_usage(
 async def costs(
     request: Request, settings: SettingsDep, store: StoreDep, caller: ReadCaller
 ) -> dict[str, Any]:
-    check_known(request.query_params, _COST_PARAMS)
     basis = request.query_params.get("basis", Basis.ESTIMATED.value)
     if basis not in (Basis.ESTIMATED.value, Basis.ACTUAL.value, Basis.AMORTIZED.value):
-        raise ProblemError(
-            422,
-            "Invalid request",
-            f"basis: {basis!r} must be estimated, actual or amortized",
-            errors=[{"field": "basis", "reason": "must be estimated, actual or amortized"}],
-        )
+        raise invalid("basis", f"{basis!r} must be estimated, actual or amortized")
     q = parse_usage_query(request.query_params, timezone=settings.timezone, now=_now(), tenant=caller.tenant)
     return await run_in_threadpool(lambda: costs_document(store, q, basis=Basis(basis), tenant=caller.tenant))

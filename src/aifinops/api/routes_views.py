@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import ReadCaller, SettingsDep, StoreDep
 from aifinops.api.openapi import narrow_query, problems
-from aifinops.api.problems import ProblemError
+from aifinops.api.problems import invalid
 from aifinops.api.routes_allocation import BILLING_DAYS, OrgCaller, PeriodQuery
 from aifinops.domain import DIMENSIONS, Basis
 from aifinops.queries.allocation import read_showback
@@ -26,12 +26,6 @@ __all__ = ["router"]
 router = APIRouter(tags=["views"])
 
 _BILLED = [Basis.ACTUAL.value, Basis.AMORTIZED.value]
-
-
-def _invalid(field: str, reason: str) -> ProblemError:
-    return ProblemError(
-        422, "Invalid request", f"{field}: {reason}", errors=[{"field": field, "reason": reason}]
-    )
 
 
 @router.get(
@@ -55,9 +49,9 @@ async def anomalies_by_day(
     store: StoreDep, settings: SettingsDep, caller: OrgCaller, days: PeriodQuery, by: str | None = None
 ) -> dict[str, Any]:
     if by is not None and by not in DIMENSIONS:
-        raise _invalid("by", f"{by!r} is not a dimension; choose from {list(DIMENSIONS)}")
+        raise invalid("by", f"{by!r} is not a dimension; choose from {list(DIMENSIONS)}")
     if (days.end - days.start).days > 92:
-        raise _invalid("end", "judge at most 92 days at once")
+        raise invalid("end", "judge at most 92 days at once")
     tz, currency = settings.timezone, settings.currency
     found = await run_in_threadpool(
         lambda: period_anomalies(store, days.start, days.end, by=by, tz=tz, currency=currency)
@@ -85,9 +79,9 @@ async def allocation_report(
     format: str = Query("csv"),
 ) -> Response:
     if basis not in _BILLED:
-        raise _invalid("basis", f"must be actual or amortized, got {basis!r}")
+        raise invalid("basis", f"must be actual or amortized, got {basis!r}")
     if format not in ("csv", "focus"):
-        raise _invalid("format", f"must be csv or focus, got {format!r}")
+        raise invalid("format", f"must be csv or focus, got {format!r}")
     dims = tuple(dict.fromkeys(d.strip() for d in by.split(",") if d.strip())) if by else None
     chosen = Basis(basis)
 

@@ -36,29 +36,19 @@ def _where(filters: list[str]) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _range(period: str | None) -> tuple[dt.datetime, dt.datetime]:
+def _context(period: str | None) -> tuple[dt.datetime, dt.datetime, Any, Any]:
+    """The period's range, the store and the ``optimize:`` settings, from one read of the configuration."""
     from aifinops.cli.discover import last_month
     from aifinops.config import load_settings
     from aifinops.queries.periods import period_range
-
-    rng = period_range(period or last_month(dt.datetime.now(dt.UTC)), load_settings().timezone)
-    return rng.start, rng.end
-
-
-def _settings() -> Any:
-    from aifinops.config import load_settings
     from aifinops.queries.recommendations import optimize_settings
-
-    return optimize_settings(load_settings().optimize)
-
-
-def _store() -> Any:
-    from aifinops.config import load_settings
     from aifinops.store import Store
 
-    store = Store.from_settings(load_settings())
+    settings = load_settings()
+    rng = period_range(period or last_month(dt.datetime.now(dt.UTC)), settings.timezone)
+    store = Store.from_settings(settings)
     store.check_schema()
-    return store
+    return rng.start, rng.end, store, optimize_settings(settings.optimize)
 
 
 def _check_format(fmt: str) -> None:
@@ -71,7 +61,10 @@ def recommendations_table(doc: dict[str, Any], top: int | None = None, *, eviden
     from aifinops.queries.recommendations_render import COLUMNS, recommendation_rows
 
     shown = len(COLUMNS) if evidence else len(COLUMNS) - 1
-    table = Table(title="Recommendations, in the levers' order (estimated basis)")
+    table = Table(
+        title="Recommendations, in the levers' order (estimated; actual and amortized fully loaded where "
+        "the period is allocated)"
+    )
     for col in COLUMNS[:shown]:
         table.add_column(col, justify="right" if "/ month" in col or col == "#" else "left")
     for row in recommendation_rows(doc, top):
@@ -93,10 +86,10 @@ def recommend(
     from aifinops.queries.recommendations_render import recommendations_markdown
 
     _check_format(fmt)
-    start, end = _range(period)
+    start, end, store, settings = _context(period)
     with console.status(f"looking for waste in {start:%Y-%m-%d}..{end:%Y-%m-%d}"):
         doc = recommendations_document(
-            _store(), start=start, end=end, where=_where(where or []), settings=_settings()
+            store, start=start, end=end, where=_where(where or []), settings=settings
         )
     if fmt == "table" and output is None:
         Console(width=160).print(recommendations_table(doc))
@@ -146,11 +139,15 @@ def whatif(
     _check_format(fmt)
     if (scenario is None) == (top is None):
         raise ValidationError("give either --scenario or --top", field="scenario")
-    start, end = _range(period)
-    store, filters = _store(), _where(where or [])
-    doc = recommendations_document(store, start=start, end=end, where=filters) if top is not None else None
+    start, end, store, settings = _context(period)
+    filters = _where(where or [])
+    doc = (
+        recommendations_document(store, start=start, end=end, where=filters, settings=settings)
+        if top is not None
+        else None
+    )
     result = whatif_document(
-        store, start=start, end=end, scenario=_scenario(scenario, top, doc), where=filters
+        store, start=start, end=end, scenario=_scenario(scenario, top, doc), where=filters, settings=settings
     )
     if fmt == "json":
         typer.echo(json.dumps(result, indent=2, ensure_ascii=False))

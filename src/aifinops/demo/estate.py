@@ -14,6 +14,7 @@ from types import MappingProxyType
 from aifinops.demo.simulation import RESOURCE_GROUP, SUBSCRIPTION, USE_CASES, aoai_account
 from aifinops.demo.simulation import arm_id as _arm
 from aifinops.domain import InventoryResource
+from aifinops.sources.resource_graph import DEPLOYMENT_TYPE
 
 __all__ = [
     "APPS",
@@ -52,6 +53,7 @@ class DemoResource:
     kind: str | None = None
     sku: str | None = None
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    sku_capacity: int | None = None  # a provisioned deployment's units
 
     @property
     def name(self) -> str:
@@ -95,13 +97,31 @@ def _hosting(app: str) -> dict[str, DemoResource]:
     }
 
 
+def _ptu_deployment(account: DemoResource) -> DemoResource:
+    """The provisioned deployment in its account, its SKU capacity the units deployed (as Resource Graph
+    reports ``sku.capacity``): the units ``aifinops estimate-provisioned`` takes when configuration names
+    none. Deployments are not billed themselves: their account is."""
+    return DemoResource(
+        f"{account.resource_id}/deployments/{PTU_DEPLOYMENT}",
+        DEPLOYMENT_TYPE,
+        account.location,
+        account.service_name,
+        account.meter_category,
+        sku="GlobalProvisionedManaged",
+        sku_capacity=PTU_UNITS,
+        tags=account.tags,
+    )
+
+
 def estate() -> dict[str, DemoResource]:
-    """Every resource of the demo, keyed by role: ``aoai:<region>``, ``ptu``, ``search``, ``logs``,
-    ``app:<app>``, ``apim:<app>``, ``storage:docs`` and ``storage:legacy`` (the one without owner tags)."""
+    """Every resource of the demo, keyed by role: ``aoai:<region>``, ``ptu``, ``ptu:deployment``, ``search``,
+    ``logs``, ``app:<app>``, ``apim:<app>``, ``storage:docs`` and ``storage:legacy`` (the one without owner
+    tags)."""
     regions = sorted({uc.region for uc in USE_CASES if not uc.deployment_type.is_provisioned})
     ptu_region = next(uc.region for uc in USE_CASES if uc.deployment == PTU_DEPLOYMENT)
     out = {f"aoai:{r}": _aoai(r, False) for r in regions}
     out["ptu"] = _aoai(ptu_region, True)
+    out["ptu:deployment"] = _ptu_deployment(out["ptu"])
     out["search"] = DemoResource(
         _arm("Microsoft.Search/searchServices", "srch-genai-prod"),
         "microsoft.search/searchservices",
@@ -156,6 +176,7 @@ def inventory(resources: Mapping[str, DemoResource]) -> list[InventoryResource]:
             location=r.location,
             kind=r.kind,
             sku=r.sku,
+            sku_capacity=r.sku_capacity,
             tags=r.tags,
         )
         for r in resources.values()

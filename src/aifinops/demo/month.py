@@ -21,7 +21,7 @@ from aifinops.errors import ValidationError
 from aifinops.jobs.ingest import Ingestor
 from aifinops.jobs.snapshots import save_period_snapshot
 from aifinops.queries.kpis import read_day_kpis
-from aifinops.queries.recommendations import recommendations_document, whatif_document
+from aifinops.queries.recommendations import optimize_settings, recommendations_document, whatif_document
 from aifinops.sources.price_file import load_snapshot
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEMO_WASTE",
     "DemoMonth",
+    "demo_optimize_settings",
     "demo_recommendations",
     "load_demo_month",
     "reset_sqlite",
@@ -101,14 +102,20 @@ def load_demo_month(
     return n_events, n_tasks
 
 
+def demo_optimize_settings(store: Store, *, year: int, month: int) -> OptimizeSettings:
+    """The levers' settings of the demo month: the PTU's throughput is the demo's (sized to its small volume,
+    as its allocation is), not the sizing table's."""
+    per_hour = ptu_capacity(daily_usage(store, *month_days(year, month)))
+    return OptimizeSettings(ptu_throughput={PTU_DEPLOYMENT: max(1, per_hour // 60)})
+
+
 def demo_recommendations(store: Store, *, year: int, month: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The month's recommendations and the what-if of applying the first three; the PTU's throughput is the
-    demo's (sized to its small volume, as its allocation is), not the sizing table's."""
+    """The month's recommendations and the what-if of applying the first three, with
+    :func:`demo_optimize_settings`."""
     first, following = month_days(year, month)
     start = dt.datetime(first.year, first.month, 1, tzinfo=dt.UTC)
     end = dt.datetime(following.year, following.month, 1, tzinfo=dt.UTC)
-    per_hour = ptu_capacity(daily_usage(store, first, following))
-    settings = OptimizeSettings(ptu_throughput={PTU_DEPLOYMENT: max(1, per_hour // 60)})
+    settings = demo_optimize_settings(store, year=year, month=month)
     doc = recommendations_document(store, start=start, end=end, settings=settings)
     top3 = [r["scenario"][0] for r in doc["recommendations"][:3]]
     return doc, whatif_document(store, start=start, end=end, scenario=top3, settings=settings)
@@ -133,7 +140,12 @@ def run_demo_month(
     finance = run_demo_finance(store, settings, year=year, month=month, seed=seed, progress=progress)
     period = f"{year:04d}-{month:02d}"
     save_period_snapshot(
-        store, period, timezone=settings.timezone, trigger="demo", now=dt.datetime.now(dt.UTC)
+        store,
+        period,
+        timezone=settings.timezone,
+        trigger="demo",
+        now=dt.datetime.now(dt.UTC),
+        optimize=optimize_settings(settings.optimize),
     )
     first, following = month_days(year, month)
     report = read_day_kpis(store, first, following, by=("use_case",), bases=(Basis.ESTIMATED,))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from aifinops.demo.retrievals import FALLBACK_TOKENS, falls_back, returned_tokens
 from aifinops.domain import DeploymentType, EventKind, EventStatus, Outcome, TaskOutcome, UsageEvent
 
 __all__ = [
@@ -78,6 +79,8 @@ class Waste:
     interactive: bool = False  # a batch use case runs on the interactive (global standard) deployment
     overpowered: float = 0.0  # this share of its tasks runs on gpt-4o (gpt-4o-glbl) instead of its own model
     clean: bool = True  # elsewhere: no loops, and prompts cached as well as they can be
+    retrieval: float = 0.0  # a task's retriever returns ``excess_retrieval`` more tokens each time; it fails
+    excess_retrieval: int = 30_000
     telemetry: int = 0  # KB of verbose traces (prompts and answers logged) per model call, on top of the
     # spans' own (see demo.simulated_telemetry)
 
@@ -267,6 +270,10 @@ class _TaskBuilder:
             self.deployment, self.model, self.model_version = "gpt-4o-glbl", "gpt-4o", "2024-11-20"
         if self.waste is not None and self.waste.interactive and uc.deployment_type is _B:
             self.deployment, self.deployment_type = uc.deployment.replace("-batch", "-glbl"), _G
+        share = self.waste.retrieval if self.waste is not None and uc.retrieval else 0.0  # over-retrieving
+        self.over_retrieval = self.waste.excess_retrieval if share and rng.random() < share else 0  # type: ignore[union-attr]
+        if not (self.over_retrieval or self.clean) and falls_back(uc.name, task_id):
+            self.over_retrieval = FALLBACK_TOKENS
         if self.waste is not None and self.waste.prefix:
             self.cached_share = 0.0
         elif self.waste is None and self.clean:
@@ -344,6 +351,9 @@ class _TaskBuilder:
             "request_hash": _request_hash(self.task_id, step),
             "finish_reason": "stop",
         }
+        if self.over_retrieval:  # the passages the retriever returned too many are in the prompt
+            call["input_tokens"] += self.over_retrieval
+            call["attributes"] = {"waste_retrieval": str(self.over_retrieval)}
         if self.waste is not None:
             attempt = self._wasted(step, attempt, call)
         self.add(step, attempt, EventKind.CHAT, **call)
@@ -389,6 +399,7 @@ class _TaskBuilder:
                 latency_ms=self.rng.randrange(30, 150),
             )
         if self.uc.retrieval:
+            over = str(self.over_retrieval)
             self.add(
                 step,
                 1,
@@ -396,6 +407,8 @@ class _TaskBuilder:
                 tool_name="ai-search",
                 requests=1,
                 latency_ms=self.rng.randrange(40, 300),
+                retrieved_tokens=returned_tokens(self.uc.name, self.task_id, step) + self.over_retrieval,
+                attributes={"waste_retrieval": over} if self.over_retrieval else {},
             )
 
 
@@ -440,6 +453,8 @@ def _build_task(
     else:
         outcome = rng.choices((Outcome.FAILED, Outcome.ABANDONED, Outcome.ESCALATED), weights=(4, 4, 2))[0]
     minutes_saved = rng.randint(3, 15) if outcome is Outcome.SUCCEEDED else None
+    if b.over_retrieval:  # a prompt drowned in passages fails (decided after the draws: the stream stays)
+        outcome, minutes_saved = Outcome.FAILED, None
     return SimulatedTask(
         tuple(b.events),
         TaskOutcome(

@@ -18,7 +18,9 @@ __all__ = [
     "DEFAULT_ALIASES",
     "DEFAULT_CONTEXT_THRESHOLDS",
     "DEFAULT_LONG_CONTEXT_TOKENS",
+    "PUBLISHER_ROOTS",
     "PricingRules",
+    "sold_by",
 ]
 
 #: Client model names (lower-case) → meter family, for names that differ from the family they are billed as.
@@ -52,6 +54,40 @@ DEFAULT_LONG_CONTEXT_TOKENS = 272_000
 DEFAULT_CONTEXT_THRESHOLDS: Mapping[str, int] = MappingProxyType(
     {"gpt-5.4": 272_000, "gpt-5.5": 272_000, "gpt-5.6": 272_000}
 )
+
+#: The first word of the meter families of each publisher Azure sells under a product of its own (Azure
+#: Fireworks Models: ``fw-glm-5``, ``fw-deepseek-v3.2``; Azure Mistral Models: ``codestral``...). The meter
+#: parser names families with them, and a publisher's provisioned unit (``ptu_hour:<publisher>``) prices the
+#: models whose family starts with one of them.
+PUBLISHER_ROOTS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "deepseek": frozenset({"deepseek"}),
+        "grok": frozenset({"grok"}),
+        "kimi": frozenset({"kimi"}),
+        "llama": frozenset({"llama"}),
+        "mistral": frozenset({"mistral", "ministral", "codestral", "magistral", "devstral"}),
+        "phi": frozenset({"phi"}),
+        "cohere": frozenset({"cohere"}),
+        "mai": frozenset({"mai"}),
+        "qwen": frozenset({"qwen"}),
+        "flux": frozenset({"flux"}),
+        "baseten": frozenset({"baseten"}),
+        "voice-live": frozenset({"voice"}),
+        "fireworks": frozenset({"fw"}),
+    }
+)
+
+
+def sold_by(publisher: str, family: str) -> bool:
+    """Whether the meter family ``family`` is one of ``publisher``'s (by :data:`PUBLISHER_ROOTS`; a
+    publisher not listed by its own name).
+
+    >>> sold_by("fireworks", "fw-deepseek-v3.2"), sold_by("deepseek", "fw-deepseek-v3.2")
+    (True, False)
+    """
+    roots = PUBLISHER_ROOTS.get(publisher, frozenset({publisher}))
+    return re.split(r"[-_ ]", family.lower(), maxsplit=1)[0] in roots
+
 
 _DATED = re.compile(r"^(.+)-(\d{4}-\d{2}-\d{2})$")
 

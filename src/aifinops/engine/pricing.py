@@ -29,9 +29,9 @@ __all__ = [
     "PriceBook",
     "PricingRules",
     "apply_discounts",
+    "call_tiers",
     "price_event",
     "price_events",
-    "processing_tier",
 ]
 
 #: Prices from contract terms carry this source and win over list prices for the same key.
@@ -195,12 +195,18 @@ def _describe(event: UsageEvent) -> str:
     return f"{model}/{deployment}/{event.region or 'any-region'} at {event.ts.isoformat()}"
 
 
-def processing_tier(event: UsageEvent) -> ProcessingTier:
-    """The tier an event was processed in: its ``service_tier``, else priority when the older ``priority``
-    flag says so, else standard."""
-    if event.service_tier is not None:
-        return event.service_tier
-    return ProcessingTier.PRIORITY if event.priority else ProcessingTier.STANDARD
+def call_tiers(
+    service_tier: ProcessingTier | None, *, input_tokens: int, long_context_from: int, priority: bool = False
+) -> tuple[ProcessingTier, ContextTier]:
+    """The processing and context tier a call is priced at, by the one rule that prices recorded events and
+    reserves gateway calls: the ``service_tier`` (else priority when the older flag says so, else standard),
+    and long context when its input tokens pass the model's threshold.
+
+    >>> call_tiers(None, input_tokens=300_000, long_context_from=272_000)
+    (<ProcessingTier.STANDARD: 'standard'>, <ContextTier.LONG: 'long'>)
+    """
+    tier = service_tier or (ProcessingTier.PRIORITY if priority else ProcessingTier.STANDARD)
+    return tier, ContextTier.LONG if input_tokens > long_context_from else ContextTier.SHORT
 
 
 def _token_needs(event: UsageEvent) -> list[tuple[MeterKind, int | Decimal, str]] | str:
@@ -327,11 +333,17 @@ def price_event(event: UsageEvent, book: PriceBook) -> PricedUsage:
         return PricedUsage(None, None, {}, unpriced_reason=f"event {event.event_id} has tokens but no model")
     model = event.model or ""
     family, named_version, threshold = book.model_of(model)
+    tier, context = call_tiers(
+        event.service_tier,
+        input_tokens=event.input_tokens,
+        long_context_from=threshold,
+        priority=event.priority,
+    )
     query = _Query(
         family,
         event.model_version or named_version,
-        processing_tier(event),
-        ContextTier.LONG if event.input_tokens > threshold else ContextTier.SHORT,
+        tier,
+        context,
         (family,) if model == family or not model else (family, model),
     )
     priced = _priced(event, book, query, needs)

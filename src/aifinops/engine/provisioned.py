@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from aifinops.domain import DeploymentType, MeterKind, Price
 from aifinops.engine.allocation import split_largest_remainder
+from aifinops.engine.model_aliases import sold_by
 
 __all__ = ["HourSplit", "ProvisionedRate", "hour_cost_nanos", "split_hour", "unit_hour_price"]
 
@@ -101,9 +102,10 @@ _PUBLISHER_UNIT = "ptu_hour:"
 
 
 def _publishes(unit_model: str, model: str | None) -> bool:
-    """Whether ``model`` is one of the publisher's whose provisioned unit ``unit_model`` prices."""
+    """Whether ``model`` is one of the publisher's whose provisioned unit ``unit_model`` prices (by the
+    roots of the publisher's meter families: Fireworks' are ``fw-…``, Mistral's ``codestral`` too)."""
     publisher = unit_model.removeprefix(_PUBLISHER_UNIT)
-    return model is not None and (model == unit_model or model.lower().startswith(publisher))
+    return model is not None and (model == unit_model or sold_by(publisher, model))
 
 
 def _is_unit_hour(price: Price) -> bool:
@@ -124,18 +126,20 @@ def unit_hour_price(
     PTU meters (``Provisioned Managed {Global|Data Zone|Regional} Unit``) are one per deployment type and
     region for every model; a price of the deployment's own model wins over a model-agnostic one, a price of
     its region over one for any region, then the latest start. Another publisher's provisioned unit of the
-    same name (``ptu_hour:<publisher>``, e.g. Azure Baseten Models') prices only that publisher's models.
+    same name (``ptu_hour:<publisher>``, e.g. Azure Fireworks Models') prices only that publisher's models,
+    and prices them before Azure OpenAI's unit.
     """
     wanted_region = (region or "").lower()
-    found: list[tuple[int, int, dt.datetime, Price]] = []
+    found: list[tuple[int, int, int, dt.datetime, Price]] = []
     for p in prices:
         if p.deployment_type is not deployment_type or not _is_unit_hour(p) or not p.covers(at):
             continue
         if p.region is not None and p.region.lower() != wanted_region:
             continue
-        if p.model.startswith(_PUBLISHER_UNIT) and not _publishes(p.model, model):
+        publisher = p.model.startswith(_PUBLISHER_UNIT)
+        if publisher and not _publishes(p.model, model):
             continue
-        found.append((int(p.model == model), int(p.region is not None), p.effective_start, p))
+        found.append((int(p.model == model), int(publisher), int(p.region is not None), p.effective_start, p))
     if not found:
         return None
-    return max(found, key=lambda f: f[:3])[3]
+    return max(found, key=lambda f: f[:4])[4]

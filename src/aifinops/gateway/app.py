@@ -27,7 +27,12 @@ from aifinops.gateway.recorder import Recorder
 from aifinops.gateway.routing import GatewayConfig, TokenProvider
 from aifinops.gateway.upstream import UpstreamClient
 from aifinops.jobs.price_cache import PriceCache
-from aifinops.sources.openai_wire import error_body, estimate_input_tokens, request_max_tokens
+from aifinops.sources.openai_wire import (
+    error_body,
+    estimate_input_tokens,
+    request_max_tokens,
+    service_tier_of,
+)
 
 __all__ = ["GatewayApp", "create_gateway"]
 
@@ -165,6 +170,7 @@ class GatewayApp:
             requested_max_tokens=request_max_tokens(body),
             estimated_input_tokens=estimate_input_tokens(body),
             stream=stream,
+            service_tier=service_tier_of(body),
         )
         downgraded_from = None
         if self._budgets is not None:

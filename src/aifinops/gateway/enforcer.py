@@ -19,11 +19,11 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from aifinops.domain import DeploymentType, MeterKind, to_nanos
+from aifinops.domain import ContextTier, DeploymentType, MeterKind, ProcessingTier, to_nanos
 from aifinops.engine.limit_kinds import KINDS
 from aifinops.engine.limit_policies import KEY_ID, CallFacts, FailMode, Policy, Refusal, TokenPrices
 from aifinops.engine.limits import Decision, decide
-from aifinops.engine.pricing import PriceBook
+from aifinops.engine.pricing import PriceBook, PricingRules, call_tiers
 from aifinops.errors import StoreError
 from aifinops.gateway.counters import Counters, InProcessCounters, Reservation, Settlement
 from aifinops.gateway.policies import PolicyBook
@@ -40,7 +40,21 @@ __all__ = [
     "error_body",
 ]
 
-PriceLookup = Callable[[str], TokenPrices | None]
+
+class PriceLookup(Protocol):
+    """A deployment's input and output token prices for a call of ``service_tier`` reading ``input_tokens``
+    (the tiers as ``engine.pricing.call_tiers`` decides them), or None when unpriced."""
+
+    def __call__(
+        self, deployment: str, *, service_tier: ProcessingTier | None, input_tokens: int
+    ) -> TokenPrices | None: ...
+
+
+def _unpriced(deployment: str, *, service_tier: ProcessingTier | None, input_tokens: int) -> None:
+    """No price book: a money limit finds every deployment unpriced."""
+    return None
+
+
 _log = logging.getLogger(__name__)
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 _ATTEMPTS = 4
@@ -71,6 +85,7 @@ class CallContext:
     requested_max_tokens: int | None
     estimated_input_tokens: int
     stream: bool
+    service_tier: ProcessingTier | None = None  # as the request asks it (None: the deployment's default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +131,7 @@ class Enforcer:
     ) -> None:
         self._book = policies or PolicyBook()
         self._counters: Counters = counters or InProcessCounters()
-        self._prices = prices or (lambda _deployment: None)
+        self._prices: PriceLookup = prices or _unpriced
         self._clock = clock
         self._lease = lease_seconds
         self._pending: OrderedDict[str, str | None] = OrderedDict()  # reservation id → its money currency
@@ -143,7 +158,7 @@ class Enforcer:
             if not decision.allowed or not decision.charges:
                 return self._admission(decision, ctx, None)
             reservation = Reservation(
-                uuid.uuid4().hex, decision.charges, self._lease, self._payload(decision)
+                uuid.uuid4().hex, decision.charges, self._lease, self._payload(decision, facts)
             )
             try:
                 result = await self._counters.acquire(reservation, now=as_of.timestamp())
@@ -243,7 +258,9 @@ class Enforcer:
         prices: dict[str, TokenPrices] = {}
         if any(KINDS[p.kind].money for p in policies):
             for deployment in {ctx.deployment, *(p.downgrade_to for p in policies if p.downgrade_to)}:
-                found = self._prices(deployment)
+                found = self._prices(
+                    deployment, service_tier=ctx.service_tier, input_tokens=ctx.estimated_input_tokens
+                )
                 if found is not None:
                     prices[deployment] = found
         return CallFacts(
@@ -257,9 +274,10 @@ class Enforcer:
             prices=prices,
         )
 
-    def _payload(self, decision: Decision) -> dict[str, str]:
-        # Kept with the reservation so that a settle by tokens alone (the guard API) can be priced anywhere.
-        prices = self._prices(decision.deployment) if decision.currency else None
+    def _payload(self, decision: Decision, facts: CallFacts) -> dict[str, str]:
+        # Kept with the reservation so that a settle by tokens alone (the guard API) can be priced anywhere,
+        # at the prices of the call's tier that the decision reserved at.
+        prices = facts.prices.get(decision.deployment) if decision.currency else None
         if prices is None:
             return {"deployment": decision.deployment}
         return {
@@ -344,7 +362,8 @@ class DeploymentModel:
 
 
 class BookPrices:
-    """A :data:`PriceLookup` over a price book: deployment → its input and output token prices in effect now.
+    """A :class:`PriceLookup` over a price book: deployment and call tiers → the input and output token prices
+    in effect now.
 
     ``book`` returns the current price book (anything with ``engine.pricing.PriceBook.find``'s keyword
     signature) or None; it must be cheap, e.g. ``jobs.price_cache.PriceCache.current``. Answers are cached
@@ -362,20 +381,31 @@ class BookPrices:
     ) -> None:
         self._book, self._deployments, self._currency = book, deployments, currency
         self._clock, self._ttl = clock, ttl
-        self._cache: dict[str, tuple[float, TokenPrices | None]] = {}
+        self._cache: dict[tuple[str, ProcessingTier, ContextTier], tuple[float, TokenPrices | None]] = {}
 
-    def __call__(self, deployment: str) -> TokenPrices | None:
-        hit = self._cache.get(deployment)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        found = self._find(deployment)
-        self._cache[deployment] = (time.monotonic() + self._ttl, found)
-        return found
-
-    def _find(self, deployment: str) -> TokenPrices | None:
+    def __call__(
+        self, deployment: str, *, service_tier: ProcessingTier | None = None, input_tokens: int = 0
+    ) -> TokenPrices | None:
         known, book = self._deployments.get(deployment), self._book()
         if known is None or book is None:
             return None
+        # The tiers by the rule that prices the recorded call: what is reserved is what will be charged.
+        if isinstance(book, PriceBook):
+            threshold = book.model_of(known.model)[2]
+        else:
+            threshold = PricingRules().long_context_from(known.model.lower())
+        tiers = call_tiers(service_tier, input_tokens=input_tokens, long_context_from=threshold)
+        key = (deployment, *tiers)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        found = self._find(book, known, *tiers)
+        self._cache[key] = (time.monotonic() + self._ttl, found)
+        return found
+
+    def _find(
+        self, book: Any, known: DeploymentModel, tier: ProcessingTier, context: ContextTier
+    ) -> TokenPrices | None:
         now, model = self._clock(), known.model
         candidates: list[str | None] = [known.model_version]
         if isinstance(book, PriceBook):  # the model as the meters name it, at the version in effect
@@ -391,6 +421,8 @@ class BookPrices:
             "deployment_type": known.deployment_type,
             "region": known.region,
             "currency": self._currency,
+            "processing_tier": tier,
+            "context_tier": context,
         }
         for version in candidates:
             query["model_version"] = version

@@ -15,8 +15,8 @@ from aifinops.engine.allocation import AllocationResult, AllocationRule, allocat
 from aifinops.errors import ValidationError
 from aifinops.queries.gc_pause import gc_paused_for_bulk_objects
 from aifinops.store.allocation_queries import read_rules
-from aifinops.store.cost_queries import read_cost_records
 from aifinops.store.allocations import AllocationStore
+from aifinops.store.cost_queries import read_cost_records
 from aifinops.store.driver_queries import BACKGROUND_ROWS, start_driver_read
 from aifinops.store.store import Store
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 from aifinops.config import ProvisionedDeployment
 from aifinops.domain import InventoryResource
+from aifinops.sources.resource_graph import DEPLOYMENT_TYPE
 from aifinops.store.inventory_queries import read_inventory
 from aifinops.store.store import Store
 
 __all__ = ["DEPLOYMENT_TYPE", "InventoryUnits", "inventory_units", "with_inventory"]
 
-DEPLOYMENT_TYPE = "microsoft.cognitiveservices/accounts/deployments"
 #: Provisioned SKU names of Azure OpenAI / Foundry deployments → deployment type.
 _PROVISIONED_SKUS = {
     "globalprovisionedmanaged": "global_provisioned",

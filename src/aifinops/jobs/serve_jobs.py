@@ -4,7 +4,8 @@ Budgets are evaluated (and their alerts raised) every ``budget_check_seconds``; 
 re-read when the price book is ``azure.retail_prices_sync_seconds`` old (looked at hourly at most); each
 configured Azure source is collected on its own interval, and the period snapshots are kept after each
 collection; the previous and the running month are allocated again every ``allocation.every_seconds``
-(the bill and the usage drivers move during the month); raw events past ``retention_keep_months`` are dropped every ``retention_check_seconds`` when set.
+(the bill and the usage drivers move during the month); raw events past ``retention_keep_months`` are
+dropped every ``retention_check_seconds`` when set.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aifinops.jobs.provisioned_watch import ProvisionedRounds
 from aifinops.jobs.retention import retain
 from aifinops.jobs.schedule import Schedule
 from aifinops.jobs.snapshots import keep_snapshots
+from aifinops.queries.recommendations import optimize_settings
 from aifinops.store import Store
 
 __all__ = ["allocate_month", "build_schedule", "check_budgets", "collect_source"]
@@ -42,7 +44,9 @@ def build_schedule(settings: Settings, store: Store, *, collector: Collector | N
         keep = settings.retention_keep_months
         schedule.every("retention", settings.retention_check_seconds, partial(retain, store, keep))
     if settings.allocation.every_seconds:  # 0: off
-        schedule.every("allocate", settings.allocation.every_seconds, partial(allocate_month, settings, store))
+        schedule.every(
+            "allocate", settings.allocation.every_seconds, partial(allocate_month, settings, store)
+        )
     sync_every = settings.azure.retail_prices_sync_seconds
     if sync_every:  # 0: off
         sync = partial(sync_if_due, settings, store, float(sync_every))
@@ -85,4 +89,9 @@ def collect_source(collector: Collector, source: str, *, settings: Settings, sto
     summary = collector.collect(*collection_window(collector.clock().date()), sources=[source])
     for error in summary.errors:
         log.warning("collection of %s: %s", source, error)
-    keep_snapshots(store, timezone=settings.timezone, now=collector.clock())
+    keep_snapshots(
+        store,
+        timezone=settings.timezone,
+        now=collector.clock(),
+        optimize=optimize_settings(settings.optimize),
+    )

@@ -10,11 +10,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from aifinops.domain import Basis, from_nanos, plain
+from aifinops.domain import Basis, DeploymentType, InventoryResource, from_nanos, plain
 from aifinops.engine.allocation import AllocationResult, Bucket
 from aifinops.engine.cost_drivers import service_category
 from aifinops.queries.cost_drivers import NO_USE_CASE
-from aifinops.sources.resource_graph import OwnershipRow, ownership_matrix
+from aifinops.sources.resource_graph import DEPLOYMENT_TYPE, OwnershipRow, ownership_matrix
 from aifinops.store import Store
 from aifinops.store.allocation_queries import read_allocation
 from aifinops.store.estate_queries import usage_paths
@@ -133,6 +133,28 @@ def _shared(
     return sorted(items, key=lambda i: (i["kind"], i["name"]))
 
 
+def _deployment_units(resources: Iterable[InventoryResource]) -> dict[tuple[str, str], int]:
+    """The SKU capacity of each deployment of the inventory by (account id, deployment name)."""
+    return {
+        (r.resource_id.lower().rsplit("/deployments/", 1)[0], r.name): r.sku_capacity
+        for r in resources
+        if r.type.lower() == DEPLOYMENT_TYPE and r.sku_capacity is not None
+    }
+
+
+_PROVISIONED = frozenset(t.value for t in DeploymentType if t.is_provisioned)
+
+
+def _provisioned_units(
+    name: str, accounts: Iterable[str], models: set[tuple[str, str]], units: dict[tuple[str, str], int]
+) -> int | None:
+    """The units of a provisioned deployment as its account's inventory says; None for pay-as-you-go ones
+    (their SKU capacity is a rate limit, not units) or where the inventory does not hold it."""
+    if not any(t in _PROVISIONED for _, t in models):
+        return None
+    return next((units[(a, name)] for a in sorted(accounts) if (a, name) in units), None)
+
+
 def estate_document(
     store: Store, *, start: dt.date, end: dt.date, allocation: AllocationResult | None = None
 ) -> dict[str, Any]:
@@ -141,7 +163,9 @@ def estate_document(
     owner and cost center of each resource (from its tags) and of each app (from its usage).
     ``allocation``: the stored actual allocation of those days, when the caller has read it already."""
     paths = usage_paths(store, start, end)
-    inventory = {r.resource_id.lower(): r for r in ownership_matrix(read_inventory(store))}
+    resources = read_inventory(store)
+    inventory = {r.resource_id.lower(): r for r in ownership_matrix(resources)}
+    units = _deployment_units(resources)
     apps: dict[str, _Node] = defaultdict(_Node)
     use_cases: dict[str, _Node] = defaultdict(_Node)
     deployments: dict[str, _Node] = defaultdict(_Node)
@@ -174,6 +198,7 @@ def estate_document(
             {
                 **deployments[d].json("deployment", d, "accounts"),
                 "models": [{"model": m, "deployment_type": t} for m, t in sorted(models[d])],
+                "provisioned_units": _provisioned_units(d, deployments[d].links, models[d], units),
             }
             for d in sorted(deployments)
         ],

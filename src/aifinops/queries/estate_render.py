@@ -85,11 +85,12 @@ def estate_markdown(estate: dict[str, Any]) -> str:
     )
     out += _section(
         "Deployments",
-        ("deployment", "models", "accounts", "estimated"),
+        ("deployment", "models", "PTU units", "accounts", "estimated"),
         (
             (
                 d["deployment"],
                 [f"{m['model']} ({m['deployment_type'] or 'type unknown'})" for m in d["models"]],
+                d.get("provisioned_units"),
                 [_short(a) for a in d["accounts"]],
                 money_text(d["estimated"]),
             )

@@ -16,7 +16,9 @@ def inventory_document(
 ) -> dict[str, Any]:
     """Resources of ``resource_type`` (any when None; only those without owner with ``unowned``) and their
     owner tags. Resources are shared infrastructure: a tenant-bound reader sees none of them."""
-    rows = ownership_matrix(read_inventory(store, resource_type=resource_type))
+    resources = read_inventory(store, resource_type=resource_type)
+    skus = {r.resource_id: (r.sku, r.sku_capacity) for r in resources}
+    rows = ownership_matrix(resources)
     if unowned:
         rows = [r for r in rows if r.owner is None]
     if tenant is not None:
@@ -29,6 +31,8 @@ def inventory_document(
                 "resource_id": r.resource_id,
                 "name": r.name,
                 "type": r.type,
+                "sku": skus[r.resource_id][0],
+                "sku_capacity": skus[r.resource_id][1],  # a provisioned deployment's units
                 "subscription_id": r.subscription_id,
                 "resource_group": r.resource_group,
                 "owner": r.owner,

@@ -100,16 +100,17 @@ RECOMMENDATION_WINDOW = dt.timedelta(days=30)
 
 def recommendation_savings(
     store: Store, *, now: dt.datetime, settings: OptimizeSettings | None = None
-) -> dict[tuple[str, str], Decimal]:
-    """Stacked savings per month by lever and currency of the recommendations over the last 30 days.
+) -> dict[tuple[str, str, str], Decimal]:
+    """Stacked savings per month by lever, currency and basis of the recommendations over the last 30 days
+    (estimated, and actual and amortized where the allocation covers the window).
 
-    Labels stay bounded: one series per lever (eleven at most) and currency, never per scope.
+    Labels stay bounded: one series per lever (eleven at most), currency and basis, never per scope.
     """
     doc = recommendations_document(store, start=now - RECOMMENDATION_WINDOW, end=now, settings=settings)
-    out: dict[tuple[str, str], Decimal] = {}
+    out: dict[tuple[str, str, str], Decimal] = {}
     for rec in doc["recommendations"]:
         for amount in rec["stacked_savings_per_month"]:
-            key = (rec["lever"], amount["currency"])
+            key = (rec["lever"], amount["currency"], amount["basis"])
             out[key] = out.get(key, Decimal(0)) + Decimal(amount["amount"])
     return out
 

@@ -11,28 +11,33 @@ import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from aifinops.config import OptimizeConfig
-from aifinops.domain import Basis, DeploymentType, MeterKind, Price, plain, to_nanos
+from aifinops.domain import DeploymentType, MeterKind, Price, to_nanos
 from aifinops.engine.optimize.finding import OptimizeSettings
 from aifinops.engine.optimize.ptu import Capacity, normalized, spec_for
-from aifinops.engine.optimize.recommend import Recommendation, recommend, stacked_parts
+from aifinops.engine.optimize.recommend import recommend
 from aifinops.engine.optimize.scenario import ScenarioPart, parse_scenario
-from aifinops.engine.optimize.whatif import WhatIf, what_if
+from aifinops.engine.optimize.whatif import what_if
 from aifinops.engine.optimize.workload import (
     NO_STEP,
     CallGroup,
     Cell,
     Meters,
+    RetrievalGroup,
     TaskGroup,
     TelemetryGroup,
     Workload,
     cost_nanos,
 )
 from aifinops.engine.pricing import PriceBook
+from aifinops.engine.provisioned import unit_hour_price
 from aifinops.engine.usage_buckets import EPOCH
+from aifinops.queries.optimize_allocation import read_allocation_shares
+from aifinops.queries.recommendations_json import basis_of, recommendation_json, whatif_json
 from aifinops.queries.telemetry import telemetry_lines
 from aifinops.store import Store
 from aifinops.store.optimize_days import OptimizeDayStore
@@ -41,11 +46,13 @@ from aifinops.store.optimize_queries import (
     daily_calls,
     day_groups,
     hourly_tokens,
+    ptu_costs,
     ptu_hours,
     stale_days,
     task_steps,
 )
 from aifinops.store.price_queries import read_prices, read_prices_by_id
+from aifinops.store.retrieval_queries import retrieval_outcomes
 
 __all__ = [
     "optimize_settings",
@@ -56,7 +63,6 @@ __all__ = [
 ]
 
 _PRICE_IDS = ("input_price_id", "cached_input_price_id", "output_price_id", "unit_price_id")
-_HOURS_PER_MONTH = Decimal(730)
 _BATCH_TWINS = {
     DeploymentType.GLOBAL_STANDARD: DeploymentType.GLOBAL_BATCH,
     DeploymentType.DATA_ZONE_STANDARD: DeploymentType.DATA_ZONE_BATCH,
@@ -82,9 +88,10 @@ class _Prices:
 
     def __init__(self, store: Store, rows: Sequence[Mapping[str, Any]], at: dt.datetime) -> None:
         self.charged = read_prices_by_id(store, {r[c] for r in rows for c in _PRICE_IDS if r[c] is not None})
-        self.book = PriceBook(read_prices(store)) if self.charged else None
+        self.prices = read_prices(store) if self.charged else []
+        self.book = PriceBook(self.prices) if self.charged else None
         self.at = at
-        self._meters: dict[tuple[Any, ...], Meters] = {}
+        self._meters: dict[tuple[Any, ...], Meters | None] = {}
 
     def _like(self, price: Price, kind: MeterKind) -> Price | None:
         assert self.book is not None
@@ -101,43 +108,34 @@ class _Prices:
     def batch_meters(self, row: Mapping[str, Any]) -> Meters | None:
         """The Batch prices of the model a row's calls used, on the batch twin of its deployment type."""
         charged = self.charged.get(row["input_price_id"]) if row["input_price_id"] is not None else None
-        kind = charged.deployment_type if charged is not None else None
-        twin = _BATCH_TWINS.get(kind) if kind is not None else None
-        if charged is None or twin is None:
-            return None
-        key = ("batch", charged.price_id)
-        if key not in self._meters:
-            batch = dataclasses.replace(charged, deployment_type=twin)
-            found = [
-                self._like(batch, kind)
-                for kind in (MeterKind.INPUT, MeterKind.CACHED_INPUT, MeterKind.OUTPUT)
-            ]
-            if found[0] is None or found[2] is None or found[0].deployment_type is not twin:
-                return None
-            self._meters[key] = Meters(*(_nanos_per_unit(p) for p in found))
-        return self._meters[key]
+        batch = _BATCH_TWINS.get(charged.deployment_type) if charged and charged.deployment_type else None
+        return None if charged is None or batch is None else self.twin(charged, batch)
 
     def twin(self, charged: Price, deployment_type: DeploymentType) -> Meters | None:
         """The token prices of ``charged``'s model on another deployment type (None: the book has none)."""
-        other = dataclasses.replace(charged, deployment_type=deployment_type)
-        found = [self._like(other, k) for k in (MeterKind.INPUT, MeterKind.CACHED_INPUT, MeterKind.OUTPUT)]
-        if found[0] is None or found[2] is None or found[0].deployment_type is not deployment_type:
-            return None
-        return Meters(*(_nanos_per_unit(p) for p in found))
+        key = ("twin", charged.price_id, deployment_type)
+        if key not in self._meters:
+            other = dataclasses.replace(charged, deployment_type=deployment_type)
+            found = [
+                self._like(other, k) for k in (MeterKind.INPUT, MeterKind.CACHED_INPUT, MeterKind.OUTPUT)
+            ]
+            usable = (
+                found[0] is not None and found[2] is not None and found[0].deployment_type is deployment_type
+            )
+            self._meters[key] = Meters(*(_nanos_per_unit(p) for p in found)) if usable else None
+        return self._meters[key]
 
     def ptu_hour(self, charged: Price, deployment_type: DeploymentType | None) -> Decimal | None:
-        """Nanos of one PTU for one hour on ``deployment_type`` (the price book's ``ptu_hour`` meter)."""
-        if deployment_type is None or self.book is None:
+        """Nanos of one PTU for one hour on ``deployment_type``: the price book's hourly unit price as the PTU
+        estimate reads it (:func:`aifinops.engine.provisioned.unit_hour_price`), in the calls' currency."""
+        if deployment_type is None:
             return None
-        price = self.book.find(
-            model="ptu_hour",
-            meter_kind=MeterKind.UNIT,
-            ts=self.at,
+        price = unit_hour_price(
+            (p for p in self.prices if p.currency == charged.currency),
             deployment_type=deployment_type,
             region=charged.region,
-            model_version=None,
-            currency=charged.currency,
-            unit="ptu_hour",
+            model=charged.model,
+            at=self.at,
         )
         return _nanos_per_unit(price)
 
@@ -150,7 +148,9 @@ class _Prices:
             if found[0] is not None and found[2] is None:
                 found[2] = self._like(found[0], MeterKind.OUTPUT)
             self._meters[key] = Meters(*(_nanos_per_unit(p) for p in found))
-        return self._meters[key]
+        meters = self._meters[key]
+        assert meters is not None
+        return meters
 
 
 _PAYG_TWINS = {
@@ -173,7 +173,9 @@ def _capacities(
     start, end, where = window
     hours = max(1, int((end - start).total_seconds() // 3600))
     first_row = {r["deployment"]: r for r in rows if r["deployment"] and r["input_price_id"] is not None}
-    billed = ptu_hours(store, start.date(), end.date() + dt.timedelta(days=int(end.time() != dt.time(0))))
+    following = end.date() + dt.timedelta(days=int(end.time() != dt.time(0)))
+    billed = ptu_hours(store, start.date(), following)
+    paid = ptu_costs(store, start.date(), following)
     profile: dict[str, list[dict[str, Any]]] = {}
     for h in hourly_tokens(store, start, end, where=where):
         profile.setdefault(h["deployment"], []).append(h)
@@ -188,7 +190,8 @@ def _capacities(
         hour_price = prices.ptu_hour(
             charged, charged.deployment_type if owned else _PTU_TWINS.get(charged.deployment_type)
         )
-        units = round(billed.get((row["resource_id"] or "").lower(), Decimal(0)) / hours) if owned else 0
+        resource = (row["resource_id"] or "").lower()
+        units = round(billed.get(resource, Decimal(0)) / hours) if owned else 0
         if payg is None or hour_price is None or (owned and not units):
             continue
         hourly = tuple(
@@ -225,8 +228,32 @@ def _capacities(
             owned=owned,
             minimum=spec.minimum,
             increment=spec.increment,
+            **(
+                _reservation(billed.get(resource, Decimal(0)), paid.get(resource), hour_price, hours)
+                if owned
+                else {}
+            ),
         )
     return out
+
+
+def _reservation(
+    unit_hours: Decimal, paid: tuple[Decimal, Decimal] | None, hour_price: Decimal, hours: int
+) -> dict[str, Any]:
+    """The reserved units of a provisioned deployment and their rate, from its bill: unit-hours the actual
+    cost does not charge at the hourly price are reserved, and the amortized cost charges them the rate.
+
+    >>> _reservation(Decimal(150), (Decimal(50 * 10**9), Decimal(86 * 10**9)), Decimal(10**9), 10)
+    {'reserved_units': 10, 'reservation_hour_nanos': Decimal('360000000')}
+    """
+    if paid is None or not hour_price:
+        return {}
+    actual, amortized = paid
+    reserved_hours = unit_hours - actual / hour_price
+    units = round(reserved_hours / hours) if reserved_hours > 0 else 0
+    if units <= 0 or amortized <= actual:
+        return {}
+    return {"reserved_units": units, "reservation_hour_nanos": (amortized - actual) / (units * hours)}
 
 
 def _first_steps(rows: Sequence[Mapping[str, Any]]) -> dict[str | None, int]:
@@ -298,6 +325,7 @@ def read_workload(
             length_stop=bool(r["length_stop"]),
             samples=tuple(dict.fromkeys(t for t in (r["first_task"], r["last_task"]) if t)),
             batch_meters=prices.batch_meters(r),
+            retrieved_tokens=int(r["retrieved_tokens"] or 0),
         )
         for r in rows
     )
@@ -315,7 +343,7 @@ def read_workload(
     for d in daily_calls(store, (start - EPOCH) // _DAY, -(-(end - EPOCH) // _DAY), where=where):
         per_day.setdefault(d["use_case"], {})[int(d["day"])] = int(d["calls"] or 0)
     capacities = _capacities(store, rows, prices, (start, end, where), settings or OptimizeSettings())
-    return Workload(
+    workload = Workload(
         start=start,
         end=end,
         groups=groups,
@@ -323,6 +351,30 @@ def read_workload(
         daily_calls=per_day,
         capacities=capacities,
         telemetry=() if where else _telemetry(store, start, end),
+        retrievals=_retrievals(store, groups, (start, end, where)),
+    )
+    allocation, note = read_allocation_shares(store, workload, where=where)
+    return replace(workload, allocation=allocation, assumptions=(note,) if note else ())
+
+
+def _retrievals(
+    store: Store,
+    groups: Sequence[CallGroup],
+    window: tuple[dt.datetime, dt.datetime, Mapping[str, Sequence[str]] | None],
+) -> tuple[RetrievalGroup, ...]:
+    """What retrievals returned, by the outcome of their task — read only when some reported it."""
+    if not any(g.retrieved_tokens for g in groups):
+        return ()
+    start, end, where = window
+    return tuple(
+        RetrievalGroup(
+            Cell(r["use_case"], agent=r["agent"], kind="retrieval", currency=""),
+            r["outcome"],
+            int(r["calls"]),
+            int(r["retrieved_tokens"]),
+            (r["sample"],) if r["sample"] else (),
+        )
+        for r in retrieval_outcomes(store, start, end, where=where)
     )
 
 
@@ -343,81 +395,6 @@ def _telemetry(store: Store, start: dt.datetime, end: dt.datetime) -> tuple[Tele
     )
 
 
-def _money(nanos: Decimal, currency: str, basis: Basis = Basis.ESTIMATED) -> dict[str, str]:
-    amount = (nanos / 1_000_000_000).quantize(Decimal("0.000001"))
-    return {"amount": plain(amount), "currency": currency, "basis": basis.value}
-
-
-def _amounts(values: Mapping[str, Decimal | None], basis: Basis = Basis.ESTIMATED) -> list[dict[str, str]]:
-    return [_money(v, c, basis) for c, v in sorted(values.items()) if v is not None]
-
-
-def _per_month(workload: Workload, values: Mapping[str, Decimal]) -> dict[str, Decimal]:
-    """Amounts of the window per month: a window of 28 to 31 days is a month; others are scaled to 730 h."""
-    hours = Decimal((workload.end - workload.start).total_seconds()) / 3600
-    if not hours or 28 * 24 <= hours <= 31 * 24:
-        return dict(values)
-    return {c: v * _HOURS_PER_MONTH / hours for c, v in values.items()}
-
-
-def _basis(parts: Sequence[ScenarioPart]) -> Basis:
-    """Actual when every part acts on telemetry, whose cost comes from the bill; estimated otherwise."""
-    return Basis.ACTUAL if parts and all(p.lever == "telemetry" for p in parts) else Basis.ESTIMATED
-
-
-def _whatif_json(result: WhatIf, workload: Workload, basis: Basis = Basis.ESTIMATED) -> dict[str, Any]:
-    return {
-        "before": _amounts(result.before, basis),
-        "after": _amounts(result.after, basis),
-        "savings": _amounts(result.saved(), basis),
-        "savings_per_month": _amounts(_per_month(workload, result.saved()), basis),
-        "succeeded_tasks": {"before": result.succeeded_before, "after": result.succeeded_after},
-        "cost_per_successful_task": {
-            "before": _amounts(result.per_task(after=False)),
-            "after": _amounts(result.per_task(after=True)),
-        },
-        "assumptions": list(result.assumptions),
-    }
-
-
-def recommendation_json(
-    rank: int, rec: Recommendation, recs: Sequence[Recommendation], workload: Workload
-) -> dict[str, Any]:
-    """One recommendation as every reader shows it."""
-    f = rec.finding
-    basis = _basis([f.part])
-    stacked = _amounts(_per_month(workload, rec.stacked_savings), basis)
-    return {
-        "rank": rank,
-        "title": f"{f.lever}: " + (", ".join(f"{k}={v}" for k, v in f.scope.items()) or "everything"),
-        "detail": f.action,
-        "headline": stacked[0] if stacked else None,  # stacked savings per month, first currency
-        "lever": f.lever,
-        "scope": dict(f.scope),
-        "evidence": list(f.evidence),
-        "figures": dict(f.figures),
-        "sample_task_ids": list(f.samples),
-        "action": f.action,
-        "policy": None if f.policy is None else dict(f.policy),
-        "savings": _amounts(rec.savings, basis),
-        "savings_per_month": _amounts(_per_month(workload, rec.savings), basis),
-        "stacked_savings": _amounts(rec.stacked_savings, basis),
-        "stacked_savings_per_month": _amounts(_per_month(workload, rec.stacked_savings), basis),
-        "scope_cost": _amounts(rec.standalone.before, basis),
-        "cost_per_successful_task": {
-            "before": _amounts(rec.standalone.per_task(after=False)),
-            "after": _amounts(rec.standalone.per_task(after=True)),
-        },
-        "confidence": {"level": f.confidence, "assumptions": list(f.assumptions)},
-        "effort": f.effort,
-        "risk": f.risk,
-        "reversible": f.reversible,
-        "window": {"start": workload.start.isoformat(), "end": workload.end.isoformat()},
-        "scenario": [f.part.as_json()],
-        "stacked_scenario": [p.as_json() for p in stacked_parts(recs, rank - 1)],
-    }
-
-
 def recommendations_document(
     store: Store,
     *,
@@ -435,7 +412,7 @@ def recommendations_document(
         "end": end.isoformat(),
         "filters": {k: list(v) for k, v in (where or {}).items()},
         "recommendations": [recommendation_json(i + 1, r, recs, workload) for i, r in enumerate(recs)],
-        "all_applied": _whatif_json(what_if(workload, parts), workload, _basis(parts)),
+        "all_applied": whatif_json(what_if(workload, parts), workload, basis_of(parts)),
     }
 
 
@@ -457,5 +434,5 @@ def whatif_document(
         "end": end.isoformat(),
         "filters": {k: list(v) for k, v in (where or {}).items()},
         "scenario": [p.as_json() for p in parts],
-        **_whatif_json(what_if(workload, parts), workload, _basis(parts)),
+        **whatif_json(what_if(workload, parts), workload, basis_of(parts)),
     }

@@ -12,8 +12,16 @@ COLUMNS = ("#", "lever", "scope", "saves / month", "stacked / month", "action", 
 
 
 def money_text(amounts: Iterable[Mapping[str, str]], places: int = 2) -> str:
-    """``12.34 USD`` (amounts in several currencies joined with commas; ``–`` for none)."""
-    return ", ".join(f"{float(a['amount']):,.{places}f} {a['currency']}" for a in amounts) or "–"
+    """``12.34 USD`` (amounts in several currencies or bases joined with commas, a basis other than
+    estimated named: ``12.34 USD, 12.50 USD actual``; ``–`` for none)."""
+    return (
+        ", ".join(
+            f"{float(a['amount']):,.{places}f} {a['currency']}"
+            + (f" {a['basis']}" if a.get("basis", "estimated") != "estimated" else "")
+            for a in amounts
+        )
+        or "–"
+    )
 
 
 def _scope(scope: Mapping[str, str]) -> str:
@@ -44,7 +52,7 @@ def whatif_markdown(doc: Mapping[str, Any]) -> str:
     lines = [
         "| | before | after |",
         "|---|---:|---:|",
-        f"| estimated cost | {money_text(doc['before'])} | {money_text(doc['after'])} |",
+        f"| cost | {money_text(doc['before'])} | {money_text(doc['after'])} |",
         f"| successful tasks | {doc['succeeded_tasks']['before']} | {doc['succeeded_tasks']['after']} |",
         f"| cost per successful task | {before} | {after} |",
         "",

@@ -6,7 +6,7 @@ changed, the estate and the cost drivers — every part from the read models the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +14,7 @@ from aifinops.config import ReviewSettings
 from aifinops.domain import Basis, from_nanos, plain
 from aifinops.engine.kpis import TaskKpi
 from aifinops.engine.optimize.finding import OptimizeSettings
+from aifinops.errors import PastRetentionError
 from aifinops.queries.anomalies import period_anomalies
 from aifinops.queries.budgets import alerts_document, budget_statuses, budget_statuses_json
 from aifinops.queries.cost_drivers import NO_USE_CASE, cost_drivers_document
@@ -182,6 +183,38 @@ def review_document(
     )
     events = usage_totals(store, group_by=[], start=_midnight(start), end=_midnight(end))
     as_of = min(now, _midnight(end) - dt.timedelta(seconds=1))
+    parts: dict[str, Callable[[], Any]] = {
+        "summary": lambda: _summary(store, start, end, events),
+        "cost_per_successful_task": lambda: kpis,
+        "budgets": lambda: _budgets(store, period=period, as_of=as_of, tz=timezone),
+        # One rule with the dashboard (/api/anomalies/days): each local day of the month, judged at its end.
+        "anomalies": lambda: period_anomalies(
+            store, start, end, by="use_case", tz=timezone, currency=currency
+        ),
+        "recommendations": lambda: _top_recommendations(
+            store, start, end, top=settings.top_recommendations, settings=optimize
+        ),
+        "allocation_quality": lambda: allocation_quality(
+            store, allocation, basis=allocated_on, period=period, max_unallocated_share=max_unallocated_share
+        ),
+        "data_quality": lambda: data_quality(
+            store,
+            start=start,
+            end=end,
+            now=now,
+            stale_hours=settings.stale_usage_hours,
+            events=sum(int(r["events"] or 0) for r in events),
+            unpriced=sum(int(r["unpriced_events"] or 0) for r in events),
+        ),
+        "changes": lambda: changes(store, start=start, end=end, previous=previous),
+        "estate": lambda: estate_document(
+            store, start=start, end=end, allocation=allocation if allocated_on is Basis.ACTUAL else None
+        ),
+        "cost_drivers": lambda: cost_drivers_document(
+            store, start=start, end=end, basis=allocated_on, allocation=allocation
+        ),
+    }
+    sections, unavailable = _read_sections(parts)
     return {
         "period": period,
         "previous_period": f"{previous:%Y-%m}",
@@ -191,31 +224,22 @@ def review_document(
         "basis": shown,
         "currency": currency,
         "sections": list(REVIEW_SECTIONS),
-        "summary": _summary(store, start, end, events),
-        "cost_per_successful_task": kpis,
-        "budgets": _budgets(store, period=period, as_of=as_of, tz=timezone),
-        # One rule with the dashboard (/api/anomalies/days): each local day of the month, judged at its end.
-        "anomalies": period_anomalies(store, start, end, by="use_case", tz=timezone, currency=currency),
-        "recommendations": _top_recommendations(
-            store, start, end, top=settings.top_recommendations, settings=optimize
-        ),
-        "allocation_quality": allocation_quality(
-            store, allocation, basis=allocated_on, period=period, max_unallocated_share=max_unallocated_share
-        ),
-        "data_quality": data_quality(
-            store,
-            start=start,
-            end=end,
-            now=now,
-            stale_hours=settings.stale_usage_hours,
-            events=sum(int(r["events"] or 0) for r in events),
-            unpriced=sum(int(r["unpriced_events"] or 0) for r in events),
-        ),
-        "changes": changes(store, start=start, end=end, previous=previous),
-        "estate": estate_document(
-            store, start=start, end=end, allocation=allocation if allocated_on is Basis.ACTUAL else None
-        ),
-        "cost_drivers": cost_drivers_document(
-            store, start=start, end=end, basis=allocated_on, allocation=allocation
-        ),
+        "unavailable": unavailable,
+        **sections,
     }
+
+
+def _read_sections(parts: Mapping[str, Callable[[], Any]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each section of :data:`REVIEW_SECTIONS` read, and why any that cannot be is unavailable (None).
+
+    A month whose raw usage events retention dropped still has its roll-ups, task figures and allocations:
+    only the sections that need the raw events (the optimizer's call groups) are unavailable.
+    """
+    sections: dict[str, Any] = {}
+    unavailable: dict[str, str] = {}
+    for name in REVIEW_SECTIONS:
+        try:
+            sections[name] = parts[name]()
+        except PastRetentionError as exc:
+            sections[name], unavailable[name] = None, str(exc)
+    return sections, unavailable

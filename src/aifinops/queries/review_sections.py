@@ -182,15 +182,21 @@ def _anomalies(doc: dict[str, Any], s: Section) -> None:
     )
 
 
+def _basis(a: dict[str, str]) -> str:
+    """`` (actual)`` beside an amount of a basis other than estimated (the review's default)."""
+    return f" ({a['basis']})" if a.get("basis", "estimated") != "estimated" else ""
+
+
 def _money(amounts: list[dict[str, str]], places: str = "0.01") -> str:
-    return ", ".join(f"{_num(a['amount'], places)} {a['currency']}" for a in amounts) or "—"
+    return ", ".join(f"{_num(a['amount'], places)} {a['currency']}{_basis(a)}" for a in amounts) or "—"
 
 
 def _per_task_change(per_task: dict[str, list[dict[str, str]]]) -> str:
-    after = {a["currency"]: a["amount"] for a in per_task["after"]}
+    after = {(a["currency"], a.get("basis")): a["amount"] for a in per_task["after"]}
     return (
         ", ".join(
-            f"{_num(b['amount'], '0.0001')} → {_num(after.get(b['currency']), '0.0001')} {b['currency']}"
+            f"{_num(b['amount'], '0.0001')} → {_num(after.get((b['currency'], b.get('basis'))), '0.0001')} "
+            f"{b['currency']}{_basis(b)}"
             for b in per_task["before"]
         )
         or "—"
@@ -202,7 +208,8 @@ def _recommendations(doc: dict[str, Any], s: Section) -> None:
     top, every = recs["top"], recs["all_applied"]
     s.p(
         f"The first {len(top)} of {recs['count']} recommendations in the levers' order, as "
-        "/api/recommendations gives them for the month (basis estimated, per month). A recommendation's "
+        "/api/recommendations gives them for the month (per month; basis estimated, then fully loaded actual "
+        "and amortized where the month is allocated). A recommendation's "
         "saving on its own may overlap another's; the stacked saving is what it adds after the ones above it."
     )
     s.table(
@@ -233,7 +240,7 @@ def _recommendations(doc: dict[str, Any], s: Section) -> None:
         s.p(
             f"All {recs['count']} applied: {_money(every['before'])} → {_money(every['after'])} "
             f"(saves {_money(every['savings_per_month'])} per month); cost per successful task "
-            f"{_per_task_change(every['cost_per_successful_task'])} (basis estimated)."
+            f"{_per_task_change(every['cost_per_successful_task'])}."
         )
 
 
@@ -407,8 +414,12 @@ _BUILDERS = {
 def review_sections(doc: dict[str, Any]) -> list[Section]:
     """The sections of ``doc`` in order, each as blocks both formats render."""
     out = []
+    unavailable = doc.get("unavailable", {})
     for key in doc["sections"]:
         section = Section(key, SECTION_TITLES[key])
-        _BUILDERS[key](doc, section)
+        if key in unavailable:
+            section.p(f"Unavailable for {doc['period']}: {unavailable[key]}.")
+        else:
+            _BUILDERS[key](doc, section)
         out.append(section)
     return out

@@ -8,6 +8,7 @@ from typing import Any
 
 from aifinops.domain import Basis, from_nanos, plain
 from aifinops.engine.kpis import ALLOCATED_BASES
+from aifinops.engine.optimize.finding import OptimizeSettings
 from aifinops.queries.budgets import budget_statuses, budget_statuses_json
 from aifinops.queries.costs import billed_totals
 from aifinops.queries.freshness import freshness_json
@@ -94,16 +95,23 @@ def _allocation_totals(store: Store, q: UsageQuery) -> dict[str, list[dict[str, 
 
 
 def snapshot_document(
-    store: Store, q: UsageQuery, *, timezone: str, tenant: str | None, now: dt.datetime
+    store: Store,
+    q: UsageQuery,
+    *,
+    timezone: str,
+    tenant: str | None,
+    now: dt.datetime,
+    optimize: OptimizeSettings | None = None,
 ) -> dict[str, Any]:
-    """Everything the snapshot of ``q``'s period shows: estimate, bill, allocation, KPIs, budgets and
-    freshness, as ``tenant`` (None: every tenant) sees them at ``now``."""
+    """Everything the snapshot of ``q``'s period shows: estimate, bill, allocation, KPIs, budgets,
+    recommendations (with the ``optimize:`` settings) and freshness, as ``tenant`` (None: every tenant) sees
+    them at ``now``."""
     body = _usage_part(store, q, tenant=tenant, now=now, billed=billed_totals(store, q, tenant=tenant))
     body["allocation"] = {} if tenant is not None else _allocation_totals(store, q)
     as_of = min(now, q.end - dt.timedelta(microseconds=1))
     statuses = budget_statuses(store, default_tz=timezone, as_of=as_of, tenant=tenant)
     body["budgets"] = budget_statuses_json(statuses)
-    body["recommendations"] = _recommendations(store, q, tenant)
+    body["recommendations"] = _recommendations(store, q, tenant, optimize)
     body["price_book"] = price_book_json(store, now=now)
     return body
 
@@ -111,10 +119,12 @@ def snapshot_document(
 _KEPT = ("rank", "lever", "scope", "action", "policy", "savings", "stacked_savings", "savings_per_month")
 
 
-def _recommendations(store: Store, q: UsageQuery, tenant: str | None) -> dict[str, Any]:
+def _recommendations(
+    store: Store, q: UsageQuery, tenant: str | None, optimize: OptimizeSettings | None
+) -> dict[str, Any]:
     """The period's recommendations in short (the full ones: ``/api/recommendations``)."""
     where = dict(q.filters) | ({"tenant": (tenant,)} if tenant is not None else {})
-    doc = recommendations_document(store, start=q.start, end=q.end, where=where)
+    doc = recommendations_document(store, start=q.start, end=q.end, where=where, settings=optimize)
     return {
         "items": [{k: r[k] for k in _KEPT} for r in doc["recommendations"]],
         "all_applied": {k: doc["all_applied"][k] for k in ("savings", "savings_per_month")},

@@ -42,6 +42,10 @@ class Task:
         self._steps += 1
         return self._steps
 
+    def peek_step(self) -> int:
+        """The step the next model call will take (a retrieval belongs to the call that reads it)."""
+        return self._steps + 1
+
     def set_outcome(
         self,
         outcome: Outcome,

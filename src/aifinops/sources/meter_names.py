@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from aifinops.domain import ContextTier, DeploymentType, MeterKind, ProcessingTier
+from aifinops.engine.model_aliases import PUBLISHER_ROOTS
 
 __all__ = [
     "PTU_HOUR",
@@ -127,27 +128,30 @@ _KNOWN_STAMPS = {
 }  # fmt: skip
 # Products whose models are named without their publisher (`V3.1`, `4.3`, `K2 Thinking`): the family is
 # prefixed with the publisher unless it already starts with one of its own names.
-_MISTRAL = frozenset({"mistral", "ministral", "codestral", "magistral", "devstral"})
 _PUBLISHERS: dict[str, tuple[str, frozenset[str]]] = {
-    "azure deepseek models": ("deepseek", frozenset({"deepseek"})),
-    "azure grok models": ("grok", frozenset({"grok"})),
-    "grok model family": ("grok", frozenset({"grok"})),
-    "azure kimi": ("kimi", frozenset({"kimi"})),
-    "azure llama models": ("llama", frozenset({"llama"})),
-    "llama models": ("llama", frozenset({"llama"})),
-    "azure mistral models": ("mistral", _MISTRAL),
-    "mistral models": ("mistral", _MISTRAL),
-    "azure phi models": ("phi", frozenset({"phi"})),
-    "cohere models": ("cohere", frozenset({"cohere"})),
-    "mai models": ("mai", frozenset({"mai"})),
-    "qwen models": ("qwen", frozenset({"qwen"})),
-    "azure bfl flux models": ("flux", frozenset({"flux"})),
-    "azure baseten models": ("baseten", frozenset({"baseten"})),
-    "speech": ("voice-live", frozenset({"voice"})),
-    "azure fireworks models": ("fireworks", frozenset({"fw"})),
-    # Foundry Local's provisioned unit is its own offer, not Azure OpenAI's cloud PTU
-    "foundry local azure open ai": ("foundry-local", frozenset({"gpt", "o1", "o3", "o4"})),
+    product: (publisher, PUBLISHER_ROOTS[publisher])
+    for product, publisher in {
+        "azure deepseek models": "deepseek",
+        "azure grok models": "grok",
+        "grok model family": "grok",
+        "azure kimi": "kimi",
+        "azure llama models": "llama",
+        "llama models": "llama",
+        "azure mistral models": "mistral",
+        "mistral models": "mistral",
+        "azure phi models": "phi",
+        "cohere models": "cohere",
+        "mai models": "mai",
+        "qwen models": "qwen",
+        "azure bfl flux models": "flux",
+        "azure baseten models": "baseten",
+        "speech": "voice-live",
+        "azure fireworks models": "fireworks",
+    }.items()
 }
+# Foundry Local's provisioned unit is its own offer, not Azure OpenAI's cloud PTU; its models are named as
+# OpenAI names them, so its unit prices no model by name.
+_PUBLISHERS["foundry local azure open ai"] = ("foundry-local", frozenset({"gpt", "o1", "o3", "o4"}))
 # Products of Azure OpenAI's own provisioned throughput (one PTU meter per deployment type, all its models).
 _FIRST_PARTY_PTU = {"azure openai", "azure ai foundry provisioned throughput reservation"}
 # OpenAI model names that stand on their own; other names in OpenAI products get `gpt-` in front.
@@ -217,6 +221,20 @@ def _deployment(location: str | None, batch: bool) -> DeploymentType | None:
     }
     standard, batched = table[location]
     return batched if batch else standard
+
+
+# Model-name words after which `aud`/`txt`/`img` say the modality of the tokens, not the model.
+_MODAL_MODELS = frozenset({"rt", "rtime", "realtime", "tcrb", "trscb", "transcribe", "tts", "aud", "audio"})
+
+
+def _names_model(word: str, previous: str, name: list[str], product: str) -> bool:
+    """Whether a modality word is part of the model's name: `gpt image`, `gpt-4o aud` (gpt-4o-audio-preview)
+    and, in Azure OpenAI products, `aud` after a model that does not take audio by itself (`gpt4omini-aud1217`
+    is gpt-4o-mini-audio-preview; in `gpt4omini-rt-aud1217` the realtime model's audio tokens)."""
+    if previous in ("gpt", "4o"):
+        return True
+    openai = product.startswith("azure openai")
+    return openai and _MODALITY[word] == "audio" and _MODAL_MODELS.isdisjoint(name)
 
 
 def _family(name: list[str], product: str) -> str:
@@ -329,7 +347,7 @@ def _parse_words(
             context = _CONTEXT[word]
         elif word == "l" and "grok" in product:
             return _why(unmapped, "Grok's trailing 'L' variant is not documented (long context?)")
-        elif word in _MODALITY and i > 0 and previous not in ("gpt", "4o") and name:
+        elif word in _MODALITY and name and not _names_model(word, previous, name, product):
             modality = _MODALITY[word]
         elif _STAMP4.match(word) or _STAMP8.match(word):
             version = _version(word, seen)

@@ -53,7 +53,10 @@ _KEPT_ATTRIBUTES = (
     "gen_ai.tool.type",
     "error.type",
     "server.address",
+    "gen_ai.data_source.id",
+    "gen_ai.request.top_k",
 )
+_RETRIEVED = "aifinops.retrieved_tokens"
 _MAX_ATTRIBUTE_CHARS = 256
 _TOKEN_FIELDS = (
     "input_tokens",
@@ -147,6 +150,7 @@ def _event(
     usage = _usage(attrs)
     inp, cached, out, reasoning, writes = (0, 0, 0, 0, 0) if aggregate else usage
     tier = _service_tier(attrs)
+    kind = _OPERATIONS.get(operation, EventKind.OTHER)
     return UsageEvent(
         event_id=f"otel-{span.trace_id}-{span.span_id}",
         ts=ts,
@@ -177,13 +181,27 @@ def _event(
         cache_write_tokens=writes,
         service_tier=tier,
         requests=0 if aggregate else 1,
-        kind=_OPERATIONS.get(operation, EventKind.OTHER),
+        kind=kind,
         status=_status(span),
         latency_ms=latency_ms,
         tool_name=_text(attrs.get("gen_ai.tool.name")),
         finish_reason=_finish_reason(attrs),
         request_hash=(_text(attrs.get("aifinops.request_hash")) or "")[:64] or None,
+        retrieved_tokens=_retrieved(attrs, kind),
     )
+
+
+def _retrieved(attrs: Mapping[str, AttrValue], kind: EventKind) -> int:
+    """``aifinops.retrieved_tokens``: what a retrieval or tool span put into the prompt (no GenAI attribute
+    says it; ``gen_ai.request.top_k`` counts passages, not tokens)."""
+    tokens = _tokens(attrs, _RETRIEVED)
+    if tokens and kind not in (EventKind.RETRIEVAL, EventKind.TOOL):
+        raise ValidationError(
+            f"{_RETRIEVED} belongs on a retrieval or execute_tool span, not a {kind.value} span: the model "
+            "call's gen_ai.usage.input_tokens already count the passages it read",
+            field=_RETRIEVED,
+        )
+    return tokens
 
 
 def _finish_reason(attrs: Mapping[str, AttrValue]) -> str | None:

@@ -22,6 +22,7 @@ from aifinops.sources.azure_auth import TokenProvider
 __all__ = [
     "AI_RESOURCE_TYPES",
     "API_VERSION",
+    "DEPLOYMENT_TYPE",
     "OwnershipRow",
     "ResourceGraphClient",
     "inventory_query",
@@ -33,10 +34,12 @@ API_VERSION = "2022-10-01"
 _PAGE_SIZE = 1000  # the service's maximum $top
 _MAX_SUBSCRIPTIONS = 1000  # per request; more are sent in batches
 
+#: A model deployment of an Azure OpenAI / Foundry account: its SKU capacity is a provisioned one's units.
+DEPLOYMENT_TYPE = "microsoft.cognitiveservices/accounts/deployments"
 #: Resource types that make up or support an AI workload.
 AI_RESOURCE_TYPES: tuple[str, ...] = (
     "microsoft.cognitiveservices/accounts",
-    "microsoft.cognitiveservices/accounts/deployments",
+    DEPLOYMENT_TYPE,
     "microsoft.cognitiveservices/accounts/projects",
     "microsoft.machinelearningservices/workspaces",
     "microsoft.search/searchservices",

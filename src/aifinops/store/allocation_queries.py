@@ -33,6 +33,7 @@ from aifinops.store.store import Store
 __all__ = [
     "AllocationCoverage",
     "allocated_groups",
+    "allocated_parts",
     "allocation_coverage",
     "bucket_totals",
     "deployment_resources",
@@ -195,6 +196,48 @@ def _sum_parts(day: StoredDay, groups: Sequence[int | None], sums: dict[tuple[in
             ) from exc
         for group, amount in per_group.items():
             sums[(group, currency)] += amount
+
+
+#: One owner's allocated nanos of one rule: (owner, bucket, rule, driver, currency) → nanos.
+PartKey = tuple[tuple[tuple[str, str], ...], str, str, str | None, str]
+
+
+def allocated_parts(
+    store: Store,
+    start: dt.date,
+    end: dt.date,
+    *,
+    basis: Basis,
+    keys: Sequence[str],
+    where: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[AllocationCoverage, dict[PartKey, int]]:
+    """Nanos of the stored allocation of ``[start, end)`` on ``basis`` per owner (the values of ``keys`` it
+    has, empty ones left out), bucket, rule, driver and currency — every bucket, idle and unallocated lines
+    being nobody's. ``where`` keeps the owners with one of those values (then only allocated lines).
+
+    Returns the coverage beside the sums (none when the days were never allocated).
+    """
+    sums: dict[PartKey, int] = defaultdict(int)
+    with store.reader() as conn:
+        coverage = _coverage(conn, start, end, basis)
+        if not coverage.days:
+            return coverage, {}
+        for day in stored_days(conn, start, end, basis=basis, records=False):
+            at = {d: i for i, d in enumerate(day.dimensions)}
+            wanted = [(at.get(d), set(v)) for d, v in (where or {}).items()]
+            picked = [(k, at[k]) for k in keys if k in at]
+            owners = [
+                None
+                if any(i is None or o[i] not in v for i, v in wanted)
+                else tuple((k, o[i]) for k, i in picked if o[i])
+                for o in day.owners
+            ]
+            for _record, currency, bucket, rule, driver, _reason, numbers, amounts in day.parts:
+                for number, amount in zip(numbers, amounts, strict=True):
+                    owner = owners[number]
+                    if owner is not None:
+                        sums[(owner, bucket, rule, driver, currency)] += amount
+    return coverage, dict(sums)
 
 
 def bucket_totals(store: Store, start: dt.date, end: dt.date, *, basis: Basis) -> dict[tuple[str, str], int]:

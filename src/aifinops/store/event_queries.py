@@ -46,10 +46,16 @@ def _window(start: dt.date, end: dt.date) -> tuple[sa.ColumnElement[bool], ...]:
     return e.hour >= to_day(start) * 24, e.hour < to_day(end) * 24
 
 
+def _day() -> sa.Label[int]:
+    """The UTC day of an event as :func:`~aifinops.engine.usage_buckets.to_day` counts it: an integer
+    division (``/`` on an integer column would divide truly, giving every hour a day of its own)."""
+    return (usage_events.c.hour // 24).label("day")
+
+
 def daily_token_sums(store: Store, start: dt.date, end: dt.date) -> list[DayTokens]:
     """Tokens of the events of the UTC days ``[start, end)``, per day, region, deployment and prices."""
     e = usage_events.c
-    day = (e.hour / 24).label("day")
+    day = _day()
     keys = [day, e.region, e.deployment, *(e[c] for c in _PRICE_IDS)]
     sums = [sa.func.sum(e[c]) for c in _TOKENS]
     with store.reader() as conn:
@@ -66,7 +72,7 @@ def daily_token_sums(store: Store, start: dt.date, end: dt.date) -> list[DayToke
 def daily_requests(store: Store, start: dt.date, end: dt.date) -> list[DayRequests]:
     """Requests of the events of the UTC days ``[start, end)``, per day, app and kind."""
     e = usage_events.c
-    day = (e.hour / 24).label("day")
+    day = _day()
     with store.reader() as conn:
         check_retained(conn, start, what="requests per day")
         rows = conn.execute(

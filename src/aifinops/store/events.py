@@ -90,6 +90,7 @@ EVENT_COLUMNS = (
     "ingested_at",
     "finish_reason",
     "request_hash",
+    "retrieved_tokens",
 )
 if tuple(c.name for c in usage_events.columns if c.name != "id") != EVENT_COLUMNS:  # pragma: no cover
     raise ImportError("usage_events columns changed: update EVENT_COLUMNS and event_values together")
@@ -171,6 +172,7 @@ def event_values(
         ingested_at,
         event.finish_reason,
         event.request_hash,
+        event.retrieved_tokens,
     )
 
 

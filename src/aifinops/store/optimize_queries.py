@@ -33,6 +33,7 @@ __all__ = [
     "day_groups",
     "event_groups_select",
     "hourly_tokens",
+    "ptu_costs",
     "ptu_hours",
     "stale_days",
     "task_steps",
@@ -97,7 +98,8 @@ def event_groups_select(
             "duplicate"
         ),
         sa.case((e.finish_reason == "length", 1), else_=0).label("length_stop"),
-        _size_class(e.input_tokens).label("input_class"),
+        # a retrieval's size is what it returned (it has no input of its own)
+        _size_class(e.input_tokens + e.retrieved_tokens).label("input_class"),
         _size_class(e.output_tokens).label("output_class"),
     ]
     keys = [*(e[k] for k in CALL_KEYS), *flags]
@@ -258,3 +260,30 @@ def ptu_hours(store: Store, first: dt.date, following: dt.date) -> dict[str, Dec
     )
     with store.reader() as conn:
         return {str(rid).lower(): from_nanos(int(n or 0)) for rid, n in conn.execute(query)}
+
+
+def ptu_costs(store: Store, first: dt.date, following: dt.date) -> dict[str, tuple[Decimal, Decimal]]:
+    """Nanos billed for provisioned throughput units per resource over the billing days ``[first,
+    following)``, on the actual and the amortized basis (purchases left out): reserved unit-hours cost
+    nothing in actual cost and the reservation's rate in amortized cost, so the two tell the reserved units
+    and their rate apart from the hourly ones."""
+    c = cost_records.c
+    query = (
+        sa.select(c.resource_id, c.basis, sa.func.sum(c.cost_nanos))
+        .where(
+            c.basis.in_(["actual", "amortized"]),
+            c.billing_day >= first,
+            c.billing_day < following,
+            c.resource_id.is_not(None),
+            sa.func.lower(c.meter_name).like("%provisioned%unit%"),
+            sa.func.coalesce(sa.func.lower(c.charge_type), "usage") != "purchase",
+        )
+        .group_by(c.resource_id, c.basis)
+    )
+    out: dict[str, list[Decimal]] = {}
+    with store.reader() as conn:
+        for rid, basis, nanos in conn.execute(query):
+            out.setdefault(str(rid).lower(), [Decimal(0), Decimal(0)])[basis == "amortized"] += int(
+                nanos or 0
+            )
+    return {rid: (v[0], v[1]) for rid, v in out.items()}

@@ -14,7 +14,15 @@ from aifinops.store.tables import DIM_LEN, UtcDateTime, metadata
 __all__ = ["GROUP_SUMS", "optimize_daily", "optimize_days"]
 
 #: The sums of a call group.
-GROUP_SUMS = ("calls", "input_tokens", "cached_input_tokens", "output_tokens", "quantity_nanos", "cost_nanos")
+GROUP_SUMS = (
+    "calls",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "quantity_nanos",
+    "cost_nanos",
+    "retrieved_tokens",
+)
 
 optimize_daily = Table(
     "optimize_daily",

@@ -26,7 +26,7 @@ from aifinops.store import task_kpi_rollup
 from aifinops.store.events import PRICE_COLUMNS, event_row, roll_up
 from aifinops.store.meter_tables import usage_meter_daily
 from aifinops.store.optimize_days import drop_days
-from aifinops.store.retention import check_retained, retention_horizon
+from aifinops.store.retention import refuse_past_retention, retention_horizon
 from aifinops.store.rollups import catch_up_in
 from aifinops.store.store import Store
 from aifinops.store.tables import reprice_runs, task_rollup, usage_daily, usage_events, usage_rollup
@@ -83,6 +83,7 @@ def _event(r: Any) -> UsageEvent:
         tool_name=r.tool_name,
         finish_reason=r.finish_reason,
         request_hash=r.request_hash,
+        retrieved_tokens=r.retrieved_tokens or 0,
     )
 
 
@@ -139,7 +140,8 @@ class RepricingStore:
         tally = _Tally()
         with self.store.session() as conn:
             catch_up_in(conn)  # the rollups rebuilt below must not meet events still to be rolled up
-            check_retained(conn, start, what="re-pricing")
+            horizon = retention_horizon(conn)
+            refuse_past_retention(horizon, start, what="re-pricing")
             for r in _event_rows(conn, start, end):
                 new = event_row(_event(r), price(_event(r)), source=r.source, now=now)
                 tally.events += 1
@@ -154,7 +156,7 @@ class RepricingStore:
                     if r.task_id:
                         tally.tasks.add(r.task_id)
             if tally.changed:
-                rebuild_rollups(conn, start, end, tally.tasks)
+                _rebuild(conn, start, end, tally.tasks, horizon)
             report = tally.report()
             conn.execute(
                 reprice_runs.insert().values(
@@ -172,9 +174,8 @@ class RepricingStore:
         return report
 
 
-def _refuse_tasks_past_retention(conn: Connection, tasks: set[str]) -> None:
+def _refuse_tasks_past_retention(conn: Connection, tasks: set[str], horizon: dt.datetime | None) -> None:
     """A task whose first events were dropped by retention cannot be rebuilt from the events left."""
-    horizon = retention_horizon(conn)
     if horizon is None or not tasks:
         return
     t = task_rollup.c
@@ -192,13 +193,20 @@ def _refuse_tasks_past_retention(conn: Connection, tasks: set[str]) -> None:
 def rebuild_rollups(conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[str]) -> None:
     """Recompute the rollup rows that cover ``[start, end)`` (and the rows of ``tasks``) from the events.
 
-    The events still above the rollup watermark are rolled up first (a no-op when the caller did so at the
-    start of its transaction, as it should on PostgreSQL to take the catch-up's lock before its updates).
+    The caller began its transaction with ``catch_up_in(conn)``, before changing any event: the rows rebuilt
+    must not meet events still to be rolled up, and on PostgreSQL the catch-up's lock must come first.
     Refused (PastRetentionError) where retention dropped some of those events: rebuilt rows would lose them.
     """
-    check_retained(conn, start, what="rebuilding the roll-ups")
-    _refuse_tasks_past_retention(conn, tasks)
-    catch_up_in(conn)
+    horizon = retention_horizon(conn)
+    refuse_past_retention(horizon, start, what="rebuilding the roll-ups")
+    _rebuild(conn, start, end, tasks, horizon)
+
+
+def _rebuild(
+    conn: Connection, start: dt.datetime, end: dt.datetime, tasks: set[str], horizon: dt.datetime | None
+) -> None:
+    """:func:`rebuild_rollups` once ``start`` is known to be within ``horizon``."""
+    _refuse_tasks_past_retention(conn, tasks, horizon)
     h0 = to_hour(start)
     h1 = -(-int((end - EPOCH).total_seconds()) // 3600)  # the hour containing ``end``, rounded up
     d0, d1 = h0 // 24, -(-h1 // 24)

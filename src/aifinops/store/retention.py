@@ -23,7 +23,13 @@ from aifinops.store.partitions import Month, forget_partitions, partitions
 from aifinops.store.store import Store, dialect_insert
 from aifinops.store.tables import usage_retention
 
-__all__ = ["RetentionReport", "apply_retention", "check_retained", "retention_horizon"]
+__all__ = [
+    "RetentionReport",
+    "apply_retention",
+    "check_retained",
+    "refuse_past_retention",
+    "retention_horizon",
+]
 
 _NAME = "usage_events"
 
@@ -52,7 +58,11 @@ def retention_horizon(conn: Connection, *, lock: bool = False) -> dt.datetime | 
 def check_retained(conn: Connection, start: dt.datetime | dt.date, *, what: str) -> None:
     """Raise PastRetentionError when ``what`` (a read of raw events from ``start`` on) reaches before the
     retention horizon."""
-    horizon = retention_horizon(conn)
+    refuse_past_retention(retention_horizon(conn), start, what=what)
+
+
+def refuse_past_retention(horizon: dt.datetime | None, start: dt.datetime | dt.date, *, what: str) -> None:
+    """:func:`check_retained` against a horizon the caller has read already."""
     if horizon is None:
         return
     begin = start if isinstance(start, dt.datetime) else dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)

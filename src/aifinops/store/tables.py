@@ -30,6 +30,7 @@ from aifinops.domain import DIMENSIONS
 
 __all__ = [
     "DIM_LEN",
+    "RETRIEVED_INDEX",
     "ROLLUP_KEY",
     "ROLLUP_SUMS",
     "TASK_KEY",
@@ -136,6 +137,7 @@ usage_events = Table(
     Column("ingested_at", UtcDateTime(), nullable=False),
     Column("finish_reason", String(32)),
     Column("request_hash", String(64)),
+    Column("retrieved_tokens", BigInteger, nullable=False, server_default="0"),
     sqlite_autoincrement=True,  # ids never reused: the rollup watermark counts on it
 )
 
@@ -358,6 +360,15 @@ provisioned_hours = Table(
     Column("estimated_at", UtcDateTime(), nullable=False),
 )
 
+#: What the retrieval lever reads of the events that report retrieved passages (only those are indexed): by
+#: time, without a scan of the other events or a look-up of the rows.
+RETRIEVED_INDEX = ("ts", "status", "use_case", "app", "agent", "tenant", "task_id", "retrieved_tokens")
+Index(
+    "ix_usage_events_retrieved",
+    *(usage_events.c[name] for name in RETRIEVED_INDEX),
+    sqlite_where=usage_events.c.retrieved_tokens > 0,
+    postgresql_where=usage_events.c.retrieved_tokens > 0,
+)
 Index("ix_usage_rollup_hour", usage_rollup.c.hour)
 Index("ix_usage_daily_day", usage_daily.c.day)
 Index("ix_task_rollup_task_id", task_rollup.c.task_id)  # a task id across tenants (re-pricing, lookups)

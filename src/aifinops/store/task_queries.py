@@ -230,6 +230,7 @@ def _events(conn: Any, task_id: str, tenant: str) -> list[dict[str, Any]]:
             e.output_tokens,
             e.reasoning_tokens,
             e.cache_write_tokens,
+            e.retrieved_tokens,
             e.service_tier,
             e.latency_ms,
             e.cost_nanos,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from aifinops.engine.optimize.levers.provisioning import curve
@@ -45,3 +46,18 @@ def test_the_curve_spills_what_the_units_cannot_serve_to_pay_as_you_go() -> None
     points = dict(curve(cap))
     assert list(points) == [0, 15, 20]
     assert points[20] == 20 * 3 * 300_000_000
+
+
+def test_reserved_units_cost_the_reservation_rate_and_only_the_rest_the_hourly_price() -> None:
+    """A deployment of 15 PTU with 10 under a 1-month reservation (260 per PTU, 730 h): its cost, and the
+    cost at any unit count, price up to 10 units at the reservation rate and the rest at the hourly price."""
+    hourly, rate = Decimal(1_000_000_000), Decimal(260_000_000_000) / 730
+    cap = dataclasses.replace(
+        _capacity([PER_UNIT_HOUR] * 10, price=hourly), reserved_units=10, reservation_hour_nanos=rate
+    )
+    assert capacity_cost(cap, 15) == 10 * 10 * rate + 5 * 10 * hourly
+    assert capacity_cost(cap, 5) == 5 * 10 * rate  # fewer units: the reservation shrinks at renewal
+    assert capacity_cost(cap, 0) == PER_UNIT_HOUR * 10 * IN
+    # the break-even of a reserved unit is the reference's 1-month figure
+    assert round(float(break_even(cap, reserved=True) or 0) * 100, 1) == 98.9
+    assert round(float(break_even(cap) or 0), 3) == 2.778

@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 from aifinops.engine.optimize.recommend import recommend, stacked_parts
 from aifinops.engine.optimize.scenario import parse_scenario
 from aifinops.engine.optimize.whatif import what_if
-from aifinops.engine.optimize.workload import CallGroup, Cell, Meters, TaskGroup, Workload, costs_by_currency
+from aifinops.engine.optimize.workload import (
+    CallGroup,
+    Cell,
+    Meters,
+    RetrievalGroup,
+    TaskGroup,
+    Workload,
+    costs_by_currency,
+)
 from aifinops.errors import ValidationError
 
 START = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
@@ -24,20 +32,33 @@ METERS = Meters(Decimal(2000), Decimal(500), Decimal(8000))  # nanos per token: 
 def call_groups(draw: st.DrawFn) -> CallGroup:
     calls = draw(st.integers(1, 50))
     per_input = draw(st.integers(0, 80_000))
+    use_case = draw(st.sampled_from(["qa", "triage"]))
+    if draw(st.integers(0, 4)) == 0:  # a retrieval: no price of its own, what it returned into the prompt
+        return CallGroup(
+            cell=Cell(use_case, kind="retrieval", currency=""),
+            meters=Meters(),
+            calls=calls,
+            retrieved_tokens=draw(st.integers(0, 60_000)) * calls,
+            step=draw(st.integers(0, 3)),
+            samples=("t-1",),
+        )
     return CallGroup(
-        cell=Cell(draw(st.sampled_from(["qa", "triage"])), deployment=draw(st.sampled_from(["a", "b"]))),
+        cell=Cell(use_case, deployment=draw(st.sampled_from(["a", "b"]))),
         meters=METERS,
         calls=calls,
         input_tokens=per_input * calls,
         cached_input_tokens=draw(st.integers(0, per_input)) * calls,
         output_tokens=draw(st.integers(0, 8_000)) * calls,
-        step=draw(st.integers(0, 30)),
+        step=draw(st.one_of(st.integers(0, 3), st.integers(0, 30))),
         attempt=draw(st.integers(1, 3)),
         status=draw(st.sampled_from(["ok", "ok", "ok", "timeout", "error", "content_filtered"])),
         duplicate=draw(st.booleans()),
         length_stop=draw(st.booleans()),
         samples=("t-1",),
     )
+
+
+OUTCOMES = ["succeeded", "failed", "abandoned", None]
 
 
 @st.composite
@@ -48,7 +69,16 @@ def workloads(draw: st.DrawFn) -> Workload:
         for uc in ("qa", "triage")
         for n in draw(st.lists(st.integers(1, 20), min_size=1, max_size=5))
     )
-    return Workload(START, END, groups, tasks)
+    sized = st.tuples(st.integers(1, 200), st.integers(1, 60_000))
+    retrievals = tuple(  # successful tasks' retrievals mostly small, the others' any size
+        RetrievalGroup(Cell(uc, kind="retrieval", currency=""), outcome, n, n * per_call, ("t-1",))
+        for uc in ("qa", "triage")
+        for outcome, (n, per_call) in [
+            *(("succeeded", (n, p // 20)) for n, p in draw(st.lists(sized, max_size=4))),
+            *((o, s) for o, s in draw(st.lists(st.tuples(st.sampled_from(OUTCOMES), sized), max_size=4))),
+        ]
+    )
+    return Workload(START, END, groups, tasks, retrievals=retrievals)
 
 
 @settings(max_examples=150, deadline=None)
@@ -114,6 +144,9 @@ def test_a_task_cut_off_by_the_step_cap_counts_as_failed() -> None:
         ({"lever": "loops", "max_steps": 3, "scope": {"colour": "red"}}, "scenario[0].scope"),
         ({"lever": "retries", "fixed_causes": ["boredom"]}, "scenario[0].fixed_causes"),
         ({"lever": "output"}, "scenario[0]"),
+        ({"lever": "retrieval", "max_retrieved_tokens": 0}, "scenario[0].max_retrieved_tokens"),
+        ({"lever": "retrieval", "max_retrieved_tokens": "2k"}, "scenario[0].max_retrieved_tokens"),
+        ({"lever": "retrieval", "top_k": 5}, "scenario[0]"),
     ],
 )
 def test_a_bad_scenario_names_the_field_and_the_reason(raw: object, field: str) -> None:

@@ -37,6 +37,9 @@ class OptimizeSettings:
     loop_percentile: float = 0.99  # the step count successful tasks need
     context_factor: Decimal = Decimal("1.5")  # context limit = factor × median input of the scope's calls
     output_percentile: float = 0.99  # max_tokens = this percentile of outputs that stopped on their own
+    retrieval_percentile: float = 0.95  # retrieval budget = this percentile of successful tasks' retrievals
+    # a retrieval finding needs failed tasks' retrievals over the budget this many times as often
+    retrieval_failed_factor: Decimal = Decimal(3)
     batchable: frozenset[str] = frozenset()  # use cases or apps configured as not interactive
     # calls per weekend day ÷ per weekday at or above which a use case is not interactive
     weekend_ratio: Decimal = Decimal("0.8")

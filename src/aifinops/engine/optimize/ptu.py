@@ -5,6 +5,11 @@ Global and Data Zone deployments) is Microsoft's PTU sizing table (provisioned-t
 as gathered in the reference's optimization facts §1.2; ``OptimizeSettings.ptu_throughput`` overrides it per
 model or deployment. Utilisation counts input minus cached tokens plus output × the weight (cached tokens are
 deducted 100 %). At a unit count, the hours' tokens above capacity spill over to pay-as-you-go.
+
+Units under a reservation cost its rate per unit-hour (the purchase spread over the term's hours), the rest
+the hourly price (optimization-facts §1.4). A reserved unit is paid for the whole term whether deployed or
+not: a count below the reserved units is priced as if the reservation shrank to it, which happens only at
+renewal or exchange — the actual bill changes then, the estimate and the amortized cost already show it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["PTU_TABLE", "Capacity", "PtuSpec", "break_even", "capacity_cost", "normalized", "spec_for"]
+__all__ = [
+    "PTU_TABLE",
+    "Capacity",
+    "PtuSpec",
+    "break_even",
+    "capacity_cost",
+    "normalized",
+    "spec_for",
+    "units_cost",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,20 +98,34 @@ class Capacity:
     owned: bool
     minimum: int = 15
     increment: int = 5
+    reserved_units: int = 0  # units under a reservation (from the amortized bill)
+    reservation_hour_nanos: Decimal | None = None  # a reserved unit-hour: the purchase ÷ the term's hours
 
 
-def capacity_cost(cap: Capacity, units: int) -> Decimal:
-    """Nanos the deployment costs at ``units``: the units' hours, plus the tokens above capacity each hour at
-    pay-as-you-go prices (spillover)."""
+def units_cost(cap: Capacity, units: int, *, sunk: bool = False) -> Decimal:
+    """Nanos ``units`` cost over the window without spillover: up to the reserved units at the reservation
+    rate, the rest at the hourly price. ``sunk``: the reserved units cost nothing more (the actual bill within
+    the term, where the reservation is a purchase already paid)."""
+    rate = cap.reservation_hour_nanos
+    reserved = min(units, cap.reserved_units) if rate is not None else 0
+    paid = Decimal(0) if sunk or rate is None else reserved * rate
+    return (paid + (units - reserved) * cap.unit_hour_nanos) * cap.hours
+
+
+def capacity_cost(cap: Capacity, units: int, *, sunk: bool = False) -> Decimal:
+    """Nanos the deployment costs at ``units``: the units' hours (:func:`units_cost`), plus the tokens above
+    capacity each hour at pay-as-you-go prices (spillover)."""
     room = units * cap.tokens_per_unit_hour
     spill = sum((payg * (tokens - room) / tokens for tokens, payg in cap.hourly if tokens > room), Decimal(0))
-    return units * cap.hours * cap.unit_hour_nanos + spill
+    return units_cost(cap, units, sunk=sunk) + spill
 
 
-def break_even(cap: Capacity) -> Decimal | None:
-    """The sustained utilisation at which a unit costs what its tokens cost pay-as-you-go (may exceed 1)."""
+def break_even(cap: Capacity, *, reserved: bool = False) -> Decimal | None:
+    """The sustained utilisation at which a unit costs what its tokens cost pay-as-you-go (may exceed 1): at
+    the hourly price, or (``reserved``) at the reservation rate (None when the deployment has none)."""
     tokens = sum(t for t, _ in cap.hourly)
     payg = sum((p for _, p in cap.hourly), Decimal(0))
-    if not tokens or not payg:
+    price = cap.reservation_hour_nanos if reserved else cap.unit_hour_nanos
+    if not tokens or not payg or price is None:
         return None
-    return cap.unit_hour_nanos / (cap.tokens_per_unit_hour * payg / tokens)
+    return price / (cap.tokens_per_unit_hour * payg / tokens)

@@ -16,7 +16,7 @@ from typing import Any
 from aifinops.engine.optimize.workload import SCOPE_KEYS, TELEMETRY_KEYS
 from aifinops.errors import ValidationError
 
-__all__ = ["LEVER_IDS", "ScenarioPart", "parse_part", "parse_scenario"]
+__all__ = ["LEVER_IDS", "PARAMS", "ScenarioPart", "parse_part", "parse_scenario"]
 
 #: The levers, in the order their savings are computed: each acts on what the earlier ones leave.
 LEVER_IDS = (
@@ -42,6 +42,7 @@ PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
     "output": {"max_output_tokens": (int, 1)},
     "routing": {"to_deployment": (str, None)},
     "caching": {"cached_share": (float, (0, 1))},
+    "retrieval": {"max_retrieved_tokens": (int, 1)},
     "batch": {"to_batch": (bool, None)},
     "provisioning": {"ptu_units": (int, 0)},
     "telemetry": {"sampling_percent": (int, 1), "retention_days": (int, 4), "plan": (str, None)},

@@ -16,12 +16,19 @@ from decimal import Decimal
 from aifinops.engine.optimize.ptu import Capacity, capacity_cost
 
 __all__ = [
+    "LOADED_BASES",
     "NO_STEP",
+    "OWNER_KEYS",
     "SCOPE_KEYS",
     "TELEMETRY_KEYS",
+    "Allocation",
     "CallGroup",
     "Cell",
+    "LoadedShare",
     "Meters",
+    "Owner",
+    "OwnerUsage",
+    "RetrievalGroup",
     "TaskGroup",
     "TelemetryGroup",
     "Workload",
@@ -37,6 +44,10 @@ SCOPE_KEYS = ("app", "use_case", "agent", "deployment", "model", "deployment_typ
 TELEMETRY_KEYS = ("workspace", "table")
 #: The step of calls that name none.
 NO_STEP = -1
+#: The bases of the bill an allocation charges owners on (the fully loaded cost).
+LOADED_BASES = ("actual", "amortized")
+#: The allocation dimensions a call's cell carries: the owners a fully loaded cost can follow.
+OWNER_KEYS = ("app", "use_case", "agent", "deployment", "model")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +104,7 @@ class CallGroup:
     outcome: str | None = None
     samples: tuple[str, ...] = ()  # a few task ids of these calls
     batch_meters: Meters | None = None  # the same model's Batch prices, where a batch deployment type exists
+    retrieved_tokens: int = 0  # retrievals: the tokens of the passages they put into the prompt
 
     def scaled(self, share: Decimal) -> CallGroup:
         """The same calls with every count multiplied by ``share`` (0 ≤ share ≤ 1), rounded down."""
@@ -103,6 +115,7 @@ class CallGroup:
             cached_input_tokens=int(self.cached_input_tokens * share),
             output_tokens=int(self.output_tokens * share),
             quantity=self.quantity * share,
+            retrieved_tokens=int(self.retrieved_tokens * share),
         )
 
 
@@ -115,6 +128,18 @@ class TaskGroup:
     outcome: str | None
     tasks: int
     model: str | None = None  # the model the tasks ran on (the first by name when several)
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalGroup:
+    """Retrievals of one use case (app, agent) alike in the outcome of their task and the size class of what
+    they returned: ``retrieved_tokens`` over ``calls`` (the evidence of the retrieval lever)."""
+
+    cell: Cell
+    outcome: str | None
+    calls: int
+    retrieved_tokens: int
+    samples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +159,53 @@ class TelemetryGroup:
         return set(scope) <= set(TELEMETRY_KEYS) and all(getattr(self, k) == v for k, v in scope.items())
 
 
+#: An owner of allocated cost: the values of ``Allocation.keys`` it has, in that order (empty: nobody's).
+Owner = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedShare:
+    """What one allocation rule charged one owner on one basis of the bill, in one currency.
+
+    ``pool`` says how a scenario moves it (see :mod:`aifinops.engine.optimize.loaded`): ``requests`` and
+    ``tokens`` are fixed pools shared by that driver, ``capacity`` the units of the provisioned
+    ``deployment`` split over its users and ``idle`` the rest of them (owned by the deployment), ``fixed``
+    everything else. Every share of one rule, basis and currency has the same pool (``idle`` beside
+    ``capacity``).
+    """
+
+    basis: str
+    owner: Owner
+    pool: str
+    rule: str
+    currency: str
+    nanos: Decimal
+    deployment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerUsage:
+    """An owner's calls: estimated nanos per currency of those priced per token (not on provisioned units),
+    calls, and tokens (input + output)."""
+
+    cost: Mapping[str, Decimal]
+    calls: int
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """The stored allocation of the workload's window, with the usage and capacity cost it was made on."""
+
+    bases: tuple[str, ...]  # of ``LOADED_BASES``, those allocated
+    keys: tuple[str, ...]  # the owner dimensions (``OWNER_KEYS`` the allocation is over)
+    shares: tuple[LoadedShare, ...]
+    usage: Mapping[Owner, OwnerUsage]
+    capacity: Mapping[tuple[str, str], Decimal]  # (basis, deployment) → nanos its units cost, as read
+    telemetry: Mapping[str, Decimal] = field(default_factory=dict)  # Log Analytics nanos billed, as read
+    assumptions: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Workload:
     """A period's calls and tasks."""
@@ -146,6 +218,8 @@ class Workload:
     daily_calls: Mapping[str | None, Mapping[int, int]] = field(default_factory=dict)  # use case → day → n
     capacities: Mapping[str, Capacity] = field(default_factory=dict)  # deployment → provisioned throughput
     telemetry: tuple[TelemetryGroup, ...] = ()  # the bill's Log Analytics charges by workspace and table
+    retrievals: tuple[RetrievalGroup, ...] = ()  # retrievals that reported what they returned, by outcome
+    allocation: Allocation | None = None  # the bill's allocation of the window (fully loaded cost)
 
     @property
     def days(self) -> Decimal:

@@ -16,6 +16,7 @@ from aifinops.engine.optimize.levers import (
     provisioning,
     requests,
     retries,
+    retrieval,
     routing,
     telemetry,
 )
@@ -34,5 +35,17 @@ class Lever:
 
 LEVERS: dict[str, Lever] = {
     m.ID: Lever(m.ID, m.detect, m.apply)
-    for m in (requests, loops, retries, context, output, routing, caching, batch, provisioning, telemetry)
+    for m in (
+        requests,
+        loops,
+        retries,
+        context,
+        output,
+        routing,
+        caching,
+        retrieval,
+        batch,
+        provisioning,
+        telemetry,
+    )
 }
