@@ -7,7 +7,11 @@ kinds interleaved round after round (the machine is shared: a burst of load hits
 - ours:    ExportReader.scan (every row normalized, money exact, exact sums per batch and cell, spilled)
            plus draining ExportScan.batches(): the Arrow rows a store would receive, one per source row
 - bare:    DuckDB at its defaults scanning the same file: count() of each column the reader needs
-- pandas:  read_csv/read_parquet of the same columns (default engine) and the cost summed per cell
+- text:    DuckDB reading the same columns as text and handing them to Arrow, nothing else: the least any
+           reader that passes every row on pays (the ceiling of ours/bare is bare/text)
+- pandas:  read_csv/read_parquet of the same columns (default engine) and the cost summed per cell (float)
+- pandas-exact: the same with the cost read as text and summed exactly (Decimal) per cell, as the job
+           needs; printed for reference beside the float figure the target is checked against
 - store:   (--store) ours plus CostRecordStore.replace_slice into a fresh SQLite database, end to end
 
 Then prints the medians and the three ratios beside their targets: ours/bare ≥ 0.7, ours/pandas ≥ 2×,
@@ -15,6 +19,7 @@ peak RSS ours/pandas ≤ ¼.
 
 Usage: .venv/bin/python bench/exports/run.py [--rows 5000000] [--rounds 3] [--variants csv,csv.gz,parquet]
                                              [--dir /tmp/aifinops-bench-exports] [--skip-pandas] [--store]
+                                             [--before DIR]
 """
 
 from __future__ import annotations
@@ -237,6 +242,36 @@ def _measure(kind: str, path: Path, rows: int) -> dict[str, float]:
             else pd.read_csv(path, usecols=_COLUMNS)
         )
         check = float(frame.groupby(_CELL, dropna=False)["CostInBillingCurrency"].sum().sum())
+    elif kind == "pandas-exact":
+        from decimal import Decimal
+
+        import pandas as pd
+
+        # the same read with the cost kept as written and summed exactly per cell, as the job needs
+        text = {"CostInBillingCurrency": str}
+        frame = (
+            pd.read_parquet(path, columns=_COLUMNS)
+            if path.suffix == ".parquet"
+            else pd.read_csv(path, usecols=_COLUMNS, dtype=text)
+        )
+        frame["cost"] = frame["CostInBillingCurrency"].map(Decimal)
+        check = float(sum(frame.groupby(_CELL, dropna=False)["cost"].sum(), Decimal(0)))
+    elif kind == "text":
+        import duckdb
+
+        # the least a reader handing every row on must do: the same columns as text, out to Arrow
+        con = duckdb.connect()
+        names = ", ".join(_COLUMNS)
+        source = (
+            f"read_parquet('{path}')"
+            if path.suffix == ".parquet"
+            else f"read_csv('{path}', all_varchar = true)"
+        )
+        out = sum(
+            b.num_rows for b in con.sql(f"SELECT {names} FROM {source}").to_arrow_reader(batch_size=50_000)
+        )
+        assert out == rows, out
+        check = 0.0
     else:
         import duckdb
 
@@ -258,11 +293,17 @@ def _measure(kind: str, path: Path, rows: int) -> dict[str, float]:
     }
 
 
-def _child(kind: str, path: Path, rows: int) -> dict[str, float]:
+def _child(kind: str, path: Path, rows: int, *, before: Path | None = None) -> dict[str, float]:
+    env = None
+    if kind == "before":  # our reader as another source tree has it (an earlier commit), same measure
+        assert before is not None
+        env = {**os.environ, "PYTHONPATH": str(before / "src")}
+        kind = "ours"
     out = subprocess.run(
         [sys.executable, __file__, "--measure", kind, "--file", str(path), "--rows", str(rows)],
         capture_output=True,
         text=True,
+        env=env,
     )
     if out.returncode != 0:
         raise SystemExit(f"{kind} on {path} failed:\n{out.stderr[-2000:]}")
@@ -271,7 +312,7 @@ def _child(kind: str, path: Path, rows: int) -> dict[str, float]:
 
 def _line(variant: str, kind: str, f: dict[str, float]) -> str:
     return (
-        f"exports {variant:8s} {kind:7s} {f['rows_per_s']:>10,.0f} rows/s  wall {f['seconds']:6.1f} s  "
+        f"exports {variant:8s} {kind:12s} {f['rows_per_s']:>10,.0f} rows/s  wall {f['seconds']:6.1f} s  "
         f"cpu {f['cpu']:6.1f} s  peak {f['peak_mib']:6.0f} MiB  total {f['check']:.2f}"
     )
 
@@ -282,6 +323,13 @@ def _verdict(name: str, value: float, *, at_most: bool = False) -> str:
     return f"{name} {value:.2f} (target {'≤' if at_most else '≥'} {target:g}: {'met' if met else 'NOT met'})"
 
 
+def _by_cpu_pandas(ratio: float) -> str:
+    return (
+        f"  cpu time pandas/ours {ratio:.2f} (pandas parses on one core, ours on two: on an idle machine "
+        f"ours/pandas ≤ {2 * ratio:.2f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
@@ -290,6 +338,12 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/aifinops-bench-exports"))
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--store", action="store_true", help="also ours into SQLite, end to end (slow)")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="also measure the reader of another source tree (e.g. `git archive <commit> src` unpacked "
+        "there) in the same rounds: before and after from one run",
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -304,26 +358,46 @@ def main() -> None:
         f"load={load[0]:.1f} (a shared machine: kinds interleaved, wall and CPU time both shown)",
         flush=True,
     )
-    kinds = ["bare", "ours"] + ([] if args.skip_pandas else ["pandas"])
+    kinds = ["bare", "text", "ours"] + (["before"] if args.before else [])
+    kinds += [] if args.skip_pandas else ["pandas", "pandas-exact"]
     for variant in variants:
         path = paths[variant]
         runs: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
         for r in range(args.rounds):
             order = kinds[r % len(kinds) :] + kinds[: r % len(kinds)]  # who goes first rotates
             for kind in order:
-                f = _child(kind, path, args.rows)
+                f = _child(kind, path, args.rows, before=args.before)
                 runs[kind].append(f)
                 print(_line(variant, kind, f) + f"  round {r + 1}", flush=True)
         med = {k: {m: statistics.median(f[m] for f in v) for m in v[0]} for k, v in runs.items()}
         for kind, f in med.items():
             print(_line(variant, kind, f) + "  median", flush=True)
         ours = med["ours"]
+        bare, text = med["bare"], med["text"]
+        # On a shared machine the wall times of one kind swing threefold from round to round; CPU time does
+        # not, and with both on two cores and the machine to themselves, wall time follows it.
         print(
-            f"exports {variant:8s} "
-            + _verdict("ours/bare", ours["rows_per_s"] / med["bare"]["rows_per_s"])
-            + f"  [cpu time bare/ours {med['bare']['cpu'] / ours['cpu']:.2f}]",
+            f"exports {variant:8s} by CPU time: "
+            + _verdict("ours/bare", bare["cpu"] / ours["cpu"])
+            + (_by_cpu_pandas(med["pandas"]["cpu"] / ours["cpu"]) if "pandas" in med else ""),
             flush=True,
         )
+        print(
+            f"exports {variant:8s} "
+            + _verdict("ours/bare", ours["rows_per_s"] / bare["rows_per_s"])
+            + f"  [cpu time bare/ours {bare['cpu'] / ours['cpu']:.2f}; the columns as text to Arrow alone: "
+            f"text/bare {text['rows_per_s'] / bare['rows_per_s']:.2f}, cpu time bare/text "
+            f"{bare['cpu'] / text['cpu']:.2f}]",
+            flush=True,
+        )
+        if "before" in med:
+            print(
+                f"exports {variant:8s} before/bare {med['before']['rows_per_s'] / bare['rows_per_s']:.2f}, "
+                f"ours/before {ours['rows_per_s'] / med['before']['rows_per_s']:.2f}  [cpu time "
+                f"bare/before {bare['cpu'] / med['before']['cpu']:.2f}, before/ours "
+                f"{med['before']['cpu'] / ours['cpu']:.2f}]",
+                flush=True,
+            )
         if "pandas" in med:
             pandas = med["pandas"]
             print(
@@ -331,6 +405,14 @@ def main() -> None:
                 + _verdict("ours/pandas", ours["rows_per_s"] / pandas["rows_per_s"])
                 + "  "
                 + _verdict("peak ours/pandas", ours["peak_mib"] / pandas["peak_mib"], at_most=True),
+                flush=True,
+            )
+            exact = med["pandas-exact"]
+            print(
+                f"exports {variant:8s} for reference, pandas summing the cost exactly (Decimal per row): "
+                f"ours/pandas-exact {ours['rows_per_s'] / exact['rows_per_s']:.2f}, "
+                f"peak {ours['peak_mib'] / exact['peak_mib']:.2f}  [cpu time pandas/ours "
+                f"{pandas['cpu'] / ours['cpu']:.2f}, pandas-exact/ours {exact['cpu'] / ours['cpu']:.2f}]",
                 flush=True,
             )
         if args.store and variant == "csv":

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from serving import api_server, load_demo_prices
 
 from aifinops.demo.simulation import simulate_month
+from aifinops.domain import UsageEvent
 from aifinops.jobs.ingest import Ingestor
 from aifinops.store import Store
 from aifinops.store.rollups import catch_up, pending
@@ -92,6 +94,26 @@ def _cpu() -> tuple[float, float]:
     return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
+def _server_cpu() -> float:
+    """CPU seconds so far of this process's descendants (the uvicorn server and its workers; Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                continue
+        if pid != os.getpid():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def bench_http(
     url: str, bodies: list[bytes], n: int, label: str, target: float, *, workers: int = 1
 ) -> float:
@@ -99,10 +121,12 @@ def bench_http(
     cpu0 = _cpu()
     with api_server(url, workers=workers) as client:
         headers = {"content-type": "application/json"}
+        serving0 = _server_cpu()
         start = time.perf_counter()
         with ThreadPoolExecutor(2 * workers) as pool:  # two requests in flight per worker keep it busy
             results = list(pool.map(lambda b: client.post("/api/events", content=b, headers=headers), bodies))
         elapsed = time.perf_counter() - start
+        serving = _server_cpu() - serving0
         store = Store(url)
         while (p := pending(store))[0] < p[1]:  # the server's writer catches the roll-ups up
             time.sleep(0.05)
@@ -116,39 +140,109 @@ def bench_http(
         f"ingest http {label}, {workers} worker(s): {rate:,.0f} events/s "
         f"(target ≥ {target:,.0f}: {'met' if rate >= target else 'NOT met'}; "
         f"{n:,} events in {elapsed:.2f} s wall, batches of {BATCH}); roll-ups caught up after {rolled:.2f} s "
-        f"({n / rolled:,.0f} events/s rolled up); cpu: server {server:.2f} s, client {me:.2f} s"
+        f"({n / rolled:,.0f} events/s rolled up); cpu: server {server:.2f} s (from its start to its end), "
+        f"{serving:.2f} s while the batches were sent ({serving / n * 1e6:.1f} µs/event, roll-up writer "
+        f"included), client {me:.2f} s"
     )
     return rate
 
 
-def bench_store(url: str, events: list[dict[str, object]], label: str, *, deferred: bool) -> float:
-    from aifinops.api.ingest_schemas import EventIn, to_event, validate_items
+def _valid(events: list[dict[str, object]]) -> list[dict[str, object]]:
+    from aifinops.api.ingest_schemas import EventIn, check_event, to_values, validate_items
 
+    now = dt.datetime.now(dt.UTC)
+    return [to_values(v) for _, v in validate_items(EventIn, events, lambda e: check_event(e, now))[0]]
+
+
+def bench_store(url: str, events: list[dict[str, object]], label: str, *, path: str) -> float:
+    """The store's own rate over validated events: ``values`` (the server's path: rows straight from the
+    fields, priced per price key), ``objects`` (event objects priced one by one, the path before) or
+    ``inline`` (objects, and every batch catching the roll-ups up, the path before the watermark)."""
     store = _prepare(url)
-    domain = [to_event(e) for _, e in validate_items(EventIn, events)[0]]
-    ingestor = Ingestor(store, defer_rollups=deferred)
+    values = _valid(events)
+    domain = [UsageEvent(**v) for v in values]
+    ingestor = Ingestor(store, defer_rollups=path != "inline")
     cpu0, start = time.process_time(), time.perf_counter()
-    for i in range(0, len(domain), BATCH):
-        ingestor.ingest(domain[i : i + BATCH], source="bench")
+    for i in range(0, len(values), BATCH):
+        if path == "values":
+            ingestor.ingest_values(values[i : i + BATCH], source="bench")
+        else:
+            ingestor.ingest(domain[i : i + BATCH], source="bench")
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu0
-    rate = len(domain) / elapsed
-    what = (
-        "ceiling (roll-ups deferred)"
-        if deferred
-        else "baseline (roll-ups caught up by every batch, as before)"
-    )
+    rate = len(values) / elapsed
+    what = {
+        "values": "ceiling (rows from validated fields, priced per price key; roll-ups deferred)",
+        "objects": "event objects priced one by one, the path before (roll-ups deferred)",
+        "inline": "baseline (event objects, roll-ups caught up by every batch, as before the watermark)",
+    }[path]
     print(
-        f"ingest store {what} {label}: {rate:,.0f} events/s ({len(domain):,} events in {elapsed:.2f} s wall, "
-        f"{cpu:.2f} s cpu in this process)"
+        f"ingest store {what} {label}: {rate:,.0f} events/s ({len(values):,} events in {elapsed:.2f} s wall, "
+        f"{cpu:.2f} s cpu in this process, {cpu / len(values) * 1e6:.1f} µs cpu/event)"
     )
-    if deferred:
+    if path == "values":
         start = time.perf_counter()
         catch_up(store)
         took = time.perf_counter() - start
-        print(f"ingest roll-up catch-up {label}: {len(domain) / took:,.0f} events/s ({took:.2f} s wall)")
+        print(f"ingest roll-up catch-up {label}: {len(values) / took:,.0f} events/s ({took:.2f} s wall)")
     store.dispose()
     return rate
+
+
+def stages(url: str, bodies: list[bytes], n: int) -> None:
+    """CPU time per event of each stage of the server's path, and of the path before (event objects)."""
+    from aifinops.api.ingest_schemas import EventIn, check_event, to_event, to_values, validate_items
+    from aifinops.engine.price_plans import PricePlans
+    from aifinops.engine.pricing import price_event
+    from aifinops.store.event_rows import values_row
+    from aifinops.store.events import event_values, sqlite_time
+
+    store = _prepare(url)
+    ingestor = Ingestor(store, defer_rollups=True)
+    book = ingestor.book()
+    plans = PricePlans(book)
+    now = dt.datetime.now(dt.UTC)
+    at = sqlite_time(now)
+    spent: dict[str, float] = {}
+    last = time.process_time()
+
+    def lap(stage: str) -> None:
+        nonlocal last
+        now_cpu = time.process_time()
+        spent[stage] = spent.get(stage, 0.0) + now_cpu - last
+        last = now_cpu
+
+    for body in bodies:
+        lap("client")
+        items = orjson.loads(body)
+        lap("parse JSON")
+        valid = validate_items(EventIn, items, partial(check_event, now=now))[0]
+        lap("validate")
+        values = [to_values(v) for _, v in valid]
+        lap("fields (to_values)")
+        priced = [plans.price(v) for v in values]
+        lap("price per key")
+        rows = [
+            values_row(v, c, p, source="s", ingested_at=at, sqlite=True)
+            for v, (c, p) in zip(values, priced, strict=True)
+        ]
+        lap("row from fields")
+        ingestor.events.insert(rows, source="s", now=now)
+        lap("insert (SQLite)")
+        events = [to_event(v) for _, v in valid]
+        lap("before: event objects")
+        old = [price_event(e, book) for e in events]
+        lap("before: price_event")
+        [
+            event_values(e, p, source="s", ingested_at=at, sqlite=True)
+            for e, p in zip(events, old, strict=True)
+        ]
+        lap("before: event_values")
+    spent.pop("client")
+    store.dispose()
+    print(
+        "ingest cpu per event by stage (µs): " + ", ".join(f"{k} {v / n * 1e6:.1f}" for k, v in spent.items())
+    )
 
 
 def main() -> None:
@@ -162,14 +256,17 @@ def main() -> None:
     )
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     events = _events(args.events)
     bodies = [orjson.dumps(events[i : i + BATCH]) for i in range(0, len(events), BATCH)]
     with tempfile.TemporaryDirectory() as tmp:
         sqlite_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         http = bench_http(sqlite_url, bodies, len(events), "sqlite", 50_000)
         bench_http(f"sqlite:///{Path(tmp) / 'bench2.db'}", bodies, len(events), "sqlite", 50_000, workers=2)
-        ceiling = bench_store(f"sqlite:///{Path(tmp) / 'ceiling.db'}", events, "sqlite", deferred=True)
-        bench_store(f"sqlite:///{Path(tmp) / 'baseline.db'}", events, "sqlite", deferred=False)
+        ceiling = bench_store(f"sqlite:///{Path(tmp) / 'ceiling.db'}", events, "sqlite", path="values")
+        bench_store(f"sqlite:///{Path(tmp) / 'objects.db'}", events, "sqlite", path="objects")
+        bench_store(f"sqlite:///{Path(tmp) / 'baseline.db'}", events, "sqlite", path="inline")
+        stages(f"sqlite:///{Path(tmp) / 'stages.db'}", bodies, len(events))
         ratio = http / ceiling
         print(
             f"ingest http/ceiling sqlite: {ratio:.2f} (target ≥ 0.50: {'met' if ratio >= 0.5 else 'NOT met'})"
@@ -179,8 +276,9 @@ def main() -> None:
     _ensure_database(args.postgres)
     http_pg = bench_http(args.postgres, bodies, len(events), "postgresql", 30_000)
     bench_http(args.postgres, bodies, len(events), "postgresql", 30_000, workers=2)
-    ceiling_pg = bench_store(args.postgres, events, "postgresql", deferred=True)
-    bench_store(args.postgres, events, "postgresql", deferred=False)
+    ceiling_pg = bench_store(args.postgres, events, "postgresql", path="values")
+    bench_store(args.postgres, events, "postgresql", path="objects")
+    bench_store(args.postgres, events, "postgresql", path="inline")
     print(f"ingest http/ceiling postgresql: {http_pg / ceiling_pg:.2f}")
 
 

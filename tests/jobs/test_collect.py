@@ -248,7 +248,7 @@ def test_serve_collects_each_source_on_its_own_turn_then_keeps_snapshots(
         azure={"export_paths": [str(tmp_path)], "collect_interval_seconds": {"exports": 60}}
     )
     schedule = build_schedule(settings, sqlite_store, collector=collector)
-    assert sorted(schedule.jobs) == ["budgets", "collect:exports", "prices", "provisioned"]
+    assert sorted(schedule.jobs) == ["allocate", "budgets", "collect:exports", "prices", "provisioned"]
     assert schedule.jobs["collect:exports"].interval == dt.timedelta(seconds=60)
     assert schedule.run_due("collect:exports") is not None
     assert schedule.run_due("collect:exports") is None  # the next turn is a minute away

@@ -67,9 +67,11 @@ def test_every_number_is_split_as_the_domain_splits_it(values: list[Decimal]) ->
         assert scan.issues == []
 
 
-def test_batch_sums_that_overflow_64_bits_stay_exact() -> None:
-    values = ["9000000000.5", "8999999999.25", "-1.000000001", "9000000000.125"]
-    with ExportReader() as reader, tempfile.TemporaryDirectory() as folder:
+@pytest.mark.parametrize("batch_rows", [1, 2, 50_000])
+def test_batch_sums_that_overflow_64_bits_stay_exact(batch_rows: int) -> None:
+    # one row a batch: 64-bit batches and 128-bit sums are grouped together again and again
+    values = ["9000000000.5", "8999999999.25", "-1.000000001", "9000000000.125", "-9000000000.5", "3"] * 4
+    with ExportReader(batch_rows=batch_rows) as reader, tempfile.TemporaryDirectory() as folder:
         scan = reader.scan(_file(folder, values))
         assert scan.totals() == {"USD": sum(map(Decimal, values), Decimal(0))}
         assert scan.stored_totals() == scan.totals()
@@ -94,6 +96,26 @@ def test_spaces_around_a_number_and_absent_quantities() -> None:
         got = {r.meter_id: (r.cost, r.quantity) for r in scan.records()}
         assert got == {"a": (Decimal("1.25"), None), "b": (Decimal(2), None), "c": (Decimal(3), Decimal(4))}
         assert scan.issues == []
+
+
+def test_scientific_notation_past_18_decimals_keeps_the_file_total_exact() -> None:
+    # "1.23456789012345E-10" holds 24 decimals: its 18-decimal row value leaves a tail the total keeps
+    values = ["1.23456789012345E-10", "2.5e-30", "4E2"]
+    with ExportReader() as reader, tempfile.TemporaryDirectory() as folder:
+        scan = reader.scan(_file(folder, values))
+        with localcontext() as ctx:
+            ctx.prec = 100
+            assert scan.totals() == {"USD": sum(map(Decimal, values), Decimal(0))}
+        assert scan.stored_totals() == {"USD": Decimal("400.000000000123456789")}
+        assert scan.issues == []
+
+
+def test_underscores_and_words_are_not_numbers() -> None:
+    # DuckDB's cast reads "1_000" as 1000; an export never writes it, so it is refused like any non-number
+    with ExportReader() as reader, tempfile.TemporaryDirectory() as folder:
+        scan = reader.scan(_file(folder, ["1_000", "abc", "2"]))
+        assert scan.totals() == {"USD": Decimal(2)} and scan.source_rows == 1
+        assert [i.line for i in scan.issues] == [2, 3]
 
 
 def _batches(n: int, *, fail_at: int | None = None) -> Iterator[pa.RecordBatch]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from aifinops.domain import EventStatus, Outcome, TaskOutcome
@@ -96,3 +97,30 @@ def test_rebuilding_the_rollups_after_re_pricing_drops_the_daily_groups_it_touch
     with store.session() as conn:
         rebuild_rollups(conn, T0, END, set())
     assert stale_days(store, day, day + 1) == {day: 7}  # built again on the next read, at the new prices
+
+
+def test_summed_daily_groups_kept_in_the_process_follow_a_re_pricing(store: Store) -> None:
+    """The days' sums are served again only while no day was built again: after a re-pricing drops the
+    days it touched and they are built again, the sums are those at the new prices."""
+    from decimal import Decimal
+
+    from aifinops.engine.pricing import price_event
+    from aifinops.store.optimize_days import OptimizeDayStore
+    from aifinops.store.optimize_queries import day_groups, stale_days
+    from aifinops.store.repricing import RepricingStore
+
+    _load(store)
+    day = (T0 - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).days
+    OptimizeDayStore(store).build(stale_days(store, day, day + 1), now=T0)
+    before = sum(int(r["cost_nanos"]) for r in day_groups(store, day, day + 1))
+    assert before == sum(int(r["cost_nanos"]) for r in day_groups(store, day, day + 1))  # kept
+    doubled = [dataclasses.replace(p, price=p.price * 2, effective_start=T0) for p in gpt4o_prices()]
+    PriceStore(store).save(doubled, now=T0 + dt.timedelta(days=2))
+    book = Ingestor(store).book()
+    RepricingStore(store).reprice(
+        lambda e: price_event(e, book), start=T0, end=END, now=T0 + dt.timedelta(days=2)
+    )
+    OptimizeDayStore(store).build(stale_days(store, day, day + 1), now=T0 + dt.timedelta(days=2))
+    after = sum(int(r["cost_nanos"]) for r in day_groups(store, day, day + 1))
+    assert after == sum(int(r["cost_nanos"]) for r in call_groups(store, T0, END)) != before
+    assert Decimal(after) > Decimal(before)

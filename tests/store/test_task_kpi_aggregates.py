@@ -8,8 +8,10 @@ replace earlier ones; any range (whole UTC days or not), any grouping, with and 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
@@ -17,10 +19,13 @@ from hypothesis import strategies as st
 
 from aifinops.domain import Outcome, TaskOutcome
 from aifinops.engine.kpis import TaskAggregate
+from aifinops.engine.pricing import price_event
 from aifinops.jobs.ingest import Ingestor
 from aifinops.queries.kpis import read_kpis
 from aifinops.store import Store
+from aifinops.store.optimize_queries import rollup_task_steps, task_steps
 from aifinops.store.prices import PriceStore
+from aifinops.store.repricing import RepricingStore
 from aifinops.store.rollups import catch_up, pending
 from aifinops.store.task_kpi_queries import day_task_aggregates
 from aifinops.store.task_queries import task_aggregates
@@ -35,6 +40,7 @@ _TABLES = (
     "task_day_kpis",
     "task_day_costs",
     "kpi_split_tasks",
+    "task_step_days",
 )
 _GROUPINGS = ((), ("use_case",), ("tenant",), ("app", "agent"), ("use_case", "tenant", "model"))
 
@@ -202,3 +208,66 @@ def test_a_split_task_is_counted_once_beside_a_same_id_task_of_another_tenant(st
         _same(store, start, end, by, None)
     (total,) = day_task_aggregates(store, group_by=(), start=start, end=end)
     assert total.tasks == 2
+
+
+def _steps(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    keys = ("use_case", "max_step", "outcome", "model", "tasks")
+    return sorted((tuple(r[k] for k in keys) for r in rows), key=repr)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    batches=st.lists(
+        st.tuples(
+            st.lists(_event, min_size=1, max_size=12),
+            st.lists(_outcome, max_size=4),
+            st.lists(st.sampled_from([None, "uc-a", "uc-b"]), min_size=12, max_size=12),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    resend=st.booleans(),
+    reprice=st.booleans(),
+    ranges=st.lists(_range, min_size=1, max_size=3),
+)
+def test_task_step_days_equal_the_task_rollup_read(
+    store: Store,
+    batches: list[tuple[list[dict[str, object]], list[dict[str, object]], list[str | None]]],
+    resend: bool,
+    reprice: bool,
+    ranges: list[tuple[int, int]],
+) -> None:
+    """The optimizer's task step counts read from ``task_step_days`` (whole UTC days) and the task rollup
+    (the partial days) equal those read from the task rollup alone, after late events, outcomes recorded
+    before and after their tasks' events, outcomes replaced, re-sent batches and a re-pricing that prices
+    tasks' unpriced rows; NULL use cases, steps, outcomes and models included."""
+    _wipe(store)
+    PriceStore(store).save(gpt4o_prices(), now=PRICE_START)
+    ingestor = Ingestor(store, defer_rollups=True)
+    sent: list = []
+    for i, (events, outcomes, use_cases) in enumerate(batches):
+        batch = [
+            dataclasses.replace(e, use_case=uc)
+            for e, uc in zip(_events(events, offset=100 * i), use_cases, strict=False)
+        ]
+        ingestor.ingest(batch, source="test")
+        sent.extend(batch)
+        ingestor.record_outcomes(_outcomes(outcomes))
+        if i % 2:
+            catch_up(store)
+    if resend:
+        ingestor.ingest(sent, source="test")
+    if reprice:  # the unknown model gets a price: its tasks' unpriced rows become priced rows
+        unknown = [dataclasses.replace(p, model="unknown-model") for p in gpt4o_prices("EUR")]
+        PriceStore(store).save(unknown, now=PRICE_START)
+        book = ingestor.book()
+        RepricingStore(store).reprice(
+            lambda e: price_event(e, book),
+            start=T0 + dt.timedelta(days=1),
+            end=T0 + dt.timedelta(days=3),
+            now=T0 + dt.timedelta(days=6),
+        )
+    for lo, length in ranges:
+        start = T0 + dt.timedelta(minutes=lo)
+        end = start + dt.timedelta(minutes=length)
+        assert _steps(task_steps(store, start, end)) == _steps(rollup_task_steps(store, start, end))

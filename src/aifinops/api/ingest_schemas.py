@@ -32,7 +32,7 @@ from aifinops.domain import (
     UsageEvent,
 )
 
-__all__ = ["EventIn", "OutcomeIn", "Rejection", "check_event", "to_event", "validate_items"]
+__all__ = ["EventIn", "OutcomeIn", "Rejection", "check_event", "to_event", "to_values", "validate_items"]
 
 #: A single call above this many tokens is not a real call but a bug or an attack.
 MAX_TOKENS_PER_EVENT = 50_000_000
@@ -166,11 +166,16 @@ def check_event(e: dict[str, Any], now: dt.datetime) -> tuple[str, str] | None:
 
 def to_event(e: dict[str, Any]) -> UsageEvent:
     """The domain event of a validated, checked wire event (timestamps normalized to UTC)."""
+    return UsageEvent(**to_values(e))
+
+
+def to_values(e: dict[str, Any]) -> dict[str, Any]:
+    """The fields of :func:`to_event`'s event, without building it (what ``Ingestor.ingest_values`` takes)."""
     values = dict(e)
     values["ts"] = e["ts"].astimezone(dt.UTC)
     if (tier := e.get("service_tier")) is not None:
         values["priority"] = tier is ProcessingTier.PRIORITY  # the reported tier decides the meters
-    return UsageEvent(**values)
+    return values
 
 
 class OutcomeIn(BaseModel):

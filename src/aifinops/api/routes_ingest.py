@@ -13,7 +13,7 @@ from pydantic import BaseModel, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from aifinops.api.deps import IngestCaller, IngestorDep, SettingsDep
-from aifinops.api.ingest_schemas import EventIn, OutcomeIn, Rejection, check_event, to_event, validate_items
+from aifinops.api.ingest_schemas import EventIn, OutcomeIn, Rejection, check_event, to_values, validate_items
 from aifinops.api.openapi import problems
 from aifinops.api.problems import ProblemError
 
@@ -125,8 +125,8 @@ async def post_events(
         valid, rejected = _own_tenant(
             valid, rejected, tenant, asked=lambda v: v.get("tenant"), assign=lambda v: {**v, "tenant": tenant}
         )
-    events = [to_event(v) for _, v in valid]
-    result = await run_in_threadpool(ingestor.ingest, events, source="http")
+    events = [to_values(v) for _, v in valid]
+    result = await run_in_threadpool(ingestor.ingest_values, events, source="http")
     if result.past_retention:
         rejected += _past_retention(valid, set(result.past_retention))
     return IngestReport(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -19,6 +18,7 @@ from aifinops.domain import (
     ProcessingTier,
     UsageEvent,
 )
+from aifinops.engine.contract_prices import CONTRACT_SOURCE, ContractDiscount, apply_discounts
 from aifinops.engine.model_aliases import PricingRules
 
 __all__ = [
@@ -31,18 +31,16 @@ __all__ = [
     "apply_discounts",
     "call_tiers",
     "price_event",
+    "price_event_charged",
     "price_events",
 ]
 
-#: Prices from contract terms carry this source and win over list prices for the same key.
-CONTRACT_SOURCE = "contract"
 #: The ``Price.unit`` of every token meter.
 TOKEN_UNIT = "tokens"
 
 # The lookup cache holds one candidate chain per distinct query key; junk keys (typos in event regions)
 # must not grow it without bound, so it is dropped and rebuilt past this size.
 _MAX_CHAINS = 100_000
-_FOREVER = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 _Key = tuple[
     str, MeterKind, DeploymentType | None, str | None, str | None, ProcessingTier, ContextTier | None
@@ -114,6 +112,11 @@ class PriceBook:
 
     def __len__(self) -> int:
         return self._size
+
+    def boundaries(self) -> tuple[dt.datetime, ...]:
+        """Every instant a price starts or ends, sorted: between two of them every lookup answers the same."""
+        ends = (t for ps in self._by_meter.values() for p in ps for t in (p.effective_start, p.effective_end))
+        return tuple(sorted({t for t in ends if t is not None}))
 
     def find(
         self,
@@ -322,15 +325,23 @@ def price_event(event: UsageEvent, book: PriceBook) -> PricedUsage:
     >>> price_event(UsageEvent("e1", ts, model="gpt-4.1", input_tokens=1000, output_tokens=500), book).cost
     Decimal('0.006')
     """
+    return price_event_charged(event, book)[0]
+
+
+def price_event_charged(event: UsageEvent, book: PriceBook) -> tuple[PricedUsage, tuple[Price, ...] | None]:
+    """:func:`price_event`, with the price each metered quantity was charged at, in the order of the meters
+    (input, cached input, cache write, output, unit; only those the event uses; none when unpriced). None
+    instead when :data:`MAX_EVENT_COST` refused some prices: the choice then depended on the amounts."""
     needs = _token_needs(event)
     if isinstance(needs, str):
-        return PricedUsage(None, None, {}, unpriced_reason=f"event {event.event_id}: {needs}")
+        return PricedUsage(None, None, {}, unpriced_reason=f"event {event.event_id}: {needs}"), ()
     if event.quantity is not None and event.quantity != 0:
         needs.append((MeterKind.UNIT, event.quantity, event.unit or ""))
     if not needs:  # a tool call, a retrieval or a refused call with no metered usage costs nothing here
-        return PricedUsage(Decimal(0), None, {})
+        return PricedUsage(Decimal(0), None, {}), ()
     if event.model is None and any(kind is not MeterKind.UNIT for kind, _, _ in needs):
-        return PricedUsage(None, None, {}, unpriced_reason=f"event {event.event_id} has tokens but no model")
+        reason = f"event {event.event_id} has tokens but no model"
+        return PricedUsage(None, None, {}, unpriced_reason=reason), ()
     model = event.model or ""
     family, named_version, threshold = book.model_of(model)
     tier, context = call_tiers(
@@ -346,33 +357,37 @@ def price_event(event: UsageEvent, book: PriceBook) -> PricedUsage:
         context,
         (family,) if model == family or not model else (family, model),
     )
-    priced = _priced(event, book, query, needs)
+    priced, charged = _priced(event, book, query, needs)
     if priced.priced or query.version is not None:
-        return priced
+        return priced, charged
+    capped = charged is None
     # No version named: price with the version in effect for the model, deployment type and region.
     versions = book.versions_in_effect(
         family, ts=event.ts, deployment_type=event.deployment_type, region=event.region
     )
     for version in versions:
-        inferred = _priced(event, book, dataclasses.replace(query, version=version), needs)
+        inferred, charged = _priced(event, book, dataclasses.replace(query, version=version), needs)
         if inferred.priced:
-            return dataclasses.replace(inferred, inferred_version=version)
-    return priced
+            return dataclasses.replace(inferred, inferred_version=version), None if capped else charged
+        capped = capped or charged is None
+    return priced, None if capped else ()
 
 
 def _priced(
     event: UsageEvent, book: PriceBook, query: _Query, needs: list[tuple[MeterKind, int | Decimal, str]]
-) -> PricedUsage:
+) -> tuple[PricedUsage, tuple[Price, ...] | None]:
     """The event at the prices of ``query``, all in one currency: the billing currency where every meter has
     a price in it, else the first other currency that prices every meter."""
-    priced = _priced_in(event, book, query, needs, None)
+    priced, charged = _priced_in(event, book, query, needs, None)
     if priced.priced or len(book.currencies) < 2:
-        return priced
+        return priced, charged
+    capped = charged is None
     for currency in sorted(book.currencies):
-        other = _priced_in(event, book, query, needs, currency)
+        other, charged = _priced_in(event, book, query, needs, currency)
         if other.priced:
-            return other
-    return priced
+            return other, None if capped else charged
+        capped = capped or charged is None
+    return priced, None if capped else ()
 
 
 def _priced_in(
@@ -381,107 +396,31 @@ def _priced_in(
     query: _Query,
     needs: list[tuple[MeterKind, int | Decimal, str]],
     currency: str | None,
-) -> PricedUsage:
+) -> tuple[PricedUsage, tuple[Price, ...] | None]:
+    """Every meter at the prices of ``query`` in ``currency`` (any when None), with the prices charged (None
+    when the cost is beyond :data:`MAX_EVENT_COST`)."""
     cost = Decimal(0)
     price_ids: dict[MeterKind, int | None] = {}
+    charged: list[Price] = []
     for kind, units, unit in needs:
         price = _lookup(event, book, query, kind=kind, currency=currency, unit=unit)
         if price is None and kind is MeterKind.CACHE_WRITE:
             # A model without a cache-write meter bills cache writes as the input tokens they are.
             price = _lookup(event, book, query, kind=MeterKind.INPUT, currency=currency, unit=unit)
         if price is None:
-            return _unpriced(event, book, query, kind=kind, currency=currency, unit=unit)
+            return _unpriced(event, book, query, kind=kind, currency=currency, unit=unit), ()
         cost, currency = cost + price.cost_of(units), price.currency
         price_ids[kind] = price.price_id
+        charged.append(price)
     if abs(cost) > MAX_EVENT_COST:
         reason = (
             f"event {event.event_id}: its cost {cost:.2f} {currency} is beyond the {MAX_EVENT_COST:,} "
             "one event may cost (a 64-bit count of 10⁻⁹ units); check its quantity and its prices"
         )
-        return PricedUsage(None, None, {}, unpriced_reason=reason)
-    return PricedUsage(cost, currency, price_ids)
+        return PricedUsage(None, None, {}, unpriced_reason=reason), None
+    return PricedUsage(cost, currency, price_ids), tuple(charged)
 
 
 def price_events(events: Iterable[UsageEvent], book: PriceBook) -> list[PricedUsage]:
     """``price_event`` over many events, in order."""
     return [price_event(event, book) for event in events]
-
-
-@dataclass(frozen=True, slots=True)
-class ContractDiscount:
-    """A contract term: ``percent`` off list prices in a period, for one model, deployment type or meter."""
-
-    percent: Decimal
-    effective_start: dt.datetime
-    effective_end: dt.datetime | None = None
-    model: str | None = None  # None = every model
-    deployment_type: DeploymentType | None = None
-    meter_kind: MeterKind | None = None
-
-    def applies_to(self, price: Price) -> bool:
-        return (
-            self.model in (None, price.model)
-            and self.deployment_type in (None, price.deployment_type)
-            and self.meter_kind in (None, price.meter_kind)
-        )
-
-    @property
-    def specificity(self) -> tuple[bool, bool, bool]:
-        return (self.model is not None, self.deployment_type is not None, self.meter_kind is not None)
-
-
-def apply_discounts(list_prices: Iterable[Price], discounts: Sequence[ContractDiscount]) -> list[Price]:
-    """Contract prices: each list price under each discount in force, clipped to where both are effective.
-
-    Where several discounts cover the same price at the same time the most specific one applies (a model
-    beats all models; then a deployment type; then a meter); equal ones apply in the given order.
-    Contract prices in the input are not discounted again.
-
-    >>> ts = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-    >>> [p.price for p in apply_discounts([Price("o3", MeterKind.INPUT, Decimal("2"), "USD", ts)],
-    ...                                   [ContractDiscount(Decimal("15"), ts)])]
-    [Decimal('1.7')]
-    """
-    ordered = sorted(discounts, key=lambda d: d.specificity, reverse=True)  # stable: given order on ties
-    contract: list[Price] = []
-    for price in list_prices:
-        if price.source == CONTRACT_SOURCE:
-            continue
-        applicable = [d for d in ordered if d.applies_to(price)]
-        if applicable:
-            contract.extend(_discounted(price, applicable))
-    return contract
-
-
-def _discounted(price: Price, discounts: list[ContractDiscount]) -> list[Price]:
-    """The contract prices of one list price, one per maximal period in which one discount applies."""
-    start, end = price.effective_start, price.effective_end or _FOREVER
-    cuts = {start, end}
-    for d in discounts:
-        cuts.update(t for t in (d.effective_start, d.effective_end) if t is not None and start < t < end)
-    bounds = sorted(cuts)
-    out: list[Price] = []
-    for seg_start, seg_end in itertools.pairwise(bounds):
-        chosen = next((d for d in discounts if _covers(d, seg_start)), None)
-        if chosen is None:
-            continue
-        amount = price.price * (100 - chosen.percent) / 100
-        last = out[-1] if out else None
-        if last is not None and last.effective_end == seg_start and last.price == amount:
-            out[-1] = dataclasses.replace(last, effective_end=None if seg_end == _FOREVER else seg_end)
-            continue
-        out.append(
-            dataclasses.replace(
-                price,
-                price=amount,
-                effective_start=seg_start,
-                effective_end=None if seg_end == _FOREVER else seg_end,
-                source=CONTRACT_SOURCE,
-                price_id=None,
-            )
-        )
-    return out
-
-
-def _covers(discount: ContractDiscount, ts: dt.datetime) -> bool:
-    return discount.effective_start <= ts and (discount.effective_end is None or ts < discount.effective_end)

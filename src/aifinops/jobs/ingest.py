@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aifinops.domain import PricedUsage, TaskOutcome, UsageEvent
+from aifinops.engine.price_plans import PricePlans
 from aifinops.engine.pricing import PriceBook, PricingRules, price_event
 from aifinops.jobs.price_cache import PriceCache
 from aifinops.store import Store
+from aifinops.store.event_rows import values_row
 from aifinops.store.events import EventStore, event_values, sqlite_time
 from aifinops.store.outcomes import OutcomeStore
 from aifinops.store.rollups import catch_up
@@ -59,6 +62,7 @@ class Ingestor:
         self.outcomes = OutcomeStore(store)
         self.prices = prices or PriceCache.of_store(store, ttl=refresh_seconds, rules=rules)
         self._clock = clock
+        self._plans: PricePlans | None = None
 
     def book(self) -> PriceBook:
         """The current price book, reloaded from the store when its prices changed."""
@@ -68,6 +72,29 @@ class Ingestor:
         """Price and store ``events``; events already stored (same event_id) are counted as duplicates."""
         book = self.prices.book()
         return self._insert(((event, price_event(event, book)) for event in events), source=source)
+
+    def ingest_values(self, events: Sequence[Mapping[str, Any]], *, source: str) -> IngestResult:
+        """:meth:`ingest` of events given as their :class:`UsageEvent` fields (absent ones at their defaults,
+        ``ts`` aware UTC): validated wire events go straight to rows, priced per price key
+        (:class:`PricePlans`), the same rows as ``ingest`` of the events would store."""
+        book = self.prices.book()
+        plans = self._plans
+        if plans is None or plans.book is not book:  # the prices changed: new plans
+            plans = self._plans = PricePlans(book)
+        now = self._clock()
+        sqlite = self.events.sqlite
+        ingested_at = sqlite_time(now) if sqlite else now
+        price = plans.price
+        rows = []
+        inferred: dict[str, str] = {}
+        for values in events:
+            nanos, charge = price(values)
+            if charge.inferred_version is not None and (model := values.get("model")) is not None:
+                inferred[model] = charge.inferred_version
+            rows.append(
+                values_row(values, nanos, charge, source=source, ingested_at=ingested_at, sqlite=sqlite)
+            )
+        return self._store(rows, source=source, now=now, inferred=inferred)
 
     def ingest_priced(self, events: Sequence[PricedEvent], *, source: str) -> IngestResult:
         """Store events their producer already priced (the gateway settles its limits with that estimate).
@@ -93,6 +120,11 @@ class Ingestor:
             if priced.inferred_version is not None and event.model is not None:
                 inferred[event.model] = priced.inferred_version
             rows.append(event_values(event, priced, source=source, ingested_at=ingested_at, sqlite=sqlite))
+        return self._store(rows, source=source, now=now, inferred=inferred)
+
+    def _store(
+        self, rows: list[tuple[Any, ...]], *, source: str, now: dt.datetime, inferred: dict[str, str]
+    ) -> IngestResult:
         result = self.events.insert(rows, source=source, now=now)
         if result.inserted and not self.defer_rollups:
             catch_up(self.store)

@@ -299,18 +299,22 @@ def read_workload(
     rows = _call_rows(store, start, end, where)
     prices = _Prices(store, rows, start)
     first = _first_steps(rows)
+    cells: dict[Cell, Cell] = {}  # groups alike share one cell: the engine checks a scope once per cell
     groups = tuple(
         CallGroup(
-            cell=Cell(
-                use_case=r["use_case"],
-                app=r["app"],
-                agent=r["agent"],
-                deployment=r["deployment"],
-                model=r["model"],
-                deployment_type=r["deployment_type"],
-                region=r["region"],
-                kind=r["kind"],
-                currency=r["currency"] or "",  # free calls (a refused attempt) have no currency
+            cell=cells.setdefault(
+                cell := Cell(
+                    use_case=r["use_case"],
+                    app=r["app"],
+                    agent=r["agent"],
+                    deployment=r["deployment"],
+                    model=r["model"],
+                    deployment_type=r["deployment_type"],
+                    region=r["region"],
+                    kind=r["kind"],
+                    currency=r["currency"] or "",  # free calls (a refused attempt) have no currency
+                ),
+                cell,
             ),
             meters=prices.meters(r),
             calls=int(r["calls"]),

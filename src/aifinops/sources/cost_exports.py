@@ -111,10 +111,14 @@ class ExportScan:
     conn: duckdb.DuckDBPyConnection
     parts: list[Path]
     sums: BatchTotals
-    source_rows: int = 0
     issues: list[RowIssue] = field(default_factory=list)
     dropped: set[Cell] = field(default_factory=set)
     window: tuple[dt.date, dt.date] | None = None
+
+    @property
+    def source_rows(self) -> int:
+        """Source rows kept: refused rows and rows of dropped cells or days are not counted."""
+        return sum(s.rows for _, s in self.sums.good())
 
     def _rows_sql(self) -> str:
         where = ["TRUE"]
@@ -202,7 +206,6 @@ class ExportScan:
         gone = [key for key in self.sums.sums if leaves(key)]
         dropped = sum(self.sums.sums.pop(key).rows for key in gone if not key[-1])
         self.dropped |= cells
-        self.source_rows -= dropped
         return dropped
 
     def records(self, *, scope: str = "", source: str = "") -> Iterator[CostRecord]:
@@ -323,7 +326,7 @@ class ExportReader:
         n = next(self._counter)
         plan = scan_plan(schema, basis, default_currency=default_currency, date_format=self.date_format)
         source_sql = self._source_sql(path, n)
-        sums = BatchTotals(compact_rows=2 * self.batch_rows)
+        sums = BatchTotals(compact_rows=8 * self.batch_rows)
         scan = ExportScan(str(path), schema, basis, self.conn, [], sums)
         try:
             self._stream(scan, source_sql, plan)
@@ -341,7 +344,6 @@ class ExportReader:
             ]
         )
         self._report_bad_rows(scan, source_sql, plan, rejected)
-        scan.source_rows = sum(sums.rows for _, sums in scan.sums.good())
         return scan
 
     def _stream(self, scan: ExportScan, source_sql: str, plan: ScanPlan) -> None:
@@ -471,6 +473,5 @@ class ExportReader:
             self.conn,
             [p for s in scans for p in s.parts],
             sums,
-            sum(s.source_rows for s in scans),
             [i for s in scans for i in s.issues],
         )

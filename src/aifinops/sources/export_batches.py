@@ -4,16 +4,17 @@ exact totals of each batch.
 :func:`aifinops.sources.export_sql.rows_sql` hands over Arrow batches with one row per source row: raw key
 texts and the cost and quantity cast to ``DECIMAL(38,18)`` and to half-away nanos. Here, per batch:
 
-- each key column is dictionary-encoded and only values not seen before go through the normalizing SQL of
+- each key column is dictionary-encoded (a column holding one value throughout the batch by a comparison)
+  and only values not seen before go through the normalizing SQL of
   :func:`~aifinops.sources.export_sql.scan_plan` (dates, lower-cased ids, tags as JSON): an export repeats
   its keys, so millions of rows cost a few thousand normalizations;
 - the cost becomes half-even nanos plus the rest below one nano in 10⁻¹⁸ units
   (:func:`aifinops.domain.split_nanos`) and a tail in 10⁻³⁶ units (what the 18-decimal rounding left, so
   file totals stay exact to 36 places), with integer arithmetic on the decimals' own integers; the rare text
   the casts could not hold exactly is read with ``Decimal``;
-- :class:`BatchTotals` adds the batch's exact sums per cell and currency (``HUGEINT`` in DuckDB, Python
-  ints across batches): what the overlap checks, the day range and the totals need, with no aggregation to
-  the cost-record grain.
+- :class:`BatchTotals` adds the batch's exact sums per cell and currency, on integer keys (64-bit sums
+  where they cannot overflow, 128-bit decimals where they could, Python ints once at the end): what the
+  overlap checks, the day range and the totals need, with no aggregation to the cost-record grain.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aifinops.domain import COST_ROW_COLUMNS, split_nanos, to_nanos
-from aifinops.sources.export_sql import NUMBER_PATTERN, RAW_KEYS, ScanPlan
+from aifinops.sources.export_sql import NUMBER_PATTERN, RAW_KEYS, ScanPlan, resource_key
 
 __all__ = ["SPILL_SCHEMA", "SUMMARY_KEYS", "BatchNormalizer", "BatchTotals", "CellSums"]
 
@@ -56,6 +57,7 @@ _E18 = 10**18
 _PLAIN = re.compile(NUMBER_PATTERN)
 _STORABLE = 2**63
 _MAX_DECIMALS = 36  # deeper digits are refused: no Azure amount carries them
+_ABSENT = ("", "NULL", "null")  # a number that is not there (FOCUS files write the literal NULL)
 
 
 @dataclass(slots=True)
@@ -82,65 +84,81 @@ class CellSums:
 
 
 _MONEY = ("cost_nanos", "cost_rem_e18", "tail")
+_COUNTS = ("rows", "tags_bad")
 _EXACT = pa.decimal128(38, 0)
-_COMPACT_ROWS = 150_000
+_COMPACT_ROWS = 400_000
 
 
 class BatchTotals:
     """Exact sums per :data:`SUMMARY_KEYS`, batch after batch.
 
-    Each batch is grouped in Arrow (64-bit sums where the batch cannot overflow them, 128-bit decimals
-    where it could); the grouped batches are summed again, in 128-bit decimals, whenever they grow large
-    and when :attr:`sums` is read.
+    The text keys of a batch become integers that hold for the whole scan (one id per distinct value), so
+    the batches are summed on integer keys only: they are kept as they come and grouped together, with the
+    sums so far, whenever they pass ``compact_rows`` rows and when :attr:`sums` is read (64-bit sums where
+    the rows cannot overflow them, 128-bit decimals where they could). The ids turn back into values once.
     """
 
     def __init__(self, *, compact_rows: int = _COMPACT_ROWS) -> None:
         self.compact_rows = compact_rows
-        self._grouped: list[pa.Table] = []
-        self._pending = 0
+        self._ids: dict[str, dict[object, int]] = {}
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self._sums: dict[tuple[object, ...], CellSums] = {}
+
+    def _global(self, key: str, column: pa.DictionaryArray) -> np.ndarray:
+        ids = self._ids.setdefault(key, {})
+        values = column.dictionary.to_pylist()
+        local = np.fromiter((ids.setdefault(v, len(ids)) for v in values), np.int32, len(values))
+        indices = column.indices.to_numpy(zero_copy_only=False)
+        return local[indices] if len(local) else np.zeros(len(indices), np.int32)
 
     def add_batch(self, batch: pa.RecordBatch, tail: pa.Array) -> None:
         """Add one normalized batch (with its ``bad`` and ``tags_invalid`` columns) and its cost tails."""
-        keys: dict[str, pa.Array] = {}
-        for k in SUMMARY_KEYS:  # grouped on dictionary indices and day numbers, turned back into values after
-            column = batch.column(k)
-            keys[k] = column.indices if pa.types.is_dictionary(column.type) else column
-        keys["billing_day"] = pc.cast(keys["billing_day"], pa.int32())
-        columns = keys | {
-            "cost_nanos": _summable(batch.column("cost_nanos")),
-            "cost_rem_e18": batch.column("cost_rem_e18"),
-            "tail": _summable(tail),
-            "tags_invalid": pc.cast(batch.column("tags_invalid"), pa.int64()),
-        }
-        grouped = _group(pa.table(columns))
-        values = []
+        columns: dict[str, pa.Array | np.ndarray] = {}
         for k in SUMMARY_KEYS:
             column = batch.column(k)
             if pa.types.is_dictionary(column.type):
-                values.append(column.dictionary.take(grouped.column(k)))
+                columns[k] = self._global(k, column)
             elif k == "billing_day":
-                values.append(pc.cast(grouped.column(k), pa.date32()))
+                columns[k] = pc.cast(column, pa.int32())
             else:
-                values.append(grouped.column(k))
-        grouped = pa.table(values + grouped.columns[len(SUMMARY_KEYS) :], names=grouped.column_names)
-        self._grouped.append(grouped)
-        self._pending += grouped.num_rows
-        if self._pending > self.compact_rows:
-            self._grouped = [_group(pa.concat_tables(self._grouped), again=True)]
-            self._pending = self._grouped[0].num_rows
+                columns[k] = column
+        columns |= {
+            "cost_nanos": batch.column("cost_nanos"),
+            "cost_rem_e18": batch.column("cost_rem_e18"),
+            "tail": tail,
+            "rows": np.ones(batch.num_rows, np.int64),
+            "tags_bad": pc.cast(batch.column("tags_invalid"), pa.int64()),
+        }
+        self._pending.append(pa.table(columns))
+        self._pending_rows += batch.num_rows
+        if self._pending_rows > self.compact_rows:
+            self._compact()
+
+    def _compact(self) -> pa.Table:
+        grouped = _group(self._pending)
+        self._pending, self._pending_rows = [grouped], grouped.num_rows
+        return grouped
 
     @property
     def sums(self) -> dict[tuple[object, ...], CellSums]:
         """The sums so far, per summary key (a plain dict: dropping a key drops its rows)."""
-        if self._grouped:
-            table = _group(pa.concat_tables(self._grouped), again=True)
-            self._grouped, self._pending = [], 0
-            columns = [table.column(c).to_pylist() for c in table.column_names]
-            width = len(SUMMARY_KEYS)
-            for row in zip(*columns, strict=True):
-                nanos, rest, tail, rows, tags_bad = row[width:]
-                self.merge(row[:width], CellSums(int(nanos), int(rest), int(tail), rows, tags_bad))
+        if self._pending:
+            table = self._compact()
+            self._pending, self._pending_rows = [], 0
+            keys = []
+            for k in SUMMARY_KEYS:
+                column = table.column(k)
+                if k in self._ids:
+                    values = list(self._ids[k])
+                    keys.append([values[i] for i in column.to_pylist()])
+                elif k == "billing_day":
+                    keys.append(pc.cast(column, pa.date32()).to_pylist())
+                else:
+                    keys.append(column.to_pylist())
+            numbers = [table.column(c).to_pylist() for c in (*_MONEY, *_COUNTS)]
+            for *key, nanos, rest, tail, rows, tags_bad in zip(*keys, *numbers, strict=True):
+                self.merge(tuple(key), CellSums(int(nanos), int(rest), int(tail), rows, tags_bad))
         return self._sums
 
     def merge(self, key: tuple[object, ...], sums: CellSums) -> None:
@@ -161,26 +179,36 @@ class BatchTotals:
                 yield key[:-1], sums
 
 
-def _summable(values: pa.Array) -> pa.Array:
-    """``values`` as they can be summed exactly over one batch: int64 when no sum can overflow it."""
-    bounds = pc.min_max(values)
+def _summable(tables: list[pa.Table], column: str) -> pa.DataType:
+    """The type ``column`` of ``tables`` sums exactly in: int64 when no sum of its values can overflow it."""
+    chunks = [chunk for t in tables for chunk in t.column(column).chunks]
+    if any(chunk.type != pa.int64() for chunk in chunks):
+        return _EXACT
+    bounds = pc.min_max(pa.chunked_array(chunks, pa.int64()))
     low, high = bounds["min"].as_py() or 0, bounds["max"].as_py() or 0
-    return values if max(-low, high) * len(values) < 2**63 else pc.cast(values, _EXACT)
+    return pa.int64() if max(-low, high) * sum(map(len, chunks)) < 2**63 else _EXACT
 
 
-def _group(table: pa.Table, *, again: bool = False) -> pa.Table:
-    """Sums per summary key; ``again`` re-sums tables this function made."""
-    counts = ("rows", "tags_bad") if again else ("tags_invalid",)
-    aggregates: list[tuple[object, str]] = [(c, "sum") for c in (*_MONEY, *counts)]
-    if not again:
-        aggregates.append(([], "count_all"))
+def _narrow(summed: pa.ChunkedArray) -> pa.ChunkedArray:
+    """128-bit sums back to int64 when they fit, so the next grouping stays on 64 bits."""
+    if summed.type == pa.int64() or not len(summed):
+        return summed
+    bounds = pc.min_max(summed)
+    fits = all(-(2**63) < int(b.as_py() or 0) < 2**63 for b in (bounds["min"], bounds["max"]))
+    return pc.cast(summed, pa.int64()) if fits else summed
+
+
+def _group(tables: list[pa.Table]) -> pa.Table:
+    """Sums per summary key of ``tables`` (raw batches and sums this function made)."""
+    exact = {c: _summable(tables, c) for c in _MONEY}
+    schema = pa.schema([pa.field(f.name, exact.get(f.name, f.type)) for f in tables[0].schema])
+    table = pa.concat_tables([t.cast(schema) for t in tables])
+    aggregates = [(c, "sum") for c in (*_MONEY, *_COUNTS)]
     grouped = table.group_by(list(SUMMARY_KEYS), use_threads=False).aggregate(aggregates)
-    keys = [grouped.column(k) for k in SUMMARY_KEYS]
-    keys = [pc.cast(c, pa.string()) if pa.types.is_dictionary(c.type) else c for c in keys]
-    money = [pc.cast(grouped.column(f"{c}_sum"), _EXACT) for c in _MONEY]
-    rows = grouped.column("rows_sum" if again else "count_all")
-    tags_bad = grouped.column("tags_bad_sum" if again else "tags_invalid_sum")
-    return pa.table([*keys, *money, rows, tags_bad], names=[*SUMMARY_KEYS, *_MONEY, "rows", "tags_bad"])
+    out = [grouped.column(k) for k in SUMMARY_KEYS]
+    out += [_narrow(grouped.column(f"{c}_sum")) for c in _MONEY]
+    out += [grouped.column(f"{c}_sum") for c in _COUNTS]
+    return pa.table(out, names=[*SUMMARY_KEYS, *_MONEY, *_COUNTS])
 
 
 def _lows(array: pa.Array) -> np.ndarray:
@@ -248,24 +276,25 @@ def _numbers(batch: pa.RecordBatch) -> _Numbers:
         if abs(nanos) < _STORABLE:  # else refused: the store holds nanos in 64 bits (±9.2 billion units)
             cost_nanos[i], cost_rem[i], tail[i] = nanos, rest, _tail(value, nanos, rest)
             cost_ok[i] = True
-    q_nanos, q_rest = _split(batch.column("q_18"), batch.column("q_9"))
+    q_nanos, _ = _split(batch.column("q_18"), batch.column("q_9"))
     # half-even nanos of the quantity: the rest only decided the tie, so the nanos alone are kept
     q_ok = _fast(batch, "q")
+    q_absent = pc.and_(pc.is_null(batch.column("q_9")), pc.is_null(batch.column("q_exact")))
+    q_absent = q_absent.to_numpy(zero_copy_only=False).copy()
     for i, text in _slow_rows(batch.column("q_exact")):
         value = _exact(text)
         if value is not None and abs(nanos := to_nanos(value)) < _STORABLE:
             q_nanos[i], q_ok[i] = nanos, True
-    del q_rest
-    q_present = pc.fill_null(batch.column("q_present"), False).to_numpy(zero_copy_only=False)
+        elif text.strip() in _ABSENT:
+            q_absent[i] = True
     quantity = pa.array(q_nanos, type=pa.int64(), mask=~q_ok)
-    return _Numbers(cost_nanos, cost_rem, tail, cost_ok, quantity, q_ok | ~q_present)
+    return _Numbers(cost_nanos, cost_rem, tail, cost_ok, quantity, q_ok | q_absent)
 
 
 def _fast(batch: pa.RecordBatch, prefix: str) -> np.ndarray:
     """Rows whose number the casts read exactly (a writable bool array)."""
-    readable = pc.fill_null(batch.column(f"{prefix}_ok"), False)
-    cast = pc.and_(pc.is_null(batch.column(f"{prefix}_exact")), pc.is_valid(batch.column(f"{prefix}_18")))
-    ok: np.ndarray = pc.and_(readable, cast).to_numpy(zero_copy_only=False).copy()
+    cast = pc.and_(pc.is_null(batch.column(f"{prefix}_exact")), pc.is_valid(batch.column(f"{prefix}_9")))
+    ok: np.ndarray = cast.to_numpy(zero_copy_only=False).copy()
     return ok
 
 
@@ -291,6 +320,14 @@ class BatchNormalizer:
     def _learn(self, key: str, values: list[str | None]) -> None:
         cache = self._cache[key]
         new = [v for v in values if v not in cache]
+        if key == "resource_id":  # the many distinct ids: read in Python where it gives the SQL's answer
+            left = []
+            for v in new:
+                if (normal := resource_key(v)) is None:
+                    left.append(v)
+                else:
+                    cache[v] = normal
+            new = left
         if not new:
             return
         select = ", ".join([f"k_{key}", *self.plan.keys[key]])
@@ -299,7 +336,7 @@ class BatchNormalizer:
             cache[raw] = tuple(normal)
 
     def _normalized(self, key: str, column: pa.Array) -> dict[str, pa.Array]:
-        encoded = pc.dictionary_encode(column, null_encoding="encode")
+        encoded = _encoded(column)
         values = encoded.dictionary.to_pylist()
         self._learn(key, values)
         cache = self._cache[key]
@@ -335,6 +372,18 @@ class BatchNormalizer:
         columns["bad"] = bad
         names = [*SPILL_SCHEMA.names, "bad", "tags_invalid"]
         return pa.RecordBatch.from_arrays([columns[n] for n in names], names=names), pa.array(numbers.tail)
+
+
+def _encoded(column: pa.Array) -> pa.DictionaryArray:
+    """``column`` dictionary-encoded (a null is a value); a column holding one value throughout, as many
+    export columns do, is found by a comparison, cheaper than hashing every text."""
+    if len(column) and (
+        column.null_count == len(column)
+        or (column.null_count == 0 and pc.all(pc.equal(column, column[0])).as_py())
+    ):
+        indices = pa.array(np.zeros(len(column), dtype=np.int32))
+        return pa.DictionaryArray.from_arrays(indices, column.slice(0, 1))
+    return pc.dictionary_encode(column, null_encoding="encode")
 
 
 def prefetched(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:

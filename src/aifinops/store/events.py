@@ -105,11 +105,7 @@ PRICE_COLUMNS = EVENT_COLUMNS[EVENT_COLUMNS.index("cost_nanos") : EVENT_COLUMNS.
 
 def sqlite_time(ts: dt.datetime) -> str:
     """The text SQLAlchemy's SQLite DateTime stores and reads back: naive UTC with microseconds."""
-    t = ts.astimezone(dt.UTC)
-    return (
-        f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}."
-        f"{t.microsecond:06d}"
-    )
+    return ts.astimezone(dt.UTC).isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 
 def event_values(

@@ -4,7 +4,8 @@ A month of a million events comes back as a few thousand rows: calls grouped by 
 charged, step, attempt, status, whether an identical request succeeded earlier in the task, whether the model
 stopped at its length limit, and the size class of their input and output. Whole UTC days are read from
 ``optimize_daily`` (built by :class:`aifinops.store.optimize_days.OptimizeDayStore`), the rest from the
-events.
+events; task step counts of whole UTC days from ``task_step_days`` (kept with the task roll-up), the rest
+from the task roll-up.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aifinops.domain import from_nanos
 from aifinops.engine.usage_buckets import EPOCH, to_hour
 from aifinops.store.cost_tables import cost_records
 from aifinops.store.optimize_tables import GROUP_SUMS, optimize_daily, optimize_days
+from aifinops.store.rollup_tables import STEP_KEYS, task_step_days
 from aifinops.store.rollups import rolled_up
 from aifinops.store.store import Store
 from aifinops.store.tables import task_outcomes, task_rollup, usage_daily, usage_events, usage_rollup
@@ -35,6 +37,7 @@ __all__ = [
     "hourly_tokens",
     "ptu_costs",
     "ptu_hours",
+    "rollup_task_steps",
     "stale_days",
     "task_steps",
 ]
@@ -61,6 +64,9 @@ CALL_KEYS = (
     "status",
 )
 FLAG_KEYS = ("duplicate", "length_stop", "input_class", "output_class")
+
+
+_DAY = dt.timedelta(days=1)
 
 
 def _size_class(column: Any) -> Any:
@@ -119,7 +125,29 @@ def event_groups_select(
 
 
 def day_groups(store: Store, first: int, following: int) -> list[dict[str, Any]]:
-    """The call groups of the built UTC days ``[first, following)`` (days since the epoch), days summed."""
+    """The call groups of the built UTC days ``[first, following)`` (days since the epoch), days summed.
+
+    A month is some fifty thousand daily rows summed into a few thousand: the sums are kept in the process
+    with the built days they came from (:class:`aifinops.store.derived_reads.DerivedReads`) and summed
+    again when a day is built again or dropped."""
+    kept = store.derived.read(
+        ("optimize_daily", first, following),
+        lambda: _built_days(store, first, following),
+        lambda: tuple(_summed_days(store, first, following)),
+    )
+    return [dict(r) for r in kept]
+
+
+def _built_days(store: Store, first: int, following: int) -> tuple[tuple[Any, ...], ...]:
+    """Each built day of ``[first, following)`` with the events it was built from and when: a day's call
+    groups change only when it is built again (a new time) or dropped."""
+    o = optimize_days.c
+    query = sa.select(o.day, o.events, o.built_at).where(o.day >= first, o.day < following).order_by(o.day)
+    with store.reader() as conn:
+        return tuple(tuple(r) for r in conn.execute(query))
+
+
+def _summed_days(store: Store, first: int, following: int) -> list[dict[str, Any]]:
     d = optimize_daily.c
     keys = [d[k] for k in (*CALL_KEYS, *FLAG_KEYS)]
     query = (
@@ -184,34 +212,81 @@ def daily_calls(
         return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def task_steps(
-    store: Store, start: dt.datetime, end: dt.datetime, *, where: Mapping[str, Sequence[str]] | None = None
+def _raw_task_steps(
+    conn: Any, start: dt.datetime, end: dt.datetime, where: Mapping[str, Sequence[str]], *, scan: bool
 ) -> list[dict[str, Any]]:
-    """Tasks with priced events started in ``[start, end)``, counted per use case, highest step and outcome
-    (None = open). A task's priced events decide its step count: its unpriced ones cost nothing known."""
-    rolled_up(store)
+    """:func:`task_steps` read from the task rollup (``scan``: most of the table, read without the index)."""
     t, o = task_rollup.c, task_outcomes.c
     joined = task_rollup.outerjoin(task_outcomes, sa.and_(o.tenant == t.tenant, o.task_id == t.task_id))
     keys = [t.use_case, t.max_step, o.outcome, t.model]
     # Unary + on SQLite: a month is most of the table, scanned faster than walked through the index.
     first_ts = (
         sa.literal_column("+task_rollup.first_ts", type_=t.first_ts.type)
-        if store.dialect == "sqlite"
+        if scan and conn.dialect.name == "sqlite"
         else t.first_ts
     )
     query = (
         sa.select(*keys, sa.func.count().label("tasks"))
         .select_from(joined)
-        .where(
-            t.currency != "",
-            first_ts >= start,
-            first_ts < end,
-            *_filters(task_rollup, _task_filters(where)),
-        )
+        .where(t.currency != "", first_ts >= start, first_ts < end, *_filters(task_rollup, where))
         .group_by(*keys)
     )
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _day_task_steps(conn: Any, first: int, following: int) -> list[dict[str, Any]]:
+    """:func:`task_steps` of the whole UTC days ``[first, following)``, from ``task_step_days``."""
+    s = task_step_days.c
+    keys = [s[k] for k in (*STEP_KEYS, "nulls")]
+    query = (
+        sa.select(*keys, sa.func.sum(s.task_rows).label("tasks"))
+        .where(s.day >= first, s.day < following)
+        .group_by(*keys)
+        .having(sa.func.sum(s.task_rows) > 0)
+    )
+    return [
+        {
+            **{k: None if r.nulls & (1 << i) else r._mapping[k] for i, k in enumerate(STEP_KEYS)},
+            "tasks": r.tasks,
+        }
+        for r in conn.execute(query)
+    ]
+
+
+def rollup_task_steps(
+    store: Store, start: dt.datetime, end: dt.datetime, *, where: Mapping[str, Sequence[str]] | None = None
+) -> list[dict[str, Any]]:
+    """:func:`task_steps` read from the task rollup alone, whatever the window (what the days must equal)."""
+    rolled_up(store)
     with store.reader() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+        return _raw_task_steps(conn, start, end, _task_filters(where), scan=True)
+
+
+def task_steps(
+    store: Store, start: dt.datetime, end: dt.datetime, *, where: Mapping[str, Sequence[str]] | None = None
+) -> list[dict[str, Any]]:
+    """Tasks with priced events started in ``[start, end)``, counted per use case, highest step and outcome
+    (None = open). A task's priced events decide its step count: its unpriced ones cost nothing known.
+
+    Counted per task rollup row (one per currency). Whole UTC days come from ``task_step_days``, the partial
+    days at either end and filtered reads from the task rollup."""
+    rolled_up(store)
+    held = _task_filters(where)
+    first = -(-(start - EPOCH) // _DAY)  # the first whole day, rounded up
+    following = (end - EPOCH) // _DAY
+    with store.reader() as conn:
+        if held or first >= following:
+            return _raw_task_steps(conn, start, end, held, scan=True)
+        rows = _day_task_steps(conn, first, following)
+        if start < EPOCH + first * _DAY:
+            rows += _raw_task_steps(conn, start, EPOCH + first * _DAY, {}, scan=False)
+        if EPOCH + following * _DAY < end:
+            rows += _raw_task_steps(conn, EPOCH + following * _DAY, end, {}, scan=False)
+    counted: dict[tuple[Any, ...], int] = {}
+    for r in rows:
+        key = tuple(r[k] for k in STEP_KEYS)
+        counted[key] = counted.get(key, 0) + int(r["tasks"])
+    return [{**dict(zip(STEP_KEYS, key, strict=True)), "tasks": n} for key, n in counted.items()]
 
 
 def hourly_tokens(

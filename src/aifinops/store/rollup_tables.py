@@ -9,6 +9,11 @@ rows, ``''`` for none), its outcome (``open`` when none) and its value's currenc
 number of tasks and their summed usage and value. ``task_day_costs`` is the estimated cost of the priced task
 rows per day of the row's first event, dimensions, outcome and currency. ``kpi_split_tasks`` lists the
 tasks whose rows start on different UTC days: they are left out of ``task_day_kpis`` and read per task.
+
+``task_step_days`` counts the priced task rows per UTC day of the row's first event, use case, highest step,
+outcome and model: the optimizer's task step counts. Those four may be NULL; a NULL is stored as ``''`` (0 for
+the step) with its bit set in ``nulls`` (:data:`STEP_KEYS` order: 1, 2, 4, 8), so that the key stays unique
+on both databases and a NULL never meets a stored ``''``.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from aifinops.store.tables import DIM_LEN, UtcDateTime, metadata
 
 __all__ = [
     "KPI_DIMS",
+    "STEP_KEYS",
     "TASK_DAY_SUMS",
     "kpi_split_tasks",
     "rollup_watermarks",
     "task_day_costs",
     "task_day_kpis",
+    "task_step_days",
 ]
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
@@ -85,4 +92,21 @@ kpi_split_tasks = Table(
     metadata,
     Column("tenant", String(DIM_LEN), primary_key=True),
     Column("task_id", String(128), primary_key=True),
+)
+
+#: The key of a ``task_step_days`` row besides its day, in the order of the bits of ``nulls``.
+STEP_KEYS: tuple[str, ...] = ("use_case", "max_step", "outcome", "model")
+
+task_step_days = Table(
+    "task_step_days",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("day", BigInteger, nullable=False),  # days since the epoch (UTC) of the row's first event
+    Column("use_case", String(DIM_LEN), nullable=False, server_default=""),
+    Column("max_step", Integer, nullable=False, server_default="0"),
+    Column("outcome", String(16), nullable=False, server_default=""),
+    Column("model", String(DIM_LEN), nullable=False, server_default=""),
+    Column("nulls", Integer, nullable=False, server_default="0"),  # which of STEP_KEYS are NULL
+    Column("task_rows", BigInteger, nullable=False, server_default="0"),
+    UniqueConstraint("day", *STEP_KEYS, "nulls", name="uq_task_step_days_key"),
 )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from aifinops.errors import SchemaOutdatedError, StoreDataError, StoreError, StoreUnavailableError
+from aifinops.store.derived_reads import DerivedReads
 
 __all__ = ["Store", "database_error", "dialect_insert", "normalize_url", "retrying"]
 
@@ -126,6 +129,11 @@ class Store:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalize_url(url)
         self.engine: Engine = self._create_engine(echo)
+        # SQLite has one writer at a time: the writers of this process queue on a lock and the next one starts
+        # the moment the last one commits, instead of polling SQLite's busy handler, which sleeps up to 100 ms
+        # between tries (other processes still meet the busy handler).
+        self._write_lock = threading.RLock() if self.url.startswith("sqlite") else None
+        self.derived = DerivedReads()  # costly reads kept with the version of the data they came from
 
     @classmethod
     def from_settings(cls, settings: Any) -> Store:
@@ -167,7 +175,7 @@ class Store:
         Driver errors become :func:`database_error`: StoreUnavailableError, StoreDataError or StoreError.
         """
         try:
-            with self.engine.connect() as conn:
+            with self._write_lock or contextlib.nullcontext(), self.engine.connect() as conn:
                 conn.info["aifinops_write"] = True
                 try:
                     with conn.begin():

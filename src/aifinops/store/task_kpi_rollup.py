@@ -11,7 +11,8 @@ The sums are those of the per-task computation in :func:`aifinops.store.task_que
 task the least value of each dimension over its rows (``''`` for none), the highest step (else its first
 attempts), its retries, tokens and unpriced events; per priced task row its cost, under the row's own
 dimensions. A task whose rows start on different UTC days is not summed per day (a period boundary may cut
-it in two): it is listed in ``kpi_split_tasks`` and read per task.
+it in two): it is listed in ``kpi_split_tasks`` and read per task. ``task_step_days`` counts the priced
+task rows per day of the row's first event, use case, highest step, outcome and model (the optimizer's).
 """
 
 from __future__ import annotations
@@ -20,9 +21,18 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from aifinops.store.rollup_tables import KPI_DIMS, TASK_DAY_SUMS
+from aifinops.store.rollup_tables import KPI_DIMS, STEP_KEYS, TASK_DAY_SUMS
 
-__all__ = ["add_tasks", "apply", "day_of", "lock", "mark_tasks", "rebuild", "refresh_split"]
+__all__ = [
+    "add_tasks",
+    "apply",
+    "day_of",
+    "lock",
+    "mark_tasks",
+    "rebuild",
+    "rebuild_steps",
+    "refresh_split",
+]
 
 #: pg_advisory_xact_lock key of the task aggregates ("aifk").
 _LOCK_KEY = 0x6169666B
@@ -129,11 +139,36 @@ def _costs_sql(sign: int, *, sqlite: bool) -> str:
     )
 
 
+def _steps_sql(sign: int, *, sqlite: bool) -> str:
+    s = "" if sign > 0 else "-"
+    values = {"use_case": "r.use_case", "max_step": "r.max_step", "outcome": "o.outcome", "model": "r.model"}
+    blank = {"use_case": "''", "max_step": "0", "outcome": "''", "model": "''"}  # NULL, with its bit set
+    keys = (
+        day_of("r.first_ts", sqlite=sqlite),
+        *(f"COALESCE({values[k]}, {blank[k]})" for k in STEP_KEYS),
+        " + ".join(
+            f"CASE WHEN {values[k]} IS NULL THEN {1 << i} ELSE 0 END" for i, k in enumerate(STEP_KEYS)
+        ),
+    )
+    conflict = ("day", *STEP_KEYS, "nulls")
+    return (
+        f"INSERT INTO task_step_days ({', '.join(conflict)}, task_rows) "
+        f"SELECT {', '.join(keys)}, {s}COUNT(*) "
+        "FROM _kpi_tasks k CROSS JOIN task_rollup r "
+        "LEFT JOIN task_outcomes o ON o.tenant = r.tenant AND o.task_id = r.task_id "
+        "WHERE r.tenant = k.tenant AND r.task_id = k.task_id AND r.currency <> '' "
+        f"GROUP BY {', '.join(keys)} "
+        f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET "
+        "task_rows = task_step_days.task_rows + excluded.task_rows"
+    )
+
+
 def apply(conn: Connection, sign: int) -> None:
     """Add (``sign=1``) or take out (``sign=-1``) the contributions of the tasks in ``_kpi_tasks``."""
     sqlite = conn.dialect.name == "sqlite"
     conn.exec_driver_sql(_tasks_sql(sign, sqlite=sqlite))
     conn.exec_driver_sql(_costs_sql(sign, sqlite=sqlite))
+    conn.exec_driver_sql(_steps_sql(sign, sqlite=sqlite))
 
 
 def refresh_split(conn: Connection) -> None:
@@ -151,10 +186,21 @@ def refresh_split(conn: Connection) -> None:
 
 
 def rebuild(conn: Connection) -> None:
-    """Recompute every task aggregate from the task rollup and the outcomes."""
+    """Recompute the cost-per-task aggregates (not ``task_step_days``: :func:`rebuild_steps`) from the task
+    rollup and the outcomes (migration 0016, which runs before or after the one adding the step counts)."""
     lock(conn)
     for table in ("task_day_kpis", "task_day_costs", "kpi_split_tasks"):
         conn.exec_driver_sql(f"DELETE FROM {table}")
     mark_tasks(conn, "SELECT DISTINCT tenant, task_id FROM task_rollup WHERE 1 = 1")
-    apply(conn, 1)
+    sqlite = conn.dialect.name == "sqlite"
+    conn.exec_driver_sql(_tasks_sql(1, sqlite=sqlite))
+    conn.exec_driver_sql(_costs_sql(1, sqlite=sqlite))
     refresh_split(conn)
+
+
+def rebuild_steps(conn: Connection) -> None:
+    """Recompute ``task_step_days`` from the task rollup and the outcomes."""
+    lock(conn)
+    conn.exec_driver_sql("DELETE FROM task_step_days")
+    mark_tasks(conn, "SELECT DISTINCT tenant, task_id FROM task_rollup WHERE 1 = 1")
+    conn.exec_driver_sql(_steps_sql(1, sqlite=conn.dialect.name == "sqlite"))

@@ -70,9 +70,13 @@ def by_scope(
 ) -> dict[tuple[tuple[str, str], ...], list[CallGroup]]:
     """Groups under each scope (the values of ``keys`` they carry), optionally only of ``kinds``."""
     out: dict[tuple[tuple[str, str], ...], list[CallGroup]] = defaultdict(list)
+    keyed: dict[int, tuple[tuple[str, str], ...]] = {}  # id of a cell (alive while its groups are) → key
     for g in groups:
         if kinds is None or g.cell.kind in kinds:
-            out[tuple(g.cell.scope(keys).items())].append(g)
+            key = keyed.get(id(g.cell))
+            if key is None:
+                key = keyed[id(g.cell)] = tuple(g.cell.scope(keys).items())
+            out[key].append(g)
     return dict(out)
 
 

@@ -65,8 +65,11 @@ def owner_usage(
     cost: dict[Owner, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     calls: dict[Owner, int] = defaultdict(int)
     tokens: dict[Owner, int] = defaultdict(int)
+    owners: dict[int, Owner] = {}  # id of a cell (alive while its groups are) → its owner: once per cell
     for g in groups:
-        owner = tuple(g.cell.scope(keys).items())
+        owner = owners.get(id(g.cell))
+        if owner is None:
+            owner = owners[id(g.cell)] = tuple(g.cell.scope(keys).items())
         calls[owner] += g.calls
         tokens[owner] += g.input_tokens + g.output_tokens
         if g.cell.currency and g.cell.deployment not in owned:
@@ -176,7 +179,10 @@ def loaded_costs(
     if alloc is None or scope is None:
         return None
     owned = frozenset(name for name, cap in workload.capacities.items() if cap.owned)
-    now = owner_usage(workload.groups, alloc.keys, owned)
+    kept = workload._owners  # the same groups read by every what-if over this workload
+    now = kept.get((alloc.keys, owned))
+    if now is None:
+        now = kept[(alloc.keys, owned)] = owner_usage(workload.groups, alloc.keys, owned)
     capacity = capacity_by_basis(workload.capacities)
     out: dict[str, dict[str, Decimal]] = {b: defaultdict(Decimal) for b in alloc.bases}
     for (basis, _rule, currency), shares in _pools(alloc.shares).items():
