@@ -262,6 +262,146 @@ def test_views_open_by_keyboard_and_the_back_button_returns(page: Page, demo_url
     assert page.evaluate("document.querySelector('#view-main, [data-view-panel=overview]').hidden") is False
 
 
+def _ready(page: Page, condition: str, what: str) -> None:
+    _wait(page, f"document.body.dataset.state === 'ready' && ({condition})", what)
+
+
+def _select(page: Page, selector: str, value: str) -> None:
+    page.evaluate(
+        f"{{ const s = document.querySelector({selector!r}); s.value = {value!r};"
+        "s.dispatchEvent(new Event('change')); }"
+    )
+
+
+def _showback_by(page: Page) -> list[str]:
+    return [page.evaluate("document.querySelector('#alloc-by').value"), *_texts(page, "thead th")[1:2]]
+
+
+def test_every_control_is_in_the_url_and_back_restores_the_previous_state(page: Page, demo_url: str) -> None:
+    """Group by, basis, period and the price filter are read from the URL the page is opened on, each change
+    is a new URL, and the back button puts the previous controls and figures back."""
+    page.open(f"{demo_url}/?period={PERIOD}&basis=amortized&by=tenant#allocation", width=1280)
+    assert page.evaluate("document.body.dataset.state") == "ready"
+    assert page.evaluate("document.querySelector('#basis').value") == "amortized"
+    assert _showback_by(page) == ["tenant", "tenant"]
+    assert set(_attrs(page, "tr[data-bucket] .money", "basis")) == {"amortized"}
+    _select(page, "#alloc-by", "use_case")
+    _ready(page, "location.search.includes('by=use_case') && document.querySelector('thead th + th')"
+           ".textContent === 'use_case'", "regroup by use case")  # fmt: skip
+    assert page.evaluate("new URLSearchParams(location.search).get('basis')") == "amortized"
+    _select(page, "#basis", "actual")
+    _ready(page, "location.search.includes('basis=actual')", "basis actual")
+    assert _showback_by(page) == ["use_case", "use_case"]  # the group by is kept
+    assert set(_attrs(page, "tr[data-bucket] .money", "basis")) == {"actual"}
+    page.evaluate("history.back()")
+    _ready(page, "location.search.includes('basis=amortized')", "back to amortized")
+    assert _showback_by(page) == ["use_case", "use_case"]
+    assert set(_attrs(page, "tr[data-bucket] .money", "basis")) == {"amortized"}
+    page.evaluate("history.back()")
+    _ready(page, "location.search.includes('by=tenant') && document.querySelector('thead th + th')"
+           ".textContent === 'tenant'", "back to tenant")  # fmt: skip
+    assert _showback_by(page) == ["tenant", "tenant"]
+    page.evaluate("history.forward()")
+    _ready(page, "location.search.includes('by=use_case') && document.querySelector('thead th + th')"
+           ".textContent === 'use_case'", "forward to use case")  # fmt: skip
+
+    # The price filter: opened from the URL, typed into (one history entry per filter), and back.
+    book = _get(demo_url, "/api/prices")
+    matching = {
+        q: str(sum(q in p["model"] or q in (p["product_name"] or "").lower() for p in book["items"]))
+        for q in ("gpt-4o-mini", "gpt-4.1")
+    }
+    page.open(f"{demo_url}/?period={PERIOD}&q=gpt-4o-mini#prices", width=1280)
+    assert page.evaluate("document.querySelector('#price-filter').value") == "gpt-4o-mini"
+    assert (
+        page.evaluate("document.querySelector('[data-matching]').dataset.matching") == matching["gpt-4o-mini"]
+    )
+    for text in ("g", "gpt-4.1"):
+        page.evaluate(
+            f"{{ const f = document.querySelector('#price-filter'); f.value = {text!r};"
+            "f.dispatchEvent(new Event('input')); }"
+        )
+    page.evaluate("document.querySelector('#price-filter').dispatchEvent(new Event('change'))")
+    assert page.evaluate("new URLSearchParams(location.search).get('q')") == "gpt-4.1"
+    assert page.evaluate("document.querySelector('[data-matching]').dataset.matching") == matching["gpt-4.1"]
+    page.evaluate("history.back()")
+    back = "new URLSearchParams(location.search).get('q') === 'gpt-4o-mini'"
+    _ready(page, back + " && document.querySelector('#price-filter')?.value === 'gpt-4o-mini'", "back")
+    assert (
+        page.evaluate("document.querySelector('[data-matching]').dataset.matching") == matching["gpt-4o-mini"]
+    )
+
+    # The month: another period from the URL, and back.
+    page.open(f"{demo_url}/?period=2026-09&by=tenant#allocation", width=1280)
+    assert page.evaluate("document.querySelector('#period').value") == "2026-09"
+    page.evaluate("document.querySelector('#period-next').click()")
+    _ready(
+        page, f"location.search.includes('period={PERIOD}') && !!document.querySelector('#alloc-by')", "next"
+    )
+    assert _showback_by(page) == ["tenant", "tenant"]  # the group by is kept across months
+    page.evaluate("history.back()")
+    _ready(page, "location.search.includes('period=2026-09')", "back to September")
+    assert page.evaluate("document.querySelector('#period').value") == "2026-09"
+
+
+def _top_from_costs(costs: dict[str, Any], dim: str) -> list[list[str]]:
+    """The five largest allocated amounts per value of ``dim``, as the snapshot ranks its estimated ones."""
+    acc: dict[tuple[str, str], Decimal] = {}
+    for item in costs["items"]:
+        if item.get("bucket", "allocated") == "allocated":
+            key = (item[dim] or "", item["currency"])
+            acc[key] = acc.get(key, Decimal(0)) + Decimal(item["cost"])
+    ranked = sorted(acc.items(), key=lambda kv: (-kv[1], kv[0][0]))[:5]
+    return [
+        [value, str(amount.normalize()) if amount else "0", costs["basis"]] for (value, _), amount in ranked
+    ]
+
+
+def _top_shown(page: Page, dim: str) -> list[list[str]]:
+    rows = page.evaluate(
+        f"[...document.querySelectorAll('tr[data-top={dim}]')].map((r) => [r.dataset.value, "
+        "r.querySelector('.money').dataset.amount, r.querySelector('.money').dataset.basis])"
+    )
+    return [[v, str(Decimal(a).normalize()) if Decimal(a) else "0", b] for v, a, b in rows]
+
+
+def test_top_spenders_follow_the_chosen_basis_with_its_badge(page: Page, demo_url: str) -> None:
+    """Once the bill is allocated the top spenders are the allocated cost on the chosen basis (as /api/costs
+    gives it), badged with that basis; on the estimated basis, and by a dimension the stored allocation is not
+    over (the demo's is over app, use case and tenant: not model), they are the snapshot's estimate."""
+    snapshot = _get(demo_url, "/api/snapshot", period=PERIOD, fresh="true")
+
+    def estimated(dim: str) -> list[list[str]]:
+        return [
+            [r[dim] or "", str(Decimal(r["amount"]).normalize()), "estimated"] for r in snapshot["top"][dim]
+        ]
+
+    for basis in ("actual", "amortized"):
+        page.open(f"{demo_url}/?period={PERIOD}&basis={basis}", width=1280)
+        costs = _get(demo_url, "/api/costs", period=PERIOD, group_by="app,tenant", granularity="month",
+                     basis=basis)  # fmt: skip
+        for dim in ("app", "tenant"):
+            want = _top_from_costs(costs, dim)
+            assert want and _top_shown(page, dim) == want, (basis, dim)
+        assert _top_shown(page, "model") == estimated("model")
+        assert _attrs(page, "[data-top-basis]", "topBasis") == [basis, basis, "estimated"]
+        assert page.evaluate("document.querySelector('#top-tables').textContent").count("not split by model")
+    page.open(f"{demo_url}/?period={PERIOD}&basis=estimated", width=1280)
+    for dim in ("app", "tenant", "model"):
+        assert _top_shown(page, dim) == estimated(dim), dim
+    assert set(_attrs(page, "[data-top-basis]", "topBasis")) == {"estimated"}
+
+
+def test_a_group_by_the_allocation_is_not_over_says_so_and_offers_its_dimensions(
+    page: Page, demo_url: str
+) -> None:
+    page.open(f"{demo_url}/?period={PERIOD}&by=model#allocation", width=1280)
+    assert page.evaluate("document.body.dataset.state") == "ready"
+    assert "model" in page.evaluate("document.querySelector('#alloc-refused').textContent")
+    stored = _get(demo_url, "/api/allocation", period=PERIOD, basis="actual")["by"]
+    assert _texts(page, "#alloc-by option") == stored
+
+
 def test_the_api_docs_render_their_operations_without_any_outside_host(
     page: Page, demo_url: str, shots: Path
 ) -> None:

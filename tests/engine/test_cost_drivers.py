@@ -95,6 +95,7 @@ def test_reasoning_is_its_share_of_output_and_cache_savings_are_priced() -> None
     assert dict(zip(TOKEN_DRIVERS, d.meters.values(), strict=True)) == {
         "input_tokens": 1_200_000_000,
         "cached_input_tokens": 200_000_000,
+        "cache_write_tokens": 0,
         "output_tokens": 400_000_000,
         "reasoning_tokens": 400_000_000,
         "non_token_usage": 0,
@@ -102,6 +103,14 @@ def test_reasoning_is_its_share_of_output_and_cache_savings_are_priced() -> None
     assert d.cached_share == Decimal("0.4")
     assert d.cache_savings_nanos == 600_000_000  # 400k × (2 − 0.5) USD per 1M
     assert top_driver(list(d.meters.items())) == "input_tokens"
+
+
+def test_cache_writes_are_their_own_driver_and_out_of_the_input_driver() -> None:
+    # 1M input of which 500k written to the cache at 2.5 USD per 1M: 1.0 + 1.25 USD.
+    prices = {**PRICES, "cache_write": (2_500_000_000, 1_000_000)}
+    row = _row(input_tokens=1_000_000, cache_write_tokens=500_000, cost_nanos=2_250_000_000, prices=prices)
+    (d,) = usage_drivers([row])
+    assert (d.meters["input_tokens"], d.meters["cache_write_tokens"]) == (1_000_000_000, 1_250_000_000)
 
 
 def test_services_are_categorised_by_provider_and_idle_capacity_shared_by_use() -> None:

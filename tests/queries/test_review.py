@@ -4,6 +4,7 @@ configured targets; HTML with inline SVG, Markdown, and a PDF printed by headles
 from __future__ import annotations
 
 import datetime as dt
+import random
 import shutil
 import struct
 import subprocess
@@ -21,6 +22,7 @@ from aifinops.domain import Basis, Outcome, TaskOutcome
 from aifinops.jobs.chromium import screenshot
 from aifinops.jobs.ingest import Ingestor
 from aifinops.jobs.retention import run_retention
+from aifinops.queries.anomalies import period_anomalies
 from aifinops.queries.recommendations import recommendations_document
 from aifinops.queries.review import REVIEW_SECTIONS, review_document
 from aifinops.queries.review_render import render_review_html, render_review_markdown
@@ -28,7 +30,7 @@ from aifinops.queries.review_sections import SECTION_TITLES
 from aifinops.store import Store
 from aifinops.store.cost_queries import read_cost_totals
 from aifinops.store.prices import PriceStore
-from tests.factories import PRICE_START, event, gpt4o_prices
+from tests.factories import PRICE_START, event, gpt4o_prices, weekday_shaped_history
 
 NOW = dt.datetime(2026, 12, 3, 9, tzinfo=dt.UTC)
 
@@ -229,3 +231,39 @@ def test_a_month_past_retention_renders_from_its_aggregates_and_names_what_is_un
     assert [r["tasks"] for r in september["cost_per_successful_task"]] == [6]
     for page in (render_review_html(september), render_review_markdown(september)):
         assert "Unavailable for 2026-09: the optimizer" in page and "dropped by retention" in page
+
+
+def test_anomalies_are_the_local_days_of_the_month_judged_as_the_dashboard_judges_them(store: Store) -> None:
+    """Off UTC (New York), the review judges each local day of the month by the one rule the dashboard's
+    ``/api/anomalies/days`` uses (``period_anomalies``): a spike on the month's last local day is in the pack,
+    and the day before the month is not judged."""
+    PriceStore(store).save(gpt4o_prices(), now=PRICE_START)
+    rng = random.Random(5)
+    spikes = {("uc-a", dt.date(2026, 10, 31)), ("uc-b", dt.date(2026, 9, 30))}  # last local days
+    events = []
+    for use_case in ("uc-a", "uc-b"):
+        for day, spend in weekday_shaped_history(rng, first=dt.date(2026, 8, 1), days=92, noise=0.1).items():
+            factor = 6 if (use_case, day) in spikes else 1
+            tokens = int(spend * factor * 40_000)  # 2.50 USD per 1M input tokens: a tenth of the spend
+            # 22:00 in New York: the next UTC day, the same local day.
+            at = dt.datetime.combine(day, dt.time(22), tzinfo=dt.UTC) + dt.timedelta(hours=4)
+            events.append(
+                event(len(events), ts=at, task_id=None, use_case=use_case, input_tokens=tokens,
+                      cached_input_tokens=0, output_tokens=0)
+            )  # fmt: skip
+    Ingestor(store).ingest(events, source="test")
+    tz = "America/New_York"
+    doc = review_document(
+        store,
+        "2026-10",
+        settings=ReviewSettings(),
+        currency="USD",
+        timezone=tz,
+        max_unallocated_share=Decimal("0.05"),
+        now=dt.datetime(2026, 11, 5, tzinfo=dt.UTC),
+    )
+    start, end = dt.date(2026, 10, 1), dt.date(2026, 11, 1)
+    assert doc["anomalies"] == period_anomalies(store, start, end, by="use_case", tz=tz, currency="USD")
+    found = {(a["scope"], a["at"]) for a in doc["anomalies"]}
+    assert ("use_case=uc-a", "2026-10-31") in found
+    assert all(a["at"] >= "2026-10-01" for a in doc["anomalies"])

@@ -20,8 +20,15 @@ _SUMS = (
     "reasoning_tokens",
     "quantity_nanos",
     "cost_nanos",
+    "cache_write_tokens",
 )
-_PRICE_IDS = ("input_price_id", "cached_input_price_id", "output_price_id", "unit_price_id")
+_PRICE_IDS = (
+    "input_price_id",
+    "cached_input_price_id",
+    "output_price_id",
+    "unit_price_id",
+    "cache_write_price_id",
+)
 
 
 def _hours(start: dt.date, end: dt.date) -> list[sa.ColumnElement[bool]]:
@@ -51,6 +58,7 @@ def meter_usage(store: Store, start: dt.date, end: dt.date) -> list[dict[str, An
     retry = sa.case((e.attempt > 1, 1), else_=0).label("retry")
     extra = sa.case((sa.and_(e.attempt <= 1, e.step > 1), 1), else_=0).label("extra_step")
     keys = [e.use_case, e.resource_id, e.kind, retry, extra, *(e[k] for k in METER_KEYS[5:])]
+    assert "cache_write_price_id" in METER_KEYS  # the cost drivers price cache writes at their own meter
     query = sa.select(*keys, *_sums()).where(*_hours(start, end)).group_by(*keys)
     with store.reader() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
@@ -63,7 +71,13 @@ def estimate_rows(store: Store, start: dt.date, end: dt.date) -> list[dict[str, 
     keys = [day, e.resource_id, e.deployment, *(e[m] for m in _PRICE_IDS)]
     sums = [
         sa.func.sum(e[c]).label(c)
-        for c in ("input_tokens", "cached_input_tokens", "output_tokens", "quantity_nanos")
+        for c in (
+            "input_tokens",
+            "cached_input_tokens",
+            "output_tokens",
+            "quantity_nanos",
+            "cache_write_tokens",
+        )
     ]
     query = (
         sa.select(*keys, *sums)

@@ -42,6 +42,7 @@ _event = st.fixed_dictionaries(
         "step": st.one_of(st.none(), st.integers(min_value=0, max_value=3)),
         "attempt": st.integers(min_value=1, max_value=3),
         "tokens": st.integers(min_value=0, max_value=5000),
+        "writes": st.sampled_from([0, 0, 3, 7]),  # eighths of the uncached input written to the cache
         "quantity": st.one_of(st.none(), st.sampled_from(["1", "2.5"])),
     }
 )
@@ -77,6 +78,7 @@ def _events(specs: list[dict[str, Any]], offset: int) -> list[Any]:
                 attempt=s["attempt"],
                 input_tokens=tokens,
                 cached_input_tokens=tokens // 4,
+                cache_write_tokens=(tokens - tokens // 4) * int(s["writes"]) // 8,
                 output_tokens=tokens // 10,
                 reasoning_tokens=tokens // 20,
                 quantity=None if s["quantity"] is None else Decimal(s["quantity"]),
@@ -96,7 +98,13 @@ def _norm(rows: list[dict[str, Any]], sums: tuple[str, ...]) -> list[tuple[Any, 
 
 
 _ALL_SUMS = ("events", "unpriced_events", *oracle._SUMS)
-_ESTIMATE_SUMS = ("input_tokens", "cached_input_tokens", "output_tokens", "quantity_nanos")
+_ESTIMATE_SUMS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "quantity_nanos",
+    "cache_write_tokens",
+)
 
 
 def _same(store: Store, start: dt.date, end: dt.date) -> None:
@@ -117,8 +125,21 @@ def _same(store: Store, start: dt.date, end: dt.date) -> None:
     assert _norm(fast, _ESTIMATE_SUMS) == _norm(oracle.estimate_rows(store, start, end), _ESTIMATE_SUMS)
 
 
+def _cache_write_price(start: dt.datetime, price: str) -> Price:
+    return Price(
+        model="gpt-4o",
+        meter_kind=MeterKind.CACHE_WRITE,
+        price=Decimal(price),
+        currency="USD",
+        effective_start=start,
+        deployment_type=DeploymentType.GLOBAL_STANDARD,
+        source="test",
+    )
+
+
 def _first_prices() -> list[Price]:
-    """gpt-4o per token and a model-agnostic price per call (events with a quantity of calls)."""
+    """gpt-4o per token (cache writes at their own price) and a model-agnostic price per call (events with a
+    quantity of calls)."""
     per_call = Price(
         model="call",
         meter_kind=MeterKind.UNIT,
@@ -129,12 +150,12 @@ def _first_prices() -> list[Price]:
         unit_size=1,
         source="test",
     )
-    return [*gpt4o_prices(), per_call]
+    return [*gpt4o_prices(), _cache_write_price(PRICE_START, "3.125"), per_call]
 
 
 def _later_prices() -> list[Price]:
     """gpt-4o at new prices from the third day."""
-    return [
+    return [_cache_write_price(T0 + dt.timedelta(days=2), "2.5")] + [
         Price(
             model="gpt-4o",
             meter_kind=kind,
@@ -220,3 +241,26 @@ def test_estimates_are_one_row_per_day_account_deployment_and_meter(store: Store
     (estimate,) = reconciliation_queries.estimates(store, T0.date(), T0.date() + dt.timedelta(days=1))
     assert (estimate.meter_id, estimate.quantity) == ("", Decimal(3))
     assert estimate.cost_nanos == 7_500  # 3 tokens × 2.50 / 1M = 7.5e-6, rounded once
+
+
+def test_cache_writes_are_estimated_at_their_own_meter_and_out_of_the_input_meter(store: Store) -> None:
+    """An event that writes input to the prompt cache is charged the cache-write price for those tokens and
+    the input price only for the rest: reconciliation and the cost drivers read both from the rollup."""
+    PriceStore(store).save([*gpt4o_prices(), _cache_write_price(PRICE_START, "3.125")], now=PRICE_START)
+    Ingestor(store).ingest(
+        [event(0, resource_id=_ACCOUNT + "a1", input_tokens=1000, cached_input_tokens=200,
+               cache_write_tokens=600, output_tokens=0, reasoning_tokens=0)],
+        source="test",
+    )  # fmt: skip
+    day = T0.date()
+    estimates = reconciliation_queries.estimates(store, day, day + dt.timedelta(days=1))
+    units = sorted((e.quantity, e.unit_price) for e in estimates)
+    assert units == [
+        (Decimal(200), Decimal("1.25")),
+        (Decimal(200), Decimal("2.5")),
+        (Decimal(600), Decimal("3.125")),
+    ]
+    assert sum(e.cost_nanos for e in estimates) == 2_625_000  # 200×2.5 + 200×1.25 + 600×3.125 per 1M
+    (usage,) = read_meter_usage(store, day, day + dt.timedelta(days=1))
+    assert usage.cache_write_tokens == 600 and usage.cost_nanos == 2_625_000
+    assert set(usage.prices) == {"input", "cached_input", "cache_write"}  # no output, no output price

@@ -32,6 +32,7 @@ __all__ = [
 TOKEN_DRIVERS = (
     "input_tokens",
     "cached_input_tokens",
+    "cache_write_tokens",
     "output_tokens",
     "reasoning_tokens",
     "non_token_usage",
@@ -99,6 +100,7 @@ class MeterUsage:
     reasoning_tokens: int
     quantity: Decimal
     cost_nanos: int
+    cache_write_tokens: int = 0  # input written to the prompt cache (part of input_tokens)
     prices: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # meter → (price nanos, unit size)
 
 
@@ -133,8 +135,10 @@ def _raw(row: MeterUsage) -> list[int]:
     output = cost("output", row.output_tokens)
     reasoning = output * row.reasoning_tokens // row.output_tokens if row.output_tokens else 0
     return [
-        cost("input", row.input_tokens - row.cached_input_tokens),
+        # Cached and cache-write tokens are part of input, each billed at its own meter (engine.pricing).
+        cost("input", row.input_tokens - row.cached_input_tokens - row.cache_write_tokens),
         cost("cached_input", row.cached_input_tokens),
+        cost("cache_write", row.cache_write_tokens),
         output - reasoning,
         reasoning,
         cost("unit", row.quantity),

@@ -29,8 +29,13 @@ __all__ = ["NO_USE_CASE", "cost_drivers_document", "read_meter_usage"]
 
 #: How usage without a use case is named.
 NO_USE_CASE = "(no use case)"
-_METERS = {"input": "input_price_id", "cached_input": "cached_input_price_id", "output": "output_price_id"}
-_METERS["unit"] = "unit_price_id"
+_METERS = {
+    "input": "input_price_id",
+    "cached_input": "cached_input_price_id",
+    "cache_write": "cache_write_price_id",
+    "output": "output_price_id",
+    "unit": "unit_price_id",
+}
 
 
 def read_meter_usage(store: Store, start: dt.date, end: dt.date) -> list[MeterUsage]:
@@ -49,6 +54,7 @@ def read_meter_usage(store: Store, start: dt.date, end: dt.date) -> list[MeterUs
             unpriced_events=int(r["unpriced_events"]),
             input_tokens=int(r["input_tokens"] or 0),
             cached_input_tokens=int(r["cached_input_tokens"] or 0),
+            cache_write_tokens=int(r["cache_write_tokens"] or 0),
             output_tokens=int(r["output_tokens"] or 0),
             reasoning_tokens=int(r["reasoning_tokens"] or 0),
             quantity=from_nanos(int(r["quantity_nanos"] or 0)),

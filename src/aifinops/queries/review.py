@@ -15,7 +15,7 @@ from aifinops.domain import Basis, from_nanos, plain
 from aifinops.engine.kpis import TaskKpi
 from aifinops.engine.optimize.finding import OptimizeSettings
 from aifinops.errors import PastRetentionError
-from aifinops.queries.anomalies import anomalies_json, find_anomalies
+from aifinops.queries.anomalies import period_anomalies
 from aifinops.queries.budgets import alerts_document, budget_statuses, budget_statuses_json
 from aifinops.queries.cost_drivers import NO_USE_CASE, cost_drivers_document
 from aifinops.queries.estate import estate_document
@@ -133,20 +133,6 @@ def _kpi_rows(
     return basis.value, rows
 
 
-def _month_anomalies(store: Store, start: dt.date, end: dt.date, *, tz: str, currency: str) -> list[Any]:
-    """Every day of the month judged by use case, as ``/api/anomalies`` judges its last complete day."""
-    found = []
-    day = start
-    while day < end:
-        at = _midnight(day + dt.timedelta(days=1))
-        findings = find_anomalies(
-            store, filters={}, by="use_case", hourly=False, at=at, tz=tz, currency=currency
-        )
-        found += anomalies_json(findings, at=at, hourly=False, currency=currency)["anomalies"]
-        day += dt.timedelta(days=1)
-    return found
-
-
 def _budgets(store: Store, *, period: str, as_of: dt.datetime, tz: str) -> dict[str, Any]:
     statuses = [s for s in budget_statuses(store, default_tz=tz, as_of=as_of) if s.period.key == period]
     alerts = alerts_document(store, budget=None, since=None, limit=1000, tenant=None)
@@ -201,7 +187,10 @@ def review_document(
         "summary": lambda: _summary(store, start, end, events),
         "cost_per_successful_task": lambda: kpis,
         "budgets": lambda: _budgets(store, period=period, as_of=as_of, tz=timezone),
-        "anomalies": lambda: _month_anomalies(store, start, end, tz=timezone, currency=currency),
+        # One rule with the dashboard (/api/anomalies/days): each local day of the month, judged at its end.
+        "anomalies": lambda: period_anomalies(
+            store, start, end, by="use_case", tz=timezone, currency=currency
+        ),
         "recommendations": lambda: _top_recommendations(
             store, start, end, top=settings.top_recommendations, settings=optimize
         ),

@@ -35,6 +35,7 @@ METER_KEYS = (
     "cached_input_price_id",
     "output_price_id",
     "unit_price_id",
+    "cache_write_price_id",
     "currency",
 )
 _SUMS = (
@@ -46,6 +47,7 @@ _SUMS = (
     "reasoning_tokens",
     "quantity_nanos",
     "cost_nanos",
+    "cache_write_tokens",
 )
 
 

@@ -12,37 +12,56 @@ from aifinops.store.meter_tables import METER_DIMS, METER_KEY, METER_PRICE_IDS, 
 
 __all__ = ["meter_rollup_sql"]
 
-_SELECT_KEY = (
-    "hour / 24",
-    *(f"COALESCE({d}, '')" for d in METER_DIMS),
-    "kind",
-    "CASE WHEN attempt > 1 THEN 1 ELSE 0 END",
-    "CASE WHEN attempt <= 1 AND step > 1 THEN 1 ELSE 0 END",
-    "CASE WHEN resource_id IS NULL THEN 0 ELSE 1 END",
-    "CASE WHEN cost_nanos IS NULL THEN 0 ELSE 1 END",
-    *(f"COALESCE({p}, 0)" for p in METER_PRICE_IDS),
-    "COALESCE(currency, '')",
-)
-_SELECT_SUMS = (
-    "COUNT(*)",
-    "SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END)",
-    "SUM(input_tokens)",
-    "SUM(cached_input_tokens)",
-    "SUM(output_tokens)",
-    "SUM(reasoning_tokens)",
-    "COALESCE(SUM(quantity_nanos), 0)",
-    "COALESCE(SUM(cost_nanos), 0)",
-)
+#: How each sum of a rollup row is computed from the events.
+_SUM_SQL = {
+    "events": "COUNT(*)",
+    "unpriced_events": "SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END)",
+    "input_tokens": "SUM(input_tokens)",
+    "cached_input_tokens": "SUM(cached_input_tokens)",
+    "output_tokens": "SUM(output_tokens)",
+    "reasoning_tokens": "SUM(reasoning_tokens)",
+    "quantity_nanos": "COALESCE(SUM(quantity_nanos), 0)",
+    "cost_nanos": "COALESCE(SUM(cost_nanos), 0)",
+    "cache_write_tokens": "SUM(cache_write_tokens)",
+}
 
 
-def meter_rollup_sql(where: str, *, sqlite: bool) -> str:
-    """Add the events matching ``where`` to ``usage_meter_daily``, aggregated by the database itself."""
-    sets = ", ".join(f"{n} = usage_meter_daily.{n} + excluded.{n}" for n in METER_SUMS)
+def _key_sql(name: str, price_ids: tuple[str, ...]) -> str:
+    if name == "day":
+        return "hour / 24"
+    if name in METER_DIMS:
+        return f"COALESCE({name}, '')"
+    if name in price_ids:
+        return f"COALESCE({name}, 0)"
+    return {
+        "kind": "kind",
+        "retry": "CASE WHEN attempt > 1 THEN 1 ELSE 0 END",
+        "extra_step": "CASE WHEN attempt <= 1 AND step > 1 THEN 1 ELSE 0 END",
+        "has_resource": "CASE WHEN resource_id IS NULL THEN 0 ELSE 1 END",
+        "priced": "CASE WHEN cost_nanos IS NULL THEN 0 ELSE 1 END",
+        "currency": "COALESCE(currency, '')",
+    }[name]
+
+
+def meter_rollup_sql(
+    where: str,
+    *,
+    sqlite: bool,
+    price_ids: tuple[str, ...] = METER_PRICE_IDS,
+    sums: tuple[str, ...] = METER_SUMS,
+) -> str:
+    """Add the events matching ``where`` to ``usage_meter_daily``, aggregated by the database itself.
+
+    ``price_ids`` and ``sums``: the table's columns as a migration left them (migration 0017 had no cache
+    writes); the current table's by default."""
+    key = tuple(k for k in METER_KEY if not k.endswith("_price_id") or k in price_ids)
+    select_key = [_key_sql(k, price_ids) for k in key]
+    sets = ", ".join(f"{n} = usage_meter_daily.{n} + excluded.{n}" for n in sums)
     return (
-        f"INSERT INTO usage_meter_daily ({', '.join(METER_KEY + METER_SUMS)}) "
-        f"SELECT {', '.join(_SELECT_KEY + _SELECT_SUMS)} FROM usage_events WHERE {where} "
-        f"GROUP BY {', '.join(_SELECT_KEY)} "
+        f"INSERT INTO usage_meter_daily ({', '.join(key + sums)}) "
+        f"SELECT {', '.join([*select_key, *(_SUM_SQL[n] for n in sums)])} FROM usage_events WHERE {where} "
+        f"GROUP BY {', '.join(select_key)} "
         # In key order on PostgreSQL: concurrent writers lock rows in the same order (as the rollups do).
-        f"{'' if sqlite else 'ORDER BY ' + ', '.join(_SELECT_KEY) + ' '}"
-        f"ON CONFLICT ({', '.join(METER_KEY)}) DO UPDATE SET {sets}"
+        f"{'' if sqlite else 'ORDER BY ' + ', '.join(select_key) + ' '}"
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
     )

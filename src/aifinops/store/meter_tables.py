@@ -1,5 +1,5 @@
-"""The daily usage meter rollup's table (``usage_meter_daily``, migration 0017): usage per UTC day, caller,
-account, retry and step class and the prices each meter was charged at. Written by
+"""The daily usage meter rollup's table (``usage_meter_daily``, migration 0017; cache writes since 0027):
+usage per UTC day, caller, account, retry and step class and the prices each meter was charged at. Written by
 :mod:`aifinops.store.meter_rollup`, read by :mod:`aifinops.store.meter_queries`."""
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ METER_DIMS: tuple[str, ...] = (
     "cost_center",
     "team",
 )
-#: The prices each meter of an event was charged at (0 = none).
+#: The prices each meter of an event was charged at (0 = none); cache writes since migration 0027.
 METER_PRICE_IDS: tuple[str, ...] = (
     "input_price_id",
     "cached_input_price_id",
     "output_price_id",
     "unit_price_id",
+    "cache_write_price_id",
 )
 #: The key of a usage meter rollup row: ``retry`` (attempt > 1), ``extra_step`` (a first attempt of a step
 #: > 1), ``has_resource`` (resource_id not NULL), ``priced`` (cost not NULL); NULL text is '' and NULL ids 0.
@@ -52,6 +53,7 @@ METER_SUMS: tuple[str, ...] = (
     "reasoning_tokens",
     "quantity_nanos",
     "cost_nanos",
+    "cache_write_tokens",
 )
 
 #: Usage per UTC day, caller, account and the prices charged per meter: what the estate, the cost drivers and

@@ -24,14 +24,23 @@ from aifinops.store.tables import prices
 
 __all__ = ["estimates", "price_rows"]
 
-_METERS = ("input_price_id", "cached_input_price_id", "output_price_id", "unit_price_id")
+_METERS = (
+    "input_price_id",
+    "cached_input_price_id",
+    "output_price_id",
+    "unit_price_id",
+    "cache_write_price_id",
+)
 
 
 def _units(row: Any, meter: str) -> Decimal:
+    # Cached and cache-write tokens are part of input, each billed once at its own meter (engine.pricing).
     if meter == "input_price_id":
-        return Decimal(int(row.input_tokens) - int(row.cached_input_tokens))
+        return Decimal(int(row.input_tokens) - int(row.cached_input_tokens) - int(row.cache_write_tokens))
     if meter == "cached_input_price_id":
         return Decimal(int(row.cached_input_tokens))
+    if meter == "cache_write_price_id":
+        return Decimal(int(row.cache_write_tokens))
     if meter == "output_price_id":
         return Decimal(int(row.output_tokens))
     return from_nanos(int(row.quantity_nanos or 0))
@@ -54,7 +63,7 @@ def price_rows(store: Store, ids: set[int]) -> dict[int, Any]:
 def estimates(store: Store, start: dt.date, end: dt.date) -> list[Estimate]:
     """Per billing day (UTC), resource, deployment and priced meter: units used and their estimated cost."""
     keys = ("day", "resource_id", "deployment", *_METERS)
-    sums = ("input_tokens", "cached_input_tokens", "output_tokens", "quantity_nanos")
+    sums = ("input_tokens", "cached_input_tokens", "output_tokens", "quantity_nanos", "cache_write_tokens")
     rows = [
         SimpleNamespace(**r) for r in meter_rows(store, start, end, keys, sums=sums, priced_with_account=True)
     ]

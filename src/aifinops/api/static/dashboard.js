@@ -1,6 +1,6 @@
 // The aifinops dashboard: reads the JSON API for one month and draws one view of it. No framework, no outside
-// host. The URL holds the month and basis (query) and the view (hash): every view can be shared and the
-// back button walks through them.
+// host. The URL holds every control — month, basis, the allocation's group by, the charts' currency and the
+// price filter (query) — and the view (hash): every view can be shared and the back button walks through them.
 
 import { $, el, fill } from "./dom.js";
 import {
@@ -10,7 +10,7 @@ import {
 import { renderFailed, renderTask } from "./tasks.js";
 import {
   renderCards, renderCostPerTask, renderDaily, renderFreshness, renderKpis, renderTokens, renderTop,
-  useCaseColors,
+  TOP_DIMENSIONS, useCaseColors,
 } from "./views.js";
 
 const KEY_STORAGE = "aifinops.apiKey";
@@ -32,6 +32,7 @@ const DIMENSION_CHOICES = ["app", "use_case", "tenant", "cost_center", "team", "
 
 class AuthNeeded extends Error {}
 class NotFound extends Error {}
+class Refused extends Error {}  // 422: the server names the parameter and the reason
 
 /** GET a JSON route; problem documents become errors that carry the server's own explanation. */
 async function api(path, params = {}) {
@@ -43,6 +44,7 @@ async function api(path, params = {}) {
   const response = await fetch(url, { headers });
   if (response.status === 401) throw new AuthNeeded(await problemText(response));
   if (response.status === 404) throw new NotFound(`${url.pathname}: ${await problemText(response)}`);
+  if (response.status === 422) throw new Refused(`${url.pathname}: ${await problemText(response)}`);
   if (!response.ok) throw new Error(`${url.pathname}: ${await problemText(response)}`);
   return response.json();
 }
@@ -93,16 +95,41 @@ function basisFromUrl() {
   return BASES.includes(asked) ? asked : null;
 }
 
+/** The allocation view's group by in the URL (`by`), else by app. */
+function byFromUrl() {
+  const asked = new URLSearchParams(window.location.search).get("by");
+  return DIMENSION_CHOICES.includes(asked) ? asked : "app";
+}
+
+/** A text control's value in the URL (`currency`, the price filter `q`), or "". */
+function textFromUrl(name) {
+  return new URLSearchParams(window.location.search).get(name) || "";
+}
+
 function viewFromUrl() {
   const asked = window.location.hash.replace(/^#\/?/, "");
   return asked in VIEWS ? asked : "overview";
 }
 
-/** The URL of `period` and `basis` (query) on the current view (hash). */
-function urlFor(period, basis = basisFromUrl()) {
-  const query = new URLSearchParams({ period });
-  if (basis) query.set("basis", basis);
+/** The current URL with `changes` to its query (null or "" removes a control), on the current view. */
+function urlWith(changes) {
+  const query = new URLSearchParams(window.location.search);
+  for (const [name, value] of Object.entries(changes)) {
+    if (value === null || value === undefined || value === "") query.delete(name);
+    else query.set(name, value);
+  }
   return `?${query}${window.location.hash}`;
+}
+
+/** The URL of `period` (and `basis`, when given) with the other controls kept, on the current view. */
+function urlFor(period, basis) {
+  return urlWith(basis === undefined ? { period } : { period, basis });
+}
+
+/** Push a URL whose controls changed and draw what it names: each change is one step of the back button. */
+function navigate(changes) {
+  history.pushState(null, "", urlWith(changes));
+  load(periodFromUrl() || state.period);
 }
 
 /** The month of the newest data any source delivered, when that month is not `period`. */
@@ -124,7 +151,7 @@ const billedBasis = (basis) => (basis === "estimated" ? "actual" : basis);
 // ---- overview ---------------------------------------------------------------------------------------
 
 // `loads` numbers each load so that an answer arriving after a newer request is dropped, never drawn.
-const state = { period: null, data: null, loads: 0, allocBy: "app" };
+const state = { period: null, data: null, loads: 0 };
 
 async function fetchMonth(period) {
   const [snapshot, kpis, costs, usage, failed, loaded, before] = await Promise.all([
@@ -138,13 +165,22 @@ async function fetchMonth(period) {
   ]);
   const basis = chosenBasis(snapshot);
   const billed = billedBasis(basis);
-  // Only ask for what is stored (the snapshot says which bases are allocated): no 404 to explain away.
-  const [bill, billedCosts] = allocated(snapshot, billed) ? await Promise.all([
-    optional(api("/api/allocation", { period, basis: billed })),
-    basis === "estimated" ? null : optional(api("/api/costs", { period, group_by: "use_case", granularity: "day", basis })),
-  ]) : [null, null];
-  // The daily chart follows the basis once the bill is allocated; until then it shows the estimate.
-  return { snapshot, kpis: kpis.items, costs: billedCosts || costs, usage, failed, loaded, before, bill, basis };
+  // Only ask for what is stored (the snapshot says which bases are allocated): no 404 to explain away. The daily
+  // chart and the top spenders follow the basis once the bill is allocated; until then they show the estimate.
+  const billedView = allocated(snapshot, billed) && basis !== "estimated";
+  const billDoc = allocated(snapshot, billed) ? optional(api("/api/allocation", { period, basis: billed })) : null;
+  const [bill, billedCosts, top] = await Promise.all([
+    billDoc,
+    billedView ? optional(api("/api/costs", { period, group_by: "use_case", granularity: "day", basis })) : null,
+    // Top spenders by the dimensions the stored allocation is over (its default grouping, `by` of the bill).
+    billedView ? billDoc.then((doc) => {
+      const dims = TOP_DIMENSIONS.filter((d) => doc?.by.includes(d));
+      return dims.length ? optional(api("/api/costs", { period, group_by: dims.join(","), granularity: "month",
+        basis })).then((costs) => costs && { ...costs, dims }) : null;
+    }) : null,
+  ]);
+  return { snapshot, kpis: kpis.items, costs: billedCosts || costs, usage, failed, loaded, before, bill, basis,
+    top };
 }
 
 /** Whether the period's bill is allocated on `basis` (stored allocation buckets in the snapshot). */
@@ -161,8 +197,8 @@ function currencies(data) {
 function renderCharts() {
   const { data } = state;
   const list = currencies(data);
-  const picker = $("currency");
-  const currency = list.includes(picker?.value) ? picker.value : list[0];
+  const asked = textFromUrl("currency");
+  const currency = list.includes(asked) ? asked : list[0];
   const colors = useCaseColors(data.kpis);
   const served = data.kpis.some((k) => k.cost_per_successful_task.some((m) => m.basis === data.basis));
   renderCostPerTask(data.kpis, currency, colors, served ? data.basis : "estimated");
@@ -171,8 +207,16 @@ function renderCharts() {
 
 function renderCurrencyPicker(list) {
   if (list.length < 2) return fill("currency-slot");
-  const select = el("select", { id: "currency" }, list.map((c) => el("option", { value: c, text: c })));
-  select.addEventListener("change", renderCharts);
+  const asked = textFromUrl("currency");
+  const select = el("select", { id: "currency" }, list.map((c) => {
+    const option = el("option", { value: c, text: c });
+    if (c === asked) option.selected = true;
+    return option;
+  }));
+  select.addEventListener("change", () => {
+    history.pushState(null, "", urlWith({ currency: select.value }));
+    renderCharts();
+  });
   fill("currency-slot", el("label", { for: "currency", text: "Charts in" }), select);
 }
 
@@ -208,7 +252,7 @@ function render(data, note) {
   renderCharts();
   renderKpis(data.kpis);
   renderTokens(data.usage);
-  renderTop(data.snapshot);
+  renderTop(data.snapshot, data.top, data.basis);
   renderFailed(data.failed, openTask);
   renderFreshness(data.snapshot.freshness);
   $("status").replaceChildren(note || statusLine(data));
@@ -268,7 +312,7 @@ function periodEnd(period) {
 
 function download(period, basis, format) {
   const url = new URL("/api/allocation/report", window.location.origin);
-  const query = { period, basis: billedBasis(basis), format, ...(format === "csv" ? { by: state.allocBy } : {}) };
+  const query = { period, basis: billedBasis(basis), format, ...(format === "csv" ? { by: byFromUrl() } : {}) };
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
   const headers = {};
   const key = sessionStorage.getItem(KEY_STORAGE);
@@ -298,16 +342,28 @@ function drawers(period, basis, snapshot) {
       renderAnomalies(node, { costs, found }, costs.items[0]?.currency || "USD", width);
     },
     allocation: async () => {
-      const doc = allocated(snapshot, billedBasis(basis))
-        ? await optional(api("/api/allocation", { period, basis: billedBasis(basis), by: state.allocBy })) : null;
+      const by = byFromUrl();
+      const query = { period, basis: billedBasis(basis) };
+      let doc = null;
+      let refused = null;
+      if (allocated(snapshot, billedBasis(basis))) {
+        try {
+          doc = await optional(api("/api/allocation", { ...query, by }));
+        } catch (err) {
+          if (!(err instanceof Refused)) throw err;
+          // Not a dimension the stored allocation is over: show its own grouping and say why.
+          refused = `Grouping by ${by} needs an allocation over ${by}: ${err.message}`;
+          doc = await optional(api("/api/allocation", query));
+        }
+      }
       if (!doc) {
         node.replaceChildren(el("p", { class: "panel muted", text: `No allocation of ${period} on the `
           + `${billedBasis(basis)} basis yet: collect the bill and run the allocation.` }));
         return;
       }
       renderAllocation(node, doc, {
-        by: state.allocBy, choices: DIMENSION_CHOICES,
-        onBy: (by) => { state.allocBy = by; load(state.period); },
+        by: refused ? doc.by[0] : by, choices: refused ? doc.by : DIMENSION_CHOICES, refused,
+        onBy: (by) => navigate({ by }),
         download: (format) => download(period, basis, format), width,
       });
     },
@@ -322,7 +378,11 @@ function drawers(period, basis, snapshot) {
       const [inventory, estate] = await Promise.all([api("/api/inventory"), api("/api/estate", { period })]);
       renderInventory(node, inventory, estate);
     },
-    prices: async () => renderPrices(node, await api("/api/prices")),
+    prices: async () => renderPrices(node, await api("/api/prices"), {
+      filter: textFromUrl("q"),
+      // Typing narrows in place: one history entry per filter typed, not one per key.
+      onFilter: (q, first) => history[first ? "pushState" : "replaceState"](null, "", urlWith({ q })),
+    }),
     freshness: async () => renderFreshnessView(node, snapshot.freshness),
   };
 }
@@ -395,6 +455,11 @@ function go(period) {
   load(period);
 }
 
+/** The basis of the switch, in the URL. */
+function chooseBasis(basis) {
+  navigate({ basis });
+}
+
 function wire() {
   $("period-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -402,10 +467,7 @@ function wire() {
   });
   $("period-prev").addEventListener("click", () => go(shiftMonth(state.period, -1)));
   $("period-next").addEventListener("click", () => go(shiftMonth(state.period, 1)));
-  $("basis").addEventListener("change", () => {
-    history.pushState(null, "", urlFor(state.period, $("basis").value));
-    load(state.period);
-  });
+  $("basis").addEventListener("change", () => chooseBasis($("basis").value));
   $("key-form").addEventListener("submit", (e) => {
     e.preventDefault();
     sessionStorage.setItem(KEY_STORAGE, $("api-key").value.trim());

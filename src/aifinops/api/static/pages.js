@@ -263,7 +263,7 @@ export function renderAnomalies(node, { costs, found }, currency, width) {
 
 const BUCKET_NAMES = { allocated: "allocated", idle: "idle capacity", purchases: "commitment purchase", unallocated: "unallocated" };
 
-export function renderAllocation(node, doc, { by, choices, onBy, download, width = 900 }) {
+export function renderAllocation(node, doc, { by, choices, onBy, download, refused = null, width = 900 }) {
   const dims = doc.by;
   const rows = doc.rows.map((r) => {
     const owner = dims.map((d) => r[d]).filter(Boolean).join(" · ");
@@ -297,6 +297,7 @@ export function renderAllocation(node, doc, { by, choices, onBy, download, width
   csv.addEventListener("click", () => download("csv"));
   focus.addEventListener("click", () => download("focus"));
   node.replaceChildren(
+    refused ? el("p", { class: "panel warn-text", id: "alloc-refused", role: "alert", text: refused }) : "",
     panel("Chargeback readiness", null, ...readiness, ...(doc.notes || []).map((n) => el("p", { class: "hint", text: n }))),
     panel(`Showback by ${by}`, "Idle capacity, commitment purchases and unallocated cost stay visible as their own lines.",
       el("div", { class: "toolbar" }, [el("label", { for: "alloc-by", text: "Group by" }), select, csv, focus]),
@@ -428,7 +429,9 @@ export function renderInventory(node, inventory, estate) {
 /** Rows the price book view draws at once: the shipped book alone holds over 1,500 prices. */
 export const PRICE_ROWS = 100;
 
-export function renderPrices(node, book) {
+/** The price book; `filter` is the model or product filter to start with (from the URL), `onFilter(value, first)`
+ * is told each change (first: the first key since the filter was last committed by Enter or leaving it). */
+export function renderPrices(node, book, { filter: initial = "", onFilter = () => {} } = {}) {
   const rowOf = (p) => ({
     attrs: { "data-price": p.model },
     cells: [p.model, p.product_name || "—", p.deployment_type || "any", p.region || "any", p.meter_kind,
@@ -453,7 +456,14 @@ export function renderPrices(node, book) {
     holder.replaceChildren(table({ caption: "Price book", columns, numeric: [7, 13],
       rows: matching.slice(0, PRICE_ROWS).map(rowOf) }));
   };
-  filter.addEventListener("input", draw);
+  filter.value = initial;
+  let editing = false;
+  filter.addEventListener("input", () => {
+    draw();
+    onFilter(filter.value.trim(), !editing);
+    editing = true;
+  });
+  filter.addEventListener("change", () => { editing = false; });
   draw();
   const captured = book.book && book.book.captured_at
     ? `captured ${day(book.book.captured_at)} from ${book.book.source}` : "never synced nor seeded";

@@ -222,22 +222,53 @@ export function renderTokens(usage) {
 }
 
 const TOP = [["app", "By app"], ["tenant", "By tenant"], ["model", "By model"]];
+/** The dimensions of the top spenders tables (the billed basis asks /api/costs grouped by all of them). */
+export const TOP_DIMENSIONS = TOP.map(([dim]) => dim);
 
-export function renderTop(snapshot) {
-  const estimated = new Map(snapshot.totals.filter((t) => t.basis === "estimated").map((t) => [t.currency, t]));
-  fill("top-tables", ...TOP.map(([dim, heading]) => el("div", { class: "top" }, [
+/** The five largest allocated amounts per value of `dim` and currency in a month of /api/costs grouped by
+ * TOP_DIMENSIONS, as the snapshot ranks its estimated ones (amount descending, then name). Idle capacity,
+ * purchases and unallocated cost are no one's spend: they stay out (the bill picture shows them). */
+export function topOnBasis(costs, dim) {
+  const acc = new Map();
+  for (const item of costs.items) {
+    if (item.bucket && item.bucket !== "allocated") continue;
+    const key = `${item[dim] ?? ""}\u0000${item.currency}`;
+    const row = acc.get(key) || { [dim]: item[dim] ?? null, currency: item.currency, nanos: 0n };
+    row.nanos += toNanos(item.cost);
+    acc.set(key, row);
+  }
+  return [...acc.values()]
+    .sort((a, b) => (a.nanos > b.nanos ? -1 : a.nanos < b.nanos ? 1 : String(a[dim]).localeCompare(String(b[dim]))))
+    .slice(0, 5)
+    .map(({ nanos, ...row }) => ({ ...row, amount: fromNanos(nanos), basis: costs.basis }));
+}
+
+/** Top spenders on `basis`: from `billed` (/api/costs on that basis, over the dimensions `billed.dims` the
+ * stored allocation has) when given, else — and for a dimension the allocation is not over — the snapshot's
+ * estimate, saying why. */
+export function renderTop(snapshot, billed = null, basis = "estimated") {
+  fill("top-tables", ...TOP.map(([dim, heading]) => {
+    const fromBill = billed && billed.dims.includes(dim);
+    const shown = fromBill ? billed.basis : "estimated";
+    const totals = new Map(snapshot.totals.filter((t) => t.basis === shown).map((t) => [t.currency, t]));
+    const why = basis === "estimated" ? "" : billed ? `: the allocated bill is not split by ${dim}`
+      : `: the ${basis} bill of this month is not allocated yet`;
+    const note = `basis ${shown}${why}`;
+    return el("div", { class: "top", "data-top-basis": shown }, [
     el("h3", { id: `top-${dim}`, text: heading }),
     el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-labelledby": `top-${dim}` }, [table({
-      caption: `Top spenders ${heading.toLowerCase()}`,
+      caption: `Top spenders ${heading.toLowerCase()} (${note})`,
       columns: [dim === "app" ? "App" : dim === "tenant" ? "Tenant" : "Model", "Cost", "Share"],
       numeric: [1, 2],
-      rows: (snapshot.top[dim] || []).map((row) => {
-        const total = estimated.get(row.currency);
-        return { attrs: { "data-top": dim }, cells: [label(row[dim]), money(row),
+      rows: (fromBill ? topOnBasis(billed, dim) : snapshot.top[dim] || []).map((row) => {
+        const total = totals.get(row.currency);
+        return { attrs: { "data-top": dim, "data-value": row[dim] ?? "" }, cells: [label(row[dim]), money(row),
           total ? share(row.amount, total.amount) : "—"] };
       }),
     })]),
-  ])));
+    why ? el("p", { class: "hint", text: `Basis ${shown}${why}.` }) : "",
+    ]);
+  }));
 }
 
 /** One colour per use case, the same in every chart, by descending cost; the rest share OTHER_COLOR. */

@@ -58,7 +58,8 @@ def upgrade() -> None:
         last = conn.exec_driver_sql("SELECT last_id FROM rollup_watermarks WHERE name = 'usage'").scalar()
         if last is not None:
             where, params = ("id <= ?" if sqlite else "id <= %s"), (int(last),)
-    conn.exec_driver_sql(meter_rollup_sql(where, sqlite=sqlite), params)
+    # The table as this revision makes it (cache writes came with 0027_meter_cache_writes).
+    conn.exec_driver_sql(meter_rollup_sql(where, sqlite=sqlite, price_ids=_PRICE_IDS, sums=_SUMS), params)
 
 
 def downgrade() -> None:
