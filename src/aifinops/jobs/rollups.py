@@ -1,12 +1,16 @@
-"""The background roll-up writer: keeps the usage and task roll-ups caught up with ingest, off its path."""
+"""The background roll-up writer: keeps the usage and task roll-ups caught up with ingest, off its path, and
+builds the optimizer's call groups of completed UTC days before a read needs them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
+import time
 
-from aifinops.errors import StoreError
+from aifinops.errors import PastRetentionError, StoreError
 from aifinops.store import Store
+from aifinops.store.optimize_days import build_completed_days
 from aifinops.store.rollups import catch_up
 
 __all__ = ["RollupWriter"]
@@ -19,14 +23,22 @@ class RollupWriter:
 
     A failed catch-up is logged and tried again at the next tick: the watermark only moves with the roll-ups
     it covers, so nothing is lost or counted twice, and reads catch up what is still pending themselves.
+
+    Every ``days_interval`` seconds (None: never) it also looks for completed UTC days whose optimizer call
+    groups are missing or stale (late events, re-pricing) and builds them one day per tick, newest first,
+    until none is left — the first recommendations read of a month then sums built days instead of grouping
+    its events. A read still builds what is missing itself (today, a day that changed since).
     """
 
-    def __init__(self, store: Store, *, interval: float = 0.5) -> None:
+    def __init__(self, store: Store, *, interval: float = 0.5, days_interval: float | None = 60.0) -> None:
         self.store = store
         self.interval = interval
+        self.days_interval = days_interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._days_due = time.monotonic() + (days_interval or 0.0)
         self.rolled = 0
+        self.days_built = 0
         self.errors = 0
 
     def start(self) -> None:
@@ -37,9 +49,19 @@ class RollupWriter:
         while not self._stop.wait(self.interval):
             try:
                 self.rolled += catch_up(self.store)
-            except StoreError as exc:
+                self._build_days()
+            except (StoreError, PastRetentionError) as exc:
                 self.errors += 1
                 log.warning("roll-up catch-up failed, trying again: %s", exc)
+
+    def _build_days(self) -> None:
+        """One stale completed day's call groups when due; looks again ``days_interval`` after none left."""
+        if self.days_interval is None or time.monotonic() < self._days_due:
+            return
+        built = build_completed_days(self.store, now=dt.datetime.now(dt.UTC))
+        self.days_built += built
+        if not built:
+            self._days_due = time.monotonic() + self.days_interval
 
     def stop(self) -> None:
         """Stop the thread after its current catch-up, then catch up what is left."""
