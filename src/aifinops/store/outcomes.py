@@ -8,6 +8,7 @@ from typing import Any
 
 from aifinops.domain import TaskOutcome, to_nanos
 from aifinops.store import task_kpi_rollup
+from aifinops.store.data_versions import OUTCOMES, bump
 from aifinops.store.store import Store, dialect_insert, retrying
 from aifinops.store.tables import TASK_KEY, task_outcomes
 
@@ -68,6 +69,7 @@ class OutcomeStore:
                 rows,
             )
             task_kpi_rollup.apply(conn, 1)
+            bump(conn, OUTCOMES)  # reads kept in the process that joined the outcomes are read again
         return len(rows)
 
 
