@@ -58,10 +58,13 @@ class RollupWriter:
         """One stale completed day's call groups when due; looks again ``days_interval`` after none left."""
         if self.days_interval is None or time.monotonic() < self._days_due:
             return
-        built = build_completed_days(self.store, now=dt.datetime.now(dt.UTC))
+        built = 0
+        try:
+            built = build_completed_days(self.store, now=dt.datetime.now(dt.UTC))
+        finally:  # none left, or a failed build: look again later, not at every tick
+            if not built:
+                self._days_due = time.monotonic() + self.days_interval
         self.days_built += built
-        if not built:
-            self._days_due = time.monotonic() + self.days_interval
 
     def stop(self) -> None:
         """Stop the thread after its current catch-up, then catch up what is left."""
