@@ -17,7 +17,7 @@ from aifinops.sources.price_file import load_snapshot
 from aifinops.store import Store
 from aifinops.store.prices import PriceStore
 
-__all__ = ["api_server", "load_demo_prices"]
+__all__ = ["api_server", "ensure_database", "load_demo_prices"]
 
 
 def _free_port() -> int:
@@ -64,3 +64,15 @@ def load_demo_prices(store: Store) -> None:
     now = dt.datetime.now(dt.UTC)
     PriceStore(store).save(load_snapshot().prices, now=now)
     PriceStore(store).save(load_snapshot("demo-contract.yaml").prices, now=now)
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database ``url`` names when it does not exist (benchmarks keep their own)."""
+    import sqlalchemy as sa
+
+    base, name = url.rsplit("/", 1)
+    admin = sa.create_engine(Store(base + "/postgres").url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()

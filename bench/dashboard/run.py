@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 import sqlalchemy as sa
-from serving import api_server
+from serving import api_server, ensure_database
 
 from aifinops.store import Store
 from aifinops.store.rollups import catch_up
@@ -90,7 +90,7 @@ def _copies_sql(table: sa.Table, renamed: dict[str, str], where: str) -> str:
 
 def build_postgres(url: str, events: int) -> None:
     """The demo month at scale 1 on PostgreSQL, its events (and outcomes) copied up to ``events``."""
-    _ensure_database(url)
+    ensure_database(url)
     store = Store(url)
     with store.session() as conn:
         conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
@@ -135,15 +135,6 @@ def build_postgres(url: str, events: int) -> None:
         conn.exec_driver_sql("ANALYZE")
     print(f"rolled up in {time.perf_counter() - rolled:.0f} s", file=sys.stderr)
     store.dispose()
-
-
-def _ensure_database(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    admin = sa.create_engine(Store(base + "/postgres").url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -243,7 +234,7 @@ def main() -> None:
 
 
 def _has_month(url: str) -> bool:
-    _ensure_database(url)
+    ensure_database(url)
     engine = sa.create_engine(Store(url).url)
     try:
         with engine.connect() as conn:

@@ -24,7 +24,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from serving import api_server, load_demo_prices
+from serving import api_server, ensure_database, load_demo_prices
 
 from aifinops.demo.simulation import simulate_month
 from aifinops.domain import UsageEvent
@@ -273,24 +273,13 @@ def main() -> None:
         )
     if args.skip_postgres:
         return
-    _ensure_database(args.postgres)
+    ensure_database(args.postgres)
     http_pg = bench_http(args.postgres, bodies, len(events), "postgresql", 30_000)
     bench_http(args.postgres, bodies, len(events), "postgresql", 30_000, workers=2)
     ceiling_pg = bench_store(args.postgres, events, "postgresql", path="values")
     bench_store(args.postgres, events, "postgresql", path="objects")
     bench_store(args.postgres, events, "postgresql", path="inline")
     print(f"ingest http/ceiling postgresql: {http_pg / ceiling_pg:.2f}")
-
-
-def _ensure_database(url: str) -> None:
-    import sqlalchemy as sa
-
-    base, name = url.rsplit("/", 1)
-    admin = sa.create_engine(Store(base + "/postgres").url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 __all__ = ["money_text", "recommendation_rows", "recommendations_markdown", "whatif_markdown"]
@@ -12,13 +13,16 @@ COLUMNS = ("#", "lever", "scope", "saves / month", "stacked / month", "action", 
 
 
 def money_text(amounts: Iterable[Mapping[str, str]], places: int = 2) -> str:
-    """``12.34 USD`` (amounts in several currencies or bases joined with commas, a basis other than
-    estimated named: ``12.34 USD, 12.50 USD actual``; ``–`` for none)."""
+    """``12.34 USD`` (amounts in several currencies or bases joined with commas; once a basis other than
+    estimated is among them, each names its basis: ``12.34 USD estimated, 12.50 USD actual``; ``–`` for
+    none)."""
+    listed = list(amounts)
+    named = any(a.get("basis", "estimated") != "estimated" for a in listed)
     return (
         ", ".join(
-            f"{float(a['amount']):,.{places}f} {a['currency']}"
-            + (f" {a['basis']}" if a.get("basis", "estimated") != "estimated" else "")
-            for a in amounts
+            f"{Decimal(a['amount']):,.{places}f} {a['currency']}"
+            + (f" {a.get('basis', 'estimated')}" if named else "")
+            for a in listed
         )
         or "–"
     )
