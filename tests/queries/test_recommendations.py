@@ -210,3 +210,6 @@ def test_a_reserved_ptu_is_priced_at_its_reservation_rate_and_saves_only_at_rene
     assert "renew" in rec["action"] and any("sunk" in a for a in rec["confidence"]["assumptions"])
     alone = whatif_document(sqlite_store, start=START, end=END, scenario=rec["scenario"])
     assert alone["savings"] == rec["savings"] and any("reserv" in a for a in alone["assumptions"])
+    # no assumption may say every PTU hour costs the hourly price while reserved units cost their rate
+    capacity = [a for a in alone["assumptions"] if a.startswith("provisioned deployments cost their PTU")]
+    assert capacity and all("reserved units at the reservation rate" in a for a in capacity)

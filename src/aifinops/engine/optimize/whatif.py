@@ -35,7 +35,10 @@ _ASSUMPTIONS = {
 }
 
 
-_CAPACITY = "provisioned deployments cost their PTU hours at the price book's hourly price, not per token"
+_CAPACITY = (
+    "provisioned deployments cost their PTU hours, not per token: reserved units at the reservation "
+    "rate, the others at the price book's hourly price"
+)
 _RESERVED = (
     "reserved PTU cost the reservation rate of the amortized bill; a reserved unit's cost is sunk for the "
     "term: fewer reserved units save only from the reservation's renewal or exchange"
